@@ -1,0 +1,54 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Cairn",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cairn", targets: ["cairn"]),
+        .library(name: "OCI", targets: ["OCI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C shims over zlib and libzstd: their init macros and flush constants are not
+        // importable into Swift directly.
+        .target(
+            name: "CCairn",
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
+        ),
+        .target(
+            name: "OCI",
+            dependencies: [
+                "CCairn",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "cairn",
+            dependencies: [
+                "OCI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "OCITests",
+            dependencies: ["OCI"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CairnTests",
+            dependencies: ["OCI"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,126 @@
+#include "CCairn.h"
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <sys/sysmacros.h>
+
+uint32_t cairn_dev_major(uint64_t dev) { return major(dev); }
+uint32_t cairn_dev_minor(uint64_t dev) { return minor(dev); }
+uint64_t cairn_dev_makedev(uint32_t ma, uint32_t mi) { return makedev(ma, mi); }
+
+size_t cairn_deflate_bound(size_t inLen) {
+    /* deflateBound for raw streams plus room for the sync marker and final block. */
+    return inLen + (inLen >> 12) + (inLen >> 14) + (inLen >> 25) + 64;
+}
+
+long cairn_deflate_chunk(int level, const uint8_t *dict, size_t dictLen,
+                         const uint8_t *in, size_t inLen, int isFinal,
+                         uint8_t *out, size_t outCap) {
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+    if (dict && dictLen > 0) {
+        if (deflateSetDictionary(&zs, dict, (uInt)dictLen) != Z_OK) { deflateEnd(&zs); return -1; }
+    }
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)inLen;
+    zs.next_out = out;
+    zs.avail_out = (uInt)outCap;
+    int flush = isFinal ? Z_FINISH : Z_SYNC_FLUSH;
+    int rc = deflate(&zs, flush);
+    long produced = (long)(outCap - zs.avail_out);
+    int ok = isFinal ? (rc == Z_STREAM_END) : (rc == Z_OK && zs.avail_in == 0);
+    deflateEnd(&zs);
+    return ok ? produced : -1;
+}
+
+uint32_t cairn_crc32(uint32_t crc, const uint8_t *buf, size_t len) {
+    while (len > 0) {
+        uInt n = len > 0x40000000 ? 0x40000000 : (uInt)len;
+        crc = (uint32_t)crc32(crc, buf, n);
+        buf += n; len -= n;
+    }
+    return crc;
+}
+
+uint32_t cairn_crc32_combine(uint32_t crc1, uint32_t crc2, int64_t len2) {
+    return (uint32_t)crc32_combine(crc1, crc2, (z_off_t)len2);
+}
+
+struct cairn_inflate { z_stream zs; };
+
+cairn_inflate *cairn_inflate_new(void) {
+    cairn_inflate *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (inflateInit2(&s->zs, 15 + 16) != Z_OK) { free(s); return NULL; }
+    return s;
+}
+void cairn_inflate_free(cairn_inflate *s) { if (s) { inflateEnd(&s->zs); free(s); } }
+int cairn_inflate_reset(cairn_inflate *s) { return inflateReset(&s->zs) == Z_OK ? 0 : -1; }
+
+int cairn_inflate_step(cairn_inflate *s, const uint8_t *in, size_t inLen, size_t *consumed,
+                       uint8_t *out, size_t outCap, size_t *produced) {
+    s->zs.next_in = (Bytef *)in;
+    s->zs.avail_in = (uInt)inLen;
+    s->zs.next_out = out;
+    s->zs.avail_out = (uInt)outCap;
+    int rc = inflate(&s->zs, Z_NO_FLUSH);
+    *consumed = inLen - s->zs.avail_in;
+    *produced = outCap - s->zs.avail_out;
+    if (rc == Z_STREAM_END) return 1;
+    if (rc == Z_OK) return 0;
+    if (rc == Z_BUF_ERROR) return (*consumed == 0 && *produced == 0 && inLen > 0) ? -1 : 0;
+    return -1;
+}
+
+struct cairn_zstd_c { ZSTD_CCtx *c; };
+
+cairn_zstd_c *cairn_zstd_c_new(int level, int workers) {
+    cairn_zstd_c *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->c = ZSTD_createCCtx();
+    if (!s->c) { free(s); return NULL; }
+    ZSTD_CCtx_setParameter(s->c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(s->c, ZSTD_c_checksumFlag, 1);
+    /* nbWorkers >= 1 gives output independent of the worker count (zstd.h), so the
+       digest does not depend on the machine's core count. */
+    if (workers < 1) workers = 1;
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(s->c, ZSTD_c_nbWorkers, workers))) {
+        ZSTD_freeCCtx(s->c); free(s); return NULL;
+    }
+    return s;
+}
+void cairn_zstd_c_free(cairn_zstd_c *s) { if (s) { ZSTD_freeCCtx(s->c); free(s); } }
+size_t cairn_zstd_c_out_size(void) { return ZSTD_CStreamOutSize(); }
+
+long cairn_zstd_c_step(cairn_zstd_c *s, const uint8_t *in, size_t inLen, size_t *consumed,
+                       uint8_t *out, size_t outCap, size_t *produced, int mode) {
+    ZSTD_inBuffer ib = { in, inLen, 0 };
+    ZSTD_outBuffer ob = { out, outCap, 0 };
+    size_t rc = ZSTD_compressStream2(s->c, &ob, &ib, mode == 2 ? ZSTD_e_end : ZSTD_e_continue);
+    *consumed = ib.pos;
+    *produced = ob.pos;
+    if (ZSTD_isError(rc)) return -1;
+    return (long)rc;
+}
+
+struct cairn_zstd_d { ZSTD_DCtx *d; };
+cairn_zstd_d *cairn_zstd_d_new(void) {
+    cairn_zstd_d *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->d = ZSTD_createDCtx();
+    if (!s->d) { free(s); return NULL; }
+    return s;
+}
+void cairn_zstd_d_free(cairn_zstd_d *s) { if (s) { ZSTD_freeDCtx(s->d); free(s); } }
+long cairn_zstd_d_step(cairn_zstd_d *s, const uint8_t *in, size_t inLen, size_t *consumed,
+                       uint8_t *out, size_t outCap, size_t *produced) {
+    ZSTD_inBuffer ib = { in, inLen, 0 };
+    ZSTD_outBuffer ob = { out, outCap, 0 };
+    size_t rc = ZSTD_decompressStream(s->d, &ob, &ib);
+    *consumed = ib.pos;
+    *produced = ob.pos;
+    if (ZSTD_isError(rc)) return -1;
+    return (long)rc;
+}

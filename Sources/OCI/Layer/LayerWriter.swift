@@ -1,0 +1,224 @@
+import CCairn
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a layer is written.
+public struct LayerWriteOptions: Sendable {
+    /// Owner recorded for every entry (the host's owners never leak into a layer).
+    public var uid: Int = 0
+    public var gid: Int = 0
+    /// Modification time recorded for every entry: `SOURCE_DATE_EPOCH` or the fixed time.
+    public var mtime: Int64 = LayerWriteOptions.normalizedTime
+    public var compression: Compression = .gzip
+    /// gzip level (pigz's and zlib's default is 6) or zstd level (3, as `zstd -3`).
+    public var level: Int32?
+    /// Compression threads; defaults to the number of cores.
+    public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Prepended to every entry name (e.g. `workspace` for app layers), with its parents.
+    public var prefix: String = ""
+    /// Called with the number of tar bytes produced so far (on the writing thread).
+    public var progress: (@Sendable (Int64) -> Void)?
+
+    /// 1980-01-01T00:00:01Z, the constant the CNB lifecycle uses for reproducible layers.
+    public static let normalizedTime: Int64 = 315_532_801
+
+    public init() {}
+
+    /// Options with the mtime taken from `SOURCE_DATE_EPOCH` in `environment` when set.
+    /// - Throws: `OCIError.invalidValue` when the variable is not a number of seconds.
+    public static func fromEnvironment(_ environment: [String: String]) throws -> LayerWriteOptions {
+        var o = LayerWriteOptions()
+        if let s = environment["SOURCE_DATE_EPOCH"], !s.isEmpty {
+            guard let v = Int64(s), v >= 0 else { throw OCIError.invalidValue(name: "SOURCE_DATE_EPOCH", value: s, expected: "seconds since the epoch") }
+            o.mtime = v
+        }
+        return o
+    }
+}
+
+/// What writing a layer produced.
+public struct LayerResult: Hashable, Sendable {
+    /// sha256 of the uncompressed tar.
+    public var diffID: Digest
+    /// sha256 of the blob as stored (compressed).
+    public var digest: Digest
+    public var size: Int64
+    public var uncompressedSize: Int64
+    public var mediaType: String
+    public var entries: Int
+
+    public var descriptor: Descriptor { Descriptor(mediaType: mediaType, digest: digest, size: size) }
+}
+
+/// Turns a directory into a deterministic layer in one streaming pass: entries sorted byte-wise
+/// per directory, owners and times set by the options, hard links detected by inode, no host
+/// user names, xattrs or access times. The tar bytes are hashed (diffID) and compressed as they
+/// are produced; memory does not depend on the layer's size.
+public enum LayerWriter {
+    /// Writes `directory` as a layer to `output`.
+    /// - Throws: `OCIError` naming the path that could not be read.
+    public static func write(directory: String, options: LayerWriteOptions, to output: any BlobOutput) throws -> LayerResult {
+        var st = stat()
+        guard lstat(directory, &st) == 0 else { throw OCIError.io(operation: "read", path: directory, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw OCIError.notADirectory(directory) }
+        return try writeStream(options: options, to: output) { tar in
+            var walker = Walker(tar: tar, options: options)
+            try walker.emitPrefix()
+            try walker.walk(directory: directory, relative: walker.prefix)
+            return walker.entries
+        }
+    }
+
+    /// Writes a layer whose entries `body` produces through a `TarWriter`.
+    public static func writeStream(options: LayerWriteOptions, to output: any BlobOutput,
+                                   body: (TarWriter) throws -> Int) throws -> LayerResult {
+        let compressor: any Compressor
+        switch options.compression {
+        case .gzip: compressor = try ParallelGzipCompressor(out: output, level: options.level ?? 6, workers: options.workers)
+        case .zstd: compressor = try ZstdCompressor(out: output, level: options.level ?? 3, workers: options.workers)
+        case .none: compressor = StoreCompressor(out: output)
+        }
+        let tee = TarTee(compressor: compressor, progress: options.progress)
+        let tar = TarWriter(consumer: tee)
+        let entries = try body(tar)
+        try tar.finish()
+        try compressor.finish()
+        let diffID = tee.digester.finalize()
+        let blob = output.digester
+        return LayerResult(diffID: diffID, digest: blob.finalize(), size: blob.count,
+                           uncompressedSize: tee.digester.count, mediaType: options.compression.layerMediaType,
+                           entries: entries)
+    }
+
+    /// Hashes the tar stream (diffID) and passes it on to the compressor.
+    private final class TarTee: ChunkConsumer {
+        let compressor: any Compressor
+        let progress: (@Sendable (Int64) -> Void)?
+        var digester = DigestingCounter()
+        init(compressor: any Compressor, progress: (@Sendable (Int64) -> Void)?) {
+            self.compressor = compressor
+            self.progress = progress
+        }
+        func consume(_ chunk: [UInt8]) throws {
+            chunk.withUnsafeBytes { digester.update($0) }
+            try compressor.add(chunk)
+            progress?(digester.count)
+        }
+    }
+
+    private struct InodeKey: Hashable {
+        let dev: UInt64
+        let ino: UInt64
+    }
+
+    private struct Walker {
+        let tar: TarWriter
+        let options: LayerWriteOptions
+        let prefix: String
+        var entries = 0
+        var seenInodes: [InodeKey: String] = [:]
+
+        init(tar: TarWriter, options: LayerWriteOptions) {
+            self.tar = tar
+            self.options = options
+            let trimmed = options.prefix.split(separator: "/").joined(separator: "/")
+            self.prefix = trimmed.isEmpty ? "" : trimmed + "/"
+        }
+
+        func header(_ name: String, _ type: TarEntryType, mode: UInt32) -> TarHeader {
+            TarHeader(name: name, type: type, mode: mode, uid: options.uid, gid: options.gid, mtime: options.mtime)
+        }
+
+        mutating func emitPrefix() throws {
+            var path = ""
+            for component in prefix.split(separator: "/") {
+                path += (path.isEmpty ? "" : "/") + component
+                try tar.writeHeader(header(path, .directory, mode: 0o755))
+                entries += 1
+            }
+        }
+
+        mutating func walk(directory: String, relative: String) throws {
+            for name in try Self.sortedNames(directory) {
+                let path = directory + "/" + name
+                let rel = relative + name
+                var st = stat()
+                guard lstat(path, &st) == 0 else { throw OCIError.io(operation: "stat", path: path, errno: errno) }
+                let mode = UInt32(st.st_mode) & 0o7777
+                switch st.st_mode & S_IFMT {
+                case S_IFDIR:
+                    try tar.writeHeader(header(rel, .directory, mode: mode))
+                    entries += 1
+                    try walk(directory: path, relative: rel + "/")
+                case S_IFREG:
+                    let key = InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+                    if st.st_nlink > 1, let first = seenInodes[key] {
+                        var h = header(rel, .hardLink, mode: mode)
+                        h.linkName = first
+                        try tar.writeHeader(h)
+                    } else {
+                        if st.st_nlink > 1 { seenInodes[key] = rel }
+                        var h = header(rel, .regular, mode: mode)
+                        h.size = Int64(st.st_size)
+                        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                        guard fd >= 0 else { throw OCIError.io(operation: "open", path: path, errno: errno) }
+                        defer { close(fd) }
+                        try tar.writeFile(h, fd: fd, path: path)
+                    }
+                    entries += 1
+                case S_IFLNK:
+                    var h = header(rel, .symlink, mode: 0o777)
+                    h.linkName = try Self.readLink(path, size: Int(st.st_size))
+                    try tar.writeHeader(h)
+                    entries += 1
+                case S_IFIFO:
+                    try tar.writeHeader(header(rel, .fifo, mode: mode))
+                    entries += 1
+                case S_IFCHR, S_IFBLK:
+                    var h = header(rel, (st.st_mode & S_IFMT) == S_IFCHR ? .characterDevice : .blockDevice, mode: mode)
+                    h.devMajor = Int(cairn_dev_major(UInt64(st.st_rdev)))
+                    h.devMinor = Int(cairn_dev_minor(UInt64(st.st_rdev)))
+                    try tar.writeHeader(h)
+                    entries += 1
+                default:
+                    // Sockets cannot be archived (GNU tar skips them too).
+                    continue
+                }
+            }
+        }
+
+        static func readLink(_ path: String, size: Int) throws -> String {
+            var buf = [UInt8](repeating: 0, count: max(size, 255) + 1)
+            let n = readlink(path, &buf, buf.count)
+            guard n >= 0 else { throw OCIError.io(operation: "readlink", path: path, errno: errno) }
+            guard let s = String(validating: buf[..<n], as: UTF8.self) else { throw OCIError.tar(.nameNotUTF8(path: path)) }
+            return s
+        }
+
+        /// Directory entries in byte order of their names (the order is part of the layer digest).
+        static func sortedNames(_ directory: String) throws -> [String] {
+            guard let dir = opendir(directory) else { throw OCIError.io(operation: "open directory", path: directory, errno: errno) }
+            defer { closedir(dir) }
+            var names: [[UInt8]] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
+                    let bytes = raw.bindMemory(to: UInt8.self)
+                    let end = bytes.firstIndex(of: 0) ?? bytes.count
+                    return Array(bytes[..<end])
+                }
+                if name == [0x2e] || name == [0x2e, 0x2e] { continue }
+                names.append(name)
+            }
+            names.sort { $0.lexicographicallyPrecedes($1) }
+            return try names.map { bytes in
+                guard let s = String(validating: bytes, as: UTF8.self) else {
+                    throw OCIError.tar(.nameNotUTF8(path: directory + "/" + String(decoding: bytes, as: UTF8.self)))
+                }
+                return s
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small filesystem helpers with errors that name the path.
+enum FS {
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for c in path.split(separator: "/") {
+            current += "/" + c
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw OCIError.io(operation: "create directory", path: current, errno: errno)
+            }
+        }
+    }
+
+    static func read(_ path: String) throws -> Data {
+        let src = try FileSource(path: path)
+        var out = Data()
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try src.read(into: $0) }
+            if n == 0 { break }
+            out.append(contentsOf: buf[..<n])
+        }
+        return out
+    }
+
+    static func fsyncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// Writes `data` to `path` atomically: a temp file in `tempDirectory` (same filesystem),
+    /// fsynced, renamed over `path`, and the directory fsynced.
+    static func writeAtomically(_ data: Data, to path: String, tempDirectory: String) throws {
+        let temp = try TempFile(directory: tempDirectory)
+        let out = HashingFileOutput(fd: temp.fd, path: temp.path)
+        try data.withUnsafeBytes { try out.write($0) }
+        try temp.commit(to: path)
+    }
+}
+
+/// A temp file that is removed unless committed by rename.
+final class TempFile {
+    let path: String
+    let fd: Int32
+    private var committed = false
+
+    init(directory: String) throws {
+        var template = Array((directory + "/tmp-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw OCIError.io(operation: "create a temp file in", path: directory, errno: errno) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        self.fd = fd
+        self.path = String(cString: template)
+    }
+
+    /// fsyncs, renames into place, fsyncs the destination directory.
+    func commit(to destination: String) throws {
+        try check(fsync(fd), "sync", path)
+        try check(fchmod(fd, 0o644), "chmod", path)
+        try check(rename(path, destination), "rename into place", destination)
+        committed = true
+        let dir = destination.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        FS.fsyncDirectory(dir.isEmpty ? "/" : dir)
+    }
+
+    deinit {
+        close(fd)
+        if !committed { unlink(path) }
+    }
+}
+
+/// An advisory lock (flock) on a file; shared or exclusive, released on scope exit.
+final class FileLock {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw OCIError.io(operation: "open lock file", path: path, errno: errno) }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
+        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            if errno != EINTR { throw OCIError.io(operation: "lock", path: path, errno: errno) }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}

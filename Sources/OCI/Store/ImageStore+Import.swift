@@ -1,0 +1,47 @@
+import Foundation
+
+/// The fixed creation time of reproducible images: 1980-01-01T00:00:01Z.
+public let normalizedCreated = "1980-01-01T00:00:01Z"
+
+/// RFC 3339 UTC time for seconds since the epoch.
+public func rfc3339(_ seconds: Int64) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    f.timeZone = TimeZone(identifier: "UTC")
+    return f.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+}
+
+extension ImageStore {
+    /// Makes a new image from `base` (or from nothing) plus `layers`, writes config and manifest,
+    /// and records it under `reference`. Config `created` and history times are `created`
+    /// (reproducible: SOURCE_DATE_EPOCH or the fixed time).
+    /// - Returns: the new image.
+    public func commitImage(base: StoredImage?, layers: [LayerResult], history: [History], created: String,
+                            reference: String, configure: (inout ImageConfig) -> Void = { _ in }) throws -> StoredImage {
+        try withWriteLock {
+            var config: ImageConfig
+            if let base {
+                config = base.config
+            } else {
+                let p = Platform.host
+                config = ImageConfig(architecture: p.architecture, os: p.os, variant: p.variant,
+                                     config: ExecutionConfig(), rootfs: RootFS())
+            }
+            config.created = created
+            config.rootfs.diffIDs += layers.map(\.diffID)
+            config.history = (config.history ?? []) + history
+            configure(&config)
+            let configDescriptor = try writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
+            // An OCI manifest names OCI layer types: Docker's gzip layers are the same bytes.
+            let baseLayers = (base?.manifest.layers ?? []).map { layer in
+                var l = layer
+                if l.mediaType == MediaType.dockerLayerGzip { l.mediaType = MediaType.ociLayerGzip }
+                return l
+            }
+            let manifest = Manifest(config: configDescriptor, layers: baseLayers + layers.map(\.descriptor))
+            let manifestDescriptor = try writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
+            try tag(manifestDescriptor, as: reference)
+            return try load(manifestDescriptor, name: try Self.storedName(reference))
+        }
+    }
+}

@@ -1,0 +1,292 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An image found in a store: its manifest (raw bytes kept, they define the digest) and config.
+public struct StoredImage: Sendable {
+    /// The name it was found under, if any.
+    public var name: String?
+    public var descriptor: Descriptor
+    public var manifestData: Data
+    public var manifest: Manifest
+    public var config: ImageConfig
+    public var configData: Data
+
+    public var digest: Digest { descriptor.digest }
+    /// Manifest + config + layers, as stored.
+    public var totalSize: Int64 { descriptor.size + manifest.config.size + manifest.layers.reduce(0) { $0 + $1.size } }
+}
+
+/// What `prune` removed.
+public struct PruneResult: Sendable, Hashable {
+    public var removedBlobs: Int
+    public var freedBytes: Int64
+}
+
+/// Cairn's local image store: an OCI image layout directory (image-layout.md). Blobs are shared
+/// by all images; each name is an entry of index.json with an `org.opencontainers.image.ref.name`
+/// annotation, so `skopeo inspect oci:STORE:NAME` and `umoci` read it.
+///
+/// Crash safety: every blob is written to a temp file under `.cairn/tmp`, fsynced and renamed
+/// into `blobs/`; index.json is replaced the same way. Writers hold a shared lock for the whole
+/// operation and an exclusive one while changing index.json; `prune` holds the exclusive lock,
+/// so it never removes a blob an unfinished write is about to name.
+public final class ImageStore: @unchecked Sendable {
+    public let root: String
+    let tempDirectory: String
+    private let gcLock: FileLock
+    private let indexLock: FileLock
+
+    /// Opens the store at `root`, creating an empty layout if the directory is new or empty.
+    /// - Throws: `OCIError.invalidLayout` when `root` holds something that is not an OCI layout.
+    public init(root: String) throws {
+        let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.root = root
+        self.tempDirectory = root + "/.cairn/tmp"
+        try FS.makeDirectories(tempDirectory)
+        self.gcLock = try FileLock(path: root + "/.cairn/gc.lock")
+        self.indexLock = try FileLock(path: root + "/.cairn/index.lock")
+        try indexLock.withLock(exclusive: true) {
+            try FS.makeDirectories(root + "/blobs/sha256")
+            let layoutPath = root + "/oci-layout"
+            if FS.exists(layoutPath) {
+                let header = try CanonicalJSON.decode(ImageLayoutHeader.self, from: try FS.read(layoutPath), what: layoutPath)
+                guard header.imageLayoutVersion.hasPrefix("1.") else {
+                    throw OCIError.invalidLayout(path: root, detail: "imageLayoutVersion \(header.imageLayoutVersion) is not 1.x")
+                }
+            } else {
+                try FS.writeAtomically(try CanonicalJSON.encode(ImageLayoutHeader()), to: layoutPath, tempDirectory: tempDirectory)
+            }
+            if !FS.exists(root + "/index.json") {
+                try FS.writeAtomically(try CanonicalJSON.encode(ImageIndex()), to: root + "/index.json", tempDirectory: tempDirectory)
+            }
+        }
+    }
+
+    /// The default store: `$CAIRN_HOME/store`, `CAIRN_HOME` defaulting to `~/.local/share/cairn`.
+    public static func defaultRoot(environment: [String: String]) -> String {
+        if let home = environment["CAIRN_HOME"], !home.isEmpty { return home + "/store" }
+        let userHome = environment["HOME"] ?? "/root"
+        return userHome + "/.local/share/cairn/store"
+    }
+
+    // MARK: Blobs
+
+    public func blobPath(_ digest: Digest) -> String {
+        "\(root)/blobs/\(digest.algorithm)/\(digest.encoded)"
+    }
+
+    public func hasBlob(_ digest: Digest) -> Bool { FS.exists(blobPath(digest)) }
+
+    /// Reads a blob and verifies its digest.
+    /// - Throws: `OCIError.blobNotFound`, `OCIError.digestMismatch`.
+    public func readBlob(_ digest: Digest) throws -> Data {
+        let path = blobPath(digest)
+        guard FS.exists(path) else { throw OCIError.blobNotFound(digest, store: root) }
+        let data = try FS.read(path)
+        if digest.algorithm == "sha256" {
+            let actual = Digest.sha256(of: data)
+            guard actual == digest else { throw OCIError.digestMismatch(what: path, expected: digest, actual: actual) }
+        }
+        return data
+    }
+
+    /// Stores `data` as a blob; returns its descriptor.
+    public func writeBlob(_ data: Data, mediaType: String) throws -> Descriptor {
+        let digest = Digest.sha256(of: data)
+        if !hasBlob(digest) {
+            try FS.writeAtomically(data, to: blobPath(digest), tempDirectory: tempDirectory)
+        }
+        return Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
+    }
+
+    /// Streams a blob into the store: `body` writes to the output; the bytes land under their
+    /// digest only after they are complete and synced.
+    public func writeBlob<T>(_ body: (any BlobOutput) throws -> T) throws -> (T, Digest, Int64) {
+        let temp = try TempFile(directory: tempDirectory)
+        let out = HashingFileOutput(fd: temp.fd, path: temp.path)
+        let result = try body(out)
+        let digest = out.digester.finalize()
+        if hasBlob(digest) {
+            return (result, digest, out.digester.count)
+        }
+        try temp.commit(to: blobPath(digest))
+        return (result, digest, out.digester.count)
+    }
+
+    /// Writes `directory` as a layer blob.
+    public func writeLayer(directory: String, options: LayerWriteOptions) throws -> LayerResult {
+        try gcLock.withLock(exclusive: false) {
+            let (result, _, _) = try writeBlob { out in
+                try LayerWriter.write(directory: directory, options: options, to: out)
+            }
+            return result
+        }
+    }
+
+    // MARK: Index and names
+
+    /// index.json as it is now.
+    public func index() throws -> ImageIndex {
+        let path = root + "/index.json"
+        return try CanonicalJSON.decode(ImageIndex.self, from: try FS.read(path), what: path)
+    }
+
+    /// The name under which `reference` is recorded: the familiar form with a tag
+    /// (`busybox` -> `busybox:latest`, `localhost:5000/a/b:1`).
+    public static func storedName(_ reference: String) throws -> String {
+        try ImageReference(parsing: reference).withDefaultTag.familiar
+    }
+
+    /// All named images, sorted by name.
+    public func images() throws -> [(name: String, descriptor: Descriptor)] {
+        try index().manifests.compactMap { d in
+            d.annotations?[Annotation.refName].map { ($0, d) }
+        }.sorted { $0.name < $1.name }
+    }
+
+    /// Finds an image by name (`app`, `app:1`, `docker.io/library/app:1`), by `name@digest`, or by
+    /// a full manifest digest.
+    /// - Throws: `OCIError.notFound`, `ImageReference.ParseError`.
+    public func resolve(_ reference: String) throws -> StoredImage {
+        let entries = try index().manifests
+        var found: (String?, Descriptor)?
+        // A bare digest; `app:1` also fits the general digest grammar, so only registered algorithms count.
+        if let digest = Digest(reference), ["sha256", "sha512"].contains(digest.algorithm) {
+            found = entries.first { $0.digest == digest }.map { ($0.annotations?[Annotation.refName], $0) }
+        } else {
+            let ref = try ImageReference(parsing: reference)
+            if let digest = ref.digest {
+                found = entries.first { $0.digest == digest }.map { (ref.familiarName, $0) }
+                if found == nil, hasBlob(digest) {
+                    let data = try readBlob(digest)
+                    let mt = (try? CanonicalJSON.decode(Manifest.self, from: data, what: "manifest"))?.mediaType
+                    found = (ref.familiarName, Descriptor(mediaType: mt ?? MediaType.ociManifest, digest: digest, size: Int64(data.count)))
+                }
+            } else {
+                let name = ref.withDefaultTag.familiar
+                found = entries.first { $0.annotations?[Annotation.refName] == name }.map { (name, $0) }
+            }
+        }
+        guard let (name, descriptor) = found else { throw OCIError.notFound(reference: reference, store: root) }
+        return try load(descriptor, name: name)
+    }
+
+    /// Reads the manifest (choosing the host platform from an index) and config of `descriptor`.
+    public func load(_ descriptor: Descriptor, name: String?, platform: Platform = .host) throws -> StoredImage {
+        var descriptor = descriptor
+        var data = try readBlob(descriptor.digest)
+        if MediaType.indexes.contains(descriptor.mediaType) {
+            let idx = try CanonicalJSON.decode(ImageIndex.self, from: data, what: "index \(descriptor.digest)")
+            guard let chosen = idx.manifests.first(where: { $0.platform?.os == platform.os && $0.platform?.architecture == platform.architecture })
+                ?? (idx.manifests.count == 1 ? idx.manifests.first : nil)
+            else {
+                throw OCIError.notFound(reference: "\(name ?? descriptor.digest.description) for \(platform)", store: root)
+            }
+            descriptor = chosen
+            data = try readBlob(chosen.digest)
+        }
+        guard MediaType.manifests.contains(descriptor.mediaType) else {
+            throw OCIError.unsupportedMediaType(what: name ?? descriptor.digest.description, mediaType: descriptor.mediaType)
+        }
+        let manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: "manifest \(descriptor.digest)")
+        let configData = try readBlob(manifest.config.digest)
+        let config = try CanonicalJSON.decode(ImageConfig.self, from: configData, what: "config \(manifest.config.digest)")
+        return StoredImage(name: name, descriptor: descriptor, manifestData: data, manifest: manifest,
+                           config: config, configData: configData)
+    }
+
+    /// Records `descriptor` under `name` (replacing what the name pointed to before).
+    public func tag(_ descriptor: Descriptor, as reference: String) throws {
+        let name = try Self.storedName(reference)
+        try updateIndex { index in
+            index.manifests.removeAll { $0.annotations?[Annotation.refName] == name }
+            var d = descriptor
+            d.platform = nil
+            d.annotations = [Annotation.refName: name]
+            index.manifests.append(d)
+        }
+    }
+
+    /// Removes a name. The blobs stay until `prune`.
+    /// - Throws: `OCIError.notFound` when the name is not in the store.
+    @discardableResult
+    public func remove(_ reference: String) throws -> Descriptor {
+        let name = try Self.storedName(reference)
+        var removed: Descriptor?
+        try updateIndex { index in
+            removed = index.manifests.first { $0.annotations?[Annotation.refName] == name }
+            index.manifests.removeAll { $0.annotations?[Annotation.refName] == name }
+        }
+        guard let removed else { throw OCIError.notFound(reference: reference, store: root) }
+        return removed
+    }
+
+    private func updateIndex(_ change: (inout ImageIndex) throws -> Void) throws {
+        try indexLock.withLock(exclusive: true) {
+            var idx = try index()
+            try change(&idx)
+            idx.manifests.sort {
+                ($0.annotations?[Annotation.refName] ?? "", $0.digest.description) < ($1.annotations?[Annotation.refName] ?? "", $1.digest.description)
+            }
+            try FS.writeAtomically(try CanonicalJSON.encode(idx), to: root + "/index.json", tempDirectory: tempDirectory)
+        }
+    }
+
+    /// Runs `body` as one store write: `prune` waits until it is done.
+    public func withWriteLock<T>(_ body: () throws -> T) throws -> T {
+        try gcLock.withLock(exclusive: false, body)
+    }
+
+    // MARK: Prune
+
+    /// Removes every blob no name in index.json reaches, and stale temp files.
+    public func prune() throws -> PruneResult {
+        try gcLock.withLock(exclusive: true) {
+            var reachable = Set<Digest>()
+            var queue = try index().manifests
+            while let d = queue.popLast() {
+                guard reachable.insert(d.digest).inserted, hasBlob(d.digest) else { continue }
+                if MediaType.indexes.contains(d.mediaType) {
+                    queue += try CanonicalJSON.decode(ImageIndex.self, from: readBlob(d.digest), what: "index \(d.digest)").manifests
+                } else if MediaType.manifests.contains(d.mediaType) {
+                    let m = try CanonicalJSON.decode(Manifest.self, from: readBlob(d.digest), what: "manifest \(d.digest)")
+                    reachable.insert(m.config.digest)
+                    for l in m.layers { reachable.insert(l.digest) }
+                    if let s = m.subject { reachable.insert(s.digest) }
+                }
+            }
+            var result = PruneResult(removedBlobs: 0, freedBytes: 0)
+            let blobsRoot = root + "/blobs"
+            for algorithm in try listDirectory(blobsRoot) {
+                for encoded in try listDirectory(blobsRoot + "/" + algorithm) {
+                    let path = "\(blobsRoot)/\(algorithm)/\(encoded)"
+                    if let d = Digest("\(algorithm):\(encoded)"), reachable.contains(d) { continue }
+                    var st = stat()
+                    if lstat(path, &st) == 0, unlink(path) == 0 {
+                        result.removedBlobs += 1
+                        result.freedBytes += Int64(st.st_size)
+                    }
+                }
+            }
+            // Temp files left by killed writers (no writer runs while we hold the lock).
+            for name in try listDirectory(tempDirectory) { unlink(tempDirectory + "/" + name) }
+            return result
+        }
+    }
+
+    private func listDirectory(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else { throw OCIError.io(operation: "list", path: path, errno: errno) }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

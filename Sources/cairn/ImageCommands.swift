@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import OCI
+
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the images in the store.")
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        try reportingErrors {
+            let store = try storeOptions.open()
+            var rows: [(name: String, image: StoredImage)] = []
+            for (name, descriptor) in try store.images() {
+                rows.append((name, try store.load(descriptor, name: name)))
+            }
+            switch format {
+            case .json:
+                try printJSON(rows.map { row -> [String: Any] in
+                    [
+                        "name": row.name,
+                        "digest": row.image.digest.description,
+                        "size": row.image.totalSize,
+                        "created": row.image.config.created ?? "",
+                        "platform": row.image.config.platform.description,
+                        "layers": row.image.manifest.layers.count,
+                    ]
+                })
+            case .table:
+                var lines = [["NAME", "DIGEST", "CREATED", "PLATFORM", "LAYERS", "SIZE"]]
+                for row in rows {
+                    lines.append([row.name, row.image.digest.short, row.image.config.created ?? "-",
+                                  row.image.config.platform.description, String(row.image.manifest.layers.count),
+                                  formatBytes(row.image.totalSize)])
+                }
+                let widths = (0..<lines[0].count).map { c in lines.map { $0[c].count }.max() ?? 0 }
+                for line in lines {
+                    print(zip(line, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
+                        .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+                }
+            }
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an image's manifest, config, layers and labels.")
+
+    @Argument(help: "Image name, name@digest, or manifest digest.")
+    var reference: String
+
+    @Option(help: "Output format: table or json.")
+    var format: OutputFormat = .table
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        try reportingErrors {
+            let store = try storeOptions.open()
+            let image = try store.resolve(reference)
+            switch format {
+            case .json:
+                try printJSON([
+                    "name": image.name ?? NSNull(),
+                    "digest": image.digest.description,
+                    "mediaType": image.descriptor.mediaType,
+                    "size": image.totalSize,
+                    "manifest": try JSONSerialization.jsonObject(with: image.manifestData),
+                    "config": try JSONSerialization.jsonObject(with: image.configData),
+                ] as [String: Any])
+            case .table:
+                printHuman(image)
+            }
+        }
+    }
+
+    func printHuman(_ image: StoredImage) {
+        let c = image.config
+        let e = c.config ?? ExecutionConfig()
+        func field(_ k: String, _ v: String?) { if let v, !v.isEmpty { print("\(k.padding(toLength: 12, withPad: " ", startingAt: 0))\(v)") } }
+        field("Name:", image.name)
+        field("Digest:", image.digest.description)
+        field("Media type:", image.descriptor.mediaType)
+        field("Platform:", c.platform.description)
+        field("Created:", c.created)
+        field("Size:", formatBytes(image.totalSize))
+        field("User:", e.user)
+        field("WorkingDir:", e.workingDir)
+        field("Entrypoint:", e.entrypoint.map { $0.description })
+        field("Cmd:", e.cmd.map { $0.description })
+        field("Ports:", e.exposedPorts.map { $0.keys.sorted().joined(separator: ", ") })
+        if let env = e.env, !env.isEmpty {
+            print("Env:")
+            for v in env { print("  \(v)") }
+        }
+        if let labels = e.labels, !labels.isEmpty {
+            print("Labels:")
+            for (k, v) in labels.sorted(by: { $0.key < $1.key }) {
+                let shown = v.count > 100 ? String(v.prefix(97)) + "..." : v
+                print("  \(k)=\(shown)")
+            }
+        }
+        print("Layers (\(image.manifest.layers.count)):")
+        for (i, layer) in image.manifest.layers.enumerated() {
+            let diffID = i < c.rootfs.diffIDs.count ? c.rootfs.diffIDs[i].short : "?"
+            let kind = MediaType.layerCompression(layer.mediaType)?.rawValue ?? layer.mediaType
+            print("  \(String(i + 1).padding(toLength: 3, withPad: " ", startingAt: 0)) \(layer.digest.short)  diff \(diffID)  \(formatBytes(layer.size).padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind)")
+        }
+    }
+}
+
+struct Rmi: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove image names from the store (blobs go with `cairn prune`).")
+
+    @Argument(help: "Image names to remove.")
+    var references: [String]
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        try reportingErrors {
+            let store = try storeOptions.open()
+            for reference in references {
+                let removed = try store.remove(reference)
+                print("Untagged \(try ImageStore.storedName(reference)) (\(removed.digest))")
+            }
+        }
+    }
+}
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove blobs no image in the store uses.")
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        try reportingErrors {
+            let result = try storeOptions.open().prune()
+            print("Removed \(result.removedBlobs) blobs, freed \(formatBytes(result.freedBytes))")
+        }
+    }
+}
