@@ -40,14 +40,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Helpers shared by the test targets: temp dirs, running tools, locating fixtures.
+        .target(
+            name: "TestSupport",
+            dependencies: ["OCI"],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "OCITests",
-            dependencies: ["OCI"],
+            dependencies: ["OCI", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CairnTests",
-            dependencies: ["OCI"],
+            dependencies: ["OCI", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]
