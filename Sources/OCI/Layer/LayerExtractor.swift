@@ -81,14 +81,16 @@ public enum LayerExtractor {
         }
 
         /// Validated components of an entry name.
-        func components(_ name: String) throws -> [String] {
+        /// `what` says whose path it is in the error ("path" or "hard link target").
+        func components(_ name: String, entry: String? = nil, what: String = "path") throws -> [String] {
+            let entry = entry ?? name
             var n = Substring(name)
             while n.hasPrefix("./") { n = n.dropFirst(2) }
-            if n.hasPrefix("/") { throw refuse(name, "absolute path") }
+            if n.hasPrefix("/") { throw refuse(entry, "absolute \(what) \"\(name)\"") }
             var parts: [String] = []
             for c in n.split(separator: "/", omittingEmptySubsequences: true) {
                 if c == "." { continue }
-                if c == ".." { throw refuse(name, "path contains \"..\"") }
+                if c == ".." { throw refuse(entry, "\(what) \"\(name)\" contains \"..\"") }
                 parts.append(String(c))
             }
             return parts
@@ -157,16 +159,16 @@ public enum LayerExtractor {
                 if header.type == .directory { directories.append(PendingDirectory(path: root, header: header)) }
                 return
             }
-            guard let parent = try resolveDirectory(Array(parts.dropLast()), entry: header.name, create: base != Self.opaque && !base.hasPrefix(LayerExtractor.whiteoutPrefix)) else {
+            let isWhiteout = base.hasPrefix(LayerExtractor.whiteoutPrefix)
+            if isWhiteout { stats.whiteouts += 1 }
+            guard let parent = try resolveDirectory(Array(parts.dropLast()), entry: header.name, create: !isWhiteout) else {
                 return  // a whiteout under a directory that does not exist: nothing to hide
             }
             if base == LayerExtractor.opaqueWhiteout {
-                stats.whiteouts += 1
                 try removeChildren(of: parent, keeping: written)
                 return
             }
-            if base.hasPrefix(LayerExtractor.whiteoutPrefix) {
-                stats.whiteouts += 1
+            if isWhiteout {
                 let victim = String(base.dropFirst(LayerExtractor.whiteoutPrefix.count))
                 guard !victim.isEmpty, victim != ".", victim != ".." else { throw refuse(header.name, "invalid whiteout") }
                 try removeTree(hostPath(parent + [victim]))
@@ -217,7 +219,7 @@ public enum LayerExtractor {
                 if options.applyOwners { try check(lchown(path, uid_t(header.uid), gid_t(header.gid)), "chown", path) }
                 setTimes(path, header.mtime)
             case .hardLink:
-                let targetParts = try components(header.linkName)
+                let targetParts = try components(header.linkName, entry: header.name, what: "hard link target")
                 guard let targetBase = targetParts.last,
                       let targetParent = try resolveDirectory(Array(targetParts.dropLast()), entry: header.name, create: false)
                 else { throw refuse(header.name, "hard link target \"\(header.linkName)\" does not exist in the target") }
@@ -246,8 +248,6 @@ public enum LayerExtractor {
                 throw OCIError.tar(.unsupportedEntry(entry: header.name, kind: "entry of type '\(Character(Unicode.Scalar(flag)))'"))
             }
         }
-
-        static let opaque = LayerExtractor.opaqueWhiteout
 
         func makeDirectory(_ path: String) throws {
             // Owner-writable while extracting; the layer's mode is applied at the end.
