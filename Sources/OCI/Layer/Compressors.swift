@@ -78,7 +78,6 @@ final class ParallelGzipCompressor: Compressor {
     private final class Shared: @unchecked Sendable {
         let condition = NSCondition()
         var jobs: [Job] = []
-        var jobHead = 0
         var done: [Int: Done] = [:]
         var failed: String?
         var closed = false
@@ -123,17 +122,14 @@ final class ParallelGzipCompressor: Compressor {
     private static func work(_ shared: Shared, level: Int32) {
         while true {
             shared.condition.lock()
-            while shared.jobHead == shared.jobs.count && !shared.closed { shared.condition.wait() }
-            if shared.jobHead == shared.jobs.count {
+            while shared.jobs.isEmpty && !shared.closed { shared.condition.wait() }
+            if shared.jobs.isEmpty {
                 shared.condition.unlock()
                 return
             }
-            let job = shared.jobs[shared.jobHead]
-            shared.jobHead += 1
-            if shared.jobHead > 64 && shared.jobHead * 2 > shared.jobs.count {
-                shared.jobs.removeFirst(shared.jobHead)
-                shared.jobHead = 0
-            }
+            // At most maxInFlight jobs are queued, so removing from the front is cheap; taking
+            // the job out releases its input as soon as it is compressed.
+            let job = shared.jobs.removeFirst()
             shared.condition.unlock()
 
             let bound = cairn_deflate_bound(job.input.count)
