@@ -118,7 +118,7 @@ public func writeFile(_ path: String, _ contents: String, mode: Int = 0o644) thr
 }
 
 /// A small tree with the interesting cases: nested dirs, modes, a symlink, a hard link, an
-/// empty file, a long path, a non-ASCII name and a file bigger than one tar chunk.
+/// empty file, a long path, a long link target, a non-ASCII name and a file bigger than one tar chunk.
 public func makeSampleTree(_ root: String) throws {
     try writeFile(root + "/etc/app.conf", "key = value\n")
     try writeFile(root + "/bin/run", "#!/bin/sh\necho hello\n", mode: 0o755)
@@ -131,6 +131,8 @@ public func makeSampleTree(_ root: String) throws {
     try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
     try Data(big).write(to: URL(fileURLWithPath: root + "/data/big.bin"))
     symlink("../etc/app.conf", root + "/bin/conf-link")
+    // A link target over 100 bytes: GNU tar writes a 'K' record, PAX a linkpath record.
+    symlink("../" + long + "/file-with-a-long-name-" + String(repeating: "x", count: 120), root + "/bin/long-link")
     link(root + "/bin/run", root + "/bin/run-hardlink")
     chmod(root + "/etc", 0o750)
 }
