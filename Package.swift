@@ -11,11 +11,13 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cairn", targets: ["cairn"]),
+        .executable(name: "lifecycle", targets: ["lifecycle"]),
         .library(name: "OCI", targets: ["OCI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C shims over zlib and libzstd: their init macros and flush constants are not
@@ -29,6 +31,26 @@ let package = Package(
             dependencies: [
                 "CCairn",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The CNB data model: API versions, every TOML file of the specs, constants.
+        .target(
+            name: "Buildpacks",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strictSettings
+        ),
+        // The lifecycle phases as library code, driven by option values.
+        .target(
+            name: "Lifecycle",
+            dependencies: ["Buildpacks"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "lifecycle",
+            dependencies: [
+                "Lifecycle", "Buildpacks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
@@ -50,6 +72,16 @@ let package = Package(
         .testTarget(
             name: "OCITests",
             dependencies: ["OCI", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BuildpacksTests",
+            dependencies: ["Buildpacks", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LifecycleTests",
+            dependencies: ["Buildpacks", "Lifecycle", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,102 @@
+/// A Buildpack or Platform API version: `<major>.<minor>`, or `<major>` meaning `<major>.0`.
+public struct APIVersion: Hashable, Comparable, Sendable, Codable, LosslessStringConvertible {
+    public let major: UInt64
+    public let minor: UInt64
+
+    public init(_ major: UInt64, _ minor: UInt64) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// Parses `major[.minor]`.
+    public init?(_ description: String) {
+        let parts = description.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count),
+              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+              let major = UInt64(parts[0]), let minor = parts.count == 2 ? UInt64(parts[1]) : 0
+        else { return nil }
+        self.init(major, minor)
+    }
+
+    public var description: String { "\(major).\(minor)" }
+
+    public static func < (l: APIVersion, r: APIVersion) -> Bool { (l.major, l.minor) < (r.major, r.minor) }
+
+    public init(from decoder: any Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        guard let v = APIVersion(s) else { throw decoder.invalid("\"\(s)\" is not an API version (expected <major>.<minor>)") }
+        self = v
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    /// Whether this version has `feature` (introduced at or before this version).
+    public func supports(_ feature: BuildpackFeature) -> Bool { self >= feature.since }
+    public func supports(_ feature: PlatformFeature) -> Bool { self >= feature.since }
+}
+
+/// Which API versions this lifecycle implements — declared once.
+public enum SupportedAPIs {
+    public static let buildpack: [APIVersion] = (7...12).map { APIVersion(0, $0) }
+    public static let platform: [APIVersion] = (7...15).map { APIVersion(0, $0) }
+    /// Supported but deprecated (a warning is printed).
+    public static let deprecatedBuildpack: [APIVersion] = []
+    public static let deprecatedPlatform: [APIVersion] = []
+
+    /// The Platform API assumed when `CNB_PLATFORM_API` is not set.
+    public static let defaultPlatform = APIVersion(0, 15)
+
+    public static func isSupported(buildpack v: APIVersion) -> Bool { buildpack.contains(v) }
+    public static func isSupported(platform v: APIVersion) -> Bool { platform.contains(v) }
+
+    /// "0.7, 0.8, ... 0.12" for error messages.
+    public static func list(_ versions: [APIVersion]) -> String {
+        versions.map(\.description).joined(separator: ", ")
+    }
+}
+
+/// Buildpack API behaviour that changed between versions, each with the version that introduced it.
+public enum BuildpackFeature: Sendable, CaseIterable {
+    /// `CNB_*` env vars replace positional args to detect/build (0.8; positional args dropped).
+    case noPositionalArguments
+    /// `[[targets]]` in buildpack.toml and `CNB_TARGET_*` (0.10).
+    case targets
+    /// `exec-env` and `CNB_EXEC_ENV` (0.12).
+    case execEnv
+    /// SBOM files `<layer>.sbom.<ext>` (0.7).
+    case sbomFiles
+    /// launch.toml `command` is an array and `direct` is gone (0.9).
+    case commandArray
+
+    public var since: APIVersion {
+        switch self {
+        case .sbomFiles: return APIVersion(0, 7)
+        case .noPositionalArguments: return APIVersion(0, 8)
+        case .commandArray: return APIVersion(0, 9)
+        case .targets: return APIVersion(0, 10)
+        case .execEnv: return APIVersion(0, 12)
+        }
+    }
+}
+
+/// Platform API behaviour that changed between versions.
+public enum PlatformFeature: Sendable, CaseIterable {
+    /// `run.toml` and `-run` (0.12).
+    case runTOML
+    /// `CNB_EXEC_ENV` (0.15).
+    case execEnv
+    /// System buildpacks, `system.toml` (0.15).
+    case systemBuildpacks
+    /// Operator build config `<build-config>/env` (0.12).
+    case buildConfig
+
+    public var since: APIVersion {
+        switch self {
+        case .buildConfig, .runTOML: return APIVersion(0, 12)
+        case .execEnv, .systemBuildpacks: return APIVersion(0, 15)
+        }
+    }
+}
