@@ -43,7 +43,7 @@ let package = Package(
         // The lifecycle phases as library code, driven by option values.
         .target(
             name: "Lifecycle",
-            dependencies: ["Buildpacks"],
+            dependencies: ["Buildpacks", "CCairn"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

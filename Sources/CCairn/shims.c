@@ -1,9 +1,84 @@
+#define _GNU_SOURCE
 #include "CCairn.h"
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <sys/sysmacros.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int cairn_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                int uid, int gid, const int *fds, int nfds, int *err, int *stage) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) { *err = errno; *stage = 5; return -1; }
+    pid_t pid = fork();
+    if (pid < 0) { *err = errno; *stage = 5; close(report[0]); close(report[1]); return -1; }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls from here on. */
+        int failure[2] = {0, 0};
+        int devnull = -1;
+        /* Move the parent's fds out of the 0..nfds-1 range first so dup2 cannot clobber them. */
+        int moved[16];
+        if (nfds > 16) nfds = 16;
+        for (int i = 0; i < nfds; i++) {
+            int fd = fds[i];
+            if (fd < 0) {
+                if (devnull < 0) devnull = open("/dev/null", O_RDWR);
+                fd = devnull;
+            }
+            moved[i] = fcntl(fd, F_DUPFD, 64);
+            if (moved[i] < 0) { failure[0] = errno; failure[1] = 6; goto fail; }
+        }
+        for (int i = 0; i < nfds; i++) {
+            if (dup2(moved[i], i) < 0) { failure[0] = errno; failure[1] = 6; goto fail; }
+        }
+        for (int i = 0; i < nfds; i++) close(moved[i]);
+        if (devnull >= nfds) close(devnull);
+        /* Default signal dispositions and an empty mask for the new program. */
+        sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (gid >= 0) {
+            if (setgroups(0, NULL) != 0 && errno != EPERM) { failure[0] = errno; failure[1] = 2; goto fail; }
+            if (setgid((gid_t)gid) != 0) { failure[0] = errno; failure[1] = 2; goto fail; }
+        }
+        if (uid >= 0) {
+            if (setuid((uid_t)uid) != 0) { failure[0] = errno; failure[1] = 3; goto fail; }
+        }
+        if (cwd && chdir(cwd) != 0) { failure[0] = errno; failure[1] = 1; goto fail; }
+        execve(path, argv, envp);
+        failure[0] = errno; failure[1] = 4;
+    fail:
+        (void)!write(report[1], failure, sizeof failure);
+        _exit(127);
+    }
+    close(report[1]);
+    int failure[2] = {0, 0};
+    ssize_t n;
+    do { n = read(report[0], failure, sizeof failure); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof failure) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *err = failure[0]; *stage = failure[1];
+        return -1;
+    }
+    return pid;
+}
+
+int cairn_wait(int pid) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
 
 uint32_t cairn_dev_major(uint64_t dev) { return major(dev); }
 uint32_t cairn_dev_minor(uint64_t dev) { return minor(dev); }

@@ -50,4 +50,14 @@ uint32_t cairn_dev_major(uint64_t dev);
 uint32_t cairn_dev_minor(uint64_t dev);
 uint64_t cairn_dev_makedev(uint32_t major, uint32_t minor);
 
+/// Starts `path` with `argv`/`envp` (NULL-terminated) in `cwd`. When `uid`/`gid` are >= 0 the
+/// child drops to them (supplementary groups cleared) before exec. `fds` maps child fd i (0..n-1)
+/// to the parent's fds[i] (-1: /dev/null). Returns the pid, or -1 with *err set to the errno of
+/// the step that failed in the child (exec, chdir, setuid, ...), *stage naming it (1 chdir,
+/// 2 setgroups/setgid, 3 setuid, 4 exec, 5 fork, 6 dup2).
+int cairn_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                int uid, int gid, const int *fds, int nfds, int *err, int *stage);
+/// Waits for `pid`; returns its exit code, or 128+signal when killed by a signal.
+int cairn_wait(int pid);
+
 #endif

@@ -1,0 +1,211 @@
+import Buildpacks
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything `builder` needs, resolved by the executable.
+public struct BuilderInputs: Sendable {
+    public var appDirectory: String
+    public var buildpacksDirectory: String
+    public var layersDirectory: String
+    public var platformDirectory: String
+    public var buildConfigDirectory: String
+    public var groupPath: String
+    public var planPath: String
+    public var analyzedPath: String
+    public var execEnv: String
+    public var platformAPI: APIVersion
+    public var user: (uid: Int, gid: Int)?
+    public var environment: [String: String]
+
+    public init(appDirectory: String, buildpacksDirectory: String, layersDirectory: String, platformDirectory: String,
+                buildConfigDirectory: String, groupPath: String, planPath: String, analyzedPath: String, execEnv: String,
+                platformAPI: APIVersion, user: (uid: Int, gid: Int)?, environment: [String: String]) {
+        self.appDirectory = appDirectory
+        self.buildpacksDirectory = buildpacksDirectory
+        self.layersDirectory = layersDirectory
+        self.platformDirectory = platformDirectory
+        self.buildConfigDirectory = buildConfigDirectory
+        self.groupPath = groupPath
+        self.planPath = planPath
+        self.analyzedPath = analyzedPath
+        self.execEnv = execEnv
+        self.platformAPI = platformAPI
+        self.user = user
+        self.environment = environment
+    }
+}
+
+/// The build phase (buildpack.md, Phase #5: Build; platform.md, builder).
+public struct Builder {
+    let inputs: BuilderInputs
+    let log: Logger
+
+    /// Files in a buildpack's layers directory that are not layer metadata.
+    static let reservedNames: Set<String> = ["launch", "build", "store"]
+
+    public init(inputs: BuilderInputs, log: Logger) {
+        self.inputs = inputs
+        self.log = log
+    }
+
+    /// Runs every buildpack of the group and writes `<layers>/config/metadata.toml`.
+    /// - Throws: `LifecycleError` (`.buildpackFailed` → exit 51).
+    @discardableResult
+    public func run() throws -> BuildMetadataFile {
+        let group = try readFile(GroupFile.self, inputs.groupPath)
+        var plan = try readFile(PlanFile.self, inputs.planPath).entries
+        let target = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath)?.runImage?.target
+        let store = BuildpackStore(buildpacksDirectory: inputs.buildpacksDirectory, extensionsDirectory: nil)
+        var environment = BuildEnvironment.base(from: inputs.environment)
+        var metadata = BuildMetadataFile(buildpacks: group.group, extensions: group.groupExtensions)
+        var processes: [BuildMetadataFile.Process] = []
+        var defaultType: String?
+        var labels: [String: String] = [:]
+        let scratch = try makeScratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+        for element in group.group {
+            let module = try store.lookup(element.id, version: element.version)
+            log.info("Running build for buildpack \(module.key)")
+            let layersDir = inputs.layersDirectory + "/" + module.id.escaped
+            try makeOwnedDirectory(layersDir)
+
+            // The Buildpack Plan: entries this buildpack provided that no earlier one met.
+            let mine = plan.filter { $0.providers.contains { $0.id == module.id } }
+            let bpPlan = BuildpackPlan(entries: mine.flatMap(\.requires))
+            let bpPlanPath = scratch + "/" + module.id.escaped + "-plan.toml"
+            try writeFile(bpPlan, bpPlanPath)
+            if let user = inputs.user { _ = chown(bpPlanPath, uid_t(user.uid), gid_t(user.gid)) }
+
+            var env = environment
+            if !module.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
+            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+            var vars = env.variables
+            vars[CNBEnv.buildpackDir] = module.directory
+            vars[CNBEnv.layersDir] = layersDir
+            vars[CNBEnv.platformDir] = inputs.platformDirectory
+            vars[CNBEnv.bpPlanPath] = bpPlanPath
+            if module.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
+            if module.api.supports(BuildpackFeature.targets) { vars.merge(Detector.targetEnvironment(target)) { $1 } }
+            let args = module.api.supports(BuildpackFeature.noPositionalArguments) ? [] : [layersDir, inputs.platformDirectory, bpPlanPath]
+            let spec = ProcessSpec(path: module.directory + "/bin/build", arguments: args, environment: vars,
+                                   workingDirectory: inputs.appDirectory, user: inputs.user)
+            let status = try ProcessRunner.runInheriting(spec)
+            guard status == 0 else { throw LifecycleError.buildpackFailed(id: module.id.value, version: module.version, status: status) }
+
+            // Outputs: build.toml (unmet), launch.toml, store.toml, layers.
+            let buildFile = try readFileIfPresent(BuildFile.self, layersDir + "/build.toml") ?? BuildFile()
+            for unmet in buildFile.unmet where !bpPlan.entries.contains(where: { $0.name == unmet.name }) {
+                throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
+                    detail: "build.toml lists unmet \"\(unmet.name)\", which is not in its buildpack plan")
+            }
+            let unmetNames = Set(buildFile.unmet.map(\.name))
+            plan = plan.filter { entry in
+                !(entry.providers.contains { $0.id == module.id } && !entry.requires.contains { unmetNames.contains($0.name) })
+            }
+            _ = try readFileIfPresent(StoreFile.self, layersDir + "/store.toml")
+            let launch = try readFileIfPresent(LaunchFile.self, layersDir + "/launch.toml") ?? LaunchFile()
+            try checkSBOMFiles(layersDir, module: module)
+            let buildLayers = try finishLayers(layersDir, module: module)
+            Self.addBuildLayers(buildLayers, to: &environment)
+            for layer in buildLayers {
+                try environment.apply(envDirectory: layer + "/env")
+                try environment.apply(envDirectory: layer + "/env.build")
+            }
+
+            for p in launch.processes {
+                let direct = module.api.supports(BuildpackFeature.commandArray) ? true : (p.direct ?? false)
+                let process = BuildMetadataFile.Process(
+                    type: p.type, command: p.command, args: p.args, direct: direct, workingDirectory: p.workingDirectory,
+                    buildpackID: module.id, execEnv: module.api.supports(BuildpackFeature.execEnv) ? (p.execEnv ?? [ExecEnv.any]) : [ExecEnv.any])
+                processes.removeAll { $0.type == p.type }
+                processes.append(process)
+                if p.isDefault {
+                    defaultType = p.type.value
+                } else if defaultType == p.type.value {
+                    defaultType = nil  // a non-default redefinition of the default type leaves no default
+                }
+            }
+            for l in launch.labels { labels[l.key] = l.value }
+            metadata.slices += launch.slices
+        }
+        metadata.processes = processes
+        metadata.buildpackDefaultProcessType = defaultType
+        metadata.labels = labels.isEmpty ? nil : labels.keys.sorted().map { LaunchFile.Label(key: $0, value: labels[$0]!) }
+        try writeFile(metadata, inputs.layersDirectory + "/" + CNBPath.configMetadata)
+        return metadata
+    }
+
+    /// Layer directories after a buildpack ran: validates names and metadata, renames ignored
+    /// layers to `<layer>.ignore`, returns the build layers (sorted by name).
+    func finishLayers(_ layersDir: String, module: ModuleDescriptor) throws -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: layersDir))?.sorted() ?? []
+        var build: [String] = []
+        for name in names {
+            let path = layersDir + "/" + name
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue, !name.hasSuffix(".ignore") else { continue }
+            guard !Self.reservedNames.contains(name) else {
+                throw LifecycleError.buildpackOutputInvalid(id: module.id.value, detail: "a layer must not be named \"\(name)\"")
+            }
+            let meta = try readFileIfPresent(LayerMetadataFile.self, path + ".toml")
+            let types = meta?.effectiveTypes ?? LayerMetadataFile.Types()
+            if !types.launch && !types.build && !types.cache {
+                // buildpack.md, Ignored Layers: hide them from later buildpacks.
+                let ignored = path + ".ignore"
+                try? FileManager.default.removeItem(atPath: ignored)
+                do {
+                    try FileManager.default.moveItem(atPath: path, toPath: ignored)
+                } catch {
+                    throw LifecycleError.io(operation: "rename ignored layer", path: path, reason: "\(error)")
+                }
+                continue
+            }
+            if types.build { build.append(path) }
+        }
+        return build
+    }
+
+    /// Prepends one buildpack's build layers' `bin`, `lib`, ... to the path variables as a block in
+    /// ascending layer order; later buildpacks' blocks come first (buildpack.md, Layer Paths).
+    static func addBuildLayers(_ layers: [String], to env: inout BuildEnvironment) {
+        for (variable, sub) in BuildEnvironment.buildRootDirs {
+            let dirs = layers.map { $0 + "/" + sub }.filter { FileManager.default.fileExists(atPath: $0) }
+            if !dirs.isEmpty { env.prependPath(variable, dirs.joined(separator: ":")) }
+        }
+    }
+
+    /// SBOM files must use a supported extension (buildpack.md, Software-Bill-of-Materials).
+    func checkSBOMFiles(_ layersDir: String, module: ModuleDescriptor) throws {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: layersDir)) ?? []
+        for name in names where name.contains(".sbom.") {
+            let ext = String(name[name.range(of: ".sbom.")!.upperBound...])
+            guard SBOMFormat.fileExtensions.contains(ext) else {
+                throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
+                    detail: "\(name): unsupported SBOM format \"\(ext)\" (expected one of \(SBOMFormat.fileExtensions.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func makeOwnedDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
+        }
+        if let user = inputs.user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+    }
+
+    func makeScratch() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/cairn-build-XXXXXX").utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw LifecycleError.io(operation: "create a temp directory in", path: NSTemporaryDirectory(), reason: String(cString: strerror(errno)))
+        }
+        let path = String(cString: dir)
+        if let user = inputs.user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+        return path
+    }
+}

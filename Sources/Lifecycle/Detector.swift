@@ -1,0 +1,501 @@
+import Buildpacks
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything `detector` needs, resolved from flags, environment and defaults by the executable.
+public struct DetectorInputs: Sendable {
+    public var appDirectory: String
+    public var buildpacksDirectory: String
+    public var extensionsDirectory: String?
+    public var platformDirectory: String
+    public var buildConfigDirectory: String
+    public var orderPath: String
+    public var groupPath: String
+    public var planPath: String
+    public var analyzedPath: String
+    public var systemPath: String?
+    public var execEnv: String
+    public var platformAPI: APIVersion
+    /// CNB user to run buildpacks as when the lifecycle runs as root.
+    public var user: (uid: Int, gid: Int)?
+    /// The lifecycle's environment (the inherited part is passed to buildpacks).
+    public var environment: [String: String]
+    /// How many `bin/detect` run at once.
+    public var concurrency: Int
+
+    public init(appDirectory: String, buildpacksDirectory: String, extensionsDirectory: String?, platformDirectory: String,
+                buildConfigDirectory: String, orderPath: String, groupPath: String, planPath: String, analyzedPath: String,
+                systemPath: String?, execEnv: String, platformAPI: APIVersion, user: (uid: Int, gid: Int)?,
+                environment: [String: String], concurrency: Int) {
+        self.appDirectory = appDirectory
+        self.buildpacksDirectory = buildpacksDirectory
+        self.extensionsDirectory = extensionsDirectory
+        self.platformDirectory = platformDirectory
+        self.buildConfigDirectory = buildConfigDirectory
+        self.orderPath = orderPath
+        self.groupPath = groupPath
+        self.planPath = planPath
+        self.analyzedPath = analyzedPath
+        self.systemPath = systemPath
+        self.execEnv = execEnv
+        self.platformAPI = platformAPI
+        self.user = user
+        self.environment = environment
+        self.concurrency = concurrency
+    }
+}
+
+/// The outcome of one `bin/detect`.
+public enum DetectOutcome: Sendable, Hashable {
+    case pass(BuildPlan)
+    case fail(reason: String?)
+    case error(status: Int32?, reason: String)
+
+    var symbol: String {
+        switch self {
+        case .pass: return "pass"
+        case .fail: return "fail"
+        case .error: return "err "
+        }
+    }
+}
+
+/// One module of a candidate group.
+struct Candidate: Sendable, Hashable {
+    var module: ModuleDescriptor
+    var optional: Bool
+}
+
+/// What detection chose.
+public struct DetectResult: Sendable {
+    public var group: GroupFile
+    public var plan: PlanFile
+}
+
+/// The detect phase (buildpack.md, Phase #1: Detection; platform.md, detector).
+public final class Detector: @unchecked Sendable {
+    let inputs: DetectorInputs
+    let store: BuildpackStore
+    let log: Logger
+    let target: TargetData?
+    private let runs = RunCache()
+    private let limiter: Limiter
+    private let scratch: String
+
+    public init(inputs: DetectorInputs, log: Logger) throws {
+        self.inputs = inputs
+        self.log = log
+        self.store = BuildpackStore(buildpacksDirectory: inputs.buildpacksDirectory, extensionsDirectory: inputs.extensionsDirectory)
+        let analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath)
+        self.target = analyzed?.runImage?.target
+        self.limiter = Limiter(max(1, inputs.concurrency))
+        var template = Array((NSTemporaryDirectory() + "/cairn-detect-XXXXXX").utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw LifecycleError.io(operation: "create a temp directory in", path: NSTemporaryDirectory(), reason: String(cString: strerror(errno)))
+        }
+        self.scratch = String(cString: dir)
+        if let user = inputs.user { _ = chown(scratch, uid_t(user.uid), gid_t(user.gid)) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: scratch) }
+
+    /// Runs detection and writes group.toml and plan.toml.
+    /// - Throws: `LifecycleError` (`.noGroupPassed` when nothing passes).
+    public func run() async throws -> DetectResult {
+        let order = try readFile(OrderFile.self, inputs.orderPath)
+        let system = try inputs.systemPath.flatMap { try readFileIfPresent(SystemFile.self, $0) }
+        let candidates = try expand(order: order, system: system)
+        log.debug("Detecting with \(candidates.count) candidate group(s), \(inputs.concurrency) detect(s) at a time")
+
+        // Start every distinct bin/detect in group order; the limiter runs at most N at once and,
+        // being FIFO, serves earlier groups first. Once a group passes, the rest are cancelled.
+        for group in candidates {
+            for c in group { schedule(c.module) }
+        }
+        var explanations: [String] = []
+        var anyErrored = false
+        defer { runs.cancelAll() }
+        for (index, group) in candidates.enumerated() {
+            var results: [(Candidate, DetectRecord)] = []
+            for c in group { results.append((c, await runs.result(for: c.module.key))) }
+            switch resolve(results) {
+            case .success(let chosen):
+                log.info(Self.report(results, header: "Results"))
+                let result = try write(chosen)
+                for el in result.group.groupExtensions ?? [] { log.info("pass: \(el.id)@\(el.version) (extension)") }
+                for el in result.group.group { log.info("\(el.id) \(el.version)") }
+                return result
+            case .failure(let why):
+                anyErrored = anyErrored || results.contains { if case .error = $0.1.outcome { return true } else { return false } }
+                explanations.append("group \(index + 1) [\(group.map { $0.module.key }.joined(separator: ", "))]: \(why)\n" + Self.report(results, header: nil))
+            }
+        }
+        if candidates.isEmpty { explanations.append("the order has no groups (or every buildpack was skipped for execution environment \(inputs.execEnv))") }
+        log.error("No buildpack group passed detection.\n" + explanations.joined(separator: "\n"))
+        throw LifecycleError.noGroupPassed(anyErrored: anyErrored)
+    }
+
+    // MARK: Order expansion
+
+    enum Ref {
+        case module(GroupReference, ModuleDescriptor.Kind)
+        /// The extensions order, prepended to every group as one optional element.
+        case extensions([OrderGroup])
+    }
+
+    func expand(order: OrderFile, system: SystemFile?) throws -> [[Candidate]] {
+        var out: [[Candidate]] = []
+        for g in order.order {
+            var refs = g.group
+            if let system {
+                // platform.md, detector: pre/post system buildpacks, unless the group has that ID.
+                let ids = Set(refs.map(\.id))
+                refs = system.pre.filter { !ids.contains($0.id) } + refs + system.post.filter { !ids.contains($0.id) }
+            }
+            var all: [Ref] = refs.map { .module($0, .buildpack) }
+            if let ext = order.orderExtensions, !ext.isEmpty { all.insert(.extensions(ext), at: 0) }
+            out += try expandGroup(prefix: [], rest: all[...])
+        }
+        return out
+    }
+
+    func skipsForExecEnv(_ ref: GroupReference, _ module: ModuleDescriptor) -> Bool {
+        guard inputs.execEnv != ExecEnv.production else { return false }
+        if let envs = ref.execEnv, !envs.contains(inputs.execEnv) && !envs.contains(ExecEnv.any) { return true }
+        return !module.supports(execEnv: inputs.execEnv)
+    }
+
+    func expandGroup(prefix: [Candidate], rest: ArraySlice<Ref>) throws -> [[Candidate]] {
+        guard let first = rest.first else { return prefix.isEmpty ? [] : [prefix] }
+        let tail = rest.dropFirst()
+        switch first {
+        case .extensions(let groups):
+            var out: [[Candidate]] = []
+            for g in groups {
+                out += try expandGroup(prefix: prefix, rest: (g.group.map { Ref.module($0, .extension) } + tail)[...])
+            }
+            return out + (try expandGroup(prefix: prefix, rest: tail))
+        case .module(let ref, let kind):
+            let module = try store.lookup(ref.id, version: ref.version, kind: kind)
+            if prefix.contains(where: { $0.module.id == module.id }) || skipsForExecEnv(ref, module) {
+                if skipsForExecEnv(ref, module) { log.debug("skip: \(module.key) does not support execution environment \(inputs.execEnv)") }
+                return try expandGroup(prefix: prefix, rest: tail)
+            }
+            if let order = module.order {
+                var out: [[Candidate]] = []
+                for g in order {
+                    out += try expandGroup(prefix: prefix, rest: (g.group.map { Ref.module($0, .buildpack) } + tail)[...])
+                }
+                if ref.optional { out += try expandGroup(prefix: prefix, rest: tail) }
+                return out
+            }
+            return try expandGroup(prefix: prefix + [Candidate(module: module, optional: ref.optional || kind == .extension)], rest: tail)
+        }
+    }
+
+    // MARK: Running bin/detect
+
+    private func schedule(_ module: ModuleDescriptor) {
+        runs.start(module.key) { [self] in
+            await limiter.acquire()
+            defer { Task { await limiter.release() } }
+            if runs.isCancelled { return DetectRecord(outcome: .fail(reason: "not run"), output: "") }
+            return await detect(module)
+        }
+    }
+
+    func detect(_ m: ModuleDescriptor) async -> DetectRecord {
+        if let target, let targets = m.targets, !targets.contains(where: { $0.matches(target) }) {
+            let t = [target.os, target.arch, target.variant, target.distro?.name, target.distro?.version].compactMap { $0 }.joined(separator: " ")
+            return DetectRecord(outcome: .fail(reason: "no [[targets]] entry matches the run image (\(t))"), output: "")
+        }
+        let detectPath = m.directory + "/bin/detect"
+        if m.kind == .extension && !FileManager.default.fileExists(atPath: detectPath) {
+            // image_extension.md: no bin/detect means pass, with <ext>/detect as the output dir.
+            return DetectRecord(outcome: parsePlan(m, path: m.directory + "/detect/plan.toml"), output: "")
+        }
+        let dir = scratch + "/" + m.kind.rawValue + "-" + m.id.escaped + "-" + m.version
+        let planPath = dir + "/plan.toml"
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: planPath, contents: Data())
+            if let user = inputs.user {
+                _ = chown(dir, uid_t(user.uid), gid_t(user.gid))
+                _ = chown(planPath, uid_t(user.uid), gid_t(user.gid))
+            }
+            var env = try environment(for: m)
+            env[CNBEnv.buildPlanPath] = planPath
+            let args = m.api.supports(BuildpackFeature.noPositionalArguments) ? [] : [inputs.platformDirectory, planPath]
+            let spec = ProcessSpec(path: detectPath, arguments: args, environment: env, workingDirectory: inputs.appDirectory, user: inputs.user)
+            let (status, output) = try await ProcessRunner.capture(spec)
+            switch status {
+            case 0: return DetectRecord(outcome: parsePlan(m, path: planPath), output: output)
+            case 100: return DetectRecord(outcome: .fail(reason: nil), output: output)
+            default: return DetectRecord(outcome: .error(status: status, reason: "bin/detect exited with status \(status)"), output: output)
+            }
+        } catch {
+            return DetectRecord(outcome: .error(status: nil, reason: "\(error)"), output: "")
+        }
+    }
+
+    func parsePlan(_ m: ModuleDescriptor, path: String) -> DetectOutcome {
+        guard FileManager.default.fileExists(atPath: path) else { return .pass(BuildPlan()) }
+        do {
+            let plan = try TOMLFile.read(BuildPlan.self, from: path)
+            if m.kind == .extension && plan.alternatives.contains(where: { !$0.requires.isEmpty }) {
+                return .error(status: nil, reason: "an image extension must not output requires in its build plan")
+            }
+            return .pass(plan)
+        } catch {
+            return .error(status: nil, reason: "invalid build plan: \(error)")
+        }
+    }
+
+    /// The environment of `bin/detect` (buildpack.md, Detection and Environment).
+    func environment(for m: ModuleDescriptor) throws -> [String: String] {
+        var env = BuildEnvironment.base(from: inputs.environment)
+        if !m.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
+        try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+        var vars = env.variables
+        vars[m.kind == .buildpack ? CNBEnv.buildpackDir : CNBEnv.extensionDir] = m.directory
+        vars[CNBEnv.platformDir] = inputs.platformDirectory
+        if m.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
+        if m.api.supports(BuildpackFeature.targets) { vars.merge(Self.targetEnvironment(target)) { $1 } }
+        return vars
+    }
+
+    /// `CNB_TARGET_*` for a run image target (buildpack.md, Environment > Targets).
+    static func targetEnvironment(_ target: TargetData?) -> [String: String] {
+        guard let target else { return [:] }
+        var env: [String: String] = [:]
+        env[CNBEnv.targetOS] = target.os
+        env[CNBEnv.targetArch] = target.arch
+        env[CNBEnv.targetArchVariant] = target.variant
+        env[CNBEnv.targetDistroName] = target.distro?.name
+        env[CNBEnv.targetDistroVersion] = target.distro?.version
+        return env.filter { !$0.value.isEmpty }
+    }
+
+    // MARK: Resolution
+
+    struct Chosen {
+        var elements: [Candidate]
+        var entries: [PlanFile.Entry]
+    }
+
+    enum Resolution {
+        case success(Chosen)
+        case failure(String)
+    }
+
+    /// Picks the passing modules and a build plan (buildpack.md, Detection > Process).
+    func resolve(_ results: [(Candidate, DetectRecord)]) -> Resolution {
+        var passing: [(Candidate, BuildPlan)] = []
+        for (c, r) in results {
+            switch r.outcome {
+            case .pass(let plan): passing.append((c, plan))
+            case .fail(let reason):
+                if !c.optional { return .failure("\(c.module.key) failed detection" + (reason.map { ": \($0)" } ?? "")) }
+            case .error(_, let reason):
+                if !c.optional { return .failure("\(c.module.key) errored: \(reason)") }
+            }
+        }
+        guard passing.contains(where: { $0.0.module.kind == .buildpack }) else {
+            return .failure("no buildpack passed detection")
+        }
+        // Trials: one potential plan per module, left to right, depth first.
+        var trialCount = 0
+        var lastReason = ""
+        for trial in Self.trials(passing) {
+            trialCount += 1
+            switch Self.runTrial(trial) {
+            case .success(let chosen):
+                log.debug("Resolving plan... (try #\(trialCount)) succeeded")
+                return .success(chosen)
+            case .failure(let reason):
+                log.debug("Resolving plan... (try #\(trialCount)) \(reason)")
+                lastReason = reason
+            }
+            if trialCount >= 10_000 { break }
+        }
+        return .failure(trialCount == 1 ? lastReason : "none of \(trialCount) build plan combinations works; last: \(lastReason)")
+    }
+
+    typealias TrialElement = (candidate: Candidate, option: BuildPlan.Alternative)
+
+    static func trials(_ passing: [(Candidate, BuildPlan)]) -> AnySequence<[TrialElement]> {
+        let options = passing.map { (c, plan) in plan.alternatives.map { (candidate: c, option: $0) } }
+        return AnySequence { () -> AnyIterator<[TrialElement]> in
+            var indexes = [Int](repeating: 0, count: options.count)
+            var done = options.contains { $0.isEmpty }
+            return AnyIterator {
+                guard !done else { return nil }
+                let trial = zip(options, indexes).map { $0[$1] }
+                // Advance like an odometer with the last module changing fastest.
+                var i = indexes.count - 1
+                while i >= 0 {
+                    indexes[i] += 1
+                    if indexes[i] < options[i].count { break }
+                    indexes[i] = 0
+                    i -= 1
+                }
+                if i < 0 { done = true }
+                return trial
+            }
+        }
+    }
+
+    /// One trial: drop optional modules whose requires are unmet or whose provides go unused until
+    /// stable; any non-optional module with such a problem fails the trial.
+    static func runTrial(_ start: [TrialElement]) -> Resolution {
+        var trial = start
+        while true {
+            var providers: [String: [Int]] = [:]   // name -> indexes of modules providing it so far
+            var pendingProvides: [String: [Int]] = [:]
+            var entries: [String: (providers: [Int], requires: [Require])] = [:]
+            var entryOrder: [String] = []
+            var unmetRequire: (Int, String)?
+            for (i, el) in trial.enumerated() {
+                for p in el.option.provides { pendingProvides[p.name, default: []].append(i) }
+                for r in el.option.requires {
+                    providers[r.name, default: []] += pendingProvides.removeValue(forKey: r.name) ?? []
+                    if providers[r.name]!.isEmpty {
+                        if unmetRequire == nil { unmetRequire = (i, r.name) }
+                    } else {
+                        if entries[r.name] == nil { entryOrder.append(r.name) }
+                        entries[r.name, default: ([], [])].requires.append(r)
+                        entries[r.name]!.providers = providers[r.name]!
+                    }
+                }
+            }
+            if let (i, name) = unmetRequire {
+                let el = trial[i].candidate
+                guard el.optional else {
+                    return .failure("\(el.module.key) requires \"\(name)\", which no earlier buildpack (or itself) provides")
+                }
+                trial.remove(at: i)
+                continue
+            }
+            if let (name, idx) = pendingProvides.sorted(by: { $0.key < $1.key }).first.map({ ($0.key, $0.value[0]) }) {
+                let el = trial[idx].candidate
+                guard el.optional else {
+                    return .failure("\(el.module.key) provides \"\(name)\", which neither it nor a later buildpack requires")
+                }
+                trial.remove(at: idx)
+                continue
+            }
+            guard trial.contains(where: { $0.candidate.module.kind == .buildpack }) else {
+                return .failure("no buildpack is left in the group after resolving the plan")
+            }
+            let planEntries = entryOrder.map { name in
+                PlanFile.Entry(providers: entries[name]!.providers.map { trial[$0].candidate.module.element },
+                               requires: entries[name]!.requires)
+            }
+            return .success(Chosen(elements: trial.map(\.candidate), entries: planEntries))
+        }
+    }
+
+    // MARK: Output
+
+    func write(_ chosen: Chosen) throws -> DetectResult {
+        let buildpacks = chosen.elements.filter { $0.module.kind == .buildpack }.map { c -> GroupElement in
+            var e = c.module.element
+            if c.optional { e.optional = true }
+            return e
+        }
+        let extensions = chosen.elements.filter { $0.module.kind == .extension }.map(\.module.element)
+        let group = GroupFile(group: buildpacks, groupExtensions: extensions.isEmpty ? nil : extensions)
+        let plan = PlanFile(entries: chosen.entries)
+        try writeFile(group, inputs.groupPath)
+        try writeFile(plan, inputs.planPath)
+        return DetectResult(group: group, plan: plan)
+    }
+
+    static func report(_ results: [(Candidate, DetectRecord)], header: String?) -> String {
+        var lines: [String] = []
+        for (c, r) in results where !r.output.isEmpty {
+            if case .pass = r.outcome, header != nil { continue }
+            lines.append("======== Output: \(c.module.key) ========")
+            lines.append(r.output.hasSuffix("\n") ? String(r.output.dropLast()) : r.output)
+        }
+        if let header { lines.append("======== \(header) ========") }
+        for (c, r) in results {
+            var line = "\(r.outcome.symbol): \(c.module.key)\(c.module.kind == .extension ? " (extension)" : "")\(c.optional && c.module.kind == .buildpack ? " (optional)" : "")"
+            switch r.outcome {
+            case .fail(let reason?): line += " — \(reason)"
+            case .error(_, let reason): line += " — \(reason)"
+            default: break
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// One detect run's record.
+struct DetectRecord: Sendable {
+    var outcome: DetectOutcome
+    var output: String
+}
+
+/// Detect runs by module key: each `bin/detect` runs at most once per detection.
+final class RunCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tasks: [String: Task<DetectRecord, Never>] = [:]
+    private var cancelled = false
+
+    var isCancelled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelled
+    }
+
+    func start(_ key: String, _ body: @escaping @Sendable () async -> DetectRecord) {
+        lock.lock()
+        defer { lock.unlock() }
+        if tasks[key] == nil { tasks[key] = Task { await body() } }
+    }
+
+    func result(for key: String) async -> DetectRecord {
+        let task = lock.withLock { tasks[key] }
+        return await task!.value
+    }
+
+    func cancelAll() {
+        lock.lock()
+        cancelled = true
+        lock.unlock()
+    }
+}
+
+/// A FIFO counting semaphore for async code.
+actor Limiter {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { available = count }
+
+    func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+}
+
+func readFileIfPresent<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T? {
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    return try readFile(type, path)
+}

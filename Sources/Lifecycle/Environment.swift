@@ -1,0 +1,105 @@
+import Buildpacks
+import Foundation
+
+/// An environment under construction, with the spec's modification rules
+/// (buildpack.md, Environment Variable Modification Rules).
+public struct BuildEnvironment: Sendable, Equatable {
+    public private(set) var variables: [String: String]
+
+    /// POSIX path variables and the layer subdirectory that feeds them during build
+    /// (buildpack.md, Layer Paths).
+    public static let buildRootDirs: [(variable: String, subdirectory: String)] = [
+        ("PATH", "bin"), ("LD_LIBRARY_PATH", "lib"), ("LIBRARY_PATH", "lib"), ("CPATH", "include"),
+        ("PKG_CONFIG_PATH", "pkgconfig"),
+    ]
+    public static let pathVariables: Set<String> = Set(buildRootDirs.map(\.variable))
+
+    /// Variables of the lifecycle's own environment passed on to buildpacks; the platform spec
+    /// says buildpacks must not assume others are inherited.
+    public static let inherited: Set<String> = pathVariables.union([
+        "HOME", "HOSTNAME", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+        "LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    ])
+
+    public init(variables: [String: String]) {
+        self.variables = variables
+    }
+
+    /// The inherited part of the lifecycle's environment.
+    public static func base(from environment: [String: String]) -> BuildEnvironment {
+        BuildEnvironment(variables: environment.filter { inherited.contains($0.key) })
+    }
+
+    public subscript(name: String) -> String? {
+        get { variables[name] }
+        set { variables[name] = newValue }
+    }
+
+    /// The modification a file's suffix asks for.
+    public enum Action: String, Sendable {
+        case override, `default`, append, prepend, delim
+    }
+
+    /// Prepends `value` to a path-list variable (no dangling separator when it was empty).
+    public mutating func prependPath(_ name: String, _ value: String) {
+        let existing = variables[name] ?? ""
+        variables[name] = existing.isEmpty ? value : value + ":" + existing
+    }
+
+    /// Applies one env directory (`env/`, `env.build/`, `env.launch/<process>/`, `<platform>/env`
+    /// with its own default action). Files are applied in name order; `.delim` files set the
+    /// delimiter of that directory's append/prepend.
+    /// - Throws: `LifecycleError.io` when a file cannot be read.
+    public mutating func apply(envDirectory dir: String, defaultAction: Action = .override) throws {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() ?? []
+        for file in files {
+            let path = dir + "/" + file
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            let parts = file.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            guard !name.isEmpty else { continue }
+            let action: Action
+            if parts.count > 1 {
+                guard let a = Action(rawValue: String(parts[1])) else { continue }  // unknown suffix: not an env file
+                action = a
+            } else {
+                action = defaultAction
+            }
+            let value = try Self.read(path)
+            let existing = variables[name] ?? ""
+            let delimiter = existing.isEmpty ? "" : ((try? Self.read(dir + "/" + name + ".delim")) ?? "")
+            switch action {
+            case .override: variables[name] = value
+            case .default: if existing.isEmpty { variables[name] = value }
+            case .append: variables[name] = existing + delimiter + value
+            case .prepend: variables[name] = value + delimiter + existing
+            case .delim: break
+            }
+        }
+    }
+
+    /// User-provided variables from `<platform>/env/`: path variables are prepended, others override
+    /// (buildpack.md, Provided by the Platform).
+    public mutating func applyPlatform(envDirectory dir: String) throws {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() ?? []
+        for name in files {
+            let path = dir + "/" + name
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+            let value = try Self.read(path)
+            if Self.pathVariables.contains(name) {
+                prependPath(name, value)
+            } else {
+                variables[name] = value
+            }
+        }
+    }
+
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LifecycleError.io(operation: "read", path: path, reason: "unreadable")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

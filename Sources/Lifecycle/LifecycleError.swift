@@ -1,0 +1,91 @@
+import Buildpacks
+
+/// Errors of the lifecycle phases. Each carries the platform.md exit code it maps to.
+public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
+    case unsupportedPlatformAPI(String)
+    case unsupportedBuildpackAPI(id: String, version: String, api: String)
+    case file(TOMLFileError)
+    case buildpackNotFound(id: String, version: String?, directory: String)
+    case invalidInput(String)
+    case cannotExecute(path: String, step: String, reason: String)
+    case noGroupPassed(anyErrored: Bool)
+    case buildpackFailed(id: String, version: String, status: Int32)
+    case buildpackOutputInvalid(id: String, detail: String)
+    case io(operation: String, path: String, reason: String)
+    case privileges(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedPlatformAPI(let v):
+            return "platform API version \"\(v)\" is not supported (this lifecycle supports \(SupportedAPIs.list(SupportedAPIs.platform)))"
+        case .unsupportedBuildpackAPI(let id, let version, let api):
+            return "buildpack \(id)@\(version) declares buildpack API \(api), which this lifecycle does not support (supported: \(SupportedAPIs.list(SupportedAPIs.buildpack)))"
+        case .file(let e):
+            return e.description
+        case .buildpackNotFound(let id, let version, let directory):
+            return "buildpack \(id)\(version.map { "@" + $0 } ?? "") not found in \(directory)"
+        case .invalidInput(let s):
+            return s
+        case .cannotExecute(let path, let step, let reason):
+            return "cannot run \(path): \(step) failed: \(reason)"
+        case .noGroupPassed(let anyErrored):
+            return anyErrored
+                ? "no buildpack group passed detection, and at least one buildpack errored"
+                : "no buildpack group passed detection; check that the app directory is the one the buildpacks expect"
+        case .buildpackFailed(let id, let version, let status):
+            return "buildpack \(id)@\(version) failed: bin/build exited with status \(status)"
+        case .buildpackOutputInvalid(let id, let detail):
+            return "buildpack \(id): \(detail)"
+        case .io(let operation, let path, let reason):
+            return "cannot \(operation) \(path): \(reason)"
+        case .privileges(let s):
+            return s
+        }
+    }
+
+    /// The exit code platform.md assigns, for the phase that failed.
+    public func exitCode(phase: Phase) -> Int32 {
+        switch self {
+        case .unsupportedPlatformAPI: return LifecycleExit.incompatiblePlatformAPI
+        case .unsupportedBuildpackAPI: return LifecycleExit.incompatibleBuildpackAPI
+        case .noGroupPassed(let errored): return errored ? LifecycleExit.detectFailedWithError : LifecycleExit.detectFailedNoError
+        case .buildpackFailed, .buildpackOutputInvalid:
+            return phase == .build ? LifecycleExit.buildpackBuildError : LifecycleExit.genericError
+        default:
+            switch phase {
+            case .detect: return LifecycleExit.detectLifecycleError
+            case .build: return LifecycleExit.buildLifecycleError
+            }
+        }
+    }
+
+    /// The phases implemented here.
+    public enum Phase: String, Sendable {
+        case detect, build
+    }
+}
+
+extension TOMLFileError {
+    var lifecycle: LifecycleError { .file(self) }
+}
+
+/// Reads a spec file, mapping errors to `LifecycleError`.
+func readFile<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T {
+    do {
+        return try TOMLFile.read(type, from: path)
+    } catch let e as TOMLFileError {
+        throw .file(e)
+    } catch {
+        throw .invalidInput("\(path): \(error)")
+    }
+}
+
+func writeFile<T: Encodable>(_ value: T, _ path: String) throws(LifecycleError) {
+    do {
+        try TOMLFile.write(value, to: path)
+    } catch let e as TOMLFileError {
+        throw .file(e)
+    } catch {
+        throw .io(operation: "write", path: path, reason: "\(error)")
+    }
+}
