@@ -80,3 +80,11 @@ public enum LifecycleExit {
     public static let buildLifecycleError: Int32 = 50
     public static let buildpackBuildError: Int32 = 51
 }
+
+/// Deprecated stack IDs the specs still translate (buildpack.md, Deprecations > stacks).
+public enum StackID {
+    /// Translated to linux/amd64, ubuntu 18.04.
+    public static let bionic = "io.buildpacks.stacks.bionic"
+    /// Matches any target.
+    public static let any = "*"
+}

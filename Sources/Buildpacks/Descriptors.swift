@@ -227,9 +227,9 @@ public struct BuildpackDescriptor: Codable, Hashable, Sendable {
     public func effectiveTargets(hasBuildExecutable: Bool) -> [Target]? {
         if !targets.isEmpty { return targets }
         if let stacks, !stacks.isEmpty {
-            if stacks.contains(where: { $0.id == "*" }) { return nil }
+            if stacks.contains(where: { $0.id == StackID.any }) { return nil }
             var out: [Target] = []
-            for s in stacks where s.id == "io.buildpacks.stacks.bionic" {
+            for s in stacks where s.id == StackID.bionic {
                 out.append(Target(os: "linux", arch: "amd64", distros: [Target.Distro(name: "ubuntu", version: "18.04")]))
             }
             // Other stack IDs carry no target information: treat as Linux, any arch.

@@ -314,3 +314,29 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         }
     }
 }
+
+@Suite struct MultiCallTests {
+    @Test func aLinkNamedAfterThePhaseRunsThatPhase() throws {
+        let w = try Workspace()
+        try w.buildpack("a")
+        try w.order([["a"]])
+        let link = w.root + "/detector"
+        #expect(symlink(lifecycleBinary, link) == 0)
+        var env = ProcessInfo.processInfo.environment
+        env["CNB_PLATFORM_API"] = "0.15"
+        env["CNB_APP_DIR"] = w.app
+        env["CNB_USER_ID"] = String(cnbUser)
+        env["CNB_GROUP_ID"] = String(cnbUser)
+        let r = try run([link, "-layers", w.layers, "-buildpacks", w.buildpacks, "-order", w.root + "/order.toml",
+                         "-platform", w.platform], environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(ids(try w.group()) == ["a@1.0.0"])
+    }
+
+    @Test func unknownPhaseIsAUsageError() throws {
+        let r = try run([lifecycleBinary, "deploy"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("unknown phase \"deploy\""))
+        #expect(r.stderr.contains("builder, detector"))
+    }
+}
