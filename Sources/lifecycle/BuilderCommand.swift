@@ -23,16 +23,16 @@ struct BuilderCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(logLevel, env)
-            let layersDir = resolve(layers, CNBEnv.layersDir, env, default: CNBPath.layers)
+            let layersDir = resolvePath(layers, CNBEnv.layersDir, env, default: CNBPath.layers)
             let inputs = BuilderInputs(
-                appDirectory: resolve(app, CNBEnv.appDir, env, default: CNBPath.app),
-                buildpacksDirectory: resolve(buildpacks, CNBEnv.buildpacksDir, env, default: CNBPath.buildpacks),
+                appDirectory: resolvePath(app, CNBEnv.appDir, env, default: CNBPath.app),
+                buildpacksDirectory: resolvePath(buildpacks, CNBEnv.buildpacksDir, env, default: CNBPath.buildpacks),
                 layersDirectory: layersDir,
-                platformDirectory: resolve(platform, CNBEnv.platformDir, env, default: CNBPath.platform),
-                buildConfigDirectory: resolve(buildConfig, CNBEnv.buildConfigDir, env, default: CNBPath.buildConfig),
-                groupPath: resolve(group, CNBEnv.groupPath, env, default: layersDir + "/" + CNBPath.groupFile),
-                planPath: resolve(plan, CNBEnv.planPath, env, default: layersDir + "/" + CNBPath.planFile),
-                analyzedPath: resolve(analyzed, CNBEnv.analyzedPath, env, default: layersDir + "/" + CNBPath.analyzedFile),
+                platformDirectory: resolvePath(platform, CNBEnv.platformDir, env, default: CNBPath.platform),
+                buildConfigDirectory: resolvePath(buildConfig, CNBEnv.buildConfigDir, env, default: CNBPath.buildConfig),
+                groupPath: resolvePath(group, CNBEnv.groupPath, env, default: layersDir + "/" + CNBPath.groupFile),
+                planPath: resolvePath(plan, CNBEnv.planPath, env, default: layersDir + "/" + CNBPath.planFile),
+                analyzedPath: resolvePath(analyzed, CNBEnv.analyzedPath, env, default: layersDir + "/" + CNBPath.analyzedFile),
                 execEnv: api.supports(PlatformFeature.execEnv) ? resolve(nil, CNBEnv.execEnv, env, default: ExecEnv.production) : ExecEnv.production,
                 platformAPI: api,
                 user: try buildpackUser(env),

@@ -14,6 +14,18 @@ func resolve(_ flag: String?, _ env: String, _ environment: [String: String], de
     return `default`()
 }
 
+/// Resolves a path input like `resolve`, made absolute against the working directory: buildpacks
+/// run in the app directory, so a relative path would point elsewhere for them.
+func resolvePath(_ flag: String?, _ env: String, _ environment: [String: String], default: @autoclosure () -> String) -> String {
+    absolute(resolve(flag, env, environment, default: `default`()))
+}
+
+func absolute(_ path: String) -> String {
+    guard !path.hasPrefix("/") else { return path }
+    let cwd = FileManager.default.currentDirectoryPath
+    return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: cwd, isDirectory: true)).standardizedFileURL.path
+}
+
 /// The Platform API this run follows: `CNB_PLATFORM_API`, checked before any other input.
 func platformAPI(_ environment: [String: String]) throws(LifecycleError) -> APIVersion {
     guard let raw = environment[CNBEnv.platformAPI], !raw.isEmpty else { return SupportedAPIs.defaultPlatform }

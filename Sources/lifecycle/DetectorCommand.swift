@@ -28,20 +28,20 @@ struct DetectorCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(logLevel, env)
-            let layersDir = resolve(layers, CNBEnv.layersDir, env, default: CNBPath.layers)
+            let layersDir = resolvePath(layers, CNBEnv.layersDir, env, default: CNBPath.layers)
             let layersOrder = layersDir + "/" + CNBPath.orderFile
             let inputs = DetectorInputs(
-                appDirectory: resolve(app, CNBEnv.appDir, env, default: CNBPath.app),
-                buildpacksDirectory: resolve(buildpacks, CNBEnv.buildpacksDir, env, default: CNBPath.buildpacks),
-                extensionsDirectory: resolve(extensions, CNBEnv.extensionsDir, env, default: CNBPath.extensions),
-                platformDirectory: resolve(platform, CNBEnv.platformDir, env, default: CNBPath.platform),
-                buildConfigDirectory: resolve(buildConfig, CNBEnv.buildConfigDir, env, default: CNBPath.buildConfig),
-                orderPath: resolve(order, CNBEnv.orderPath, env,
+                appDirectory: resolvePath(app, CNBEnv.appDir, env, default: CNBPath.app),
+                buildpacksDirectory: resolvePath(buildpacks, CNBEnv.buildpacksDir, env, default: CNBPath.buildpacks),
+                extensionsDirectory: resolvePath(extensions, CNBEnv.extensionsDir, env, default: CNBPath.extensions),
+                platformDirectory: resolvePath(platform, CNBEnv.platformDir, env, default: CNBPath.platform),
+                buildConfigDirectory: resolvePath(buildConfig, CNBEnv.buildConfigDir, env, default: CNBPath.buildConfig),
+                orderPath: resolvePath(order, CNBEnv.orderPath, env,
                                    default: FileManager.default.fileExists(atPath: layersOrder) ? layersOrder : CNBPath.order),
-                groupPath: resolve(group, CNBEnv.groupPath, env, default: layersDir + "/" + CNBPath.groupFile),
-                planPath: resolve(plan, CNBEnv.planPath, env, default: layersDir + "/" + CNBPath.planFile),
-                analyzedPath: resolve(analyzed, CNBEnv.analyzedPath, env, default: layersDir + "/" + CNBPath.analyzedFile),
-                systemPath: api.supports(PlatformFeature.systemBuildpacks) ? resolve(system, CNBEnv.systemPath, env, default: CNBPath.system) : nil,
+                groupPath: resolvePath(group, CNBEnv.groupPath, env, default: layersDir + "/" + CNBPath.groupFile),
+                planPath: resolvePath(plan, CNBEnv.planPath, env, default: layersDir + "/" + CNBPath.planFile),
+                analyzedPath: resolvePath(analyzed, CNBEnv.analyzedPath, env, default: layersDir + "/" + CNBPath.analyzedFile),
+                systemPath: api.supports(PlatformFeature.systemBuildpacks) ? resolvePath(system, CNBEnv.systemPath, env, default: CNBPath.system) : nil,
                 execEnv: api.supports(PlatformFeature.execEnv) ? resolve(nil, CNBEnv.execEnv, env, default: ExecEnv.production) : ExecEnv.production,
                 platformAPI: api,
                 user: try buildpackUser(env),

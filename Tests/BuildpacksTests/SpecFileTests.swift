@@ -279,3 +279,49 @@ func roundTrip<T: Codable & Equatable>(_ type: T.Type, _ toml: String, file: Str
         #expect(text == "processes = []\nslices = []\n\n[[labels]]\nkey = \"a\\\"b\"\nvalue = \"line\\nbreak\"\n")
     }
 }
+
+@Suite struct ProjectDescriptorTests {
+    @Test func readsTheSpecExample() throws {
+        let p = try roundTrip(ProjectDescriptor.self, """
+        [_]
+        id = "io.buildpacks.my-app"
+        version = "0.1"
+        schema-version = "0.2"
+        [_.metadata]
+        cdn = "https://cdn.example.com"
+        [[_.metadata.assets]]
+        url = "https://cdn.example.com/assets/foo.jar"
+        buzz = ["a", "b", "c"]
+        [io.buildpacks]
+        builder = "cnbs/sample-builder:bionic"
+        include = ["cmd/", "go.mod", "*.go"]
+        [[io.buildpacks.group]]
+        id = "io.buildpacks/java"
+        version = "1.0"
+        [[io.buildpacks.group]]
+        id = "example/post-build"
+          [io.buildpacks.group.script]
+          api = "0.5"
+          inline = "./post-build.sh"
+        [[io.buildpacks.pre.group]]
+        uri = "docker://example/pre"
+        [[io.buildpacks.build.env]]
+        name = "JAVA_OPTS"
+        value = "-Xmx1g"
+        """)
+        #expect(p.project?.schemaVersion == APIVersion(0, 2))
+        #expect(p.buildpacks?.builder == "cnbs/sample-builder:bionic")
+        #expect(p.buildpacks?.group?.last?.script?.shell == "/bin/sh")
+        #expect(p.buildpacks?.pre?.group.first?.uri == "docker://example/pre")
+        #expect(p.buildpacks?.build?.env?.first?.value == "-Xmx1g")
+    }
+
+    @Test func includeAndExcludeTogetherIsAnError() {
+        #expect(throws: TOMLFileError.invalid(file: "project.toml", key: "io.buildpacks", message: "include and exclude are mutually exclusive")) {
+            try TOMLFile.decode(ProjectDescriptor.self, from: "[io.buildpacks]\ninclude = [\"a\"]\nexclude = [\"b\"]\n", file: "project.toml")
+        }
+        #expect(throws: TOMLFileError.invalid(file: "project.toml", key: "io.buildpacks.group[0]", message: "give one of version, uri or script, not several")) {
+            try TOMLFile.decode(ProjectDescriptor.self, from: "[[io.buildpacks.group]]\nid = \"a\"\nversion = \"1\"\nuri = \"x\"\n", file: "project.toml")
+        }
+    }
+}

@@ -340,3 +340,48 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         #expect(r.stderr.contains("builder, detector"))
     }
 }
+
+@Suite struct DetectorOutputTests {
+    /// group.toml and plan.toml as written, byte for byte; flags are relative to the working
+    /// directory (buildpacks run elsewhere, so the lifecycle must make them absolute).
+    @Test func writesGroupAndPlanExactly() throws {
+        let w = try Workspace()
+        try w.buildpack("a", extra: "homepage = \"https://a.example\"")
+        try w.buildpack("b", api: "0.11")
+        try w.appFile("detect-plan-a@1.0.0.toml", "[[provides]]\nname = \"node\"\n")
+        try w.appFile("detect-plan-b@1.0.0.toml", "[[requires]]\nname = \"node\"\n[requires.metadata]\nversion = \"20\"\nlaunch = true\n")
+        try w.order([["a", "b"]])
+        let r = try w.run("detector", ["-app", "app", "-layers", "layers", "-buildpacks", "buildpacks", "-order", "order.toml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOfFile: w.layers + "/group.toml", encoding: .utf8) == """
+            [[group]]
+            api = "0.12"
+            homepage = "https://a.example"
+            id = "a"
+            version = "1.0.0"
+
+            [[group]]
+            api = "0.11"
+            id = "b"
+            version = "1.0.0"
+
+            """)
+        #expect(try String(contentsOfFile: w.layers + "/plan.toml", encoding: .utf8) == """
+            [[entries]]
+
+            [[entries.providers]]
+            api = "0.12"
+            homepage = "https://a.example"
+            id = "a"
+            version = "1.0.0"
+
+            [[entries.requires]]
+            name = "node"
+
+            [entries.requires.metadata]
+            launch = true
+            version = "20"
+
+            """)
+    }
+}
