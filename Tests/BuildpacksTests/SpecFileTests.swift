@@ -256,6 +256,15 @@ func roundTrip<T: Codable & Equatable>(_ type: T.Type, _ toml: String, file: Str
         ("plan.toml", "[[entries]]\nproviders = 3\n", "plan.toml: key \"entries[0].providers\": expected an array"),
         ("layer.toml", "[types]\nlaunch = \"yes\"\n", "layer.toml: key \"types.launch\": expected a boolean"),
         ("syntax.toml", "a = \n", "syntax.toml:1:"),
+        ("extension.toml", "api = \"0.12\"\n[extension]\nid = \"e\"\nversion = \"1\"\n[[order]]\n", "extension.toml: key \"order\": an image extension cannot have an order"),
+        ("run.toml", "[[images]]\nmirrors = [\"m\"]\n", "run.toml: key \"images[0].image\": required key is missing"),
+        ("system.toml", "[[system.pre.buildpacks]]\nid = \"x y\"\n", "system.toml: key \"system.pre.buildpacks[0].id\""),
+        ("store.toml", "metadata = 3\n", "store.toml: key \"metadata\": expected a table"),
+        ("build.toml", "[[unmet]]\nname = false\n", "build.toml: key \"unmet[0].name\": expected a string"),
+        ("analyzed.toml", "[run-image.target]\nos = 1\n", "analyzed.toml: key \"run-image.target.os\": expected a string"),
+        ("metadata.toml", "[[processes]]\ntype = \"web\"\ncommand = [\"x\"]\n", "metadata.toml: key \"processes[0].buildpack-id\": required key is missing"),
+        ("report.toml", "[image]\ntags = \"a\"\n", "report.toml: key \"image.tags\": expected an array"),
+        ("project.toml", "[_]\nschema-version = \"x\"\n", "project.toml: key \"_.schema-version\""),
     ])
     func malformedFilesNameFileAndKey(_ file: String, _ text: String, _ expected: String) {
         do {
@@ -266,6 +275,15 @@ func roundTrip<T: Codable & Equatable>(_ type: T.Type, _ toml: String, file: Str
             case "group.toml": _ = try TOMLFile.decode(GroupFile.self, from: text, file: file)
             case "plan.toml": _ = try TOMLFile.decode(PlanFile.self, from: text, file: file)
             case "layer.toml": _ = try TOMLFile.decode(LayerMetadataFile.self, from: text, file: file)
+            case "extension.toml": _ = try TOMLFile.decode(ExtensionDescriptor.self, from: text, file: file)
+            case "run.toml": _ = try TOMLFile.decode(RunFile.self, from: text, file: file)
+            case "system.toml": _ = try TOMLFile.decode(SystemFile.self, from: text, file: file)
+            case "store.toml": _ = try TOMLFile.decode(StoreFile.self, from: text, file: file)
+            case "build.toml": _ = try TOMLFile.decode(BuildFile.self, from: text, file: file)
+            case "analyzed.toml": _ = try TOMLFile.decode(AnalyzedFile.self, from: text, file: file)
+            case "metadata.toml": _ = try TOMLFile.decode(BuildMetadataFile.self, from: text, file: file)
+            case "report.toml": _ = try TOMLFile.decode(ReportFile.self, from: text, file: file)
+            case "project.toml": _ = try TOMLFile.decode(ProjectDescriptor.self, from: text, file: file)
             default: _ = try TOMLFile.decode(OrderFile.self, from: text, file: file)
             }
             Issue.record("\(file) was accepted")
