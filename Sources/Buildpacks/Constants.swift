@@ -19,6 +19,8 @@ public enum CNBEnv {
     public static let systemPath = "CNB_SYSTEM_PATH"
     public static let userID = "CNB_USER_ID"
     public static let groupID = "CNB_GROUP_ID"
+    public static let registryAuth = "CNB_REGISTRY_AUTH"
+    public static let insecureRegistries = "CNB_INSECURE_REGISTRIES"
 
     // Buildpack inputs (buildpack.md, Detection and Build tables)
     public static let buildPlanPath = "CNB_BUILD_PLAN_PATH"

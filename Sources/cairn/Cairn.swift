@@ -3,11 +3,11 @@ import Foundation
 import OCI
 
 @main
-struct Cairn: ParsableCommand {
+struct Cairn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "Cloud Native Buildpacks without a daemon: source to OCI image, patchable and auditable.",
-        subcommands: [Import.self, Images.self, Inspect.self, Rmi.self, Prune.self]
+        subcommands: [Import.self, Images.self, Inspect.self, Rmi.self, Prune.self, Pull.self, Push.self, Login.self]
     )
 }
 

@@ -101,6 +101,14 @@ final class FileLock {
 
     deinit { close(fd) }
 
+    func lock(exclusive: Bool) throws {
+        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            if errno != EINTR { throw OCIError.io(operation: "lock", path: path, errno: errno) }
+        }
+    }
+
+    func unlock() { flock(fd, LOCK_UN) }
+
     func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
         while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
             if errno != EINTR { throw OCIError.io(operation: "lock", path: path, errno: errno) }

@@ -235,6 +235,11 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` holding the index lock (short metadata updates only).
+    func withIndexLock<T>(_ body: () throws -> T) throws -> T {
+        try indexLock.withLock(exclusive: true, body)
+    }
+
     /// Runs `body` as one store write: `prune` waits until it is done.
     public func withWriteLock<T>(_ body: () throws -> T) throws -> T {
         try gcLock.withLock(exclusive: false, body)

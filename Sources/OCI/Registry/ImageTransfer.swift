@@ -1,0 +1,120 @@
+import Foundation
+
+/// Moves images between the local store and registries.
+public struct ImageTransfer: Sendable {
+    public let client: RegistryClient
+    public let store: ImageStore
+
+    public init(client: RegistryClient, store: ImageStore) {
+        self.client = client
+        self.store = store
+    }
+
+    /// Pulls `reference` (choosing `platform` from an index) into the store and names it there.
+    /// Blobs already in the store are not downloaded; every blob is verified before it is stored.
+    /// - Returns: the stored image.
+    public func pull(_ reference: ImageReference, platform: Platform = .host,
+                     progress: (any TransferProgress)? = nil) async throws -> StoredImage {
+        let session = try store.beginWriteSession()
+        let repo = Repository(reference)
+        let tagOrDigest = reference.digest?.description ?? reference.tag ?? ImageReference.defaultTag
+        var (data, mediaType, digest) = try await client.manifest(repo, reference: tagOrDigest)
+        if MediaType.indexes.contains(mediaType) {
+            let index = try CanonicalJSON.decode(ImageIndex.self, from: data, what: "index \(reference)")
+            let candidates = index.manifests.filter { $0.platform != nil }
+            guard let chosen = candidates.first(where: {
+                $0.platform!.os == platform.os && $0.platform!.architecture == platform.architecture
+                    && (platform.variant == nil || $0.platform!.variant == nil || $0.platform!.variant == platform.variant)
+            }) else {
+                throw RegistryError.noMatchingPlatform(reference: reference.familiar, platform: platform.description,
+                                                       available: candidates.map { $0.platform!.description })
+            }
+            (data, mediaType, digest) = try await client.manifest(repo, reference: chosen.digest.description)
+        }
+        guard MediaType.manifests.contains(mediaType) else {
+            throw OCIError.unsupportedMediaType(what: reference.familiar, mediaType: mediaType)
+        }
+        let manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: "manifest of \(reference.familiar)")
+        let blobs = [manifest.config] + manifest.layers
+        try await forEachBlob(blobs) { d in
+            if store.hasBlob(d.digest) {
+                progress?.finished(d.digest, .present)
+                return
+            }
+            progress?.started(d.digest, size: d.size)
+            try await client.download(repo, d, into: store, progress: progress)
+            progress?.finished(d.digest, .downloaded(bytes: d.size))
+        }
+        let descriptor = try store.writeBlob(data, mediaType: mediaType)
+        precondition(descriptor.digest == digest)
+        try store.recordSources(blobs.map(\.digest) + [digest], repository: repo.description)
+        let name = reference.digest != nil && reference.tag == nil ? "\(reference.familiarName)@\(digest)" : reference.withDefaultTag.familiar
+        try store.tag(descriptor, as: name)
+        withExtendedLifetime(session) {}
+        return try store.load(descriptor, name: name)
+    }
+
+    /// Pushes a stored image to `reference`: blobs first (skipping those the repository has,
+    /// mounting from repositories they are known in), the manifest last — so the registry never
+    /// holds a manifest naming a missing blob. The manifest is put by digest and, if the
+    /// reference has a tag, by tag.
+    /// - Returns: the manifest digest.
+    @discardableResult
+    public func push(_ image: StoredImage, to reference: ImageReference, progress: (any TransferProgress)? = nil) async throws -> Digest {
+        let repo = Repository(reference)
+        let blobs = [image.manifest.config] + image.manifest.layers
+        try await forEachBlob(blobs) { d in
+            guard store.hasBlob(d.digest) else { throw OCIError.blobNotFound(d.digest, store: store.root) }
+            progress?.started(d.digest, size: d.size)
+            let outcome = try await client.upload(repo, d, path: store.blobPath(d.digest), mountFrom: store.sources(of: d.digest),
+                                                  progress: progress)
+            progress?.finished(d.digest, outcome)
+        }
+        // Every blob is confirmed before the manifest goes up.
+        for d in blobs where !(try await client.blobExists(repo, d.digest)) {
+            throw RegistryError.badResponse("\(repo) does not show blob \(d.digest.short) after upload; the manifest was not pushed")
+        }
+        let mediaType = image.manifest.mediaType ?? image.descriptor.mediaType
+        try await client.putManifest(repo, reference: image.digest.description, data: image.manifestData, mediaType: mediaType)
+        if let tag = reference.tag {
+            try await client.putManifest(repo, reference: tag, data: image.manifestData, mediaType: mediaType)
+        }
+        try store.recordSources(blobs.map(\.digest) + [image.digest], repository: repo.description)
+        return image.digest
+    }
+
+    /// Runs `body` for each blob, `parallelTransfers` at a time. After a failure no new transfer
+    /// starts; those in flight finish (their own retries are bounded) and the first error is thrown.
+    func forEachBlob(_ blobs: [Descriptor], _ body: @escaping @Sendable (Descriptor) async throws -> Void) async throws {
+        var unique: [Descriptor] = []
+        for b in blobs where !unique.contains(where: { $0.digest == b.digest }) { unique.append(b) }
+        let limit = max(1, client.configuration.parallelTransfers)
+        let firstError: (any Error)? = await withTaskGroup(of: (any Error)?.self) { group in
+            var next = 0
+            var failure: (any Error)?
+            func start(_ d: Descriptor) {
+                group.addTask {
+                    do {
+                        try await body(d)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            while next < unique.count && next < limit {
+                start(unique[next])
+                next += 1
+            }
+            for await result in group {
+                if failure == nil, let result { failure = result }
+                if failure == nil && next < unique.count {
+                    start(unique[next])
+                    next += 1
+                }
+            }
+            return failure
+        }
+        if let firstError { throw firstError }
+    }
+}

@@ -1,0 +1,400 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// How a client connects and retries.
+public struct RegistryConfiguration: Sendable {
+    /// Registries (`host[:port]`) reached over plain HTTP; only these.
+    public var insecureRegistries: Set<String> = []
+    /// Extra trusted CA certificates (PEM file) for private TLS registries.
+    public var caBundlePath: String?
+    public var credentials: CredentialStore
+    public var retry = RetryPolicy()
+    /// Blobs up to this size are uploaded in one PUT; larger ones in resumable chunks.
+    public var monolithicUploadLimit: Int64 = 64 << 20
+    public var chunkSize: Int64 = 16 << 20
+    /// Blob transfers in flight at once.
+    public var parallelTransfers = 3
+    public var userAgent = "cairn/0.1"
+
+    public init(credentials: CredentialStore) {
+        self.credentials = credentials
+    }
+}
+
+/// Retry with exponential backoff for 408/429/5xx and dropped connections; `Retry-After` is
+/// honoured (capped).
+public struct RetryPolicy: Sendable {
+    public var attempts = 6
+    public var initialDelay = 0.25
+    public var maxDelay = 8.0
+    public var maxRetryAfter = 30.0
+
+    public init() {}
+
+    func delay(attempt: Int, retryAfter: Double?) -> Double {
+        if let retryAfter { return min(max(0, retryAfter), maxRetryAfter) }
+        return min(maxDelay, initialDelay * pow(2, Double(attempt - 1)))
+    }
+}
+
+/// A minimal OCI distribution client over AsyncHTTPClient: auth challenges (Bearer with token
+/// reuse per scope, Basic), retries, redirects that drop credentials when the host changes.
+public final class RegistryClient: Sendable {
+    public let configuration: RegistryConfiguration
+    let http: HTTPClient
+    let tokens = TokenCache()
+
+    /// - Throws: when the CA bundle cannot be loaded.
+    public init(configuration: RegistryConfiguration) throws {
+        self.configuration = configuration
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let ca = configuration.caBundlePath {
+            tls.additionalTrustRoots = [.file(ca)]
+        }
+        var config = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                              timeout: .init(connect: .seconds(15), read: .seconds(120)))
+        config.httpVersion = .http1Only
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    /// Must be called before the client is released.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    func baseURL(_ registry: String) -> String {
+        let host = registry == ImageReference.dockerHub ? "registry-1.docker.io" : registry
+        let scheme = configuration.insecureRegistries.contains(registry) ? "http" : "https"
+        return "\(scheme)://\(host)"
+    }
+
+    /// A request description that can be rebuilt for retries (stream bodies are one-shot).
+    struct Call: Sendable {
+        var method: HTTPMethod
+        var url: String
+        var headers: [(String, String)] = []
+        var body: (@Sendable () throws -> HTTPClientRequest.Body)?
+        var idempotent = true
+    }
+
+    /// A response whose body has not been read.
+    struct Response {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: HTTPClientResponse.Body
+        var url: String
+    }
+
+    /// Sends `call` with auth and retries. 4xx other than 401/408/429 are returned to the caller.
+    func send(_ call: Call, registry: String, repository: String, actions: String,
+              retryStatuses: Set<Int> = [408, 429, 500, 502, 503, 504]) async throws -> Response {
+        var attempt = 0
+        var authRetried = false
+        var lastError = ""
+        let path = Self.safePath(call.url)
+        while true {
+            attempt += 1
+            do {
+                var request = HTTPClientRequest(url: call.url)
+                request.method = call.method
+                request.headers.add(name: "User-Agent", value: configuration.userAgent)
+                for (k, v) in call.headers { request.headers.add(name: k, value: v) }
+                if let auth = try await authorization(registry: registry, repository: repository, actions: actions) {
+                    request.headers.replaceOrAdd(name: "Authorization", value: auth)
+                }
+                if let body = call.body { request.body = try body() }
+                trace("→ \(call.method.rawValue) \(path) [\(actions)]")
+                var response = try await http.execute(request, timeout: .seconds(600))
+                trace("← \(response.status.code) \(call.method.rawValue) \(path)")
+                var url = call.url
+                // Redirects (blob storage): follow by hand, without credentials on another host.
+                var hops = 0
+                while [301, 302, 303, 307, 308].contains(Int(response.status.code)), call.method == .GET || call.method == .HEAD,
+                      let location = response.headers.first(name: "Location"), hops < 5 {
+                    hops += 1
+                    let next = URL(string: location, relativeTo: URL(string: url))?.absoluteString ?? location
+                    var redirected = HTTPClientRequest(url: next)
+                    redirected.method = call.method
+                    if URL(string: next)?.host == URL(string: url)?.host, let auth = request.headers.first(name: "Authorization") {
+                        redirected.headers.add(name: "Authorization", value: auth)
+                    }
+                    url = next
+                    response = try await http.execute(redirected, timeout: .seconds(600))
+                }
+                let status = Int(response.status.code)
+                if status == 401 && !authRetried {
+                    authRetried = true
+                    let challenge = response.headers.first(name: "WWW-Authenticate") ?? ""
+                    _ = try? await response.body.collect(upTo: 1 << 20)
+                    try await answer(challenge: challenge, registry: registry, repository: repository, actions: actions)
+                    attempt -= 1
+                    continue
+                }
+                if status == 401 {
+                    _ = try? await response.body.collect(upTo: 1 << 20)
+                    let had = try configuration.credentials.credential(for: registry) != nil
+                    throw RegistryError.unauthorized(registry: registry, repository: repository, hadCredentials: had)
+                }
+                if retryStatuses.contains(status) && call.idempotent && attempt < configuration.retry.attempts {
+                    let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init)
+                    _ = try? await response.body.collect(upTo: 1 << 20)
+                    lastError = "HTTP \(status)"
+                    try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: retryAfter) * 1e9))
+                    continue
+                }
+                if retryStatuses.contains(status) {
+                    let detail = await Self.errorDetail(response.body)
+                    throw RegistryError.retriesExhausted(method: call.method.rawValue, path: path, attempts: attempt,
+                                                         lastError: "HTTP \(status)\(detail.isEmpty ? "" : ": " + detail)")
+                }
+                return Response(status: status, headers: response.headers, body: response.body, url: url)
+            } catch let error as RegistryError {
+                throw error
+            } catch let error as CredentialError {
+                throw error
+            } catch {
+                // Connection-level failure: retry idempotent calls. TLS failures are not transient.
+                lastError = Self.describe(error)
+                if error is NIOSSLError || lastError.contains("handshake") || lastError.contains("SSL") {
+                    throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error))
+                }
+                guard call.idempotent, attempt < configuration.retry.attempts else {
+                    if attempt == 1 && !call.idempotent { throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error)) }
+                    throw RegistryError.retriesExhausted(method: call.method.rawValue, path: path, attempts: attempt, lastError: lastError + hint(registry, error))
+                }
+                try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: nil) * 1e9))
+            }
+        }
+    }
+
+    private func hint(_ registry: String, _ error: any Error) -> String {
+        let text = "\(error)"
+        if !configuration.insecureRegistries.contains(registry) && (text.contains("SSL") || text.contains("TLS") || text.contains("handshake")) {
+            return " (if \(registry) serves plain HTTP, name it with --insecure-registry \(registry))"
+        }
+        return ""
+    }
+
+    /// The path of a URL without its query (upload locations carry session state).
+    static func safePath(_ url: String) -> String {
+        guard let u = URLComponents(string: url) else { return url }
+        return u.path
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError { return "\(e)" }
+        return "\(error)"
+    }
+
+    /// The registry's `errors[].message` (distribution-spec, Error Codes), shortened.
+    static func errorDetail(_ body: HTTPClientResponse.Body) async -> String {
+        guard let buffer = try? await body.collect(upTo: 1 << 20) else { return "" }
+        let data = Data(buffer.readableBytesView)
+        struct Errors: Decodable {
+            struct E: Decodable {
+                var code: String?
+                var message: String?
+            }
+            var errors: [E]?
+        }
+        if let e = try? JSONDecoder().decode(Errors.self, from: data), let first = e.errors?.first {
+            return [first.code, first.message].compactMap { $0 }.joined(separator: ": ")
+        }
+        return String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    // MARK: Auth
+
+    /// The Authorization value to send, if any is known for this registry and scope.
+    func authorization(registry: String, repository: String, actions: String) async throws -> String? {
+        if let token = await tokens.token(registry: registry, scope: Self.scope(repository, actions)) { return "Bearer " + token }
+        if let basic = await tokens.basic(registry: registry) { return basic }
+        if case .header(let h)? = try configuration.credentials.credential(for: registry), !h.hasPrefix("Basic ") {
+            return h
+        }
+        return nil
+    }
+
+    static func scope(_ repository: String, _ actions: String) -> String { "repository:\(repository):\(actions)" }
+
+    /// Answers a `WWW-Authenticate` challenge: fetches a Bearer token or records Basic credentials.
+    func answer(challenge: String, registry: String, repository: String, actions: String) async throws {
+        let (scheme, params) = Self.parseChallenge(challenge)
+        let credential = try configuration.credentials.credential(for: registry)
+        switch scheme.lowercased() {
+        case "basic":
+            guard let credential else {
+                throw RegistryError.unauthorized(registry: registry, repository: repository, hadCredentials: false)
+            }
+            let value: String
+            switch credential {
+            case .header(let h): value = h
+            case .basic: value = credential.basicHeader!
+            case .identityToken:
+                throw RegistryError.unauthorized(registry: registry, repository: repository, hadCredentials: true)
+            }
+            await tokens.setBasic(registry: registry, value)
+        case "bearer":
+            guard let realm = params["realm"] else { throw RegistryError.badResponse("\(registry): Bearer challenge without realm") }
+            let scope = Self.scope(repository, actions)
+            // Concurrent requests that hit the same challenge share one token request.
+            try await tokens.fetchOnce(registry: registry, scope: scope) {
+                try await self.fetchToken(realm: realm, service: params["service"], scope: scope, credential: credential)
+            }
+        default:
+            throw RegistryError.unauthorized(registry: registry, repository: repository, hadCredentials: credential != nil)
+        }
+    }
+
+    struct TokenReply: Decodable {
+        var token: String?
+        var access_token: String?
+        var expires_in: Int?
+    }
+
+    func fetchToken(realm: String, service: String?, scope: String, credential: RegistryCredential?) async throws -> (token: String, expiresIn: Int) {
+        var components = URLComponents(string: realm)
+        guard components != nil else { throw RegistryError.badResponse("token realm \(realm) is not a URL") }
+        var request: HTTPClientRequest
+        if case .identityToken(let refresh)? = credential {
+            // OAuth2 refresh-token grant (docker's identitytoken).
+            request = HTTPClientRequest(url: realm)
+            request.method = .POST
+            var form = URLComponents()
+            form.queryItems = [URLQueryItem(name: "grant_type", value: "refresh_token"), URLQueryItem(name: "service", value: service ?? ""),
+                               URLQueryItem(name: "scope", value: scope), URLQueryItem(name: "client_id", value: "cairn"),
+                               URLQueryItem(name: "refresh_token", value: refresh)]
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: form.percentEncodedQuery ?? ""))
+        } else {
+            var items = components!.queryItems ?? []
+            if let service { items.append(URLQueryItem(name: "service", value: service)) }
+            items.append(URLQueryItem(name: "scope", value: scope))
+            components!.queryItems = items
+            request = HTTPClientRequest(url: components!.string!)
+            switch credential {
+            case .basic?: request.headers.add(name: "Authorization", value: credential!.basicHeader!)
+            case .header(let h)? where h.hasPrefix("Basic "): request.headers.add(name: "Authorization", value: h)
+            default: break
+            }
+        }
+        request.headers.add(name: "User-Agent", value: configuration.userAgent)
+        let realmName = Self.safePath(realm)
+        trace("→ token \(realmName) \(scope)")
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let response = try await http.execute(request, timeout: .seconds(60))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                let status = Int(response.status.code)
+                if [429, 500, 502, 503, 504].contains(status) && attempt < configuration.retry.attempts {
+                    try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: nil) * 1e9))
+                    continue
+                }
+                guard status == 200 else {
+                    if status == 401 || status == 403 {
+                        throw RegistryError.tokenServer(realm: realmName, detail: "HTTP \(status): credentials rejected")
+                    }
+                    throw RegistryError.tokenServer(realm: realmName, detail: "HTTP \(status)")
+                }
+                let reply = try JSONDecoder().decode(TokenReply.self, from: Data(body.readableBytesView))
+                guard let token = reply.token ?? reply.access_token, !token.isEmpty else {
+                    throw RegistryError.tokenServer(realm: realmName, detail: "reply has no token")
+                }
+                return (token, reply.expires_in ?? 60)
+            } catch let e as RegistryError {
+                throw e
+            } catch {
+                if attempt >= configuration.retry.attempts {
+                    throw RegistryError.tokenServer(realm: realmName, detail: Self.describe(error))
+                }
+                try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: nil) * 1e9))
+            }
+        }
+    }
+
+    /// `Bearer realm="...",service="...",scope="..."` → ("Bearer", params).
+    static func parseChallenge(_ header: String) -> (String, [String: String]) {
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        guard let space = trimmed.firstIndex(of: " ") else { return (trimmed, [:]) }
+        let scheme = String(trimmed[..<space])
+        var params: [String: String] = [:]
+        var rest = Substring(trimmed[trimmed.index(after: space)...])
+        while !rest.isEmpty {
+            rest = rest.drop { $0 == " " || $0 == "," }
+            guard let eq = rest.firstIndex(of: "=") else { break }
+            let key = rest[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            rest = rest[rest.index(after: eq)...]
+            var value = ""
+            if rest.first == "\"" {
+                rest = rest.dropFirst()
+                var escaped = false
+                var end = rest.startIndex
+                for i in rest.indices {
+                    if escaped { escaped = false; value.append(rest[i]); continue }
+                    if rest[i] == "\\" { escaped = true; continue }
+                    if rest[i] == "\"" { end = i; break }
+                    value.append(rest[i])
+                    end = rest.index(after: i)
+                }
+                rest = end < rest.endIndex ? rest[rest.index(after: end)...] : ""
+            } else {
+                let end = rest.firstIndex(of: ",") ?? rest.endIndex
+                value = rest[..<end].trimmingCharacters(in: .whitespaces)
+                rest = rest[end...]
+            }
+            params[key] = value
+        }
+        return (scheme, params)
+    }
+}
+
+/// With `CAIRN_TRACE_HTTP=1`, request lines (method, path without query, status) go to stderr;
+/// headers and bodies never do.
+let traceHTTP = ProcessInfo.processInfo.environment["CAIRN_TRACE_HTTP"] == "1"
+func trace(_ s: @autoclosure () -> String) {
+    if traceHTTP { FileHandle.standardError.write(Data((s() + "\n").utf8)) }
+}
+
+/// Bearer tokens per registry and scope, and Basic headers per registry.
+actor TokenCache {
+    private var tokens: [String: (token: String, expires: Date)] = [:]
+    private var basics: [String: String] = [:]
+
+    private var inFlight: [String: Task<Void, any Error>] = [:]
+
+    /// A valid token for `scope`; a `pull,push` token also serves `pull`.
+    func token(registry: String, scope: String) -> String? {
+        for candidate in [scope, scope.hasSuffix(":pull") ? scope + ",push" : nil].compactMap({ $0 }) {
+            if let t = tokens[registry + "|" + candidate], t.expires > Date() { return t.token }
+        }
+        return nil
+    }
+
+    /// Runs `fetch` unless a fetch for the same scope is already running, and stores its token.
+    func fetchOnce(registry: String, scope: String,
+                   _ fetch: @escaping @Sendable () async throws -> (token: String, expiresIn: Int)) async throws {
+        let key = registry + "|" + scope
+        if token(registry: registry, scope: scope) != nil { return }
+        if let running = inFlight[key] { return try await running.value }
+        let task = Task {
+            let t = try await fetch()
+            self.setToken(registry: registry, scope: scope, t.token, expiresIn: t.expiresIn)
+        }
+        inFlight[key] = task
+        defer { inFlight[key] = nil }
+        try await task.value
+    }
+
+    func setToken(registry: String, scope: String, _ token: String, expiresIn: Int) {
+        // Renew a little early; registries give at least 60 s.
+        tokens[registry + "|" + scope] = (token, Date().addingTimeInterval(Double(max(expiresIn, 60)) - 10))
+    }
+
+    func basic(registry: String) -> String? { basics[registry] }
+    func setBasic(registry: String, _ value: String) { basics[registry] = value }
+}

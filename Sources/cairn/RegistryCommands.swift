@@ -1,0 +1,234 @@
+import ArgumentParser
+import Buildpacks
+import Foundation
+import OCI
+
+/// Options of every command that talks to a registry.
+struct RegistryOptions: ParsableArguments {
+    @Option(name: .customLong("insecure-registry"), help: "A registry (host[:port]) to reach over plain HTTP; repeatable. Also CNB_INSECURE_REGISTRIES (comma-separated).")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("ca-cert"), help: "A PEM file of extra CA certificates for private TLS registries.")
+    var caCert: String?
+
+    func client() throws -> RegistryClient {
+        let env = ProcessInfo.processInfo.environment
+        var config = RegistryConfiguration(credentials: try CredentialStore(registryAuthJSON: env[CNBEnv.registryAuth], environment: env))
+        let fromEnv = (env[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        config.insecureRegistries = Set(insecureRegistries + fromEnv.filter { !$0.isEmpty })
+        config.caBundlePath = caCert
+        return try RegistryClient(configuration: config)
+    }
+}
+
+/// Runs an async body with a registry client, shutting the client down afterwards.
+func withClient<T>(_ options: RegistryOptions, _ body: (RegistryClient) async throws -> T) async throws -> T {
+    let client = try options.client()
+    do {
+        let result = try await body(client)
+        try await client.shutdown()
+        return result
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+}
+
+func reportingErrorsAsync(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("cairn: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Pull: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pull an image from a registry into the store.")
+
+    @Argument(help: "Image reference, e.g. registry.example.com/team/app:1.0")
+    var reference: String
+
+    @Option(help: "Platform to choose from a multi-platform image: os/arch[/variant]. Default: this machine's.")
+    var platform: String?
+
+    @Flag(help: "Print only the digest.") var quiet = false
+    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrorsAsync {
+            let ref = try ImageReference(parsing: reference)
+            var wanted = Platform.host
+            if let platform {
+                let parts = platform.split(separator: "/").map(String.init)
+                guard parts.count == 2 || parts.count == 3 else { throw CLIError("--platform \"\(platform)\": expected os/arch[/variant]") }
+                wanted = Platform(architecture: parts[1], os: parts[0], variant: parts.count == 3 ? parts[2] : nil)
+            }
+            let store = try storeOptions.open()
+            let progress = ConsoleProgress(verb: "Pulling", quiet: quiet)
+            let image = try await withClient(registry) { client in
+                try await ImageTransfer(client: client, store: store).pull(ref, platform: wanted, progress: progress)
+            }
+            progress.done()
+            print(quiet ? image.digest.description : "Pulled \(image.name ?? ref.familiar) \(image.digest)")
+        }
+    }
+}
+
+struct Push: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Push an image from the store to a registry.")
+
+    @Argument(help: "The image in the store.")
+    var local: String
+
+    @Argument(help: "Where to push it (default: the local name, which must then name a registry).")
+    var remote: String?
+
+    @Flag(help: "Print only the digest.") var quiet = false
+    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrorsAsync {
+            let store = try storeOptions.open()
+            let image = try store.resolve(local)
+            let target = try ImageReference(parsing: remote ?? local).withDefaultTag
+            let progress = ConsoleProgress(verb: "Pushing", quiet: quiet)
+            let digest = try await withClient(registry) { client in
+                try await ImageTransfer(client: client, store: store).push(image, to: target, progress: progress)
+            }
+            progress.done()
+            print(quiet ? digest.description : "Pushed \(target.familiar) \(digest)")
+        }
+    }
+}
+
+struct Login: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check credentials against a registry and save them to the docker config.")
+
+    @Argument(help: "The registry, host[:port].")
+    var server: String
+
+    @Option(name: .shortAndLong, help: "User name.")
+    var username: String
+
+    @Flag(help: "Read the password from standard input (the only way; it never goes on the command line).")
+    var passwordStdin = false
+
+    @OptionGroup var registry: RegistryOptions
+
+    func run() async throws {
+        try await reportingErrorsAsync {
+            guard passwordStdin else { throw CLIError("give the password on standard input with --password-stdin") }
+            let input = FileHandle.standardInput.readDataToEndOfFile()
+            let password = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .newlines)
+            guard !password.isEmpty else { throw CLIError("no password on standard input") }
+            let env = ProcessInfo.processInfo.environment
+            let host = CredentialStore.normalizeRegistry(server)
+            // Check the credentials first, with exactly these credentials.
+            let temp = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-login-\(getpid())")
+            defer { try? FileManager.default.removeItem(at: temp) }
+            let probeStore = CredentialStore(dockerConfigPath: temp.path + "/config.json")
+            try probeStore.saveLogin(registry: host, username: username, password: password)
+            var config = RegistryConfiguration(credentials: probeStore)
+            config.insecureRegistries = Set(registry.insecureRegistries)
+            config.caBundlePath = registry.caCert
+            let client = try RegistryClient(configuration: config)
+            do {
+                try await client.ping(host)
+                try await client.shutdown()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            let real = try CredentialStore(registryAuthJSON: nil, environment: env)
+            try real.saveLogin(registry: host, username: username, password: password)
+            print("Login succeeded; credentials saved to \(real.dockerConfigPath)")
+        }
+    }
+}
+
+/// Per-blob progress: bars redrawn in place on a terminal, one line per finished blob otherwise.
+final class ConsoleProgress: TransferProgress, @unchecked Sendable {
+    private let verb: String
+    private let quiet: Bool
+    private let tty = isatty(2) == 1
+    private let lock = NSLock()
+    private var order: [Digest] = []
+    private var totals: [Digest: Int64] = [:]
+    private var transferred: [Digest: Int64] = [:]
+    private var status: [Digest: String] = [:]
+    private var drawnLines = 0
+    private var lastDraw = Date.distantPast
+
+    init(verb: String, quiet: Bool) {
+        self.verb = verb
+        self.quiet = quiet
+    }
+
+    func started(_ digest: Digest, size: Int64) {
+        lock.withLock {
+            if totals[digest] == nil { order.append(digest) }
+            totals[digest] = size
+            transferred[digest] = 0
+            status[digest] = verb.lowercased()
+            redraw(force: true)
+        }
+    }
+
+    func advanced(_ digest: Digest, by bytes: Int) {
+        lock.withLock {
+            transferred[digest, default: 0] += Int64(bytes)
+            redraw(force: false)
+        }
+    }
+
+    func finished(_ digest: Digest, _ outcome: BlobOutcome) {
+        lock.withLock {
+            let text: String
+            switch outcome {
+            case .existed: text = "already in the registry"
+            case .mounted(let from): text = "mounted from \(from)"
+            case .uploaded(let b): text = "uploaded \(formatBytes(b))"
+            case .downloaded(let b): text = "downloaded \(formatBytes(b))"
+            case .present: text = "already in the store"
+            }
+            if totals[digest] == nil { order.append(digest) }
+            status[digest] = text
+            if let t = totals[digest] { transferred[digest] = t }
+            if quiet { return }
+            if tty {
+                redraw(force: true)
+            } else {
+                FileHandle.standardError.write(Data("\(digest.short): \(text)\n".utf8))
+            }
+        }
+    }
+
+    func done() {
+        lock.withLock {
+            if tty && !quiet { redraw(force: true) }
+        }
+    }
+
+    private func redraw(force: Bool) {
+        guard tty, !quiet else { return }
+        let now = Date()
+        guard force || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = now
+        var out = drawnLines > 0 ? "\u{1b}[\(drawnLines)A" : ""
+        for d in order {
+            let total = max(totals[d] ?? 0, 1)
+            let got = min(transferred[d] ?? 0, total)
+            let width = 30
+            let filled = Int(Double(width) * Double(got) / Double(total))
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            out += "\(d.short) [\(bar)] \(formatBytes(got))/\(formatBytes(total)) \(status[d] ?? "")\u{1b}[K\n"
+        }
+        drawnLines = order.count
+        FileHandle.standardError.write(Data(out.utf8))
+    }
+}
