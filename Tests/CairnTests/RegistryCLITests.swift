@@ -73,3 +73,21 @@ struct RegistryCLITests {
         #expect(env.status == 0, "\(env.stderr)")
     }
 }
+
+@Suite(.enabled(if: toolAvailable("docker-registry") && toolAvailable("python3")), .timeLimit(.minutes(2)))
+struct RegistryTLSTests {
+    @Test func privateCAIsTrustedOnlyWhenGiven() throws {
+        let registry = try LocalRegistry(tls: true)
+        let tmp = TempDir()
+        let src = tmp.sub("src")
+        try writeFile(src + "/f", "tls")
+        #expect(try cairn(["import", src, "app:1"], home: tmp.path).status == 0)
+        let untrusted = try cairn(["push", "app:1", "\(registry.host)/tls/app:1"], home: tmp.path)
+        #expect(untrusted.status != 0)
+        #expect(untrusted.stderr.contains("cannot reach \(registry.host)"), "\(untrusted.stderr)")
+        let trusted = try cairn(["push", "--ca-cert", registry.caBundle!, "app:1", "\(registry.host)/tls/app:1"], home: tmp.path)
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        let pulled = try cairn(["pull", "--ca-cert", registry.caBundle!, "--store", tmp.path + "/p", "\(registry.host)/tls/app:1"], home: tmp.path)
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+    }
+}

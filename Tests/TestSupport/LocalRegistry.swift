@@ -26,8 +26,21 @@ public final class LocalRegistry: @unchecked Sendable {
     private let dir: TempDir
     private var processes: [Process] = []
 
-    public init(auth: Auth = .none, proxy: Bool = false) throws {
+    /// The test CA's PEM file, when the registry serves HTTPS.
+    public let caBundle: String?
+
+    /// - Parameter tls: serve HTTPS with a certificate for 127.0.0.1 from a fresh test CA.
+    public init(auth: Auth = .none, proxy: Bool = false, tls: Bool = false) throws {
         dir = TempDir("registry")
+        var tlsConfig = ""
+        if tls {
+            let made = try run(["python3", fixturesRoot + "/registry/make_tls.py", dir.path])
+            guard made.status == 0 else { throw TestSupportError("make_tls.py failed: \(made.stderr)") }
+            tlsConfig = "  tls:\n    certificate: \(dir.path)/server.pem\n    key: \(dir.path)/server.key\n"
+            caBundle = dir.path + "/ca.pem"
+        } else {
+            caBundle = nil
+        }
         let port = try Self.freePort()
         registryHost = "127.0.0.1:\(port)"
         var authConfig = ""
@@ -70,7 +83,7 @@ public final class LocalRegistry: @unchecked Sendable {
                 enabled: true
             http:
               addr: \(registryHost)
-            \(authConfig)
+            \(tlsConfig)\(authConfig)
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: dir.path + "/config.yml"))
         let registry = try Self.start(["docker-registry", "serve", dir.path + "/config.yml"], log: dir.path + "/registry.log")

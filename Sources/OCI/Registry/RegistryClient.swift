@@ -57,6 +57,9 @@ public final class RegistryClient: Sendable {
         var config = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
                                               timeout: .init(connect: .seconds(15), read: .seconds(120)))
         config.httpVersion = .http1Only
+        // Failed connections are retried by `send` (with backoff, for idempotent calls only);
+        // the pool's own retrying would hide a TLS failure behind the connect timeout.
+        config.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
@@ -158,7 +161,7 @@ public final class RegistryClient: Sendable {
             } catch {
                 // Connection-level failure: retry idempotent calls. TLS failures are not transient.
                 lastError = Self.describe(error)
-                if error is NIOSSLError || lastError.contains("handshake") || lastError.contains("SSL") {
+                if error is NIOSSLError || "\(error)".contains("handshake") || "\(error)".contains("SSL") {
                     throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error))
                 }
                 guard call.idempotent, attempt < configuration.retry.attempts else {
@@ -172,6 +175,9 @@ public final class RegistryClient: Sendable {
 
     private func hint(_ registry: String, _ error: any Error) -> String {
         let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return " (give the CA that signed it with --ca-cert FILE)"
+        }
         if !configuration.insecureRegistries.contains(registry) && (text.contains("SSL") || text.contains("TLS") || text.contains("handshake")) {
             return " (if \(registry) serves plain HTTP, name it with --insecure-registry \(registry))"
         }
@@ -185,8 +191,12 @@ public final class RegistryClient: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let e = error as? HTTPClientError { return "\(e)" }
-        return "\(error)"
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "its TLS certificate is not trusted" }
+        if error is NIOSSLError { return "TLS handshake failed" }
+        if text.contains("Connection refused") { return "connection refused" }
+        if text.contains("Connection reset") || text.contains("remoteConnectionClosed") { return "connection closed by the server" }
+        return text
     }
 
     /// The registry's `errors[].message` (distribution-spec, Error Codes), shortened.
