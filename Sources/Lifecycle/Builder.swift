@@ -64,7 +64,7 @@ public struct Builder {
         var processes: [BuildMetadataFile.Process] = []
         var defaultType: String?
         var labels: [String: String] = [:]
-        let scratch = try makeScratch()
+        let scratch = try makeTempDirectory(prefix: "cairn-build", user: inputs.user)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
         for element in group.group {
@@ -197,15 +197,5 @@ public struct Builder {
             throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
         }
         if let user = inputs.user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
-    }
-
-    func makeScratch() throws -> String {
-        var template = Array((NSTemporaryDirectory() + "/cairn-build-XXXXXX").utf8CString)
-        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LifecycleError.io(operation: "create a temp directory in", path: NSTemporaryDirectory(), reason: String(cString: strerror(errno)))
-        }
-        let path = String(cString: dir)
-        if let user = inputs.user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
-        return path
     }
 }

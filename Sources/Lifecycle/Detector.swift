@@ -92,12 +92,7 @@ public final class Detector: @unchecked Sendable {
         let analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath)
         self.target = analyzed?.runImage?.target
         self.limiter = Limiter(max(1, inputs.concurrency))
-        var template = Array((NSTemporaryDirectory() + "/cairn-detect-XXXXXX").utf8CString)
-        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LifecycleError.io(operation: "create a temp directory in", path: NSTemporaryDirectory(), reason: String(cString: strerror(errno)))
-        }
-        self.scratch = String(cString: dir)
-        if let user = inputs.user { _ = chown(scratch, uid_t(user.uid), gid_t(user.gid)) }
+        self.scratch = try makeTempDirectory(prefix: "cairn-detect", user: inputs.user)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: scratch) }

@@ -99,3 +99,17 @@ public enum ProcessRunner {
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
+
+/// A new private temp directory, owned by `user` when given (buildpacks write into it).
+/// - Throws: `LifecycleError.io`.
+func makeTempDirectory(prefix: String, user: (uid: Int, gid: Int)?) throws -> String {
+    var base = NSTemporaryDirectory()
+    while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+    var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
+    guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw LifecycleError.io(operation: "create a temp directory in", path: base, reason: String(cString: strerror(errno)))
+    }
+    let path = String(cString: dir)
+    if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+    return path
+}

@@ -33,9 +33,9 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, turning any error into a one-line message on stderr and exit code 1.
-func reportingErrors(_ body: () throws -> Void) throws {
+func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
-        try body()
+        try await body()
     } catch let error as ExitCode {
         throw error
     } catch {

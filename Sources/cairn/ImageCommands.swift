@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import OCI
 
-struct Images: ParsableCommand {
+struct Images: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the images in the store.")
 
     @Option(help: "Output format: table or json.")
@@ -10,8 +10,8 @@ struct Images: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             let store = try storeOptions.open()
             var rows: [(name: String, image: StoredImage)] = []
             for (name, descriptor) in try store.images() {
@@ -46,7 +46,7 @@ struct Images: ParsableCommand {
     }
 }
 
-struct Inspect: ParsableCommand {
+struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show an image's manifest, config, layers and labels.")
 
     @Argument(help: "Image name, name@digest, or manifest digest.")
@@ -57,8 +57,8 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             let store = try storeOptions.open()
             let image = try store.resolve(reference)
             switch format {
@@ -112,7 +112,7 @@ struct Inspect: ParsableCommand {
     }
 }
 
-struct Rmi: ParsableCommand {
+struct Rmi: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove image names from the store (blobs go with `cairn prune`).")
 
     @Argument(help: "Image names to remove.")
@@ -120,8 +120,8 @@ struct Rmi: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             let store = try storeOptions.open()
             for reference in references {
                 let removed = try store.remove(reference)
@@ -131,13 +131,13 @@ struct Rmi: ParsableCommand {
     }
 }
 
-struct Prune: ParsableCommand {
+struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove blobs no image in the store uses.")
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             let result = try storeOptions.open().prune()
             print("Removed \(result.removedBlobs) blobs, freed \(formatBytes(result.freedBytes))")
         }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import OCI
 
-struct Import: ParsableCommand {
+struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn a directory into one layer on top of a base image (or of nothing) and store the image.")
 
@@ -29,8 +29,8 @@ struct Import: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             _ = try ImageStore.storedName(reference)  // reject a bad name before doing work
             let store = try storeOptions.open()
             let environment = ProcessInfo.processInfo.environment

@@ -34,17 +34,6 @@ func withClient<T>(_ options: RegistryOptions, _ body: (RegistryClient) async th
     }
 }
 
-func reportingErrorsAsync(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("cairn: error: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-}
-
 struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Pull an image from a registry into the store.")
 
@@ -59,7 +48,7 @@ struct Pull: AsyncParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
-        try await reportingErrorsAsync {
+        try await reportingErrors {
             let ref = try ImageReference(parsing: reference)
             var wanted = Platform.host
             if let platform {
@@ -92,7 +81,7 @@ struct Push: AsyncParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
-        try await reportingErrorsAsync {
+        try await reportingErrors {
             let store = try storeOptions.open()
             let image = try store.resolve(local)
             let target = try ImageReference(parsing: remote ?? local).withDefaultTag
@@ -121,7 +110,7 @@ struct Login: AsyncParsableCommand {
     @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
-        try await reportingErrorsAsync {
+        try await reportingErrors {
             guard passwordStdin else { throw CLIError("give the password on standard input with --password-stdin") }
             let input = FileHandle.standardInput.readDataToEndOfFile()
             let password = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .newlines)

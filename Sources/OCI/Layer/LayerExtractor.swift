@@ -268,15 +268,7 @@ public enum LayerExtractor {
 
         func removeChildren(of parent: [String], keeping: Set<String>) throws {
             let dir = hostPath(parent)
-            guard let d = opendir(dir) else { return }
-            var names: [String] = []
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(d)
+            guard let names = try? FS.listDirectory(dir) else { return }
             for name in names where !keeping.contains((parent + [name]).joined(separator: "/")) {
                 try removeTree(dir + "/" + name)
             }
@@ -300,17 +292,7 @@ public enum LayerExtractor {
         guard lstat(path, &st) == 0 else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             _ = chmod(path, mode_t(st.st_mode & 0o7777) | 0o700)
-            if let d = opendir(path) {
-                var names: [String] = []
-                while let e = readdir(d) {
-                    let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                    }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(d)
-                for n in names { try removeTree(path + "/" + n) }
-            }
+            for n in (try? FS.listDirectory(path)) ?? [] { try removeTree(path + "/" + n) }
             try check(rmdir(path), "remove", path)
         } else {
             try check(unlink(path), "remove", path)

@@ -200,18 +200,7 @@ public enum LayerWriter {
 
         /// Directory entries in byte order of their names (the order is part of the layer digest).
         static func sortedNames(_ directory: String) throws -> [String] {
-            guard let dir = opendir(directory) else { throw OCIError.io(operation: "open directory", path: directory, errno: errno) }
-            defer { closedir(dir) }
-            var names: [[UInt8]] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
-                    let bytes = raw.bindMemory(to: UInt8.self)
-                    let end = bytes.firstIndex(of: 0) ?? bytes.count
-                    return Array(bytes[..<end])
-                }
-                if name == [0x2e] || name == [0x2e, 0x2e] { continue }
-                names.append(name)
-            }
+            var names = try FS.entryNames(directory)
             names.sort { $0.lexicographicallyPrecedes($1) }
             return try names.map { bytes in
                 guard let s = String(validating: bytes, as: UTF8.self) else {

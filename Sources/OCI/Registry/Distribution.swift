@@ -129,7 +129,7 @@ extension RegistryClient {
                                                          attempts: failures, lastError: Self.describe(error))
                 }
             }
-            try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: failures, retryAfter: nil) * 1e9))
+            try await backoff(attempt: failures, retryAfter: nil)
         }
     }
 
@@ -169,7 +169,7 @@ extension RegistryClient {
                 }
                 failures += 1
                 if failures >= configuration.retry.attempts { throw e }
-                try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: failures, retryAfter: nil) * 1e9))
+                try await backoff(attempt: failures, retryAfter: nil)
             }
         }
     }
@@ -245,7 +245,7 @@ extension RegistryClient {
                 if case .unauthorized = e { throw e }
                 failures += 1
                 if failures >= configuration.retry.attempts { throw e }
-                try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: failures, retryAfter: nil) * 1e9))
+                try await backoff(attempt: failures, retryAfter: nil)
                 // Ask the registry how much it has (distribution-spec: GET on the session).
                 let status = try await send(Call(method: .GET, url: location), registry: repo.registry, repository: repo.name, actions: "pull,push")
                 _ = try? await status.body.collect(upTo: 1 << 20)

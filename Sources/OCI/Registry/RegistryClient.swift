@@ -145,7 +145,7 @@ public final class RegistryClient: Sendable {
                     let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init)
                     _ = try? await response.body.collect(upTo: 1 << 20)
                     lastError = "HTTP \(status)"
-                    try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: retryAfter) * 1e9))
+                    try await backoff(attempt: attempt, retryAfter: retryAfter)
                     continue
                 }
                 if retryStatuses.contains(status) {
@@ -168,9 +168,14 @@ public final class RegistryClient: Sendable {
                     if attempt == 1 && !call.idempotent { throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error)) }
                     throw RegistryError.retriesExhausted(method: call.method.rawValue, path: path, attempts: attempt, lastError: lastError + hint(registry, error))
                 }
-                try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: nil) * 1e9))
+                try await backoff(attempt: attempt, retryAfter: nil)
             }
         }
+    }
+
+    /// Waits before retry `attempt` (the policy's delay, or the server's Retry-After).
+    func backoff(attempt: Int, retryAfter: Double?) async throws {
+        try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: retryAfter) * 1e9))
     }
 
     private func hint(_ registry: String, _ error: any Error) -> String {
@@ -302,7 +307,7 @@ public final class RegistryClient: Sendable {
                 let body = try await response.body.collect(upTo: 1 << 20)
                 let status = Int(response.status.code)
                 if [429, 500, 502, 503, 504].contains(status) && attempt < configuration.retry.attempts {
-                    try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: nil) * 1e9))
+                    try await backoff(attempt: attempt, retryAfter: nil)
                     continue
                 }
                 guard status == 200 else {
@@ -322,7 +327,7 @@ public final class RegistryClient: Sendable {
                 if attempt >= configuration.retry.attempts {
                     throw RegistryError.tokenServer(realm: realmName, detail: Self.describe(error))
                 }
-                try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: nil) * 1e9))
+                try await backoff(attempt: attempt, retryAfter: nil)
             }
         }
     }

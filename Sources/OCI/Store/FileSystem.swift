@@ -16,6 +16,23 @@ enum FS {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The raw names in a directory, without `.` and `..`, in no particular order.
+    static func entryNames(_ path: String) throws -> [[UInt8]] {
+        guard let dir = opendir(path) else { throw OCIError.io(operation: "list", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if name != [0x2e] && name != [0x2e, 0x2e] { names.append(name) }
+        }
+        return names
+    }
+
+    /// The names in a directory as strings (lossy for names that are not UTF-8).
+    static func listDirectory(_ path: String) throws -> [String] {
+        try entryNames(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     static func makeDirectories(_ path: String) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for c in path.split(separator: "/") {

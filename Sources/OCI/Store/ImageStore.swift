@@ -265,8 +265,8 @@ public final class ImageStore: @unchecked Sendable {
             }
             var result = PruneResult(removedBlobs: 0, freedBytes: 0)
             let blobsRoot = root + "/blobs"
-            for algorithm in try listDirectory(blobsRoot) {
-                for encoded in try listDirectory(blobsRoot + "/" + algorithm) {
+            for algorithm in try FS.listDirectory(blobsRoot) {
+                for encoded in try FS.listDirectory(blobsRoot + "/" + algorithm) {
                     let path = "\(blobsRoot)/\(algorithm)/\(encoded)"
                     if let d = Digest("\(algorithm):\(encoded)"), reachable.contains(d) { continue }
                     var st = stat()
@@ -277,21 +277,8 @@ public final class ImageStore: @unchecked Sendable {
                 }
             }
             // Temp files left by killed writers (no writer runs while we hold the lock).
-            for name in try listDirectory(tempDirectory) { unlink(tempDirectory + "/" + name) }
+            for name in try FS.listDirectory(tempDirectory) { unlink(tempDirectory + "/" + name) }
             return result
         }
-    }
-
-    private func listDirectory(_ path: String) throws -> [String] {
-        guard let d = opendir(path) else { throw OCIError.io(operation: "list", path: path, errno: errno) }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }
