@@ -121,6 +121,10 @@ public final class Detector: @unchecked Sendable {
                 log.info(Self.report(results, header: "Results"))
                 let result = try write(chosen)
                 for el in result.group.groupExtensions ?? [] { log.info("pass: \(el.id)@\(el.version) (extension)") }
+                if let ext = result.group.groupExtensions, !ext.isEmpty {
+                    // Not implemented yet: the generate phase (image_extension.md) and analyzed.toml updates.
+                    log.warn("image extensions were selected, but this lifecycle does not run bin/generate yet: no Dockerfiles were generated")
+                }
                 for el in result.group.group { log.info("\(el.id) \(el.version)") }
                 return result
             case .failure(let why):

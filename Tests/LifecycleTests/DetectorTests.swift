@@ -158,6 +158,7 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         let g = try w.group()
         #expect(ids(g) == ["web@1.0.0"])
         #expect(g.groupExtensions?.map(\.id.value) == ["ext-pass"])
+        #expect(r.stderr.contains("does not run bin/generate yet"), "generation is not implemented; it must say so")
         let provider = try #require(try w.plan().entries.first?.providers.first)
         #expect(provider.id.value == "ext-pass" && provider.isExtension == true)
         // An extension whose provide nobody requires is left out; the group still passes.
