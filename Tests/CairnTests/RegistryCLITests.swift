@@ -63,6 +63,11 @@ struct RegistryCLITests {
                              extraEnv: ["PATH": path])
         #expect(push.status == 0, "\(push.stderr)")
         #expect(!(push.stdout + push.stderr).contains("helper-secret"))
+        // The same helper as the default store (`credsStore`) for every registry.
+        try writeFile(tmp.path + "/.docker/config.json", #"{"credsStore":"cairntest"}"#)
+        let viaStore = try cairn(["push", "app:1", "\(registry.host)/h/store:1", "--insecure-registry", registry.host], home: tmp.path,
+                                 extraEnv: ["PATH": path])
+        #expect(viaStore.status == 0, "\(viaStore.stderr)")
         // Not named insecure: HTTPS is used, and the error says how to allow plain HTTP.
         let tls = try cairn(["push", "app:1", "\(registry.host)/h/app:2"], home: tmp.path, extraEnv: ["PATH": path])
         #expect(tls.status != 0)
