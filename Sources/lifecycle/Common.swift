@@ -75,3 +75,39 @@ extension NameSpecification {
     /// A Go-style single-dash long flag, as the reference lifecycle takes them (`-app`).
     static func dash(_ name: String) -> NameSpecification { [.customLong(name, withSingleDash: true), .customLong(name)] }
 }
+
+/// The flags detector and builder share (platform.md, their Inputs tables), resolved
+/// flag → environment → default, paths made absolute.
+struct PhaseOptions: ParsableArguments {
+    @Option(name: .dash("analyzed"), help: "analyzed.toml (CNB_ANALYZED_PATH; default <layers>/analyzed.toml)") var analyzed: String?
+    @Option(name: .dash("app"), help: "App directory (CNB_APP_DIR; default /workspace)") var app: String?
+    @Option(name: .dash("buildpacks"), help: "Buildpacks directory (CNB_BUILDPACKS_DIR; default /cnb/buildpacks)") var buildpacks: String?
+    @Option(name: .dash("build-config"), help: "Build config directory (CNB_BUILD_CONFIG_DIR; default /cnb/build-config)") var buildConfig: String?
+    @Option(name: .dash("group"), help: "group.toml (CNB_GROUP_PATH; default <layers>/group.toml)") var group: String?
+    @Option(name: .dash("layers"), help: "Layers directory (CNB_LAYERS_DIR; default /layers)") var layers: String?
+    @Option(name: .dash("log-level"), help: "debug, info, warn or error (CNB_LOG_LEVEL)") var logLevel: String?
+    @Option(name: .dash("plan"), help: "plan.toml (CNB_PLAN_PATH; default <layers>/plan.toml)") var plan: String?
+    @Option(name: .dash("platform"), help: "Platform directory (CNB_PLATFORM_DIR; default /platform)") var platform: String?
+
+    func layersDirectory(_ env: [String: String]) -> String { resolvePath(layers, CNBEnv.layersDir, env, default: CNBPath.layers) }
+    func appDirectory(_ env: [String: String]) -> String { resolvePath(app, CNBEnv.appDir, env, default: CNBPath.app) }
+    func buildpacksDirectory(_ env: [String: String]) -> String {
+        resolvePath(buildpacks, CNBEnv.buildpacksDir, env, default: CNBPath.buildpacks)
+    }
+    func buildConfigDirectory(_ env: [String: String]) -> String {
+        resolvePath(buildConfig, CNBEnv.buildConfigDir, env, default: CNBPath.buildConfig)
+    }
+    func platformDirectory(_ env: [String: String]) -> String { resolvePath(platform, CNBEnv.platformDir, env, default: CNBPath.platform) }
+    func groupPath(_ env: [String: String]) -> String {
+        resolvePath(group, CNBEnv.groupPath, env, default: layersDirectory(env) + "/" + CNBPath.groupFile)
+    }
+    func planPath(_ env: [String: String]) -> String {
+        resolvePath(plan, CNBEnv.planPath, env, default: layersDirectory(env) + "/" + CNBPath.planFile)
+    }
+    func analyzedPath(_ env: [String: String]) -> String {
+        resolvePath(analyzed, CNBEnv.analyzedPath, env, default: layersDirectory(env) + "/" + CNBPath.analyzedFile)
+    }
+    func execEnv(_ env: [String: String], _ api: APIVersion) -> String {
+        api.supports(PlatformFeature.execEnv) ? resolve(nil, CNBEnv.execEnv, env, default: ExecEnv.production) : ExecEnv.production
+    }
+}
