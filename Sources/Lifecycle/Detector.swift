@@ -179,8 +179,9 @@ public final class Detector: @unchecked Sendable {
             return out + (try expandGroup(prefix: prefix, rest: tail))
         case .module(let ref, let kind):
             let module = try store.lookup(ref.id, version: ref.version, kind: kind)
-            if prefix.contains(where: { $0.module.id == module.id }) || skipsForExecEnv(ref, module) {
-                if skipsForExecEnv(ref, module) { log.debug("skip: \(module.key) does not support execution environment \(inputs.execEnv)") }
+            let skipped = skipsForExecEnv(ref, module)
+            if skipped { log.debug("skip: \(module.key) does not support execution environment \(inputs.execEnv)") }
+            if skipped || prefix.contains(where: { $0.module.id == module.id }) {
                 return try expandGroup(prefix: prefix, rest: tail)
             }
             if let order = module.order {

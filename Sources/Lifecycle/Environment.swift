@@ -51,11 +51,7 @@ public struct BuildEnvironment: Sendable, Equatable {
     /// delimiter of that directory's append/prepend.
     /// - Throws: `LifecycleError.io` when a file cannot be read.
     public mutating func apply(envDirectory dir: String, defaultAction: Action = .override) throws {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() ?? []
-        for file in files {
-            let path = dir + "/" + file
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+        for (file, path) in Self.files(in: dir) {
             let parts = file.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])
             guard !name.isEmpty else { continue }
@@ -82,17 +78,22 @@ public struct BuildEnvironment: Sendable, Equatable {
     /// User-provided variables from `<platform>/env/`: path variables are prepended, others override
     /// (buildpack.md, Provided by the Platform).
     public mutating func applyPlatform(envDirectory dir: String) throws {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() ?? []
-        for name in files {
-            let path = dir + "/" + name
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else { continue }
+        for (name, path) in Self.files(in: dir) {
             let value = try Self.read(path)
             if Self.pathVariables.contains(name) {
                 prependPath(name, value)
             } else {
                 variables[name] = value
             }
+        }
+    }
+
+    /// The regular files of an env directory, in name order (none if it does not exist).
+    static func files(in dir: String) -> [(name: String, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() ?? []
+        return names.map { ($0, dir + "/" + $0) }.filter { entry in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: entry.path, isDirectory: &isDir) && !isDir.boolValue
         }
     }
 

@@ -131,7 +131,7 @@ public enum LayerExtractor {
                 case S_IFLNK:
                     hops += 1
                     if hops > 40 { throw refuse(entry, "too many levels of symlinks") }
-                    let target = try readLinkTarget(path)
+                    let target = String(decoding: try FS.readLink(path), as: UTF8.self)
                     if target.hasPrefix("/") {
                         throw refuse(entry, "its parent \"\((resolved + [c]).joined(separator: "/"))\" is a symlink to \"\(target)\", outside the target")
                     }
@@ -142,13 +142,6 @@ public enum LayerExtractor {
                 }
             }
             return resolved
-        }
-
-        func readLinkTarget(_ path: String) throws -> String {
-            var buf = [UInt8](repeating: 0, count: 4097)
-            let n = readlink(path, &buf, buf.count - 1)
-            guard n >= 0 else { throw OCIError.io(operation: "readlink", path: path, errno: errno) }
-            return String(decoding: buf[..<n], as: UTF8.self)
         }
 
         mutating func apply(_ header: TarHeader, reader: TarReader) throws {

@@ -171,7 +171,7 @@ public enum LayerWriter {
                     entries += 1
                 case S_IFLNK:
                     var h = header(rel, .symlink, mode: 0o777)
-                    h.linkName = try Self.readLink(path, size: Int(st.st_size))
+                    h.linkName = try Self.readLink(path)
                     try tar.writeHeader(h)
                     entries += 1
                 case S_IFIFO:
@@ -190,11 +190,8 @@ public enum LayerWriter {
             }
         }
 
-        static func readLink(_ path: String, size: Int) throws -> String {
-            var buf = [UInt8](repeating: 0, count: max(size, 255) + 1)
-            let n = readlink(path, &buf, buf.count)
-            guard n >= 0 else { throw OCIError.io(operation: "readlink", path: path, errno: errno) }
-            guard let s = String(validating: buf[..<n], as: UTF8.self) else { throw OCIError.tar(.nameNotUTF8(path: path)) }
+        static func readLink(_ path: String) throws -> String {
+            guard let s = String(validating: try FS.readLink(path), as: UTF8.self) else { throw OCIError.tar(.nameNotUTF8(path: path)) }
             return s
         }
 

@@ -61,7 +61,7 @@ public struct CredentialStore: Sendable {
             var map: [String: String] = [:]
             for (k, v) in obj {
                 guard let s = v as? String else { throw CredentialError.invalidRegistryAuth("value for \(k) is not a string") }
-                map[Self.normalize(k)] = s
+                map[Self.normalizeRegistry(k)] = s
             }
             registryAuth = map
         }
@@ -74,11 +74,9 @@ public struct CredentialStore: Sendable {
         self.dockerConfigPath = dockerConfigPath
     }
 
-    /// A registry as users write it (`https://r.example.com/`, `index.docker.io`) as a host.
-    public static func normalizeRegistry(_ key: String) -> String { normalize(key) }
-
-    /// Strips scheme and path: `https://index.docker.io/v1/` → `index.docker.io`.
-    static func normalize(_ key: String) -> String {
+    /// A registry as users and docker configs write it (`https://index.docker.io/v1/`,
+    /// `r.example.com:5000`) as a host: scheme and path stripped, Docker Hub's aliases unified.
+    public static func normalizeRegistry(_ key: String) -> String {
         var k = Substring(key)
         if let r = k.range(of: "://") { k = k[r.upperBound...] }
         if let slash = k.firstIndex(of: "/") { k = k[..<slash] }
@@ -89,7 +87,7 @@ public struct CredentialStore: Sendable {
     /// The credential for `registry` (`host[:port]`), or nil for anonymous access.
     /// - Throws: `CredentialError`.
     public func credential(for registry: String) throws -> RegistryCredential? {
-        let host = Self.normalize(registry)
+        let host = Self.normalizeRegistry(registry)
         if let auth = registryAuth {
             return auth[host].map { .header($0) }
         }
@@ -100,14 +98,14 @@ public struct CredentialStore: Sendable {
         } catch {
             throw CredentialError.invalidDockerConfig(path: dockerConfigPath, detail: "\(error)")
         }
-        if let helper = config.credHelpers?.first(where: { Self.normalize($0.key) == host })?.value {
+        if let helper = config.credHelpers?.first(where: { Self.normalizeRegistry($0.key) == host })?.value {
             return try Self.runHelper(helper, registry: registry)
         }
         if let store = config.credsStore, !store.isEmpty,
            let cred = try Self.runHelper(store, registry: registry) {
             return cred
         }
-        guard let entry = config.auths?.first(where: { Self.normalize($0.key) == host })?.value else { return nil }
+        guard let entry = config.auths?.first(where: { Self.normalizeRegistry($0.key) == host })?.value else { return nil }
         if let token = entry.identitytoken, !token.isEmpty { return .identityToken(token) }
         if let user = entry.username, let pass = entry.password { return .basic(username: user, password: pass) }
         if let auth = entry.auth, !auth.isEmpty {

@@ -28,6 +28,14 @@ enum FS {
         return names
     }
 
+    /// A symlink's target as raw bytes.
+    static func readLink(_ path: String) throws -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n >= 0 else { throw OCIError.io(operation: "readlink", path: path, errno: errno) }
+        return Array(buf[..<n])
+    }
+
     /// The names in a directory as strings (lossy for names that are not UTF-8).
     static func listDirectory(_ path: String) throws -> [String] {
         try entryNames(path).map { String(decoding: $0, as: UTF8.self) }

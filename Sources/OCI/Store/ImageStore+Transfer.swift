@@ -6,7 +6,7 @@ import Glibc
 
 /// A blob being received: bytes go to a temp file and are hashed; `commit` verifies digest and
 /// size and only then renames it into the store. Dropped without commit, nothing remains.
-public final class PendingBlob {
+public final class PendingBlob: BlobOutput {
     let store: ImageStore
     let temp: TempFile
     private var output: HashingFileOutput
@@ -19,6 +19,8 @@ public final class PendingBlob {
 
     /// Bytes received so far.
     public var count: Int64 { output.digester.count }
+
+    public var digester: DigestingCounter { output.digester }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try output.write(bytes)
@@ -38,6 +40,14 @@ public final class PendingBlob {
         let actual = output.digester.finalize()
         guard actual == expected else { throw RegistryError.digestMismatch(what: what, expected: expected, actual: actual) }
         if !store.hasBlob(expected) { try temp.commit(to: store.blobPath(expected)) }
+    }
+
+    /// Stores the blob under the digest of what was written (content produced locally).
+    /// - Returns: that digest.
+    public func commitAsWritten() throws -> Digest {
+        let digest = output.digester.finalize()
+        if !store.hasBlob(digest) { try temp.commit(to: store.blobPath(digest)) }
+        return digest
     }
 }
 

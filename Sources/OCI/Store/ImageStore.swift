@@ -105,15 +105,10 @@ public final class ImageStore: @unchecked Sendable {
     /// Streams a blob into the store: `body` writes to the output; the bytes land under their
     /// digest only after they are complete and synced.
     public func writeBlob<T>(_ body: (any BlobOutput) throws -> T) throws -> (T, Digest, Int64) {
-        let temp = try TempFile(directory: tempDirectory)
-        let out = HashingFileOutput(fd: temp.fd, path: temp.path)
-        let result = try body(out)
-        let digest = out.digester.finalize()
-        if hasBlob(digest) {
-            return (result, digest, out.digester.count)
-        }
-        try temp.commit(to: blobPath(digest))
-        return (result, digest, out.digester.count)
+        let pending = try beginBlob()
+        let result = try body(pending)
+        let digest = try pending.commitAsWritten()
+        return (result, digest, pending.count)
     }
 
     /// Writes `directory` as a layer blob.
