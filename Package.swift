@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "cairn", targets: ["cairn"]),
         .executable(name: "lifecycle", targets: ["lifecycle"]),
+        .executable(name: "launcher", targets: ["launcher"]),
         .library(name: "OCI", targets: ["OCI"]),
     ],
     dependencies: [
@@ -47,15 +48,20 @@ let package = Package(
         // The lifecycle phases as library code, driven by option values.
         .target(
             name: "Lifecycle",
-            dependencies: ["Buildpacks", "CCairn"],
+            dependencies: ["Buildpacks", "OCI", "CCairn"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "lifecycle",
             dependencies: [
-                "Lifecycle", "Buildpacks",
+                "Lifecycle", "Buildpacks", "OCI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The launcher in every app image: Glibc only, no Foundation, linked statically.
+        .executableTarget(
+            name: "launcher",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -85,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LifecycleTests",
-            dependencies: ["Buildpacks", "Lifecycle", "TestSupport"],
+            dependencies: ["Buildpacks", "Lifecycle", "OCI", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

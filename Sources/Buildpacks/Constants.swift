@@ -36,8 +36,49 @@ public enum CNBEnv {
     public static let targetDistroName = "CNB_TARGET_DISTRO_NAME"
     public static let targetDistroVersion = "CNB_TARGET_DISTRO_VERSION"
 
+    // Export, analysis, cache (platform.md, exporter/analyzer/restorer Inputs)
+    public static let cacheDir = "CNB_CACHE_DIR"
+    public static let cacheImage = "CNB_CACHE_IMAGE"
+    public static let launchCacheDir = "CNB_LAUNCH_CACHE_DIR"
+    public static let useDaemon = "CNB_USE_DAEMON"
+    public static let useLayout = "CNB_USE_LAYOUT"
+    public static let layoutDir = "CNB_LAYOUT_DIR"
+    public static let parallelExport = "CNB_PARALLEL_EXPORT"
+    public static let processType = "CNB_PROCESS_TYPE"
+    public static let projectMetadataPath = "CNB_PROJECT_METADATA_PATH"
+    public static let reportPath = "CNB_REPORT_PATH"
+    public static let extendedDir = "CNB_EXTENDED_DIR"
+    public static let previousImage = "CNB_PREVIOUS_IMAGE"
+    public static let runImage = "CNB_RUN_IMAGE"
+    public static let skipLayers = "CNB_SKIP_LAYERS"
+    public static let skipRestore = "CNB_SKIP_RESTORE"
+    public static let experimentalMode = "CNB_EXPERIMENTAL_MODE"
+    /// Cairn's own: export to and read from a Cairn image store (an OCI layout with names).
+    public static let cairnStore = "CNB_CAIRN_STORE"
+
     /// The reserved prefix.
     public static let reservedPrefix = "CNB_"
+}
+
+/// Image config labels (platform.md, Labels; buildpack.md; Target Data).
+public enum CNBLabel {
+    public static let lifecycleMetadata = "io.buildpacks.lifecycle.metadata"
+    public static let buildMetadata = "io.buildpacks.build.metadata"
+    public static let projectMetadata = "io.buildpacks.project.metadata"
+    public static let rebasable = "io.buildpacks.rebasable"
+    public static let baseID = "io.buildpacks.base.id"
+    public static let baseDistroName = "io.buildpacks.base.distro.name"
+    public static let baseDistroVersion = "io.buildpacks.base.distro.version"
+    public static let baseMaintainer = "io.buildpacks.base.maintainer"
+    public static let baseHomepage = "io.buildpacks.base.homepage"
+    public static let baseDescription = "io.buildpacks.base.description"
+    public static let stackID = "io.buildpacks.stack.id"
+    public static let stackMixins = "io.buildpacks.stack.mixins"
+    public static let builderMetadata = "io.buildpacks.builder.metadata"
+    public static let buildpackLayers = "io.buildpacks.buildpack.layers"
+    public static let buildpackOrder = "io.buildpacks.buildpack.order"
+    /// Cairn's cache image/dir metadata (not a spec label; the spec leaves the cache format open).
+    public static let cacheMetadata = "io.buildpacks.lifecycle.cache.metadata"
 }
 
 /// Default paths of platform.md's Inputs tables.
@@ -59,6 +100,11 @@ public enum CNBPath {
     public static let orderFile = "order.toml"
     public static let generatedDir = "generated"
     public static let configMetadata = "config/metadata.toml"
+    public static let reportFile = "report.toml"
+    public static let projectMetadataFile = "project-metadata.toml"
+    public static let launcher = "/cnb/lifecycle/launcher"
+    public static let lifecycleDir = "/cnb/lifecycle"
+    public static let processDir = "/cnb/process"
 }
 
 /// Execution environments (buildpack.md, Execution Environments).
@@ -81,6 +127,12 @@ public enum LifecycleExit {
     // builder
     public static let buildLifecycleError: Int32 = 50
     public static let buildpackBuildError: Int32 = 51
+    // analyzer, restorer, exporter, rebaser, launcher
+    public static let analyzeError: Int32 = 30
+    public static let restoreError: Int32 = 40
+    public static let exportError: Int32 = 62
+    public static let rebaseError: Int32 = 70
+    public static let launchError: Int32 = 82
 }
 
 /// Deprecated stack IDs the specs still translate (buildpack.md, Deprecations > stacks).

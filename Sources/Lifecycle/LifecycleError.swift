@@ -13,6 +13,7 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
     case buildpackOutputInvalid(id: String, detail: String)
     case io(operation: String, path: String, reason: String)
     case privileges(String)
+    case image(String)
 
     public var description: String {
         switch self {
@@ -40,6 +41,8 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
             return "cannot \(operation) \(path): \(reason)"
         case .privileges(let s):
             return s
+        case .image(let s):
+            return s
         }
     }
 
@@ -55,13 +58,17 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
             switch phase {
             case .detect: return LifecycleExit.detectLifecycleError
             case .build: return LifecycleExit.buildLifecycleError
+            case .analyze: return LifecycleExit.analyzeError
+            case .restore: return LifecycleExit.restoreError
+            case .export: return LifecycleExit.exportError
+            case .rebase: return LifecycleExit.rebaseError
             }
         }
     }
 
     /// The phases implemented here.
     public enum Phase: String, Sendable {
-        case detect, build
+        case analyze, detect, restore, build, export, rebase
     }
 }
 

@@ -15,20 +15,24 @@ struct BuilderCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
-            let inputs = BuilderInputs(
-                appDirectory: options.appDirectory(env),
-                buildpacksDirectory: options.buildpacksDirectory(env),
-                layersDirectory: options.layersDirectory(env),
-                platformDirectory: options.platformDirectory(env),
-                buildConfigDirectory: options.buildConfigDirectory(env),
-                groupPath: options.groupPath(env),
-                planPath: options.planPath(env),
-                analyzedPath: options.analyzedPath(env),
-                execEnv: options.execEnv(env, api),
-                platformAPI: api,
-                user: try buildpackUser(env),
-                environment: env)
+            let inputs = try Self.inputs(options, env: env, api: api)
             try Builder(inputs: inputs, log: log).run()
         }
+    }
+
+    static func inputs(_ options: PhaseOptions, env: [String: String], api: APIVersion) throws(LifecycleError) -> BuilderInputs {
+        return BuilderInputs(
+            appDirectory: options.appDirectory(env),
+            buildpacksDirectory: options.buildpacksDirectory(env),
+            layersDirectory: options.layersDirectory(env),
+            platformDirectory: options.platformDirectory(env),
+            buildConfigDirectory: options.buildConfigDirectory(env),
+            groupPath: options.groupPath(env),
+            planPath: options.planPath(env),
+            analyzedPath: options.analyzedPath(env),
+            execEnv: options.execEnv(env, api),
+            platformAPI: api,
+            user: try buildpackUser(env),
+            environment: env)
     }
 }

@@ -67,7 +67,7 @@ func runPhase(_ phase: LifecycleError.Phase, action: String, _ body: () async th
         throw e
     } catch {
         FileHandle.standardError.write(Data("ERROR: failed to \(action): \(error)\n".utf8))
-        throw ExitCode(phase == .detect ? LifecycleExit.detectLifecycleError : LifecycleExit.buildLifecycleError)
+        throw ExitCode(LifecycleError.image("\(error)").exitCode(phase: phase))
     }
 }
 

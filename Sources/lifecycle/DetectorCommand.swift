@@ -20,26 +20,31 @@ struct DetectorCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
-            let layersDir = options.layersDirectory(env)
-            let layersOrder = layersDir + "/" + CNBPath.orderFile
-            let inputs = DetectorInputs(
-                appDirectory: options.appDirectory(env),
-                buildpacksDirectory: options.buildpacksDirectory(env),
-                extensionsDirectory: resolvePath(extensions, CNBEnv.extensionsDir, env, default: CNBPath.extensions),
-                platformDirectory: options.platformDirectory(env),
-                buildConfigDirectory: options.buildConfigDirectory(env),
-                orderPath: resolvePath(order, CNBEnv.orderPath, env,
-                                   default: FileManager.default.fileExists(atPath: layersOrder) ? layersOrder : CNBPath.order),
-                groupPath: options.groupPath(env),
-                planPath: options.planPath(env),
-                analyzedPath: options.analyzedPath(env),
-                systemPath: api.supports(PlatformFeature.systemBuildpacks) ? resolvePath(system, CNBEnv.systemPath, env, default: CNBPath.system) : nil,
-                execEnv: options.execEnv(env, api),
-                platformAPI: api,
-                user: try buildpackUser(env),
-                environment: env,
-                concurrency: 4 * ProcessInfo.processInfo.activeProcessorCount)
+            let inputs = try Self.inputs(options, extensions: extensions, generated: generated, order: order, system: system, env: env, api: api)
             _ = try await Detector(inputs: inputs, log: log).run()
         }
+    }
+
+    static func inputs(_ options: PhaseOptions, extensions: String?, generated: String?, order: String?, system: String?,
+                       env: [String: String], api: APIVersion) throws(LifecycleError) -> DetectorInputs {
+        let layersDir = options.layersDirectory(env)
+        let layersOrder = layersDir + "/" + CNBPath.orderFile
+        return DetectorInputs(
+            appDirectory: options.appDirectory(env),
+            buildpacksDirectory: options.buildpacksDirectory(env),
+            extensionsDirectory: resolvePath(extensions, CNBEnv.extensionsDir, env, default: CNBPath.extensions),
+            platformDirectory: options.platformDirectory(env),
+            buildConfigDirectory: options.buildConfigDirectory(env),
+            orderPath: resolvePath(order, CNBEnv.orderPath, env,
+                               default: FileManager.default.fileExists(atPath: layersOrder) ? layersOrder : CNBPath.order),
+            groupPath: options.groupPath(env),
+            planPath: options.planPath(env),
+            analyzedPath: options.analyzedPath(env),
+            systemPath: api.supports(PlatformFeature.systemBuildpacks) ? resolvePath(system, CNBEnv.systemPath, env, default: CNBPath.system) : nil,
+            execEnv: options.execEnv(env, api),
+            platformAPI: api,
+            user: try buildpackUser(env),
+            environment: env,
+            concurrency: 4 * ProcessInfo.processInfo.activeProcessorCount)
     }
 }

@@ -8,6 +8,10 @@ import Lifecycle
 let phases: [String: (([String]) async -> Never)] = [
     "detector": { await DetectorCommand.main($0); exit(0) },
     "builder": { await BuilderCommand.main($0); exit(0) },
+    "analyzer": { await AnalyzerCommand.main($0); exit(0) },
+    "restorer": { await RestorerCommand.main($0); exit(0) },
+    "exporter": { await ExporterCommand.main($0); exit(0) },
+    "creator": { await CreatorCommand.main($0); exit(0) },
 ]
 
 let invokedAs = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent

@@ -11,7 +11,8 @@ import TestSupport
     let files = FileManager.default.enumerator(atPath: sources)?.compactMap { $0 as? String } ?? []
     for rel in files where rel.hasSuffix(".swift") {
         let path = sources + "/" + rel
-        guard path != allowed else { continue }
+        // The launcher cannot import Buildpacks (it links no Foundation); it keeps its own few names.
+        guard path != allowed, !rel.hasPrefix("launcher/") else { continue }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
         where line.contains("\"CNB_") || line.contains("\"io.buildpacks.") {

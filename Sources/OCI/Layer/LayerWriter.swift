@@ -21,6 +21,9 @@ public struct LayerWriteOptions: Sendable {
     public var prefix: String = ""
     /// Called with the number of tar bytes produced so far (on the writing thread).
     public var progress: (@Sendable (Int64) -> Void)?
+    /// When set, only entries whose path relative to the directory (`a/b`, no prefix) is in the
+    /// set are written; a directory must be in the set for anything below it to be considered.
+    public var include: Set<String>?
 
     /// 1980-01-01T00:00:01Z, the constant the CNB lifecycle uses for reproducible layers.
     public static let normalizedTime: Int64 = 315_532_801
@@ -51,6 +54,15 @@ public struct LayerResult: Hashable, Sendable {
     public var entries: Int
 
     public var descriptor: Descriptor { Descriptor(mediaType: mediaType, digest: digest, size: size) }
+
+    public init(diffID: Digest, digest: Digest, size: Int64, uncompressedSize: Int64, mediaType: String, entries: Int) {
+        self.diffID = diffID
+        self.digest = digest
+        self.size = size
+        self.uncompressedSize = uncompressedSize
+        self.mediaType = mediaType
+        self.entries = entries
+    }
 }
 
 /// Turns a directory into a deterministic layer in one streaming pass: entries sorted byte-wise
@@ -67,7 +79,7 @@ public enum LayerWriter {
         return try writeStream(options: options, to: output) { tar in
             var walker = Walker(tar: tar, options: options)
             try walker.emitPrefix()
-            try walker.walk(directory: directory, relative: walker.prefix)
+            try walker.walk(directory: directory, relative: walker.prefix, inner: "")
             return walker.entries
         }
     }
@@ -141,10 +153,11 @@ public enum LayerWriter {
             }
         }
 
-        mutating func walk(directory: String, relative: String) throws {
+        mutating func walk(directory: String, relative: String, inner: String) throws {
             for name in try Self.sortedNames(directory) {
                 let path = directory + "/" + name
                 let rel = relative + name
+                if let include = options.include, !include.contains(inner + name) { continue }
                 var st = stat()
                 guard lstat(path, &st) == 0 else { throw OCIError.io(operation: "stat", path: path, errno: errno) }
                 let mode = UInt32(st.st_mode) & 0o7777
@@ -152,7 +165,7 @@ public enum LayerWriter {
                 case S_IFDIR:
                     try tar.writeHeader(header(rel, .directory, mode: mode))
                     entries += 1
-                    try walk(directory: path, relative: rel + "/")
+                    try walk(directory: path, relative: rel + "/", inner: inner + name + "/")
                 case S_IFREG:
                     let key = InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
                     if st.st_nlink > 1, let first = seenInodes[key] {

@@ -5,19 +5,19 @@ import Glibc
 #endif
 
 /// Small filesystem helpers with errors that name the path.
-enum FS {
-    static func exists(_ path: String) -> Bool {
+public enum FS {
+    public static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The raw names in a directory, without `.` and `..`, in no particular order.
-    static func entryNames(_ path: String) throws -> [[UInt8]] {
+    public static func entryNames(_ path: String) throws -> [[UInt8]] {
         guard let dir = opendir(path) else { throw OCIError.io(operation: "list", path: path, errno: errno) }
         defer { closedir(dir) }
         var names: [[UInt8]] = []
@@ -29,7 +29,7 @@ enum FS {
     }
 
     /// A symlink's target as raw bytes.
-    static func readLink(_ path: String) throws -> [UInt8] {
+    public static func readLink(_ path: String) throws -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(path, &buf, buf.count - 1)
         guard n >= 0 else { throw OCIError.io(operation: "readlink", path: path, errno: errno) }
@@ -37,11 +37,11 @@ enum FS {
     }
 
     /// The names in a directory as strings (lossy for names that are not UTF-8).
-    static func listDirectory(_ path: String) throws -> [String] {
+    public static func listDirectory(_ path: String) throws -> [String] {
         try entryNames(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    static func makeDirectories(_ path: String) throws {
+    public static func makeDirectories(_ path: String) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for c in path.split(separator: "/") {
             current += "/" + c
@@ -51,7 +51,7 @@ enum FS {
         }
     }
 
-    static func read(_ path: String) throws -> Data {
+    public static func read(_ path: String) throws -> Data {
         let src = try FileSource(path: path)
         var out = Data()
         var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -63,7 +63,7 @@ enum FS {
         return out
     }
 
-    static func fsyncDirectory(_ path: String) {
+    public static func fsyncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             _ = fsync(fd)
@@ -73,7 +73,7 @@ enum FS {
 
     /// Writes `data` to `path` atomically: a temp file in `tempDirectory` (same filesystem),
     /// fsynced, renamed over `path`, and the directory fsynced.
-    static func writeAtomically(_ data: Data, to path: String, tempDirectory: String) throws {
+    public static func writeAtomically(_ data: Data, to path: String, tempDirectory: String) throws {
         let temp = try TempFile(directory: tempDirectory)
         let out = HashingFileOutput(fd: temp.fd, path: temp.path)
         try data.withUnsafeBytes { try out.write($0) }

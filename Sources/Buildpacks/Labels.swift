@@ -1,0 +1,166 @@
+/// `io.buildpacks.lifecycle.metadata` (platform.md, Labels): which layer of an app image is
+/// which, so later builds can reuse layers and rebase can find the run image's top layer.
+public struct LifecycleMetadataLabel: Codable, Hashable, Sendable {
+    public var app: [LayerSHA]
+    public var sbom: LayerSHA?
+    public var config: LayerSHA?
+    public var launcher: LayerSHA?
+    public var execEnv: String?
+    public var buildpacks: [BuildpackLayers]
+    public var runImage: RunImage?
+
+    public struct LayerSHA: Codable, Hashable, Sendable {
+        public var sha: String
+        public init(sha: String) { self.sha = sha }
+    }
+
+    /// One buildpack's launch (or, in the cache, cached) layers and its store.toml.
+    public struct BuildpackLayers: Codable, Hashable, Sendable {
+        public var key: String
+        public var version: String
+        public var layers: [String: Layer]
+        public var store: StoreFile?
+        public init(key: String, version: String, layers: [String: Layer] = [:], store: StoreFile? = nil) {
+            self.key = key
+            self.version = version
+            self.layers = layers
+            self.store = store
+        }
+    }
+
+    /// A layer's `<layer>.toml` in JSON form plus the diffID of its contents.
+    public struct Layer: Codable, Hashable, Sendable {
+        public var sha: String
+        public var data: [String: AnyTOML]?
+        public var build: Bool
+        public var launch: Bool
+        public var cache: Bool
+        public init(sha: String, data: [String: AnyTOML]?, build: Bool, launch: Bool, cache: Bool) {
+            self.sha = sha
+            self.data = data
+            self.build = build
+            self.launch = launch
+            self.cache = cache
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            sha = try c.decodeIfPresent(String.self, forKey: .sha) ?? ""
+            data = try c.decodeIfPresent([String: AnyTOML].self, forKey: .data)
+            build = try c.decodeIfPresent(Bool.self, forKey: .build) ?? false
+            launch = try c.decodeIfPresent(Bool.self, forKey: .launch) ?? false
+            cache = try c.decodeIfPresent(Bool.self, forKey: .cache) ?? false
+        }
+        /// The `<layer>.toml` this entry was made from.
+        public var layerFile: LayerMetadataFile {
+            LayerMetadataFile(types: .init(launch: launch, build: build, cache: cache), metadata: data)
+        }
+    }
+
+    public struct RunImage: Codable, Hashable, Sendable {
+        public var topLayer: String?
+        public var reference: String?
+        public var image: String?
+        public var mirrors: [String]?
+        public init(topLayer: String? = nil, reference: String? = nil, image: String? = nil, mirrors: [String]? = nil) {
+            self.topLayer = topLayer
+            self.reference = reference
+            self.image = image
+            self.mirrors = mirrors
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case app, sbom, config, launcher, buildpacks, runImage
+        case execEnv = "exec-env"
+    }
+
+    public init(app: [LayerSHA] = [], sbom: LayerSHA? = nil, config: LayerSHA? = nil, launcher: LayerSHA? = nil,
+                execEnv: String? = nil, buildpacks: [BuildpackLayers] = [], runImage: RunImage? = nil) {
+        self.app = app
+        self.sbom = sbom
+        self.config = config
+        self.launcher = launcher
+        self.execEnv = execEnv
+        self.buildpacks = buildpacks
+        self.runImage = runImage
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        app = try c.decodeIfPresent([LayerSHA].self, forKey: .app) ?? []
+        sbom = try c.decodeIfPresent(LayerSHA.self, forKey: .sbom)
+        config = try c.decodeIfPresent(LayerSHA.self, forKey: .config)
+        launcher = try c.decodeIfPresent(LayerSHA.self, forKey: .launcher)
+        execEnv = try c.decodeIfPresent(String.self, forKey: .execEnv)
+        buildpacks = try c.decodeIfPresent([BuildpackLayers].self, forKey: .buildpacks) ?? []
+        runImage = try c.decodeIfPresent(RunImage.self, forKey: .runImage)
+    }
+
+    public func buildpack(_ id: String) -> BuildpackLayers? { buildpacks.first { $0.key == id } }
+}
+
+/// `io.buildpacks.build.metadata` (platform.md, Labels).
+public struct BuildMetadataLabel: Codable, Hashable, Sendable {
+    public var processes: [Process]
+    public var buildpacks: [Module]
+    public var extensions: [Module]?
+    public var launcher: Launcher?
+    public var bom: [AnyTOML]?
+
+    public struct Process: Codable, Hashable, Sendable {
+        public var type: String
+        public var command: [String]
+        public var args: [String]
+        public var direct: Bool
+        public var workingDir: String?
+        public var buildpackID: String
+        public var execEnv: [String]?
+        enum CodingKeys: String, CodingKey {
+            case type, command, args, direct, buildpackID
+            case workingDir = "working-dir"
+            case execEnv = "exec-env"
+        }
+        public init(_ p: BuildMetadataFile.Process) {
+            type = p.type.description
+            command = p.command
+            args = p.args
+            direct = p.direct
+            workingDir = p.workingDirectory
+            buildpackID = p.buildpackID.description
+            execEnv = p.execEnv
+        }
+    }
+
+    public struct Module: Codable, Hashable, Sendable {
+        public var id: String
+        public var version: String
+        public var homepage: String?
+        public var api: String?
+        public init(_ g: GroupElement) {
+            id = g.id.description
+            version = g.version
+            homepage = g.homepage
+            api = g.api.description
+        }
+    }
+
+    public struct Launcher: Codable, Hashable, Sendable {
+        public var version: String
+        public var source: Source?
+        public struct Source: Codable, Hashable, Sendable {
+            public var git: Git?
+            public struct Git: Codable, Hashable, Sendable {
+                public var repository: String
+                public var commit: String
+            }
+        }
+        public init(version: String) { self.version = version }
+    }
+
+    public init(processes: [Process], buildpacks: [Module], extensions: [Module]?, launcher: Launcher?) {
+        self.processes = processes
+        self.buildpacks = buildpacks
+        self.extensions = extensions
+        self.launcher = launcher
+    }
+}

@@ -1,0 +1,81 @@
+import Buildpacks
+import Foundation
+import OCI
+
+/// Inputs of the analyze phase (platform.md, analyzer).
+public struct AnalyzerInputs: Sendable {
+    public var image: String
+    public var previousImage: String?
+    public var runImage: String?
+    public var runPath: String
+    public var analyzedPath: String
+    public var location: ImageLocation
+    public var platformAPI: APIVersion
+
+    public init(image: String, previousImage: String?, runImage: String?, runPath: String, analyzedPath: String,
+                location: ImageLocation, platformAPI: APIVersion) {
+        self.image = image
+        self.previousImage = previousImage
+        self.runImage = runImage
+        self.runPath = runPath
+        self.analyzedPath = analyzedPath
+        self.location = location
+        self.platformAPI = platformAPI
+    }
+}
+
+/// The analyze phase: the previous image's layer metadata and the run image's identity and
+/// target data go to analyzed.toml.
+public struct Analyzer {
+    let inputs: AnalyzerInputs
+    let log: Logger
+
+    public init(inputs: AnalyzerInputs, log: Logger) {
+        self.inputs = inputs
+        self.log = log
+    }
+
+    @discardableResult
+    public func run() async throws(LifecycleError) -> AnalyzedFile {
+        do { _ = try ImageReference(parsing: inputs.image) } catch { throw .invalidInput("image reference \"\(inputs.image)\": \(error)") }
+        var analyzed = AnalyzedFile()
+
+        let previousName = inputs.previousImage ?? inputs.image
+        if let previous = try await inputs.location.find(previousName) {
+            analyzed.image = .init(reference: inputs.location.uniqueReference(previousName, previous.image))
+            if let label = previous.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
+                analyzed.metadata = try? JSONDecoder().decode(AnyTOML.self, from: Data(label.utf8))
+            }
+            log.info("Previous image \(previousName) found: \(previous.image.digest)")
+        } else {
+            log.info("Previous image \(previousName) not found")
+        }
+
+        let runName = try resolveRunImage()
+        guard let run = try await inputs.location.find(runName) else { throw .image("run image \(runName) not found") }
+        let config = run.image.config
+        let labels = config.config?.labels ?? [:]
+        var target = TargetData(os: config.os, arch: config.architecture, variant: config.variant)
+        if labels[CNBLabel.baseDistroName] != nil || labels[CNBLabel.baseDistroVersion] != nil {
+            target.distro = .init(name: labels[CNBLabel.baseDistroName], version: labels[CNBLabel.baseDistroVersion])
+        }
+        target.id = labels[CNBLabel.baseID]
+        analyzed.runImage = .init(image: runName, reference: inputs.location.uniqueReference(runName, run.image), target: target)
+        try writeFile(analyzed, inputs.analyzedPath)
+        return analyzed
+    }
+
+    /// `-run-image`, else run.toml's first image (platform.md, Run Image Resolution: the one on
+    /// the app image's registry when a mirror is there).
+    func resolveRunImage() throws(LifecycleError) -> String {
+        if let r = inputs.runImage, !r.isEmpty { return r }
+        guard let run = try readOptional(RunFile.self, inputs.runPath), let first = run.images.first else {
+            throw .invalidInput("no run image: pass -run-image or provide \(inputs.runPath) with [[images]]")
+        }
+        let registry = (try? ImageReference(parsing: inputs.image))?.registry
+        for candidate in [first.image] + (first.mirrors ?? []) where (try? ImageReference(parsing: candidate))?.registry == registry {
+            return candidate
+        }
+        return first.image
+    }
+}

@@ -1,0 +1,601 @@
+import Buildpacks
+import Foundation
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the exporter reads and where it writes (platform.md, exporter Inputs).
+public struct ExporterInputs: Sendable {
+    public var layersDirectory: String
+    public var appDirectory: String
+    public var groupPath: String
+    public var analyzedPath: String
+    public var runPath: String?
+    public var projectMetadataPath: String
+    public var reportPath: String
+    public var launcherPath: String
+    public var processType: String?
+    public var cacheDirectory: String?
+    public var cacheImage: String?
+    public var tags: [String]
+    public var location: ImageLocation
+    public var uid: Int
+    public var gid: Int
+    /// mtime of new layers and `created` of the config: SOURCE_DATE_EPOCH or the fixed time.
+    public var epoch: Int64
+    public var compression: Compression
+    public var platformAPI: APIVersion
+
+    public init(layersDirectory: String, appDirectory: String, groupPath: String, analyzedPath: String, runPath: String?,
+                projectMetadataPath: String, reportPath: String, launcherPath: String, processType: String?,
+                cacheDirectory: String?, cacheImage: String?, tags: [String], location: ImageLocation, uid: Int, gid: Int,
+                epoch: Int64, compression: Compression = .gzip, platformAPI: APIVersion) {
+        self.layersDirectory = layersDirectory
+        self.appDirectory = appDirectory
+        self.groupPath = groupPath
+        self.analyzedPath = analyzedPath
+        self.runPath = runPath
+        self.projectMetadataPath = projectMetadataPath
+        self.reportPath = reportPath
+        self.launcherPath = launcherPath
+        self.processType = processType
+        self.cacheDirectory = cacheDirectory
+        self.cacheImage = cacheImage
+        self.tags = tags
+        self.location = location
+        self.uid = uid
+        self.gid = gid
+        self.epoch = epoch
+        self.compression = compression
+        self.platformAPI = platformAPI
+    }
+}
+
+/// What an export did, for the report and the log.
+public struct ExportResult: Sendable {
+    public var image: StoredImage
+    public var reused: [String]
+    public var added: [String]
+}
+
+/// The export phase: run image + launch layers + app slices + launcher + launch config + SBOM →
+/// an app image; cache layers → the cache (platform.md, exporter; buildpack.md, Export).
+public struct Exporter {
+    let inputs: ExporterInputs
+    let log: Logger
+
+    public init(inputs: ExporterInputs, log: Logger) {
+        self.inputs = inputs
+        self.log = log
+    }
+
+    /// One layer of the new image and its history line.
+    struct NewLayer {
+        var result: LayerResult
+        var createdBy: String
+    }
+
+    public func run() async throws(LifecycleError) -> ExportResult {
+        guard let firstTag = inputs.tags.first else { throw .invalidInput("at least one image tag is required") }
+        for tag in inputs.tags {
+            do {
+                let ref = try ImageReference(parsing: tag)
+                guard ref.digest == nil else { throw LifecycleError.invalidInput("\(tag) is a digest reference; the exporter needs tag references") }
+            } catch let e as LifecycleError { throw e } catch { throw .invalidInput("image reference \"\(tag)\": \(error)") }
+        }
+        let group = try readFile(GroupFile.self, inputs.groupPath)
+        let metadataPath = inputs.layersDirectory + "/" + CNBPath.configMetadata
+        let buildMetadata = try readFile(BuildMetadataFile.self, metadataPath)
+        let analyzed = try readFile(AnalyzedFile.self, inputs.analyzedPath)
+
+        // Run image
+        guard let runName = analyzed.runImage?.image ?? analyzed.runImage?.reference else {
+            throw .invalidInput("\(inputs.analyzedPath) names no run image ([run-image] image)")
+        }
+        guard let run = try await inputs.location.find(runName) else { throw .image("run image \(runName) not found") }
+        // Previous image, for layers that were kept by metadata only
+        var previous: LocatedImage?
+        var previousMetadata = LifecycleMetadataLabel()
+        if let ref = analyzed.image?.reference {
+            previous = try await inputs.location.find(ref)
+            if let label = previous?.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
+                previousMetadata = (try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(label.utf8))) ?? LifecycleMetadataLabel()
+            }
+        }
+
+        let dest = try inputs.location.destination(for: firstTag)
+        let book = FingerprintBook(cacheDirectory: inputs.cacheDirectory)
+        // Layers the restorer extracted from the cache are recorded with the cache's blobs.
+        let cacheStore = inputs.cacheDirectory.flatMap { FileManager.default.fileExists(atPath: $0 + "/index.json") ? try? ImageStore(root: $0) : nil }
+        var reused: [String] = []
+        var added: [String] = []
+        var layers: [NewLayer] = []
+        var label = LifecycleMetadataLabel()
+        do {
+            try copyImage(run.image, from: run.store, to: dest)
+        } catch {
+            throw .image("cannot copy run image \(runName) to the export target: \(error)")
+        }
+
+        let created = inputs.epoch == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(inputs.epoch)
+        var options = LayerWriteOptions()
+        options.uid = inputs.uid
+        options.gid = inputs.gid
+        options.mtime = inputs.epoch
+        options.compression = inputs.compression
+
+        /// Writes (or recognises by fingerprint) the layer of a directory.
+        func layer(_ directory: String, prefix: String, include: Set<String>? = nil, slice: String = "", what: String) throws(LifecycleError) -> LayerResult {
+            var o = options
+            o.prefix = prefix
+            o.include = include
+            let key = FingerprintBook.key(directory: directory, options: o, slice: slice)
+            do {
+                let fingerprint = try Fingerprint.of(directory, include: include)
+                var known = book.lookup(key, fingerprint: fingerprint, in: dest)
+                if known == nil, let cacheStore, let cached = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
+                    try copyBlob(cached.digest, from: cacheStore, to: dest)
+                    known = cached
+                }
+                if let known {
+                    log.info("Reusing layer '\(what)' with SHA \(known.diffID) (unchanged since the last export)")
+                    reused.append(what)
+                    return known
+                }
+                let result = try dest.writeLayer(directory: directory, options: o)
+                book.record(key, fingerprint: fingerprint, result)
+                if previousHas(result.diffID) {
+                    log.info("Reusing layer '\(what)' with SHA \(result.diffID)")
+                    reused.append(what)
+                } else {
+                    log.info("Adding layer '\(what)' with SHA \(result.diffID)")
+                    added.append(what)
+                }
+                return result
+            } catch let e as LifecycleError {
+                throw e
+            } catch {
+                throw .image("cannot write layer \(what) from \(directory): \(error)")
+            }
+        }
+        func previousHas(_ diffID: Digest) -> Bool { previous?.image.config.rootfs.diffIDs.contains(diffID) ?? false }
+        func absolutePrefix(_ path: String) -> String { path.split(separator: "/").joined(separator: "/") }
+
+        // 1. Launch layers of each buildpack, in group order then layer name.
+        for bp in group.group {
+            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
+            let bpDir = inputs.layersDirectory + "/" + escaped
+            var entry = LifecycleMetadataLabel.BuildpackLayers(key: bp.id.description, version: bp.version)
+            entry.store = try readOptional(StoreFile.self, bpDir + "/store.toml")
+            for name in layerNames(bpDir) {
+                let file = try readFile(LayerMetadataFile.self, bpDir + "/" + name + ".toml")
+                let types = file.effectiveTypes
+                guard types.launch else { continue }
+                let what = "\(bp.id):\(name)"
+                let result: LayerResult
+                if FileManager.default.fileExists(atPath: bpDir + "/" + name) {
+                    result = try layer(bpDir + "/" + name, prefix: absolutePrefix(bpDir + "/" + name), what: what)
+                } else {
+                    // Kept by metadata only: the layer of the previous image (buildpack.md, Export 2).
+                    guard let sha = previousMetadata.buildpack(bp.id.description)?.layers[name]?.sha, let diffID = Digest(sha),
+                          let previous, let index = previous.image.config.rootfs.diffIDs.firstIndex(of: diffID),
+                          index < previous.image.manifest.layers.count
+                    else {
+                        throw .image("layer \(what) has launch = true but no directory, and the previous image has no such layer to reuse")
+                    }
+                    let d = previous.image.manifest.layers[index]
+                    do { try copyBlob(d.digest, from: previous.store, to: dest) } catch { throw .image("cannot reuse layer \(what): \(error)") }
+                    result = LayerResult(diffID: diffID, digest: d.digest, size: d.size, uncompressedSize: 0, mediaType: d.mediaType, entries: 0)
+                    log.info("Reusing layer '\(what)' with SHA \(diffID) from the previous image")
+                    reused.append(what)
+                }
+                layers.append(NewLayer(result: result, createdBy: "Buildpacks Launch Layer: \(what)"))
+                entry.layers[name] = .init(sha: result.diffID.description, data: file.metadata, build: types.build, launch: true, cache: types.cache)
+            }
+            label.buildpacks.append(entry)
+        }
+
+        // 2. App layers: one per slice with files, then the rest.
+        let slices = try appSlices(buildMetadata.slices)
+        for (i, include) in slices.enumerated() {
+            let what = i == slices.count - 1 ? "app" : "slice-\(i + 1)"
+            let result = try layer(inputs.appDirectory, prefix: absolutePrefix(inputs.appDirectory), include: include, slice: what, what: what)
+            layers.append(NewLayer(result: result, createdBy: "Application Layer"))
+            label.app.append(.init(sha: result.diffID.description))
+        }
+
+        // 3. Launcher, 4. launch config (process links + metadata.toml), 5. SBOM.
+        let launcher = try launcherLayer(dest: dest, book: book)
+        layers.append(NewLayer(result: launcher, createdBy: "Buildpacks Application Launcher"))
+        label.launcher = .init(sha: launcher.diffID.description)
+        let config = try configLayer(dest: dest, processes: buildMetadata.processes.map(\.type.description), metadataPath: metadataPath)
+        layers.append(NewLayer(result: config, createdBy: "Buildpacks Process Types"))
+        label.config = .init(sha: config.diffID.description)
+        if let sbom = try sbomLayer(dest: dest, group: group) {
+            layers.append(NewLayer(result: sbom, createdBy: "Software Bill-of-Materials"))
+            label.sbom = .init(sha: sbom.diffID.description)
+        }
+
+        // Run image identity for rebase.
+        let runFile = try inputs.runPath.flatMap { path throws(LifecycleError) in try readOptional(RunFile.self, path) }
+        let mirrors = runFile?.images.first { $0.image == runName || ($0.mirrors ?? []).contains(runName) }?.mirrors
+        label.runImage = .init(topLayer: run.image.config.rootfs.diffIDs.last?.description,
+                               reference: analyzed.runImage?.reference ?? inputs.location.uniqueReference(runName, run.image),
+                               image: runName, mirrors: mirrors)
+
+        // Entrypoint (platform.md, exporter Outputs).
+        let processTypes = Set(buildMetadata.processes.map(\.type.description))
+        let entrypoint: String
+        if let requested = inputs.processType, !requested.isEmpty {
+            guard processTypes.contains(requested) else {
+                throw .invalidInput("process type \(requested) is not one of the buildpack-provided processes (\(processTypes.sorted().joined(separator: ", ")))")
+            }
+            entrypoint = CNBPath.processDir + "/" + requested
+        } else if let d = buildMetadata.buildpackDefaultProcessType, processTypes.contains(d) {
+            entrypoint = CNBPath.processDir + "/" + d
+        } else {
+            entrypoint = CNBPath.launcher
+        }
+
+        let buildLabel = BuildMetadataLabel(
+            processes: buildMetadata.processes.map(BuildMetadataLabel.Process.init),
+            buildpacks: group.group.map(BuildMetadataLabel.Module.init),
+            extensions: group.groupExtensions.map { $0.map(BuildMetadataLabel.Module.init) },
+            launcher: .init(version: cairnVersion))
+        let project = try readOptional(AnyTOML.self, inputs.projectMetadataPath) ?? .table([:])
+        let labels: [String: String]
+        do {
+            var l: [String: String] = [:]
+            for launchLabel in buildMetadata.labels ?? [] { l[launchLabel.key] = launchLabel.value }
+            l[CNBLabel.lifecycleMetadata] = try json(label)
+            l[CNBLabel.buildMetadata] = try json(buildLabel)
+            l[CNBLabel.projectMetadata] = try json(project)
+            l[CNBLabel.rebasable] = "true"
+            labels = l
+        } catch {
+            throw .image("cannot encode image labels: \(error)")
+        }
+
+        let app = inputs.appDirectory
+        let layersDir = inputs.layersDirectory
+        let image: StoredImage
+        do {
+            image = try dest.commitImage(
+                base: run.image, layers: layers.map(\.result),
+                history: layers.map { History(created: created, createdBy: $0.createdBy) },
+                created: created, reference: firstTag
+            ) { config in
+                var exec = config.config ?? ExecutionConfig()
+                var env = (exec.env ?? []).filter {
+                    !$0.hasPrefix(CNBEnv.layersDir + "=") && !$0.hasPrefix(CNBEnv.appDir + "=") && !$0.hasPrefix("PATH=")
+                }
+                let runPath = (exec.env ?? []).first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+                    ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                env.append(CNBEnv.layersDir + "=" + layersDir)
+                env.append(CNBEnv.appDir + "=" + app)
+                env.append("PATH=" + CNBPath.processDir + ":" + runPath)
+                exec.env = env
+                exec.entrypoint = [entrypoint]
+                exec.cmd = nil
+                exec.workingDir = app
+                var merged = exec.labels ?? [:]
+                merged.merge(labels) { _, new in new }
+                exec.labels = merged
+                config.config = exec
+            }
+        } catch {
+            throw .image("cannot write the app image: \(error)")
+        }
+        for tag in inputs.tags {
+            try await inputs.location.publish(image, from: dest, as: tag)
+            log.info("*** Image: \(tag)@\(image.digest)")
+        }
+        do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
+
+        var report = ReportFile(image: .init(tags: inputs.tags, digest: image.digest.description, manifestSize: image.descriptor.size))
+        report.image.imageID = image.manifest.config.digest.description
+        try writeFile(report, inputs.reportPath)
+
+        try await exportCache(group: group, dest: dest, layers: layers, book: book, options: options, created: created)
+        return ExportResult(image: image, reused: reused, added: added)
+    }
+
+    // MARK: pieces
+
+    /// `<layer>` names of a buildpack's layers directory: every `<layer>.toml` but the
+    /// buildpack's own files, sorted.
+    func layerNames(_ bpDir: String) -> [String] {
+        let names = (try? FS.listDirectory(bpDir)) ?? []
+        return names.filter { $0.hasSuffix(".toml") && !["launch.toml", "build.toml", "store.toml"].contains($0) }
+            .map { String($0.dropLast(5)) }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    /// The app directory split by slices (buildpack.md, launch.toml slices): one include set per
+    /// slice that matched something, then the rest. Each set holds matched paths and their parents.
+    func appSlices(_ slices: [LaunchFile.Slice]) throws(LifecycleError) -> [Set<String>?] {
+        guard !slices.isEmpty else { return [nil] }
+        var all: [(path: String, isDir: Bool)] = []
+        func walk(_ dir: String, _ inner: String) throws {
+            for name in try FS.listDirectory(dir).sorted() {
+                let rel = inner + name
+                let isDir = FS.isDirectory(dir + "/" + name)
+                all.append((rel, isDir))
+                if isDir { try walk(dir + "/" + name, rel + "/") }
+            }
+        }
+        do { try walk(inputs.appDirectory, "") } catch { throw .io(operation: "read", path: inputs.appDirectory, reason: "\(error)") }
+        var owner: [String: Int] = [:]
+        for (i, slice) in slices.enumerated() {
+            let patterns = slice.paths.map { p -> String in
+                var p = p
+                if p.hasPrefix(inputs.appDirectory + "/") { p = String(p.dropFirst(inputs.appDirectory.count + 1)) }
+                while p.hasPrefix("./") { p = String(p.dropFirst(2)) }
+                return p
+            }
+            for entry in all where owner[entry.path] == nil {
+                // A path belongs to the slice when it or one of its parents matches a glob.
+                var candidate = entry.path
+                var matched = false
+                while true {
+                    if patterns.contains(where: { fnmatch($0, candidate, FNM_PATHNAME) == 0 }) { matched = true; break }
+                    guard let slash = candidate.lastIndex(of: "/") else { break }
+                    candidate = String(candidate[..<slash])
+                }
+                if matched { owner[entry.path] = i }
+            }
+        }
+        var sets = [Set<String>](repeating: [], count: slices.count + 1)
+        for (n, entry) in all.enumerated() {
+            let i = owner[entry.path] ?? slices.count
+            // An unowned directory with entries below it comes along as their parent, wherever they go.
+            let hasChildren = n + 1 < all.count && all[n + 1].path.hasPrefix(entry.path + "/")
+            if entry.isDir && owner[entry.path] == nil && hasChildren { continue }
+            var p = entry.path
+            sets[i].insert(p)
+            while let slash = p.lastIndex(of: "/") {
+                p = String(p[..<slash])
+                sets[i].insert(p)
+            }
+        }
+        var out: [Set<String>?] = sets.dropLast().filter { !$0.isEmpty }
+        out.append(sets.last!)  // the rest: always one layer, even when empty
+        return out
+    }
+
+    /// `/cnb/lifecycle/launcher`, recognised by the launcher file's digest.
+    func launcherLayer(dest: ImageStore, book: FingerprintBook) throws(LifecycleError) -> LayerResult {
+        let path = inputs.launcherPath
+        do {
+            let digest = try sha256(file: path)
+            let key = "launcher|\(inputs.epoch)|\(inputs.compression)"
+            if let known = book.lookup(key, fingerprint: digest, in: dest) { return known }
+            var o = LayerWriteOptions()
+            o.mtime = inputs.epoch
+            o.compression = inputs.compression
+            let (result, _, _) = try dest.writeBlob { output in
+                try LayerWriter.writeStream(options: o, to: output) { tar in
+                    var n = 0
+                    for dir in ["cnb", "cnb/lifecycle"] {
+                        try tar.writeHeader(TarHeader(name: dir, type: .directory, mode: 0o755, mtime: o.mtime))
+                        n += 1
+                    }
+                    let fd = open(path, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { throw LifecycleError.io(operation: "open", path: path, reason: String(cString: strerror(errno))) }
+                    defer { close(fd) }
+                    var st = stat()
+                    fstat(fd, &st)
+                    var h = TarHeader(name: "cnb/lifecycle/launcher", type: .regular, mode: 0o755, mtime: o.mtime)
+                    h.size = Int64(st.st_size)
+                    try tar.writeFile(h, fd: fd, path: path)
+                    return n + 1
+                }
+            }
+            book.record(key, fingerprint: digest, result)
+            return result
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot write the launcher layer from \(path): \(error)")
+        }
+    }
+
+    /// `/cnb/process/<type>` links to the launcher and `<layers>/config/metadata.toml`.
+    func configLayer(dest: ImageStore, processes: [String], metadataPath: String) throws(LifecycleError) -> LayerResult {
+        do {
+            let metadata = [UInt8](try FS.read(metadataPath))
+            var o = LayerWriteOptions()
+            o.mtime = inputs.epoch
+            o.compression = inputs.compression
+            let layersPrefix = inputs.layersDirectory.split(separator: "/").map(String.init)
+            let (result, _, _) = try dest.writeBlob { output in
+                try LayerWriter.writeStream(options: o, to: output) { tar in
+                    var n = 0
+                    for dir in ["cnb", "cnb/process"] {
+                        try tar.writeHeader(TarHeader(name: dir, type: .directory, mode: 0o755, mtime: o.mtime))
+                        n += 1
+                    }
+                    for type in Set(processes).sorted() {
+                        var h = TarHeader(name: "cnb/process/" + type, type: .symlink, mode: 0o777, mtime: o.mtime)
+                        h.linkName = CNBPath.launcher
+                        try tar.writeHeader(h)
+                        n += 1
+                    }
+                    var path = ""
+                    for component in layersPrefix + ["config"] {
+                        path += (path.isEmpty ? "" : "/") + component
+                        try tar.writeHeader(TarHeader(name: path, type: .directory, mode: 0o755, uid: inputs.uid, gid: inputs.gid, mtime: o.mtime))
+                        n += 1
+                    }
+                    try tar.writeFile(TarHeader(name: path + "/metadata.toml", type: .regular, mode: 0o644, uid: inputs.uid, gid: inputs.gid,
+                                                mtime: o.mtime), contents: metadata)
+                    return n + 1
+                }
+            }
+            return result
+        } catch {
+            throw .image("cannot write the launch config layer: \(error)")
+        }
+    }
+
+    /// `<layers>/sbom/launch/<bp>/sbom.<ext>` and `<layers>/sbom/launch/<bp>/<layer>/sbom.<ext>`
+    /// from the buildpacks' `launch.sbom.<ext>` and `<layer>.sbom.<ext>` files (platform.md,
+    /// exporter); nil when no buildpack wrote one.
+    func sbomLayer(dest: ImageStore, group: GroupFile) throws(LifecycleError) -> LayerResult? {
+        var files: [(target: String, source: String)] = []
+        for bp in group.group {
+            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
+            let bpDir = inputs.layersDirectory + "/" + escaped
+            let launchLayers = Set(layerNames(bpDir).filter {
+                ((try? TOMLFile.read(LayerMetadataFile.self, from: bpDir + "/" + $0 + ".toml"))?.effectiveTypes.launch) ?? false
+            })
+            for name in ((try? FS.listDirectory(bpDir)) ?? []).sorted() {
+                guard let r = name.range(of: ".sbom.") else { continue }
+                let owner = String(name[..<r.lowerBound])
+                let ext = String(name[r.upperBound...])
+                if owner == "launch" {
+                    files.append(("\(escaped)/sbom.\(ext)", bpDir + "/" + name))
+                } else if launchLayers.contains(owner) {
+                    files.append(("\(escaped)/\(owner)/sbom.\(ext)", bpDir + "/" + name))
+                }
+            }
+        }
+        guard !files.isEmpty else { return nil }
+        do {
+            var o = LayerWriteOptions()
+            o.mtime = inputs.epoch
+            o.compression = inputs.compression
+            let root = (inputs.layersDirectory.split(separator: "/").map(String.init) + ["sbom", "launch"]).joined(separator: "/")
+            let (result, _, _) = try dest.writeBlob { output in
+                try LayerWriter.writeStream(options: o, to: output) { tar in
+                    var written = Set<String>()
+                    var n = 0
+                    for (target, source) in files.sorted(by: { $0.target < $1.target }) {
+                        let full = root + "/" + target
+                        var dir = ""
+                        for component in full.split(separator: "/").dropLast() {
+                            dir += (dir.isEmpty ? "" : "/") + component
+                            if written.insert(dir).inserted {
+                                try tar.writeHeader(TarHeader(name: dir, type: .directory, mode: 0o755, uid: inputs.uid, gid: inputs.gid, mtime: o.mtime))
+                                n += 1
+                            }
+                        }
+                        try tar.writeFile(TarHeader(name: full, type: .regular, mode: 0o644, uid: inputs.uid, gid: inputs.gid, mtime: o.mtime),
+                                          contents: [UInt8](try FS.read(source)))
+                        n += 1
+                    }
+                    return n
+                }
+            }
+            return result
+        } catch {
+            throw .image("cannot write the SBOM layer: \(error)")
+        }
+    }
+
+    /// Cache layers (`cache = true`) go to the cache directory (an image store) under one cache
+    /// image whose label records each layer's diffID and metadata; a cache image in a registry
+    /// is pushed from it. Launch+cache layers share the app image's blob.
+    func exportCache(group: GroupFile, dest: ImageStore, layers: [NewLayer], book: FingerprintBook, options: LayerWriteOptions,
+                     created: String) async throws(LifecycleError) {
+        guard inputs.cacheDirectory != nil || inputs.cacheImage != nil else { return }
+        let cacheStore: ImageStore
+        do {
+            if let dir = inputs.cacheDirectory {
+                cacheStore = try ImageStore(root: dir)
+            } else if case .registry(_, let work) = inputs.location {
+                cacheStore = work
+            } else {
+                throw LifecycleError.invalidInput("a cache image needs a registry target; use a cache directory instead")
+            }
+        } catch let e as LifecycleError { throw e } catch { throw .io(operation: "open cache", path: inputs.cacheDirectory ?? "", reason: "\(error)") }
+
+        var metadata = LifecycleMetadataLabel()
+        var cacheLayers: [LayerResult] = []
+        for bp in group.group {
+            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
+            let bpDir = inputs.layersDirectory + "/" + escaped
+            var entry = LifecycleMetadataLabel.BuildpackLayers(key: bp.id.description, version: bp.version)
+            for name in layerNames(bpDir) {
+                let file = try readFile(LayerMetadataFile.self, bpDir + "/" + name + ".toml")
+                let types = file.effectiveTypes
+                guard types.cache, FileManager.default.fileExists(atPath: bpDir + "/" + name) else { continue }
+                let what = "\(bp.id):\(name)"
+                var o = options
+                o.prefix = (bpDir + "/" + name).split(separator: "/").joined(separator: "/")
+                let key = FingerprintBook.key(directory: bpDir + "/" + name, options: o)
+                do {
+                    let fingerprint = try Fingerprint.of(bpDir + "/" + name)
+                    let result: LayerResult
+                    if let known = book.lookup(key, fingerprint: fingerprint, in: dest) ?? book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
+                        try copyBlob(known.digest, from: dest.hasBlob(known.digest) ? dest : cacheStore, to: cacheStore)
+                        result = known
+                    } else {
+                        result = try cacheStore.writeLayer(directory: bpDir + "/" + name, options: o)
+                        book.record(key, fingerprint: fingerprint, result)
+                    }
+                    cacheLayers.append(result)
+                    entry.layers[name] = .init(sha: result.diffID.description, data: file.metadata, build: types.build,
+                                               launch: types.launch, cache: true)
+                    log.debug("Caching layer '\(what)' with SHA \(result.diffID)")
+                } catch {
+                    throw .image("cannot cache layer \(what): \(error)")
+                }
+            }
+            metadata.buildpacks.append(entry)
+        }
+        do {
+            let labelValue = try json(metadata)
+            let image = try cacheStore.commitImage(base: nil, layers: cacheLayers, history: [], created: created,
+                                                   reference: cacheReference) { config in
+                var exec = config.config ?? ExecutionConfig()
+                exec.labels = [CNBLabel.cacheMetadata: labelValue]
+                config.config = exec
+            }
+            if inputs.cacheDirectory != nil { _ = try cacheStore.prune() }
+            try book.save()
+            if let cacheImage = inputs.cacheImage, case .registry = inputs.location {
+                try await inputs.location.publish(image, from: cacheStore, as: cacheImage)
+            }
+            log.info("Cache: \(cacheLayers.count) layer(s)")
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot write the cache: \(error)")
+        }
+    }
+}
+
+/// The name of the cache image inside a cache directory.
+public let cacheReference = "cairn-cache:latest"
+
+/// The version recorded as the launcher's in `io.buildpacks.build.metadata`.
+public let cairnVersion = "0.1.0"
+
+func json<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+func readOptional<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T? {
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    return try readFile(type, path)
+}
+
+func sha256(file path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw LifecycleError.io(operation: "read", path: path, reason: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var d = DigestingCounter()
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        buffer.withUnsafeBytes { d.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+    return d.finalize().description
+}

@@ -1,0 +1,97 @@
+import Foundation
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A cheap identity of a directory tree: every entry's path, type, mode, size, mtime, ctime,
+/// inode and link target — never file contents. Two equal fingerprints mean the tree was not
+/// touched (ctime cannot be set back by a process), so its layer can be reused without reading
+/// it. Used by the exporter and recorded by the restorer for what it extracts.
+public enum Fingerprint {
+    public static func of(_ directory: String, include: Set<String>? = nil) throws -> String {
+        var digester = DigestingCounter()
+        try walk(directory, inner: "", include: include, &digester)
+        return digester.finalize().description
+    }
+
+    private static func walk(_ directory: String, inner: String, include: Set<String>?, _ d: inout DigestingCounter) throws {
+        var names = try FS.listDirectory(directory)
+        names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        for name in names {
+            let rel = inner + name
+            if let include, !include.contains(rel) { continue }
+            let path = directory + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw LifecycleError.io(operation: "stat", path: path, reason: String(cString: strerror(errno))) }
+            let type = st.st_mode & S_IFMT
+            var line = "\(rel)\u{0}\(st.st_mode)\u{0}\(st.st_size)\u{0}\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)\u{0}"
+                + "\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)\u{0}\(st.st_ino)\u{0}\(st.st_nlink)"
+            if type == S_IFLNK { line += "\u{0}" + String(decoding: try FS.readLink(path), as: UTF8.self) }
+            line += "\n"
+            var bytes = Array(line.utf8)
+            bytes.withUnsafeMutableBytes { d.update(UnsafeRawBufferPointer($0)) }
+            if type == S_IFDIR { try walk(path, inner: rel + "/", include: include, &d) }
+        }
+    }
+}
+
+/// `fingerprints.json` beside the cache: layer key → (fingerprint, the layer it produced).
+/// Written atomically; a missing or unreadable book just means no fast path.
+public final class FingerprintBook: @unchecked Sendable {
+    public struct Entry: Codable, Hashable, Sendable {
+        public var fingerprint: String
+        public var diffID: String
+        public var digest: String
+        public var size: Int64
+        public var mediaType: String
+    }
+
+    private let path: String?
+    private var entries: [String: Entry]
+    private let lock = NSLock()
+
+    public init(cacheDirectory: String?) {
+        path = cacheDirectory.map { $0 + "/fingerprints.json" }
+        if let path, let data = FileManager.default.contents(atPath: path),
+           let decoded = try? JSONDecoder().decode([String: Entry].self, from: data) {
+            entries = decoded
+        } else {
+            entries = [:]
+        }
+    }
+
+    /// The key of a layer: where it was read from and how it is written.
+    public static func key(directory: String, options: LayerWriteOptions, slice: String = "") -> String {
+        "\(directory)|\(slice)|\(options.uid):\(options.gid)|\(options.mtime)|\(options.compression)|\(options.prefix)"
+    }
+
+    /// The recorded layer when the fingerprint still matches and its blob is in `store`.
+    public func lookup(_ key: String, fingerprint: String, in store: ImageStore) -> LayerResult? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let e = entries[key], e.fingerprint == fingerprint, let diffID = Digest(e.diffID), let digest = Digest(e.digest),
+              store.hasBlob(digest)
+        else { return nil }
+        return LayerResult(diffID: diffID, digest: digest, size: e.size, uncompressedSize: 0, mediaType: e.mediaType, entries: 0)
+    }
+
+    public func record(_ key: String, fingerprint: String, _ r: LayerResult) {
+        lock.lock()
+        defer { lock.unlock() }
+        entries[key] = Entry(fingerprint: fingerprint, diffID: r.diffID.description, digest: r.digest.description, size: r.size,
+                             mediaType: r.mediaType)
+    }
+
+    public func save() throws {
+        guard let path else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let dir = (path as NSString).deletingLastPathComponent
+        try FS.makeDirectories(dir)
+        try FS.writeAtomically(try encoder.encode(entries), to: path, tempDirectory: dir)
+    }
+}

@@ -1,0 +1,134 @@
+import Buildpacks
+import Foundation
+import OCI
+
+/// Where the phases read and write images (platform.md: a registry, an OCI layout directory with
+/// the spec's reference-to-path mapping, or — Cairn's own — an image store).
+public enum ImageLocation: Sendable {
+    /// A Cairn image store: one OCI layout holding every image by name.
+    case store(ImageStore)
+    /// `<layout-dir>`: each image in its own OCI layout at the mapped path.
+    case layout(root: String)
+    /// A registry; images read from it are pulled into `work`, images exported are built there
+    /// and pushed.
+    case registry(RegistryClient, work: ImageStore)
+
+    /// platform.md, "Map an image reference to a path in the layout directory".
+    public static func layoutPath(root: String, reference: String) throws(LifecycleError) -> String {
+        let ref: ImageReference
+        do { ref = try ImageReference(parsing: reference) } catch { throw .invalidInput("image reference \"\(reference)\": \(error)") }
+        let base = root + "/" + ref.registry + "/" + ref.repository
+        if let digest = ref.digest, ref.tag == nil { return base + "/" + digest.algorithm + "/" + digest.encoded }
+        return base + "/" + (ref.tag ?? ImageReference.defaultTag)
+    }
+
+    /// Finds an image, or nil when it does not exist.
+    public func find(_ reference: String) async throws(LifecycleError) -> LocatedImage? {
+        do {
+            switch self {
+            case .store(let store):
+                do {
+                    let image = try store.resolve(reference)
+                    return LocatedImage(store: store, image: image)
+                } catch OCIError.notFound {
+                    return nil
+                }
+            case .layout(let root):
+                let path = try Self.layoutPath(root: root, reference: reference)
+                guard FileManager.default.fileExists(atPath: path + "/index.json") else { return nil }
+                let store = try ImageStore(root: path)
+                guard let first = try store.index().manifests.first else { return nil }
+                return LocatedImage(store: store, image: try store.load(first, name: reference))
+            case .registry(let client, let work):
+                let ref = try ImageReference(parsing: reference)
+                do {
+                    let image = try await ImageTransfer(client: client, store: work).pull(ref)
+                    return LocatedImage(store: work, image: image)
+                } catch RegistryError.notFound {
+                    return nil
+                }
+            }
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot read image \(reference): \(error)")
+        }
+    }
+
+    /// A reference that uniquely identifies `image` here (platform.md: a digest reference or an
+    /// image ID).
+    public func uniqueReference(_ reference: String, _ image: StoredImage) -> String {
+        guard let ref = try? ImageReference(parsing: reference) else { return image.digest.description }
+        switch self {
+        case .layout: return image.manifest.config.digest.description
+        default: return ref.familiarName + "@" + image.digest.description
+        }
+    }
+
+    /// The store an image exported to `reference` is assembled in.
+    public func destination(for reference: String) throws(LifecycleError) -> ImageStore {
+        switch self {
+        case .store(let store): return store
+        case .registry(_, let work): return work
+        case .layout(let root):
+            let path = try Self.layoutPath(root: root, reference: reference)
+            do { return try ImageStore(root: path) } catch { throw .io(operation: "create layout", path: path, reason: "\(error)") }
+        }
+    }
+
+    /// Makes `image` (assembled in `store`) available as `reference`: names it in a store or
+    /// layout, pushes it to a registry.
+    public func publish(_ image: StoredImage, from store: ImageStore, as reference: String) async throws(LifecycleError) {
+        do {
+            switch self {
+            case .store(let target):
+                try target.tag(image.descriptor, as: reference)
+            case .layout:
+                let target = try destination(for: reference)
+                try copyImage(image, from: store, to: target)
+                try target.tag(image.descriptor, as: reference)
+            case .registry(let client, _):
+                try await ImageTransfer(client: client, store: store).push(image, to: try ImageReference(parsing: reference))
+            }
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot write image \(reference): \(error)")
+        }
+    }
+}
+
+/// An image and the store holding its blobs.
+public struct LocatedImage: Sendable {
+    public var store: ImageStore
+    public var image: StoredImage
+}
+
+/// Copies the blobs of `image` (manifest, config, layers) into `target`, hard-linking where the
+/// file system allows.
+func copyImage(_ image: StoredImage, from source: ImageStore, to target: ImageStore) throws {
+    guard source.root != target.root else { return }
+    for d in [image.descriptor, image.manifest.config] + image.manifest.layers {
+        try copyBlob(d.digest, from: source, to: target)
+    }
+}
+
+/// Copies one blob between stores (hard link, else a streamed copy committed atomically).
+func copyBlob(_ digest: Digest, from source: ImageStore, to target: ImageStore) throws {
+    guard source.root != target.root, !target.hasBlob(digest) else { return }
+    let from = source.blobPath(digest)
+    if link(from, target.blobPath(digest)) == 0 || errno == EEXIST { return }
+    let pending = try target.beginBlob()
+    let fd = open(from, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw LifecycleError.io(operation: "read", path: from, reason: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n >= 0 else { throw LifecycleError.io(operation: "read", path: from, reason: String(cString: strerror(errno))) }
+        if n == 0 { break }
+        try buffer.withUnsafeBytes { try pending.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+    try pending.commit(expected: digest, size: nil, what: "blob \(digest)")
+}

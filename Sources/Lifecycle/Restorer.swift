@@ -1,0 +1,156 @@
+import Buildpacks
+import Foundation
+import OCI
+
+/// Inputs of the restore phase (platform.md, restorer).
+public struct RestorerInputs: Sendable {
+    public var layersDirectory: String
+    public var groupPath: String
+    public var analyzedPath: String
+    public var cacheDirectory: String?
+    public var cacheImage: String?
+    public var skipLayers: Bool
+    public var location: ImageLocation
+    public var uid: Int
+    public var gid: Int
+    /// The exporter's layer options, so restored layers can be recognised unchanged at export.
+    public var epoch: Int64
+    public var compression: Compression
+
+    public init(layersDirectory: String, groupPath: String, analyzedPath: String, cacheDirectory: String?, cacheImage: String?,
+                skipLayers: Bool, location: ImageLocation, uid: Int, gid: Int, epoch: Int64, compression: Compression = .gzip) {
+        self.layersDirectory = layersDirectory
+        self.groupPath = groupPath
+        self.analyzedPath = analyzedPath
+        self.cacheDirectory = cacheDirectory
+        self.cacheImage = cacheImage
+        self.skipLayers = skipLayers
+        self.location = location
+        self.uid = uid
+        self.gid = gid
+        self.epoch = epoch
+        self.compression = compression
+    }
+}
+
+/// The restore phase (platform.md, restorer; buildpack.md, Layer Restoration): layer metadata
+/// from the previous image, cached layer contents from the cache, store.toml.
+public struct Restorer {
+    let inputs: RestorerInputs
+    let log: Logger
+
+    public init(inputs: RestorerInputs, log: Logger) {
+        self.inputs = inputs
+        self.log = log
+    }
+
+    public func run() async throws(LifecycleError) {
+        let group = try readFile(GroupFile.self, inputs.groupPath)
+        let analyzed = try readOptional(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
+        let appMetadata = decode(analyzed.metadata) ?? LifecycleMetadataLabel()
+        let (cacheStore, cacheMetadata, cacheImage) = try await openCache()
+        let book = FingerprintBook(cacheDirectory: inputs.cacheDirectory)
+
+        for bp in group.group {
+            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
+            let bpDir = inputs.layersDirectory + "/" + escaped
+            let fromApp = appMetadata.buildpack(bp.id.description)
+            let fromCache = cacheMetadata?.buildpack(bp.id.description)
+            do { try FS.makeDirectories(bpDir) } catch { throw .io(operation: "create", path: bpDir, reason: "\(error)") }
+            if let store = fromApp?.store {
+                try writeFile(store, bpDir + "/store.toml")
+            }
+            guard !inputs.skipLayers else { continue }
+            var names = Set(fromApp?.layers.keys.map { $0 } ?? [])
+            names.formUnion(fromCache?.layers.keys.map { $0 } ?? [])
+            for name in names.sorted() {
+                let appLayer = fromApp?.layers[name]
+                let cacheLayer = fromCache?.layers[name]
+                let what = "\(bp.id):\(name)"
+                if let cacheLayer, cacheLayer.cache {
+                    // A launch+cache layer is restored only when the cache matches the app image.
+                    if cacheLayer.launch, let appLayer, appLayer.sha != cacheLayer.sha {
+                        log.info("Not restoring '\(what)': the cached layer differs from the previous image's")
+                        continue
+                    }
+                    guard let cacheStore, let cacheImage else { continue }
+                    try restoreContents(cacheLayer, name: name, bpDir: bpDir, store: cacheStore, image: cacheImage, book: book, what: what)
+                    try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml")
+                    log.info("Restored layer '\(what)' from the cache")
+                } else if let appLayer, appLayer.launch {
+                    // Launch-only layers: metadata only; the exporter reuses the image's layer when kept.
+                    try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml")
+                    log.info("Restored metadata of layer '\(what)'")
+                }
+            }
+        }
+        do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
+    }
+
+    func decode(_ value: AnyTOML?) -> LifecycleMetadataLabel? {
+        guard let value, let data = try? JSONEncoder().encode(value) else { return nil }
+        return try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: data)
+    }
+
+    /// The cache store, its metadata and cache image, when a cache is configured and present.
+    func openCache() async throws(LifecycleError) -> (ImageStore?, LifecycleMetadataLabel?, StoredImage?) {
+        let located: LocatedImage?
+        if let dir = inputs.cacheDirectory {
+            guard FileManager.default.fileExists(atPath: dir + "/index.json") else { return (nil, nil, nil) }
+            do {
+                let store = try ImageStore(root: dir)
+                located = (try? store.resolve(cacheReference)).map { LocatedImage(store: store, image: $0) }
+            } catch {
+                throw .io(operation: "open cache", path: dir, reason: "\(error)")
+            }
+        } else if let image = inputs.cacheImage, case .registry = inputs.location {
+            located = try await inputs.location.find(image)
+        } else {
+            return (nil, nil, nil)
+        }
+        guard let located, let label = located.image.config.config?.labels?[CNBLabel.cacheMetadata],
+              let metadata = try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(label.utf8))
+        else { return (nil, nil, nil) }
+        return (located.store, metadata, located.image)
+    }
+
+    /// Extracts a cached layer into `<layers>/<bp>/<name>/` and records its fingerprint with the
+    /// layer it came from, so an untouched layer is recognised at export without re-reading it.
+    func restoreContents(_ layer: LifecycleMetadataLabel.Layer, name: String, bpDir: String, store: ImageStore, image: StoredImage,
+                         book: FingerprintBook, what: String) throws(LifecycleError) {
+        guard let diffID = Digest(layer.sha), let index = image.config.rootfs.diffIDs.firstIndex(of: diffID),
+              index < image.manifest.layers.count
+        else {
+            log.warn("cache has no layer \(layer.sha) for '\(what)'; not restored")
+            return
+        }
+        let descriptor = image.manifest.layers[index]
+        let target = bpDir + "/" + name
+        let scratch = inputs.layersDirectory + "/.restore-" + UUID().uuidString
+        do {
+            try FS.makeDirectories(scratch)
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            _ = try LayerExtractor.apply(blobPath: store.blobPath(descriptor.digest), to: scratch, layerName: what)
+            // The layer holds its absolute path; move the directory itself into place.
+            let inner = scratch + "/" + target.split(separator: "/").joined(separator: "/")
+            try? FileManager.default.removeItem(atPath: target)
+            guard rename(inner, target) == 0 else {
+                throw LifecycleError.io(operation: "move restored layer to", path: target, reason: String(cString: strerror(errno)))
+            }
+            var o = LayerWriteOptions()
+            o.uid = inputs.uid
+            o.gid = inputs.gid
+            o.mtime = inputs.epoch
+            o.compression = inputs.compression
+            o.prefix = target.split(separator: "/").joined(separator: "/")
+            let key = FingerprintBook.key(directory: target, options: o)
+            book.record(key, fingerprint: try Fingerprint.of(target),
+                        LayerResult(diffID: diffID, digest: descriptor.digest, size: descriptor.size, uncompressedSize: 0,
+                                    mediaType: descriptor.mediaType, entries: 0))
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot restore layer \(what): \(error)")
+        }
+    }
+}

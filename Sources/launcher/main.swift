@@ -1,0 +1,282 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// The launcher placed at /cnb/lifecycle/launcher in every app image (platform.md, launcher).
+// No Foundation: it is linked statically and runs on any base image.
+
+/// Exit codes of platform.md for the launcher.
+enum LaunchExit {
+    static let incompatiblePlatformAPI: Int32 = 11
+    static let incompatibleBuildpackAPI: Int32 = 12
+    /// A failure before the process starts (80-89: launch-specific errors).
+    static let failedLaunch: Int32 = 82
+}
+
+struct LaunchError: Error {
+    var code: Int32 = LaunchExit.failedLaunch
+    var message: String
+}
+
+/// The launch environment under construction (buildpack.md, Environment Variable Modification
+/// Rules).
+struct LaunchEnvironment {
+    var values: [String: String]
+
+    mutating func prependPath(_ name: String, _ dir: String) {
+        let existing = values[name] ?? ""
+        values[name] = existing.isEmpty ? dir : dir + ":" + existing
+    }
+
+    /// Applies one env directory; a file without suffix overrides (launch behaviour).
+    mutating func apply(envDirectory dir: String) {
+        for file in Posix.list(dir) {
+            let path = dir + "/" + file
+            guard Posix.kind(path) == .file else { continue }
+            let name: String
+            let action: String
+            if let dot = file.firstIndex(of: ".") {
+                name = String(file[..<dot])
+                action = String(file[file.index(after: dot)...])
+            } else {
+                name = file
+                action = "override"
+            }
+            guard !name.isEmpty, let value = Posix.readFile(path) else { continue }
+            let existing = values[name] ?? ""
+            let delimiter = existing.isEmpty ? "" : (Posix.readFile(dir + "/" + name + ".delim") ?? "")
+            switch action {
+            case "override": values[name] = value
+            case "default": if existing.isEmpty { values[name] = value }
+            case "append": values[name] = existing + delimiter + value
+            case "prepend": values[name] = value + delimiter + existing
+            default: break  // .delim, or not an env file
+            }
+        }
+    }
+
+    var envp: [String] { values.keys.sorted().map { $0 + "=" + values[$0]! } }
+
+    /// Finds `command` in this environment's PATH as execvp would, but against the launch PATH.
+    func lookPath(_ command: String) -> String? {
+        if command.contains("/") { return command }
+        for dir in (values["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + command
+            if Posix.isExecutableFile(candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+/// A process as the launcher will run it.
+struct LaunchProcess {
+    var type: String?
+    var command: [String]
+    var args: [String]
+    var direct: Bool
+    var workingDirectory: String
+}
+
+struct Launcher {
+    let layers: String
+    let app: String
+    let execEnv: String
+    let buildpacks: [(id: String, api: String)]
+    let processes: [[String: TOMLValue]]
+    var env: LaunchEnvironment
+
+    init(environment: [(String, String)]) throws(LaunchError) {
+        var values: [String: String] = [:]
+        for (k, v) in environment { values[k] = v }
+        if let api = values["CNB_PLATFORM_API"], !api.isEmpty {
+            guard Self.platformAPISupported(api) else {
+                throw LaunchError(code: LaunchExit.incompatiblePlatformAPI, message: "platform API \(api) is not supported (0.7-0.15)")
+            }
+        }
+        layers = values["CNB_LAYERS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/layers"
+        app = values["CNB_APP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/workspace"
+        execEnv = values["CNB_EXEC_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "production"
+        // platform.md, Launch Environment: these are not passed on; /cnb/process leaves PATH.
+        values["CNB_APP_DIR"] = nil
+        values["CNB_LAYERS_DIR"] = nil
+        values["CNB_PROCESS_TYPE"] = nil
+        if var path = values["PATH"] {
+            while path == "/cnb/process" || path.hasPrefix("/cnb/process:") {
+                path = path == "/cnb/process" ? "" : String(path.dropFirst("/cnb/process:".count))
+            }
+            values["PATH"] = path
+        }
+        env = LaunchEnvironment(values: values)
+
+        let metadataPath = layers + "/config/metadata.toml"
+        guard let text = Posix.readFile(metadataPath) else {
+            throw LaunchError(message: "cannot read \(metadataPath): \(Posix.errorText(errno))")
+        }
+        let metadata: [String: TOMLValue]
+        do {
+            metadata = try MiniTOMLParser.parse(text)
+        } catch {
+            throw LaunchError(message: "\(metadataPath) line \(error.line): \(error.message)")
+        }
+        buildpacks = (metadata["buildpacks"]?.array ?? []).compactMap { bp in
+            guard let id = bp["id"]?.string else { return nil }
+            return (id, bp["api"]?.string ?? "0.7")
+        }
+        processes = (metadata["processes"]?.array ?? []).compactMap(\.table)
+    }
+
+    static func platformAPISupported(_ api: String) -> Bool {
+        let parts = api.split(separator: ".")
+        guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]) else { return false }
+        return major == 0 && (7...15).contains(minor)
+    }
+
+    static func apiAtLeast(_ api: String, minor: Int) -> Bool {
+        let parts = api.split(separator: ".")
+        guard parts.count == 2, let major = Int(parts[0]), let m = Int(parts[1]) else { return false }
+        return major > 0 || m >= minor
+    }
+
+    /// The layer directories of the image, in build order then by name: `<layers>/<bp>/<layer>/`.
+    var layerDirectories: [String] {
+        buildpacks.flatMap { bp -> [String] in
+            let dir = layers + "/" + bp.id.replacingSlashes()
+            return Posix.list(dir).map { dir + "/" + $0 }.filter { Posix.kind($0) == .directory }
+        }
+    }
+
+    /// platform.md, launcher Inputs: `$0`'s last element names a buildpack process, else `--`
+    /// marks a direct command, else the first argument is a shell command.
+    func selectProcess(argv: [String]) throws(LaunchError) -> LaunchProcess {
+        let name = argv.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
+        let userArgs = Array(argv.dropFirst())
+        let ofType = processes.filter { $0["type"]?.string == name }
+        if name != "launcher", !ofType.isEmpty {
+            guard let proc = ofType.last(where: eligible) else {
+                throw LaunchError(message: "process type \(name) is not eligible for execution environment \(execEnv)")
+            }
+            let command: [String] = proc["command"]?.strings ?? proc["command"]?.string.map { [$0] } ?? []
+            guard !command.isEmpty else { throw LaunchError(message: "process type \(name) has no command") }
+            let defaults = proc["args"]?.strings ?? []
+            let owner = proc["buildpack-id"]?.string ?? proc["buildpackID"]?.string ?? ""
+            let api = buildpacks.first { $0.id == owner }?.api ?? "0.7"
+            let workingDirectory = proc["working-dir"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? app
+            if Self.apiAtLeast(api, minor: 9) {
+                // Buildpack API 0.9+: always direct; user args replace the default args.
+                return LaunchProcess(type: name, command: command, args: userArgs.isEmpty ? defaults : userArgs,
+                                     direct: true, workingDirectory: workingDirectory)
+            }
+            return LaunchProcess(type: name, command: command, args: defaults + userArgs,
+                                 direct: proc["direct"]?.bool ?? false, workingDirectory: workingDirectory)
+        }
+        if userArgs.first == "--" {
+            guard userArgs.count >= 2 else { throw LaunchError(message: "no command after --") }
+            return LaunchProcess(type: nil, command: [userArgs[1]], args: Array(userArgs.dropFirst(2)), direct: true,
+                                 workingDirectory: app)
+        }
+        guard let first = userArgs.first else {
+            throw LaunchError(message: "no process: the image has no default process type and no command was given")
+        }
+        return LaunchProcess(type: nil, command: [first], args: Array(userArgs.dropFirst()), direct: false, workingDirectory: app)
+    }
+
+    func eligible(_ proc: [String: TOMLValue]) -> Bool {
+        guard let envs = proc["exec-env"]?.strings, !envs.isEmpty else { return true }
+        return envs.contains("*") || envs.contains(execEnv)
+    }
+
+    /// Buildpack-provided launch environment: layer paths, `env/`, `env.launch/`,
+    /// `env.launch/<process>/` (buildpack.md, Environment).
+    mutating func applyLayerEnvironment(processType: String?) {
+        for dir in layerDirectories {
+            if Posix.kind(dir + "/bin") == .directory { env.prependPath("PATH", dir + "/bin") }
+            if Posix.kind(dir + "/lib") == .directory { env.prependPath("LD_LIBRARY_PATH", dir + "/lib") }
+            env.apply(envDirectory: dir + "/env")
+            env.apply(envDirectory: dir + "/env.launch")
+            if let processType { env.apply(envDirectory: dir + "/env.launch/" + processType) }
+        }
+    }
+
+    /// Files in `<layer>/<sub>` for every layer, then in `<layer>/<sub>/<process>` (platform.md,
+    /// launcher Execution: build order, then layer name, then file name).
+    func scripts(_ sub: String, processType: String?) -> [String] {
+        var out: [String] = []
+        let subdirs = processType.map { ["", "/" + $0] } ?? [""]
+        for s in subdirs {
+            for layer in layerDirectories {
+                let dir = layer + "/" + sub + s
+                out += Posix.list(dir).map { dir + "/" + $0 }.filter { Posix.kind($0) == .file }
+            }
+        }
+        return out
+    }
+
+    /// Runs each exec.d program with fd 3 a pipe and applies the TOML it writes there.
+    mutating func runExecD(processType: String?) throws(LaunchError) {
+        for program in scripts("exec.d", processType: processType) {
+            let result = Posix.runCapturingFD3(program, args: [], env: env.envp)
+            if let error = result.error { throw LaunchError(message: "exec.d \(program): \(error)") }
+            guard result.status == 0 else { throw LaunchError(message: "exec.d \(program) exited with status \(result.status)") }
+            let table: [String: TOMLValue]
+            do {
+                table = try MiniTOMLParser.parse(result.output)
+            } catch {
+                throw LaunchError(message: "exec.d \(program) output line \(error.line): \(error.message)")
+            }
+            for (key, value) in table {
+                guard let s = value.string else { throw LaunchError(message: "exec.d \(program): \(key) must be a string") }
+                env.values[key] = s
+            }
+        }
+    }
+
+    /// Starts the process, replacing the launcher. Returns only by throwing.
+    mutating func launch(_ process: LaunchProcess) throws(LaunchError) -> Never {
+        applyLayerEnvironment(processType: process.type)
+        guard chdir(app) == 0 else { throw LaunchError(message: "cannot enter app directory \(app): \(Posix.errorText(errno))") }
+        try runExecD(processType: process.type)
+        if process.direct {
+            guard chdir(process.workingDirectory) == 0 else {
+                throw LaunchError(message: "cannot enter working directory \(process.workingDirectory): \(Posix.errorText(errno))")
+            }
+            let cmd = process.command[0]
+            guard let path = env.lookPath(cmd) else { throw LaunchError(message: "\(cmd): command not found in PATH") }
+            let error = Posix.exec(path, args: process.command + process.args, env: env.envp)
+            throw LaunchError(message: "cannot execute \(path): \(error)")
+        }
+        // One bash process sources the profile scripts in the app directory, then replaces itself
+        // with a bash running the command; arguments stay separate words ("$@").
+        guard let bash = env.lookPath("bash") else {
+            throw LaunchError(message: "bash not found in PATH: a non-direct process needs bash in the run image")
+        }
+        var script = ""
+        for profile in scripts("profile.d", processType: process.type) { script += "source \(quote(profile))\n" }
+        if Posix.kind(app + "/.profile") == .file { script += "source \(quote(app + "/.profile"))\n" }
+        script += "cd \(quote(process.workingDirectory)) || exit \(LaunchExit.failedLaunch)\n"
+        var command = process.command.joined(separator: " ")
+        if !process.args.isEmpty { command += " \"$@\"" }
+        script += "exec bash -c \(quote(command)) \(quote(process.type ?? "bash")) \"$@\"\n"
+        let error = Posix.exec(bash, args: ["bash", "-c", script, "launcher"] + process.args, env: env.envp)
+        throw LaunchError(message: "cannot execute \(bash): \(error)")
+    }
+
+    func quote(_ s: String) -> String {
+        "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+}
+
+extension String {
+    func replacingSlashes() -> String { String(map { $0 == "/" ? "_" : $0 }) }
+}
+
+let argv = CommandLine.arguments
+do {
+    var launcher = try Launcher(environment: Posix.environment())
+    let process = try launcher.selectProcess(argv: argv)
+    try launcher.launch(process)
+} catch {
+    Posix.writeError("ERROR: failed to launch: \(error.message)")
+    exit(error.code)
+}

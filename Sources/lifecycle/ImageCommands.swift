@@ -1,0 +1,266 @@
+import ArgumentParser
+import Buildpacks
+import Foundation
+import Lifecycle
+import OCI
+
+/// Flags of the phases that read or write images (platform.md, analyzer/restorer/exporter/creator
+/// Inputs), and where images live: a registry (default), an OCI layout (`-layout`), or a Cairn
+/// image store (`-store`, Cairn's own).
+struct ImageOptions: ParsableArguments {
+    @Option(name: .dash("cache-dir"), help: "Cache directory (CNB_CACHE_DIR)") var cacheDir: String?
+    @Option(name: .dash("cache-image"), help: "Cache image in a registry (CNB_CACHE_IMAGE)") var cacheImage: String?
+    @Flag(name: .dash("daemon"), help: "Export to a Docker daemon (CNB_USE_DAEMON): not supported, Cairn is daemonless") var daemon = false
+    @Option(name: .dash("gid"), help: "GID of the build image user (CNB_GROUP_ID)") var gid: Int?
+    @Option(name: .dash("insecure-registry"), help: "Registry reached without TLS (CNB_INSECURE_REGISTRIES)") var insecureRegistries: [String] = []
+    @Flag(name: .dash("layout"), help: "Read and write images as OCI layouts (CNB_USE_LAYOUT; experimental)") var layout = false
+    @Option(name: .dash("layout-dir"), help: "Root of the OCI layouts (CNB_LAYOUT_DIR)") var layoutDir: String?
+    @Option(name: .dash("store"), help: "A Cairn image store to read and write images in (CNB_CAIRN_STORE)") var store: String?
+    @Option(name: .dash("uid"), help: "UID of the build image user (CNB_USER_ID)") var uid: Int?
+
+    func userID(_ env: [String: String]) -> Int { uid ?? env[CNBEnv.userID].flatMap(Int.init) ?? Int(getuid()) }
+    func groupID(_ env: [String: String]) -> Int { gid ?? env[CNBEnv.groupID].flatMap(Int.init) ?? Int(getgid()) }
+    func cacheDirectory(_ env: [String: String]) -> String? {
+        let v = resolve(cacheDir, CNBEnv.cacheDir, env, default: "")
+        return v.isEmpty ? nil : absolute(v)
+    }
+    func cacheImageReference(_ env: [String: String]) -> String? {
+        let v = resolve(cacheImage, CNBEnv.cacheImage, env, default: "")
+        return v.isEmpty ? nil : v
+    }
+
+    /// The image location, and a clean-up to run when the phase ends.
+    func location(_ env: [String: String], log: Logger) throws(LifecycleError) -> (ImageLocation, () async -> Void) {
+        if daemon || env[CNBEnv.useDaemon] == "true" {
+            throw .invalidInput("-daemon is not supported: Cairn runs without a Docker daemon (use -layout, -store or a registry)")
+        }
+        let useLayout = layout || env[CNBEnv.useLayout] == "true"
+        if useLayout {
+            switch env[CNBEnv.experimentalMode] ?? "" {
+            case "warn": log.warn("-layout is an experimental feature")
+            case "silent": break
+            default: throw .invalidInput("-layout is experimental: set \(CNBEnv.experimentalMode)=warn or silent to use it")
+            }
+            let dir = resolve(layoutDir, CNBEnv.layoutDir, env, default: "")
+            guard !dir.isEmpty else { throw .invalidInput("-layout needs -layout-dir or \(CNBEnv.layoutDir)") }
+            return (.layout(root: absolute(dir)), {})
+        }
+        let storeDir = resolve(store, CNBEnv.cairnStore, env, default: "")
+        if !storeDir.isEmpty {
+            do { return (.store(try ImageStore(root: absolute(storeDir))), {}) } catch {
+                throw .io(operation: "open image store", path: storeDir, reason: "\(error)")
+            }
+        }
+        do {
+            var config = RegistryConfiguration(credentials: try CredentialStore(registryAuthJSON: env[CNBEnv.registryAuth], environment: env))
+            let fromEnv = (env[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            config.insecureRegistries = Set(insecureRegistries + fromEnv.filter { !$0.isEmpty })
+            let client = try RegistryClient(configuration: config)
+            let workDir = FileManager.default.temporaryDirectory.path + "/cairn-lifecycle-" + UUID().uuidString
+            let work = try ImageStore(root: workDir)
+            return (.registry(client, work: work), {
+                try? await client.shutdown()
+                try? FileManager.default.removeItem(atPath: workDir)
+            })
+        } catch {
+            throw .invalidInput("cannot set up the registry client: \(error)")
+        }
+    }
+}
+
+/// SOURCE_DATE_EPOCH, or the spec's fixed time.
+func epoch(_ env: [String: String]) throws(LifecycleError) -> Int64 {
+    do { return try LayerWriteOptions.fromEnvironment(env).mtime } catch { throw .invalidInput("\(error)") }
+}
+
+struct AnalyzerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyzer",
+        abstract: "Read the previous image's layer metadata and resolve the run image (platform.md, analyzer).")
+
+    @OptionGroup var options: PhaseOptions
+    @OptionGroup var images: ImageOptions
+    @Option(name: .dash("previous-image"), help: "Image to analyze (CNB_PREVIOUS_IMAGE; default <image>)") var previousImage: String?
+    @Option(name: .dash("run-image"), help: "Run image (CNB_RUN_IMAGE; default from run.toml)") var runImage: String?
+    @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; default /cnb/run.toml)") var runPath: String?
+    @Option(name: .dash("tag"), help: "Additional tag (checked for write access by the reference lifecycle)") var tags: [String] = []
+    @Argument(help: "The app image to be built") var image: String
+
+    func run() async throws {
+        try await runPhase(.analyze, action: "analyze") {
+            let env = ProcessInfo.processInfo.environment
+            let api = try platformAPI(env)
+            let log = try logger(options.logLevel, env)
+            let (location, cleanup) = try images.location(env, log: log)
+            let inputs = AnalyzerInputs(
+                image: image,
+                previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
+                runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
+                runPath: resolvePath(runPath, CNBEnv.runPath, env, default: CNBPath.run),
+                analyzedPath: options.analyzedPath(env), location: location, platformAPI: api)
+            do {
+                try await Analyzer(inputs: inputs, log: log).run()
+            } catch {
+                await cleanup()
+                throw error
+            }
+            await cleanup()
+        }
+    }
+}
+
+struct RestorerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restorer",
+        abstract: "Restore layer metadata and cached layers for the detected group (platform.md, restorer).")
+
+    @OptionGroup var options: PhaseOptions
+    @OptionGroup var images: ImageOptions
+    @Flag(name: .dash("skip-layers"), help: "Do not restore layer metadata or contents (CNB_SKIP_LAYERS)") var skipLayers = false
+
+    func run() async throws {
+        try await runPhase(.restore, action: "restore") {
+            let env = ProcessInfo.processInfo.environment
+            _ = try platformAPI(env)
+            let log = try logger(options.logLevel, env)
+            let (location, cleanup) = try images.location(env, log: log)
+            let inputs = RestorerInputs(
+                layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env), analyzedPath: options.analyzedPath(env),
+                cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env),
+                skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true", location: location,
+                uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env))
+            do {
+                try await Restorer(inputs: inputs, log: log).run()
+            } catch {
+                await cleanup()
+                throw error
+            }
+            await cleanup()
+        }
+    }
+}
+
+/// Flags the exporter and creator share.
+struct ExportFlags: ParsableArguments {
+    @Option(name: .dash("launcher"), help: "The launcher executable (default /cnb/lifecycle/launcher)") var launcher: String?
+    @Option(name: .dash("process-type"), help: "Default process type (CNB_PROCESS_TYPE)") var processType: String?
+    @Option(name: .dash("project-metadata"), help: "project-metadata.toml (CNB_PROJECT_METADATA_PATH)") var projectMetadata: String?
+    @Option(name: .dash("report"), help: "report.toml (CNB_REPORT_PATH; default <layers>/report.toml)") var report: String?
+    @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; default /cnb/run.toml)") var run: String?
+    @Flag(name: .dash("parallel"), help: "Export app image and cache in parallel (CNB_PARALLEL_EXPORT)") var parallel = false
+    @Option(name: .dash("extended"), help: "Extended run image layers (CNB_EXTENDED_DIR): extensions are not run yet") var extended: String?
+    @Option(name: .dash("launch-cache"), help: "Launch layer cache (CNB_LAUNCH_CACHE_DIR; used with -daemon only)") var launchCache: String?
+    @Option(name: .dash("launcher-sbom"), help: "Directory of the launcher's SBOM files") var launcherSBOM: String?
+
+    func inputs(_ options: PhaseOptions, _ images: ImageOptions, tags: [String], location: ImageLocation, env: [String: String],
+                api: APIVersion) throws(LifecycleError) -> ExporterInputs {
+        let layers = options.layersDirectory(env)
+        return ExporterInputs(
+            layersDirectory: layers, appDirectory: options.appDirectory(env), groupPath: options.groupPath(env),
+            analyzedPath: options.analyzedPath(env), runPath: resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run),
+            projectMetadataPath: resolvePath(projectMetadata, CNBEnv.projectMetadataPath, env, default: layers + "/" + CNBPath.projectMetadataFile),
+            reportPath: resolvePath(report, CNBEnv.reportPath, env, default: layers + "/" + CNBPath.reportFile),
+            launcherPath: absolute(launcher ?? CNBPath.launcher),
+            processType: nonEmpty(resolve(processType, CNBEnv.processType, env, default: "")),
+            cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env), tags: tags, location: location,
+            uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), platformAPI: api)
+    }
+}
+
+struct ExporterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exporter",
+        abstract: "Write the app image from the run image, launch layers and app (platform.md, exporter).")
+
+    @OptionGroup var options: PhaseOptions
+    @OptionGroup var images: ImageOptions
+    @OptionGroup var export: ExportFlags
+    @Argument(help: "Tag references the app image is written to") var tags: [String] = []
+
+    func run() async throws {
+        try await runPhase(.export, action: "export") {
+            let env = ProcessInfo.processInfo.environment
+            let api = try platformAPI(env)
+            let log = try logger(options.logLevel, env)
+            guard !tags.isEmpty else { throw LifecycleError.invalidInput("at least one image tag is required") }
+            let (location, cleanup) = try images.location(env, log: log)
+            do {
+                let inputs = try export.inputs(options, images, tags: tags, location: location, env: env, api: api)
+                _ = try await Exporter(inputs: inputs, log: log).run()
+            } catch {
+                await cleanup()
+                throw error
+            }
+            await cleanup()
+        }
+    }
+}
+
+func nonEmpty(_ s: String) -> String? { s.isEmpty ? nil : s }
+
+struct CreatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "creator",
+        abstract: "Analyze, detect, restore, build and export in one process (platform.md, creator).")
+
+    @OptionGroup var options: PhaseOptions
+    @OptionGroup var images: ImageOptions
+    @OptionGroup var export: ExportFlags
+    @Option(name: .dash("order"), help: "order.toml (CNB_ORDER_PATH)") var order: String?
+    @Option(name: .dash("previous-image"), help: "Image to analyze (CNB_PREVIOUS_IMAGE; default <image>)") var previousImage: String?
+    @Option(name: .dash("run-image"), help: "Run image (CNB_RUN_IMAGE; default from run.toml)") var runImage: String?
+    @Flag(name: .dash("skip-restore"), help: "Restore nothing but store.toml (CNB_SKIP_RESTORE)") var skipRestore = false
+    @Option(name: .dash("tag"), help: "Additional tag to apply to the exported image") var tags: [String] = []
+    @Argument(help: "The app image to build") var image: String
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let api: APIVersion
+        let log: Logger
+        do {
+            api = try platformAPI(env)
+            log = try logger(options.logLevel, env)
+        } catch {
+            FileHandle.standardError.write(Data("ERROR: \(error)\n".utf8))
+            throw ExitCode(error.exitCode(phase: .detect))
+        }
+        let (location, cleanup) = try images.location(env, log: log)
+        do {
+            try await runPhase(.analyze, action: "analyze") {
+                log.info("===> ANALYZING")
+                try await Analyzer(inputs: AnalyzerInputs(
+                    image: image, previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
+                    runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
+                    runPath: resolvePath(export.run, CNBEnv.runPath, env, default: CNBPath.run),
+                    analyzedPath: options.analyzedPath(env), location: location, platformAPI: api), log: log).run()
+            }
+            try await runPhase(.detect, action: "detect") {
+                log.info("===> DETECTING")
+                let inputs = try DetectorCommand.inputs(options, extensions: nil, generated: nil, order: order, system: nil, env: env, api: api)
+                _ = try await Detector(inputs: inputs, log: log).run()
+            }
+            try await runPhase(.restore, action: "restore") {
+                log.info("===> RESTORING")
+                let skip = skipRestore || env[CNBEnv.skipRestore] == "true"
+                try await Restorer(inputs: RestorerInputs(
+                    layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env),
+                    analyzedPath: options.analyzedPath(env), cacheDirectory: images.cacheDirectory(env),
+                    cacheImage: images.cacheImageReference(env), skipLayers: skip, location: location,
+                    uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env)), log: log).run()
+            }
+            try await runPhase(.build, action: "build") {
+                log.info("===> BUILDING")
+                try Builder(inputs: try BuilderCommand.inputs(options, env: env, api: api), log: log).run()
+            }
+            try await runPhase(.export, action: "export") {
+                log.info("===> EXPORTING")
+                let inputs = try export.inputs(options, images, tags: [image] + tags, location: location, env: env, api: api)
+                _ = try await Exporter(inputs: inputs, log: log).run()
+            }
+        } catch {
+            await cleanup()
+            throw error
+        }
+        await cleanup()
+    }
+}
