@@ -51,6 +51,17 @@ let package = Package(
             dependencies: ["Buildpacks", "OCI", "CCairn"],
             swiftSettings: strictSettings
         ),
+        // Running processes in root filesystems: bubblewrap for builds, runc for `cairn run`.
+        .target(
+            name: "Sandbox",
+            swiftSettings: strictSettings
+        ),
+        // What `cairn` adds around the lifecycle: stacks, builders, builds, running images.
+        .target(
+            name: "Platform",
+            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "lifecycle",
             dependencies: [
@@ -67,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks",
+                "OCI", "Buildpacks", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -57,8 +57,10 @@ public struct Restorer {
             let fromApp = appMetadata.buildpack(bp.id.description)
             let fromCache = cacheMetadata?.buildpack(bp.id.description)
             do { try FS.makeDirectories(bpDir) } catch { throw .io(operation: "create", path: bpDir, reason: "\(error)") }
+            own(bpDir)
             if let store = fromApp?.store {
                 try writeFile(store, bpDir + "/store.toml")
+                own(bpDir + "/store.toml")
             }
             guard !inputs.skipLayers else { continue }
             var names = Set(fromApp?.layers.keys.map { $0 } ?? [])
@@ -76,15 +78,23 @@ public struct Restorer {
                     guard let cacheStore, let cacheImage else { continue }
                     try restoreContents(cacheLayer, name: name, bpDir: bpDir, store: cacheStore, image: cacheImage, book: book, what: what)
                     try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml")
+                    own(bpDir + "/" + name + ".toml")
                     log.info("Restored layer '\(what)' from the cache")
                 } else if let appLayer, appLayer.launch {
                     // Launch-only layers: metadata only; the exporter reuses the image's layer when kept.
                     try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml")
+                    own(bpDir + "/" + name + ".toml")
                     log.info("Restored metadata of layer '\(what)'")
                 }
             }
         }
         do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
+    }
+
+    /// Restored files belong to the CNB user, who runs the buildpacks next (the restorer may
+    /// run as root).
+    func own(_ path: String) {
+        if geteuid() == 0 { _ = chown(path, uid_t(inputs.uid), gid_t(inputs.gid)) }
     }
 
     func decode(_ value: AnyTOML?) -> LifecycleMetadataLabel? {

@@ -7,7 +7,10 @@ struct Cairn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "Cloud Native Buildpacks without a daemon: source to OCI image, patchable and auditable.",
-        subcommands: [Import.self, Images.self, Inspect.self, Rmi.self, Prune.self, Pull.self, Push.self, Login.self]
+        subcommands: [
+            StackCommand.self, BuilderCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
+            Prune.self, Pull.self, Push.self, Login.self, LifecycleCommand.self,
+        ]
     )
 }
 

@@ -138,3 +138,42 @@ public func makeSampleTree(_ root: String) throws {
     link(root + "/bin/run", root + "/bin/run-hardlink")
     chmod(root + "/etc", 0o750)
 }
+
+/// The static launcher and lifecycle (`scripts/build-static`), which images built in the tests
+/// carry: they run inside busybox root filesystems.
+public let staticBin = ProcessInfo.processInfo.environment["CAIRN_LIFECYCLE_BIN"] ?? packageRoot + "/.build/static-bin"
+
+public func requireStaticBinaries() throws {
+    for name in ["launcher", "lifecycle"] where access(staticBin + "/" + name, X_OK) != 0 {
+        throw TestSupportError("\(staticBin)/\(name) is missing: run scripts/build-static (scripts/test does)")
+    }
+}
+
+/// A Cairn home with the `tiny` stack (busybox-static + bash-static) made once per test process
+/// by `cairn stack create`; tests copy its store or read it.
+public final class TinyStack: @unchecked Sendable {
+    public let home: String
+    public var store: String { home + "/store" }
+    public static let buildImage = "tiny/build:latest"
+    public static let runImage = "tiny/run:latest"
+
+    private init() throws {
+        home = NSTemporaryDirectory() + "cairn-tiny-stack-\(getpid())"
+        try? FileManager.default.removeItem(atPath: home)
+        let r = try run([cairnBinary, "stack", "create", "tiny", "--packages", "busybox-static,bash-static", "--quiet"],
+                        environment: ["CAIRN_HOME": home, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
+        guard r.status == 0 else { throw TestSupportError("cairn stack create failed: \(r.stderr)") }
+    }
+
+    nonisolated(unsafe) private static var instance: TinyStack?
+    private static let lock = NSLock()
+
+    public static func shared() throws -> TinyStack {
+        lock.lock()
+        defer { lock.unlock() }
+        if let instance { return instance }
+        let made = try TinyStack()
+        instance = made
+        return made
+    }
+}

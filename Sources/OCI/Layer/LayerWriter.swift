@@ -24,6 +24,9 @@ public struct LayerWriteOptions: Sendable {
     /// When set, only entries whose path relative to the directory (`a/b`, no prefix) is in the
     /// set are written; a directory must be in the set for anything below it to be considered.
     public var include: Set<String>?
+    /// When set, decides each entry's owner from its path in the layer and its owner on disk
+    /// (stacks keep root-owned system files beside a user's home); else `uid`/`gid` for all.
+    public var owner: (@Sendable (_ path: String, _ uid: Int, _ gid: Int) -> (uid: Int, gid: Int))?
 
     /// 1980-01-01T00:00:01Z, the constant the CNB lifecycle uses for reproducible layers.
     public static let normalizedTime: Int64 = 315_532_801
@@ -140,8 +143,11 @@ public enum LayerWriter {
             self.prefix = trimmed.isEmpty ? "" : trimmed + "/"
         }
 
-        func header(_ name: String, _ type: TarEntryType, mode: UInt32) -> TarHeader {
-            TarHeader(name: name, type: type, mode: mode, uid: options.uid, gid: options.gid, mtime: options.mtime)
+        func header(_ name: String, _ type: TarEntryType, mode: UInt32, _ st: stat? = nil) -> TarHeader {
+            var uid = options.uid
+            var gid = options.gid
+            if let owner = options.owner, let st { (uid, gid) = owner(name, Int(st.st_uid), Int(st.st_gid)) }
+            return TarHeader(name: name, type: type, mode: mode, uid: uid, gid: gid, mtime: options.mtime)
         }
 
         mutating func emitPrefix() throws {
@@ -163,18 +169,18 @@ public enum LayerWriter {
                 let mode = UInt32(st.st_mode) & 0o7777
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
-                    try tar.writeHeader(header(rel, .directory, mode: mode))
+                    try tar.writeHeader(header(rel, .directory, mode: mode, st))
                     entries += 1
                     try walk(directory: path, relative: rel + "/", inner: inner + name + "/")
                 case S_IFREG:
                     let key = InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
                     if st.st_nlink > 1, let first = seenInodes[key] {
-                        var h = header(rel, .hardLink, mode: mode)
+                        var h = header(rel, .hardLink, mode: mode, st)
                         h.linkName = first
                         try tar.writeHeader(h)
                     } else {
                         if st.st_nlink > 1 { seenInodes[key] = rel }
-                        var h = header(rel, .regular, mode: mode)
+                        var h = header(rel, .regular, mode: mode, st)
                         h.size = Int64(st.st_size)
                         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                         guard fd >= 0 else { throw OCIError.io(operation: "open", path: path, errno: errno) }
@@ -183,15 +189,15 @@ public enum LayerWriter {
                     }
                     entries += 1
                 case S_IFLNK:
-                    var h = header(rel, .symlink, mode: 0o777)
+                    var h = header(rel, .symlink, mode: 0o777, st)
                     h.linkName = try Self.readLink(path)
                     try tar.writeHeader(h)
                     entries += 1
                 case S_IFIFO:
-                    try tar.writeHeader(header(rel, .fifo, mode: mode))
+                    try tar.writeHeader(header(rel, .fifo, mode: mode, st))
                     entries += 1
                 case S_IFCHR, S_IFBLK:
-                    var h = header(rel, (st.st_mode & S_IFMT) == S_IFCHR ? .characterDevice : .blockDevice, mode: mode)
+                    var h = header(rel, (st.st_mode & S_IFMT) == S_IFCHR ? .characterDevice : .blockDevice, mode: mode, st)
                     h.devMajor = Int(cairn_dev_major(UInt64(st.st_rdev)))
                     h.devMinor = Int(cairn_dev_minor(UInt64(st.st_rdev)))
                     try tar.writeHeader(h)

@@ -1,0 +1,179 @@
+import Buildpacks
+import Foundation
+import Lifecycle
+import OCI
+import Sandbox
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `cairn build` was asked to do.
+public struct BuildRequest: Sendable {
+    public var image: String
+    public var appPath: String
+    public var builder: String
+    public var buildpacks: [String] = []
+    public var env: [String] = []
+    public var runImage: String?
+    public var clearCache = false
+    public var network = true
+    public var quiet = false
+
+    public init(image: String, appPath: String, builder: String) {
+        self.image = image
+        self.appPath = appPath
+        self.builder = builder
+    }
+}
+
+/// `cairn build`: runs this Cairn's `creator` from the builder image inside a bubblewrap sandbox
+/// rooted at the builder's unpacked filesystem, with `/workspace` (a copy of the source),
+/// `/layers`, `/platform`, `/cache` (kept per image) and the image store mounted. The lifecycle
+/// writes the app image straight into the store.
+public struct BuildRunner {
+    public var store: ImageStore
+    public var home: String
+    public var log: (String) -> Void
+
+    public init(store: ImageStore, home: String, log: @escaping (String) -> Void) {
+        self.store = store
+        self.home = home
+        self.log = log
+    }
+
+    /// Mount points every builder root gets.
+    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/cairn/store", "/cairn/buildpacks"]
+
+    /// Runs the build; returns the image on success.
+    public func build(_ request: BuildRequest) throws -> StoredImage {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: request.appPath, isDirectory: &isDir), isDir.boolValue else {
+            throw PlatformError("app path \(request.appPath) does not exist or is not a directory")
+        }
+        do { _ = try ImageStore.storedName(request.image) } catch { throw PlatformError("image name \"\(request.image)\": \(error)") }
+        _ = try Bubblewrap.locate()
+        let builder: StoredImage
+        do { builder = try store.resolve(request.builder) } catch {
+            throw PlatformError("builder \(request.builder) is not in the store; create it with `cairn builder create` (\(error))")
+        }
+        guard builder.config.config?.labels?[CNBLabel.builderMetadata] != nil else {
+            throw PlatformError("\(request.builder) is not a builder image (no \(CNBLabel.builderMetadata) label)")
+        }
+        let env = builder.config.config?.env ?? []
+        func envValue(_ name: String) -> String? { env.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
+        guard let uid = envValue(CNBEnv.userID).flatMap(Int.init), let gid = envValue(CNBEnv.groupID).flatMap(Int.init) else {
+            throw PlatformError("builder \(request.builder) does not set \(CNBEnv.userID) and \(CNBEnv.groupID) in its config")
+        }
+
+        let rootfs = try RootfsCache(home: home).rootfs(of: builder, in: store, mountPoints: Self.mountPoints, log: log)
+        let work = home + "/builds/" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let fm = FileManager.default
+        for d in ["workspace", "layers", "platform/env", "buildpacks"] {
+            try fm.createDirectory(atPath: work + "/" + d, withIntermediateDirectories: true)
+        }
+        let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
+        if request.clearCache { try? fm.removeItem(atPath: cacheDir) }
+        try fm.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
+        log("Copying \(request.appPath) to the workspace")
+        try runTool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", work + "/workspace/"])
+        for kv in request.env {
+            guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw PlatformError("--env \(kv): expected NAME=VALUE") }
+            try String(kv[kv.index(after: eq)...]).write(toFile: work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
+        }
+        var creatorArgs = ["/cnb/lifecycle/creator", "-store", "/cairn/store", "-app", "/workspace", "-layers", "/layers",
+                           "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info"]
+        if let run = request.runImage { creatorArgs += ["-run-image", run] }
+        if !request.buildpacks.isEmpty {
+            try prepareBuildpacks(request.buildpacks, rootfs: rootfs, work: work)
+            creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"]
+        }
+        creatorArgs.append(request.image)
+
+        let root = geteuid() == 0
+        if root {
+            // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
+            for d in [work + "/workspace", work + "/layers", cacheDir] { try runTool("/bin/chown", ["-R", "\(uid):\(gid)", d]) }
+        }
+        var sandbox = Bubblewrap(rootfs: rootfs)
+        sandbox.mounts = [
+            Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
+            Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDir, at: "/cache"),
+            Mount(store.root, at: "/cairn/store"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
+        ]
+        var environment: [String: String] = [:]
+        for e in env {
+            guard let eq = e.firstIndex(of: "=") else { continue }
+            environment[String(e[..<eq])] = String(e[e.index(after: eq)...])
+        }
+        environment[CNBEnv.platformAPI] = SupportedAPIs.defaultPlatform.description
+        if let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] { environment["SOURCE_DATE_EPOCH"] = epoch }
+        sandbox.environment = environment
+        sandbox.workingDirectory = "/workspace"
+        sandbox.network = request.network
+        if !root { sandbox.mapUser = (uid, gid) }
+
+        let status = try sandbox.run(creatorArgs)
+        guard status == 0 else { throw PlatformError(Self.summary(status)) }
+        return try store.resolve(request.image)
+    }
+
+    /// A one-line reading of the creator's exit status (platform.md exit codes).
+    static func summary(_ status: Int32) -> String {
+        switch status {
+        case LifecycleExit.detectFailedNoError: return "build failed: no buildpack group passed detection (exit 20)"
+        case LifecycleExit.detectFailedWithError: return "build failed: no group passed detection and a buildpack's detect errored (exit 21)"
+        case LifecycleExit.buildpackBuildError: return "build failed: a buildpack's bin/build failed (exit 51); its output is above"
+        case LifecycleExit.incompatiblePlatformAPI: return "build failed: the builder's lifecycle does not support this platform API (exit 11)"
+        case LifecycleExit.incompatibleBuildpackAPI: return "build failed: a buildpack declares an unsupported buildpack API (exit 12)"
+        case 30...39: return "build failed while analyzing (exit \(status))"
+        case 40...49: return "build failed while restoring (exit \(status))"
+        case 50...59: return "build failed in the build phase (exit \(status))"
+        case 60...69: return "build failed while exporting (exit \(status))"
+        case 128...: return "build interrupted (signal \(status - 128))"
+        default: return "build failed (lifecycle exit \(status))"
+        }
+    }
+
+    /// `--buildpack ID[@VERSION]|DIR`: a buildpacks directory with the builder's buildpacks
+    /// (links into /cnb/buildpacks) plus the given directories, and an order of one group.
+    func prepareBuildpacks(_ specs: [String], rootfs: String, work: String) throws {
+        let fm = FileManager.default
+        let dir = work + "/buildpacks"
+        for id in (try? fm.contentsOfDirectory(atPath: rootfs + "/cnb/buildpacks")) ?? [] {
+            try fm.createSymbolicLink(atPath: dir + "/" + id, withDestinationPath: "/cnb/buildpacks/" + id)
+        }
+        var group: [GroupReference] = []
+        for spec in specs {
+            var isDir: ObjCBool = false
+            if fm.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
+                let d = try TOMLFile.read(BuildpackDescriptor.self, from: spec + "/buildpack.toml")
+                let escaped = d.buildpack.id.description.replacingOccurrences(of: "/", with: "_")
+                let target = dir + "/" + escaped
+                if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil {
+                    // The builder has this id too: keep its versions beside the given one.
+                    try fm.removeItem(atPath: target)
+                    try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                    for v in (try? fm.contentsOfDirectory(atPath: rootfs + "/cnb/buildpacks/" + escaped)) ?? [] {
+                        try fm.createSymbolicLink(atPath: target + "/" + v, withDestinationPath: "/cnb/buildpacks/\(escaped)/\(v)")
+                    }
+                }
+                try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                try? fm.removeItem(atPath: target + "/" + d.buildpack.version)
+                try runTool("/bin/cp", ["-a", spec, target + "/" + d.buildpack.version])
+                group.append(GroupReference(id: d.buildpack.id, version: d.buildpack.version))
+            } else {
+                let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
+                guard let id = try? BuildpackID(parts[0]) else {
+                    throw PlatformError("--buildpack \(spec): not a directory and not a buildpack id")
+                }
+                guard fm.fileExists(atPath: rootfs + "/cnb/buildpacks/" + parts[0].replacingOccurrences(of: "/", with: "_")) else {
+                    throw PlatformError("--buildpack \(spec): the builder has no buildpack \(parts[0]) and no such directory exists")
+                }
+                group.append(GroupReference(id: id, version: parts.count > 1 ? parts[1] : nil))
+            }
+        }
+        try TOMLFile.write(OrderFile(order: [OrderGroup(group: group)]), to: dir + "/order.toml")
+    }
+}

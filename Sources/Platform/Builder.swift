@@ -1,0 +1,298 @@
+import Buildpacks
+import Foundation
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The static `lifecycle` and `launcher` executables this Cairn puts into builders and app
+/// images. Found in `$CAIRN_LIFECYCLE_BIN`, else in `static-bin/` beside the build directory of
+/// the running `cairn` (`.build/static-bin`, written by `scripts/build-static`).
+public struct LifecycleBinaries: Sendable {
+    public var lifecycle: String
+    public var launcher: String
+
+    public static func locate(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LifecycleBinaries {
+        var candidates: [String] = []
+        if let dir = environment["CAIRN_LIFECYCLE_BIN"], !dir.isEmpty { candidates.append(dir) }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("static-bin").path)
+        candidates.append(exe.appendingPathComponent("static-bin").path)
+        for dir in candidates {
+            let l = dir + "/lifecycle"
+            let r = dir + "/launcher"
+            if access(l, X_OK) == 0 && access(r, X_OK) == 0 { return LifecycleBinaries(lifecycle: l, launcher: r) }
+        }
+        throw PlatformError("no static lifecycle/launcher found (looked in \(candidates.joined(separator: ", "))); run scripts/build-static or set CAIRN_LIFECYCLE_BIN")
+    }
+
+    /// The phase links of a `/cnb/lifecycle` directory.
+    public static let phases = ["analyzer", "detector", "restorer", "builder", "exporter", "creator"]
+
+    /// Writes a `/cnb/lifecycle`-style directory: the lifecycle, the launcher, one link per
+    /// phase and lifecycle.toml with the supported API versions.
+    public func install(into dir: String) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (source, name) in [(lifecycle, "lifecycle"), (launcher, "launcher")] {
+            try? fm.removeItem(atPath: dir + "/" + name)
+            try fm.copyItem(atPath: source, toPath: dir + "/" + name)
+            chmod(dir + "/" + name, 0o755)
+        }
+        for phase in Self.phases {
+            try? fm.removeItem(atPath: dir + "/" + phase)
+            try fm.createSymbolicLink(atPath: dir + "/" + phase, withDestinationPath: "lifecycle")
+        }
+        let list = { (v: [APIVersion]) in "[" + v.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
+        let toml = """
+            [api]
+              [api.buildpack]
+                deprecated = \(list(SupportedAPIs.deprecatedBuildpack))
+                supported = \(list(SupportedAPIs.buildpack))
+              [api.platform]
+                deprecated = \(list(SupportedAPIs.deprecatedPlatform))
+                supported = \(list(SupportedAPIs.platform))
+
+            [lifecycle]
+              version = "\(cairnLifecycleVersion)"
+
+            """
+        try toml.write(toFile: dir + "/lifecycle.toml", atomically: true, encoding: .utf8)
+    }
+}
+
+public let cairnLifecycleVersion = "0.1.0"
+
+/// pack's builder.toml (the parts Cairn reads).
+public struct BuilderConfig: Decodable, Sendable {
+    public var description: String?
+    public var buildpacks: [ModuleEntry]
+    public var extensions: [ModuleEntry]
+    public var stack: Stack?
+    public var build: Build?
+    public var run: Run?
+
+    public struct ModuleEntry: Decodable, Sendable {
+        public var id: String?
+        public var version: String?
+        public var uri: String?
+    }
+    public struct Stack: Decodable, Sendable {
+        public var id: String?
+        public var buildImage: String?
+        public var runImage: String?
+        public var runImageMirrors: [String]?
+        enum CodingKeys: String, CodingKey {
+            case id
+            case buildImage = "build-image"
+            case runImage = "run-image"
+            case runImageMirrors = "run-image-mirrors"
+        }
+    }
+    public struct Build: Decodable, Sendable {
+        public var image: String?
+        public var env: [EnvEntry]?
+    }
+    public struct EnvEntry: Decodable, Sendable {
+        public var name: String
+        public var value: String
+        public var suffix: String?
+    }
+    public struct Run: Decodable, Sendable {
+        public var images: [RunFile.Image]?
+    }
+
+    enum CodingKeys: String, CodingKey { case description, buildpacks, extensions, stack, build, run }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        buildpacks = try c.decodeIfPresent([ModuleEntry].self, forKey: .buildpacks) ?? []
+        extensions = try c.decodeIfPresent([ModuleEntry].self, forKey: .extensions) ?? []
+        stack = try c.decodeIfPresent(Stack.self, forKey: .stack)
+        build = try c.decodeIfPresent(Build.self, forKey: .build)
+        run = try c.decodeIfPresent(Run.self, forKey: .run)
+    }
+
+    public var buildImage: String? { build?.image ?? stack?.buildImage }
+    public var runImages: [RunFile.Image] {
+        if let images = run?.images, !images.isEmpty { return images }
+        if let r = stack?.runImage { return [RunFile.Image(image: r, mirrors: stack?.runImageMirrors)] }
+        return []
+    }
+}
+
+/// A buildpack or extension read from a directory.
+struct ModuleSource {
+    var id: String
+    var version: String
+    var api: String
+    var homepage: String?
+    var name: String?
+    var directory: String
+    var isExtension: Bool
+    var descriptor: BuildpackDescriptor?
+}
+
+/// `cairn builder create`: build image + buildpacks + extensions + order + run.toml + this
+/// Cairn's lifecycle, with the labels pack writes.
+public struct BuilderCreator {
+    public var store: ImageStore
+    public var binaries: LifecycleBinaries
+    public var log: (String) -> Void
+
+    public init(store: ImageStore, binaries: LifecycleBinaries, log: @escaping (String) -> Void) {
+        self.store = store
+        self.binaries = binaries
+        self.log = log
+    }
+
+    @discardableResult
+    public func create(name: String, configPath: String) throws -> StoredImage {
+        guard FileManager.default.fileExists(atPath: configPath) else { throw PlatformError("builder config \(configPath) does not exist") }
+        let config = try TOMLFile.read(BuilderConfig.self, from: configPath)
+        let order = try TOMLFile.read(OrderFile.self, from: configPath)
+        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        guard let buildImageRef = config.buildImage else {
+            throw PlatformError("\(configPath): no build image ([build] image = \"…\" or [stack] build-image)")
+        }
+        guard !config.runImages.isEmpty else {
+            throw PlatformError("\(configPath): no run image ([[run.images]] image = \"…\" or [stack] run-image)")
+        }
+        let buildImage: StoredImage
+        do { buildImage = try store.resolve(buildImageRef) } catch {
+            throw PlatformError("\(configPath): build image \(buildImageRef) is not in the store (\(error)); create it with `cairn stack create` or `cairn pull`")
+        }
+
+        let modules = try config.buildpacks.map { try load($0, base: base, isExtension: false, configPath: configPath) }
+            + config.extensions.map { try load($0, base: base, isExtension: true, configPath: configPath) }
+        // Every group entry must be something the builder contains.
+        for group in order.order + (order.orderExtensions ?? []) {
+            for ref in group.group where !modules.contains(where: { $0.id == ref.id.description && (ref.version == nil || ref.version == $0.version) }) {
+                throw PlatformError("\(configPath): order names \(ref.id)\(ref.version.map { "@" + $0 } ?? ""), which is not among [[buildpacks]]/[[extensions]]")
+            }
+        }
+
+        var options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
+        options.uid = 0
+        options.gid = 0
+        let created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
+        var layers: [LayerResult] = []
+        var history: [History] = []
+        var layerLabel: [String: [String: [String: Any]]] = [:]
+        for m in modules {
+            var o = options
+            let dir = (m.isExtension ? "cnb/extensions/" : "cnb/buildpacks/") + m.id.replacingOccurrences(of: "/", with: "_") + "/" + m.version
+            o.prefix = dir
+            log("Adding \(m.isExtension ? "extension" : "buildpack") \(m.id)@\(m.version) from \(m.directory)")
+            let layer = try store.writeLayer(directory: m.directory, options: o)
+            layers.append(layer)
+            history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
+            var info: [String: Any] = ["api": m.api, "layerDiffID": layer.diffID.description]
+            if let h = m.homepage { info["homepage"] = h }
+            if let n = m.name { info["name"] = n }
+            if let targets = m.descriptor?.targets, !targets.isEmpty {
+                info["targets"] = targets.map { t -> [String: Any] in
+                    var d: [String: Any] = [:]
+                    if let os = t.os { d["os"] = os }
+                    if let arch = t.arch { d["arch"] = arch }
+                    return d
+                }
+            }
+            if !m.isExtension { layerLabel[m.id, default: [:]][m.version] = info }
+        }
+
+        let scratch = FileManager.default.temporaryDirectory.path + "/cairn-builder-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try binaries.install(into: scratch + "/lifecycle/cnb/lifecycle")
+        layers.append(try store.writeLayer(directory: scratch + "/lifecycle", options: options))
+        history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(cairnLifecycleVersion)"))
+
+        let cfg = scratch + "/config/cnb"
+        try FileManager.default.createDirectory(atPath: cfg + "/build-config/env", withIntermediateDirectories: true)
+        try TOMLFile.write(order, to: cfg + "/order.toml")
+        try TOMLFile.write(RunFile(images: config.runImages), to: cfg + "/run.toml")
+        for e in config.build?.env ?? [] {
+            let file = e.name + (e.suffix.map { "." + $0 } ?? "")
+            try e.value.write(toFile: cfg + "/build-config/env/" + file, atomically: true, encoding: .utf8)
+        }
+        layers.append(try store.writeLayer(directory: scratch + "/config", options: options))
+        history.append(History(created: created, createdBy: "cairn builder create: order.toml, run.toml, build config"))
+
+        let metadata: [String: Any] = [
+            "description": config.description ?? "",
+            "buildpacks": modules.filter { !$0.isExtension }.map { m -> [String: Any] in
+                var d: [String: Any] = ["id": m.id, "version": m.version]
+                if let h = m.homepage { d["homepage"] = h }
+                return d
+            },
+            "extensions": modules.filter(\.isExtension).map { ["id": $0.id, "version": $0.version] },
+            "stack": ["runImage": ["image": config.runImages[0].image, "mirrors": config.runImages[0].mirrors ?? []]],
+            "images": config.runImages.map { ["image": $0.image, "mirrors": $0.mirrors ?? []] as [String: Any] },
+            "lifecycle": [
+                "version": cairnLifecycleVersion,
+                "apis": [
+                    "buildpack": ["deprecated": SupportedAPIs.deprecatedBuildpack.map(\.description), "supported": SupportedAPIs.buildpack.map(\.description)],
+                    "platform": ["deprecated": SupportedAPIs.deprecatedPlatform.map(\.description), "supported": SupportedAPIs.platform.map(\.description)],
+                ],
+            ] as [String: Any],
+            "createdBy": ["name": "Cairn", "version": cairnLifecycleVersion],
+        ]
+        let orderLabel = order.order.map { g in
+            ["group": g.group.map { r -> [String: Any] in
+                var d: [String: Any] = ["id": r.id.description]
+                if let v = r.version { d["version"] = v }
+                if r.optional { d["optional"] = true }
+                return d
+            }]
+        }
+        let labels = [
+            CNBLabel.builderMetadata: try jsonString(metadata),
+            CNBLabel.buildpackLayers: try jsonString(layerLabel),
+            CNBLabel.buildpackOrder: try jsonString(orderLabel),
+        ]
+        let image = try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
+            var exec = c.config ?? ExecutionConfig()
+            var merged = exec.labels ?? [:]
+            merged.merge(labels) { _, new in new }
+            exec.labels = merged
+            c.config = exec
+        }
+        return image
+    }
+
+    func load(_ entry: BuilderConfig.ModuleEntry, base: String, isExtension: Bool, configPath: String) throws -> ModuleSource {
+        guard var uri = entry.uri else {
+            throw PlatformError("\(configPath): a [[\(isExtension ? "extensions" : "buildpacks")]] entry (\(entry.id ?? "?")) has no uri")
+        }
+        if uri.hasPrefix("file://") { uri = String(uri.dropFirst(7)) }
+        if uri.hasPrefix("docker://") || uri.contains("://") {
+            throw PlatformError("\(configPath): \(uri): only directory buildpacks are supported so far (buildpackage images are not)")
+        }
+        let dir = uri.hasPrefix("/") ? uri : base + "/" + uri
+        let descriptorPath = dir + (isExtension ? "/extension.toml" : "/buildpack.toml")
+        guard FileManager.default.fileExists(atPath: descriptorPath) else {
+            throw PlatformError("\(configPath): \(uri) has no \(isExtension ? "extension.toml" : "buildpack.toml") (looked for \(descriptorPath))")
+        }
+        var m: ModuleSource
+        if isExtension {
+            let d = try TOMLFile.read(ExtensionDescriptor.self, from: descriptorPath)
+            m = ModuleSource(id: d.extension.id.description, version: d.extension.version, api: d.api.description,
+                             homepage: d.extension.homepage, name: d.extension.name, directory: dir, isExtension: true)
+        } else {
+            let d = try TOMLFile.read(BuildpackDescriptor.self, from: descriptorPath)
+            m = ModuleSource(id: d.buildpack.id.description, version: d.buildpack.version, api: d.api.description,
+                             homepage: d.buildpack.homepage, name: d.buildpack.name, directory: dir, isExtension: false, descriptor: d)
+        }
+        if let id = entry.id, id != m.id { throw PlatformError("\(configPath): entry says id \(id) but \(descriptorPath) says \(m.id)") }
+        if let v = entry.version, v != m.version {
+            throw PlatformError("\(configPath): entry says \(m.id) version \(v) but \(descriptorPath) says \(m.version)")
+        }
+        return m
+    }
+}
+
+func jsonString(_ object: Any) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+}

@@ -1,0 +1,47 @@
+import Foundation
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unpacked root filesystems of images, one per manifest digest, under `$CAIRN_HOME/rootfs`.
+/// An image is unpacked once (into a temp directory, renamed into place when complete) and then
+/// only read: builds mount it read-only, runs through a copy-on-write overlay.
+public struct RootfsCache: Sendable {
+    public let root: String
+
+    public init(home: String) { root = home + "/rootfs" }
+
+    /// The unpacked root of `image`, unpacking it first if needed. `mountPoints` are created in
+    /// it (empty directories the sandbox binds over).
+    public func rootfs(of image: StoredImage, in store: ImageStore, mountPoints: [String] = [],
+                       log: (String) -> Void) throws -> String {
+        let final = root + "/" + image.digest.encoded
+        if FileManager.default.fileExists(atPath: final + "/.cairn-complete") { return final }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let temp = root + "/.tmp-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: temp) }
+        let tree = temp + "/tree"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        log("Unpacking \(image.name ?? image.digest.description) (\(image.manifest.layers.count) layers)")
+        for (i, layer) in image.manifest.layers.enumerated() {
+            _ = try LayerExtractor.apply(blobPath: store.blobPath(layer.digest), to: tree, layerName: "layer \(i + 1) \(layer.digest.short)")
+        }
+        for point in mountPoints {
+            try FileManager.default.createDirectory(atPath: tree + point, withIntermediateDirectories: true)
+        }
+        FileManager.default.createFile(atPath: tree + "/.cairn-complete", contents: Data(image.digest.description.utf8))
+        try? FileManager.default.removeItem(atPath: final)
+        guard rename(tree, final) == 0 else {
+            throw PlatformError("cannot move unpacked image into \(final): \(String(cString: strerror(errno)))")
+        }
+        return final
+    }
+}
+
+/// `$CAIRN_HOME`, defaulting to `~/.local/share/cairn`.
+public func cairnHome(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    if let h = environment["CAIRN_HOME"], !h.isEmpty { return h }
+    return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/cairn"
+}

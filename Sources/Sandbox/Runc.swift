@@ -1,0 +1,132 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A process to run from an image config.
+public struct ContainerProcess: Sendable {
+    public var args: [String]
+    public var env: [String]
+    public var cwd: String
+    public var uid: Int
+    public var gid: Int
+    public var terminal = false
+    public init(args: [String], env: [String], cwd: String, uid: Int, gid: Int) {
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// An OCI runtime bundle for `runc`: config.json over a root filesystem, host network,
+/// new PID/IPC/UTS/mount namespaces, default capabilities of a container.
+public struct RuncBundle: Sendable {
+    public var directory: String
+    public var rootfs: String
+    public var process: ContainerProcess
+    public var hostname = "cairn"
+
+    public init(directory: String, rootfs: String, process: ContainerProcess) {
+        self.directory = directory
+        self.rootfs = rootfs
+        self.process = process
+    }
+
+    public static func locate() throws -> String {
+        guard let path = findExecutable("runc") else {
+            throw SandboxError.toolMissing(tool: "runc", package: "runc", purpose: "run images")
+        }
+        return path
+    }
+
+    /// The runtime-spec config (opencontainers/runtime-spec config.md).
+    public func config() -> [String: Any] {
+        let caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+                    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+        var mounts: [[String: Any]] = [
+            ["destination": "/proc", "type": "proc", "source": "proc"],
+            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
+            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]],
+            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
+            ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
+            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
+            ["destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]],
+        ]
+        for file in ["/etc/resolv.conf", "/etc/hosts"] where FileManager.default.fileExists(atPath: file) {
+            mounts.append(["destination": file, "type": "bind", "source": file, "options": ["rbind", "ro"]])
+        }
+        return [
+            "ociVersion": "1.0.2",
+            "process": [
+                "terminal": process.terminal,
+                "user": ["uid": process.uid, "gid": process.gid],
+                "args": process.args,
+                "env": process.env,
+                "cwd": process.cwd,
+                "capabilities": ["bounding": caps, "effective": caps, "permitted": caps],
+                "rlimits": [["type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024]],
+                "noNewPrivileges": true,
+            ] as [String: Any],
+            "root": ["path": rootfs, "readonly": false],
+            "hostname": hostname,
+            "mounts": mounts,
+            "linux": [
+                // No network namespace: the container shares the host network.
+                "namespaces": [["type": "pid"], ["type": "ipc"], ["type": "uts"], ["type": "mount"]],
+                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            ] as [String: Any],
+        ]
+    }
+
+    public func write() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let data = try JSONSerialization.data(withJSONObject: config(), options: [.sortedKeys, .prettyPrinted])
+        try data.write(to: URL(fileURLWithPath: directory + "/config.json"), options: .atomic)
+    }
+
+    /// Runs the bundle in the foreground as container `id`. SIGINT/SIGTERM are passed to the
+    /// container; if it has not stopped 5 s later it is killed. The container is deleted after.
+    /// - Returns: the container process's exit status.
+    public func run(id: String) throws -> Int32 {
+        let runc = try Self.locate()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: runc)
+        p.arguments = ["run", "--bundle", directory, id]
+        defer { _ = try? runTool(runc, ["delete", "--force", id]) }
+        return try runForwardingSignals(p) { sig in
+            _ = try? runTool(runc, ["kill", id, sig == SIGINT ? "INT" : "TERM"])
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+                if p.isRunning { _ = try? runTool(runc, ["kill", id, "KILL"]) }
+            }
+        }
+    }
+}
+
+/// A copy-on-write view of a directory: an overlay mount whose writes go to a scratch upper
+/// directory (root only).
+public struct OverlayMount: Sendable {
+    public let target: String
+    let scratch: String
+
+    public init(lower: String, scratch: String) throws {
+        self.scratch = scratch
+        target = scratch + "/merged"
+        for d in ["upper", "work", "merged"] {
+            try FileManager.default.createDirectory(atPath: scratch + "/" + d, withIntermediateDirectories: true)
+        }
+        let options = "lowerdir=\(lower),upperdir=\(scratch)/upper,workdir=\(scratch)/work"
+        guard mount("overlay", target, "overlay", 0, options) == 0 else {
+            throw SandboxError.failed(what: "mount overlay on \(target)", status: errno, detail: String(cString: strerror(errno)))
+        }
+    }
+
+    public func remove() {
+        umount2(target, Int32(MNT_DETACH))
+        try? FileManager.default.removeItem(atPath: scratch)
+    }
+}

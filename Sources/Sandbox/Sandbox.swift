@@ -1,0 +1,153 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Errors of running things in a root filesystem.
+public enum SandboxError: Error, CustomStringConvertible, Sendable {
+    case toolMissing(tool: String, package: String, purpose: String)
+    case failed(what: String, status: Int32, detail: String)
+
+    public var description: String {
+        switch self {
+        case .toolMissing(let tool, let package, let purpose):
+            return "\(tool) is not installed (needed to \(purpose)); install it with: apt-get install -y \(package)"
+        case .failed(let what, let status, let detail):
+            return "\(what) failed with status \(status)\(detail.isEmpty ? "" : ": " + detail)"
+        }
+    }
+}
+
+/// Finds an executable on PATH.
+public func findExecutable(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    for dir in (environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":") {
+        let path = "\(dir)/\(name)"
+        if access(path, X_OK) == 0 { return path }
+    }
+    for dir in ["/usr/sbin", "/sbin"] where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+    return nil
+}
+
+/// A bind mount into the sandbox.
+public struct Mount: Sendable, Hashable {
+    public var source: String
+    public var target: String
+    public var writable: Bool
+    public init(_ source: String, at target: String, writable: Bool = true) {
+        self.source = source
+        self.target = target
+        self.writable = writable
+    }
+}
+
+/// A bubblewrap invocation: a root filesystem (read-only, or a throwaway overlay), bind mounts,
+/// fresh /proc, /dev and /tmp, a clean environment, and new PID/IPC/UTS (and optionally network)
+/// namespaces. Knows nothing about buildpacks.
+public struct Bubblewrap: Sendable {
+    public var rootfs: String
+    public var mounts: [Mount] = []
+    public var environment: [String: String] = [:]
+    public var workingDirectory = "/"
+    public var network = true
+    /// Copy-on-write root: writes go to a temporary overlay and vanish afterwards.
+    public var overlayRoot = false
+    /// When not root on the host, the uid/gid to appear as inside a new user namespace.
+    public var mapUser: (uid: Int, gid: Int)?
+
+    public init(rootfs: String) { self.rootfs = rootfs }
+
+    public static func locate() throws -> String {
+        guard let path = findExecutable("bwrap") else {
+            throw SandboxError.toolMissing(tool: "bwrap", package: "bubblewrap", purpose: "run builds in a sandbox")
+        }
+        return path
+    }
+
+    /// The argument vector for `bwrap`, ending in `command`.
+    public func arguments(_ command: [String]) -> [String] {
+        var a: [String] = []
+        if overlayRoot {
+            a += ["--overlay-src", rootfs, "--tmp-overlay", "/"]
+        } else {
+            a += ["--ro-bind", rootfs, "/"]
+        }
+        a += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for m in mounts { a += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
+        for file in ["/etc/resolv.conf", "/etc/hosts"] where network && FileManager.default.fileExists(atPath: file) {
+            if FileManager.default.fileExists(atPath: rootfs + file) || overlayRoot { a += ["--ro-bind-try", file, file] }
+        }
+        a += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
+        if !network { a += ["--unshare-net"] }
+        if let mapUser { a += ["--unshare-user", "--uid", "\(mapUser.uid)", "--gid", "\(mapUser.gid)"] }
+        a += ["--clearenv"]
+        for (k, v) in environment.sorted(by: { $0.key < $1.key }) { a += ["--setenv", k, v] }
+        a += ["--chdir", workingDirectory, "--"]
+        return a + command
+    }
+
+    /// Runs `command` in the sandbox with stdout/stderr inherited; returns its exit status.
+    public func run(_ command: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Self.locate())
+        p.arguments = arguments(command)
+        p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        return try runForwardingSignals(p)
+    }
+}
+
+/// Runs `process` to completion, forwarding SIGINT and SIGTERM to it; returns its exit status
+/// (128+signal when killed).
+public func runForwardingSignals(_ process: Process, onSignal: (@Sendable (Int32) -> Void)? = nil) throws -> Int32 {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    var sources: [any DispatchSourceSignal] = []
+    let queue = DispatchQueue(label: "cairn.signals")
+    for sig in [SIGINT, SIGTERM] {
+        let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+        s.setEventHandler { [process] in
+            if let onSignal { onSignal(sig) } else if process.isRunning { kill(process.processIdentifier, sig) }
+        }
+        s.resume()
+        sources.append(s)
+    }
+    defer {
+        sources.forEach { $0.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+}
+
+/// Runs a tool and returns its stdout; throws with its stderr on failure.
+@discardableResult
+public func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, what: String? = nil) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes concurrently so neither fills up.
+    nonisolated(unsafe) var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        let detail = String(decoding: errData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        throw SandboxError.failed(what: what ?? ([URL(fileURLWithPath: path).lastPathComponent] + arguments).joined(separator: " "),
+                                  status: p.terminationStatus, detail: String(detail.suffix(2000)))
+    }
+    return String(decoding: outData, as: UTF8.self)
+}

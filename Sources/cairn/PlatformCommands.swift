@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import OCI
+import Platform
+
+/// Progress lines of platform work, on stderr so stdout stays for results.
+func say(_ quiet: Bool) -> (String) -> Void {
+    { line in if !quiet { FileHandle.standardError.write(Data("[cairn] \(line)\n".utf8)) } }
+}
+
+struct StackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stack", abstract: "Base images: a matched build image and run image.", subcommands: [StackCreate.self])
+}
+
+struct StackCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Make NAME/build:latest and NAME/run:latest from Debian packages, directories, or debootstrap.")
+
+    @Argument(help: "Stack name; the images are NAME/build:latest and NAME/run:latest.") var name: String
+    @Option(help: "Comma-separated Debian packages unpacked with dpkg-deb (e.g. busybox-static,bash-static).") var packages: String?
+    @Option(help: "Directory to use as the build (and run) image's root filesystem.") var rootfs: String?
+    @Option(name: .customLong("run-rootfs"), help: "Directory to use as the run image's root filesystem.") var runRootfs: String?
+    @Option(help: "Debian suite for a full rootfs made by debootstrap (e.g. bookworm).") var debian: String?
+    @Option(help: "Mirror for --debian.") var mirror = "http://deb.debian.org/debian"
+    @Flag(help: "Print only the image names.") var quiet = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let sources = [packages != nil, rootfs != nil, debian != nil].filter { $0 }.count
+            guard sources == 1 else { throw CLIError("give exactly one of --packages, --rootfs or --debian") }
+            let source: StackSource
+            if let packages {
+                source = .packages(packages.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            } else if let rootfs {
+                source = .directories(build: rootfs, run: runRootfs)
+            } else {
+                source = .debian(suite: debian!, mirror: mirror)
+            }
+            let store = try storeOptions.open()
+            let (build, run) = try StackCreator(store: store, log: say(quiet)).create(name: name, source: source)
+            print("\(build.name ?? StackCreator.buildReference(name)) \(build.digest)")
+            print("\(run.name ?? StackCreator.runReference(name)) \(run.digest)")
+        }
+    }
+}
+
+struct BuilderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "builder", abstract: "Builder images: a build image with buildpacks, an order and the lifecycle.",
+        subcommands: [BuilderCreate.self])
+}
+
+struct BuilderCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Make a builder image from pack's builder.toml format.")
+
+    @Argument(help: "Name of the builder image, e.g. my-builder.") var name: String
+    @Option(help: "The builder.toml.") var config: String
+    @Flag(help: "Print only the digest.") var quiet = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try storeOptions.open()
+            let image = try BuilderCreator(store: store, binaries: try LifecycleBinaries.locate(), log: say(quiet))
+                .create(name: name, configPath: config)
+            print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
+        }
+    }
+}
+
+struct LifecycleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lifecycle", abstract: "This Cairn's lifecycle.", subcommands: [LifecycleInstall.self])
+}
+
+struct LifecycleInstall: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install", abstract: "Write a /cnb/lifecycle-style directory: lifecycle, launcher, phase links, lifecycle.toml.")
+
+    @Argument(help: "Directory to write.") var directory: String
+
+    func run() async throws {
+        try await reportingErrors {
+            try LifecycleBinaries.locate().install(into: directory)
+            print(directory)
+        }
+    }
+}
+
+struct Build: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build an app image from source with a builder, in a bubblewrap sandbox, into the store (or a registry).")
+
+    @Argument(help: "Name of the app image, e.g. myapp.") var image: String
+    @Option(help: "The app's source directory.") var path = "."
+    @Option(help: "The builder image (in the store).") var builder: String
+    @Option(name: .customLong("buildpack"), help: "A buildpack id[@version] from the builder or a buildpack directory; repeatable; replaces the builder's order.")
+    var buildpacks: [String] = []
+    @Option(name: .customLong("env"), help: "A build-time environment variable NAME=VALUE for buildpacks; repeatable.") var env: [String] = []
+    @Option(name: .customLong("run-image"), help: "Run image to use instead of the builder's.") var runImage: String?
+    @Flag(help: "Push the image to its registry after the build.") var publish = false
+    @Flag(name: .customLong("clear-cache"), help: "Start from an empty cache.") var clearCache = false
+    @Option(help: "Network for buildpacks: host or none.") var network = "host"
+    @Flag(help: "Less output: phase headers and errors only.") var quiet = false
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            guard ["host", "none"].contains(network) else { throw CLIError("--network must be host or none") }
+            let store = try storeOptions.open()
+            var request = BuildRequest(image: image, appPath: URL(fileURLWithPath: path).standardizedFileURL.path, builder: builder)
+            request.buildpacks = buildpacks.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
+            request.env = env
+            request.runImage = runImage
+            request.clearCache = clearCache
+            request.network = network == "host"
+            request.quiet = quiet
+            let started = Date()
+            let built = try BuildRunner(store: store, home: cairnHome(), log: say(quiet)).build(request)
+            FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description,
+                                                       Date().timeIntervalSince(started)).utf8))
+            if publish {
+                let ref = try ImageReference(parsing: image)
+                try await withClient(registry) { client in
+                    try await ImageTransfer(client: client, store: store).push(built, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
+                }
+                FileHandle.standardError.write(Data("[cairn] Pushed \(ref)\n".utf8))
+            }
+            print(built.digest)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an image from the store with runc (bubblewrap when runc is not usable); host network.")
+
+    @Argument(help: "The image.") var image: String
+    @Option(help: "A buildpack process type to run instead of the default.") var process: String?
+    @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE; repeatable.") var env: [String] = []
+    @Argument(parsing: .postTerminator, help: "Arguments replacing the image's Cmd (after --).") var args: [String] = []
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        var status: Int32 = 0
+        try await reportingErrors {
+            let store = try storeOptions.open()
+            var request = RunRequest(image: image)
+            request.processType = process
+            request.args = args
+            request.env = env
+            status = try ImageRunner(store: store, home: cairnHome(), log: say(false)).run(request)
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// End to end through `lifecycle creator`: the example Procfile buildpack on the tiny busybox
+/// stack, exported to a Cairn store, an OCI layout and a registry, checked by skopeo and umoci,
+/// run by runc.
+final class CreatorRun {
+    let tmp = TempDir("creator")
+    var app: String { tmp.path + "/app" }
+    var layers: String { tmp.path + "/layers" }
+    var cache: String { tmp.path + "/cache" }
+    var buildpacks: String { tmp.path + "/buildpacks" }
+    var order: String { tmp.path + "/order.toml" }
+    var platform: String { tmp.path + "/platform" }
+
+    init(app source: String = packageRoot + "/examples/apps/hello-procfile") throws {
+        try requireStaticBinaries()
+        chmod(tmp.path, 0o755)
+        _ = try sh("cp -a '\(source)' '\(app)' && mkdir -p '\(buildpacks)/examples_procfile' '\(platform)' '\(cache)' && cp -a '\(packageRoot)/examples/buildpacks/procfile' '\(buildpacks)/examples_procfile/0.1.0'")
+        try writeFile(order, "[[order]]\n[[order.group]]\nid = \"examples/procfile\"\nversion = \"0.1.0\"\n")
+    }
+
+    /// Runs the creator with a fresh layers directory (as a platform would).
+    func create(_ target: [String], image: String, env: [String: String] = [:]) throws -> RunResult {
+        _ = try sh("rm -rf '\(layers)' && mkdir -p '\(layers)' && chmod 777 '\(layers)' '\(app)' && chown -R \(cnbUser):\(cnbUser) '\(app)' '\(cache)' 2>/dev/null; true")
+        var environment = ["PATH": "/usr/bin:/bin", "CNB_PLATFORM_API": "0.15", "CNB_USER_ID": "\(cnbUser)", "CNB_GROUP_ID": "\(cnbUser)"]
+        environment.merge(env) { _, new in new }
+        return try run([lifecycleBinary, "creator", "-app", app, "-layers", layers, "-buildpacks", buildpacks, "-order", order,
+                        "-platform", platform, "-cache-dir", cache, "-launcher", staticBin + "/launcher",
+                        "-run-image", TinyStack.runImage] + target + [image], environment: environment)
+    }
+}
+
+/// Unpacks an OCI layout image with umoci and runs it with runc as configured.
+func runWithRunc(layout: String, tag: String) throws -> RunResult {
+    let bundle = TempDir("bundle")
+    let unpack = try run(["umoci", "unpack", "--image", "\(layout):\(tag)", bundle.path + "/b"])
+    guard unpack.status == 0 else { throw TestSupportError("umoci unpack: \(unpack.stderr)") }
+    let configPath = bundle.path + "/b/config.json"
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
+    var process = config["process"] as! [String: Any]
+    process["terminal"] = false
+    config["process"] = process
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+    let id = "cairn-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+    defer { _ = try? run(["runc", "delete", "--force", id]) }
+    return try run(["runc", "run", "--bundle", bundle.path + "/b", id])
+}
+
+@Test func creatorExportsAnOCILayoutThatSkopeoUmociAndRuncAccept() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun()
+    let layout = c.tmp.path + "/layout"
+    // The run image at its mapped path (platform.md, Map an image reference to a path).
+    let runPath = layout + "/docker.io/tiny/run/latest"
+    try FileManager.default.createDirectory(atPath: runPath, withIntermediateDirectories: true)
+    let copy = try run(["skopeo", "copy", "oci:\(stack.store):\(TinyStack.runImage)", "oci:\(runPath):latest"])
+    #expect(copy.status == 0, "\(copy.stderr)")
+
+    let r = try c.create(["-layout", "-layout-dir", layout], image: "example.com/hello:1", env: ["CNB_EXPERIMENTAL_MODE": "silent"])
+    #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+    let appPath = layout + "/example.com/hello/1"
+    let inspect = try run(["skopeo", "inspect", "oci:\(appPath)"])
+    #expect(inspect.status == 0, "\(inspect.stderr)")
+    #expect(inspect.stdout.contains("io.buildpacks.lifecycle.metadata"))
+    let validate = try run(["python3", fixturesRoot + "/validate_oci_layout.py", appPath])
+    #expect(validate.status == 0, "\(validate.stdout)\(validate.stderr)")
+
+    // The default process (web) and the launch environment: env.launch, exec.d.
+    let web = try runWithRunc(layout: appPath, tag: "example.com/hello:1")
+    #expect(web.status == 0, "\(web.stderr)")
+    #expect(web.stdout.contains("hello from procfile, exec.d ran"), "\(web.stdout)\(web.stderr)")
+    // Another process type, through its /cnb/process link.
+    let other = try runOCI(appPath, entrypoint: ["/cnb/process/env"])
+    #expect(other.stdout.contains("CAIRN_BUILT_BY=procfile") && other.stdout.contains("CAIRN_EXECD=ran"), "\(other.stdout)\(other.stderr)")
+    #expect(!other.stdout.contains("CNB_LAYERS_DIR="), "CNB_LAYERS_DIR must not reach the process")
+    // profile.d is sourced for a shell (non-direct) command.
+    let shell = try runOCI(appPath, entrypoint: ["/cnb/lifecycle/launcher", "echo profile=$CAIRN_PROFILE"])
+    #expect(shell.stdout.contains("profile=sourced"), "\(shell.stdout)\(shell.stderr)")
+}
+
+/// Runs an unpacked layout image with a replaced entrypoint.
+func runOCI(_ layout: String, entrypoint: [String]) throws -> RunResult {
+    let bundle = TempDir("bundle")
+    let unpack = try run(["umoci", "unpack", "--image", "\(layout):example.com/hello:1", bundle.path + "/b"])
+    guard unpack.status == 0 else { throw TestSupportError("umoci unpack: \(unpack.stderr)") }
+    let configPath = bundle.path + "/b/config.json"
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
+    var process = config["process"] as! [String: Any]
+    process["terminal"] = false
+    process["args"] = entrypoint
+    config["process"] = process
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+    let id = "cairn-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+    defer { _ = try? run(["runc", "delete", "--force", id]) }
+    return try run(["runc", "run", "--bundle", bundle.path + "/b", id])
+}
+
+/// The image's layers' diffIDs, from `cairn inspect --format json`.
+func diffIDs(store: String, _ image: String) throws -> [String] {
+    let r = try run([cairnBinary, "inspect", "--store", store, "--format", "json", image])
+    guard r.status == 0 else { throw TestSupportError(r.stderr) }
+    let object = try JSONSerialization.jsonObject(with: r.stdoutData) as! [String: Any]
+    let config = object["config"] as! [String: Any]
+    return (config["rootfs"] as! [String: Any])["diff_ids"] as! [String]
+}
+
+func digest(store: String, _ image: String) throws -> String {
+    let r = try run([cairnBinary, "inspect", "--store", store, "--format", "json", image])
+    let object = try JSONSerialization.jsonObject(with: r.stdoutData) as! [String: Any]
+    return object["digest"] as! String
+}
+
+@Test func rebuildWithoutChangesReusesEveryLayerAndOneChangedFileChangesOnlyTheAppLayer() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun()
+    let store = c.tmp.path + "/store"
+    _ = try sh("cp -a '\(stack.store)' '\(store)'")
+    let first = try c.create(["-store", store], image: "hello")
+    #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+    let d1 = try digest(store: store, "hello")
+    let layers1 = try diffIDs(store: store, "hello")
+
+    let second = try c.create(["-store", store], image: "hello")
+    #expect(second.status == 0, "\(second.stderr)")
+    #expect(try digest(store: store, "hello") == d1, "an unchanged rebuild must give the same image")
+    #expect(second.stdout.contains("Reusing layer 'app'") && second.stdout.contains("unchanged since the last export"), "\(second.stdout)")
+    #expect(second.stdout.contains("Reusing layer 'examples/procfile:procfile'"))
+    #expect(!second.stdout.contains("Adding layer"), "\(second.stdout)")
+    let report = try String(contentsOfFile: c.layers + "/report.toml", encoding: .utf8)
+    #expect(report.contains(d1))
+
+    try writeFile(c.app + "/Procfile", "web: echo changed\n")
+    let third = try c.create(["-store", store], image: "hello")
+    #expect(third.status == 0, "\(third.stderr)")
+    let layers3 = try diffIDs(store: store, "hello")
+    #expect(layers1.count == layers3.count)
+    let changed = zip(layers1, layers3).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
+    // The Procfile is app content and also becomes launch.toml's processes: the app layer and
+    // the launch config layer (metadata.toml) change; run image, buildpack and launcher layers do not.
+    let runLayers = try diffIDs(store: stack.store, TinyStack.runImage).count
+    #expect(changed == [runLayers + 1, runLayers + 3], "changed layers: \(changed) of \(layers3.count)")
+    #expect(third.stdout.contains("Adding layer 'app'"))
+}
+
+@Test func sameInputsGiveTheSameDigestFromDifferentCopiesAtDifferentTimes() throws {
+    let stack = try TinyStack.shared()
+    let a = try CreatorRun()
+    Thread.sleep(forTimeInterval: 1.1)  // different mtimes and inodes for the second copy
+    let b = try CreatorRun()
+    var digests: [String] = []
+    for c in [a, b] {
+        let store = c.tmp.path + "/store"
+        _ = try sh("cp -a '\(stack.store)' '\(store)'")
+        let r = try c.create(["-store", store], image: "hello", env: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(r.status == 0, "\(r.stderr)")
+        digests.append(try digest(store: store, "hello"))
+        let inspect = try run([cairnBinary, "inspect", "--store", store, "--format", "json", "hello"])
+        #expect(inspect.stdout.contains("2023-11-14T22:13:20Z"), "created must follow SOURCE_DATE_EPOCH")
+    }
+    #expect(digests[0] == digests[1])
+}
+
+@Test func creatorExportsToARegistry() async throws {
+    let stack = try TinyStack.shared()
+    let registry = try LocalRegistry()
+    defer { registry.stop() }
+    let push = try run([cairnBinary, "push", "--store", stack.store, "--insecure-registry", registry.host, TinyStack.runImage,
+                        "\(registry.host)/tiny/run:latest"])
+    #expect(push.status == 0, "\(push.stderr)")
+    let c = try CreatorRun()
+    let image = "\(registry.host)/hello:1"
+    let r = try run([lifecycleBinary, "creator", "-app", c.app, "-layers", c.layers, "-buildpacks", c.buildpacks, "-order", c.order,
+                     "-platform", c.platform, "-launcher", staticBin + "/launcher", "-run-image", "\(registry.host)/tiny/run:latest",
+                     "-insecure-registry", registry.host, image],
+                    environment: ["PATH": "/usr/bin:/bin", "CNB_PLATFORM_API": "0.15", "CNB_USER_ID": "\(cnbUser)", "CNB_GROUP_ID": "\(cnbUser)",
+                                  "HOME": c.tmp.path])
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    let inspect = try run(["skopeo", "inspect", "--tls-verify=false", "docker://\(image)"])
+    #expect(inspect.status == 0, "\(inspect.stderr)")
+    #expect(inspect.stdout.contains("io.buildpacks.build.metadata"))
+    let report = try String(contentsOfFile: c.layers + "/report.toml", encoding: .utf8)
+    #expect(report.contains("manifest-size"))
+}
+
+@Test func exporterRejectsAnUnknownProcessTypeAndDigestTags() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun()
+    let store = c.tmp.path + "/store"
+    _ = try sh("cp -a '\(stack.store)' '\(store)'")
+    let bad = try c.create(["-store", store, "-process-type", "nope"], image: "hello")
+    #expect(bad.status == 62, "\(bad.stderr)")
+    #expect(bad.stderr.contains("process type nope"))
+}
