@@ -16,9 +16,11 @@ public struct LifecycleBinaries: Sendable {
     public static func locate(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> LifecycleBinaries {
         var candidates: [String] = []
         if let dir = environment["CAIRN_LIFECYCLE_BIN"], !dir.isEmpty { candidates.append(dir) }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("static-bin").path)
-        candidates.append(exe.appendingPathComponent("static-bin").path)
+        // .build/debug/cairn (a link to .build/<triple>/debug) → .build/static-bin
+        let invoked = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let resolved = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(invoked.deletingLastPathComponent().appendingPathComponent("static-bin").path)
+        candidates.append(resolved.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("static-bin").path)
         for dir in candidates {
             let l = dir + "/lifecycle"
             let r = dir + "/launcher"

@@ -20,6 +20,16 @@ public struct RootfsCache: Sendable {
         let final = root + "/" + image.digest.encoded
         if FileManager.default.fileExists(atPath: final + "/.cairn-complete") { return final }
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // One unpacker per image; others wait and then find it complete.
+        let lock = try FileLock(path: root + "/.lock-" + image.digest.encoded)
+        return try lock.withLock(exclusive: true) {
+            if FileManager.default.fileExists(atPath: final + "/.cairn-complete") { return final }
+            return try unpack(image, in: store, to: final, mountPoints: mountPoints, log: log)
+        }
+    }
+
+    private func unpack(_ image: StoredImage, in store: ImageStore, to final: String, mountPoints: [String],
+                        log: (String) -> Void) throws -> String {
         let temp = root + "/.tmp-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: temp) }
         let tree = temp + "/tree"

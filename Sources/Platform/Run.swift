@@ -38,7 +38,8 @@ public struct ImageRunner {
         var entrypoint = exec.entrypoint ?? []
         var cmd = exec.cmd ?? []
         if let type = request.processType {
-            guard FileManager.default.fileExists(atPath: rootfs + CNBPath.processDir + "/" + type) else {
+            // A link to the launcher, absolute inside the image: check the link itself.
+            guard (try? FileManager.default.attributesOfItem(atPath: rootfs + CNBPath.processDir + "/" + type)) != nil else {
                 let known = (try? FileManager.default.contentsOfDirectory(atPath: rootfs + CNBPath.processDir))?.sorted() ?? []
                 throw PlatformError("\(request.image) has no process type \(type)" + (known.isEmpty ? "" : " (it has: \(known.joined(separator: ", ")))"))
             }

@@ -217,14 +217,16 @@ struct CreatorCommand: AsyncParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let api: APIVersion
         let log: Logger
+        let location: ImageLocation
+        let cleanup: () async -> Void
         do {
             api = try platformAPI(env)
             log = try logger(options.logLevel, env)
+            (location, cleanup) = try images.location(env, log: log)
         } catch {
-            FileHandle.standardError.write(Data("ERROR: \(error)\n".utf8))
-            throw ExitCode(error.exitCode(phase: .detect))
+            FileHandle.standardError.write(Data("ERROR: failed to create: \(error)\n".utf8))
+            throw ExitCode(error.exitCode(phase: .analyze))
         }
-        let (location, cleanup) = try images.location(env, log: log)
         do {
             try await runPhase(.analyze, action: "analyze") {
                 log.info("===> ANALYZING")

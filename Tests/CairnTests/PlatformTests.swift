@@ -18,7 +18,7 @@ final class ExampleBuilder: @unchecked Sendable {
         home = NSTemporaryDirectory() + "cairn-example-builder-\(getpid())"
         try? FileManager.default.removeItem(atPath: home)
         _ = try sh("mkdir -p '\(home)' && cp -a '\(stack.store)' '\(home)/store'")
-        let r = try cairn(["builder", "create", Self.name, "--config", packageRoot + "/examples/builder.toml"], home: home)
+        let r = try cairnAt(["builder", "create", Self.name, "--config", packageRoot + "/examples/builder.toml"], home: home)
         guard r.status == 0 else { throw TestSupportError("cairn builder create: \(r.stderr)") }
     }
 
@@ -34,7 +34,7 @@ final class ExampleBuilder: @unchecked Sendable {
     }
 }
 
-func cairn(_ args: [String], home: String) throws -> RunResult {
+func cairnAt(_ args: [String], home: String) throws -> RunResult {
     try run([cairnBinary] + args, environment: [
         "CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin,
         "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -42,7 +42,7 @@ func cairn(_ args: [String], home: String) throws -> RunResult {
 }
 
 func inspectJSON(_ image: String, home: String) throws -> [String: Any] {
-    let r = try cairn(["inspect", "--format", "json", image], home: home)
+    let r = try cairnAt(["inspect", "--format", "json", image], home: home)
     guard r.status == 0 else { throw TestSupportError(r.stderr) }
     return try JSONSerialization.jsonObject(with: r.stdoutData) as! [String: Any]
 }
@@ -78,11 +78,11 @@ func execConfig(_ object: [String: Any]) -> [String: Any] {
 
 @Test func stackCreateRejectsBadInput() throws {
     let tmp = TempDir("stack-bad")
-    let none = try cairn(["stack", "create", "x"], home: tmp.path)
+    let none = try cairnAt(["stack", "create", "x"], home: tmp.path)
     #expect(none.status != 0 && none.stderr.contains("exactly one of"))
-    let missing = try cairn(["stack", "create", "x", "--rootfs", tmp.path + "/nope"], home: tmp.path)
+    let missing = try cairnAt(["stack", "create", "x", "--rootfs", tmp.path + "/nope"], home: tmp.path)
     #expect(missing.status != 0 && missing.stderr.contains("does not exist"))
-    let badPackage = try cairn(["stack", "create", "x", "--packages", "no-such-package-cairn"], home: tmp.path)
+    let badPackage = try cairnAt(["stack", "create", "x", "--packages", "no-such-package-cairn"], home: tmp.path)
     #expect(badPackage.status != 0 && badPackage.stderr.contains("apt-get download"))
 }
 
@@ -95,7 +95,7 @@ func execConfig(_ object: [String: Any]) -> [String: Any] {
     let layers = try JSONSerialization.jsonObject(with: Data((labels["io.buildpacks.buildpack.layers"] ?? "{}").utf8)) as! [String: Any]
     #expect(((layers["examples/procfile"] as? [String: Any])?["0.1.0"] as? [String: Any])?["layerDiffID"] as? String != nil)
     let bundle = TempDir("builder-unpack")
-    let u = try run(["umoci", "unpack", "--image", "\(b.store):\(ExampleBuilder.name)", bundle.path + "/b"])
+    let u = try run(["umoci", "unpack", "--image", "\(b.store):\(ExampleBuilder.name):latest", bundle.path + "/b"])
     #expect(u.status == 0, "\(u.stderr)")
     let root = bundle.path + "/b/rootfs"
     #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/cnb/lifecycle/detector") == "lifecycle")
@@ -127,7 +127,7 @@ func freePort() throws -> Int {
 @Test func buildAndRunTheStaticSiteThenRebuildFasterFromCache() throws {
     let b = try ExampleBuilder.shared()
     let started = Date()
-    let first = try cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name], home: b.home)
+    let first = try cairnAt(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name], home: b.home)
     let cold = Date().timeIntervalSince(started)
     #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
     #expect(first.stdout.contains("===> DETECTING") && first.stdout.contains("===> EXPORTING"))
@@ -159,7 +159,7 @@ func freePort() throws -> Int {
     #expect(!server.isRunning)
 
     let again = Date()
-    let second = try cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name], home: b.home)
+    let second = try cairnAt(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name], home: b.home)
     let warm = Date().timeIntervalSince(again)
     #expect(second.status == 0, "\(second.stderr)")
     #expect(second.stdout.contains("Restored layer 'examples/static-site:httpd' from the cache"), "\(second.stdout)")
@@ -170,15 +170,16 @@ func freePort() throws -> Int {
 
 @Test func builderWithTwoGroupsChoosesTheSecondAndRunRunsAnotherProcessType() throws {
     let b = try ExampleBuilder.shared()
-    let r = try cairn(["build", "hello", "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name], home: b.home)
+    let r = try cairnAt(["build", "hello", "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name], home: b.home)
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    try #require(r.status == 0)
     #expect(r.stdout.contains("pass: examples/procfile"), "\(r.stdout)")
-    let web = try cairn(["run", "hello", "--", "a", "b"], home: b.home)
-    #expect(web.status == 0, "\(web.stderr)")
+    let web = try cairnAt(["run", "hello", "--", "a", "b"], home: b.home)
+    #expect(web.status == 0, "\(web.stdout)\(web.stderr)")
     #expect(web.stdout.contains("hello from procfile, exec.d ran") && web.stdout.contains("args: a b"), "\(web.stdout)")
-    let env = try cairn(["run", "hello", "--process", "env"], home: b.home)
+    let env = try cairnAt(["run", "hello", "--process", "env"], home: b.home)
     #expect(env.stdout.contains("CAIRN_BUILT_BY=procfile"), "\(env.stdout)\(env.stderr)")
-    let bad = try cairn(["run", "hello", "--process", "nope"], home: b.home)
+    let bad = try cairnAt(["run", "hello", "--process", "nope"], home: b.home)
     #expect(bad.status != 0 && bad.stderr.contains("no process type nope"))
     // The exit status of the process is cairn run's.
     let status = try run([cairnBinary, "run", "hello", "--process", "env"], environment: ["CAIRN_HOME": b.home, "PATH": "/usr/sbin:/usr/bin:/bin"])
@@ -189,7 +190,7 @@ func freePort() throws -> Int {
     let b = try ExampleBuilder.shared()
     let tmp = TempDir("bp-dir")
     _ = try sh("cp -a '\(packageRoot)/examples/buildpacks/procfile' '\(tmp.path)/bp' && sed -i 's/0.1.0/0.2.0/' '\(tmp.path)/bp/buildpack.toml'")
-    let r = try cairn(["build", "hello-dir", "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name,
+    let r = try cairnAt(["build", "hello-dir", "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name,
                        "--buildpack", tmp.path + "/bp"], home: b.home)
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     #expect(r.stdout.contains("pass: examples/procfile@0.2.0"), "\(r.stdout)")
@@ -199,7 +200,7 @@ func freePort() throws -> Int {
     let b = try ExampleBuilder.shared()
     let empty = TempDir("empty-app")
     try writeFile(empty.path + "/README", "nothing to build\n")
-    let none = try cairn(["build", "nothing", "--path", empty.path, "--builder", ExampleBuilder.name], home: b.home)
+    let none = try cairnAt(["build", "nothing", "--path", empty.path, "--builder", ExampleBuilder.name], home: b.home)
     #expect(none.status != 0)
     #expect(none.stderr.contains("no buildpack group passed detection"), "\(none.stderr)")
 
@@ -207,12 +208,12 @@ func freePort() throws -> Int {
     try writeFile(tmp.path + "/bp/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/fails\"\nversion = \"1.0.0\"\n")
     try writeFile(tmp.path + "/bp/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
     try writeFile(tmp.path + "/bp/bin/build", "#!/bin/sh\necho 'boom: the compiler is on fire'\nexit 1\n", mode: 0o755)
-    let failed = try cairn(["build", "fails", "--path", empty.path, "--builder", ExampleBuilder.name, "--buildpack", tmp.path + "/bp"],
+    let failed = try cairnAt(["build", "fails", "--path", empty.path, "--builder", ExampleBuilder.name, "--buildpack", tmp.path + "/bp"],
                            home: b.home)
     #expect(failed.status != 0)
     #expect(failed.stdout.contains("boom: the compiler is on fire"), "\(failed.stdout)")
     #expect(failed.stderr.contains("bin/build failed (exit 51)"), "\(failed.stderr)")
 
-    let missing = try cairn(["build", "x", "--path", empty.path + "/nope", "--builder", ExampleBuilder.name], home: b.home)
+    let missing = try cairnAt(["build", "x", "--path", empty.path + "/nope", "--builder", ExampleBuilder.name], home: b.home)
     #expect(missing.status != 0 && missing.stderr.contains("does not exist"))
 }

@@ -113,11 +113,11 @@ final class TempFile {
 }
 
 /// An advisory lock (flock) on a file; shared or exclusive, released on scope exit.
-final class FileLock {
+public final class FileLock {
     let path: String
     private let fd: Int32
 
-    init(path: String) throws {
+    public init(path: String) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OCIError.io(operation: "open lock file", path: path, errno: errno) }
         self.fd = fd
@@ -134,7 +134,7 @@ final class FileLock {
 
     func unlock() { flock(fd, LOCK_UN) }
 
-    func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
+    public func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
         while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
             if errno != EINTR { throw OCIError.io(operation: "lock", path: path, errno: errno) }
         }
