@@ -10,8 +10,9 @@ command -v buildah >/dev/null || { apt-get install -y -qq buildah >/dev/null; }
 swift build -c release --product cairn >/dev/null
 CAIRN=$PWD/.build/release/cairn
 export CAIRN_LIFECYCLE_BIN=$PWD/.build/static-bin
-W=$(mktemp -d /tmp/cairn-bench-build.XXXXXX)
+W=/tmp/cairn-bench-build-$$; rm -rf "$W"; mkdir -p "$W"  # lowercase: buildah names pulled images after the path
 export CAIRN_HOME=$W/home
+W_LOG=$W/cmd.log
 BUILDAH=(buildah --storage-driver vfs --root "$W/buildah/root" --runroot "$W/buildah/run")
 trap '"${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
 "$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
@@ -33,7 +34,10 @@ CMD ["serve"]
 DF
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+timeit() {  # a failed command stops the whole benchmark
+  local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$W_LOG" || { echo "FAILED: $*" >&2; cat "$W_LOG" >&2; kill $$; exit 1; }
+  e=$(date +%s.%N); echo "$e - $s" | bc -l
+}
 cairn_cold() { rm -rf "$CAIRN_HOME/cache"; "$CAIRN" build site --path "$W/app" --builder b --quiet --clear-cache; }
 cairn_warm() { echo "<!-- $RANDOM -->" >> "$W/app/public/index.html"; "$CAIRN" build site --path "$W/app" --builder b --quiet; }
 buildah_cold() { "${BUILDAH[@]}" rmi -f site >/dev/null 2>&1 || true; "${BUILDAH[@]}" bud --isolation chroot --pull-never --layers=false -q -t site -f "$W/Dockerfile" "$W/app"; }

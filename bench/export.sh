@@ -10,11 +10,12 @@ CORES=$(nproc)
 WORK=${BENCH_DIR:-$PWD/bench/out}
 TREE=$WORK/tree
 [ -f "$WORK/tree.complete" ] || RUNS=0 bench/import.sh >/dev/null   # generates the tree
-swift build -c release --product lifecycle --product cairn >/dev/null 2>&1 || { swift build -c release --product lifecycle >/dev/null; swift build -c release --product cairn >/dev/null; }
+for p in lifecycle cairn; do swift build -c release --product "$p" >/dev/null; done
 swift build -c release --product launcher >/dev/null
 BIN=$PWD/.build/release
 E=$WORK/export
 rm -rf "$E"; mkdir -p "$E/layers/config" "$E/rootfs/bin"
+W_LOG=$WORK/export-cmd.log
 trap 'rm -rf "$E"' EXIT
 echo hi > "$E/rootfs/bin/motd"
 "$BIN/cairn" import --quiet --store "$E/base-store" "$E/rootfs" run:latest >/dev/null
@@ -24,7 +25,10 @@ printf '[[processes]]\ntype = "web"\ncommand = ["true"]\nbuildpack-id = "x/y"\nd
 BYTES=$(du -sb "$TREE" | cut -f1)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+timeit() {  # a failed command stops the whole benchmark
+  local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$W_LOG" || { echo "FAILED: $*" >&2; cat "$W_LOG" >&2; kill $$; exit 1; }
+  e=$(date +%s.%N); echo "$e - $s" | bc -l
+}
 pipeline() { tar --sort=name -cf - -C "$TREE" . | pigz -p"$CORES" | sha256sum; }
 export_into() {  # store cache
   CNB_PLATFORM_API=0.15 "$BIN/lifecycle" exporter -store "$1" -cache-dir "$2" -app "$TREE" -layers "$E/layers" \

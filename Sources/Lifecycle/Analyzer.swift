@@ -11,9 +11,12 @@ public struct AnalyzerInputs: Sendable {
     public var analyzedPath: String
     public var location: ImageLocation
     public var platformAPI: APIVersion
+    /// `-skip-layers`: the previous image is identified but its layer metadata not recorded.
+    public var skipLayers: Bool
 
     public init(image: String, previousImage: String?, runImage: String?, runPath: String, analyzedPath: String,
-                location: ImageLocation, platformAPI: APIVersion) {
+                location: ImageLocation, platformAPI: APIVersion, skipLayers: Bool = false) {
+        self.skipLayers = skipLayers
         self.image = image
         self.previousImage = previousImage
         self.runImage = runImage
@@ -43,7 +46,7 @@ public struct Analyzer {
         let previousName = inputs.previousImage ?? inputs.image
         if let previous = try await inputs.location.find(previousName) {
             analyzed.image = .init(reference: inputs.location.uniqueReference(previousName, previous.image))
-            if let label = previous.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
+            if !inputs.skipLayers, let label = previous.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
                 analyzed.metadata = try? JSONDecoder().decode(AnyTOML.self, from: Data(label.utf8))
             }
             log.info("Previous image \(previousName) found: \(previous.image.digest)")

@@ -27,6 +27,8 @@ public struct ExporterInputs: Sendable {
     public var epoch: Int64
     public var compression: Compression
     public var platformAPI: APIVersion
+    /// `-parallel`: write the cache while the image is published.
+    public var parallel = false
 
     public init(layersDirectory: String, appDirectory: String, groupPath: String, analyzedPath: String, runPath: String?,
                 projectMetadataPath: String, reportPath: String, launcherPath: String, processType: String?,
@@ -62,7 +64,7 @@ public struct ExportResult: Sendable {
 
 /// The export phase: run image + launch layers + app slices + launcher + launch config + SBOM →
 /// an app image; cache layers → the cache (platform.md, exporter; buildpack.md, Export).
-public struct Exporter {
+public struct Exporter: Sendable {
     let inputs: ExporterInputs
     let log: Logger
 
@@ -144,7 +146,9 @@ public struct Exporter {
                     reused.append(what)
                     return known
                 }
+                o.progress = LayerProgress.make(what)
                 let result = try dest.writeLayer(directory: directory, options: o)
+                LayerProgress.clear(o.progress)
                 book.record(key, fingerprint: fingerprint, result)
                 if previousHas(result.diffID) {
                     log.info("Reusing layer '\(what)' with SHA \(result.diffID)")
@@ -288,17 +292,29 @@ public struct Exporter {
         } catch {
             throw .image("cannot write the app image: \(error)")
         }
-        for tag in inputs.tags {
-            try await inputs.location.publish(image, from: dest, as: tag)
-            log.info("*** Image: \(tag)@\(image.digest)")
+        // With -parallel the cache is written while the image is published (a push can take long).
+        let cacheTask: Task<Void, any Error>? = inputs.parallel
+            ? Task { [self, group, dest, book, options, created] in try await exportCache(group: group, dest: dest, book: book, options: options, created: created) }
+            : nil
+        do {
+            for tag in inputs.tags {
+                try await inputs.location.publish(image, from: dest, as: tag)
+                log.info("*** Image: \(tag)@\(image.digest)")
+            }
+        } catch {
+            _ = await cacheTask?.result
+            throw error
         }
-        do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
-
         var report = ReportFile(image: .init(tags: inputs.tags, digest: image.digest.description, manifestSize: image.descriptor.size))
         report.image.imageID = image.manifest.config.digest.description
         try writeFile(report, inputs.reportPath)
 
-        try await exportCache(group: group, dest: dest, layers: layers, book: book, options: options, created: created)
+        if let cacheTask {
+            do { try await cacheTask.value } catch let e as LifecycleError { throw e } catch { throw .image("cannot write the cache: \(error)") }
+        } else {
+            try await exportCache(group: group, dest: dest, book: book, options: options, created: created)
+        }
+        do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
         return ExportResult(image: image, reused: reused, added: added)
     }
 
@@ -498,7 +514,7 @@ public struct Exporter {
     /// Cache layers (`cache = true`) go to the cache directory (an image store) under one cache
     /// image whose label records each layer's diffID and metadata; a cache image in a registry
     /// is pushed from it. Launch+cache layers share the app image's blob.
-    func exportCache(group: GroupFile, dest: ImageStore, layers: [NewLayer], book: FingerprintBook, options: LayerWriteOptions,
+    func exportCache(group: GroupFile, dest: ImageStore, book: FingerprintBook, options: LayerWriteOptions,
                      created: String) async throws(LifecycleError) {
         guard inputs.cacheDirectory != nil || inputs.cacheImage != nil else { return }
         let cacheStore: ImageStore
@@ -565,6 +581,40 @@ public struct Exporter {
         } catch {
             throw .image("cannot write the cache: \(error)")
         }
+    }
+}
+
+/// A one-line byte counter per layer being written, on a terminal only (stdout is the log).
+enum LayerProgress {
+    static let onTerminal = isatty(1) == 1
+
+    static func make(_ what: String) -> (@Sendable (Int64) -> Void)? {
+        guard onTerminal else { return nil }
+        let last = LockedBox(Date.distantPast)
+        return { bytes in
+            let now = Date()
+            guard last.swap(if: { now.timeIntervalSince($0) > 0.2 }, now) else { return }
+            FileHandle.standardOutput.write(Data("\r  writing layer '\(what)': \(bytes >> 20) MiB\u{1b}[K".utf8))
+        }
+    }
+
+    static func clear(_ progress: (@Sendable (Int64) -> Void)?) {
+        if progress != nil { FileHandle.standardOutput.write(Data("\r\u{1b}[K".utf8)) }
+    }
+}
+
+/// A value behind a lock.
+final class LockedBox<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    /// Replaces the value with `new` when `condition` holds for the current one.
+    func swap(if condition: (T) -> Bool, _ new: T) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard condition(value) else { return false }
+        value = new
+        return true
     }
 }
 

@@ -83,7 +83,7 @@ public struct BuildRunner {
             try String(kv[kv.index(after: eq)...]).write(toFile: work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
         }
         var creatorArgs = ["/cnb/lifecycle/creator", "-store", "/cairn/store", "-app", "/workspace", "-layers", "/layers",
-                           "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info"]
+                           "-platform", "/platform", "-cache-dir", "/cache", "-parallel", "-log-level", request.quiet ? "warn" : "info"]
         if let run = request.runImage { creatorArgs += ["-run-image", run] }
         if !request.buildpacks.isEmpty {
             try prepareBuildpacks(request.buildpacks, rootfs: rootfs, work: work)

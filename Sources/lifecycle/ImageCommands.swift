@@ -84,6 +84,8 @@ struct AnalyzerCommand: AsyncParsableCommand {
     @Option(name: .dash("run-image"), help: "Run image (CNB_RUN_IMAGE; default from run.toml)") var runImage: String?
     @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; default /cnb/run.toml)") var runPath: String?
     @Option(name: .dash("tag"), help: "Additional tag (checked for write access by the reference lifecycle)") var tags: [String] = []
+    @Option(name: .dash("launch-cache"), help: "Launch layer cache (CNB_LAUNCH_CACHE_DIR; used with -daemon only)") var launchCache: String?
+    @Flag(name: .dash("skip-layers"), help: "Do not read the previous image's layer metadata (CNB_SKIP_LAYERS)") var skipLayers = false
     @Argument(help: "The app image to be built") var image: String
 
     func run() async throws {
@@ -97,7 +99,8 @@ struct AnalyzerCommand: AsyncParsableCommand {
                 previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
                 runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
                 runPath: resolvePath(runPath, CNBEnv.runPath, env, default: CNBPath.run),
-                analyzedPath: options.analyzedPath(env), location: location, platformAPI: api)
+                analyzedPath: options.analyzedPath(env), location: location, platformAPI: api,
+                skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true")
             do {
                 try await Analyzer(inputs: inputs, log: log).run()
             } catch {
@@ -117,6 +120,8 @@ struct RestorerCommand: AsyncParsableCommand {
     @OptionGroup var options: PhaseOptions
     @OptionGroup var images: ImageOptions
     @Flag(name: .dash("skip-layers"), help: "Do not restore layer metadata or contents (CNB_SKIP_LAYERS)") var skipLayers = false
+    @Option(name: .dash("build-image"), help: "Build image (CNB_BUILD_IMAGE; for extending it, which Cairn does not do yet)") var buildImage: String?
+    @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; for extended run images, not used yet)") var runPath: String?
 
     func run() async throws {
         try await runPhase(.restore, action: "restore") {
@@ -155,7 +160,7 @@ struct ExportFlags: ParsableArguments {
     func inputs(_ options: PhaseOptions, _ images: ImageOptions, tags: [String], location: ImageLocation, env: [String: String],
                 api: APIVersion) throws(LifecycleError) -> ExporterInputs {
         let layers = options.layersDirectory(env)
-        return ExporterInputs(
+        var inputs = ExporterInputs(
             layersDirectory: layers, appDirectory: options.appDirectory(env), groupPath: options.groupPath(env),
             analyzedPath: options.analyzedPath(env), runPath: resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run),
             projectMetadataPath: resolvePath(projectMetadata, CNBEnv.projectMetadataPath, env, default: layers + "/" + CNBPath.projectMetadataFile),
@@ -164,6 +169,8 @@ struct ExportFlags: ParsableArguments {
             processType: nonEmpty(resolve(processType, CNBEnv.processType, env, default: "")),
             cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env), tags: tags, location: location,
             uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), platformAPI: api)
+        inputs.parallel = parallel || env[CNBEnv.parallelExport] == "true"
+        return inputs
     }
 }
 

@@ -211,3 +211,37 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(bad.status == 62, "\(bad.stderr)")
     #expect(bad.stderr.contains("process type nope"))
 }
+
+@Test func layoutNeedsExperimentalModeAndDaemonIsRefused() throws {
+    let c = try CreatorRun()
+    let layout = try c.create(["-layout", "-layout-dir", c.tmp.path + "/layout"], image: "example.com/hello:1")
+    #expect(layout.status == 30, "\(layout.stderr)")
+    #expect(layout.stderr.contains("CNB_EXPERIMENTAL_MODE"))
+    let daemon = try c.create(["-daemon"], image: "hello")
+    #expect(daemon.status == 30)
+    #expect(daemon.stderr.contains("Docker daemon"))
+}
+
+@Test func exporterWritesTheCacheAndRestorerBringsCachedLayersBack() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun(app: packageRoot + "/examples/apps/static-site")
+    _ = try sh("mkdir -p '\(c.buildpacks)/examples_static-site' && cp -a '\(packageRoot)/examples/buildpacks/static-site' '\(c.buildpacks)/examples_static-site/0.1.0'")
+    try writeFile(c.order, "[[order]]\n[[order.group]]\nid = \"examples/static-site\"\nversion = \"0.1.0\"\n")
+    let store = c.tmp.path + "/store"
+    _ = try sh("cp -a '\(stack.store)' '\(store)'")
+    let first = try c.create(["-store", store, "-parallel"], image: "site")
+    #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+    // The cache directory is an OCI layout with the cache image.
+    let inspect = try run(["skopeo", "inspect", "oci:\(c.cache):cairn-cache:latest"])
+    #expect(inspect.status == 0, "\(inspect.stderr)")
+    #expect(inspect.stdout.contains("io.buildpacks.lifecycle.cache.metadata"))
+    let second = try c.create(["-store", store], image: "site")
+    #expect(second.status == 0, "\(second.stderr)")
+    #expect(second.stdout.contains("Restored layer 'examples/static-site:httpd' from the cache"), "\(second.stdout)")
+    // Slices: public/assets is its own layer before the rest of the app.
+    #expect(second.stdout.contains("'slice-1'"))
+    // -skip-restore: nothing restored.
+    let skipped = try c.create(["-store", store, "-skip-restore"], image: "site")
+    #expect(skipped.status == 0)
+    #expect(!skipped.stdout.contains("Restored layer"), "\(skipped.stdout)")
+}
