@@ -217,3 +217,18 @@ func freePort() throws -> Int {
     let missing = try cairnAt(["build", "x", "--path", empty.path + "/nope", "--builder", ExampleBuilder.name], home: b.home)
     #expect(missing.status != 0 && missing.stderr.contains("does not exist"))
 }
+
+@Test func buildWithPublishPushesTheImageToARegistry() throws {
+    let b = try ExampleBuilder.shared()
+    let registry = try LocalRegistry()
+    defer { registry.stop() }
+    let image = "\(registry.host)/examples/site:1"
+    let r = try cairnAt(["build", image, "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name,
+                         "--publish", "--insecure-registry", registry.host, "--quiet"], home: b.home)
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    let local = try inspectJSON(image, home: b.home)["digest"] as? String
+    let inspect = try run(["skopeo", "inspect", "--tls-verify=false", "docker://\(image)"])
+    #expect(inspect.status == 0, "\(inspect.stderr)")
+    let remote = try JSONSerialization.jsonObject(with: inspect.stdoutData) as? [String: Any]
+    #expect(remote?["Digest"] as? String == local, "the registry holds the image built into the store")
+}

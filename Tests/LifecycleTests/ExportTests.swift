@@ -245,3 +245,37 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(skipped.status == 0)
     #expect(!skipped.stdout.contains("Restored layer"), "\(skipped.stdout)")
 }
+
+@Test func aLaunchLayerKeptByMetadataOnlyIsTakenFromThePreviousImage() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun()
+    // A buildpack that makes its launch layer once, then keeps it by leaving only the restored
+    // <layer>.toml (buildpack.md, Export: the layer of the previous image is reused).
+    let bp = c.buildpacks + "/test_keeper/1.0.0"
+    try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/keeper\"\nversion = \"1.0.0\"\n")
+    try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
+    try writeFile(bp + "/bin/build", """
+        #!/bin/sh
+        set -e
+        if [ -f "$CNB_LAYERS_DIR/kept.toml" ]; then echo "keeping layer kept"; exit 0; fi
+        mkdir -p "$CNB_LAYERS_DIR/kept/bin"
+        printf '#!/bin/sh\\necho kept tool\\n' > "$CNB_LAYERS_DIR/kept/bin/kept-tool"
+        chmod +x "$CNB_LAYERS_DIR/kept/bin/kept-tool"
+        printf '[types]\\nlaunch = true\\n[metadata]\\nversion = "1"\\n' > "$CNB_LAYERS_DIR/kept.toml"
+        """, mode: 0o755)
+    try writeFile(c.order, "[[order]]\n[[order.group]]\nid = \"test/keeper\"\nversion = \"1.0.0\"\n[[order.group]]\nid = \"examples/procfile\"\nversion = \"0.1.0\"\n")
+    let store = c.tmp.path + "/store"
+    _ = try sh("cp -a '\(stack.store)' '\(store)'")
+    let first = try c.create(["-store", store], image: "kept")
+    #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+    let before = try diffIDs(store: store, "kept")
+    let second = try c.create(["-store", store], image: "kept")
+    #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
+    #expect(second.stdout.contains("Restored metadata of layer 'test/keeper:kept'"), "\(second.stdout)")
+    #expect(second.stdout.contains("keeping layer kept"))
+    #expect(second.stdout.contains("Reusing layer 'test/keeper:kept'") && second.stdout.contains("from the previous image"), "\(second.stdout)")
+    #expect(try diffIDs(store: store, "kept") == before)
+    // The label still records the layer with its metadata.
+    let r = try run([cairnBinary, "inspect", "--store", store, "--format", "json", "kept"])
+    #expect(r.stdout.contains("test/keeper") && r.stdout.contains("kept"))
+}
