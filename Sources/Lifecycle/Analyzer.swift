@@ -44,7 +44,7 @@ public struct Analyzer {
         var analyzed = AnalyzedFile()
 
         let previousName = inputs.previousImage ?? inputs.image
-        if let previous = try await inputs.location.find(previousName) {
+        if let previous = try await inputs.location.find(previousName, layers: false) {
             analyzed.image = .init(reference: inputs.location.uniqueReference(previousName, previous.image))
             if !inputs.skipLayers, let label = previous.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
                 analyzed.metadata = try? JSONDecoder().decode(AnyTOML.self, from: Data(label.utf8))
@@ -55,7 +55,7 @@ public struct Analyzer {
         }
 
         let runName = try resolveRunImage()
-        guard let run = try await inputs.location.find(runName) else { throw .image("run image \(runName) not found") }
+        guard let run = try await inputs.location.find(runName, layers: false) else { throw .image("run image \(runName) not found") }
         let config = run.image.config
         let labels = config.config?.labels ?? [:]
         var target = TargetData(os: config.os, arch: config.architecture, variant: config.variant)

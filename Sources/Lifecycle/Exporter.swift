@@ -96,12 +96,12 @@ public struct Exporter: Sendable {
         guard let runName = analyzed.runImage?.image ?? analyzed.runImage?.reference else {
             throw .invalidInput("\(inputs.analyzedPath) names no run image ([run-image] image)")
         }
-        guard let run = try await inputs.location.find(runName) else { throw .image("run image \(runName) not found") }
+        guard let run = try await inputs.location.find(runName, layers: false) else { throw .image("run image \(runName) not found") }
         // Previous image, for layers that were kept by metadata only
         var previous: LocatedImage?
         var previousMetadata = LifecycleMetadataLabel()
         if let ref = analyzed.image?.reference {
-            previous = try await inputs.location.find(ref)
+            previous = try await inputs.location.find(ref, layers: false)
             if let label = previous?.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
                 previousMetadata = (try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(label.utf8))) ?? LifecycleMetadataLabel()
             }

@@ -22,8 +22,9 @@ public enum ImageLocation: Sendable {
         return base + "/" + (ref.tag ?? ImageReference.defaultTag)
     }
 
-    /// Finds an image, or nil when it does not exist.
-    public func find(_ reference: String) async throws(LifecycleError) -> LocatedImage? {
+    /// Finds an image, or nil when it does not exist. From a registry, `layers: false` fetches
+    /// only manifest and config (the export pushes by mount or skips what the registry has).
+    public func find(_ reference: String, layers: Bool = true) async throws(LifecycleError) -> LocatedImage? {
         do {
             switch self {
             case .store(let store):
@@ -42,7 +43,7 @@ public enum ImageLocation: Sendable {
             case .registry(let client, let work):
                 let ref = try ImageReference(parsing: reference)
                 do {
-                    let image = try await ImageTransfer(client: client, store: work).pull(ref)
+                    let image = try await ImageTransfer(client: client, store: work).pull(ref, layers: layers)
                     return LocatedImage(store: work, image: image)
                 } catch RegistryError.notFound {
                     return nil

@@ -182,11 +182,12 @@ func digest(store: String, _ image: String) throws -> String {
 
 @Test func creatorExportsToARegistry() async throws {
     let stack = try TinyStack.shared()
-    let registry = try LocalRegistry()
+    let registry = try LocalRegistry(proxy: true)
     defer { registry.stop() }
     let push = try run([cairnBinary, "push", "--store", stack.store, "--insecure-registry", registry.host, TinyStack.runImage,
                         "\(registry.host)/tiny/run:latest"])
     #expect(push.status == 0, "\(push.stderr)")
+    _ = try registry.proxy("/__reset")
     let c = try CreatorRun()
     let image = "\(registry.host)/hello:1"
     let r = try run([lifecycleBinary, "creator", "-app", c.app, "-layers", c.layers, "-buildpacks", c.buildpacks, "-order", c.order,
@@ -200,6 +201,16 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(inspect.stdout.contains("io.buildpacks.build.metadata"))
     let report = try String(contentsOfFile: c.layers + "/report.toml", encoding: .utf8)
     #expect(report.contains("manifest-size"))
+    // The run image's layers are mounted from its repository, never downloaded or uploaded:
+    // only configs travel (the run image's base layer alone is over 2 MB).
+    let stats = try registry.proxy("/__stats")
+    #expect((stats["downloadedBlobBytes"] ?? 0) < 100_000, "\(stats)")
+    let raw = try run(["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://\(image)"])
+    let manifest = try JSONSerialization.jsonObject(with: raw.stdoutData) as! [String: Any]
+    let sizes = (manifest["layers"] as! [[String: Any]]).map { $0["size"] as! Int }
+    let runLayers = try diffIDs(store: stack.store, TinyStack.runImage).count
+    let newBytes = sizes.dropFirst(runLayers).reduce(0, +) + ((manifest["config"] as! [String: Any])["size"] as! Int)
+    #expect((stats["uploadedBlobBytes"] ?? .max) <= newBytes, "uploaded \(stats), new layers + config \(newBytes)")
 }
 
 @Test func exporterRejectsAnUnknownProcessTypeAndDigestTags() throws {

@@ -143,20 +143,9 @@ extension RegistryClient {
         while true {
             do {
                 // Start a session, trying a mount first.
-                var sessionURL: String?
-                for source in mountFrom where source.hasPrefix(repo.registry + "/") {
-                    let from = String(source.dropFirst(repo.registry.count + 1))
-                    guard from != repo.name else { continue }
-                    let r = try await send(Call(method: .POST, url: url(repo, "blobs/uploads/?mount=\(descriptor.digest)&from=\(from)"),
-                                                headers: [("Content-Length", "0")]),
-                                           registry: repo.registry, repository: repo.name, actions: "pull,push")
-                    _ = try? await r.body.collect(upTo: 1 << 20)
-                    if r.status == 201 { return .mounted(from: source) }
-                    if r.status == 202, let loc = r.headers.first(name: "Location") {
-                        sessionURL = resolve(loc, against: r.url)
-                        break
-                    }
-                }
+                let (mounted, session) = try await mount(repo, descriptor, from: mountFrom)
+                if let mounted { return mounted }
+                var sessionURL = session
                 if sessionURL == nil { sessionURL = try await startUpload(repo) }
                 let bytes = descriptor.size <= configuration.monolithicUploadLimit
                     ? try await putMonolithic(repo, descriptor, path: path, session: sessionURL!, progress: progress)
@@ -172,6 +161,29 @@ extension RegistryClient {
                 try await backoff(attempt: failures, retryAfter: nil)
             }
         }
+    }
+
+    /// Tries a cross-repository mount from each known source repository of this registry.
+    /// - Returns: `.mounted` on success, else the upload session a refused mount opened (if any).
+    func mount(_ repo: Repository, _ descriptor: Descriptor, from sources: [String]) async throws -> (BlobOutcome?, String?) {
+        for source in sources where source.hasPrefix(repo.registry + "/") {
+            let from = String(source.dropFirst(repo.registry.count + 1))
+            guard from != repo.name else { continue }
+            let r = try await send(Call(method: .POST, url: url(repo, "blobs/uploads/?mount=\(descriptor.digest)&from=\(from)"),
+                                        headers: [("Content-Length", "0")]),
+                                   registry: repo.registry, repository: repo.name, actions: "pull,push")
+            _ = try? await r.body.collect(upTo: 1 << 20)
+            if r.status == 201 { return (.mounted(from: source), nil) }
+            if r.status == 202, let loc = r.headers.first(name: "Location") { return (nil, resolve(loc, against: r.url)) }
+        }
+        return (nil, nil)
+    }
+
+    /// For a blob with no local copy (a metadata-only pull): whether the repository has it or a
+    /// cross-repository mount brings it; nil when neither.
+    public func existsOrMounted(_ repo: Repository, _ descriptor: Descriptor, mountFrom: [String]) async throws -> BlobOutcome? {
+        if try await blobExists(repo, descriptor.digest) { return .existed }
+        return try await mount(repo, descriptor, from: mountFrom).0
     }
 
     func startUpload(_ repo: Repository) async throws -> String {

@@ -13,7 +13,10 @@ public struct ImageTransfer: Sendable {
     /// Pulls `reference` (choosing `platform` from an index) into the store and names it there.
     /// Blobs already in the store are not downloaded; every blob is verified before it is stored.
     /// - Returns: the stored image.
-    public func pull(_ reference: ImageReference, platform: Platform = .host,
+    /// With `layers: false` only the manifest and config are fetched (enough to read labels and
+    /// reuse layers the registry already has); the layers' repository is still recorded so a
+    /// push can mount them.
+    public func pull(_ reference: ImageReference, platform: Platform = .host, layers: Bool = true,
                      progress: (any TransferProgress)? = nil) async throws -> StoredImage {
         let session = try store.beginWriteSession()
         let repo = Repository(reference)
@@ -36,7 +39,7 @@ public struct ImageTransfer: Sendable {
         }
         let manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: "manifest of \(reference.familiar)")
         let blobs = [manifest.config] + manifest.layers
-        try await forEachBlob(blobs) { d in
+        try await forEachBlob(layers ? blobs : [manifest.config]) { d in
             if store.hasBlob(d.digest) {
                 progress?.finished(d.digest, .present)
                 return
@@ -64,7 +67,14 @@ public struct ImageTransfer: Sendable {
         let repo = Repository(reference)
         let blobs = [image.manifest.config] + image.manifest.layers
         try await forEachBlob(blobs) { d in
-            guard store.hasBlob(d.digest) else { throw OCIError.blobNotFound(d.digest, store: store.root) }
+            guard store.hasBlob(d.digest) else {
+                // Known only remotely (a metadata-only pull): present, mountable, or missing.
+                guard let outcome = try await client.existsOrMounted(repo, d, mountFrom: store.sources(of: d.digest)) else {
+                    throw OCIError.blobNotFound(d.digest, store: store.root)
+                }
+                progress?.finished(d.digest, outcome)
+                return
+            }
             progress?.started(d.digest, size: d.size)
             let outcome = try await client.upload(repo, d, path: store.blobPath(d.digest), mountFrom: store.sources(of: d.digest),
                                                   progress: progress)

@@ -11,7 +11,7 @@ POST /__config with JSON sets the faults (counts are per request kind):
   {"dropUpload": n}       the next n blob uploads (PATCH/PUT with a body) are cut off half way
   {"corruptDownload": n}  the next n blob GETs have one byte flipped
   {"delay": seconds}      every response waits this long
-GET /__stats returns {"uploadedBlobBytes", "requests", "manifestPuts", "faults"}; POST /__reset zeroes them.
+GET /__stats returns {"uploadedBlobBytes", "downloadedBlobBytes", "requests", "manifestPuts", "faults"}; POST /__reset zeroes them.
 """
 import signal
 # Started from a test process whose threads may block SIGTERM; take default handling back.
@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port_file, upstream_port = sys.argv[1], int(sys.argv[2])
 lock = threading.Lock()
 config = {"fail503": 0, "throttle429": 0, "dropDownload": 0, "dropUpload": 0, "corruptDownload": 0, "delay": 0}
-stats = {"uploadedBlobBytes": 0, "requests": 0, "manifestPuts": 0, "faults": 0}
+stats = {"uploadedBlobBytes": 0, "downloadedBlobBytes": 0, "requests": 0, "manifestPuts": 0, "faults": 0}
 
 def take(key):
     with lock:
@@ -91,10 +91,19 @@ class Proxy(BaseHTTPRequestHandler):
             with lock:
                 stats["manifestPuts"] += 1
         conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "transfer-encoding")}
-        conn.request(self.command, self.path, body=body, headers=headers)
+        # Header by header: clients send several Accept headers, which a dict would collapse.
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for k, v in self.headers.items():
+            if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+                conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
         resp = conn.getresponse()
         data = resp.read()
+        if is_blob_get and resp.status in (200, 206):
+            with lock:
+                stats["downloadedBlobBytes"] += len(data)
         drop = is_blob_get and resp.status in (200, 206) and len(data) > 1 and take("dropDownload")
         if is_blob_get and resp.status == 200 and data and take("corruptDownload"):
             data = bytes([data[0] ^ 0xFF]) + data[1:]
