@@ -13,6 +13,12 @@ public struct RunRequest: Sendable {
     public var processType: String?
     public var args: [String] = []
     public var env: [String] = []
+    public var runtime: Runtime = .auto
+
+    /// `runc` when usable (root and installed), else bubblewrap.
+    public enum Runtime: String, Sendable, CaseIterable {
+        case auto, runc, bwrap
+    }
 
     public init(image: String) { self.image = image }
 }
@@ -98,16 +104,29 @@ public struct ImageRunner {
         let process = try Self.process(image.config, rootfs: rootfs, request: request)
         let scratch = home + "/run/" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        if geteuid() == 0, (try? RuncBundle.locate()) != nil {
-            let overlay = try OverlayMount(lower: rootfs, scratch: scratch + "/rootfs")
-            defer { overlay.remove() }
+        let root = geteuid() == 0
+        let useRunc: Bool
+        switch request.runtime {
+        case .runc:
+            guard root else { throw PlatformError("--runtime runc needs root (runc creates the container's namespaces and mounts)") }
+            _ = try RuncBundle.locate()
+            useRunc = true
+        case .bwrap:
+            useRunc = false
+        case .auto:
+            useRunc = root && (try? RuncBundle.locate()) != nil
+            if !useRunc { log("runc is not usable here (needs root and runc); running with bubblewrap") }
+        }
+        // Copy-on-write over the cached root (root only); otherwise the root is read-only.
+        let overlay = root ? try OverlayMount(lower: rootfs, scratch: scratch + "/rootfs") : nil
+        defer { overlay?.remove() }
+        if useRunc, let overlay {
             let bundle = RuncBundle(directory: scratch + "/bundle", rootfs: overlay.target, process: process)
             try bundle.write()
             return try bundle.run(id: "cairn-" + String(UUID().uuidString.prefix(8)).lowercased())
         }
-        log("runc is not usable here (needs root and runc); running with bubblewrap")
-        var sandbox = Bubblewrap(rootfs: rootfs)
-        sandbox.overlayRoot = true
+        var sandbox = Bubblewrap(rootfs: overlay?.target ?? rootfs)
+        sandbox.writableRoot = overlay != nil
         sandbox.workingDirectory = process.cwd
         for kv in process.env {
             guard let eq = kv.firstIndex(of: "=") else { continue }

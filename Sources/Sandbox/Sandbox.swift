@@ -50,8 +50,8 @@ public struct Bubblewrap: Sendable {
     public var environment: [String: String] = [:]
     public var workingDirectory = "/"
     public var network = true
-    /// Copy-on-write root: writes go to a temporary overlay and vanish afterwards.
-    public var overlayRoot = false
+    /// Bind the root writable (the caller gives a throwaway copy-on-write view); else read-only.
+    public var writableRoot = false
     /// When not root on the host, the uid/gid to appear as inside a new user namespace.
     public var mapUser: (uid: Int, gid: Int)?
 
@@ -67,15 +67,11 @@ public struct Bubblewrap: Sendable {
     /// The argument vector for `bwrap`, ending in `command`.
     public func arguments(_ command: [String]) -> [String] {
         var a: [String] = []
-        if overlayRoot {
-            a += ["--overlay-src", rootfs, "--tmp-overlay", "/"]
-        } else {
-            a += ["--ro-bind", rootfs, "/"]
-        }
+        a += [writableRoot ? "--bind" : "--ro-bind", rootfs, "/"]
         a += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for m in mounts { a += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
         for file in ["/etc/resolv.conf", "/etc/hosts"] where network && FileManager.default.fileExists(atPath: file) {
-            if FileManager.default.fileExists(atPath: rootfs + file) || overlayRoot { a += ["--ro-bind-try", file, file] }
+            if FileManager.default.fileExists(atPath: rootfs + file) { a += ["--ro-bind-try", file, file] }
         }
         a += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         if !network { a += ["--unshare-net"] }

@@ -8,6 +8,8 @@ func say(_ quiet: Bool) -> (String) -> Void {
     { line in if !quiet { FileHandle.standardError.write(Data("[cairn] \(line)\n".utf8)) } }
 }
 
+extension RunRequest.Runtime: ExpressibleByArgument {}
+
 struct StackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stack", abstract: "Base images: a matched build image and run image.", subcommands: [StackCreate.self])
@@ -142,6 +144,7 @@ struct Run: AsyncParsableCommand {
     @Argument(help: "The image.") var image: String
     @Option(help: "A buildpack process type to run instead of the default.") var process: String?
     @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE; repeatable.") var env: [String] = []
+    @Option(help: "auto (runc when usable, else bubblewrap), runc or bwrap.") var runtime: RunRequest.Runtime = .auto
     @Argument(parsing: .postTerminator, help: "Arguments replacing the image's Cmd (after --).") var args: [String] = []
     @OptionGroup var storeOptions: StoreOptions
 
@@ -153,6 +156,7 @@ struct Run: AsyncParsableCommand {
             request.processType = process
             request.args = args
             request.env = env
+            request.runtime = runtime
             status = try ImageRunner(store: store, home: cairnHome(), log: say(false)).run(request)
         }
         if status != 0 { throw ExitCode(status) }

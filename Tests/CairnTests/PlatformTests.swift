@@ -232,3 +232,17 @@ func freePort() throws -> Int {
     let remote = try JSONSerialization.jsonObject(with: inspect.stdoutData) as? [String: Any]
     #expect(remote?["Digest"] as? String == local, "the registry holds the image built into the store")
 }
+
+@Test func runPropagatesTheExitStatusWithRuncAndWithBubblewrap() throws {
+    let b = try ExampleBuilder.shared()
+    let app = TempDir("exit-app")
+    try writeFile(app.path + "/Procfile", "web: echo \"bye from $(id -u)\"; exit 3\n")
+    let built = try cairnAt(["build", "exits", "--path", app.path, "--builder", ExampleBuilder.name, "--quiet", "--network", "none"], home: b.home)
+    #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
+    for runtime in ["runc", "bwrap"] {
+        let r = try cairnAt(["run", "exits", "--runtime", runtime], home: b.home)
+        #expect(r.status == 3, "\(runtime): \(r.stdout)\(r.stderr)")
+        // The run image's user (1001), not root.
+        #expect(r.stdout.contains("bye from 1001"), "\(runtime): \(r.stdout)")
+    }
+}
