@@ -29,6 +29,8 @@ public struct ExporterInputs: Sendable {
     public var platformAPI: APIVersion
     /// `-parallel`: write the cache while the image is published.
     public var parallel = false
+    /// The execution environment of the build (`CNB_EXEC_ENV`), recorded in the image.
+    public var execEnv: String?
 
     public init(layersDirectory: String, appDirectory: String, groupPath: String, analyzedPath: String, runPath: String?,
                 projectMetadataPath: String, reportPath: String, launcherPath: String, processType: String?,
@@ -114,7 +116,7 @@ public struct Exporter: Sendable {
         var reused: [String] = []
         var added: [String] = []
         var layers: [NewLayer] = []
-        var label = LifecycleMetadataLabel()
+        var label = LifecycleMetadataLabel(execEnv: inputs.execEnv)
         do {
             try copyImage(run.image, from: run.store, to: dest)
         } catch {
@@ -478,18 +480,24 @@ public struct Exporter: Sendable {
                 }
             }
         }
+        let root = (inputs.layersDirectory.split(separator: "/").map(String.init) + ["sbom", "launch"]).joined(separator: "/")
+        return try writeFiles(files, root: root, into: dest)
+    }
+
+    /// A layer of files (`target` paths under `root`, with their parent directories) owned by
+    /// the CNB user; nil when there are none.
+    func writeFiles(_ files: [(target: String, source: String)], root: String, into store: ImageStore) throws(LifecycleError) -> LayerResult? {
         guard !files.isEmpty else { return nil }
         do {
             var o = LayerWriteOptions()
             o.mtime = inputs.epoch
             o.compression = inputs.compression
-            let root = (inputs.layersDirectory.split(separator: "/").map(String.init) + ["sbom", "launch"]).joined(separator: "/")
-            let (result, _, _) = try dest.writeBlob { output in
+            let (result, _, _) = try store.writeBlob { output in
                 try LayerWriter.writeStream(options: o, to: output) { tar in
                     var written = Set<String>()
                     var n = 0
                     for (target, source) in files.sorted(by: { $0.target < $1.target }) {
-                        let full = root + "/" + target
+                        let full = root.isEmpty ? target : root + "/" + target
                         var dir = ""
                         for component in full.split(separator: "/").dropLast() {
                             dir += (dir.isEmpty ? "" : "/") + component
@@ -561,6 +569,20 @@ public struct Exporter: Sendable {
                 }
             }
             metadata.buildpacks.append(entry)
+        }
+        // The cached layers' SBOM files, in one layer: `<bp>/<layer>.sbom.<ext>`.
+        var sbomFiles: [(target: String, source: String)] = []
+        for entry in metadata.buildpacks {
+            let escaped = entry.key.replacingOccurrences(of: "/", with: "_")
+            let bpDir = inputs.layersDirectory + "/" + escaped
+            for file in ((try? FS.listDirectory(bpDir)) ?? []).sorted() {
+                guard let r = file.range(of: ".sbom."), entry.layers[String(file[..<r.lowerBound])] != nil else { continue }
+                sbomFiles.append((escaped + "/" + file, bpDir + "/" + file))
+            }
+        }
+        if let sbom = try writeFiles(sbomFiles, root: "", into: cacheStore) {
+            cacheLayers.append(sbom)
+            metadata.sbom = .init(sha: sbom.diffID.description)
         }
         do {
             let labelValue = try json(metadata)

@@ -16,9 +16,14 @@ public struct RestorerInputs: Sendable {
     /// The exporter's layer options, so restored layers can be recognised unchanged at export.
     public var epoch: Int64
     public var compression: Compression
+    /// This build's execution environment: layer metadata of an image built for another one is
+    /// not restored (platform.md, Layer Restoration).
+    public var execEnv: String?
 
     public init(layersDirectory: String, groupPath: String, analyzedPath: String, cacheDirectory: String?, cacheImage: String?,
-                skipLayers: Bool, location: ImageLocation, uid: Int, gid: Int, epoch: Int64, compression: Compression = .gzip) {
+                skipLayers: Bool, location: ImageLocation, uid: Int, gid: Int, epoch: Int64, compression: Compression = .gzip,
+                execEnv: String? = nil) {
+        self.execEnv = execEnv
         self.layersDirectory = layersDirectory
         self.groupPath = groupPath
         self.analyzedPath = analyzedPath
@@ -47,9 +52,25 @@ public struct Restorer {
     public func run() async throws(LifecycleError) {
         let group = try readFile(GroupFile.self, inputs.groupPath)
         let analyzed = try readOptional(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
-        let appMetadata = decode(analyzed.metadata) ?? LifecycleMetadataLabel()
+        var appMetadata = decode(analyzed.metadata) ?? LifecycleMetadataLabel()
+        if let previous = appMetadata.execEnv, let current = inputs.execEnv, previous != current {
+            log.info("The previous image was built for execution environment \(previous), this build is for \(current): its layers are not reused")
+            // store.toml is not layer metadata: it stays.
+            appMetadata = LifecycleMetadataLabel(buildpacks: appMetadata.buildpacks.map { .init(key: $0.key, version: $0.version, store: $0.store) })
+        }
         let (cacheStore, cacheMetadata, cacheImage) = try await openCache()
         let book = FingerprintBook(cacheDirectory: inputs.cacheDirectory)
+        // Layer SBOMs: cached layers' from the cache's SBOM layer, launch layers' from the
+        // previous image's SBOM layer (when its bytes are at hand).
+        let scratch = inputs.layersDirectory + "/.sbom-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let cacheSBOMs = try extractSBOMLayer(cacheMetadata?.sbom, store: cacheStore, image: cacheImage, into: scratch + "/cache")
+        var appSBOMs: String?
+        if !inputs.skipLayers, let sbom = appMetadata.sbom, let ref = analyzed.image?.reference,
+           let previous = try? await inputs.location.find(ref, layers: false) {
+            appSBOMs = try extractSBOMLayer(sbom, store: previous.store, image: previous.image, into: scratch + "/app")
+                .map { $0 + "/" + inputs.layersDirectory.split(separator: "/").joined(separator: "/") + "/sbom/launch" }
+        }
 
         for bp in group.group {
             let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
@@ -79,16 +100,52 @@ public struct Restorer {
                     try restoreContents(cacheLayer, name: name, bpDir: bpDir, store: cacheStore, image: cacheImage, book: book, what: what)
                     try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml")
                     own(bpDir + "/" + name + ".toml")
+                    restoreSBOMs(from: cacheSBOMs.map { "\($0)/\(escaped)" }, prefix: name + ".sbom.", bpDir: bpDir, name: name)
                     log.info("Restored layer '\(what)' from the cache")
-                } else if let appLayer, appLayer.launch {
-                    // Launch-only layers: metadata only; the exporter reuses the image's layer when kept.
+                } else if let appLayer, appLayer.launch, !appLayer.build {
+                    // Launch-only layers: metadata (and SBOM) only; the exporter reuses the image's
+                    // layer when kept. A build layer that is not cached is not restored at all
+                    // (buildpack.md, Layer Types table).
                     try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml")
                     own(bpDir + "/" + name + ".toml")
+                    restoreSBOMs(from: appSBOMs.map { "\($0)/\(escaped)/\(name)" }, prefix: "sbom.", bpDir: bpDir, name: name)
                     log.info("Restored metadata of layer '\(what)'")
                 }
             }
         }
         do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
+    }
+
+    /// Extracts an SBOM layer of `image` (by diffID) into `directory`; nil when there is none or
+    /// its bytes are not in `store`.
+    func extractSBOMLayer(_ sha: LifecycleMetadataLabel.LayerSHA?, store: ImageStore?, image: StoredImage?,
+                          into directory: String) throws(LifecycleError) -> String? {
+        guard let sha, let store, let image, let diffID = Digest(sha.sha),
+              let index = image.config.rootfs.diffIDs.firstIndex(of: diffID), index < image.manifest.layers.count
+        else { return nil }
+        let blob = image.manifest.layers[index].digest
+        guard store.hasBlob(blob) else {
+            log.debug("SBOM layer \(blob) is not available locally; layer SBOMs not restored")
+            return nil
+        }
+        do {
+            try FS.makeDirectories(directory)
+            _ = try LayerExtractor.apply(blobPath: store.blobPath(blob), to: directory, layerName: "SBOM layer")
+        } catch {
+            throw .image("cannot read the SBOM layer \(blob): \(error)")
+        }
+        return directory
+    }
+
+    /// Copies `<dir>/<prefix><ext>` files to `<bpDir>/<name>.sbom.<ext>`.
+    func restoreSBOMs(from dir: String?, prefix: String, bpDir: String, name: String) {
+        guard let dir else { return }
+        for file in ((try? FS.listDirectory(dir)) ?? []).sorted() where file.hasPrefix(prefix) {
+            let ext = String(file.dropFirst(prefix.count))
+            let target = bpDir + "/" + name + ".sbom." + ext
+            try? FileManager.default.removeItem(atPath: target)
+            if (try? FileManager.default.copyItem(atPath: dir + "/" + file, toPath: target)) != nil { own(target) }
+        }
     }
 
     /// Restored files belong to the CNB user, who runs the buildpacks next (the restorer may

@@ -126,14 +126,14 @@ struct RestorerCommand: AsyncParsableCommand {
     func run() async throws {
         try await runPhase(.restore, action: "restore") {
             let env = ProcessInfo.processInfo.environment
-            _ = try platformAPI(env)
+            let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
             let (location, cleanup) = try images.location(env, log: log)
             let inputs = RestorerInputs(
                 layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env), analyzedPath: options.analyzedPath(env),
                 cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env),
                 skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true", location: location,
-                uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env))
+                uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), execEnv: options.execEnv(env, api))
             do {
                 try await Restorer(inputs: inputs, log: log).run()
             } catch {
@@ -170,6 +170,7 @@ struct ExportFlags: ParsableArguments {
             cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env), tags: tags, location: location,
             uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), platformAPI: api)
         inputs.parallel = parallel || env[CNBEnv.parallelExport] == "true"
+        inputs.execEnv = options.execEnv(env, api)
         return inputs
     }
 }
@@ -255,7 +256,7 @@ struct CreatorCommand: AsyncParsableCommand {
                     layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env),
                     analyzedPath: options.analyzedPath(env), cacheDirectory: images.cacheDirectory(env),
                     cacheImage: images.cacheImageReference(env), skipLayers: skip, location: location,
-                    uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env)), log: log).run()
+                    uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), execEnv: options.execEnv(env, api)), log: log).run()
             }
             try await runPhase(.build, action: "build") {
                 log.info("===> BUILDING")

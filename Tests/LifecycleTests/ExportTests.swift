@@ -249,6 +249,16 @@ func digest(store: String, _ image: String) throws -> String {
     let second = try c.create(["-store", store], image: "site")
     #expect(second.status == 0, "\(second.stderr)")
     #expect(second.stdout.contains("Restored layer 'examples/static-site:httpd' from the cache"), "\(second.stdout)")
+    #expect(second.stdout.contains("httpd layer SBOM restored from the last build"), "\(second.stdout)")
+    // The image has the SBOM layer: launch SBOM and the launch layer's SBOM.
+    let label = try run([cairnBinary, "inspect", "--store", store, "--format", "json", "site"])
+    #expect(label.stdout.contains("\\\"sbom\\\""), "lifecycle metadata names the SBOM layer")
+    let bundle = TempDir("sbom-unpack")
+    let u = try run(["umoci", "unpack", "--image", "\(store):site:latest", bundle.path + "/b"])
+    #expect(u.status == 0, "\(u.stderr)")
+    let sbomDir = bundle.path + "/b/rootfs" + c.layers + "/sbom/launch/examples_static-site"
+    #expect(FileManager.default.fileExists(atPath: sbomDir + "/sbom.cdx.json"))
+    #expect(FileManager.default.fileExists(atPath: sbomDir + "/httpd/sbom.cdx.json"))
     // Slices: public/assets is its own layer before the rest of the app.
     #expect(second.stdout.contains("'slice-1'"))
     // -skip-restore: nothing restored.
@@ -263,12 +273,14 @@ func digest(store: String, _ image: String) throws -> String {
     // A buildpack that makes its launch layer once, then keeps it by leaving only the restored
     // <layer>.toml (buildpack.md, Export: the layer of the previous image is reused).
     let bp = c.buildpacks + "/test_keeper/1.0.0"
-    try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/keeper\"\nversion = \"1.0.0\"\n")
+    try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/keeper\"\nversion = \"1.0.0\"\nsbom-formats = [\"application/vnd.cyclonedx+json\"]\n")
     try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
     try writeFile(bp + "/bin/build", """
         #!/bin/sh
         set -e
+        if [ -f "$CNB_LAYERS_DIR/kept.sbom.cdx.json" ]; then echo "kept SBOM restored"; fi
         if [ -f "$CNB_LAYERS_DIR/kept.toml" ]; then echo "keeping layer kept"; exit 0; fi
+        echo '{"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1}' > "$CNB_LAYERS_DIR/kept.sbom.cdx.json"
         mkdir -p "$CNB_LAYERS_DIR/kept/bin"
         printf '#!/bin/sh\\necho kept tool\\n' > "$CNB_LAYERS_DIR/kept/bin/kept-tool"
         chmod +x "$CNB_LAYERS_DIR/kept/bin/kept-tool"
@@ -284,6 +296,7 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
     #expect(second.stdout.contains("Restored metadata of layer 'test/keeper:kept'"), "\(second.stdout)")
     #expect(second.stdout.contains("keeping layer kept"))
+    #expect(second.stdout.contains("kept SBOM restored"), "a launch layer's SBOM comes back from the previous image")
     #expect(second.stdout.contains("Reusing layer 'test/keeper:kept'") && second.stdout.contains("from the previous image"), "\(second.stdout)")
     #expect(try diffIDs(store: store, "kept") == before)
     // The label still records the layer with its metadata.
