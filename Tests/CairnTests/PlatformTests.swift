@@ -246,3 +246,11 @@ func freePort() throws -> Int {
         #expect(r.stdout.contains("bye from 1001"), "\(runtime): \(r.stdout)")
     }
 }
+
+@Test func buildSaysHowToInstallBubblewrapWhenItIsMissing() throws {
+    let b = try ExampleBuilder.shared()
+    let r = try run([cairnBinary, "build", "x", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name],
+                    environment: ["CAIRN_HOME": b.home, "PATH": "/nonexistent"])
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("bwrap is not installed") && r.stderr.contains("apt-get install -y bubblewrap"), "\(r.stderr)")
+}

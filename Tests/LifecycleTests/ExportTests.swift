@@ -303,3 +303,31 @@ func digest(store: String, _ image: String) throws -> String {
     let r = try run([cairnBinary, "inspect", "--store", store, "--format", "json", "kept"])
     #expect(r.stdout.contains("test/keeper") && r.stdout.contains("kept"))
 }
+
+@Test func aCacheImageInTheRegistryCarriesCachedLayersToTheNextBuild() throws {
+    let stack = try TinyStack.shared()
+    let registry = try LocalRegistry()
+    defer { registry.stop() }
+    let push = try run([cairnBinary, "push", "--store", stack.store, "--insecure-registry", registry.host, TinyStack.runImage,
+                        "\(registry.host)/tiny/run:latest"])
+    #expect(push.status == 0, "\(push.stderr)")
+    let c = try CreatorRun(app: packageRoot + "/examples/apps/static-site")
+    _ = try sh("mkdir -p '\(c.buildpacks)/examples_static-site' && cp -a '\(packageRoot)/examples/buildpacks/static-site' '\(c.buildpacks)/examples_static-site/0.1.0'")
+    try writeFile(c.order, "[[order]]\n[[order.group]]\nid = \"examples/static-site\"\nversion = \"0.1.0\"\n")
+    func create() throws -> RunResult {
+        _ = try sh("rm -rf '\(c.layers)' && mkdir -p '\(c.layers)' && chmod 777 '\(c.layers)'")
+        return try run([lifecycleBinary, "creator", "-app", c.app, "-layers", c.layers, "-buildpacks", c.buildpacks, "-order", c.order,
+                        "-platform", c.platform, "-launcher", staticBin + "/launcher", "-run-image", "\(registry.host)/tiny/run:latest",
+                        "-cache-image", "\(registry.host)/site-cache:1", "-insecure-registry", registry.host, "\(registry.host)/site:1"],
+                       environment: ["PATH": "/usr/bin:/bin", "CNB_PLATFORM_API": "0.15", "CNB_USER_ID": "\(cnbUser)",
+                                     "CNB_GROUP_ID": "\(cnbUser)", "HOME": c.tmp.path])
+    }
+    let first = try create()
+    #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+    let cache = try run(["skopeo", "inspect", "--tls-verify=false", "docker://\(registry.host)/site-cache:1"])
+    #expect(cache.status == 0, "\(cache.stderr)")
+    #expect(cache.stdout.contains("io.buildpacks.lifecycle.cache.metadata"))
+    let second = try create()
+    #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
+    #expect(second.stdout.contains("Restored layer 'examples/static-site:httpd' from the cache"), "\(second.stdout)")
+}
