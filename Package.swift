@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks", "Platform",
+                "OCI", "Buildpacks", "Lifecycle", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

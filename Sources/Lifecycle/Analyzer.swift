@@ -72,7 +72,7 @@ public struct Analyzer {
     /// the app image's registry when a mirror is there).
     func resolveRunImage() throws(LifecycleError) -> String {
         if let r = inputs.runImage, !r.isEmpty { return r }
-        guard let run = try readOptional(RunFile.self, inputs.runPath), let first = run.images.first else {
+        guard let run = try readFileIfPresent(RunFile.self, inputs.runPath), let first = run.images.first else {
             throw .invalidInput("no run image: pass -run-image or provide \(inputs.runPath) with [[images]]")
         }
         let registry = (try? ImageReference(parsing: inputs.image))?.registry

@@ -124,11 +124,12 @@ public struct Exporter: Sendable {
         }
 
         let created = inputs.epoch == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(inputs.epoch)
-        var options = LayerWriteOptions()
+        var options = layerOptions
         options.uid = inputs.uid
         options.gid = inputs.gid
-        options.mtime = inputs.epoch
-        options.compression = inputs.compression
+        let outputs = try buildpackOutputs(group)
+        // Launch layers written from a directory, by "<bp>:<layer>": the cache shares their blobs.
+        var launchResults: [String: LayerResult] = [:]
 
         /// Writes (or recognises by fingerprint) the layer of a directory.
         func layer(_ directory: String, prefix: String, include: Set<String>? = nil, slice: String = "", what: String) throws(LifecycleError) -> LayerResult {
@@ -167,22 +168,20 @@ public struct Exporter: Sendable {
             }
         }
         func previousHas(_ diffID: Digest) -> Bool { previous?.image.config.rootfs.diffIDs.contains(diffID) ?? false }
-        func absolutePrefix(_ path: String) -> String { path.split(separator: "/").joined(separator: "/") }
 
         // 1. Launch layers of each buildpack, in group order then layer name.
-        for bp in group.group {
-            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
-            let bpDir = inputs.layersDirectory + "/" + escaped
+        for out in outputs {
+            let bp = out.element
             var entry = LifecycleMetadataLabel.BuildpackLayers(key: bp.id.description, version: bp.version)
-            entry.store = try readOptional(StoreFile.self, bpDir + "/store.toml")
-            for name in layerNames(bpDir) {
-                let file = try readFile(LayerMetadataFile.self, bpDir + "/" + name + ".toml")
+            entry.store = try readFileIfPresent(StoreFile.self, out.directory + "/store.toml")
+            for (name, file) in out.layers {
                 let types = file.effectiveTypes
                 guard types.launch else { continue }
                 let what = "\(bp.id):\(name)"
                 let result: LayerResult
-                if FileManager.default.fileExists(atPath: bpDir + "/" + name) {
-                    result = try layer(bpDir + "/" + name, prefix: absolutePrefix(bpDir + "/" + name), what: what)
+                if FileManager.default.fileExists(atPath: out.path(name)) {
+                    result = try layer(out.path(name), prefix: layerPath(out.path(name)), what: what)
+                    launchResults[what] = result
                 } else {
                     // Kept by metadata only: the layer of the previous image (buildpack.md, Export 2).
                     guard let sha = previousMetadata.buildpack(bp.id.description)?.layers[name]?.sha, let diffID = Digest(sha),
@@ -207,7 +206,7 @@ public struct Exporter: Sendable {
         let slices = try appSlices(buildMetadata.slices)
         for (i, include) in slices.enumerated() {
             let what = i == slices.count - 1 ? "app" : "slice-\(i + 1)"
-            let result = try layer(inputs.appDirectory, prefix: absolutePrefix(inputs.appDirectory), include: include, slice: what, what: what)
+            let result = try layer(inputs.appDirectory, prefix: layerPath(inputs.appDirectory), include: include, slice: what, what: what)
             layers.append(NewLayer(result: result, createdBy: "Application Layer"))
             label.app.append(.init(sha: result.diffID.description))
         }
@@ -219,13 +218,13 @@ public struct Exporter: Sendable {
         let config = try configLayer(dest: dest, processes: buildMetadata.processes.map(\.type.description), metadataPath: metadataPath)
         layers.append(NewLayer(result: config, createdBy: "Buildpacks Process Types"))
         label.config = .init(sha: config.diffID.description)
-        if let sbom = try sbomLayer(dest: dest, group: group) {
+        if let sbom = try sbomLayer(dest: dest, outputs: outputs) {
             layers.append(NewLayer(result: sbom, createdBy: "Software Bill-of-Materials"))
             label.sbom = .init(sha: sbom.diffID.description)
         }
 
         // Run image identity for rebase.
-        let runFile = try inputs.runPath.flatMap { path throws(LifecycleError) in try readOptional(RunFile.self, path) }
+        let runFile = try inputs.runPath.flatMap { path throws(LifecycleError) in try readFileIfPresent(RunFile.self, path) }
         let mirrors = runFile?.images.first { $0.image == runName || ($0.mirrors ?? []).contains(runName) }?.mirrors
         label.runImage = .init(topLayer: run.image.config.rootfs.diffIDs.last?.description,
                                reference: analyzed.runImage?.reference ?? inputs.location.uniqueReference(runName, run.image),
@@ -250,7 +249,7 @@ public struct Exporter: Sendable {
             buildpacks: group.group.map(BuildMetadataLabel.Module.init),
             extensions: group.groupExtensions.map { $0.map(BuildMetadataLabel.Module.init) },
             launcher: .init(version: cairnVersion))
-        let project = try readOptional(AnyTOML.self, inputs.projectMetadataPath) ?? .table([:])
+        let project = try readFileIfPresent(AnyTOML.self, inputs.projectMetadataPath) ?? .table([:])
         let labels: [String: String]
         do {
             var l: [String: String] = [:]
@@ -296,7 +295,9 @@ public struct Exporter: Sendable {
         }
         // With -parallel the cache is written while the image is published (a push can take long).
         let cacheTask: Task<Void, any Error>? = inputs.parallel
-            ? Task { [self, group, dest, book, options, created] in try await exportCache(group: group, dest: dest, book: book, options: options, created: created) }
+            ? Task { [self, outputs, launchResults, dest, book, options, created] in
+                try await exportCache(outputs: outputs, launchResults: launchResults, dest: dest, book: book, options: options, created: created)
+            }
             : nil
         do {
             for tag in inputs.tags {
@@ -314,7 +315,7 @@ public struct Exporter: Sendable {
         if let cacheTask {
             do { try await cacheTask.value } catch let e as LifecycleError { throw e } catch { throw .image("cannot write the cache: \(error)") }
         } else {
-            try await exportCache(group: group, dest: dest, book: book, options: options, created: created)
+            try await exportCache(outputs: outputs, launchResults: launchResults, dest: dest, book: book, options: options, created: created)
         }
         do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
         return ExportResult(image: image, reused: reused, added: added)
@@ -322,13 +323,45 @@ public struct Exporter: Sendable {
 
     // MARK: pieces
 
-    /// `<layer>` names of a buildpack's layers directory: every `<layer>.toml` but the
-    /// buildpack's own files, sorted.
-    func layerNames(_ bpDir: String) -> [String] {
-        let names = (try? FS.listDirectory(bpDir)) ?? []
-        return names.filter { $0.hasSuffix(".toml") && !["launch.toml", "build.toml", "store.toml"].contains($0) }
-            .map { String($0.dropLast(5)) }
-            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    /// A buildpack's `<layers>/<bp>/` after the build, its layer metadata read once.
+    struct BuildpackOutput: Sendable {
+        let element: GroupElement
+        let directory: String
+        /// Every `<layer>.toml` but the buildpack's own files, by layer name.
+        let layers: [(name: String, file: LayerMetadataFile)]
+
+        func path(_ name: String) -> String { directory + "/" + name }
+
+        /// `<owner>.sbom.<ext>` files of the directory (owner: a layer name or `launch`/`build`).
+        var sbomFiles: [(owner: String, ext: String, path: String)] {
+            ((try? FS.listDirectory(directory)) ?? []).sorted().compactMap { name in
+                guard let r = name.range(of: ".sbom.") else { return nil }
+                return (String(name[..<r.lowerBound]), String(name[r.upperBound...]), directory + "/" + name)
+            }
+        }
+    }
+
+    func buildpackOutputs(_ group: GroupFile) throws(LifecycleError) -> [BuildpackOutput] {
+        var outputs: [BuildpackOutput] = []
+        for bp in group.group {
+            let dir = inputs.layersDirectory + "/" + bp.id.escaped
+            let names = ((try? FS.listDirectory(dir)) ?? [])
+                .filter { $0.hasSuffix(".toml") && !["launch.toml", "build.toml", "store.toml"].contains($0) }
+                .map { String($0.dropLast(5)) }
+                .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            var layers: [(name: String, file: LayerMetadataFile)] = []
+            for name in names { layers.append((name, try readFile(LayerMetadataFile.self, dir + "/" + name + ".toml"))) }
+            outputs.append(BuildpackOutput(element: bp, directory: dir, layers: layers))
+        }
+        return outputs
+    }
+
+    /// Options of the layers the exporter writes itself: reproducible time, chosen compression.
+    var layerOptions: LayerWriteOptions {
+        var o = LayerWriteOptions()
+        o.mtime = inputs.epoch
+        o.compression = inputs.compression
+        return o
     }
 
     /// The app directory split by slices (buildpack.md, launch.toml slices): one include set per
@@ -390,9 +423,7 @@ public struct Exporter: Sendable {
             let digest = try sha256(file: path)
             let key = "launcher|\(inputs.epoch)|\(inputs.compression)"
             if let known = book.lookup(key, fingerprint: digest, in: dest) { return known }
-            var o = LayerWriteOptions()
-            o.mtime = inputs.epoch
-            o.compression = inputs.compression
+            let o = layerOptions
             let (result, _, _) = try dest.writeBlob { output in
                 try LayerWriter.writeStream(options: o, to: output) { tar in
                     var n = 0
@@ -424,9 +455,7 @@ public struct Exporter: Sendable {
     func configLayer(dest: ImageStore, processes: [String], metadataPath: String) throws(LifecycleError) -> LayerResult {
         do {
             let metadata = [UInt8](try FS.read(metadataPath))
-            var o = LayerWriteOptions()
-            o.mtime = inputs.epoch
-            o.compression = inputs.compression
+            let o = layerOptions
             let layersPrefix = inputs.layersDirectory.split(separator: "/").map(String.init)
             let (result, _, _) = try dest.writeBlob { output in
                 try LayerWriter.writeStream(options: o, to: output) { tar in
@@ -461,26 +490,20 @@ public struct Exporter: Sendable {
     /// `<layers>/sbom/launch/<bp>/sbom.<ext>` and `<layers>/sbom/launch/<bp>/<layer>/sbom.<ext>`
     /// from the buildpacks' `launch.sbom.<ext>` and `<layer>.sbom.<ext>` files (platform.md,
     /// exporter); nil when no buildpack wrote one.
-    func sbomLayer(dest: ImageStore, group: GroupFile) throws(LifecycleError) -> LayerResult? {
+    func sbomLayer(dest: ImageStore, outputs: [BuildpackOutput]) throws(LifecycleError) -> LayerResult? {
         var files: [(target: String, source: String)] = []
-        for bp in group.group {
-            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
-            let bpDir = inputs.layersDirectory + "/" + escaped
-            let launchLayers = Set(layerNames(bpDir).filter {
-                ((try? TOMLFile.read(LayerMetadataFile.self, from: bpDir + "/" + $0 + ".toml"))?.effectiveTypes.launch) ?? false
-            })
-            for name in ((try? FS.listDirectory(bpDir)) ?? []).sorted() {
-                guard let r = name.range(of: ".sbom.") else { continue }
-                let owner = String(name[..<r.lowerBound])
-                let ext = String(name[r.upperBound...])
-                if owner == "launch" {
-                    files.append(("\(escaped)/sbom.\(ext)", bpDir + "/" + name))
-                } else if launchLayers.contains(owner) {
-                    files.append(("\(escaped)/\(owner)/sbom.\(ext)", bpDir + "/" + name))
+        for out in outputs {
+            let escaped = out.element.id.escaped
+            let launchLayers = Set(out.layers.filter { $0.file.effectiveTypes.launch }.map(\.name))
+            for sbom in out.sbomFiles {
+                if sbom.owner == "launch" {
+                    files.append(("\(escaped)/sbom.\(sbom.ext)", sbom.path))
+                } else if launchLayers.contains(sbom.owner) {
+                    files.append(("\(escaped)/\(sbom.owner)/sbom.\(sbom.ext)", sbom.path))
                 }
             }
         }
-        let root = (inputs.layersDirectory.split(separator: "/").map(String.init) + ["sbom", "launch"]).joined(separator: "/")
+        let root = layerPath(inputs.layersDirectory + "/sbom/launch")
         return try writeFiles(files, root: root, into: dest)
     }
 
@@ -489,9 +512,7 @@ public struct Exporter: Sendable {
     func writeFiles(_ files: [(target: String, source: String)], root: String, into store: ImageStore) throws(LifecycleError) -> LayerResult? {
         guard !files.isEmpty else { return nil }
         do {
-            var o = LayerWriteOptions()
-            o.mtime = inputs.epoch
-            o.compression = inputs.compression
+            let o = layerOptions
             let (result, _, _) = try store.writeBlob { output in
                 try LayerWriter.writeStream(options: o, to: output) { tar in
                     var written = Set<String>()
@@ -522,8 +543,8 @@ public struct Exporter: Sendable {
     /// Cache layers (`cache = true`) go to the cache directory (an image store) under one cache
     /// image whose label records each layer's diffID and metadata; a cache image in a registry
     /// is pushed from it. Launch+cache layers share the app image's blob.
-    func exportCache(group: GroupFile, dest: ImageStore, book: FingerprintBook, options: LayerWriteOptions,
-                     created: String) async throws(LifecycleError) {
+    func exportCache(outputs: [BuildpackOutput], launchResults: [String: LayerResult], dest: ImageStore, book: FingerprintBook,
+                     options: LayerWriteOptions, created: String) async throws(LifecycleError) {
         guard inputs.cacheDirectory != nil || inputs.cacheImage != nil else { return }
         let cacheStore: ImageStore
         do {
@@ -538,27 +559,32 @@ public struct Exporter: Sendable {
 
         var metadata = LifecycleMetadataLabel()
         var cacheLayers: [LayerResult] = []
-        for bp in group.group {
-            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
-            let bpDir = inputs.layersDirectory + "/" + escaped
+        // The cached layers' SBOM files go in one layer: `<bp>/<layer>.sbom.<ext>`.
+        var sbomFiles: [(target: String, source: String)] = []
+        for out in outputs {
+            let bp = out.element
             var entry = LifecycleMetadataLabel.BuildpackLayers(key: bp.id.description, version: bp.version)
-            for name in layerNames(bpDir) {
-                let file = try readFile(LayerMetadataFile.self, bpDir + "/" + name + ".toml")
+            for (name, file) in out.layers {
                 let types = file.effectiveTypes
-                guard types.cache, FileManager.default.fileExists(atPath: bpDir + "/" + name) else { continue }
+                guard types.cache, FileManager.default.fileExists(atPath: out.path(name)) else { continue }
                 let what = "\(bp.id):\(name)"
-                var o = options
-                o.prefix = (bpDir + "/" + name).split(separator: "/").joined(separator: "/")
-                let key = FingerprintBook.key(directory: bpDir + "/" + name, options: o)
                 do {
-                    let fingerprint = try Fingerprint.of(bpDir + "/" + name)
                     let result: LayerResult
-                    if let known = book.lookup(key, fingerprint: fingerprint, in: dest) ?? book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
-                        try copyBlob(known.digest, from: dest.hasBlob(known.digest) ? dest : cacheStore, to: cacheStore)
-                        result = known
+                    if let shared = launchResults[what] {
+                        // Written (or recognised) for the app image just now: same bytes.
+                        try copyBlob(shared.digest, from: dest, to: cacheStore)
+                        result = shared
                     } else {
-                        result = try cacheStore.writeLayer(directory: bpDir + "/" + name, options: o)
-                        book.record(key, fingerprint: fingerprint, result)
+                        var o = options
+                        o.prefix = layerPath(out.path(name))
+                        let key = FingerprintBook.key(directory: out.path(name), options: o)
+                        let fingerprint = try Fingerprint.of(out.path(name))
+                        if let known = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
+                            result = known
+                        } else {
+                            result = try cacheStore.writeLayer(directory: out.path(name), options: o)
+                            book.record(key, fingerprint: fingerprint, result)
+                        }
                     }
                     cacheLayers.append(result)
                     entry.layers[name] = .init(sha: result.diffID.description, data: file.metadata, build: types.build,
@@ -568,17 +594,10 @@ public struct Exporter: Sendable {
                     throw .image("cannot cache layer \(what): \(error)")
                 }
             }
-            metadata.buildpacks.append(entry)
-        }
-        // The cached layers' SBOM files, in one layer: `<bp>/<layer>.sbom.<ext>`.
-        var sbomFiles: [(target: String, source: String)] = []
-        for entry in metadata.buildpacks {
-            let escaped = entry.key.replacingOccurrences(of: "/", with: "_")
-            let bpDir = inputs.layersDirectory + "/" + escaped
-            for file in ((try? FS.listDirectory(bpDir)) ?? []).sorted() {
-                guard let r = file.range(of: ".sbom."), entry.layers[String(file[..<r.lowerBound])] != nil else { continue }
-                sbomFiles.append((escaped + "/" + file, bpDir + "/" + file))
+            for sbom in out.sbomFiles where entry.layers[sbom.owner] != nil {
+                sbomFiles.append((bp.id.escaped + "/" + URL(fileURLWithPath: sbom.path).lastPathComponent, sbom.path))
             }
+            metadata.buildpacks.append(entry)
         }
         if let sbom = try writeFiles(sbomFiles, root: "", into: cacheStore) {
             cacheLayers.append(sbom)
@@ -652,10 +671,8 @@ func json<T: Encodable>(_ value: T) throws -> String {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
-func readOptional<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T? {
-    guard FileManager.default.fileExists(atPath: path) else { return nil }
-    return try readFile(type, path)
-}
+/// An absolute path as a layer entry name (no leading slash).
+func layerPath(_ absolute: String) -> String { absolute.split(separator: "/").joined(separator: "/") }
 
 func sha256(file path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -99,6 +99,17 @@ public enum ImageLocation: Sendable {
     }
 }
 
+/// Registry settings as platform.md gives them: credentials from `CNB_REGISTRY_AUTH`, else the
+/// docker config; plain HTTP only for the named registries (`insecure` plus
+/// `CNB_INSECURE_REGISTRIES`, comma-separated); an optional CA bundle.
+public func registryConfiguration(environment: [String: String], insecure: [String], caBundle: String? = nil) throws -> RegistryConfiguration {
+    var config = RegistryConfiguration(credentials: try CredentialStore(registryAuthJSON: environment[CNBEnv.registryAuth], environment: environment))
+    let fromEnv = (environment[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    config.insecureRegistries = Set(insecure + fromEnv.filter { !$0.isEmpty })
+    config.caBundlePath = caBundle
+    return config
+}
+
 /// An image and the store holding its blobs.
 public struct LocatedImage: Sendable {
     public var store: ImageStore

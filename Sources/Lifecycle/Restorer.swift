@@ -51,7 +51,7 @@ public struct Restorer {
 
     public func run() async throws(LifecycleError) {
         let group = try readFile(GroupFile.self, inputs.groupPath)
-        let analyzed = try readOptional(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
+        let analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
         var appMetadata = decode(analyzed.metadata) ?? LifecycleMetadataLabel()
         if let previous = appMetadata.execEnv, let current = inputs.execEnv, previous != current {
             log.info("The previous image was built for execution environment \(previous), this build is for \(current): its layers are not reused")
@@ -69,11 +69,11 @@ public struct Restorer {
         if !inputs.skipLayers, let sbom = appMetadata.sbom, let ref = analyzed.image?.reference,
            let previous = try? await inputs.location.find(ref, layers: false) {
             appSBOMs = try extractSBOMLayer(sbom, store: previous.store, image: previous.image, into: scratch + "/app")
-                .map { $0 + "/" + inputs.layersDirectory.split(separator: "/").joined(separator: "/") + "/sbom/launch" }
+                .map { $0 + "/" + layerPath(inputs.layersDirectory + "/sbom/launch") }
         }
 
         for bp in group.group {
-            let escaped = bp.id.description.replacingOccurrences(of: "/", with: "_")
+            let escaped = bp.id.escaped
             let bpDir = inputs.layersDirectory + "/" + escaped
             let fromApp = appMetadata.buildpack(bp.id.description)
             let fromCache = cacheMetadata?.buildpack(bp.id.description)
@@ -199,7 +199,7 @@ public struct Restorer {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             _ = try LayerExtractor.apply(blobPath: store.blobPath(descriptor.digest), to: scratch, layerName: what)
             // The layer holds its absolute path; move the directory itself into place.
-            let inner = scratch + "/" + target.split(separator: "/").joined(separator: "/")
+            let inner = scratch + "/" + layerPath(target)
             try? FileManager.default.removeItem(atPath: target)
             guard rename(inner, target) == 0 else {
                 throw LifecycleError.io(operation: "move restored layer to", path: target, reason: String(cString: strerror(errno)))
@@ -209,7 +209,7 @@ public struct Restorer {
             o.gid = inputs.gid
             o.mtime = inputs.epoch
             o.compression = inputs.compression
-            o.prefix = target.split(separator: "/").joined(separator: "/")
+            o.prefix = layerPath(target)
             let key = FingerprintBook.key(directory: target, options: o)
             book.record(key, fingerprint: try Fingerprint.of(target),
                         LayerResult(diffID: diffID, digest: descriptor.digest, size: descriptor.size, uncompressedSize: 0,

@@ -149,7 +149,7 @@ public struct BuildRunner {
             var isDir: ObjCBool = false
             if fm.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
                 let d = try TOMLFile.read(BuildpackDescriptor.self, from: spec + "/buildpack.toml")
-                let escaped = d.buildpack.id.description.replacingOccurrences(of: "/", with: "_")
+                let escaped = d.buildpack.id.escaped
                 let target = dir + "/" + escaped
                 if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil {
                     // The builder has this id too: keep its versions beside the given one.
@@ -168,7 +168,7 @@ public struct BuildRunner {
                 guard let id = try? BuildpackID(parts[0]) else {
                     throw PlatformError("--buildpack \(spec): not a directory and not a buildpack id")
                 }
-                guard fm.fileExists(atPath: rootfs + "/cnb/buildpacks/" + parts[0].replacingOccurrences(of: "/", with: "_")) else {
+                guard fm.fileExists(atPath: rootfs + "/cnb/buildpacks/" + id.escaped) else {
                     throw PlatformError("--buildpack \(spec): the builder has no buildpack \(parts[0]) and no such directory exists")
                 }
                 group.append(GroupReference(id: id, version: parts.count > 1 ? parts[1] : nil))

@@ -128,6 +128,8 @@ public struct BuilderConfig: Decodable, Sendable {
 /// A buildpack or extension read from a directory.
 struct ModuleSource {
     var id: String
+    /// The directory name of the id (`/` → `_`).
+    var escapedID: String
     var version: String
     var api: String
     var homepage: String?
@@ -185,7 +187,7 @@ public struct BuilderCreator {
         var layerLabel: [String: [String: [String: Any]]] = [:]
         for m in modules {
             var o = options
-            let dir = (m.isExtension ? "cnb/extensions/" : "cnb/buildpacks/") + m.id.replacingOccurrences(of: "/", with: "_") + "/" + m.version
+            let dir = (m.isExtension ? "cnb/extensions/" : "cnb/buildpacks/") + m.escapedID + "/" + m.version
             o.prefix = dir
             log("Adding \(m.isExtension ? "extension" : "buildpack") \(m.id)@\(m.version) from \(m.directory)")
             let layer = try store.writeLayer(directory: m.directory, options: o)
@@ -280,11 +282,11 @@ public struct BuilderCreator {
         var m: ModuleSource
         if isExtension {
             let d = try TOMLFile.read(ExtensionDescriptor.self, from: descriptorPath)
-            m = ModuleSource(id: d.extension.id.description, version: d.extension.version, api: d.api.description,
+            m = ModuleSource(id: d.extension.id.description, escapedID: d.extension.id.escaped, version: d.extension.version, api: d.api.description,
                              homepage: d.extension.homepage, name: d.extension.name, directory: dir, isExtension: true)
         } else {
             let d = try TOMLFile.read(BuildpackDescriptor.self, from: descriptorPath)
-            m = ModuleSource(id: d.buildpack.id.description, version: d.buildpack.version, api: d.api.description,
+            m = ModuleSource(id: d.buildpack.id.description, escapedID: d.buildpack.id.escaped, version: d.buildpack.version, api: d.api.description,
                              homepage: d.buildpack.homepage, name: d.buildpack.name, directory: dir, isExtension: false, descriptor: d)
         }
         if let id = entry.id, id != m.id { throw PlatformError("\(configPath): entry says id \(id) but \(descriptorPath) says \(m.id)") }

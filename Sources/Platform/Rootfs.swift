@@ -50,8 +50,7 @@ public struct RootfsCache: Sendable {
     }
 }
 
-/// `$CAIRN_HOME`, defaulting to `~/.local/share/cairn`.
+/// `$CAIRN_HOME`, defaulting to `~/.local/share/cairn` (as the store's default).
 public func cairnHome(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-    if let h = environment["CAIRN_HOME"], !h.isEmpty { return h }
-    return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/cairn"
+    ImageStore.defaultHome(environment: environment)
 }

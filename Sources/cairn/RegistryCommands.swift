@@ -1,6 +1,6 @@
 import ArgumentParser
-import Buildpacks
 import Foundation
+import Lifecycle
 import OCI
 
 /// Options of every command that talks to a registry.
@@ -12,12 +12,8 @@ struct RegistryOptions: ParsableArguments {
     var caCert: String?
 
     func client() throws -> RegistryClient {
-        let env = ProcessInfo.processInfo.environment
-        var config = RegistryConfiguration(credentials: try CredentialStore(registryAuthJSON: env[CNBEnv.registryAuth], environment: env))
-        let fromEnv = (env[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        config.insecureRegistries = Set(insecureRegistries + fromEnv.filter { !$0.isEmpty })
-        config.caBundlePath = caCert
-        return try RegistryClient(configuration: config)
+        try RegistryClient(configuration: registryConfiguration(environment: ProcessInfo.processInfo.environment,
+                                                                insecure: insecureRegistries, caBundle: caCert))
     }
 }
 

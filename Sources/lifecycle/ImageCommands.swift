@@ -52,10 +52,7 @@ struct ImageOptions: ParsableArguments {
             }
         }
         do {
-            var config = RegistryConfiguration(credentials: try CredentialStore(registryAuthJSON: env[CNBEnv.registryAuth], environment: env))
-            let fromEnv = (env[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            config.insecureRegistries = Set(insecureRegistries + fromEnv.filter { !$0.isEmpty })
-            let client = try RegistryClient(configuration: config)
+            let client = try RegistryClient(configuration: try registryConfiguration(environment: env, insecure: insecureRegistries))
             let workDir = FileManager.default.temporaryDirectory.path + "/cairn-lifecycle-" + UUID().uuidString
             let work = try ImageStore(root: workDir)
             return (.registry(client, work: work), {

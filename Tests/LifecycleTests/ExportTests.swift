@@ -46,22 +46,6 @@ final class CreatorRun {
     }
 }
 
-/// Unpacks an OCI layout image with umoci and runs it with runc as configured.
-func runWithRunc(layout: String, tag: String) throws -> RunResult {
-    let bundle = TempDir("bundle")
-    let unpack = try run(["umoci", "unpack", "--image", "\(layout):\(tag)", bundle.path + "/b"])
-    guard unpack.status == 0 else { throw TestSupportError("umoci unpack: \(unpack.stderr)") }
-    let configPath = bundle.path + "/b/config.json"
-    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
-    var process = config["process"] as! [String: Any]
-    process["terminal"] = false
-    config["process"] = process
-    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
-    let id = "cairn-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"
-    defer { _ = try? run(["runc", "delete", "--force", id]) }
-    return try run(["runc", "run", "--bundle", bundle.path + "/b", id])
-}
-
 @Test func creatorExportsAnOCILayoutThatSkopeoUmociAndRuncAccept() throws {
     let stack = try TinyStack.shared()
     let c = try CreatorRun()
@@ -82,28 +66,29 @@ func runWithRunc(layout: String, tag: String) throws -> RunResult {
     #expect(validate.status == 0, "\(validate.stdout)\(validate.stderr)")
 
     // The default process (web) and the launch environment: env.launch, exec.d.
-    let web = try runWithRunc(layout: appPath, tag: "example.com/hello:1")
+    let web = try runOCI(appPath, tag: "example.com/hello:1")
     #expect(web.status == 0, "\(web.stderr)")
     #expect(web.stdout.contains("hello from procfile, exec.d ran"), "\(web.stdout)\(web.stderr)")
     // Another process type, through its /cnb/process link.
-    let other = try runOCI(appPath, entrypoint: ["/cnb/process/env"])
+    let other = try runOCI(appPath, tag: "example.com/hello:1", args: ["/cnb/process/env"])
     #expect(other.stdout.contains("CAIRN_BUILT_BY=procfile") && other.stdout.contains("CAIRN_EXECD=ran"), "\(other.stdout)\(other.stderr)")
     #expect(!other.stdout.contains("CNB_LAYERS_DIR="), "CNB_LAYERS_DIR must not reach the process")
     // profile.d is sourced for a shell (non-direct) command.
-    let shell = try runOCI(appPath, entrypoint: ["/cnb/lifecycle/launcher", "echo profile=$CAIRN_PROFILE"])
+    let shell = try runOCI(appPath, tag: "example.com/hello:1", args: ["/cnb/lifecycle/launcher", "echo profile=$CAIRN_PROFILE"])
     #expect(shell.stdout.contains("profile=sourced"), "\(shell.stdout)\(shell.stderr)")
 }
 
-/// Runs an unpacked layout image with a replaced entrypoint.
-func runOCI(_ layout: String, entrypoint: [String]) throws -> RunResult {
+/// Unpacks an OCI layout image with umoci and runs it with runc, as configured or with its
+/// process arguments replaced by `args`.
+func runOCI(_ layout: String, tag: String, args: [String]? = nil) throws -> RunResult {
     let bundle = TempDir("bundle")
-    let unpack = try run(["umoci", "unpack", "--image", "\(layout):example.com/hello:1", bundle.path + "/b"])
+    let unpack = try run(["umoci", "unpack", "--image", "\(layout):\(tag)", bundle.path + "/b"])
     guard unpack.status == 0 else { throw TestSupportError("umoci unpack: \(unpack.stderr)") }
     let configPath = bundle.path + "/b/config.json"
     var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as! [String: Any]
     var process = config["process"] as! [String: Any]
     process["terminal"] = false
-    process["args"] = entrypoint
+    if let args { process["args"] = args }
     config["process"] = process
     try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
     let id = "cairn-test-\(getpid())-\(Int.random(in: 0..<1_000_000))"

@@ -65,11 +65,15 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
-    /// The default store: `$CAIRN_HOME/store`, `CAIRN_HOME` defaulting to `~/.local/share/cairn`.
+    /// `$CAIRN_HOME`, defaulting to `~/.local/share/cairn`: the store and Cairn's caches live there.
+    public static func defaultHome(environment: [String: String]) -> String {
+        if let home = environment["CAIRN_HOME"], !home.isEmpty { return home }
+        return (environment["HOME"] ?? "/root") + "/.local/share/cairn"
+    }
+
+    /// The default store: `$CAIRN_HOME/store`.
     public static func defaultRoot(environment: [String: String]) -> String {
-        if let home = environment["CAIRN_HOME"], !home.isEmpty { return home + "/store" }
-        let userHome = environment["HOME"] ?? "/root"
-        return userHome + "/.local/share/cairn/store"
+        defaultHome(environment: environment) + "/store"
     }
 
     // MARK: Blobs
