@@ -124,6 +124,7 @@ public enum LifecycleExit {
     public static let detectFailedWithError: Int32 = 21
     public static let detectLifecycleError: Int32 = 22
     public static let generateError: Int32 = 91
+    public static let generateLifecycleError: Int32 = 92
     // builder
     public static let buildLifecycleError: Int32 = 50
     public static let buildpackBuildError: Int32 = 51

@@ -159,11 +159,22 @@ public struct AnalyzedFile: Codable, Hashable, Sendable {
     public var image: ImageIdentifier?
     public var metadata: AnyTOML?
     public var runImage: RunImage?
-    public var buildImage: ImageIdentifier?
+    public var buildImage: BuildImage?
 
     public struct ImageIdentifier: Codable, Hashable, Sendable {
         public var reference: String
         public init(reference: String) { self.reference = reference }
+    }
+
+    /// `[build-image]`: the build image's digest reference (restorer `-build-image`) and whether
+    /// image extensions extend it (detector).
+    public struct BuildImage: Codable, Hashable, Sendable {
+        public var reference: String?
+        public var extend: Bool?
+        public init(reference: String? = nil, extend: Bool? = nil) {
+            self.reference = reference
+            self.extend = extend
+        }
     }
 
     public struct RunImage: Codable, Hashable, Sendable {

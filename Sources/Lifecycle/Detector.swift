@@ -17,6 +17,12 @@ public struct DetectorInputs: Sendable {
     public var planPath: String
     public var analyzedPath: String
     public var systemPath: String?
+    /// `<generated>`: where extensions' Dockerfiles go.
+    public var generatedDirectory: String
+    /// `<run>` (run.toml), to warn when an extension switches to an unlisted run image.
+    public var runPath: String
+    /// False for `creator`, which does not run image extensions (their order is ignored).
+    public var usesExtensions: Bool
     public var execEnv: String
     public var platformAPI: APIVersion
     /// CNB user to run buildpacks as when the lifecycle runs as root.
@@ -28,7 +34,8 @@ public struct DetectorInputs: Sendable {
 
     public init(appDirectory: String, buildpacksDirectory: String, extensionsDirectory: String?, platformDirectory: String,
                 buildConfigDirectory: String, orderPath: String, groupPath: String, planPath: String, analyzedPath: String,
-                systemPath: String?, execEnv: String, platformAPI: APIVersion, user: (uid: Int, gid: Int)?,
+                systemPath: String?, generatedDirectory: String, runPath: String, usesExtensions: Bool = true,
+                execEnv: String, platformAPI: APIVersion, user: (uid: Int, gid: Int)?,
                 environment: [String: String], concurrency: Int) {
         self.appDirectory = appDirectory
         self.buildpacksDirectory = buildpacksDirectory
@@ -40,6 +47,9 @@ public struct DetectorInputs: Sendable {
         self.planPath = planPath
         self.analyzedPath = analyzedPath
         self.systemPath = systemPath
+        self.generatedDirectory = generatedDirectory
+        self.runPath = runPath
+        self.usesExtensions = usesExtensions
         self.execEnv = execEnv
         self.platformAPI = platformAPI
         self.user = user
@@ -101,6 +111,9 @@ public final class Detector: @unchecked Sendable {
     /// - Throws: `LifecycleError` (`.noGroupPassed` when nothing passes).
     public func run() async throws -> DetectResult {
         let order = try readFile(OrderFile.self, inputs.orderPath)
+        if !inputs.usesExtensions, let ext = order.orderExtensions, !ext.isEmpty {
+            log.warn("\(inputs.orderPath) has [[order-extensions]]; creator does not run image extensions, so they are left out (run the phases one by one to use them)")
+        }
         let system = try inputs.systemPath.flatMap { try readFileIfPresent(SystemFile.self, $0) }
         let candidates = try expand(order: order, system: system)
         log.debug("Detecting with \(candidates.count) candidate group(s), \(inputs.concurrency) detect(s) at a time")
@@ -119,13 +132,15 @@ public final class Detector: @unchecked Sendable {
             switch resolve(results) {
             case .success(let chosen):
                 log.info(Self.report(results, header: "Results"))
-                let result = try write(chosen)
-                for el in result.group.groupExtensions ?? [] { log.info("pass: \(el.id)@\(el.version) (extension)") }
-                if let ext = result.group.groupExtensions, !ext.isEmpty {
-                    // Not implemented yet: the generate phase (image_extension.md) and analyzed.toml updates.
-                    log.warn("image extensions were selected, but this lifecycle does not run bin/generate yet: no Dockerfiles were generated")
-                }
+                var result = try write(chosen)
                 for el in result.group.group { log.info("\(el.id) \(el.version)") }
+                if let ext = result.group.groupExtensions, !ext.isEmpty {
+                    for el in ext { log.info("\(el.id) \(el.version) (extension)") }
+                    // Generation: extensions' Dockerfiles, the run image choice, the plan left to buildpacks.
+                    let generator = Generator(inputs: inputs, log: log, store: store) { [self] in try environment(for: $0) }
+                    result.plan = try generator.run(group: result.group, plan: result.plan)
+                    try writeFile(result.plan, inputs.planPath)
+                }
                 return result
             case .failure(let why):
                 anyErrored = anyErrored || results.contains { if case .error = $0.1.outcome { return true } else { return false } }
@@ -155,7 +170,7 @@ public final class Detector: @unchecked Sendable {
                 refs = system.pre.filter { !ids.contains($0.id) } + refs + system.post.filter { !ids.contains($0.id) }
             }
             var all: [Ref] = refs.map { .module($0, .buildpack) }
-            if let ext = order.orderExtensions, !ext.isEmpty { all.insert(.extensions(ext), at: 0) }
+            if let ext = order.orderExtensions, !ext.isEmpty, inputs.usesExtensions { all.insert(.extensions(ext), at: 0) }
             out += try expandGroup(prefix: [], rest: all[...])
         }
         return out

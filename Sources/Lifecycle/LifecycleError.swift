@@ -11,6 +11,8 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
     case noGroupPassed(anyErrored: Bool)
     case buildpackFailed(id: String, version: String, status: Int32)
     case buildpackOutputInvalid(id: String, detail: String)
+    case extensionFailed(id: String, version: String, status: Int32)
+    case extensionOutputInvalid(id: String, detail: String)
     case io(operation: String, path: String, reason: String)
     case privileges(String)
     case image(String)
@@ -37,6 +39,10 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
             return "buildpack \(id)@\(version) failed: bin/build exited with status \(status)"
         case .buildpackOutputInvalid(let id, let detail):
             return "buildpack \(id): \(detail)"
+        case .extensionFailed(let id, let version, let status):
+            return "image extension \(id)@\(version) failed: bin/generate exited with status \(status)"
+        case .extensionOutputInvalid(let id, let detail):
+            return "image extension \(id): \(detail)"
         case .io(let operation, let path, let reason):
             return "cannot \(operation) \(path): \(reason)"
         case .privileges(let s):
@@ -52,6 +58,8 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unsupportedPlatformAPI: return LifecycleExit.incompatiblePlatformAPI
         case .unsupportedBuildpackAPI: return LifecycleExit.incompatibleBuildpackAPI
         case .noGroupPassed(let errored): return errored ? LifecycleExit.detectFailedWithError : LifecycleExit.detectFailedNoError
+        case .extensionFailed: return LifecycleExit.generateError
+        case .extensionOutputInvalid: return LifecycleExit.generateLifecycleError
         case .buildpackFailed, .buildpackOutputInvalid:
             return phase == .build ? LifecycleExit.buildpackBuildError : LifecycleExit.genericError
         default:

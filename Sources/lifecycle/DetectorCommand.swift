@@ -20,13 +20,13 @@ struct DetectorCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
-            let inputs = try Self.inputs(options, extensions: extensions, generated: generated, order: order, system: system, env: env, api: api)
+            let inputs = try Self.inputs(options, extensions: extensions, generated: generated, order: order, run: run, system: system, env: env, api: api)
             _ = try await Detector(inputs: inputs, log: log).run()
         }
     }
 
-    static func inputs(_ options: PhaseOptions, extensions: String?, generated: String?, order: String?, system: String?,
-                       env: [String: String], api: APIVersion) throws(LifecycleError) -> DetectorInputs {
+    static func inputs(_ options: PhaseOptions, extensions: String?, generated: String?, order: String?, run: String?, system: String?,
+                       env: [String: String], api: APIVersion, usesExtensions: Bool = true) throws(LifecycleError) -> DetectorInputs {
         let layersDir = options.layersDirectory(env)
         let layersOrder = layersDir + "/" + CNBPath.orderFile
         return DetectorInputs(
@@ -41,6 +41,9 @@ struct DetectorCommand: AsyncParsableCommand {
             planPath: options.planPath(env),
             analyzedPath: options.analyzedPath(env),
             systemPath: api.supports(PlatformFeature.systemBuildpacks) ? resolvePath(system, CNBEnv.systemPath, env, default: CNBPath.system) : nil,
+            generatedDirectory: resolvePath(generated, CNBEnv.generatedDir, env, default: layersDir + "/" + CNBPath.generatedDir),
+            runPath: resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run),
+            usesExtensions: usesExtensions,
             execEnv: options.execEnv(env, api),
             platformAPI: api,
             user: try buildpackUser(env),

@@ -243,7 +243,8 @@ struct CreatorCommand: AsyncParsableCommand {
             }
             try await runPhase(.detect, action: "detect") {
                 log.info("===> DETECTING")
-                let inputs = try DetectorCommand.inputs(options, extensions: nil, generated: nil, order: order, system: nil, env: env, api: api)
+                let inputs = try DetectorCommand.inputs(options, extensions: nil, generated: nil, order: order, run: export.run, system: nil,
+                                                       env: env, api: api, usesExtensions: false)
                 _ = try await Detector(inputs: inputs, log: log).run()
             }
             try await runPhase(.restore, action: "restore") {

@@ -158,9 +158,11 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         let g = try w.group()
         #expect(ids(g) == ["web@1.0.0"])
         #expect(g.groupExtensions?.map(\.id.value) == ["ext-pass"])
-        #expect(r.stderr.contains("does not run bin/generate yet"), "generation is not implemented; it must say so")
-        let provider = try #require(try w.plan().entries.first?.providers.first)
-        #expect(provider.id.value == "ext-pass" && provider.isExtension == true)
+        // No bin/generate and no generate/ directory: nothing generated, nothing to extend.
+        #expect(try w.analyzed().buildImage?.extend == false)
+        #expect(try w.analyzed().runImage?.extend == nil)
+        // The extension provides "curl": that entry is the extension's, not left for buildpacks.
+        #expect(try w.plan().entries.isEmpty)
         // An extension whose provide nobody requires is left out; the group still passes.
         try w.appFile("detect-plan-web@1.0.0.toml", "")
         #expect(try w.run("detector").status == 0)

@@ -56,16 +56,21 @@ final class Workspace {
         try writeFile(dir + "/buildpack.toml", "api = \"0.12\"\n[buildpack]\nid = \"\(id)\"\nversion = \"\(version)\"\n\(order)\n")
     }
 
-    /// An image extension; with `detect = false` it has no bin/detect and passes with `plan`.
-    func imageExtension(_ id: String, _ version: String = "1.0.0", plan: String? = nil, detect: Bool = true) throws {
+    /// An image extension; with `detect = false` it has no bin/detect and passes with `plan`; with
+    /// `generate` it has the generic bin/generate.
+    @discardableResult
+    func imageExtension(_ id: String, _ version: String = "1.0.0", plan: String? = nil, detect: Bool = true,
+                        generate: Bool = false) throws -> String {
         let dir = "\(extensions)/\(id)/\(version)"
         try writeFile(dir + "/extension.toml", "api = \"0.12\"\n[extension]\nid = \"\(id)\"\nversion = \"\(version)\"\n")
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
         if detect {
-            try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: genericBin + "/detect", toPath: dir + "/bin/detect")
         } else if let plan {
             try writeFile(dir + "/detect/plan.toml", plan)
         }
+        if generate { try FileManager.default.copyItem(atPath: genericBin + "/generate", toPath: dir + "/bin/generate") }
+        return dir
     }
 
     /// Writes order.toml from a compact form: [["a@1.0.0", "b@1.0.0?"]] (`?` = optional).
@@ -115,6 +120,7 @@ final class Workspace {
 
     func group() throws -> GroupFile { try TOMLFile.read(GroupFile.self, from: layers + "/group.toml") }
     func plan() throws -> PlanFile { try TOMLFile.read(PlanFile.self, from: layers + "/plan.toml") }
+    func analyzed() throws -> AnalyzedFile { try TOMLFile.read(AnalyzedFile.self, from: layers + "/analyzed.toml") }
     func metadata() throws -> BuildMetadataFile { try TOMLFile.read(BuildMetadataFile.self, from: layers + "/config/metadata.toml") }
 
     /// The environment a fixture buildpack recorded (`detect` or `build`).
