@@ -106,6 +106,12 @@ struct IndexKey: CodingKey {
     init?(stringValue: String) { nil }
 }
 
+/// The `[[bom]]` array of launch.toml or build.toml (buildpack.md, Deprecations: deprecated in
+/// Buildpack API 0.7, so every supported API). Read only to warn that it is ignored.
+public struct LegacyBOMProbe: Decodable, Sendable {
+    public var bom: [AnyTOML]?
+}
+
 /// build.toml (buildpack.md, Data Format > build.toml).
 public struct BuildFile: Codable, Hashable, Sendable {
     public var unmet: [Unmet]

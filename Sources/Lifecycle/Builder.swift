@@ -108,6 +108,11 @@ public struct Builder {
             }
             _ = try readFileIfPresent(StoreFile.self, layersDir + "/store.toml")
             let launch = try readFileIfPresent(LaunchFile.self, layersDir + "/launch.toml") ?? LaunchFile()
+            for file in ["launch.toml", "build.toml"] {
+                if let bom = try? TOMLFile.readIfPresent(LegacyBOMProbe.self, from: layersDir + "/" + file)?.bom, !bom.isEmpty {
+                    log.warn("\(module.key): the [[bom]] table in \(file) is not supported by Buildpack API \(module.api) and is ignored; write SBOM files (<layer>.sbom.<ext>, launch.sbom.<ext>, build.sbom.<ext>) instead")
+                }
+            }
             try checkSBOMFiles(layersDir, module: module)
             let buildLayers = try finishLayers(layersDir, module: module)
             Self.addBuildLayers(buildLayers, to: &environment)

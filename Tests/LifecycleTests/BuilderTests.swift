@@ -191,6 +191,19 @@ func prepareBuild(_ w: Workspace, _ buildpacks: [(String, String)], plan: [(name
         #expect(third.entries.first?.metadata?["from"] == .string("plan"))
     }
 
+    @Test func legacyBOMTablesAreIgnoredWithAWarning() throws {
+        let w = try Workspace()
+        try w.buildpack("old-bom")
+        try w.appFile("build-old-bom@1.0.0.sh", #"""
+            printf '[[bom]]\nname = "openssl"\n[[processes]]\ntype = "web"\ncommand = ["x"]\n' > "$LAYERS/launch.toml"
+            """#)
+        try prepareBuild(w, [("old-bom", "0.12")])
+        let r = try w.run("builder")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("old-bom@1.0.0: the [[bom]] table in launch.toml is not supported by Buildpack API 0.12"), "\(r.stderr)")
+        #expect(try w.metadata().processes.map(\.type.value) == ["web"], "the rest of launch.toml still counts")
+    }
+
     @Test func failingBuildExits51WithTheBuildpacksOutput() throws {
         let w = try Workspace()
         try w.buildpack("broken")
