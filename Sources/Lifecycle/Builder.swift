@@ -196,11 +196,6 @@ public struct Builder {
     }
 
     func makeOwnedDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
-        }
-        if let user = inputs.user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+        try Lifecycle.makeOwnedDirectory(path, user: inputs.user)
     }
 }

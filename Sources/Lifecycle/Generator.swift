@@ -204,12 +204,7 @@ struct Generator {
     // MARK: Files
 
     func makeOwnedDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
-        }
-        if let user = inputs.user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+        try Lifecycle.makeOwnedDirectory(path, user: inputs.user)
     }
 
     func copyItem(_ from: String, to: String) throws {

@@ -113,3 +113,13 @@ func makeTempDirectory(prefix: String, user: (uid: Int, gid: Int)?) throws -> St
     if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
     return path
 }
+
+/// Creates `path` (and its parents) and gives it to `user` (the CNB user) when set.
+func makeOwnedDirectory(_ path: String, user: (uid: Int, gid: Int)?) throws(LifecycleError) {
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
+    }
+    if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+}
