@@ -236,7 +236,9 @@ public final class Detector: @unchecked Sendable {
         let planPath = dir + "/plan.toml"
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: planPath, contents: Data())
+            guard FileManager.default.createFile(atPath: planPath, contents: Data()) else {
+                throw LifecycleError.io(operation: "create", path: planPath, reason: "cannot create the file")
+            }
             if let user = inputs.user {
                 _ = chown(dir, uid_t(user.uid), gid_t(user.gid))
                 _ = chown(planPath, uid_t(user.uid), gid_t(user.gid))

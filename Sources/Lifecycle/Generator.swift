@@ -97,6 +97,14 @@ struct Generator {
             throw LifecycleError.extensionOutputInvalid(id: module.id.value,
                 detail: "\(dir): \"context\" cannot be combined with \"context.run\" or \"context.build\"")
         }
+        // The lifecycle reads these files with its own privileges: only regular files, so an
+        // extension cannot point them elsewhere with a symlink.
+        for name in ["run.Dockerfile", "build.Dockerfile", "extend-config.toml"] where names.contains(name) {
+            let type = (try? fm.attributesOfItem(atPath: dir + "/" + name))?[.type] as? FileAttributeType
+            guard type == .typeRegular else {
+                throw LifecycleError.extensionOutputInvalid(id: module.id.value, detail: "\(dir)/\(name) must be a regular file")
+            }
+        }
         let extendConfig = dir + "/extend-config.toml"
         if fm.fileExists(atPath: extendConfig) {
             do { _ = try TOMLFile.read(ExtendConfigFile.self, from: extendConfig) } catch {

@@ -177,6 +177,15 @@ import Glibc
         #expect(r.stderr.contains(expected), "\(r.stderr)")
     }
 
+    @Test func aDockerfileThatIsASymlinkIsRefused() throws {
+        let w = try workspace()
+        try FileManager.default.createDirectory(atPath: "\(w.app)/generate-ext-curl@1.0.0", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(w.app)/generate-ext-curl@1.0.0/run.Dockerfile", withDestinationPath: "/etc/shadow")
+        let r = try w.run("detector")
+        #expect(r.status == 92, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("ext-curl/run.Dockerfile must be a regular file"), "\(r.stderr)")
+    }
+
     @Test func unrecommendedInstructionsOnlyWarn() throws {
         let w = try workspace()
         try generates(w, "ext-curl", ["build.Dockerfile": "ARG base_image\nFROM ${base_image}\nEXPOSE 80\n"])
