@@ -81,3 +81,11 @@ report() {  # label baseline-cmd cairn-cmd
 }
 report gzip pipeline_gzip cairn_import gzip
 report zstd pipeline_zstd cairn_import zstd
+# Memory: the layer is streamed, so cairn's peak RSS should not grow with the tree.
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+for c in gzip zstd; do
+  rm -rf "$WORK/store"
+  /usr/bin/time -f "%M" -o "$WORK/rss" "$CAIRN" import --quiet --store "$WORK/store" --compression "$c" "$TREE" bench:"$c" >/dev/null
+  printf '%-5s cairn import peak RSS %d MB\n' "$c" "$(( $(cat "$WORK/rss") / 1024 ))"
+done
+rm -f "$WORK/rss"

@@ -70,8 +70,12 @@ struct Generator {
             } else {
                 // No bin/generate: <extension>/generate is the pre-populated output directory.
                 let prepared = module.directory + "/generate"
-                log.info("Using the prepared output of extension \(module.key) (it has no bin/generate)")
-                if FileManager.default.fileExists(atPath: prepared) { try copyContents(of: prepared, to: outputDir) }
+                if FileManager.default.fileExists(atPath: prepared) {
+                    log.info("Using the prepared output of extension \(module.key) (it has no bin/generate)")
+                    try copyContents(of: prepared, to: outputDir)
+                } else {
+                    log.debug("Extension \(module.key) has neither bin/generate nor generate/: nothing to generate")
+                }
             }
             dockerfiles += try checkOutput(outputDir, of: module)
             let met = Set(mine.flatMap(\.requires).map(\.name))
