@@ -3,6 +3,9 @@ public struct LaunchFile: Codable, Hashable, Sendable {
     public var labels: [Label]
     public var processes: [Process]
     public var slices: [Slice]
+    /// The `[[bom]]` array, deprecated in Buildpack API 0.7 (so in every supported API): read
+    /// only so the builder can warn that it is ignored.
+    public var bom: [AnyTOML]?
 
     public struct Label: Codable, Hashable, Sendable {
         public var key: String
@@ -81,6 +84,7 @@ public struct LaunchFile: Codable, Hashable, Sendable {
         labels = try c.decodeIfPresent([Label].self, forKey: .labels) ?? []
         processes = try c.decodeIfPresent([Process].self, forKey: .processes) ?? []
         slices = try c.decodeIfPresent([Slice].self, forKey: .slices) ?? []
+        bom = try c.decodeIfPresent([AnyTOML].self, forKey: .bom)
         var seen = Set<ProcessType>()
         for (i, p) in processes.enumerated() where !seen.insert(p.type).inserted {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.processes, IndexKey(i), Process.CodingKeys.type],
@@ -106,15 +110,11 @@ struct IndexKey: CodingKey {
     init?(stringValue: String) { nil }
 }
 
-/// The `[[bom]]` array of launch.toml or build.toml (buildpack.md, Deprecations: deprecated in
-/// Buildpack API 0.7, so every supported API). Read only to warn that it is ignored.
-public struct LegacyBOMProbe: Decodable, Sendable {
-    public var bom: [AnyTOML]?
-}
-
 /// build.toml (buildpack.md, Data Format > build.toml).
 public struct BuildFile: Codable, Hashable, Sendable {
     public var unmet: [Unmet]
+    /// The deprecated `[[bom]]` array (see `LaunchFile.bom`).
+    public var bom: [AnyTOML]?
     public struct Unmet: Codable, Hashable, Sendable {
         public var name: String
         public init(name: String) { self.name = name }
@@ -123,6 +123,7 @@ public struct BuildFile: Codable, Hashable, Sendable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         unmet = try c.decodeIfPresent([Unmet].self, forKey: .unmet) ?? []
+        bom = try c.decodeIfPresent([AnyTOML].self, forKey: .bom)
     }
 }
 

@@ -74,11 +74,7 @@ public struct Builder {
             try makeOwnedDirectory(layersDir)
 
             // The Buildpack Plan: entries this buildpack provided that no earlier one met.
-            let mine = plan.filter { $0.providers.contains { $0.id == module.id } }
-            let bpPlan = BuildpackPlan(entries: mine.flatMap(\.requires))
-            let bpPlanPath = scratch + "/" + module.id.escaped + "-plan.toml"
-            try writeFile(bpPlan, bpPlanPath)
-            if let user = inputs.user { _ = chown(bpPlanPath, uid_t(user.uid), gid_t(user.gid)) }
+            let (bpPlan, bpPlanPath) = try writeBuildpackPlan(for: module, from: plan, in: scratch, owner: inputs.user)
 
             var env = environment
             if !module.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
@@ -108,8 +104,8 @@ public struct Builder {
             }
             _ = try readFileIfPresent(StoreFile.self, layersDir + "/store.toml")
             let launch = try readFileIfPresent(LaunchFile.self, layersDir + "/launch.toml") ?? LaunchFile()
-            for file in ["launch.toml", "build.toml"] {
-                if let bom = try? TOMLFile.readIfPresent(LegacyBOMProbe.self, from: layersDir + "/" + file)?.bom, !bom.isEmpty {
+            for (file, bom) in [("launch.toml", launch.bom), ("build.toml", buildFile.bom)] {
+                if let bom, !bom.isEmpty {
                     log.warn("\(module.key): the [[bom]] table in \(file) is not supported by Buildpack API \(module.api) and is ignored; write SBOM files (<layer>.sbom.<ext>, launch.sbom.<ext>, build.sbom.<ext>) instead")
                 }
             }
@@ -185,12 +181,10 @@ public struct Builder {
 
     /// SBOM files must use a supported extension (buildpack.md, Software-Bill-of-Materials).
     func checkSBOMFiles(_ layersDir: String, module: ModuleDescriptor) throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: layersDir)) ?? []
-        for name in names where name.contains(".sbom.") {
-            let ext = String(name[name.range(of: ".sbom.")!.upperBound...])
+        for (owner, ext, _) in sbomFiles(in: layersDir) {
             guard SBOMFormat.fileExtensions.contains(ext) else {
                 throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
-                    detail: "\(name): unsupported SBOM format \"\(ext)\" (expected one of \(SBOMFormat.fileExtensions.sorted().joined(separator: ", ")))")
+                    detail: "\(owner).sbom.\(ext): unsupported SBOM format \"\(ext)\" (expected one of \(SBOMFormat.fileExtensions.sorted().joined(separator: ", ")))")
             }
         }
     }
@@ -198,4 +192,16 @@ public struct Builder {
     func makeOwnedDirectory(_ path: String) throws {
         try Lifecycle.makeOwnedDirectory(path, user: inputs.user)
     }
+}
+
+/// Writes `module`'s Buildpack Plan (the `requires` of the plan entries it provides) to
+/// `<dir>/<id>-plan.toml`, owned by the CNB user; used for `bin/build` and `bin/generate`.
+func writeBuildpackPlan(for module: ModuleDescriptor, from entries: [PlanFile.Entry], in dir: String,
+                        owner: (uid: Int, gid: Int)?) throws(LifecycleError) -> (plan: BuildpackPlan, path: String) {
+    let isExtension = module.kind == .extension
+    let mine = entries.filter { $0.providers.contains { $0.id == module.id && ($0.isExtension ?? false) == isExtension } }
+    let plan = BuildpackPlan(entries: mine.flatMap(\.requires))
+    let path = dir + "/" + module.id.escaped + "-plan.toml"
+    try writeFile(plan, path, owner: owner)
+    return (plan, path)
 }

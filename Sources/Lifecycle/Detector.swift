@@ -132,16 +132,7 @@ public final class Detector: @unchecked Sendable {
             switch resolve(results) {
             case .success(let chosen):
                 log.info(Self.report(results, header: "Results"))
-                var result = try write(chosen)
-                for el in result.group.group { log.info("\(el.id) \(el.version)") }
-                if let ext = result.group.groupExtensions, !ext.isEmpty {
-                    for el in ext { log.info("\(el.id) \(el.version) (extension)") }
-                    // Generation: extensions' Dockerfiles, the run image choice, the plan left to buildpacks.
-                    let generator = Generator(inputs: inputs, log: log, store: store) { [self] in try environment(for: $0) }
-                    result.plan = try generator.run(group: result.group, plan: result.plan)
-                    try writeFile(result.plan, inputs.planPath)
-                }
-                return result
+                return try write(chosen)
             case .failure(let why):
                 anyErrored = anyErrored || results.contains { if case .error = $0.1.outcome { return true } else { return false } }
                 explanations.append("group \(index + 1) [\(group.map { $0.module.key }.joined(separator: ", "))]: \(why)\n" + Self.report(results, header: nil))
@@ -417,6 +408,8 @@ public final class Detector: @unchecked Sendable {
 
     // MARK: Output
 
+    /// Writes group.toml; with extensions chosen, runs generation, which decides the plan left to
+    /// buildpacks; then writes plan.toml.
     func write(_ chosen: Chosen) throws -> DetectResult {
         let buildpacks = chosen.elements.filter { $0.module.kind == .buildpack }.map { c -> GroupElement in
             var e = c.module.element
@@ -425,8 +418,15 @@ public final class Detector: @unchecked Sendable {
         }
         let extensions = chosen.elements.filter { $0.module.kind == .extension }.map(\.module.element)
         let group = GroupFile(group: buildpacks, groupExtensions: extensions.isEmpty ? nil : extensions)
-        let plan = PlanFile(entries: chosen.entries)
         try writeFile(group, inputs.groupPath)
+        for el in buildpacks { log.info("\(el.id) \(el.version)") }
+        var plan = PlanFile(entries: chosen.entries)
+        if !extensions.isEmpty {
+            for el in extensions { log.info("\(el.id) \(el.version) (extension)") }
+            // Generation: extensions' Dockerfiles, the run image choice, the plan left to buildpacks.
+            let generator = Generator(inputs: inputs, log: log, store: store) { [self] in try environment(for: $0) }
+            plan = try generator.run(group: group, plan: plan)
+        }
         try writeFile(plan, inputs.planPath)
         return DetectResult(group: group, plan: plan)
     }

@@ -124,9 +124,7 @@ public struct Exporter: Sendable {
         }
 
         let created = inputs.epoch == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(inputs.epoch)
-        var options = layerOptions
-        options.uid = inputs.uid
-        options.gid = inputs.gid
+        let options = layerOptions(owner: (inputs.uid, inputs.gid))
         let outputs = try buildpackOutputs(group)
         // Launch layers written from a directory, by "<bp>:<layer>": the cache shares their blobs.
         var launchResults: [String: LayerResult] = [:]
@@ -332,13 +330,7 @@ public struct Exporter: Sendable {
 
         func path(_ name: String) -> String { directory + "/" + name }
 
-        /// `<owner>.sbom.<ext>` files of the directory (owner: a layer name or `launch`/`build`).
-        var sbomFiles: [(owner: String, ext: String, path: String)] {
-            ((try? FS.listDirectory(directory)) ?? []).sorted().compactMap { name in
-                guard let r = name.range(of: ".sbom.") else { return nil }
-                return (String(name[..<r.lowerBound]), String(name[r.upperBound...]), directory + "/" + name)
-            }
-        }
+        var sbomFiles: [SBOMFile] { Lifecycle.sbomFiles(in: directory) }
     }
 
     func buildpackOutputs(_ group: GroupFile) throws(LifecycleError) -> [BuildpackOutput] {
@@ -346,8 +338,9 @@ public struct Exporter: Sendable {
         for bp in group.group {
             let dir = inputs.layersDirectory + "/" + bp.id.escaped
             let names = ((try? FS.listDirectory(dir)) ?? [])
-                .filter { $0.hasSuffix(".toml") && !["launch.toml", "build.toml", "store.toml"].contains($0) }
+                .filter { $0.hasSuffix(".toml") }
                 .map { String($0.dropLast(5)) }
+                .filter { !Builder.reservedNames.contains($0) }
                 .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             var layers: [(name: String, file: LayerMetadataFile)] = []
             for name in names { layers.append((name, try readFile(LayerMetadataFile.self, dir + "/" + name + ".toml"))) }
@@ -356,12 +349,13 @@ public struct Exporter: Sendable {
         return outputs
     }
 
-    /// Options of the layers the exporter writes itself: reproducible time, chosen compression.
-    var layerOptions: LayerWriteOptions {
-        var o = LayerWriteOptions()
-        o.mtime = inputs.epoch
-        o.compression = inputs.compression
-        return o
+    /// Options of the layers the exporter writes itself (owned by root): reproducible time,
+    /// chosen compression.
+    var layerOptions: LayerWriteOptions { Lifecycle.layerOptions(epoch: inputs.epoch, compression: inputs.compression) }
+
+    /// The same for layers of buildpack directories, owned by the CNB user.
+    func layerOptions(owner: (uid: Int, gid: Int)) -> LayerWriteOptions {
+        Lifecycle.layerOptions(epoch: inputs.epoch, compression: inputs.compression, owner: owner)
     }
 
     /// The app directory split by slices (buildpack.md, launch.toml slices): one include set per
@@ -665,10 +659,21 @@ public let cacheReference = "cairn-cache:latest"
 /// The version recorded as the launcher's in `io.buildpacks.build.metadata`.
 public let cairnVersion = "0.1.0"
 
+/// A label value: the value's canonical JSON.
 func json<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+    String(decoding: try CanonicalJSON.encode(value), as: UTF8.self)
+}
+
+/// A `<owner>.sbom.<ext>` file in a buildpack's layers directory (owner: a layer name, or
+/// `launch`/`build`).
+typealias SBOMFile = (owner: String, ext: String, path: String)
+
+/// The SBOM files of a buildpack's layers directory, sorted by name.
+func sbomFiles(in directory: String) -> [SBOMFile] {
+    ((try? FS.listDirectory(directory)) ?? []).sorted().compactMap { name in
+        guard let r = name.range(of: ".sbom.") else { return nil }
+        return (String(name[..<r.lowerBound]), String(name[r.upperBound...]), directory + "/" + name)
+    }
 }
 
 /// An absolute path as a layer entry name (no leading slash).

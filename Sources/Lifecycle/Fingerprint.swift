@@ -95,3 +95,16 @@ public final class FingerprintBook: @unchecked Sendable {
         try FS.writeAtomically(try encoder.encode(entries), to: path, tempDirectory: dir)
     }
 }
+
+/// Options of the layers the lifecycle writes: reproducible time, chosen compression, and the
+/// owner of the entries (the CNB user for buildpack directories). The exporter writes with them
+/// and the restorer keys the fingerprints of what it extracts with them; `FingerprintBook.key`
+/// includes the options, so both must build them here or restored layers go unrecognised.
+func layerOptions(epoch: Int64, compression: Compression, owner: (uid: Int, gid: Int) = (0, 0)) -> LayerWriteOptions {
+    var o = LayerWriteOptions()
+    o.uid = owner.uid
+    o.gid = owner.gid
+    o.mtime = epoch
+    o.compression = compression
+    return o
+}

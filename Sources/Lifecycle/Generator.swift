@@ -48,11 +48,7 @@ struct Generator {
             try makeOwnedDirectory(outputDir)
 
             // The extension's Buildpack Plan: the entries it provides (image_extension.md, Generation).
-            let mine = remaining.filter { $0.providers.contains { $0.id == module.id && $0.isExtension == true } }
-            let bpPlan = BuildpackPlan(entries: mine.flatMap(\.requires))
-            let planPath = scratch + "/" + module.id.escaped + "-plan.toml"
-            try writeFile(bpPlan, planPath)
-            if let user = inputs.user { _ = chown(planPath, uid_t(user.uid), gid_t(user.gid)) }
+            let (bpPlan, planPath) = try writeBuildpackPlan(for: module, from: remaining, in: scratch, owner: inputs.user)
 
             let generate = module.directory + "/bin/generate"
             if FileManager.default.fileExists(atPath: generate) {
@@ -78,7 +74,7 @@ struct Generator {
                 }
             }
             dockerfiles += try checkOutput(outputDir, of: module)
-            let met = Set(mine.flatMap(\.requires).map(\.name))
+            let met = Set(bpPlan.entries.map(\.name))
             remaining.removeAll { $0.requires.contains { met.contains($0.name) } }
             if !perExtensionLayout { try placeLegacy(outputDir, of: module, dockerfiles: dockerfiles.filter { $0.extensionID == module.id }) }
         }
@@ -203,8 +199,7 @@ struct Generator {
         var buildImage = analyzed.buildImage ?? AnalyzedFile.BuildImage()
         buildImage.extend = dockerfiles.contains { $0.kind == .build }
         analyzed.buildImage = buildImage
-        try writeFile(analyzed, inputs.analyzedPath)
-        if let user = inputs.user { _ = chown(inputs.analyzedPath, uid_t(user.uid), gid_t(user.gid)) }
+        try writeFile(analyzed, inputs.analyzedPath, owner: inputs.user)
     }
 
     /// Whether run.toml lists `image` (as an image or a mirror); true when there is no run.toml.

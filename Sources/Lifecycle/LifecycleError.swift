@@ -1,5 +1,9 @@
 import Buildpacks
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Errors of the lifecycle phases. Each carries the platform.md exit code it maps to.
 public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedPlatformAPI(String)
@@ -95,7 +99,8 @@ func readFile<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleErro
     }
 }
 
-func writeFile<T: Encodable>(_ value: T, _ path: String) throws(LifecycleError) {
+/// Writes a spec file; with `owner`, gives it to that user (the CNB user reads or edits it).
+func writeFile<T: Encodable>(_ value: T, _ path: String, owner: (uid: Int, gid: Int)? = nil) throws(LifecycleError) {
     do {
         try TOMLFile.write(value, to: path)
     } catch let e as TOMLFileError {
@@ -103,4 +108,5 @@ func writeFile<T: Encodable>(_ value: T, _ path: String) throws(LifecycleError) 
     } catch {
         throw .io(operation: "write", path: path, reason: "\(error)")
     }
+    if let owner { _ = chown(path, uid_t(owner.uid), gid_t(owner.gid)) }
 }

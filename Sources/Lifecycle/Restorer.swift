@@ -80,8 +80,7 @@ public struct Restorer {
             do { try FS.makeDirectories(bpDir) } catch { throw .io(operation: "create", path: bpDir, reason: "\(error)") }
             own(bpDir)
             if let store = fromApp?.store {
-                try writeFile(store, bpDir + "/store.toml")
-                own(bpDir + "/store.toml")
+                try writeFile(store, bpDir + "/store.toml", owner: owner)
             }
             guard !inputs.skipLayers else { continue }
             var names = Set(fromApp?.layers.keys.map { $0 } ?? [])
@@ -98,16 +97,14 @@ public struct Restorer {
                     }
                     guard let cacheStore, let cacheImage else { continue }
                     try restoreContents(cacheLayer, name: name, bpDir: bpDir, store: cacheStore, image: cacheImage, book: book, what: what)
-                    try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml")
-                    own(bpDir + "/" + name + ".toml")
+                    try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml", owner: owner)
                     restoreSBOMs(from: cacheSBOMs.map { "\($0)/\(escaped)" }, prefix: name + ".sbom.", bpDir: bpDir, name: name)
                     log.info("Restored layer '\(what)' from the cache")
                 } else if let appLayer, appLayer.launch, !appLayer.build {
                     // Launch-only layers: metadata (and SBOM) only; the exporter reuses the image's
                     // layer when kept. A build layer that is not cached is not restored at all
                     // (buildpack.md, Layer Types table).
-                    try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml")
-                    own(bpDir + "/" + name + ".toml")
+                    try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml", owner: owner)
                     restoreSBOMs(from: appSBOMs.map { "\($0)/\(escaped)/\(name)" }, prefix: "sbom.", bpDir: bpDir, name: name)
                     log.info("Restored metadata of layer '\(what)'")
                 }
@@ -150,8 +147,10 @@ public struct Restorer {
 
     /// Restored files belong to the CNB user, who runs the buildpacks next (the restorer may
     /// run as root).
+    var owner: (uid: Int, gid: Int)? { geteuid() == 0 ? (inputs.uid, inputs.gid) : nil }
+
     func own(_ path: String) {
-        if geteuid() == 0 { _ = chown(path, uid_t(inputs.uid), gid_t(inputs.gid)) }
+        if let owner { _ = chown(path, uid_t(owner.uid), gid_t(owner.gid)) }
     }
 
     func decode(_ value: AnyTOML?) -> LifecycleMetadataLabel? {
@@ -204,11 +203,7 @@ public struct Restorer {
             guard rename(inner, target) == 0 else {
                 throw LifecycleError.io(operation: "move restored layer to", path: target, reason: String(cString: strerror(errno)))
             }
-            var o = LayerWriteOptions()
-            o.uid = inputs.uid
-            o.gid = inputs.gid
-            o.mtime = inputs.epoch
-            o.compression = inputs.compression
+            var o = layerOptions(epoch: inputs.epoch, compression: inputs.compression, owner: (inputs.uid, inputs.gid))
             o.prefix = layerPath(target)
             let key = FingerprintBook.key(directory: target, options: o)
             book.record(key, fingerprint: try Fingerprint.of(target),
