@@ -124,7 +124,7 @@ func freePort() throws -> Int {
     return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
 }
 
-@Test func buildAndRunTheStaticSiteThenRebuildFasterFromCache() throws {
+@Test func buildAndRunTheStaticSiteThenRebuildFromCache() throws {
     let b = try ExampleBuilder.shared()
     let started = Date()
     let first = try cairnAt(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name], home: b.home)
@@ -164,7 +164,7 @@ func freePort() throws -> Int {
     #expect(second.status == 0, "\(second.stderr)")
     #expect(second.stdout.contains("Restored layer 'examples/static-site:httpd' from the cache"), "\(second.stdout)")
     #expect(second.stdout.contains("Reusing layer 'app'"))
-    #expect(warm < cold, "warm build \(warm) s, cold \(cold) s (cold includes unpacking the builder)")
+    // Timings are printed, not asserted: the machines are shared and noisy (bench/ measures speed).
     print("static-site build: cold \(String(format: "%.2f", cold)) s, warm \(String(format: "%.2f", warm)) s")
 }
 

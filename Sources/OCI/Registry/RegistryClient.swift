@@ -201,6 +201,7 @@ public final class RegistryClient: Sendable {
         if error is NIOSSLError { return "TLS handshake failed" }
         if text.contains("Connection refused") { return "connection refused" }
         if text.contains("Connection reset") || text.contains("remoteConnectionClosed") { return "connection closed by the server" }
+        if error is HTTPParserError { return "the server sent a malformed HTTP response (\(text))" }
         return text
     }
 

@@ -45,7 +45,9 @@ class Proxy(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        # A response to HEAD has no body (RFC 9110 9.3.2); bytes here would be read as the next response.
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def handle_any(self):
         if self.path.startswith("/__"):
@@ -125,7 +127,14 @@ class Proxy(BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = handle_any
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # Clients hang up mid-response when a fault makes them give up or retry: expected here.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+server = Server(("127.0.0.1", 0), Proxy)
 server.daemon_threads = True
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
