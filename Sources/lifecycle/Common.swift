@@ -83,6 +83,7 @@ struct PhaseOptions: ParsableArguments {
     @Option(name: .dash("app"), help: "App directory (CNB_APP_DIR; default /workspace)") var app: String?
     @Option(name: .dash("buildpacks"), help: "Buildpacks directory (CNB_BUILDPACKS_DIR; default /cnb/buildpacks)") var buildpacks: String?
     @Option(name: .dash("build-config"), help: "Build config directory (CNB_BUILD_CONFIG_DIR; default /cnb/build-config)") var buildConfig: String?
+    @Option(name: .dash("exec-env"), help: "Target execution environment (CNB_EXEC_ENV; default production; Platform API 0.15+)") var execEnvironment: String?
     @Option(name: .dash("group"), help: "group.toml (CNB_GROUP_PATH; default <layers>/group.toml)") var group: String?
     @Option(name: .dash("layers"), help: "Layers directory (CNB_LAYERS_DIR; default /layers)") var layers: String?
     @Option(name: .dash("log-level"), help: "debug, info, warn or error (CNB_LOG_LEVEL)") var logLevel: String?
@@ -108,6 +109,6 @@ struct PhaseOptions: ParsableArguments {
         resolvePath(analyzed, CNBEnv.analyzedPath, env, default: layersDirectory(env) + "/" + CNBPath.analyzedFile)
     }
     func execEnv(_ env: [String: String], _ api: APIVersion) -> String {
-        api.supports(PlatformFeature.execEnv) ? resolve(nil, CNBEnv.execEnv, env, default: ExecEnv.production) : ExecEnv.production
+        api.supports(PlatformFeature.execEnv) ? resolve(execEnvironment, CNBEnv.execEnv, env, default: ExecEnv.production) : ExecEnv.production
     }
 }

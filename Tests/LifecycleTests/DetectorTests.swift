@@ -295,6 +295,9 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         #expect(ids(try w.group()) == ["testing@1.0.0"])
         #expect(try w.run("detector").status == 0)
         #expect(ids(try w.group()) == ["prod-only@1.0.0"])
+        // The flag wins over the environment variable.
+        #expect(try w.run("detector", ["-exec-env", "test"], env: ["CNB_EXEC_ENV": "production"]).status == 0)
+        #expect(ids(try w.group()) == ["testing@1.0.0"])
     }
 
     @Test func eachDetectRunsOncePerBuildEvenAcrossManyGroups() throws {
