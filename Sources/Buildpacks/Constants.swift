@@ -52,6 +52,7 @@ public enum CNBEnv {
     public static let runImage = "CNB_RUN_IMAGE"
     public static let skipLayers = "CNB_SKIP_LAYERS"
     public static let skipRestore = "CNB_SKIP_RESTORE"
+    public static let forceRebase = "CNB_FORCE_REBASE"
     public static let experimentalMode = "CNB_EXPERIMENTAL_MODE"
     /// Cairn's own: export to and read from a Cairn image store (an OCI layout with names).
     public static let cairnStore = "CNB_CAIRN_STORE"

@@ -75,10 +75,6 @@ public struct Analyzer {
         guard let run = try readFileIfPresent(RunFile.self, inputs.runPath), let first = run.images.first else {
             throw .invalidInput("no run image: pass -run-image or provide \(inputs.runPath) with [[images]]")
         }
-        let registry = (try? ImageReference(parsing: inputs.image))?.registry
-        for candidate in [first.image] + (first.mirrors ?? []) where (try? ImageReference(parsing: candidate))?.registry == registry {
-            return candidate
-        }
-        return first.image
+        return RunImageResolution.choose(image: first.image, mirrors: first.mirrors ?? [], forApp: inputs.image)
     }
 }

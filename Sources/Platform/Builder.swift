@@ -30,7 +30,7 @@ public struct LifecycleBinaries: Sendable {
     }
 
     /// The phase links of a `/cnb/lifecycle` directory.
-    public static let phases = ["analyzer", "detector", "restorer", "builder", "exporter", "creator"]
+    public static let phases = ["analyzer", "detector", "restorer", "builder", "exporter", "creator", "rebaser"]
 
     /// Writes a `/cnb/lifecycle`-style directory: the lifecycle, the launcher, one link per
     /// phase and lifecycle.toml with the supported API versions.

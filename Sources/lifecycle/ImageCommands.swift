@@ -4,30 +4,14 @@ import Foundation
 import Lifecycle
 import OCI
 
-/// Flags of the phases that read or write images (platform.md, analyzer/restorer/exporter/creator
-/// Inputs), and where images live: a registry (default), an OCI layout (`-layout`), or a Cairn
-/// image store (`-store`, Cairn's own).
-struct ImageOptions: ParsableArguments {
-    @Option(name: .dash("cache-dir"), help: "Cache directory (CNB_CACHE_DIR)") var cacheDir: String?
-    @Option(name: .dash("cache-image"), help: "Cache image in a registry (CNB_CACHE_IMAGE)") var cacheImage: String?
+/// Where images live, for every phase that reads or writes them: a registry (default), an OCI
+/// layout (`-layout`), or a Cairn image store (`-store`, Cairn's own).
+struct LocationOptions: ParsableArguments {
     @Flag(name: .dash("daemon"), help: "Export to a Docker daemon (CNB_USE_DAEMON): not supported, Cairn is daemonless") var daemon = false
-    @Option(name: .dash("gid"), help: "GID of the build image user (CNB_GROUP_ID)") var gid: Int?
     @Option(name: .dash("insecure-registry"), help: "Registry reached without TLS (CNB_INSECURE_REGISTRIES)") var insecureRegistries: [String] = []
     @Flag(name: .dash("layout"), help: "Read and write images as OCI layouts (CNB_USE_LAYOUT; experimental)") var layout = false
     @Option(name: .dash("layout-dir"), help: "Root of the OCI layouts (CNB_LAYOUT_DIR)") var layoutDir: String?
     @Option(name: .dash("store"), help: "A Cairn image store to read and write images in (CNB_CAIRN_STORE)") var store: String?
-    @Option(name: .dash("uid"), help: "UID of the build image user (CNB_USER_ID)") var uid: Int?
-
-    func userID(_ env: [String: String]) -> Int { uid ?? env[CNBEnv.userID].flatMap(Int.init) ?? Int(getuid()) }
-    func groupID(_ env: [String: String]) -> Int { gid ?? env[CNBEnv.groupID].flatMap(Int.init) ?? Int(getgid()) }
-    func cacheDirectory(_ env: [String: String]) -> String? {
-        let v = resolve(cacheDir, CNBEnv.cacheDir, env, default: "")
-        return v.isEmpty ? nil : absolute(v)
-    }
-    func cacheImageReference(_ env: [String: String]) -> String? {
-        let v = resolve(cacheImage, CNBEnv.cacheImage, env, default: "")
-        return v.isEmpty ? nil : v
-    }
 
     /// The image location, and a clean-up to run when the phase ends.
     func location(_ env: [String: String], log: Logger) throws(LifecycleError) -> (ImageLocation, () async -> Void) {
@@ -62,6 +46,30 @@ struct ImageOptions: ParsableArguments {
         } catch {
             throw .invalidInput("cannot set up the registry client: \(error)")
         }
+    }
+}
+
+/// Flags of the phases that read or write images and layers (platform.md, analyzer/restorer/
+/// exporter/creator Inputs): the location, the cache, the build image user.
+struct ImageOptions: ParsableArguments {
+    @Option(name: .dash("cache-dir"), help: "Cache directory (CNB_CACHE_DIR)") var cacheDir: String?
+    @Option(name: .dash("cache-image"), help: "Cache image in a registry (CNB_CACHE_IMAGE)") var cacheImage: String?
+    @Option(name: .dash("gid"), help: "GID of the build image user (CNB_GROUP_ID)") var gid: Int?
+    @Option(name: .dash("uid"), help: "UID of the build image user (CNB_USER_ID)") var uid: Int?
+    @OptionGroup var target: LocationOptions
+
+    func userID(_ env: [String: String]) -> Int { uid ?? env[CNBEnv.userID].flatMap(Int.init) ?? Int(getuid()) }
+    func groupID(_ env: [String: String]) -> Int { gid ?? env[CNBEnv.groupID].flatMap(Int.init) ?? Int(getgid()) }
+    func cacheDirectory(_ env: [String: String]) -> String? {
+        let v = resolve(cacheDir, CNBEnv.cacheDir, env, default: "")
+        return v.isEmpty ? nil : absolute(v)
+    }
+    func cacheImageReference(_ env: [String: String]) -> String? {
+        let v = resolve(cacheImage, CNBEnv.cacheImage, env, default: "")
+        return v.isEmpty ? nil : v
+    }
+    func location(_ env: [String: String], log: Logger) throws(LifecycleError) -> (ImageLocation, () async -> Void) {
+        try target.location(env, log: log)
     }
 }
 

@@ -12,6 +12,7 @@ let phases: [String: (([String]) async -> Never)] = [
     "restorer": { await RestorerCommand.main($0); exit(0) },
     "exporter": { await ExporterCommand.main($0); exit(0) },
     "creator": { await CreatorCommand.main($0); exit(0) },
+    "rebaser": { await RebaserCommand.main($0); exit(0) },
 ]
 
 let invokedAs = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent

@@ -1,0 +1,284 @@
+import Buildpacks
+import Foundation
+import OCI
+
+/// What the rebaser works on (platform.md, rebaser Inputs).
+public struct RebaserInputs: Sendable {
+    /// The tags to write the rebased image to (`<image>...`); the first names the image to rebase
+    /// unless `previousImage` is given.
+    public var images: [String]
+    public var previousImage: String?
+    /// `-run-image`; else resolved from the app image's `runImage` metadata.
+    public var runImage: String?
+    /// `-force`: rebase even when `io.buildpacks.rebasable` is false, onto another target or a run
+    /// image the metadata does not name.
+    public var force: Bool
+    public var reportPath: String
+    /// Owner of the report (the build image user), when set.
+    public var reportOwner: (uid: Int, gid: Int)?
+    public var location: ImageLocation
+    public var platformAPI: APIVersion
+
+    public init(images: [String], previousImage: String?, runImage: String?, force: Bool, reportPath: String,
+                reportOwner: (uid: Int, gid: Int)? = nil, location: ImageLocation, platformAPI: APIVersion) {
+        self.reportOwner = reportOwner
+        self.images = images
+        self.previousImage = previousImage
+        self.runImage = runImage
+        self.force = force
+        self.reportPath = reportPath
+        self.location = location
+        self.platformAPI = platformAPI
+    }
+}
+
+/// What a rebase did.
+public struct RebaseResult: Sendable {
+    public var image: StoredImage
+    public var runImage: String
+    /// The run image layers replaced and the ones put in their place.
+    public var removedLayers: Int
+    public var addedLayers: Int
+}
+
+/// The rebase phase (platform.md, rebaser): the app image's run image layers — everything up to
+/// and including `runImage.topLayer` — are replaced by the new run image's layers; the layers
+/// above, the config and the labels stay, except the run image identity, the `io.buildpacks.base.*`
+/// and `io.buildpacks.stack.*` labels and (with `force`) the target data.
+public struct Rebaser: Sendable {
+    let inputs: RebaserInputs
+    let log: Logger
+
+    public init(inputs: RebaserInputs, log: Logger) {
+        self.inputs = inputs
+        self.log = log
+    }
+
+    @discardableResult
+    public func run() async throws(LifecycleError) -> RebaseResult {
+        try checkTags()
+        let appName = inputs.previousImage ?? inputs.images[0]
+        guard let app = try await inputs.location.find(appName, layers: false) else { throw .image("app image \(appName) not found") }
+        let labels = app.image.config.config?.labels ?? [:]
+        if labels[CNBLabel.rebasable] == "false" && !inputs.force {
+            throw .image("app image \(appName) has label \(CNBLabel.rebasable)=false (an extension changed its run image's layers); use -force to rebase anyway")
+        }
+        guard let raw = labels[CNBLabel.lifecycleMetadata] else {
+            throw .image("app image \(appName) has no \(CNBLabel.lifecycleMetadata) label: it was not built by a buildpacks lifecycle")
+        }
+        let metadata: LifecycleMetadataLabel
+        do { metadata = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8)) } catch {
+            throw .image("app image \(appName): label \(CNBLabel.lifecycleMetadata) is not valid: \(error)")
+        }
+        // runImage, else the stack.runImage of images exported for older platforms (platform.md, deprecations).
+        let named = metadata.runImage?.image.map { (image: $0, mirrors: metadata.runImage?.mirrors ?? []) } ?? legacyRunImage(raw)
+        let runName = try chooseRunImage(named: named)
+        guard let topLayerText = metadata.runImage?.topLayer, let topLayer = Digest(topLayerText) else {
+            throw .image("app image \(appName): \(CNBLabel.lifecycleMetadata) has no valid runImage.topLayer, so its run image layers are unknown")
+        }
+        let diffIDs = app.image.config.rootfs.diffIDs
+        guard let top = diffIDs.firstIndex(of: topLayer), top < app.image.manifest.layers.count, diffIDs.count == app.image.manifest.layers.count else {
+            throw .image("app image \(appName): runImage.topLayer \(topLayer) is not one of its layers")
+        }
+
+        guard let run = try await inputs.location.find(runName, layers: false) else { throw .image("run image \(runName) not found") }
+        log.info("Rebasing \(appName) on run image \(runName) (\(run.image.digest))")
+        let config = try rebasedConfig(app: app.image, run: run.image, runName: runName, named: named, metadata: metadata, keptFrom: top + 1)
+        let appLayers = Array(app.image.manifest.layers[(top + 1)...])
+
+        let dest = try inputs.location.destination(for: inputs.images[0])
+        let image: StoredImage
+        do {
+            for d in run.image.manifest.layers { try copyBlob(d.digest, from: run.store, to: dest) }
+            for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
+            let configDescriptor = try dest.writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
+            let layers = (run.image.manifest.layers + appLayers).map { layer in
+                var l = layer
+                if l.mediaType == MediaType.dockerLayerGzip { l.mediaType = MediaType.ociLayerGzip }
+                return l
+            }
+            let manifest = Manifest(config: configDescriptor, layers: layers)
+            let manifestDescriptor = try dest.writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
+            image = try dest.load(manifestDescriptor, name: inputs.images[0])
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot write the rebased image: \(error)")
+        }
+        for tag in inputs.images {
+            try await inputs.location.publish(image, from: dest, as: tag)
+            log.info("*** Image: \(tag)@\(image.digest)")
+        }
+        var report = ReportFile(image: .init(tags: inputs.images, digest: image.digest.description, manifestSize: image.descriptor.size))
+        report.image.imageID = image.manifest.config.digest.description
+        try writeFile(report, inputs.reportPath, owner: inputs.reportOwner)
+        return RebaseResult(image: image, runImage: runName, removedLayers: top + 1, addedLayers: run.image.manifest.layers.count)
+    }
+
+    /// platform.md: at least one image, each a tag reference; in a registry, all on one registry.
+    func checkTags() throws(LifecycleError) {
+        guard !inputs.images.isEmpty else { throw .invalidInput("at least one image to rebase must be given") }
+        var registries: Set<String> = []
+        for tag in inputs.images {
+            let ref: ImageReference
+            do { ref = try ImageReference(parsing: tag) } catch { throw .invalidInput("image reference \"\(tag)\": \(error)") }
+            guard ref.digest == nil else { throw .invalidInput("image \"\(tag)\" must be a tag reference, not a digest") }
+            registries.insert(ref.registry)
+        }
+        if case .registry = inputs.location, registries.count > 1 {
+            throw .invalidInput("the images must be on one registry, got \(registries.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// `-run-image`, which without `force` must be the metadata's image or one of its mirrors;
+    /// else the metadata's image or mirror on the app image's registry (platform.md, Run Image
+    /// Resolution).
+    func chooseRunImage(named: (image: String, mirrors: [String])?) throws(LifecycleError) -> String {
+        if let given = inputs.runImage, !given.isEmpty {
+            if !inputs.force {
+                guard let named else {
+                    throw .image("the app image names no run image, so -run-image \(given) cannot be checked against it; use -force")
+                }
+                let candidates = [named.image] + named.mirrors
+                guard candidates.contains(where: { sameImage($0, given) }) else {
+                    throw .image("run image \(given) is not the app image's run image \(named.image) or one of its mirrors (\(named.mirrors.joined(separator: ", "))); use -force to rebase onto another image")
+                }
+            }
+            return given
+        }
+        guard let named else {
+            throw .image("the app image names no run image (runImage.image in \(CNBLabel.lifecycleMetadata)); pass -run-image")
+        }
+        return RunImageResolution.choose(image: named.image, mirrors: named.mirrors, forApp: inputs.images[0])
+    }
+
+    /// The app image's config on the new base: layers and history swapped below the app's own,
+    /// run image labels and (with force) target data from the new run image, metadata updated.
+    func rebasedConfig(app: StoredImage, run: StoredImage, runName: String, named: (image: String, mirrors: [String])?,
+                       metadata: LifecycleMetadataLabel, keptFrom: Int) throws(LifecycleError) -> ImageConfig {
+        var config = app.config
+        let runLabels = run.config.config?.labels ?? [:]
+        var labels = config.config?.labels ?? [:]
+        let oldTarget = TargetSummary(app.config, labels)
+        let newTarget = TargetSummary(run.config, runLabels)
+        if oldTarget != newTarget {
+            guard inputs.force else {
+                throw .image("run image \(runName) is for \(newTarget), the app image was built for \(oldTarget); use -force to rebase anyway")
+            }
+            log.warn("rebasing from \(oldTarget) to \(newTarget) (forced)")
+        }
+        config.os = run.config.os
+        config.architecture = run.config.architecture
+        config.variant = run.config.variant
+        config.osVersion = run.config.osVersion
+        config.osFeatures = run.config.osFeatures
+
+        for key in labels.keys where Self.isBaseLabel(key) { labels[key] = nil }
+        for (key, value) in runLabels where Self.isBaseLabel(key) { labels[key] = value }
+        var runImage = metadata.runImage ?? .init()
+        runImage.topLayer = run.config.rootfs.diffIDs.last?.description
+        runImage.reference = inputs.location.uniqueReference(runName, run)
+        if inputs.force, let named, !([named.image] + named.mirrors).contains(where: { sameImage($0, runName) }) {
+            runImage.image = runName
+            runImage.mirrors = nil
+        } else if runImage.image == nil {
+            runImage.image = runName
+        }
+        do {
+            // Keys this lifecycle does not model (another lifecycle's, older platforms') are kept.
+            let raw = Data((labels[CNBLabel.lifecycleMetadata] ?? "{}").utf8)
+            if case .table(var table)? = try? JSONDecoder().decode(AnyTOML.self, from: raw) {
+                table["runImage"] = try JSONDecoder().decode(AnyTOML.self, from: try CanonicalJSON.encode(runImage))
+                labels[CNBLabel.lifecycleMetadata] = try json(AnyTOML.table(table))
+            } else {
+                var updated = metadata
+                updated.runImage = runImage
+                labels[CNBLabel.lifecycleMetadata] = try json(updated)
+            }
+        } catch {
+            throw .image("cannot encode \(CNBLabel.lifecycleMetadata): \(error)")
+        }
+        config.config?.labels = labels
+
+        config.rootfs.diffIDs = run.config.rootfs.diffIDs + app.config.rootfs.diffIDs[keptFrom...]
+        config.history = Self.history(run: run.config, app: app.config, keptLayers: app.config.rootfs.diffIDs.count - keptFrom)
+        return config
+    }
+
+    /// The new run image's history, then the app image's entries for the layers kept (and the
+    /// empty-layer entries among and after them). When the app image's history does not match its
+    /// layers, history is left out rather than made wrong.
+    static func history(run: ImageConfig, app: ImageConfig, keptLayers: Int) -> [History]? {
+        guard let appHistory = app.history, appHistory.filter({ $0.emptyLayer != true }).count == app.rootfs.diffIDs.count else {
+            return run.history
+        }
+        var index = appHistory.count
+        var layers = 0
+        while index > 0 && layers < keptLayers {
+            index -= 1
+            if appHistory[index].emptyLayer != true { layers += 1 }
+        }
+        return (run.history ?? []) + appHistory[index...]
+    }
+
+    static func isBaseLabel(_ key: String) -> Bool {
+        key.hasPrefix("io.buildpacks.base.") || key.hasPrefix("io.buildpacks.stack.")
+    }
+
+    func sameImage(_ a: String, _ b: String) -> Bool {
+        guard let x = try? ImageReference(parsing: a), let y = try? ImageReference(parsing: b) else { return a == b }
+        return x.description == y.description
+    }
+
+    /// `stack.runImage` of the lifecycle metadata label written for Platform API < 0.12.
+    func legacyRunImage(_ raw: String) -> (image: String, mirrors: [String])? {
+        struct Legacy: Decodable {
+            struct Stack: Decodable {
+                struct Run: Decodable {
+                    var image: String?
+                    var mirrors: [String]?
+                }
+                var runImage: Run?
+            }
+            var stack: Stack?
+        }
+        guard let legacy = try? JSONDecoder().decode(Legacy.self, from: Data(raw.utf8)), let image = legacy.stack?.runImage?.image else { return nil }
+        return (image, legacy.stack?.runImage?.mirrors ?? [])
+    }
+}
+
+/// The target data a rebase must keep unless forced (platform.md, rebaser): os, architecture,
+/// variant, distro name and version.
+struct TargetSummary: Equatable, CustomStringConvertible {
+    var os: String
+    var arch: String
+    var variant: String?
+    var distro: String?
+    var distroVersion: String?
+
+    init(_ config: ImageConfig, _ labels: [String: String]) {
+        os = config.os
+        arch = config.architecture
+        variant = config.variant
+        distro = labels[CNBLabel.baseDistroName]
+        distroVersion = labels[CNBLabel.baseDistroVersion]
+    }
+
+    var description: String {
+        var s = os + "/" + arch + (variant.map { "/" + $0 } ?? "")
+        if let distro { s += " " + distro + (distroVersion.map { " " + $0 } ?? "") }
+        return s
+    }
+}
+
+/// platform.md, Run Image Resolution: of an image and its mirrors, the one on the app image's
+/// registry, else the image.
+public enum RunImageResolution {
+    public static func choose(image: String, mirrors: [String], forApp app: String) -> String {
+        let registry = (try? ImageReference(parsing: app))?.registry
+        for candidate in [image] + mirrors where (try? ImageReference(parsing: candidate))?.registry == registry {
+            return candidate
+        }
+        return image
+    }
+}
