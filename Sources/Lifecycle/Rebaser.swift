@@ -13,13 +13,14 @@ public struct RebaserInputs: Sendable {
     /// `-force`: rebase even when `io.buildpacks.rebasable` is false, onto another target or a run
     /// image the metadata does not name.
     public var force: Bool
-    public var reportPath: String
+    /// Where report.toml goes; nil: no report (`cairn rebase`).
+    public var reportPath: String?
     /// Owner of the report (the build image user), when set.
     public var reportOwner: (uid: Int, gid: Int)?
     public var location: ImageLocation
     public var platformAPI: APIVersion
 
-    public init(images: [String], previousImage: String?, runImage: String?, force: Bool, reportPath: String,
+    public init(images: [String], previousImage: String?, runImage: String?, force: Bool, reportPath: String?,
                 reportOwner: (uid: Int, gid: Int)? = nil, location: ImageLocation, platformAPI: APIVersion) {
         self.reportOwner = reportOwner
         self.images = images
@@ -111,7 +112,7 @@ public struct Rebaser: Sendable {
         }
         var report = ReportFile(image: .init(tags: inputs.images, digest: image.digest.description, manifestSize: image.descriptor.size))
         report.image.imageID = image.manifest.config.digest.description
-        try writeFile(report, inputs.reportPath, owner: inputs.reportOwner)
+        if let path = inputs.reportPath { try writeFile(report, path, owner: inputs.reportOwner) }
         return RebaseResult(image: image, runImage: runName, removedLayers: top + 1, addedLayers: run.image.manifest.layers.count)
     }
 
