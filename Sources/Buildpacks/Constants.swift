@@ -74,6 +74,8 @@ public enum CNBLabel {
     public static let baseHomepage = "io.buildpacks.base.homepage"
     public static let baseDescription = "io.buildpacks.base.description"
     public static let stackID = "io.buildpacks.stack.id"
+    /// The run image's labels an app image carries and a rebase replaces (platform.md, rebaser).
+    public static let runImageLabelPrefixes = ["io.buildpacks.base.", "io.buildpacks.stack."]
     public static let stackMixins = "io.buildpacks.stack.mixins"
     public static let builderMetadata = "io.buildpacks.builder.metadata"
     public static let buildpackLayers = "io.buildpacks.buildpack.layers"

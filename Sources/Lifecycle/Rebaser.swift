@@ -93,12 +93,7 @@ public struct Rebaser: Sendable {
             for d in run.image.manifest.layers { try copyBlob(d.digest, from: run.store, to: dest) }
             for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
             let configDescriptor = try dest.writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
-            let layers = (run.image.manifest.layers + appLayers).map { layer in
-                var l = layer
-                if l.mediaType == MediaType.dockerLayerGzip { l.mediaType = MediaType.ociLayerGzip }
-                return l
-            }
-            let manifest = Manifest(config: configDescriptor, layers: layers)
+            let manifest = Manifest(config: configDescriptor, layers: (run.image.manifest.layers + appLayers).map(\.asOCILayer))
             let manifestDescriptor = try dest.writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
             image = try dest.load(manifestDescriptor, name: inputs.images[0])
         } catch let e as LifecycleError {
@@ -223,7 +218,7 @@ public struct Rebaser: Sendable {
     }
 
     static func isBaseLabel(_ key: String) -> Bool {
-        key.hasPrefix("io.buildpacks.base.") || key.hasPrefix("io.buildpacks.stack.")
+        CNBLabel.runImageLabelPrefixes.contains { key.hasPrefix($0) }
     }
 
     func sameImage(_ a: String, _ b: String) -> Bool {

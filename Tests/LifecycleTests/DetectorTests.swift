@@ -343,7 +343,7 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         let r = try run([lifecycleBinary, "deploy"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("unknown phase \"deploy\""))
-        #expect(r.stderr.contains("analyzer, builder, creator, detector, exporter, restorer"))
+        #expect(r.stderr.contains("analyzer, builder, creator, detector, exporter, rebaser, restorer"))
     }
 }
 

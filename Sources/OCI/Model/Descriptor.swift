@@ -98,3 +98,12 @@ public struct ImageLayoutHeader: Codable, Hashable, Sendable {
     public var imageLayoutVersion: String = "1.0.0"
     public init() {}
 }
+
+extension Descriptor {
+    /// This layer as an OCI manifest names it: Docker's gzip layer type is the same bytes as OCI's.
+    public var asOCILayer: Descriptor {
+        var d = self
+        if d.mediaType == MediaType.dockerLayerGzip { d.mediaType = MediaType.ociLayerGzip }
+        return d
+    }
+}

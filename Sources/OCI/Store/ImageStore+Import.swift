@@ -32,12 +32,7 @@ extension ImageStore {
             config.history = (config.history ?? []) + history
             configure(&config)
             let configDescriptor = try writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
-            // An OCI manifest names OCI layer types: Docker's gzip layers are the same bytes.
-            let baseLayers = (base?.manifest.layers ?? []).map { layer in
-                var l = layer
-                if l.mediaType == MediaType.dockerLayerGzip { l.mediaType = MediaType.ociLayerGzip }
-                return l
-            }
+            let baseLayers = (base?.manifest.layers ?? []).map(\.asOCILayer)
             let manifest = Manifest(config: configDescriptor, layers: baseLayers + layers.map(\.descriptor))
             let manifestDescriptor = try writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
             try tag(manifestDescriptor, as: reference)
