@@ -107,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CairnTests",
-            dependencies: ["OCI", "TestSupport"],
+            dependencies: ["OCI", "Platform", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,0 +1,248 @@
+import Buildpacks
+import Foundation
+import OCI
+
+/// One SBOM document from an app image's SBOM layer (platform.md, exporter:
+/// `<layers>/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>`).
+public struct SBOMDocument: Sendable {
+    /// The path in the layer.
+    public var path: String
+    /// The buildpack's ID as its directory names it (`/` escaped to `_`).
+    public var buildpack: String
+    /// The launch layer it describes; nil for the buildpack's own (`launch.sbom.*`).
+    public var layer: String?
+    /// `cdx.json`, `spdx.json` or `syft.json`.
+    public var format: String
+    public var data: Data
+
+    /// The packages it lists: CycloneDX `components` (nested too), SPDX `packages`, Syft `artifacts`.
+    public var components: [Component] {
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        func named(_ items: Any?, version key: String, nested: String? = nil) -> [Component] {
+            guard let list = items as? [[String: Any]] else { return [] }
+            return list.flatMap { item -> [Component] in
+                let own = (item["name"] as? String).map { [Component(name: $0, version: item[key] as? String)] } ?? []
+                return own + (nested.map { named(item[$0], version: key, nested: $0) } ?? [])
+            }
+        }
+        switch format {
+        case "cdx.json": return named(root["components"], version: "version", nested: "components")
+        case "spdx.json": return named(root["packages"], version: "versionInfo")
+        case "syft.json": return named(root["artifacts"], version: "version")
+        default: return []
+        }
+    }
+
+    public struct Component: Codable, Hashable, Sendable {
+        public var name: String
+        public var version: String?
+    }
+}
+
+public enum SBOMReader {
+    /// Largest SBOM file read into memory.
+    static let maxDocument = 64 << 20
+
+    /// The SBOM documents of an app image in `store`; empty when it has no SBOM layer.
+    /// - Throws: when the label names a layer the image lacks or the layer cannot be read.
+    public static func documents(of image: StoredImage, in store: ImageStore) throws -> [SBOMDocument] {
+        guard let blob = try sbomLayer(of: image) else { return [] }
+        guard store.hasBlob(blob.digest) else { throw PlatformError("the SBOM layer \(blob.digest) is not in the store") }
+        let path = store.blobPath(blob.digest)
+        let source = try DecompressingSource(try FileSource(path: path), compression: try DecompressingSource.sniff(path: path), what: "SBOM layer")
+        let reader = TarReader(source: source)
+        var documents: [SBOMDocument] = []
+        while let header = try reader.next() {
+            guard header.type == .regular, let doc = parse(header.name) else { continue }
+            guard header.size <= Int64(maxDocument) else { throw PlatformError("SBOM \(header.name) is larger than \(maxDocument >> 20) MiB") }
+            var d = doc
+            d.data = Data(try reader.readAll())
+            documents.append(d)
+        }
+        return documents
+    }
+
+    /// The SBOM layer the lifecycle metadata label names, if any.
+    static func sbomLayer(of image: StoredImage) throws -> Descriptor? {
+        guard let raw = image.config.config?.labels?[CNBLabel.lifecycleMetadata] else { return nil }
+        let label = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8))
+        guard let sha = label.sbom?.sha else { return nil }
+        guard let diffID = Digest(sha), let index = image.config.rootfs.diffIDs.firstIndex(of: diffID),
+              index < image.manifest.layers.count else {
+            throw PlatformError("\(CNBLabel.lifecycleMetadata) names SBOM layer \(sha), which is not one of the image's layers")
+        }
+        return image.manifest.layers[index]
+    }
+
+    /// `…/sbom/launch/<bp>/sbom.<ext>` or `…/sbom/launch/<bp>/<layer>/sbom.<ext>`.
+    static func parse(_ name: String) -> SBOMDocument? {
+        let parts = name.split(separator: "/").map(String.init)
+        guard let at = parts.lastIndex(of: "launch"), at > 0, parts[at - 1] == "sbom" else { return nil }
+        let rest = Array(parts[(at + 1)...])
+        guard rest.count == 2 || rest.count == 3, let file = rest.last, file.hasPrefix("sbom.") else { return nil }
+        return SBOMDocument(path: name, buildpack: rest[0], layer: rest.count == 3 ? rest[1] : nil,
+                            format: String(file.dropFirst(5)), data: Data())
+    }
+}
+
+/// `NAME`, `NAME@VERSION` or `NAME@<VERSION` (versions compared part by part, numbers as numbers).
+public struct VersionConstraint: Sendable, CustomStringConvertible {
+    public var name: String
+    public var version: String?
+    public var below: Bool
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let first = parts.first, !first.isEmpty else { throw PlatformError("\"\(text)\": expected NAME, NAME@VERSION or NAME@<VERSION") }
+        name = first
+        below = parts.count == 2 && parts[1].hasPrefix("<")
+        version = parts.count == 2 ? String(parts[1].dropFirst(below ? 1 : 0)) : nil
+        if parts.count == 2 && (version ?? "").isEmpty { throw PlatformError("\"\(text)\": no version after @") }
+    }
+
+    public func matches(name other: String, version candidate: String?) -> Bool {
+        guard other == name else { return false }
+        guard let version else { return true }
+        guard let candidate else { return false }
+        return below ? Self.compare(candidate, version) < 0 : candidate == version
+    }
+
+    public var description: String { name + (version.map { "@" + (below ? "<" : "") + $0 } ?? "") }
+
+    /// Compares dotted versions: numeric parts as numbers, others as text. Where one version has
+    /// more parts, a numeric one makes it greater (1.0.1 > 1.0), a textual one less (a
+    /// pre-release: 1.0-rc1 < 1.0).
+    public static func compare(_ a: String, _ b: String) -> Int {
+        func parts(_ s: String) -> [Substring] { s.split { !$0.isLetter && !$0.isNumber } }
+        let x = parts(a), y = parts(b)
+        for i in 0..<max(x.count, y.count) {
+            guard i < x.count else { return Int(y[i]) != nil ? -1 : 1 }
+            guard i < y.count else { return Int(x[i]) != nil ? 1 : -1 }
+            if let m = Int(x[i]), let n = Int(y[i]) {
+                if m != n { return m < n ? -1 : 1 }
+            } else if x[i] != y[i] {
+                return x[i] < y[i] ? -1 : 1
+            }
+        }
+        return 0
+    }
+}
+
+/// What an app image in the store is made of, as its labels and SBOM layer say.
+public struct AuditRecord: Codable, Sendable {
+    public var image: String
+    public var digest: String
+    /// The run image it was built on (or last rebased onto), by name.
+    public var runImage: String?
+    public var runImageTopLayer: String?
+    /// `current` when the store's image of that name has the same top layer, `outdated` when it
+    /// has another, `unknown` when the store does not hold it.
+    public var runImageStatus: String
+    public var buildpacks: [Module]
+    public var packages: [Package]
+
+    public struct Module: Codable, Hashable, Sendable {
+        public var id: String
+        public var version: String
+    }
+
+    public struct Package: Codable, Hashable, Sendable {
+        public var name: String
+        public var version: String?
+        public var buildpack: String
+        public var layer: String?
+    }
+}
+
+/// Which images an audit asks for: every criterion given must hold.
+public struct AuditQuery: Sendable {
+    public var runImage: String?
+    public var outdatedOnly = false
+    public var buildpack: VersionConstraint?
+    public var package: VersionConstraint?
+
+    public init() {}
+
+    /// Why `record` matches (one line per criterion), or nil when it does not.
+    public func reasons(_ record: AuditRecord) -> [String]? {
+        var why: [String] = []
+        if let runImage {
+            guard let have = record.runImage, sameName(have, runImage) else { return nil }
+            why.append("run image \(have)")
+        }
+        if outdatedOnly {
+            guard record.runImageStatus == "outdated" else { return nil }
+            why.append("run image \(record.runImage ?? "?") has newer layers in the store")
+        }
+        if let buildpack {
+            let hits = record.buildpacks.filter { buildpack.matches(name: $0.id, version: $0.version) }
+            guard !hits.isEmpty else { return nil }
+            why += hits.map { "buildpack \($0.id)@\($0.version)" }
+        }
+        if let package {
+            let hits = record.packages.filter { package.matches(name: $0.name, version: $0.version) }
+            guard !hits.isEmpty else { return nil }
+            why += hits.map { "package \($0.name)\($0.version.map { "@" + $0 } ?? "") (\($0.buildpack)\($0.layer.map { ":" + $0 } ?? ""))" }
+        }
+        return why
+    }
+
+    /// `have` is the image `wanted` names; a `wanted` without tag or digest names every tag.
+    func sameName(_ have: String, _ wanted: String) -> Bool {
+        guard let x = try? ImageReference(parsing: have), let y = try? ImageReference(parsing: wanted) else { return have == wanted }
+        guard y.tag != nil || y.digest != nil else { return x.registry == y.registry && x.repository == y.repository }
+        return x.registry == y.registry && x.repository == y.repository && (x.tag ?? ImageReference.defaultTag) == (y.tag ?? ImageReference.defaultTag)
+            && x.digest == y.digest
+    }
+}
+
+public enum Audit {
+    /// A record for every app image (one with lifecycle metadata) in the store, by name.
+    /// Images whose labels or SBOM layer cannot be read are reported through `warn` and skipped.
+    public static func records(in store: ImageStore, warn: (String) -> Void) throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        var runTops: [String: String?] = [:]
+        for (name, descriptor) in try store.images() {
+            let image: StoredImage
+            do { image = try store.load(descriptor, name: name) } catch {
+                warn("\(name): \(error)")
+                continue
+            }
+            guard let raw = image.config.config?.labels?[CNBLabel.lifecycleMetadata] else { continue }
+            do {
+                let metadata = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8))
+                let runName = metadata.runImage?.image
+                var status = "unknown"
+                if let runName {
+                    if runTops[runName] == nil {
+                        runTops[runName] = .some((try? store.resolve(runName))?.config.rootfs.diffIDs.last?.description)
+                    }
+                    if let current = runTops[runName] ?? nil {
+                        status = current == metadata.runImage?.topLayer ? "current" : "outdated"
+                    }
+                }
+                let documents = try SBOMReader.documents(of: image, in: store)
+                let packages = documents.flatMap { doc in
+                    doc.components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer) }
+                }
+                records.append(AuditRecord(image: name, digest: image.digest.description, runImage: runName,
+                                           runImageTopLayer: metadata.runImage?.topLayer, runImageStatus: status,
+                                           buildpacks: buildModules(image), packages: packages))
+            } catch {
+                warn("\(name): \(error)")
+            }
+        }
+        return records
+    }
+
+    /// The buildpacks `io.buildpacks.build.metadata` lists (read leniently: other lifecycles'
+    /// labels carry more).
+    static func buildModules(_ image: StoredImage) -> [AuditRecord.Module] {
+        struct Label: Decodable {
+            var buildpacks: [AuditRecord.Module]?
+        }
+        guard let raw = image.config.config?.labels?[CNBLabel.buildMetadata],
+              let label = try? JSONDecoder().decode(Label.self, from: Data(raw.utf8)) else { return [] }
+        return label.buildpacks ?? []
+    }
+}

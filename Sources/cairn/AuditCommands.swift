@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import OCI
+import Platform
+
+struct SBOM: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sbom",
+        abstract: "Show or save the SBOMs in an app image's SBOM layer.",
+        discussion: "With --output DIR the documents are written to DIR/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>, as `pack sbom download` does.")
+
+    @Argument(help: "The app image (in the store).") var image: String
+    @Option(help: "Directory to write the SBOM documents to.") var output: String?
+    @Option(help: "table or json.") var format: OutputFormat = .table
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try storeOptions.open()
+            let stored = try store.resolve(image)
+            let documents = try SBOMReader.documents(of: stored, in: store)
+            guard !documents.isEmpty else { throw CLIError("\(image) has no SBOM layer: no buildpack wrote a launch SBOM") }
+            if let output {
+                for doc in documents {
+                    let parts = doc.path.split(separator: "/").map(String.init).filter { $0 != "." }
+                    guard !parts.contains("..") else { throw CLIError("SBOM layer entry \(doc.path) leaves the output directory") }
+                    let target = output + "/" + parts.joined(separator: "/")
+                    try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    try doc.data.write(to: URL(fileURLWithPath: target), options: .atomic)
+                    print(target)
+                }
+                return
+            }
+            switch format {
+            case .json:
+                struct Entry: Encodable {
+                    var path, buildpack, format: String
+                    var layer: String?
+                    var components: [SBOMDocument.Component]
+                }
+                let entries = documents.map { Entry(path: $0.path, buildpack: $0.buildpack, format: $0.format, layer: $0.layer, components: $0.components) }
+                print(String(decoding: try CanonicalJSON.encode(entries), as: UTF8.self))
+            case .table:
+                for doc in documents {
+                    let components = doc.components
+                    print("\(doc.buildpack)\(doc.layer.map { ":" + $0 } ?? " (launch)")  sbom.\(doc.format)  \(components.count) component\(components.count == 1 ? "" : "s")")
+                    for c in components { print("  \(c.name)\(c.version.map { "  " + $0 } ?? "")") }
+                }
+            }
+        }
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Which app images in the store use a run image, an outdated run image, a buildpack or a package.",
+        discussion: """
+            Reads every app image's labels and SBOM layer. Criteria combine (all must hold); without \
+            any, every app image is listed. Versions: NAME, NAME@VERSION, NAME@<VERSION. An image is \
+            outdated when the store's image of its run image name has other layers than it was built on \
+            (`cairn rebase` fixes that).
+            """)
+
+    @Option(name: .customLong("run-image"), help: "Images built on (or rebased onto) this run image (without a tag: any tag of it).") var runImage: String?
+    @Flag(help: "Images whose run image has newer layers in the store.") var outdated = false
+    @Option(help: "Images built with this buildpack: ID, ID@VERSION or ID@<VERSION.") var buildpack: String?
+    @Option(help: "Images whose SBOMs list this package: NAME, NAME@VERSION or NAME@<VERSION.") var package: String?
+    @Option(help: "table or json.") var format: OutputFormat = .table
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            var query = AuditQuery()
+            query.runImage = runImage
+            query.outdatedOnly = outdated
+            query.buildpack = try buildpack.map { try VersionConstraint(parsing: $0) }
+            query.package = try package.map { try VersionConstraint(parsing: $0) }
+            let store = try storeOptions.open()
+            let records = try Audit.records(in: store) { FileHandle.standardError.write(Data("cairn: warning: \($0)\n".utf8)) }
+            let matches = records.compactMap { r in query.reasons(r).map { (record: r, reasons: $0) } }
+            switch format {
+            case .json:
+                struct Entry: Encodable {
+                    var record: AuditRecord
+                    var reasons: [String]
+                }
+                print(String(decoding: try CanonicalJSON.encode(matches.map { Entry(record: $0.record, reasons: $0.reasons) }), as: UTF8.self))
+            case .table:
+                var rows = [["IMAGE", "RUN IMAGE", "BASE", "BUILDPACKS", "WHY"]]
+                for m in matches {
+                    rows.append([m.record.image, m.record.runImage ?? "-", m.record.runImageStatus,
+                                 m.record.buildpacks.map { "\($0.id)@\($0.version)" }.joined(separator: ","),
+                                 m.reasons.isEmpty ? "-" : m.reasons.joined(separator: "; ")])
+                }
+                let widths = (0..<5).map { c in rows.map { $0[c].count }.max() ?? 0 }
+                for row in rows {
+                    print(row.enumerated().map { $0.offset == 4 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                        .joined(separator: "  "))
+                }
+                FileHandle.standardError.write(Data("\(matches.count) of \(records.count) app images match\n".utf8))
+            }
+        }
+    }
+}
