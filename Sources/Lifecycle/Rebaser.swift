@@ -136,7 +136,7 @@ public struct Rebaser: Sendable {
                     throw .image("the app image names no run image, so -run-image \(given) cannot be checked against it; use -force")
                 }
                 let candidates = [named.image] + named.mirrors
-                guard candidates.contains(where: { sameImage($0, given) }) else {
+                guard candidates.contains(where: { ImageReference.sameImage($0, given) }) else {
                     throw .image("run image \(given) is not the app image's run image \(named.image) or one of its mirrors (\(named.mirrors.joined(separator: ", "))); use -force to rebase onto another image")
                 }
             }
@@ -174,7 +174,7 @@ public struct Rebaser: Sendable {
         var runImage = metadata.runImage ?? .init()
         runImage.topLayer = run.config.rootfs.diffIDs.last?.description
         runImage.reference = inputs.location.uniqueReference(runName, run)
-        if inputs.force, let named, !([named.image] + named.mirrors).contains(where: { sameImage($0, runName) }) {
+        if inputs.force, let named, !([named.image] + named.mirrors).contains(where: { ImageReference.sameImage($0, runName) }) {
             runImage.image = runName
             runImage.mirrors = nil
         } else if runImage.image == nil {
@@ -219,11 +219,6 @@ public struct Rebaser: Sendable {
 
     static func isBaseLabel(_ key: String) -> Bool {
         CNBLabel.runImageLabelPrefixes.contains { key.hasPrefix($0) }
-    }
-
-    func sameImage(_ a: String, _ b: String) -> Bool {
-        guard let x = try? ImageReference(parsing: a), let y = try? ImageReference(parsing: b) else { return a == b }
-        return x.description == y.description
     }
 
     /// `stack.runImage` of the lifecycle metadata label written for Platform API < 0.12.

@@ -167,7 +167,7 @@ public struct AuditQuery: Sendable {
     public func reasons(_ record: AuditRecord) -> [String]? {
         var why: [String] = []
         if let runImage {
-            guard let have = record.runImage, sameName(have, runImage) else { return nil }
+            guard let have = record.runImage, ImageReference.sameImage(have, runImage, anyTag: true) else { return nil }
             why.append("run image \(have)")
         }
         if outdatedOnly {
@@ -187,13 +187,6 @@ public struct AuditQuery: Sendable {
         return why
     }
 
-    /// `have` is the image `wanted` names; a `wanted` without tag or digest names every tag.
-    func sameName(_ have: String, _ wanted: String) -> Bool {
-        guard let x = try? ImageReference(parsing: have), let y = try? ImageReference(parsing: wanted) else { return have == wanted }
-        guard y.tag != nil || y.digest != nil else { return x.registry == y.registry && x.repository == y.repository }
-        return x.registry == y.registry && x.repository == y.repository && (x.tag ?? ImageReference.defaultTag) == (y.tag ?? ImageReference.defaultTag)
-            && x.digest == y.digest
-    }
 }
 
 public enum Audit {

@@ -81,6 +81,17 @@ import Testing
         #expect(r.repository == "a/b")
         #expect(r.tag == "latest")
     }
+
+    @Test func sameImageNormalisesNamesAndTheDefaultTag() {
+        #expect(ImageReference.sameImage("busybox", "docker.io/library/busybox:latest"))
+        #expect(!ImageReference.sameImage("busybox:1.36", "busybox"))
+        #expect(ImageReference.sameImage("busybox:1.36", "busybox", anyTag: true), "no tag or digest: any tag, when asked")
+        #expect(!ImageReference.sameImage("busybox", "busybox:1.36", anyTag: true))
+        #expect(!ImageReference.sameImage("localhost:5000/app", "app"))
+        let digest = "sha256:" + String(repeating: "a", count: 64)
+        #expect(!ImageReference.sameImage("app@" + digest, "app"), "a digest reference has no default tag")
+        #expect(ImageReference.sameImage("app@" + digest, "docker.io/library/app@" + digest))
+    }
 }
 
 @Suite struct ModelRoundTripTests {

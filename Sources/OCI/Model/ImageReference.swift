@@ -119,6 +119,22 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
     /// The familiar form, e.g. `busybox:latest`, `localhost:5000/app@sha256:...`.
     public var familiar: String { familiarName + suffix }
 
+    /// Whether both name the same image: same repository, tag (`latest` when absent, unless a
+    /// digest is given) and digest. With `anyTag`, a reference without tag or digest names every
+    /// tag of its repository.
+    public func sameImage(as other: ImageReference, anyTag: Bool = false) -> Bool {
+        guard registry == other.registry && repository == other.repository else { return false }
+        if anyTag && other.tag == nil && other.digest == nil { return true }
+        func tagOf(_ r: ImageReference) -> String? { r.tag ?? (r.digest == nil ? Self.defaultTag : nil) }
+        return tagOf(self) == tagOf(other) && digest == other.digest
+    }
+
+    /// `sameImage(as:anyTag:)` for references as text; text that does not parse must be equal.
+    public static func sameImage(_ a: String, _ b: String, anyTag: Bool = false) -> Bool {
+        guard let x = try? ImageReference(parsing: a), let y = try? ImageReference(parsing: b) else { return a == b }
+        return x.sameImage(as: y, anyTag: anyTag)
+    }
+
     static func isValidTag(_ t: String) -> Bool {
         let u = Array(t.utf8)
         guard !u.isEmpty, u.count <= 128 else { return false }
