@@ -146,11 +146,15 @@ public struct AuditRecord: Codable, Sendable {
         public var version: String
     }
 
+    /// A package: from a buildpack's SBOM (`buildpack`, and `layer` unless it is the buildpack's
+    /// launch SBOM), or from dpkg's status in the run image layers (`buildpack` nil).
     public struct Package: Codable, Hashable, Sendable {
         public var name: String
         public var version: String?
-        public var buildpack: String
+        public var buildpack: String?
         public var layer: String?
+
+        var origin: String { buildpack.map { $0 + (layer.map { ":" + $0 } ?? "") } ?? "run image" }
     }
 }
 
@@ -182,7 +186,7 @@ public struct AuditQuery: Sendable {
         if let package {
             let hits = record.packages.filter { package.matches(name: $0.name, version: $0.version) }
             guard !hits.isEmpty else { return nil }
-            why += hits.map { "package \($0.name)\($0.version.map { "@" + $0 } ?? "") (\($0.buildpack)\($0.layer.map { ":" + $0 } ?? ""))" }
+            why += hits.map { "package \($0.name)\($0.version.map { "@" + $0 } ?? "") (\($0.origin))" }
         }
         return why
     }
@@ -195,6 +199,7 @@ public enum Audit {
     public static func records(in store: ImageStore, warn: (String) -> Void) throws -> [AuditRecord] {
         var records: [AuditRecord] = []
         var runTops: [String: String?] = [:]
+        var dpkg = DpkgStatusReader(store: store)
         for (name, descriptor) in try store.images() {
             let image: StoredImage
             do { image = try store.load(descriptor, name: name) } catch {
@@ -214,9 +219,15 @@ public enum Audit {
                         status = current == metadata.runImage?.topLayer ? "current" : "outdated"
                     }
                 }
-                let documents = try SBOMReader.documents(of: image, in: store)
-                let packages = documents.flatMap { doc in
-                    doc.components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer) }
+                var packages: [AuditRecord.Package] = []
+                if let top = metadata.runImage?.topLayer.flatMap(Digest.init), let index = image.config.rootfs.diffIDs.firstIndex(of: top),
+                   index < image.manifest.layers.count {
+                    packages = try dpkg.packages(in: Array(image.manifest.layers[...index])).map {
+                        AuditRecord.Package(name: $0.name, version: $0.version, buildpack: nil, layer: nil)
+                    }
+                }
+                for doc in try SBOMReader.documents(of: image, in: store) {
+                    packages += doc.components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer) }
                 }
                 records.append(AuditRecord(image: name, digest: image.digest.description, runImage: runName,
                                            runImageTopLayer: metadata.runImage?.topLayer, runImageStatus: status,
@@ -237,5 +248,61 @@ public enum Audit {
         guard let raw = image.config.config?.labels?[CNBLabel.buildMetadata],
               let label = try? JSONDecoder().decode(Label.self, from: Data(raw.utf8)) else { return [] }
         return label.buildpacks ?? []
+    }
+}
+
+/// The packages dpkg records as installed in a stack of layers: `var/lib/dpkg/status` (the top-most
+/// layer that has it) and `var/lib/dpkg/status.d/*` (distroless images). Each layer is read once
+/// per reader, however many images share it. Whiteouts of these files are not followed.
+struct DpkgStatusReader {
+    let store: ImageStore
+    private var seen: [Digest: (status: String?, statusD: [String: String])] = [:]
+
+    init(store: ImageStore) { self.store = store }
+
+    mutating func packages(in layers: [Descriptor]) throws -> [SBOMDocument.Component] {
+        var status: String?
+        var statusD: [String: String] = [:]
+        for layer in layers {
+            let found = try scan(layer)
+            if let s = found.status { status = s }
+            statusD.merge(found.statusD) { _, new in new }
+        }
+        let texts = (status.map { [$0] } ?? []) + statusD.keys.sorted().compactMap { statusD[$0] }
+        return texts.flatMap(Self.parse)
+    }
+
+    private mutating func scan(_ layer: Descriptor) throws -> (status: String?, statusD: [String: String]) {
+        if let known = seen[layer.digest] { return known }
+        guard store.hasBlob(layer.digest) else { throw PlatformError("layer \(layer.digest) is not in the store") }
+        let path = store.blobPath(layer.digest)
+        let source = try DecompressingSource(try FileSource(path: path), compression: try DecompressingSource.sniff(path: path), what: "layer \(layer.digest)")
+        let reader = TarReader(source: source)
+        var result: (status: String?, statusD: [String: String]) = (nil, [:])
+        while let header = try reader.next() {
+            guard header.type == .regular, header.size <= Int64(SBOMReader.maxDocument) else { continue }
+            let name = header.name.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+            if name == "var/lib/dpkg/status" {
+                result.status = String(decoding: try reader.readAll(), as: UTF8.self)
+            } else if name.hasPrefix("var/lib/dpkg/status.d/") {
+                result.statusD[name] = String(decoding: try reader.readAll(), as: UTF8.self)
+            }
+        }
+        seen[layer.digest] = result
+        return result
+    }
+
+    /// Stanzas with `Package` and `Version` whose `Status` (when given) says installed.
+    static func parse(_ text: String) -> [SBOMDocument.Component] {
+        text.components(separatedBy: "\n\n").compactMap { stanza in
+            var fields: [String: String] = [:]
+            for line in stanza.split(separator: "\n") where !line.hasPrefix(" ") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            guard let name = fields["Package"] else { return nil }
+            if let state = fields["Status"], !state.hasSuffix(" installed") { return nil }
+            return SBOMDocument.Component(name: name, version: fields["Version"])
+        }
     }
 }

@@ -163,11 +163,17 @@ public struct StackCreator {
         guard p.terminationStatus == 0 else {
             throw PlatformError("apt-get download \(packages.joined(separator: " ")) failed: \(errText.trimmingCharacters(in: .whitespacesAndNewlines)) (is the package name right, and has `apt-get update` run?)")
         }
+        // dpkg's status file lists what is installed, as on any Debian system: `cairn audit` and
+        // scanners (syft, grype, trivy) read the packages of the image from it.
+        var status = ""
         for deb in try FileManager.default.contentsOfDirectory(atPath: debs).sorted() where deb.hasSuffix(".deb") {
             log("Unpacking \(deb)")
             try runTool(dpkgDeb, ["-x", debs + "/" + deb, root])
+            status += Self.statusStanza(control: try runTool(dpkgDeb, ["-f", debs + "/" + deb])) + "\n"
         }
         let fm = FileManager.default
+        try fm.createDirectory(atPath: root + "/var/lib/dpkg", withIntermediateDirectories: true)
+        try Data(status.utf8).write(to: URL(fileURLWithPath: root + "/var/lib/dpkg/status"))
         for dir in ["bin", "etc", "tmp", "var/tmp", "usr/bin", "root", "home", "proc", "sys", "dev"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
         }
@@ -187,6 +193,14 @@ public struct StackCreator {
             // The packages are the host distribution's; say so for target data.
             try? fm.copyItem(atPath: "/etc/os-release", toPath: root + "/etc/os-release")
         }
+    }
+
+    /// A package's control fields as a dpkg status entry: `Status` after `Package`.
+    static func statusStanza(control: String) -> String {
+        var lines = control.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        let at = (lines.firstIndex { $0.hasPrefix("Package:") } ?? -1) + 1
+        lines.insert("Status: install ok installed", at: at)
+        return lines.joined(separator: "\n") + "\n"
     }
 
     func exists(_ path: String) -> Bool {

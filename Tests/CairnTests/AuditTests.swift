@@ -40,6 +40,12 @@ import TestSupport
     #expect(try audit(["--buildpack", "examples/procfile@0.0.1"]) == [])
     #expect(try audit(["--run-image", "tiny/run"]) == ["hello:latest", "site:latest"])
     #expect(try audit(["--outdated"]) == [])
+    // The run image's packages, from the dpkg status `cairn stack create --packages` writes.
+    #expect(try audit(["--package", "busybox-static"]) == ["hello:latest", "site:latest"])
+    #expect(try audit(["--package", "busybox-static@<1"]) == [], "the version has an epoch (1:…)")
+    #expect(try audit(["--package", "busybox-static@<2", "--buildpack", "examples/static-site"]) == ["site:latest"])
+    let why = try cairnAt(["audit", "--package", "bash-static"], home: home)
+    #expect(why.stdout.contains("package bash-static@") && why.stdout.contains("(run image)"), "\(why.stdout)")
 
     // A run image update makes both outdated; a rebase brings one back.
     let patch = tmp.path + "/patch"
