@@ -5,10 +5,10 @@ import TestSupport
 
 /// `cairn sbom` and `cairn audit` over images built from the examples.
 @Test func sbomAndAuditFindImagesByRunImageBuildpackAndPackage() throws {
-    let shared = try ExampleBuilder.shared()
+    // A home of its own: this test changes the run image and counts the app images.
     let tmp = TempDir("audit")
     let home = tmp.path + "/home"
-    _ = try sh("cp -a '\(shared.home)' '\(home)'")
+    try ExampleBuilder.make(home: home)
     for (name, app) in [("site", "static-site"), ("hello", "hello-procfile")] {
         let r = try cairnAt(["build", name, "--path", packageRoot + "/examples/apps/" + app, "--builder", ExampleBuilder.name], home: home)
         try #require(r.status == 0, "\(r.stdout)\(r.stderr)")

@@ -13,9 +13,15 @@ final class ExampleBuilder: @unchecked Sendable {
     static let name = "example-builder"
 
     private init() throws {
+        home = NSTemporaryDirectory() + "cairn-example-builder-\(getpid())"
+        try Self.make(home: home)
+    }
+
+    /// A home of its own with the tiny stack and the example builder, for a test that changes
+    /// the store (the shared one changes under other tests, so it is not copied).
+    static func make(home: String) throws {
         try requireStaticBinaries()
         let stack = try TinyStack.shared()
-        home = NSTemporaryDirectory() + "cairn-example-builder-\(getpid())"
         try? FileManager.default.removeItem(atPath: home)
         _ = try sh("mkdir -p '\(home)' && cp -a '\(stack.store)' '\(home)/store'")
         let r = try cairnAt(["builder", "create", Self.name, "--config", packageRoot + "/examples/builder.toml"], home: home)

@@ -4,11 +4,10 @@ import TestSupport
 
 /// `cairn rebase`: a stack update reaches built images without a rebuild.
 @Test func cairnRebasePutsBuiltImagesOnTheUpdatedRunImage() throws {
-    let shared = try ExampleBuilder.shared()
-    // A home of its own: this test changes the run image.
+    // A home of its own: this test changes the run image and counts the app images.
     let tmp = TempDir("rebase-cli")
     let home = tmp.path + "/home"
-    _ = try sh("cp -a '\(shared.home)' '\(home)'")
+    try ExampleBuilder.make(home: home)
     let built = try cairnAt(["build", "hello", "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name], home: home)
     try #require(built.status == 0, "\(built.stdout)\(built.stderr)")
     let runImage = "tiny/run:latest"
