@@ -39,3 +39,31 @@ import TestSupport
 func rootfsDiffIDs(_ inspect: [String: Any]) -> [String] {
     ((inspect["config"] as? [String: Any])?["rootfs"] as? [String: Any])?["diff_ids"] as? [String] ?? []
 }
+
+/// `cairn rebase --remote`: the image and the run image are in a registry; the rebased manifest is
+/// pushed there and the image's layers never travel.
+@Test(.enabled(if: toolAvailable("docker-registry"))) func cairnRebaseRemoteRebasesInTheRegistry() throws {
+    let tmp = TempDir("rebase-remote")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let registry = try LocalRegistry(proxy: true)
+    defer { registry.stop() }
+    let host = registry.host
+    let built = try cairnAt(["build", "hello", "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name], home: home)
+    try #require(built.status == 0, "\(built.stderr)")
+    for (local, remote) in [("hello", "\(host)/apps/hello:1"), ("tiny/run:latest", "\(host)/tiny/run:1")] {
+        let push = try cairnAt(["push", local, remote, "--insecure-registry", host], home: home)
+        try #require(push.status == 0, "\(push.stderr)")
+    }
+    // The image names tiny/run:latest (local); the registry's run image is another name: --force.
+    let refused = try cairnAt(["rebase", "--remote", "--insecure-registry", host, "--run-image", "\(host)/tiny/run:1", "\(host)/apps/hello:1"], home: home)
+    #expect(refused.status == 1 && refused.stderr.contains("-force"), "\(refused.stderr)")
+    _ = try registry.proxy("/__reset")
+    let r = try cairnAt(["rebase", "--remote", "--force", "--insecure-registry", host, "--run-image", "\(host)/tiny/run:1", "\(host)/apps/hello:1"], home: home)
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    #expect(r.stdout.contains("Rebased \(host)/apps/hello:1 onto \(host)/tiny/run:1"), "\(r.stdout)")
+    let stats = try registry.proxy("/__stats")
+    #expect((stats["downloadedBlobBytes"] ?? .max) < 100_000 && (stats["uploadedBlobBytes"] ?? .max) < 100_000, "\(stats)")
+    let config = try run(["skopeo", "inspect", "--config", "--tls-verify=false", "docker://\(host)/apps/hello:1"])
+    #expect(config.stdout.contains("\\\"image\\\":\\\"\(host)/tiny/run:1\\\""), "the metadata names the new run image: \(config.stdout.prefix(2000))")
+}
