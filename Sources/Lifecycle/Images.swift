@@ -85,9 +85,10 @@ public enum ImageLocation: Sendable {
             case .store(let target):
                 try target.tag(image.descriptor, as: reference)
             case .layout:
+                // The path is the reference: its layout holds this image and no other.
                 let target = try destination(for: reference)
                 try copyImage(image, from: store, to: target)
-                try target.tag(image.descriptor, as: reference)
+                try target.setOnlyImage(image.descriptor, as: reference)
             case .registry(let client, _):
                 try await ImageTransfer(client: client, store: store).push(image, to: try ImageReference(parsing: reference))
             }

@@ -180,3 +180,49 @@ func remoteDiffIDs(_ image: String, host: String) throws -> [String] {
     let object = try JSONSerialization.jsonObject(with: r.stdoutData) as! [String: Any]
     return (object["rootfs"] as! [String: Any])["diff_ids"] as! [String]
 }
+
+@Test func anImageFromAnOlderPlatformNamesItsRunImageInStackRunImage() throws {
+    let f = try RebaseFixture()
+    try f.patchedRunImage("legacy/run:1")
+    // As exported for Platform API < 0.12: the run image's name only under stack.runImage.
+    try f.retag("hello", as: "old-app") { config in
+        let raw = config.config?.labels?[CNBLabel.lifecycleMetadata] ?? "{}"
+        var object = (try? JSONSerialization.jsonObject(with: Data(raw.utf8))) as? [String: Any] ?? [:]
+        var runImage = object["runImage"] as? [String: Any] ?? [:]
+        runImage["image"] = nil
+        runImage["mirrors"] = nil
+        object["runImage"] = runImage
+        object["stack"] = ["runImage": ["image": "legacy/run:1"]]
+        let data = (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
+        config.config?.labels?[CNBLabel.lifecycleMetadata] = String(decoding: data, as: UTF8.self)
+    }
+    let r = try f.rebase(["old-app"])
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    #expect(try diffIDs(store: f.store, "old-app") == (try diffIDs(store: f.store, "legacy/run:1")) + f.appLayers)
+    // Keys this lifecycle does not model are kept.
+    let raw = try ImageStore(root: f.store).resolve("old-app").config.config?.labels?[CNBLabel.lifecycleMetadata] ?? ""
+    #expect(raw.contains("\"stack\":{\"runImage\":{\"image\":\"legacy/run:1\"}}"), "\(raw)")
+}
+
+@Test func rebaseInOCILayouts() throws {
+    let f = try RebaseFixture()
+    try f.patchedRunImage("tiny/run:2")
+    // The app and the new run image at their mapped layout paths (platform.md).
+    let layouts = f.creator.tmp.path + "/layouts"
+    for (ref, path) in [("hello:latest", "docker.io/library/hello/latest"), ("tiny/run:2", "docker.io/tiny/run/2")] {
+        try FileManager.default.createDirectory(atPath: layouts + "/" + path, withIntermediateDirectories: true)
+        let copy = try run(["skopeo", "copy", "oci:\(f.store):\(ref)", "oci:\(layouts)/\(path):latest"])
+        try #require(copy.status == 0, "\(copy.stderr)")
+    }
+    let r = try run([lifecycleBinary, "rebaser", "-layout", "-layout-dir", layouts, "-force", "-run-image", "tiny/run:2",
+                     "-report", f.creator.tmp.path + "/report.toml", "hello", "example.com/rebased:1"],
+                    environment: ["PATH": "/usr/bin:/bin", "CNB_PLATFORM_API": "0.15", "CNB_EXPERIMENTAL_MODE": "silent"])
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    for path in ["docker.io/library/hello/latest", "example.com/rebased/1"] {
+        let inspect = try run(["skopeo", "inspect", "--config", "oci:\(layouts)/\(path)"])
+        #expect(inspect.status == 0, "\(path): \(inspect.stderr)")
+        let object = try JSONSerialization.jsonObject(with: inspect.stdoutData) as! [String: Any]
+        let ids = (object["rootfs"] as! [String: Any])["diff_ids"] as! [String]
+        #expect(ids == (try diffIDs(store: f.store, "tiny/run:2")) + f.appLayers, "\(path)")
+    }
+}

@@ -209,6 +209,19 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
+    /// Makes `descriptor`, named `reference`, the only image in the index: for a layout that holds
+    /// one image (platform.md's per-reference layout paths), where a second entry would leave
+    /// readers to guess.
+    public func setOnlyImage(_ descriptor: Descriptor, as reference: String) throws {
+        let name = try Self.storedName(reference)
+        try updateIndex { index in
+            var d = descriptor
+            d.platform = nil
+            d.annotations = [Annotation.refName: name]
+            index.manifests = [d]
+        }
+    }
+
     /// Removes a name. The blobs stay until `prune`.
     /// - Throws: `OCIError.notFound` when the name is not in the store.
     @discardableResult
