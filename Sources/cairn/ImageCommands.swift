@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCI
+import Platform
 
 struct Images: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the images in the store.")
@@ -103,11 +104,21 @@ struct Inspect: AsyncParsableCommand {
                 print("  \(k)=\(shown)")
             }
         }
+        let app = AppImageSummary(image)
+        if let app {
+            print("Buildpacks app image:")
+            func sub(_ k: String, _ v: String?) { if let v, !v.isEmpty { print("  " + k.padding(toLength: 12, withPad: " ", startingAt: 0) + v) } }
+            sub("Run image:", app.runImage.map { $0 + (app.runImageReference.map { " (\($0))" } ?? "") })
+            sub("Rebasable:", app.rebasable)
+            sub("Buildpacks:", app.buildpacks.map { "\($0.id)@\($0.version)" }.joined(separator: ", "))
+            for p in app.processes { print("  Process \(p.type)\(p.isDefault ? " (default)" : ""): \(p.command)") }
+        }
         print("Layers (\(image.manifest.layers.count)):")
         for (i, layer) in image.manifest.layers.enumerated() {
-            let diffID = i < c.rootfs.diffIDs.count ? c.rootfs.diffIDs[i].short : "?"
+            let diffID = i < c.rootfs.diffIDs.count ? c.rootfs.diffIDs[i] : nil
             let kind = MediaType.layerCompression(layer.mediaType)?.rawValue ?? layer.mediaType
-            print("  \(String(i + 1).padding(toLength: 3, withPad: " ", startingAt: 0)) \(layer.digest.short)  diff \(diffID)  \(formatBytes(layer.size).padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind)")
+            let role = diffID.flatMap { app?.layerRoles[$0] }.map { "  " + $0 } ?? ""
+            print("  \(String(i + 1).padding(toLength: 3, withPad: " ", startingAt: 0)) \(layer.digest.short)  diff \(diffID?.short ?? "?")  \(formatBytes(layer.size).padding(toLength: 10, withPad: " ", startingAt: 0)) \(kind)\(role)")
         }
     }
 }

@@ -32,6 +32,15 @@ import TestSupport
     let labels = execConfig(rebased)["Labels"] as? [String: String] ?? [:]
     #expect(labels["io.buildpacks.lifecycle.metadata"]?.contains(newRun.last!) == true)
 
+    // inspect says what the image is made of, rebase-relevant parts included.
+    let inspect = try cairnAt(["inspect", "hello"], home: home)
+    #expect(inspect.stdout.contains("Run image:  tiny/run:latest (") && inspect.stdout.contains("Rebasable:  true"), "\(inspect.stdout)")
+    #expect(inspect.stdout.contains("Buildpacks: examples/procfile@0.1.0") && inspect.stdout.contains("Process web (default): "), "\(inspect.stdout)")
+    for role in ["run image", "app", "launcher", "process types"] {
+        #expect(inspect.stdout.contains("  " + role + "\n"), "layer role \(role): \(inspect.stdout)")
+    }
+    #expect(inspect.stdout.components(separatedBy: "  run image\n").count - 1 == newRun.count, "\(inspect.stdout)")
+
     let web = try cairnAt(["run", "hello", "--", "after", "rebase"], home: home)
     #expect(web.status == 0 && web.stdout.contains("hello from procfile") && web.stdout.contains("args: after rebase"), "\(web.stdout)\(web.stderr)")
 }
