@@ -92,10 +92,7 @@ public struct Rebaser: Sendable {
         do {
             for d in run.image.manifest.layers { try copyBlob(d.digest, from: run.store, to: dest) }
             for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
-            let configDescriptor = try dest.writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
-            let manifest = Manifest(config: configDescriptor, layers: (run.image.manifest.layers + appLayers).map(\.asOCILayer))
-            let manifestDescriptor = try dest.writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
-            image = try dest.load(manifestDescriptor, name: inputs.images[0])
+            image = try dest.commitManifest(config: config, layers: run.image.manifest.layers + appLayers, reference: inputs.images[0])
         } catch let e as LifecycleError {
             throw e
         } catch {

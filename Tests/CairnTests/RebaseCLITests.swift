@@ -41,6 +41,24 @@ import TestSupport
     }
     #expect(inspect.stdout.components(separatedBy: "  run image\n").count - 1 == newRun.count, "\(inspect.stdout)")
 
+    // A fleet at once: every image rebased, quiet digests in the order given.
+    for name in ["fleet-a", "fleet-b", "fleet-c"] {
+        #expect(try cairnAt(["build", name, "--path", packageRoot + "/examples/apps/hello-procfile", "--builder", ExampleBuilder.name], home: home).status == 0)
+    }
+    #expect(try cairnAt(["import", patch, runImage, "--base", runImage], home: home).status == 0)
+    let newer = rootfsDiffIDs(try inspectJSON(runImage, home: home))
+    let fleet = try cairnAt(["rebase", "--jobs", "2", "--quiet", "fleet-a", "fleet-b", "hello", "fleet-c"], home: home)
+    #expect(fleet.status == 0, "\(fleet.stderr)")
+    var expected: [String] = []
+    for name in ["fleet-a", "fleet-b", "hello", "fleet-c"] {
+        let info = try inspectJSON(name, home: home)
+        #expect(Array(rootfsDiffIDs(info).prefix(newer.count)) == newer, "\(name)")
+        expected.append(info["digest"] as? String ?? "")
+    }
+    #expect(fleet.stdout.split(separator: "\n").map(String.init) == expected)
+    let zero = try cairnAt(["rebase", "--jobs", "0", "hello"], home: home)
+    #expect(zero.status == 1 && zero.stderr.contains("--jobs must be at least 1"), "\(zero.stderr)")
+
     let web = try cairnAt(["run", "hello", "--", "after", "rebase"], home: home)
     #expect(web.status == 0 && web.stdout.contains("hello from procfile") && web.stdout.contains("args: after rebase"), "\(web.stdout)\(web.stderr)")
 }

@@ -162,4 +162,28 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         #expect(try store.images().map(\.name) == (0..<8).map { "img:\($0)" })
         for i in 0..<8 { #expect(try store.resolve("img:\(i)").manifest.layers.count == 1) }
     }
+
+    /// One store object shared by concurrent tasks (a fleet rebase, parallel pulls): every name
+    /// lands. flock alone does not exclude threads that share its descriptor.
+    @Test func concurrentTasksSharingOneStoreLoseNoName() async throws {
+        let tmp = TempDir()
+        let store = try ImageStore(root: tmp.sub("store"))
+        let config = try store.writeBlob(Data("{}".utf8), mediaType: MediaType.ociConfig)
+        let manifest = try store.writeBlob(try CanonicalJSON.encode(Manifest(config: config, layers: [])), mediaType: MediaType.ociManifest)
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<64 {
+                group.addTask { try! store.tag(manifest, as: "img:\(i)") }
+            }
+        }
+        #expect(try store.images().count == 64)
+        // Shared holders (writers) and an exclusive one (prune) in one process.
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<16 {
+                group.addTask {
+                    if i % 4 == 0 { _ = try! store.prune() } else { _ = try! store.writeBlob(Data("blob \(i)".utf8), mediaType: "x") }
+                }
+            }
+        }
+        #expect(try store.images().count == 64)
+    }
 }

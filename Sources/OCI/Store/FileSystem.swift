@@ -112,20 +112,33 @@ final class TempFile {
     }
 }
 
-/// An advisory lock (flock) on a file; shared or exclusive, released on scope exit.
-public final class FileLock {
+/// An advisory lock on a file, shared or exclusive, released on scope exit: `flock` excludes
+/// other processes, a reader-writer lock the other threads of this one (threads share the
+/// descriptor, and flock does not exclude holders of one descriptor from each other). The shared
+/// flock is taken by the first thread in and released by the last one out.
+public final class FileLock: @unchecked Sendable {
     let path: String
     private let fd: Int32
+    private let threads = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+    private let counter = NSLock()
+    /// Threads of this process inside a shared `withLock`.
+    private var sharedHolders = 0
 
     public init(path: String) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw OCIError.io(operation: "open lock file", path: path, errno: errno) }
         self.fd = fd
         self.path = path
+        pthread_rwlock_init(threads, nil)
     }
 
-    deinit { close(fd) }
+    deinit {
+        pthread_rwlock_destroy(threads)
+        threads.deallocate()
+        close(fd)
+    }
 
+    /// The flock alone, for a holder that owns this FileLock by itself (a `WriteSession`).
     func lock(exclusive: Bool) throws {
         while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
             if errno != EINTR { throw OCIError.io(operation: "lock", path: path, errno: errno) }
@@ -134,11 +147,27 @@ public final class FileLock {
 
     func unlock() { flock(fd, LOCK_UN) }
 
+    /// Runs `body` holding the lock. Not reentrant for `exclusive`.
     public func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            if errno != EINTR { throw OCIError.io(operation: "lock", path: path, errno: errno) }
+        if exclusive {
+            pthread_rwlock_wrlock(threads)
+            defer { pthread_rwlock_unlock(threads) }
+            try lock(exclusive: true)
+            defer { unlock() }
+            return try body()
         }
-        defer { flock(fd, LOCK_UN) }
+        pthread_rwlock_rdlock(threads)
+        defer { pthread_rwlock_unlock(threads) }
+        try counter.withLock {
+            if sharedHolders == 0 { try lock(exclusive: false) }
+            sharedHolders += 1
+        }
+        defer {
+            counter.withLock {
+                sharedHolders -= 1
+                if sharedHolders == 0 { unlock() }
+            }
+        }
         return try body()
     }
 }

@@ -31,9 +31,16 @@ extension ImageStore {
             config.rootfs.diffIDs += layers.map(\.diffID)
             config.history = (config.history ?? []) + history
             configure(&config)
+            return try commitManifest(config: config, layers: (base?.manifest.layers ?? []) + layers.map(\.descriptor), reference: reference)
+        }
+    }
+
+    /// Writes `config` and a manifest of `layers` (blobs already in the store), and records it
+    /// under `reference`, all as one write: `prune` cannot take the new blobs before they are named.
+    public func commitManifest(config: ImageConfig, layers: [Descriptor], reference: String) throws -> StoredImage {
+        try withWriteLock {
             let configDescriptor = try writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
-            let baseLayers = (base?.manifest.layers ?? []).map(\.asOCILayer)
-            let manifest = Manifest(config: configDescriptor, layers: baseLayers + layers.map(\.descriptor))
+            let manifest = Manifest(config: configDescriptor, layers: layers.map(\.asOCILayer))
             let manifestDescriptor = try writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
             try tag(manifestDescriptor, as: reference)
             return try load(manifestDescriptor, name: try Self.storedName(reference))

@@ -100,8 +100,11 @@ public final class ImageStore: @unchecked Sendable {
     /// Stores `data` as a blob; returns its descriptor.
     public func writeBlob(_ data: Data, mediaType: String) throws -> Descriptor {
         let digest = Digest.sha256(of: data)
-        if !hasBlob(digest) {
-            try FS.writeAtomically(data, to: blobPath(digest), tempDirectory: tempDirectory)
+        // As a store write: prune would take the temp file (and the unnamed blob) from under it.
+        try withWriteLock {
+            if !hasBlob(digest) {
+                try FS.writeAtomically(data, to: blobPath(digest), tempDirectory: tempDirectory)
+            }
         }
         return Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
     }
@@ -109,10 +112,12 @@ public final class ImageStore: @unchecked Sendable {
     /// Streams a blob into the store: `body` writes to the output; the bytes land under their
     /// digest only after they are complete and synced.
     public func writeBlob<T>(_ body: (any BlobOutput) throws -> T) throws -> (T, Digest, Int64) {
-        let pending = try beginBlob()
-        let result = try body(pending)
-        let digest = try pending.commitAsWritten()
-        return (result, digest, pending.count)
+        try withWriteLock {
+            let pending = try beginBlob()
+            let result = try body(pending)
+            let digest = try pending.commitAsWritten()
+            return (result, digest, pending.count)
+        }
     }
 
     /// Writes `directory` as a layer blob.
@@ -252,7 +257,9 @@ public final class ImageStore: @unchecked Sendable {
         try indexLock.withLock(exclusive: true, body)
     }
 
-    /// Runs `body` as one store write: `prune` waits until it is done.
+    /// Runs `body` as one store write: `prune` waits until it is done. Within one process, a
+    /// `prune` must not run while a `WriteSession` of the same store is open (it would wait for
+    /// the session, which waits for it).
     public func withWriteLock<T>(_ body: () throws -> T) throws -> T {
         try gcLock.withLock(exclusive: false, body)
     }
