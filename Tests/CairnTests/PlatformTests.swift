@@ -13,6 +13,7 @@ final class ExampleBuilder: @unchecked Sendable {
     static let name = "example-builder"
 
     private init() throws {
+        removeStaleSharedDirectories(prefix: "cairn-example-builder-")
         home = NSTemporaryDirectory() + "cairn-example-builder-\(getpid())"
         try Self.make(home: home)
     }

@@ -158,6 +158,7 @@ public final class TinyStack: @unchecked Sendable {
     public static let runImage = "tiny/run:latest"
 
     private init() throws {
+        removeStaleSharedDirectories(prefix: "cairn-tiny-stack-")
         home = NSTemporaryDirectory() + "cairn-tiny-stack-\(getpid())"
         try? FileManager.default.removeItem(atPath: home)
         let r = try run([cairnBinary, "stack", "create", "tiny", "--packages", "busybox-static,bash-static", "--quiet"],
@@ -175,5 +176,15 @@ public final class TinyStack: @unchecked Sendable {
         let made = try TinyStack()
         instance = made
         return made
+    }
+}
+
+/// Shared fixtures live in `<tmp>/<prefix><pid>` for the test process's lifetime; those of test
+/// processes that are gone are removed here (there is no suite-wide teardown to do it).
+public func removeStaleSharedDirectories(prefix: String) {
+    let tmp = NSTemporaryDirectory()
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix(prefix) {
+        guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: tmp + "/" + name) }
     }
 }
