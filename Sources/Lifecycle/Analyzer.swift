@@ -56,14 +56,8 @@ public struct Analyzer {
 
         let runName = try resolveRunImage()
         guard let run = try await inputs.location.find(runName, layers: false) else { throw .image("run image \(runName) not found") }
-        let config = run.image.config
-        let labels = config.config?.labels ?? [:]
-        var target = TargetData(os: config.os, arch: config.architecture, variant: config.variant)
-        if labels[CNBLabel.baseDistroName] != nil || labels[CNBLabel.baseDistroVersion] != nil {
-            target.distro = .init(name: labels[CNBLabel.baseDistroName], version: labels[CNBLabel.baseDistroVersion])
-        }
-        target.id = labels[CNBLabel.baseID]
-        analyzed.runImage = .init(image: runName, reference: inputs.location.uniqueReference(runName, run.image), target: target)
+        analyzed.runImage = .init(image: runName, reference: inputs.location.uniqueReference(runName, run.image),
+                                  target: targetData(of: run.image.config))
         try writeFile(analyzed, inputs.analyzedPath)
         return analyzed
     }
@@ -77,4 +71,16 @@ public struct Analyzer {
         }
         return RunImageResolution.choose(image: first.image, mirrors: first.mirrors ?? [], forApp: inputs.image)
     }
+}
+
+/// An image's target data (platform.md, Target Data): os, architecture and variant from its
+/// config; distro and target ID from its `io.buildpacks.base.*` labels.
+func targetData(of config: ImageConfig) -> TargetData {
+    let labels = config.config?.labels ?? [:]
+    var target = TargetData(os: config.os, arch: config.architecture, variant: config.variant)
+    if labels[CNBLabel.baseDistroName] != nil || labels[CNBLabel.baseDistroVersion] != nil {
+        target.distro = .init(name: labels[CNBLabel.baseDistroName], version: labels[CNBLabel.baseDistroVersion])
+    }
+    target.id = labels[CNBLabel.baseID]
+    return target
 }

@@ -183,12 +183,10 @@ public struct Exporter: Sendable {
                 } else {
                     // Kept by metadata only: the layer of the previous image (buildpack.md, Export 2).
                     guard let sha = previousMetadata.buildpack(bp.id.description)?.layers[name]?.sha, let diffID = Digest(sha),
-                          let previous, let index = previous.image.config.rootfs.diffIDs.firstIndex(of: diffID),
-                          index < previous.image.manifest.layers.count
+                          let previous, let d = previous.image.layer(diffID: diffID)?.descriptor
                     else {
                         throw .image("layer \(what) has launch = true but no directory, and the previous image has no such layer to reuse")
                     }
-                    let d = previous.image.manifest.layers[index]
                     do { try copyBlob(d.digest, from: previous.store, to: dest) } catch { throw .image("cannot reuse layer \(what): \(error)") }
                     result = LayerResult(diffID: diffID, digest: d.digest, size: d.size, uncompressedSize: 0, mediaType: d.mediaType, entries: 0)
                     log.info("Reusing layer '\(what)' with SHA \(diffID) from the previous image")

@@ -77,8 +77,7 @@ public struct Rebaser: Sendable {
         guard let topLayerText = metadata.runImage?.topLayer, let topLayer = Digest(topLayerText) else {
             throw .image("app image \(appName): \(CNBLabel.lifecycleMetadata) has no valid runImage.topLayer, so its run image layers are unknown")
         }
-        let diffIDs = app.image.config.rootfs.diffIDs
-        guard let top = diffIDs.firstIndex(of: topLayer), top < app.image.manifest.layers.count, diffIDs.count == app.image.manifest.layers.count else {
+        guard let top = app.image.layer(diffID: topLayer)?.index, app.image.config.rootfs.diffIDs.count == app.image.manifest.layers.count else {
             throw .image("app image \(appName): runImage.topLayer \(topLayer) is not one of its layers")
         }
 
@@ -152,13 +151,16 @@ public struct Rebaser: Sendable {
         var config = app.config
         let runLabels = run.config.config?.labels ?? [:]
         var labels = config.config?.labels ?? [:]
-        let oldTarget = TargetSummary(app.config, labels)
-        let newTarget = TargetSummary(run.config, runLabels)
+        // The target data a rebase must keep unless forced: os, architecture, variant, distro (not the target ID).
+        var oldTarget = targetData(of: app.config)
+        var newTarget = targetData(of: run.config)
+        oldTarget.id = nil
+        newTarget.id = nil
         if oldTarget != newTarget {
             guard inputs.force else {
-                throw .image("run image \(runName) is for \(newTarget), the app image was built for \(oldTarget); use -force to rebase anyway")
+                throw .image("run image \(runName) is for \(Self.describe(newTarget)), the app image was built for \(Self.describe(oldTarget)); use -force to rebase anyway")
             }
-            log.warn("rebasing from \(oldTarget) to \(newTarget) (forced)")
+            log.warn("rebasing from \(Self.describe(oldTarget)) to \(Self.describe(newTarget)) (forced)")
         }
         config.os = run.config.os
         config.architecture = run.config.architecture
@@ -214,6 +216,13 @@ public struct Rebaser: Sendable {
         return (run.history ?? []) + appHistory[index...]
     }
 
+    /// `os/arch[/variant][ distro[ version]]`.
+    static func describe(_ t: TargetData) -> String {
+        var s = (t.os ?? "?") + "/" + (t.arch ?? "?") + (t.variant.map { "/" + $0 } ?? "")
+        if let name = t.distro?.name { s += " " + name + (t.distro?.version.map { " " + $0 } ?? "") }
+        return s
+    }
+
     static func isBaseLabel(_ key: String) -> Bool {
         CNBLabel.runImageLabelPrefixes.contains { key.hasPrefix($0) }
     }
@@ -232,30 +241,6 @@ public struct Rebaser: Sendable {
         }
         guard let legacy = try? JSONDecoder().decode(Legacy.self, from: Data(raw.utf8)), let image = legacy.stack?.runImage?.image else { return nil }
         return (image, legacy.stack?.runImage?.mirrors ?? [])
-    }
-}
-
-/// The target data a rebase must keep unless forced (platform.md, rebaser): os, architecture,
-/// variant, distro name and version.
-struct TargetSummary: Equatable, CustomStringConvertible {
-    var os: String
-    var arch: String
-    var variant: String?
-    var distro: String?
-    var distroVersion: String?
-
-    init(_ config: ImageConfig, _ labels: [String: String]) {
-        os = config.os
-        arch = config.architecture
-        variant = config.variant
-        distro = labels[CNBLabel.baseDistroName]
-        distroVersion = labels[CNBLabel.baseDistroVersion]
-    }
-
-    var description: String {
-        var s = os + "/" + arch + (variant.map { "/" + $0 } ?? "")
-        if let distro { s += " " + distro + (distroVersion.map { " " + $0 } ?? "") }
-        return s
     }
 }
 

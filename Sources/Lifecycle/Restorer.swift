@@ -117,10 +117,8 @@ public struct Restorer {
     /// its bytes are not in `store`.
     func extractSBOMLayer(_ sha: LifecycleMetadataLabel.LayerSHA?, store: ImageStore?, image: StoredImage?,
                           into directory: String) throws(LifecycleError) -> String? {
-        guard let sha, let store, let image, let diffID = Digest(sha.sha),
-              let index = image.config.rootfs.diffIDs.firstIndex(of: diffID), index < image.manifest.layers.count
+        guard let sha, let store, let image, let diffID = Digest(sha.sha), let blob = image.layer(diffID: diffID)?.descriptor.digest
         else { return nil }
-        let blob = image.manifest.layers[index].digest
         guard store.hasBlob(blob) else {
             log.debug("SBOM layer \(blob) is not available locally; layer SBOMs not restored")
             return nil
@@ -184,13 +182,10 @@ public struct Restorer {
     /// layer it came from, so an untouched layer is recognised at export without re-reading it.
     func restoreContents(_ layer: LifecycleMetadataLabel.Layer, name: String, bpDir: String, store: ImageStore, image: StoredImage,
                          book: FingerprintBook, what: String) throws(LifecycleError) {
-        guard let diffID = Digest(layer.sha), let index = image.config.rootfs.diffIDs.firstIndex(of: diffID),
-              index < image.manifest.layers.count
-        else {
+        guard let diffID = Digest(layer.sha), let descriptor = image.layer(diffID: diffID)?.descriptor else {
             log.warn("cache has no layer \(layer.sha) for '\(what)'; not restored")
             return
         }
-        let descriptor = image.manifest.layers[index]
         let target = bpDir + "/" + name
         let scratch = inputs.layersDirectory + "/.restore-" + UUID().uuidString
         do {

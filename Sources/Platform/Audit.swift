@@ -48,9 +48,7 @@ public enum SBOMReader {
     public static func documents(of image: StoredImage, in store: ImageStore) throws -> [SBOMDocument] {
         guard let blob = try sbomLayer(of: image) else { return [] }
         guard store.hasBlob(blob.digest) else { throw PlatformError("the SBOM layer \(blob.digest) is not in the store") }
-        let path = store.blobPath(blob.digest)
-        let source = try DecompressingSource(try FileSource(path: path), compression: try DecompressingSource.sniff(path: path), what: "SBOM layer")
-        let reader = TarReader(source: source)
+        let reader = try TarReader(layerBlob: store.blobPath(blob.digest), what: "SBOM layer")
         var documents: [SBOMDocument] = []
         while let header = try reader.next() {
             guard header.type == .regular, let doc = parse(header.name) else { continue }
@@ -67,11 +65,10 @@ public enum SBOMReader {
         guard let raw = image.config.config?.labels?[CNBLabel.lifecycleMetadata] else { return nil }
         let label = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8))
         guard let sha = label.sbom?.sha else { return nil }
-        guard let diffID = Digest(sha), let index = image.config.rootfs.diffIDs.firstIndex(of: diffID),
-              index < image.manifest.layers.count else {
+        guard let layer = Digest(sha).flatMap(image.layer(diffID:)) else {
             throw PlatformError("\(CNBLabel.lifecycleMetadata) names SBOM layer \(sha), which is not one of the image's layers")
         }
-        return image.manifest.layers[index]
+        return layer.descriptor
     }
 
     /// `…/sbom/launch/<bp>/sbom.<ext>` or `…/sbom/launch/<bp>/<layer>/sbom.<ext>`.
@@ -220,8 +217,7 @@ public enum Audit {
                     }
                 }
                 var packages: [AuditRecord.Package] = []
-                if let top = metadata.runImage?.topLayer.flatMap(Digest.init), let index = image.config.rootfs.diffIDs.firstIndex(of: top),
-                   index < image.manifest.layers.count {
+                if let top = metadata.runImage?.topLayer.flatMap(Digest.init), let index = image.layer(diffID: top)?.index {
                     packages = try dpkg.packages(in: Array(image.manifest.layers[...index])).map {
                         AuditRecord.Package(name: $0.name, version: $0.version, buildpack: nil, layer: nil)
                     }
@@ -275,9 +271,7 @@ struct DpkgStatusReader {
     private mutating func scan(_ layer: Descriptor) throws -> (status: String?, statusD: [String: String]) {
         if let known = seen[layer.digest] { return known }
         guard store.hasBlob(layer.digest) else { throw PlatformError("layer \(layer.digest) is not in the store") }
-        let path = store.blobPath(layer.digest)
-        let source = try DecompressingSource(try FileSource(path: path), compression: try DecompressingSource.sniff(path: path), what: "layer \(layer.digest)")
-        let reader = TarReader(source: source)
+        let reader = try TarReader(layerBlob: store.blobPath(layer.digest), what: "layer \(layer.digest)")
         var result: (status: String?, statusD: [String: String]) = (nil, [:])
         while let header = try reader.next() {
             guard header.type == .regular, header.size <= Int64(SBOMReader.maxDocument) else { continue }

@@ -36,9 +36,7 @@ public enum LayerExtractor {
     @discardableResult
     public static func apply(blobPath: String, to root: String, layerName: String,
                              options: ExtractOptions = ExtractOptions()) throws -> ExtractStats {
-        let compression = try DecompressingSource.sniff(path: blobPath)
-        let source = try DecompressingSource(try FileSource(path: blobPath), compression: compression, what: layerName)
-        return try apply(TarReader(source: source), to: root, layerName: layerName, options: options)
+        try apply(TarReader(layerBlob: blobPath, what: layerName), to: root, layerName: layerName, options: options)
     }
 
     /// Applies the entries of `reader` to `root`.
@@ -290,5 +288,13 @@ public enum LayerExtractor {
         } else {
             try check(unlink(path), "remove", path)
         }
+    }
+}
+
+extension TarReader {
+    /// Reads the entries of a layer blob, decompressed as its first bytes say (gzip, zstd, none).
+    public convenience init(layerBlob path: String, what: String) throws {
+        let compression = try DecompressingSource.sniff(path: path)
+        self.init(source: try DecompressingSource(try FileSource(path: path), compression: compression, what: what))
     }
 }

@@ -15,6 +15,13 @@ public struct StoredImage: Sendable {
     public var configData: Data
 
     public var digest: Digest { descriptor.digest }
+
+    /// The position and descriptor of the layer whose uncompressed digest is `diffID`, when the
+    /// image has it (in its config and its manifest).
+    public func layer(diffID: Digest) -> (index: Int, descriptor: Descriptor)? {
+        guard let index = config.rootfs.diffIDs.firstIndex(of: diffID), index < manifest.layers.count else { return nil }
+        return (index, manifest.layers[index])
+    }
     /// Manifest + config + layers, as stored.
     public var totalSize: Int64 { descriptor.size + manifest.config.size + manifest.layers.reduce(0) { $0 + $1.size } }
 }
@@ -204,13 +211,10 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Records `descriptor` under `name` (replacing what the name pointed to before).
     public func tag(_ descriptor: Descriptor, as reference: String) throws {
-        let name = try Self.storedName(reference)
+        let entry = try Self.indexEntry(descriptor, as: reference)
         try updateIndex { index in
-            index.manifests.removeAll { $0.annotations?[Annotation.refName] == name }
-            var d = descriptor
-            d.platform = nil
-            d.annotations = [Annotation.refName: name]
-            index.manifests.append(d)
+            index.manifests.removeAll { $0.annotations?[Annotation.refName] == entry.annotations?[Annotation.refName] }
+            index.manifests.append(entry)
         }
     }
 
@@ -218,13 +222,16 @@ public final class ImageStore: @unchecked Sendable {
     /// one image (platform.md's per-reference layout paths), where a second entry would leave
     /// readers to guess.
     public func setOnlyImage(_ descriptor: Descriptor, as reference: String) throws {
-        let name = try Self.storedName(reference)
-        try updateIndex { index in
-            var d = descriptor
-            d.platform = nil
-            d.annotations = [Annotation.refName: name]
-            index.manifests = [d]
-        }
+        let entry = try Self.indexEntry(descriptor, as: reference)
+        try updateIndex { index in index.manifests = [entry] }
+    }
+
+    /// `descriptor` as index.json records it under `reference`: the name as its only annotation.
+    static func indexEntry(_ descriptor: Descriptor, as reference: String) throws -> Descriptor {
+        var d = descriptor
+        d.platform = nil
+        d.annotations = [Annotation.refName: try storedName(reference)]
+        return d
     }
 
     /// Removes a name. The blobs stay until `prune`.
