@@ -60,8 +60,6 @@ public enum SupportedAPIs {
 
 /// Buildpack API behaviour that changed between versions, each with the version that introduced it.
 public enum BuildpackFeature: Sendable, CaseIterable {
-    /// `CNB_*` env vars replace positional args to detect/build (0.8; positional args dropped).
-    case noPositionalArguments
     /// `[[targets]]` in buildpack.toml and `CNB_TARGET_*` (0.10).
     case targets
     /// `exec-env` and `CNB_EXEC_ENV` (0.12).
@@ -74,7 +72,6 @@ public enum BuildpackFeature: Sendable, CaseIterable {
     public var since: APIVersion {
         switch self {
         case .sbomFiles: return APIVersion(0, 7)
-        case .noPositionalArguments: return APIVersion(0, 8)
         case .commandArray: return APIVersion(0, 9)
         case .targets: return APIVersion(0, 10)
         case .execEnv: return APIVersion(0, 12)
@@ -92,10 +89,13 @@ public enum PlatformFeature: Sendable, CaseIterable {
     case systemBuildpacks
     /// Operator build config `<build-config>/env` (0.12).
     case buildConfig
+    /// The restorer records `-build-image` in analyzed.toml `[build-image]` (0.13).
+    case buildImageRecord
 
     public var since: APIVersion {
         switch self {
         case .buildConfig, .runTOML: return APIVersion(0, 12)
+        case .buildImageRecord: return APIVersion(0, 13)
         case .execEnv, .systemBuildpacks: return APIVersion(0, 15)
         }
     }

@@ -26,6 +26,8 @@ public struct LaunchFile: Codable, Hashable, Sendable {
         public var isDefault: Bool
         public var workingDirectory: String?
         public var execEnv: [String]?
+        /// Whether `command` was written as one string (Buildpack API < 0.9 only); not encoded.
+        public var commandIsString = false
 
         enum CodingKeys: String, CodingKey {
             case type, command, args, direct
@@ -51,6 +53,7 @@ public struct LaunchFile: Codable, Hashable, Sendable {
                 command = list
             } else {
                 command = [try c.decode(String.self, forKey: .command)]
+                commandIsString = true
             }
             guard let first = command.first, !first.isEmpty else {
                 throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.command],
@@ -158,6 +161,28 @@ public struct LayerMetadataFile: Codable, Hashable, Sendable {
     public init(types: Types? = nil, metadata: [String: AnyTOML]? = nil) {
         self.types = types
         self.metadata = metadata
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case types, metadata
+        case launch, build, cache
+    }
+
+    /// `launch`, `build` and `cache` at the top level (Buildpack API < 0.6) are an error: they
+    /// belong in `[types]`, and silently ignoring them would drop the layer.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        for key in [CodingKeys.launch, .build, .cache] where c.contains(key) {
+            throw decoder.invalid("key \"\(key.stringValue)\" must be in the [types] table (as [types] \(key.stringValue) = true)")
+        }
+        types = try c.decodeIfPresent(Types.self, forKey: .types)
+        metadata = try c.decodeIfPresent([String: AnyTOML].self, forKey: .metadata)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(types, forKey: .types)
+        try c.encodeIfPresent(metadata, forKey: .metadata)
     }
 
     /// Unset types mean launch = build = cache = false.

@@ -50,6 +50,7 @@ public enum CNBEnv {
     public static let extendedDir = "CNB_EXTENDED_DIR"
     public static let previousImage = "CNB_PREVIOUS_IMAGE"
     public static let runImage = "CNB_RUN_IMAGE"
+    public static let buildImage = "CNB_BUILD_IMAGE"
     public static let skipLayers = "CNB_SKIP_LAYERS"
     public static let skipRestore = "CNB_SKIP_RESTORE"
     public static let forceRebase = "CNB_FORCE_REBASE"
@@ -80,6 +81,8 @@ public enum CNBLabel {
     public static let builderMetadata = "io.buildpacks.builder.metadata"
     public static let buildpackLayers = "io.buildpacks.buildpack.layers"
     public static let buildpackOrder = "io.buildpacks.buildpack.order"
+    public static let extensionLayers = "io.buildpacks.extension.layers"
+    public static let orderExtensions = "io.buildpacks.buildpack.order-extensions"
     /// Cairn's cache image/dir metadata (not a spec label; the spec leaves the cache format open).
     public static let cacheMetadata = "io.buildpacks.lifecycle.cache.metadata"
 }
@@ -103,6 +106,8 @@ public enum CNBPath {
     public static let orderFile = "order.toml"
     public static let generatedDir = "generated"
     public static let configMetadata = "config/metadata.toml"
+    /// `<layers>/sbom`: the builder's copies of the buildpacks' SBOM files (launch/, build/).
+    public static let sbomDir = "sbom"
     public static let reportFile = "report.toml"
     public static let projectMetadataFile = "project-metadata.toml"
     public static let launcher = "/cnb/lifecycle/launcher"

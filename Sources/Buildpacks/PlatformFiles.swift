@@ -75,6 +75,27 @@ public struct Require: Codable, Hashable, Sendable {
         self.name = name
         self.metadata = metadata
     }
+
+    enum CodingKeys: String, CodingKey {
+        case name, metadata, version
+    }
+
+    /// A top-level `version` is an error (the reference lifecycle's "top level version" check):
+    /// a version belongs in `metadata.version`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.contains(.version) {
+            throw decoder.invalid("a top-level \"version\" in [[requires]] is not allowed: put it in [requires.metadata] as version")
+        }
+        name = try c.decode(String.self, forKey: .name)
+        metadata = try c.decodeIfPresent([String: AnyTOML].self, forKey: .metadata)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encodeIfPresent(metadata, forKey: .metadata)
+    }
 }
 
 /// A provided dependency (Build Plan `provides`).
@@ -139,11 +160,48 @@ public struct PlanFile: Codable, Hashable, Sendable {
     public var entries: [Entry]
 
     public struct Entry: Codable, Hashable, Sendable {
-        public var providers: [GroupElement]
+        public var providers: [Provider]
         public var requires: [Require]
-        public init(providers: [GroupElement], requires: [Require]) {
+        public init(providers: [Provider], requires: [Require]) {
             self.providers = providers
             self.requires = requires
+        }
+    }
+
+    /// A provider of an entry: `id`, `version`, and `extension` (true for an image extension,
+    /// false when absent). Nothing else: platform.md gives a provider no `api`.
+    public struct Provider: Codable, Hashable, Sendable {
+        public var id: BuildpackID
+        public var version: String
+        public var isExtension: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case id, version
+            case isExtension = "extension"
+        }
+
+        public init(id: BuildpackID, version: String, isExtension: Bool = false) {
+            self.id = id
+            self.version = version
+            self.isExtension = isExtension
+        }
+
+        public init(_ element: GroupElement) {
+            self.init(id: element.id, version: element.version, isExtension: element.isExtension ?? false)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(BuildpackID.self, forKey: .id)
+            version = try c.decodeIfPresent(String.self, forKey: .version) ?? ""
+            isExtension = try c.decodeIfPresent(Bool.self, forKey: .isExtension) ?? false
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(version, forKey: .version)
+            if isExtension { try c.encode(true, forKey: .isExtension) }
         }
     }
 

@@ -1,5 +1,6 @@
 import Buildpacks
 import Foundation
+import OCI
 
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +67,11 @@ public struct Builder {
         var labels: [String: String] = [:]
         let scratch = try makeTempDirectory(prefix: "cairn-build", user: inputs.user)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
+        // SBOMs of an earlier build must not pass for this one's (platform.md, builder).
+        let sbomRoot = inputs.layersDirectory + "/" + CNBPath.sbomDir
+        do { if FileManager.default.fileExists(atPath: sbomRoot) { try FileManager.default.removeItem(atPath: sbomRoot) } } catch {
+            throw LifecycleError.io(operation: "remove the stale SBOM directory", path: sbomRoot, reason: "\(error)")
+        }
 
         for element in group.group {
             let module = try store.lookup(element.id, version: element.version)
@@ -86,7 +92,8 @@ public struct Builder {
             vars[CNBEnv.bpPlanPath] = bpPlanPath
             if module.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
             if module.api.supports(BuildpackFeature.targets) { vars.merge(Detector.targetEnvironment(target)) { $1 } }
-            let args = module.api.supports(BuildpackFeature.noPositionalArguments) ? [] : [layersDir, inputs.platformDirectory, bpPlanPath]
+            // Positional arguments at every API: deprecated since 0.8, not removed, and still read by real buildpacks.
+            let args = [layersDir, inputs.platformDirectory, bpPlanPath]
             let spec = ProcessSpec(path: module.directory + "/bin/build", arguments: args, environment: vars,
                                    workingDirectory: inputs.appDirectory, user: inputs.user)
             let status = try ProcessRunner.runInheriting(spec)
@@ -109,8 +116,10 @@ public struct Builder {
                     log.warn("\(module.key): the [[bom]] table in \(file) is not supported by Buildpack API \(module.api) and is ignored; write SBOM files (<layer>.sbom.<ext>, launch.sbom.<ext>, build.sbom.<ext>) instead")
                 }
             }
+            try checkLaunchFile(launch, module: module)
             try checkSBOMFiles(layersDir, module: module)
             let buildLayers = try finishLayers(layersDir, module: module)
+            try copySBOMFiles(layersDir, module: module)
             Self.addBuildLayers(buildLayers, to: &environment)
             for layer in buildLayers {
                 try environment.apply(envDirectory: layer + "/env")
@@ -179,12 +188,63 @@ public struct Builder {
         }
     }
 
-    /// SBOM files must use a supported extension (buildpack.md, Software-Bill-of-Materials).
+    /// SBOM files must use a supported extension (buildpack.md, Software-Bill-of-Materials), of a
+    /// media type the buildpack declares in `sbom-formats` (buildpack.toml).
     func checkSBOMFiles(_ layersDir: String, module: ModuleDescriptor) throws {
         for (owner, ext, _) in sbomFiles(in: layersDir) {
-            guard SBOMFormat.fileExtensions.contains(ext) else {
+            guard let mediaType = SBOMFormat.extensions.first(where: { $0.value == ext })?.key else {
                 throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
                     detail: "\(owner).sbom.\(ext): unsupported SBOM format \"\(ext)\" (expected one of \(SBOMFormat.fileExtensions.sorted().joined(separator: ", ")))")
+            }
+            guard module.sbomFormats.contains(mediaType) else {
+                let declared = module.sbomFormats.isEmpty ? "none" : module.sbomFormats.joined(separator: ", ")
+                throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
+                    detail: "\(owner).sbom.\(ext): SBOM format \(mediaType) is not declared in buildpack.toml sbom-formats (declared: \(declared))")
+            }
+        }
+    }
+
+    /// Copies a buildpack's SBOM files where platform.md puts them: `launch.sbom.<ext>` and
+    /// launch layers' to `<layers>/sbom/launch/<bp>/[<layer>/]sbom.<ext>`, `build.sbom.<ext>`
+    /// and other layers' (build, cache) to `<layers>/sbom/build/<bp>/[<layer>/]sbom.<ext>`.
+    func copySBOMFiles(_ layersDir: String, module: ModuleDescriptor) throws {
+        let root = inputs.layersDirectory + "/" + CNBPath.sbomDir
+        for (owner, ext, path) in sbomFiles(in: layersDir) {
+            let target: String
+            switch owner {
+            case "launch": target = "\(root)/launch/\(module.id.escaped)/sbom.\(ext)"
+            case "build": target = "\(root)/build/\(module.id.escaped)/sbom.\(ext)"
+            default:
+                // Only layers that are kept: an ignored layer's directory was renamed.
+                guard FS.isDirectory(layersDir + "/" + owner) else { continue }
+                let types = try readFileIfPresent(LayerMetadataFile.self, layersDir + "/" + owner + ".toml")?.effectiveTypes
+                    ?? LayerMetadataFile.Types()
+                let kind = types.launch ? "launch" : "build"
+                target = "\(root)/\(kind)/\(module.id.escaped)/\(owner)/sbom.\(ext)"
+            }
+            do {
+                let dir = (target as NSString).deletingLastPathComponent
+                try FS.makeDirectories(dir)
+                try? FileManager.default.removeItem(atPath: target)
+                try FileManager.default.copyItem(atPath: path, toPath: target)
+            } catch {
+                throw LifecycleError.io(operation: "copy SBOM file to", path: target, reason: "\(error)")
+            }
+        }
+    }
+
+    /// launch.toml as the buildpack's API defines it: from Buildpack API 0.9, `command` is an
+    /// array and `direct` is gone (buildpack.md, launch.toml).
+    func checkLaunchFile(_ launch: LaunchFile, module: ModuleDescriptor) throws {
+        guard module.api.supports(BuildpackFeature.commandArray) else { return }
+        for p in launch.processes {
+            if p.direct != nil {
+                throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
+                    detail: "launch.toml: process \"\(p.type)\": key \"direct\" is not allowed at Buildpack API \(module.api) (removed in 0.9)")
+            }
+            if p.commandIsString {
+                throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
+                    detail: "launch.toml: process \"\(p.type)\": key \"command\" must be an array of strings at Buildpack API \(module.api)")
             }
         }
     }
@@ -199,7 +259,7 @@ public struct Builder {
 func writeBuildpackPlan(for module: ModuleDescriptor, from entries: [PlanFile.Entry], in dir: String,
                         owner: (uid: Int, gid: Int)?) throws(LifecycleError) -> (plan: BuildpackPlan, path: String) {
     let isExtension = module.kind == .extension
-    let mine = entries.filter { $0.providers.contains { $0.id == module.id && ($0.isExtension ?? false) == isExtension } }
+    let mine = entries.filter { $0.providers.contains { $0.id == module.id && $0.isExtension == isExtension } }
     let plan = BuildpackPlan(entries: mine.flatMap(\.requires))
     let path = dir + "/" + module.id.escaped + "-plan.toml"
     try writeFile(plan, path, owner: owner)

@@ -14,6 +14,8 @@ public struct ModuleDescriptor: Sendable, Hashable {
     public var order: [OrderGroup]?
     public var targets: [Target]?
     public var execEnvironments: [String]
+    /// `sbom-formats`: the SBOM media types the buildpack writes.
+    public var sbomFormats: [String] = []
 
     public var key: String { "\(id)@\(version)" }
     public var isComposite: Bool { order != nil }
@@ -87,7 +89,7 @@ public final class BuildpackStore: @unchecked Sendable {
             m = ModuleDescriptor(kind: .buildpack, id: d.buildpack.id, version: d.buildpack.version, api: d.api,
                                  homepage: d.buildpack.homepage, directory: dir, clearEnv: d.buildpack.clearEnv, order: d.order,
                                  targets: d.effectiveTargets(hasBuildExecutable: hasBuild),
-                                 execEnvironments: d.buildpack.execEnv?.map(\.name) ?? [])
+                                 execEnvironments: d.buildpack.execEnv?.map(\.name) ?? [], sbomFormats: d.buildpack.sbomFormats ?? [])
         } else {
             let d = try readFile(ExtensionDescriptor.self, file)
             m = ModuleDescriptor(kind: .extension, id: d.extension.id, version: d.extension.version, api: d.api,

@@ -112,7 +112,7 @@ public final class Detector: @unchecked Sendable {
     public func run() async throws -> DetectResult {
         let order = try readFile(OrderFile.self, inputs.orderPath)
         if !inputs.usesExtensions, let ext = order.orderExtensions, !ext.isEmpty {
-            log.warn("\(inputs.orderPath) has [[order-extensions]]; creator does not run image extensions, so they are left out (run the phases one by one to use them)")
+            throw LifecycleError.invalidInput("\(inputs.orderPath) has [[order-extensions]]: the creator does not apply image extensions; run the phases one by one (analyzer, detector, restorer, extender, builder, exporter) with this builder")
         }
         let system = try inputs.systemPath.flatMap { try readFileIfPresent(SystemFile.self, $0) }
         let candidates = try expand(order: order, system: system)
@@ -236,7 +236,8 @@ public final class Detector: @unchecked Sendable {
             }
             var env = try environment(for: m)
             env[CNBEnv.buildPlanPath] = planPath
-            let args = m.api.supports(BuildpackFeature.noPositionalArguments) ? [] : [inputs.platformDirectory, planPath]
+            // Positional arguments at every API (deprecated since 0.8, not removed; the reference passes them).
+            let args = [inputs.platformDirectory, planPath]
             let spec = ProcessSpec(path: detectPath, arguments: args, environment: env, workingDirectory: inputs.appDirectory, user: inputs.user)
             let (status, output) = try await ProcessRunner.capture(spec)
             switch status {
@@ -314,95 +315,20 @@ public final class Detector: @unchecked Sendable {
         guard passing.contains(where: { $0.0.module.kind == .buildpack }) else {
             return .failure("no buildpack passed detection")
         }
-        // Trials: one potential plan per module, left to right, depth first.
-        var trialCount = 0
-        var lastReason = ""
-        for trial in Self.trials(passing) {
-            trialCount += 1
-            switch Self.runTrial(trial) {
-            case .success(let chosen):
-                log.debug("Resolving plan... (try #\(trialCount)) succeeded")
-                return .success(chosen)
-            case .failure(let reason):
-                log.debug("Resolving plan... (try #\(trialCount)) \(reason)")
-                lastReason = reason
-            }
-            if trialCount >= 10_000 { break }
-        }
-        return .failure(trialCount == 1 ? lastReason : "none of \(trialCount) build plan combinations works; last: \(lastReason)")
-    }
-
-    typealias TrialElement = (candidate: Candidate, option: BuildPlan.Alternative)
-
-    static func trials(_ passing: [(Candidate, BuildPlan)]) -> AnySequence<[TrialElement]> {
-        let options = passing.map { (c, plan) in plan.alternatives.map { (candidate: c, option: $0) } }
-        return AnySequence { () -> AnyIterator<[TrialElement]> in
-            var indexes = [Int](repeating: 0, count: options.count)
-            var done = options.contains { $0.isEmpty }
-            return AnyIterator {
-                guard !done else { return nil }
-                let trial = zip(options, indexes).map { $0[$1] }
-                // Advance like an odometer with the last module changing fastest.
-                var i = indexes.count - 1
-                while i >= 0 {
-                    indexes[i] += 1
-                    if indexes[i] < options[i].count { break }
-                    indexes[i] = 0
-                    i -= 1
-                }
-                if i < 0 { done = true }
-                return trial
-            }
-        }
-    }
-
-    /// One trial: drop optional modules whose requires are unmet or whose provides go unused until
-    /// stable; any non-optional module with such a problem fails the trial.
-    static func runTrial(_ start: [TrialElement]) -> Resolution {
-        var trial = start
-        while true {
-            var providers: [String: [Int]] = [:]   // name -> indexes of modules providing it so far
-            var pendingProvides: [String: [Int]] = [:]
-            var entries: [String: (providers: [Int], requires: [Require])] = [:]
-            var entryOrder: [String] = []
-            var unmetRequire: (Int, String)?
-            for (i, el) in trial.enumerated() {
-                for p in el.option.provides { pendingProvides[p.name, default: []].append(i) }
-                for r in el.option.requires {
-                    providers[r.name, default: []] += pendingProvides.removeValue(forKey: r.name) ?? []
-                    if providers[r.name]!.isEmpty {
-                        if unmetRequire == nil { unmetRequire = (i, r.name) }
-                    } else {
-                        if entries[r.name] == nil { entryOrder.append(r.name) }
-                        entries[r.name, default: ([], [])].requires.append(r)
-                        entries[r.name]!.providers = providers[r.name]!
-                    }
-                }
-            }
-            if let (i, name) = unmetRequire {
-                let el = trial[i].candidate
-                guard el.optional else {
-                    return .failure("\(el.module.key) requires \"\(name)\", which no earlier buildpack (or itself) provides")
-                }
-                trial.remove(at: i)
-                continue
-            }
-            if let (name, idx) = pendingProvides.sorted(by: { $0.key < $1.key }).first.map({ ($0.key, $0.value[0]) }) {
-                let el = trial[idx].candidate
-                guard el.optional else {
-                    return .failure("\(el.module.key) provides \"\(name)\", which neither it nor a later buildpack requires")
-                }
-                trial.remove(at: idx)
-                continue
-            }
-            guard trial.contains(where: { $0.candidate.module.kind == .buildpack }) else {
+        let inputs = passing.map { PlanResolution.Input(element: $0.0, optional: $0.0.optional, plan: $0.1) }
+        switch PlanResolution.resolve(inputs, describe: { $0.module.key }, log: { [log] in log.debug($0) }) {
+        case .success(let resolved):
+            guard resolved.elements.contains(where: { $0.module.kind == .buildpack }) else {
                 return .failure("no buildpack is left in the group after resolving the plan")
             }
-            let planEntries = entryOrder.map { name in
-                PlanFile.Entry(providers: entries[name]!.providers.map { trial[$0].candidate.module.element },
-                               requires: entries[name]!.requires)
+            if resolved.elements.count != results.count {
+                log.debug("\(resolved.elements.count) of \(results.count) modules participating")
             }
-            return .success(Chosen(elements: trial.map(\.candidate), entries: planEntries))
+            let entries = resolved.entries.map { PlanFile.Entry(providers: $0.providers.map { PlanFile.Provider($0.module.element) }, requires: $0.requires) }
+            return .success(Chosen(elements: resolved.elements, entries: entries))
+        case .failure(let failure):
+            return .failure(failure.trials <= 1 ? failure.reason
+                            : "none of \(failure.trials) build plan combinations works; last: \(failure.reason)")
         }
     }
 
@@ -411,11 +337,8 @@ public final class Detector: @unchecked Sendable {
     /// Writes group.toml; with extensions chosen, runs generation, which decides the plan left to
     /// buildpacks; then writes plan.toml.
     func write(_ chosen: Chosen) throws -> DetectResult {
-        let buildpacks = chosen.elements.filter { $0.module.kind == .buildpack }.map { c -> GroupElement in
-            var e = c.module.element
-            if c.optional { e.optional = true }
-            return e
-        }
+        // group.toml has no detection-only keys (`optional`): the group is what runs.
+        let buildpacks = chosen.elements.filter { $0.module.kind == .buildpack }.map(\.module.element)
         let extensions = chosen.elements.filter { $0.module.kind == .extension }.map(\.module.element)
         let group = GroupFile(group: buildpacks, groupExtensions: extensions.isEmpty ? nil : extensions)
         try writeFile(group, inputs.groupPath)

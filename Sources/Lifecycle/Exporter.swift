@@ -93,6 +93,12 @@ public struct Exporter: Sendable {
         let metadataPath = inputs.layersDirectory + "/" + CNBPath.configMetadata
         let buildMetadata = try readFile(BuildMetadataFile.self, metadataPath)
         let analyzed = try readFile(AnalyzedFile.self, inputs.analyzedPath)
+        // An unknown -process-type fails before anything is written to the target.
+        if let requested = inputs.processType, !requested.isEmpty,
+           !buildMetadata.processes.contains(where: { $0.type.description == requested }) {
+            let known = buildMetadata.processes.map(\.type.description).sorted().joined(separator: ", ")
+            throw .invalidInput("process type \(requested) is not one of the buildpack-provided processes (\(known.isEmpty ? "none" : known))")
+        }
 
         // Run image
         guard let runName = analyzed.runImage?.image ?? analyzed.runImage?.reference else {

@@ -56,7 +56,8 @@ struct Generator {
                 var vars = try environment(module)
                 vars[CNBEnv.outputDir] = outputDir
                 vars[CNBEnv.bpPlanPath] = planPath
-                let args = module.api.supports(BuildpackFeature.noPositionalArguments) ? [] : [outputDir, inputs.platformDirectory, planPath]
+                // Positional arguments at every API, as the reference lifecycle passes them.
+                let args = [outputDir, inputs.platformDirectory, planPath]
                 let spec = ProcessSpec(path: generate, arguments: args, environment: vars,
                                        workingDirectory: inputs.appDirectory, user: inputs.user)
                 let status = try ProcessRunner.runInheriting(spec)

@@ -123,3 +123,28 @@ func makeOwnedDirectory(_ path: String, user: (uid: Int, gid: Int)?) throws(Life
     }
     if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
 }
+
+/// As the reference lifecycle's `priv.EnsureOwner`: when running as root, gives `paths` and
+/// everything under them to the build image user, so that the next phase — often a separate
+/// container running as that user (Tekton, kpack) — can read and write the shared volumes.
+/// Entries already owned by the user are left alone (a stat each, no write).
+public func ensureOwner(uid: Int, gid: Int, paths: [String]) throws(LifecycleError) {
+    guard geteuid() == 0 else { return }
+    for root in paths where FileManager.default.fileExists(atPath: root) {
+        var failure: (String, Int32)?
+        func own(_ path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return }
+            if Int(st.st_uid) != uid || Int(st.st_gid) != gid, lchown(path, uid_t(uid), gid_t(gid)) != 0, failure == nil {
+                failure = (path, errno)
+            }
+        }
+        own(root)
+        if let walker = FileManager.default.enumerator(atPath: root) {
+            while let relative = walker.nextObject() as? String { own(root + "/" + relative) }
+        }
+        if let (path, code) = failure {
+            throw .io(operation: "give to \(uid):\(gid)", path: path, reason: String(cString: strerror(code)))
+        }
+    }
+}

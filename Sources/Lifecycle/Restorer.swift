@@ -19,6 +19,8 @@ public struct RestorerInputs: Sendable {
     /// This build's execution environment: layer metadata of an image built for another one is
     /// not restored (platform.md, Layer Restoration).
     public var execEnv: String?
+    /// `-build-image`: recorded in analyzed.toml as a digest reference (platform.md, restorer).
+    public var buildImage: String?
 
     public init(layersDirectory: String, groupPath: String, analyzedPath: String, cacheDirectory: String?, cacheImage: String?,
                 skipLayers: Bool, location: ImageLocation, uid: Int, gid: Int, epoch: Int64, compression: Compression = .gzip,
@@ -51,7 +53,16 @@ public struct Restorer {
 
     public func run() async throws(LifecycleError) {
         let group = try readFile(GroupFile.self, inputs.groupPath)
-        let analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
+        var analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
+        if let buildImage = inputs.buildImage, !buildImage.isEmpty {
+            guard let found = try await inputs.location.find(buildImage, layers: false) else {
+                throw .image("build image \(buildImage) not found")
+            }
+            var record = analyzed.buildImage ?? .init()
+            record.reference = inputs.location.uniqueReference(buildImage, found.image)
+            analyzed.buildImage = record
+            try writeFile(analyzed, inputs.analyzedPath, owner: owner)
+        }
         var appMetadata = decode(analyzed.metadata) ?? LifecycleMetadataLabel()
         if let previous = appMetadata.execEnv, let current = inputs.execEnv, previous != current {
             log.info("The previous image was built for execution environment \(previous), this build is for \(current): its layers are not reused")

@@ -185,6 +185,7 @@ public struct BuilderCreator {
         var layers: [LayerResult] = []
         var history: [History] = []
         var layerLabel: [String: [String: [String: Any]]] = [:]
+        var extensionLayerLabel: [String: [String: [String: Any]]] = [:]
         for m in modules {
             var o = options
             let dir = (m.isExtension ? "cnb/extensions/" : "cnb/buildpacks/") + m.escapedID + "/" + m.version
@@ -204,7 +205,11 @@ public struct BuilderCreator {
                     return d
                 }
             }
-            if !m.isExtension { layerLabel[m.id, default: [:]][m.version] = info }
+            if m.isExtension {
+                extensionLayerLabel[m.id, default: [:]][m.version] = info
+            } else {
+                layerLabel[m.id, default: [:]][m.version] = info
+            }
         }
 
         let scratch = FileManager.default.temporaryDirectory.path + "/cairn-builder-" + UUID().uuidString
@@ -243,18 +248,24 @@ public struct BuilderCreator {
             ] as [String: Any],
             "createdBy": ["name": "Cairn", "version": cairnLifecycleVersion],
         ]
-        let orderLabel = order.order.map { g in
-            ["group": g.group.map { r -> [String: Any] in
-                var d: [String: Any] = ["id": r.id.description]
-                if let v = r.version { d["version"] = v }
-                if r.optional { d["optional"] = true }
-                return d
-            }]
+        func orderLabel(_ groups: [OrderGroup]) -> [[String: Any]] {
+            groups.map { g in
+                ["group": g.group.map { r -> [String: Any] in
+                    var d: [String: Any] = ["id": r.id.description]
+                    if let v = r.version { d["version"] = v }
+                    if r.optional { d["optional"] = true }
+                    return d
+                }]
+            }
         }
+        // Every label pack writes: platforms decide from the extension labels whether to run
+        // the extender, so they are present (`{}`, `[]`) when there are no extensions.
         let labels = [
             CNBLabel.builderMetadata: try jsonString(metadata),
             CNBLabel.buildpackLayers: try jsonString(layerLabel),
-            CNBLabel.buildpackOrder: try jsonString(orderLabel),
+            CNBLabel.buildpackOrder: try jsonString(orderLabel(order.order)),
+            CNBLabel.extensionLayers: try jsonString(extensionLayerLabel),
+            CNBLabel.orderExtensions: try jsonString(orderLabel(order.orderExtensions ?? [])),
         ]
         let image = try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
             var exec = c.config ?? ExecutionConfig()

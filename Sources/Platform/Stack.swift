@@ -183,12 +183,19 @@ public struct StackCreator {
             symlink("bash-static", root + "/bin/bash")
         }
         if fm.fileExists(atPath: root + "/bin/busybox") {
-            // busybox is static: list its applets on the host and link each one it provides.
-            let list = try runTool(root + "/bin/busybox", ["--list"])
-            for applet in list.split(separator: "\n").map(String.init) where !applet.isEmpty && !exists(root + "/bin/" + applet) {
-                symlink("busybox", root + "/bin/" + applet)
+            // busybox is static: list its applets on the host with their usual paths (bin/sh,
+            // usr/bin/env, sbin/…) and link each one the packages did not provide, so scripts
+            // starting with `#!/usr/bin/env bash` find env where every distribution has it.
+            let list = try runTool(root + "/bin/busybox", ["--list-full"])
+            for applet in list.split(separator: "\n").map(String.init) where !applet.isEmpty && !applet.contains("..") {
+                let path = root + "/" + applet
+                guard !exists(path) else { continue }
+                let dir = (path as NSString).deletingLastPathComponent
+                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                symlink(dir == root + "/bin" ? "busybox" : "/bin/busybox", path)
             }
         }
+        if !exists(root + "/usr/bin/env") && exists(root + "/bin/env") { symlink("/bin/env", root + "/usr/bin/env") }
         if !exists(root + "/etc/os-release"), fm.fileExists(atPath: "/etc/os-release") {
             // The packages are the host distribution's; say so for target data.
             try? fm.copyItem(atPath: "/etc/os-release", toPath: root + "/etc/os-release")

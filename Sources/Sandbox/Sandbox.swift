@@ -64,10 +64,24 @@ public struct Bubblewrap: Sendable {
         return path
     }
 
+    /// The mount points every sandbox gets from bubblewrap itself.
+    static let systemMountPoints = ["/proc", "/dev", "/tmp"]
+
     /// The argument vector for `bwrap`, ending in `command`.
+    ///
+    /// Base images need no mount points of their own (FROM-scratch images, bare `--rootfs`
+    /// directories): when the root lacks one that bwrap would have to create in a read-only
+    /// bind, the root is composed instead on bwrap's own tmpfs, each top-level entry of the image
+    /// bound (or linked) at its place, so the missing directories are made on the tmpfs.
     public func arguments(_ command: [String]) -> [String] {
         var a: [String] = []
-        a += [writableRoot ? "--bind" : "--ro-bind", rootfs, "/"]
+        let targets = Self.systemMountPoints + mounts.map(\.target)
+        let missing = targets.contains { !Self.directoryExists(rootfs + $0) }
+        if missing && !writableRoot {
+            a += composedRoot()
+        } else {
+            a += [writableRoot ? "--bind" : "--ro-bind", rootfs, "/"]
+        }
         a += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for m in mounts { a += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
         for file in ["/etc/resolv.conf", "/etc/hosts"] where network && FileManager.default.fileExists(atPath: file) {
@@ -82,8 +96,37 @@ public struct Bubblewrap: Sendable {
         return a + command
     }
 
+    /// The image's top-level entries placed on bwrap's tmpfs root: directories and files bound
+    /// read-only, symbolic links recreated.
+    func composedRoot() -> [String] {
+        var a: [String] = []
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: rootfs)) ?? []).sorted()
+        for name in entries {
+            let path = rootfs + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) { a += ["--symlink", target, "/" + name] }
+            } else if (st.st_mode & S_IFMT) == S_IFDIR || (st.st_mode & S_IFMT) == S_IFREG {
+                a += ["--ro-bind", path, "/" + name]
+            }
+        }
+        return a
+    }
+
+    static func directoryExists(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
     /// Runs `command` in the sandbox with stdout/stderr inherited; returns its exit status.
+    /// A writable root (a throwaway copy-on-write view) gets the mount points it lacks.
     public func run(_ command: [String]) throws -> Int32 {
+        if writableRoot {
+            for point in Self.systemMountPoints + mounts.map(\.target) where !Self.directoryExists(rootfs + point) {
+                try? FileManager.default.createDirectory(atPath: rootfs + point, withIntermediateDirectories: true)
+            }
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Self.locate())
         p.arguments = arguments(command)

@@ -77,6 +77,9 @@ struct LaunchProcess {
     var args: [String]
     var direct: Bool
     var workingDirectory: String
+    /// A command given on the command line without `--`: evaluated by the shell after the
+    /// profile scripts, each argument one token (variables expand, words do not split).
+    var userShellCommand = false
 }
 
 struct Launcher {
@@ -125,6 +128,16 @@ struct Launcher {
             return (id, bp["api"]?.string ?? "0.7")
         }
         processes = (metadata["processes"]?.array ?? []).compactMap(\.table)
+        for bp in buildpacks where !Self.buildpackAPISupported(bp.api) {
+            throw LaunchError(code: LaunchExit.incompatibleBuildpackAPI,
+                              message: "buildpack \(bp.id) uses buildpack API \(bp.api), which this launcher does not support (0.7-0.12)")
+        }
+    }
+
+    static func buildpackAPISupported(_ api: String) -> Bool {
+        let parts = api.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let major = Int(parts[0]), let minor = parts.count == 2 ? Int(parts[1]) : 0 else { return false }
+        return major == 0 && (7...12).contains(minor)
     }
 
     static func platformAPISupported(_ api: String) -> Bool {
@@ -179,7 +192,8 @@ struct Launcher {
         guard let first = userArgs.first else {
             throw LaunchError(message: "no process: the image has no default process type and no command was given")
         }
-        return LaunchProcess(type: nil, command: [first], args: Array(userArgs.dropFirst()), direct: false, workingDirectory: app)
+        return LaunchProcess(type: nil, command: [first], args: Array(userArgs.dropFirst()), direct: false, workingDirectory: app,
+                             userShellCommand: true)
     }
 
     func eligible(_ proc: [String: TOMLValue]) -> Bool {
@@ -255,11 +269,29 @@ struct Launcher {
         for profile in scripts("profile.d", processType: process.type) { script += "source \(quote(profile))\n" }
         if Posix.kind(app + "/.profile") == .file { script += "source \(quote(app + "/.profile"))\n" }
         script += "cd \(quote(process.workingDirectory)) || exit \(LaunchExit.failedLaunch)\n"
+        if process.userShellCommand {
+            // As the reference launcher: one argument is a script; several are tokens, each
+            // double-quoted so the shell expands variables in it but does not split it.
+            script += process.args.isEmpty ? process.command[0] : (process.command + process.args).map(doubleQuote).joined(separator: " ")
+            script += "\n"
+            let error = Posix.exec(bash, args: ["bash", "-c", script, "launcher"], env: env.envp)
+            throw LaunchError(message: "cannot execute \(bash): \(error)")
+        }
         var command = process.command.joined(separator: " ")
         if !process.args.isEmpty { command += " \"$@\"" }
         script += "exec bash -c \(quote(command)) \(quote(process.type ?? "bash")) \"$@\"\n"
         let error = Posix.exec(bash, args: ["bash", "-c", script, "launcher"] + process.args, env: env.envp)
         throw LaunchError(message: "cannot execute \(bash): \(error)")
+    }
+
+    /// `"s"` with `"` and `\` escaped: `$VAR` and `$(…)` still expand, as in the reference.
+    func doubleQuote(_ s: String) -> String {
+        var out = "\""
+        for c in s {
+            if c == "\"" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out + "\""
     }
 
     func quote(_ s: String) -> String {

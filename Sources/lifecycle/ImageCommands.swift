@@ -71,6 +71,12 @@ struct ImageOptions: ParsableArguments {
     func location(_ env: [String: String], log: Logger) throws(LifecycleError) -> (ImageLocation, () async -> Void) {
         try target.location(env, log: log)
     }
+
+    /// Run as root, a phase leaves the shared volumes (`<layers>`, the cache directory) to the
+    /// build image user, as the reference does: the next phase may run as that user.
+    func ownVolumes(_ options: PhaseOptions, _ env: [String: String]) throws(LifecycleError) {
+        try ensureOwner(uid: userID(env), gid: groupID(env), paths: [options.layersDirectory(env)] + [cacheDirectory(env)].compactMap { $0 })
+    }
 }
 
 /// SOURCE_DATE_EPOCH, or the spec's fixed time.
@@ -108,6 +114,7 @@ struct AnalyzerCommand: AsyncParsableCommand {
                 skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true")
             do {
                 try await Analyzer(inputs: inputs, log: log).run()
+                try ensureOwner(uid: images.userID(env), gid: images.groupID(env), paths: [inputs.analyzedPath])
             } catch {
                 await cleanup()
                 throw error
@@ -125,7 +132,7 @@ struct RestorerCommand: AsyncParsableCommand {
     @OptionGroup var options: PhaseOptions
     @OptionGroup var images: ImageOptions
     @Flag(name: .dash("skip-layers"), help: "Do not restore layer metadata or contents (CNB_SKIP_LAYERS)") var skipLayers = false
-    @Option(name: .dash("build-image"), help: "Build image (CNB_BUILD_IMAGE; for extending it, which Cairn does not do yet)") var buildImage: String?
+    @Option(name: .dash("build-image"), help: "Build image (CNB_BUILD_IMAGE): its digest reference is recorded in analyzed.toml (Platform API 0.13+)") var buildImage: String?
     @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; for extended run images, not used yet)") var runPath: String?
 
     func run() async throws {
@@ -134,13 +141,15 @@ struct RestorerCommand: AsyncParsableCommand {
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
             let (location, cleanup) = try images.location(env, log: log)
-            let inputs = RestorerInputs(
+            var inputs = RestorerInputs(
                 layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env), analyzedPath: options.analyzedPath(env),
                 cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env),
                 skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true", location: location,
                 uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), execEnv: options.execEnv(env, api))
+            if api.supports(PlatformFeature.buildImageRecord) { inputs.buildImage = nonEmpty(resolve(buildImage, CNBEnv.buildImage, env, default: "")) }
             do {
                 try await Restorer(inputs: inputs, log: log).run()
+                try images.ownVolumes(options, env)
             } catch {
                 await cleanup()
                 throw error
@@ -200,6 +209,7 @@ struct ExporterCommand: AsyncParsableCommand {
             do {
                 let inputs = try export.inputs(options, images, tags: tags, location: location, env: env, api: api)
                 _ = try await Exporter(inputs: inputs, log: log).run()
+                try images.ownVolumes(options, env)
             } catch {
                 await cleanup()
                 throw error
@@ -235,8 +245,19 @@ struct CreatorCommand: AsyncParsableCommand {
         do {
             api = try platformAPI(env)
             log = try logger(options.logLevel, env)
+            // As the reference creator: an order with image extensions is refused up front.
+            let orderPath = try DetectorCommand.inputs(options, extensions: nil, generated: nil, order: order, run: export.run, system: nil,
+                                                       env: env, api: api, usesExtensions: false).orderPath
+            if let order = try? TOMLFile.read(OrderFile.self, from: orderPath), !(order.orderExtensions ?? []).isEmpty {
+                let message = "\(orderPath) has [[order-extensions]]: the creator does not apply image extensions; "
+                    + "run the phases one by one (analyzer, detector, restorer, extender, builder, exporter)"
+                FileHandle.standardError.write(Data("ERROR: failed to create: \(message)\n".utf8))
+                throw ExitCode(usageExit)
+            }
             (location, cleanup) = try images.location(env, log: log)
-        } catch {
+        } catch let e as ExitCode {
+            throw e
+        } catch let error as LifecycleError {
             FileHandle.standardError.write(Data("ERROR: failed to create: \(error)\n".utf8))
             throw ExitCode(error.exitCode(phase: .analyze))
         }
@@ -272,6 +293,7 @@ struct CreatorCommand: AsyncParsableCommand {
                 log.info("===> EXPORTING")
                 let inputs = try export.inputs(options, images, tags: [image] + tags, location: location, env: env, api: api)
                 _ = try await Exporter(inputs: inputs, log: log).run()
+                try images.ownVolumes(options, env)
             }
         } catch {
             await cleanup()

@@ -5,15 +5,63 @@ import Lifecycle
 
 // Multi-call: invoked as `detector`/`builder` (a link named after the phase) or as
 // `lifecycle <phase> ...`. The dispatch table is here and only here.
-let phases: [String: (([String]) async -> Never)] = [
-    "detector": { await DetectorCommand.main($0); exit(0) },
-    "builder": { await BuilderCommand.main($0); exit(0) },
-    "analyzer": { await AnalyzerCommand.main($0); exit(0) },
-    "restorer": { await RestorerCommand.main($0); exit(0) },
-    "exporter": { await ExporterCommand.main($0); exit(0) },
-    "creator": { await CreatorCommand.main($0); exit(0) },
-    "rebaser": { await RebaserCommand.main($0); exit(0) },
+let phases: [String: any AsyncParsableCommand.Type] = [
+    "detector": DetectorCommand.self,
+    "builder": BuilderCommand.self,
+    "analyzer": AnalyzerCommand.self,
+    "restorer": RestorerCommand.self,
+    "exporter": ExporterCommand.self,
+    "creator": CreatorCommand.self,
+    "rebaser": RebaserCommand.self,
 ]
+
+/// Flags that take no value, in every phase (Go's bool flags of the reference lifecycle).
+let booleanFlags: Set<String> = ["daemon", "layout", "skip-layers", "skip-restore", "parallel", "force", "no-color", "version"]
+
+/// Usage errors exit in platform.md's generic range (the reference uses 3, invalid arguments).
+let usageExit: Int32 = 3
+
+func fail(_ message: String, _ code: Int32) -> Never {
+    FileHandle.standardError.write(Data("ERROR: \(message)\n".utf8))
+    exit(code)
+}
+
+/// Runs one phase: `CNB_PLATFORM_API` first (exit 11 before any other input is looked at), then
+/// the Go-style arguments, then the phase. Parse errors exit 3; a phase's own errors carry its code.
+func runPhaseCommand(_ type: any AsyncParsableCommand.Type, _ arguments: [String]) async -> Never {
+    do { _ = try platformAPI(ProcessInfo.processInfo.environment) } catch {
+        fail("\(error)", error.exitCode(phase: .detect))
+    }
+    if arguments.contains(where: { $0 == "-version" || $0 == "--version" }) {
+        print(cairnVersion)
+        exit(0)
+    }
+    let canonical: [String]
+    do { canonical = try GoFlags.normalize(arguments, booleans: booleanFlags) } catch {
+        fail("failed to parse arguments: \(error)", usageExit)
+    }
+    var command: any ParsableCommand
+    do { command = try type.parseAsRoot(canonical) } catch {
+        let code = type.exitCode(for: error)
+        if code == .success {
+            print(type.fullMessage(for: error))
+            exit(0)
+        }
+        fail("failed to parse arguments: \(type.message(for: error))", usageExit)
+    }
+    do {
+        if var asyncCommand = command as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
+        exit(0)
+    } catch let e as ExitCode {
+        exit(e.rawValue)
+    } catch {
+        fail("\(error)", 1)
+    }
+}
 
 let invokedAs = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -31,4 +79,4 @@ if phases[phase] == nil {
     phase = first
     arguments.removeFirst()
 }
-await phases[phase]!(arguments)
+await runPhaseCommand(phases[phase]!, arguments)

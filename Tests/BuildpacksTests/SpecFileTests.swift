@@ -143,7 +143,6 @@ func roundTrip<T: Codable & Equatable>(_ type: T.Type, _ toml: String, file: Str
         [[entries.providers]]
         id = "a"
         version = "1"
-        api = "0.12"
         [[entries.requires]]
         name = "node"
         [entries.requires.metadata]

@@ -12,7 +12,7 @@ func prepareBuild(_ w: Workspace, _ buildpacks: [(String, String)], plan: [(name
     let group = GroupFile(group: try buildpacks.map { GroupElement(id: try BuildpackID($0.0), version: "1.0.0", api: APIVersion($0.1)!) })
     try TOMLFile.write(group, to: w.layers + "/group.toml")
     let entries = try plan.map { e in
-        PlanFile.Entry(providers: try e.providers.map { GroupElement(id: try BuildpackID($0), version: "1.0.0", api: APIVersion(0, 12)) },
+        PlanFile.Entry(providers: try e.providers.map { PlanFile.Provider(id: try BuildpackID($0), version: "1.0.0") },
                        requires: [Require(name: e.name, metadata: ["from": .string("plan")])])
     }
     try TOMLFile.write(PlanFile(entries: entries), to: w.layers + "/plan.toml")

@@ -59,11 +59,12 @@ public struct ImageTransfer: Sendable {
 
     /// Pushes a stored image to `reference`: blobs first (skipping those the repository has,
     /// mounting from repositories they are known in), the manifest last — so the registry never
-    /// holds a manifest naming a missing blob. The manifest is put by digest and, if the
-    /// reference has a tag, by tag.
+    /// holds a manifest naming a missing blob. The manifest is put by digest and by tag; a
+    /// reference with neither tag nor digest means `:latest`, as everywhere in the ecosystem.
     /// - Returns: the manifest digest.
     @discardableResult
     public func push(_ image: StoredImage, to reference: ImageReference, progress: (any TransferProgress)? = nil) async throws -> Digest {
+        let reference = reference.withDefaultTag
         let repo = Repository(reference)
         let blobs = [image.manifest.config] + image.manifest.layers
         try await forEachBlob(blobs) { d in

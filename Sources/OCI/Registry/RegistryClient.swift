@@ -3,10 +3,13 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// How a client connects and retries.
 public struct RegistryConfiguration: Sendable {
-    /// Registries (`host[:port]`) reached over plain HTTP; only these.
+    /// Registries (`host[:port]`) reached without TLS verification: HTTPS that skips certificate
+    /// checks is tried first, then plain HTTP (as the reference lifecycle and pack treat
+    /// `CNB_INSECURE_REGISTRIES`); only these.
     public var insecureRegistries: Set<String> = []
     /// Extra trusted CA certificates (PEM file) for private TLS registries.
     public var caBundlePath: String?
@@ -45,6 +48,10 @@ public struct RetryPolicy: Sendable {
 public final class RegistryClient: Sendable {
     public let configuration: RegistryConfiguration
     let http: HTTPClient
+    /// For insecure registries: HTTPS without certificate verification.
+    let unverifiedHTTP: HTTPClient?
+    /// The scheme each insecure registry answered on ("https" until it fails the TLS handshake).
+    let schemes = Mutex<[String: String]>([:])
     let tokens = TokenCache()
 
     /// - Throws: when the CA bundle cannot be loaded.
@@ -61,17 +68,55 @@ public final class RegistryClient: Sendable {
         // the pool's own retrying would hide a TLS failure behind the connect timeout.
         config.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        if configuration.insecureRegistries.isEmpty {
+            unverifiedHTTP = nil
+        } else {
+            var unverified = config
+            var insecureTLS = TLSConfiguration.makeClientConfiguration()
+            insecureTLS.certificateVerification = .none
+            unverified.tlsConfiguration = insecureTLS
+            unverifiedHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: unverified)
+        }
     }
 
     /// Must be called before the client is released.
     public func shutdown() async throws {
         try await http.shutdown()
+        try await unverifiedHTTP?.shutdown()
     }
 
     func baseURL(_ registry: String) -> String {
         let host = registry == ImageReference.dockerHub ? "registry-1.docker.io" : registry
-        let scheme = configuration.insecureRegistries.contains(registry) ? "http" : "https"
+        let scheme = configuration.insecureRegistries.contains(registry)
+            ? schemes.withLock { $0[registry] == "http" ? "http" : "https" } : "https"
         return "\(scheme)://\(host)"
+    }
+
+    /// The client for a URL: certificate checks skipped only for the insecure registries.
+    func client(for registry: String) -> HTTPClient {
+        configuration.insecureRegistries.contains(registry) ? (unverifiedHTTP ?? http) : http
+    }
+
+    /// After a failed TLS connection to an insecure registry, whether to retry it over plain
+    /// HTTP: true (and the URL rewritten) the first time.
+    func fallBackToHTTP(_ registry: String, url: inout String, error: any Error) -> Bool {
+        guard configuration.insecureRegistries.contains(registry), url.hasPrefix("https://") else { return false }
+        let switched = schemes.withLock { schemes -> Bool in
+            guard schemes[registry] != "https-confirmed" else { return false }
+            schemes[registry] = "http"
+            return true
+        }
+        guard switched else { return false }
+        trace("TLS to \(registry) failed (\(Self.describe(error))); trying plain HTTP")
+        url = "http://" + url.dropFirst("https://".count)
+        return true
+    }
+
+    /// Records that an insecure registry answered over HTTPS, so later failures are not taken
+    /// for a plain-HTTP server.
+    func confirmScheme(_ registry: String, url: String) {
+        guard configuration.insecureRegistries.contains(registry), url.hasPrefix("https://") else { return }
+        schemes.withLock { if $0[registry] == nil { $0[registry] = "https-confirmed" } }
     }
 
     /// A request description that can be rebuilt for retries (stream bodies are one-shot).
@@ -94,6 +139,8 @@ public final class RegistryClient: Sendable {
     /// Sends `call` with auth and retries. 4xx other than 401/408/429 are returned to the caller.
     func send(_ call: Call, registry: String, repository: String, actions: String,
               retryStatuses: Set<Int> = [408, 429, 500, 502, 503, 504]) async throws -> Response {
+        var call = call
+        let http = client(for: registry)
         var attempt = 0
         var authRetried = false
         var lastError = ""
@@ -112,6 +159,7 @@ public final class RegistryClient: Sendable {
                 trace("→ \(call.method.rawValue) \(path) [\(actions)]")
                 var response = try await http.execute(request, timeout: .seconds(600))
                 trace("← \(response.status.code) \(call.method.rawValue) \(path)")
+                confirmScheme(registry, url: call.url)
                 var url = call.url
                 // Redirects (blob storage): follow by hand, without credentials on another host.
                 var hops = 0
@@ -161,6 +209,10 @@ public final class RegistryClient: Sendable {
             } catch {
                 // Connection-level failure: retry idempotent calls. TLS failures are not transient.
                 lastError = Self.describe(error)
+                if fallBackToHTTP(registry, url: &call.url, error: error) {
+                    attempt -= 1
+                    continue
+                }
                 if error is NIOSSLError || "\(error)".contains("handshake") || "\(error)".contains("SSL") {
                     throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error))
                 }

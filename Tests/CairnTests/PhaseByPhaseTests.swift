@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CNB user of the tiny stack's build image.
+let buildUser = 1000
+
+func canRunPhasesAsUser() -> Bool {
+    guard getuid() == 0, toolAvailable("setpriv"), toolAvailable("bwrap"), toolAvailable("umoci") else { return false }
+    let probe = try? run(["setpriv", "--reuid=\(buildUser)", "--regid=\(buildUser)", "--clear-groups",
+                          "bwrap", "--ro-bind", "/", "/", "--unshare-user", "--uid", "\(buildUser)", "--", "/bin/true"])
+    return probe?.status == 0
+}
+
+/// A platform that drives the lifecycle as Tekton's `buildpacks-phases` task and kpack's build
+/// pod do: every phase a separate process in a fresh container of the builder image sharing only
+/// `/layers`, `/workspace`, `/platform` and the cache volume; Go-style `-flag=value` arguments,
+/// empty values included; detector and builder as the build image's user, the others as root.
+final class PhasePlatform {
+    let tmp = TempDir("phases")
+    let home: String
+    let rootfs: String
+    let cache: String
+    let platform: String
+    let registry: LocalRegistry
+    var environment: [String: String] = [:]
+
+    init(builderConfig: String, builder: String) throws {
+        try requireStaticBinaries()
+        let stack = try TinyStack.shared()
+        chmod(tmp.path, 0o755)
+        home = tmp.path + "/home"
+        _ = try sh("mkdir -p '\(home)' && cp -a '\(stack.store)' '\(home)/store'")
+        let made = try cairnAt(["builder", "create", builder, "--config", builderConfig, "--quiet"], home: home)
+        guard made.status == 0 else { throw TestSupportError("builder create: \(made.stderr)") }
+        registry = try LocalRegistry()
+        // The container's root: the builder image, unpacked by an independent tool.
+        rootfs = tmp.sub("bundle") + "/rootfs"
+        let unpack = try run(["umoci", "raw", "unpack", "--image", "\(home)/store:\(builder):latest", rootfs])
+        guard unpack.status == 0 else { throw TestSupportError("umoci raw unpack: \(unpack.stderr)") }
+        try FileManager.default.createDirectory(atPath: rootfs + "/cache", withIntermediateDirectories: true)
+        cache = tmp.sub("cache")
+        platform = tmp.sub("platform")
+        try FileManager.default.createDirectory(atPath: platform + "/env", withIntermediateDirectories: true)
+        chown(cache, uid_t(buildUser), gid_t(buildUser))
+        // The builder image's Env (the tiny stack's), plus what the Tekton task sets.
+        environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/home/cnb",
+                       "CNB_USER_ID": "\(buildUser)", "CNB_GROUP_ID": "\(buildUser)",
+                       "CNB_PLATFORM_API": "0.13", "CNB_INSECURE_REGISTRIES": registry.host]
+    }
+
+    func cairn(_ args: [String]) throws -> RunResult {
+        try cairnAt(args + ["--insecure-registry", registry.host], home: home)
+    }
+
+    /// Runs one phase in a fresh sandbox over the builder's root: nothing survives but the volumes.
+    func phase(_ name: String, _ args: [String], layers: String, workspace: String, asUser: Bool) throws -> RunResult {
+        var command: [String] = []
+        if asUser { command += ["setpriv", "--reuid=\(buildUser)", "--regid=\(buildUser)", "--clear-groups"] }
+        command += ["bwrap", "--ro-bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                    "--bind", layers, "/layers", "--bind", workspace, "/workspace", "--bind", cache, "/cache",
+                    "--ro-bind", platform, "/platform", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv"]
+        if asUser { command += ["--unshare-user", "--uid", "\(buildUser)", "--gid", "\(buildUser)"] }
+        for (k, v) in environment.sorted(by: { $0.key < $1.key }) { command += ["--setenv", k, v] }
+        command += ["--chdir", "/workspace", "--", "/cnb/lifecycle/" + name] + args
+        return try run(command)
+    }
+
+    /// One build as the Tekton task runs it, in a fresh `/layers`.
+    func build(app: String, image: String, runImage: String, buildImage: String, processType: String) throws -> (layers: String, output: String) {
+        let layers = tmp.sub("layers-\(UUID().uuidString.prefix(8))")
+        let workspace = tmp.sub("workspace-\(UUID().uuidString.prefix(8))")
+        _ = try sh("cp -a '\(app)/.' '\(workspace)/' && chown -R \(buildUser):\(buildUser) '\(layers)' '\(workspace)'")
+        var output = ""
+        let steps: [(String, [String], Bool)] = [
+            ("analyzer", ["-layers=/layers", "-run-image=\(runImage)", "-cache-image=", "-uid=\(buildUser)", "-gid=\(buildUser)",
+                          "-skip-layers=false", "-tag=", image], false),
+            ("detector", ["-app=/workspace", "-group=/layers/group.toml", "-plan=/layers/plan.toml"], true),
+            ("restorer", ["-group=/layers/group.toml", "-layers=/layers", "-cache-dir=/cache", "-cache-image=",
+                          "-uid=\(buildUser)", "-gid=\(buildUser)", "-skip-layers=false", "-build-image=\(buildImage)"], true),
+            ("builder", ["-app=/workspace", "-layers=/layers", "-group=/layers/group.toml", "-plan=/layers/plan.toml"], true),
+            ("exporter", ["-app=/workspace", "-layers=/layers", "-group=/layers/group.toml", "-cache-dir=/cache", "-cache-image=",
+                          "-report=/layers/report.toml", "-process-type=\(processType)", "-uid=\(buildUser)", "-gid=\(buildUser)",
+                          "-parallel=false", image], false),
+        ]
+        for (name, args, asUser) in steps {
+            let r = try phase(name, args, layers: layers, workspace: workspace, asUser: asUser)
+            output += "== \(name)\n\(r.stdout)\(r.stderr)"
+            guard r.status == 0 else { throw TestSupportError("\(name) exited \(r.status):\n\(output)") }
+        }
+        return (layers, output)
+    }
+}
+
+func classicBuilderConfig(_ dir: String) throws -> String {
+    let path = dir + "/builder.toml"
+    try writeFile(path, """
+        [[buildpacks]]
+        uri = "\(fixturesRoot)/buildpacks/classic"
+
+        [[order]]
+          [[order.group]]
+          id = "samples/classic"
+          version = "0.0.1"
+
+        [build]
+        image = "tiny/build:latest"
+
+        [[run.images]]
+        image = "tiny/run:latest"
+        """)
+    return path
+}
+
+@Test(.enabled(if: canRunPhasesAsUser())) func phasesDrivenOneContainerEachAsTektonDoes() throws {
+    let configDir = TempDir("phases-config")
+    let p = try PhasePlatform(builderConfig: try classicBuilderConfig(configDir.path), builder: "classic-builder")
+    let host = p.registry.host
+    for (local, remote) in [("tiny/run:latest", "\(host)/tiny/run:latest"), ("classic-builder:latest", "\(host)/team/builder:latest")] {
+        let push = try p.cairn(["push", local, remote])
+        try #require(push.status == 0, "\(push.stderr)")
+    }
+    let app = configDir.sub("app")
+    try writeFile(app + "/classic.txt", "hello classic\n")
+
+    // The image name has no tag: it means :latest everywhere.
+    let image = "\(host)/team/app"
+    let first = try p.build(app: app, image: image, runImage: "\(host)/tiny/run", buildImage: "\(host)/team/builder", processType: "")
+    #expect(first.output.contains("---> Classic buildpack: 'hello classic'"), "\(first.output)")
+    #expect(first.output.contains("---> build number 1"), "\(first.output)")
+    let group = try String(contentsOfFile: first.layers + "/group.toml", encoding: .utf8)
+    #expect(!group.contains("optional"), "\(group)")
+    let plan = try String(contentsOfFile: first.layers + "/plan.toml", encoding: .utf8)
+    #expect(plan.contains("samples/classic") && !plan.contains("api"), "\(plan)")
+    let analyzed = try String(contentsOfFile: first.layers + "/analyzed.toml", encoding: .utf8)
+    #expect(analyzed.contains("[build-image]") && analyzed.contains("\(host)/team/builder@sha256:"), "\(analyzed)")
+    // The builder copies SBOM files where platform.md lists them.
+    #expect(FileManager.default.fileExists(atPath: first.layers + "/sbom/launch/samples_classic/greeting/sbom.cdx.json"))
+
+    // A second build in a fresh /layers restores the cached layer.
+    let second = try p.build(app: app, image: image, runImage: "\(host)/tiny/run", buildImage: "\(host)/team/builder", processType: "web")
+    #expect(second.output.contains("---> build number 2"), "the cache was not restored:\n\(second.output)")
+
+    // The registry holds the image under :latest; pulled and run, it is the second build.
+    let pull = try p.cairn(["pull", "--quiet", image])
+    try #require(pull.status == 0, "\(pull.stderr)")
+    let ran = try cairnAt(["run", "\(image):latest"], home: p.home)
+    #expect(ran.status == 0 && ran.stdout.contains("classic says: hello classic (build 2) from web"), "\(ran.stdout)\(ran.stderr)")
+}
