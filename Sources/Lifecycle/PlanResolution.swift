@@ -127,7 +127,7 @@ public enum PlanResolution {
             for name in order {
                 for element in deps[name]!.earlyRequires {
                     guard trial.first(where: { $0.element == element })!.optional else {
-                        return .failure("\(describe(element)) requires \(name), which no earlier buildpack provides")
+                        return .failure("\(describe(element)) requires \"\(name)\", which no earlier buildpack (or itself) provides")
                     }
                     log("skip: \(describe(element)) requires \(name)")
                     remove.insert(element)
@@ -136,7 +136,7 @@ public enum PlanResolution {
             for name in order {
                 for element in deps[name]!.extraProvides {
                     guard trial.first(where: { $0.element == element })!.optional else {
-                        return .failure("\(describe(element)) provides unused \(name)")
+                        return .failure("\(describe(element)) provides \"\(name)\", which neither it nor a later buildpack requires")
                     }
                     log("skip: \(describe(element)) provides unused \(name)")
                     remove.insert(element)

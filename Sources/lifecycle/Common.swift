@@ -89,6 +89,7 @@ struct PhaseOptions: ParsableArguments {
     @Option(name: .dash("log-level"), help: "debug, info, warn or error (CNB_LOG_LEVEL)") var logLevel: String?
     @Option(name: .dash("plan"), help: "plan.toml (CNB_PLAN_PATH; default <layers>/plan.toml)") var plan: String?
     @Option(name: .dash("platform"), help: "Platform directory (CNB_PLATFORM_DIR; default /platform)") var platform: String?
+    @Flag(name: .dash("no-color"), help: "Disable color output (Cairn's output has none)") var noColor = false
 
     func layersDirectory(_ env: [String: String]) -> String { resolvePath(layers, CNBEnv.layersDir, env, default: CNBPath.layers) }
     func appDirectory(_ env: [String: String]) -> String { resolvePath(app, CNBEnv.appDir, env, default: CNBPath.app) }

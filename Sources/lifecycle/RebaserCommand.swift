@@ -14,6 +14,7 @@ struct RebaserCommand: AsyncParsableCommand {
     @Option(name: .dash("gid"), help: "GID of the build image user (CNB_GROUP_ID): owner of the report") var gid: Int?
     @Option(name: .dash("uid"), help: "UID of the build image user (CNB_USER_ID): owner of the report") var uid: Int?
     @Option(name: .dash("log-level"), help: "debug, info, warn or error (CNB_LOG_LEVEL)") var logLevel: String?
+    @Flag(name: .dash("no-color"), help: "Disable color output (Cairn's output has none)") var noColor = false
     @Option(name: .dash("previous-image"), help: "The image to rebase (default: the first <image>)") var previousImage: String?
     @Option(name: .dash("report"), help: "report.toml (CNB_REPORT_PATH; default <layers>/report.toml)") var report: String?
     @Option(name: .dash("run-image"), help: "The new run image (CNB_RUN_IMAGE; default: resolved from the image's runImage metadata)")

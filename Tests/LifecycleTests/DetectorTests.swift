@@ -240,7 +240,8 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         #expect(new["OPERATOR"] == "from-operator")
         #expect(new["PATH"] == "/platform/bin:/usr/local/bin:/usr/bin:/bin")
         #expect(new["SECRET_HOST_VAR"] == nil, "only the allowlisted lifecycle env reaches buildpacks")
-        #expect(new["ARGS"] == "")
+        // Positional arguments at every API (deprecated, not removed), as the reference passes them.
+        #expect(new["ARGS"] == "\(w.platform) \(new["CNB_BUILD_PLAN_PATH"] ?? "?")")
         #expect(new["PWD"] == w.app)
         if geteuid() == 0 { #expect(new["UID"] == String(cnbUser)) }
         // Buildpack API 0.7: positional arguments, no CNB_EXEC_ENV, no targets.
@@ -378,8 +379,6 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
             [[entries]]
 
             [[entries.providers]]
-            api = "0.12"
-            homepage = "https://a.example"
             id = "a"
             version = "1.0.0"
 

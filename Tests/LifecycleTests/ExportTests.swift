@@ -316,3 +316,17 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(second.status == 0, "\(second.stdout)\(second.stderr)")
     #expect(second.stdout.contains("Restored layer 'examples/static-site:httpd' from the cache"), "\(second.stdout)")
 }
+
+/// An unknown -process-type fails the export (60-69) before any blob reaches the target.
+@Test func unknownProcessTypeFailsBeforeAnythingIsWritten() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun()
+    let store = c.tmp.path + "/store"
+    _ = try sh("cp -a '\(stack.store)' '\(store)'")
+    let blobs = { try FileManager.default.contentsOfDirectory(atPath: store + "/blobs/sha256").sorted() }
+    let before = try blobs()
+    let r = try c.create(["-store", store, "-process-type=no-such-type"], image: "hello")
+    #expect((60...69).contains(r.status), "\(r.status) \(r.stderr)")
+    #expect(r.stderr.contains("process type no-such-type is not one of the buildpack-provided processes"), "\(r.stderr)")
+    #expect(try blobs() == before, "the export wrote blobs before failing")
+}

@@ -95,7 +95,8 @@ import Glibc
         #expect(env["CNB_PLATFORM_DIR"] == w.platform)
         #expect(env["CNB_TARGET_OS"] == "linux")
         #expect(env["PWD"] == w.app)
-        #expect(env["ARGS"] == "", "no positional arguments since Buildpack API 0.8")
+        // Positional arguments, as the reference passes them: output dir, platform, plan.
+        #expect(env["ARGS"] == "\(gen)/ext-curl \(w.platform) \(env["CNB_BP_PLAN_PATH"] ?? "?")")
         if geteuid() == 0 { #expect(env["UID"] == String(cnbUser)) }
         #expect(env["CNB_LAYERS_DIR"] == nil)
     }

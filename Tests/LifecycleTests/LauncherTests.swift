@@ -117,10 +117,37 @@ let twoProcesses = """
     try image.file("bp_new/l1/profile.d/web/only-web.sh", "export PWEB=web\n")
     try writeFile(image.app + "/.profile", "export APPPROFILE=yes\n")
     try image.file("bp_new/l1.toml", "[types]\nlaunch = true\n")
-    // User args stay separate words after the shell command (here one word with a space).
-    let r = try image.launch([launcherBinary, "echo $P2 ${PWEB:-none} $APPPROFILE", "x y"])
+    // One argument is a script.
+    let r = try image.launch([launcherBinary, "echo $P2 ${PWEB:-none} $APPPROFILE"])
     #expect(r.status == 0, "\(r.stderr)")
-    #expect(r.stdout == "one-two none yes x y\n")
+    #expect(r.stdout == "one-two none yes\n")
+}
+
+/// As the reference launcher: several arguments without `--` are tokens, each evaluated by the
+/// shell after the profile scripts (variables expand) and kept one word (no splitting).
+@Test func userCommandArgumentsAreTokensEvaluatedByTheShell() throws {
+    let image = try LaunchImage(metadata: twoProcesses)
+    try writeFile(image.app + "/.profile", "export VAR=from-profile\nexport FOO=bar\n")
+    let echo = try image.launch([launcherBinary, "echo", "something", "$VAR"])
+    #expect(echo.status == 0, "\(echo.stderr)")
+    #expect(echo.stdout == "something from-profile\n")
+    let printf = try image.launch([launcherBinary, "printf", "[%s]", "a b", "$FOO"])
+    #expect(printf.stdout == "[a b][bar]", "\(printf.stdout)\(printf.stderr)")
+    // A quote inside a token stays part of it.
+    let quoted = try image.launch([launcherBinary, "printf", "[%s]", "say \"hi\""])
+    #expect(quoted.stdout == "[say \"hi\"]", "\(quoted.stdout)\(quoted.stderr)")
+}
+
+@Test func aBuildpackAPIThisLauncherDoesNotSupportExits12() throws {
+    let image = try LaunchImage(metadata: """
+        [[buildpacks]]
+        id = "bp/ancient"
+        version = "1.0.0"
+        api = "0.2"
+        """)
+    let r = try image.launch([launcherBinary, "--", "true"])
+    #expect(r.status == 12, "\(r.stderr)")
+    #expect(r.stderr.contains("bp/ancient") && r.stderr.contains("0.2"), "\(r.stderr)")
 }
 
 @Test func launchEnvironmentFromLayersFollowsTheModificationRules() throws {

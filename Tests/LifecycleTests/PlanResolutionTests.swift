@@ -45,7 +45,7 @@ import Testing
             Issue.record("expected a failure")
             return
         }
-        #expect(failure.reason.contains("A requires nothing"))
+        #expect(failure.reason.contains("A requires \"nothing\""))
     }
 
     @Test func providersAccumulateAcrossRequires() throws {
