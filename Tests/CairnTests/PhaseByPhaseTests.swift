@@ -151,3 +151,54 @@ func classicBuilderConfig(_ dir: String) throws -> String {
     let ran = try cairnAt(["run", "\(image):latest"], home: p.home)
     #expect(ran.status == 0 && ran.stdout.contains("classic says: hello classic (build 2) from web"), "\(ran.stdout)\(ran.stderr)")
 }
+
+/// A buildpack written the classic way (`#!/usr/bin/env bash`, positional arguments) on a stack
+/// made from a bare root filesystem that has no /proc, /dev, /sys or /tmp: it builds and runs.
+@Test func classicBuildpackOnABareRootfsWithoutMountPoints() throws {
+    try requireStaticBinaries()
+    let stack = try TinyStack.shared()
+    let tmp = TempDir("bare-rootfs")
+    let home = tmp.sub("home")
+    let bare = tmp.path + "/bare"
+    let unpack = try run(["umoci", "raw", "unpack", "--image", "\(stack.store):\(TinyStack.runImage)", bare])
+    try #require(unpack.status == 0, "\(unpack.stderr)")
+    _ = try sh("rm -rf '\(bare)/proc' '\(bare)/dev' '\(bare)/sys' '\(bare)/tmp' '\(bare)/var/tmp'")
+    #expect(!FileManager.default.fileExists(atPath: bare + "/proc"))
+    let made = try cairnAt(["stack", "create", "bare", "--rootfs", bare, "--quiet"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let config = tmp.path + "/builder.toml"
+    try writeFile(config, """
+        [[buildpacks]]
+        uri = "\(fixturesRoot)/buildpacks/classic"
+        [[order]]
+          [[order.group]]
+          id = "samples/classic"
+          version = "0.0.1"
+        [build]
+        image = "bare/build:latest"
+        [[run.images]]
+        image = "bare/run:latest"
+        """)
+    let builder = try cairnAt(["builder", "create", "bare-builder", "--config", config, "--quiet"], home: home)
+    try #require(builder.status == 0, "\(builder.stderr)")
+    let app = tmp.sub("app")
+    try writeFile(app + "/classic.txt", "no mount points\n")
+    let built = try cairnAt(["build", "bare-app", "--path", app, "--builder", "bare-builder"], home: home)
+    try #require(built.status == 0, "\(built.stdout)\(built.stderr)")
+    #expect(built.stdout.contains("---> Classic buildpack: 'no mount points'"), "\(built.stdout)")
+    for runtime in ["bwrap", "auto"] {
+        let ran = try cairnAt(["run", "--runtime", runtime, "bare-app"], home: home)
+        #expect(ran.status == 0 && ran.stdout.contains("classic says: no mount points (build 1) from web"),
+                "\(runtime): \(ran.stdout)\(ran.stderr)")
+    }
+}
+
+/// `cairn stack create --packages` gives a root where `#!/usr/bin/env bash` scripts run.
+@Test func packagesStackHasUsrBinEnv() throws {
+    let stack = try TinyStack.shared()
+    let tmp = TempDir("env-check")
+    let unpack = try run(["umoci", "raw", "unpack", "--image", "\(stack.store):\(TinyStack.buildImage)", tmp.path + "/root"])
+    try #require(unpack.status == 0, "\(unpack.stderr)")
+    let env = try FileManager.default.destinationOfSymbolicLink(atPath: tmp.path + "/root/usr/bin/env")
+    #expect(env == "/bin/busybox", "\(env)")
+}

@@ -101,6 +101,9 @@ func execConfig(_ object: [String: Any]) -> [String: Any] {
     #expect(Set(ids) == ["examples/procfile", "examples/static-site"])
     let layers = try JSONSerialization.jsonObject(with: Data((labels["io.buildpacks.buildpack.layers"] ?? "{}").utf8)) as! [String: Any]
     #expect(((layers["examples/procfile"] as? [String: Any])?["0.1.0"] as? [String: Any])?["layerDiffID"] as? String != nil)
+    // Platforms decide from these whether to run the extender: present even without extensions.
+    #expect(labels["io.buildpacks.extension.layers"] == "{}")
+    #expect(labels["io.buildpacks.buildpack.order-extensions"] == "[]")
     let bundle = TempDir("builder-unpack")
     let u = try run(["umoci", "unpack", "--image", "\(b.store):\(ExampleBuilder.name):latest", bundle.path + "/b"])
     #expect(u.status == 0, "\(u.stderr)")

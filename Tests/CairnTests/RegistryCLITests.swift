@@ -95,4 +95,20 @@ struct RegistryTLSTests {
         let pulled = try cairn(["pull", "--ca-cert", registry.caBundle!, "--store", tmp.path + "/p", "\(registry.host)/tls/app:1"], home: tmp.path)
         #expect(pulled.status == 0, "\(pulled.stderr)")
     }
+
+    /// As the reference treats CNB_INSECURE_REGISTRIES: HTTPS without certificate checks first,
+    /// so a self-signed registry named insecure works (plain HTTP would get 400).
+    @Test func anInsecureRegistryIsTriedOverHTTPSWithoutVerification() throws {
+        let registry = try LocalRegistry(tls: true)
+        let tmp = TempDir()
+        let src = tmp.sub("src")
+        try writeFile(src + "/f", "self-signed")
+        #expect(try cairn(["import", src, "app:1"], home: tmp.path).status == 0)
+        let push = try cairn(["push", "app:1", "\(registry.host)/tls/app"], home: tmp.path,
+                             extraEnv: ["CNB_INSECURE_REGISTRIES": registry.host])
+        #expect(push.status == 0, "\(push.stderr)")
+        let pulled = try cairn(["pull", "--insecure-registry", registry.host, "--store", tmp.path + "/p", "\(registry.host)/tls/app:latest"],
+                               home: tmp.path)
+        #expect(pulled.status == 0, "a name without a tag is pushed as :latest: \(pulled.stderr)")
+    }
 }
