@@ -81,7 +81,8 @@ public enum BuildpackFeature: Sendable, CaseIterable {
 
 /// Platform API behaviour that changed between versions.
 public enum PlatformFeature: Sendable, CaseIterable {
-    /// `run.toml` and `-run` (0.12).
+    /// `run.toml` and `-run` (0.12); before, the run image and its mirrors come from
+    /// `stack.toml` (`-stack`, `CNB_STACK_PATH`, `/cnb/stack.toml`) and the exporter takes `-run-image`.
     case runTOML
     /// `CNB_EXEC_ENV` (0.15).
     case execEnv
@@ -91,11 +92,14 @@ public enum PlatformFeature: Sendable, CaseIterable {
     case buildConfig
     /// The restorer records `-build-image` in analyzed.toml `[build-image]` (0.13).
     case buildImageRecord
+    /// Image extensions: `[[order-extensions]]`, `bin/generate`, `-generated` (0.10).
+    case imageExtensions
 
     public var since: APIVersion {
         switch self {
         case .buildConfig, .runTOML: return APIVersion(0, 12)
         case .buildImageRecord: return APIVersion(0, 13)
+        case .imageExtensions: return APIVersion(0, 10)
         case .execEnv, .systemBuildpacks: return APIVersion(0, 15)
         }
     }

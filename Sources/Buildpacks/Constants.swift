@@ -50,6 +50,8 @@ public enum CNBEnv {
     public static let extendedDir = "CNB_EXTENDED_DIR"
     public static let previousImage = "CNB_PREVIOUS_IMAGE"
     public static let runImage = "CNB_RUN_IMAGE"
+    /// stack.toml, Platform API < 0.12.
+    public static let stackPath = "CNB_STACK_PATH"
     public static let buildImage = "CNB_BUILD_IMAGE"
     public static let skipLayers = "CNB_SKIP_LAYERS"
     public static let skipRestore = "CNB_SKIP_RESTORE"
@@ -97,6 +99,8 @@ public enum CNBPath {
     public static let platform = "/platform"
     public static let order = "/cnb/order.toml"
     public static let run = "/cnb/run.toml"
+    /// Platform API < 0.12.
+    public static let stack = "/cnb/stack.toml"
     public static let system = "/cnb/system.toml"
 
     // Relative to <layers>

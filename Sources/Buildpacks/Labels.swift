@@ -8,6 +8,23 @@ public struct LifecycleMetadataLabel: Codable, Hashable, Sendable {
     public var execEnv: String?
     public var buildpacks: [BuildpackLayers]
     public var runImage: RunImage?
+    /// Deprecated in Platform API 0.12 and still written, as the reference does, for platforms
+    /// that read it: `stack.runImage` holds the same image and mirrors as `runImage`.
+    public var stack: Stack?
+
+    public struct Stack: Codable, Hashable, Sendable {
+        public var runImage: RunImageMirrors?
+        public init(runImage: RunImageMirrors?) { self.runImage = runImage }
+    }
+
+    public struct RunImageMirrors: Codable, Hashable, Sendable {
+        public var image: String
+        public var mirrors: [String]?
+        public init(image: String, mirrors: [String]?) {
+            self.image = image
+            self.mirrors = mirrors
+        }
+    }
 
     public struct LayerSHA: Codable, Hashable, Sendable {
         public var sha: String
@@ -70,7 +87,7 @@ public struct LifecycleMetadataLabel: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case app, sbom, config, launcher, buildpacks, runImage
+        case app, sbom, config, launcher, buildpacks, runImage, stack
         case execEnv = "exec-env"
     }
 
@@ -94,6 +111,7 @@ public struct LifecycleMetadataLabel: Codable, Hashable, Sendable {
         execEnv = try c.decodeIfPresent(String.self, forKey: .execEnv)
         buildpacks = try c.decodeIfPresent([BuildpackLayers].self, forKey: .buildpacks) ?? []
         runImage = try c.decodeIfPresent(RunImage.self, forKey: .runImage)
+        stack = try c.decodeIfPresent(Stack.self, forKey: .stack)
     }
 
     public func buildpack(_ id: String) -> BuildpackLayers? { buildpacks.first { $0.key == id } }

@@ -277,6 +277,21 @@ public struct RunFile: Codable, Hashable, Sendable {
     }
 }
 
+/// stack.toml, which Platform API < 0.12 uses where later versions use run.toml:
+/// `[run-image] image`, `mirrors`.
+public struct StackFile: Codable, Hashable, Sendable {
+    public var runImage: RunFile.Image?
+
+    enum CodingKeys: String, CodingKey {
+        case runImage = "run-image"
+    }
+
+    public init(runImage: RunFile.Image? = nil) { self.runImage = runImage }
+
+    /// The same run image as run.toml would list it.
+    public var asRunFile: RunFile { RunFile(images: runImage.map { [$0] } ?? []) }
+}
+
 /// system.toml (platform.md, Data Format > system.toml).
 public struct SystemFile: Codable, Hashable, Sendable {
     public var system: System

@@ -13,6 +13,8 @@ public struct AnalyzerInputs: Sendable {
     public var platformAPI: APIVersion
     /// `-skip-layers`: the previous image is identified but its layer metadata not recorded.
     public var skipLayers: Bool
+    /// `runPath` is a stack.toml (Platform API < 0.12), not a run.toml.
+    public var runPathIsStackFile = false
 
     public init(image: String, previousImage: String?, runImage: String?, runPath: String, analyzedPath: String,
                 location: ImageLocation, platformAPI: APIVersion, skipLayers: Bool = false) {
@@ -66,11 +68,17 @@ public struct Analyzer {
     /// the app image's registry when a mirror is there).
     func resolveRunImage() throws(LifecycleError) -> String {
         if let r = inputs.runImage, !r.isEmpty { return r }
-        guard let run = try readFileIfPresent(RunFile.self, inputs.runPath), let first = run.images.first else {
-            throw .invalidInput("no run image: pass -run-image or provide \(inputs.runPath) with [[images]]")
+        guard let run = try readRunFile(inputs.runPath, stackFile: inputs.runPathIsStackFile), let first = run.images.first else {
+            throw .invalidInput("no run image: pass -run-image or provide \(inputs.runPath) with "
+                                + (inputs.runPathIsStackFile ? "[run-image] image" : "[[images]]"))
         }
         return RunImageResolution.choose(image: first.image, mirrors: first.mirrors ?? [], forApp: inputs.image)
     }
+}
+
+/// The run images the platform lists: run.toml, or stack.toml for Platform API < 0.12.
+func readRunFile(_ path: String, stackFile: Bool) throws(LifecycleError) -> RunFile? {
+    stackFile ? try readFileIfPresent(StackFile.self, path)?.asRunFile : try readFileIfPresent(RunFile.self, path)
 }
 
 /// An image's target data (platform.md, Target Data): os, architecture and variant from its

@@ -84,7 +84,9 @@ public struct Builder {
 
             var env = environment
             if !module.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
-            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+            if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
+                try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+            }
             var vars = env.variables
             vars[CNBEnv.buildpackDir] = module.directory
             vars[CNBEnv.layersDir] = layersDir

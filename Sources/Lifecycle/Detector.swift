@@ -267,7 +267,9 @@ public final class Detector: @unchecked Sendable {
     func environment(for m: ModuleDescriptor) throws -> [String: String] {
         var env = BuildEnvironment.base(from: inputs.environment)
         if !m.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
-        try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+        if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
+            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+        }
         var vars = env.variables
         vars[m.kind == .buildpack ? CNBEnv.buildpackDir : CNBEnv.extensionDir] = m.directory
         vars[CNBEnv.platformDir] = inputs.platformDirectory

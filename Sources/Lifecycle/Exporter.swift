@@ -13,6 +13,10 @@ public struct ExporterInputs: Sendable {
     public var groupPath: String
     public var analyzedPath: String
     public var runPath: String?
+    /// `runPath` is a stack.toml (Platform API < 0.12), not a run.toml.
+    public var runPathIsStackFile = false
+    /// `-run-image` (Platform API < 0.12): the run image, instead of analyzed.toml's.
+    public var runImage: String?
     public var projectMetadataPath: String
     public var reportPath: String
     public var launcherPath: String
@@ -101,7 +105,7 @@ public struct Exporter: Sendable {
         }
 
         // Run image
-        guard let runName = analyzed.runImage?.image ?? analyzed.runImage?.reference else {
+        guard let runName = inputs.runImage ?? analyzed.runImage?.image ?? analyzed.runImage?.reference else {
             throw .invalidInput("\(inputs.analyzedPath) names no run image ([run-image] image)")
         }
         guard let run = try await inputs.location.find(runName, layers: false) else { throw .image("run image \(runName) not found") }
@@ -226,11 +230,12 @@ public struct Exporter: Sendable {
         }
 
         // Run image identity for rebase.
-        let runFile = try inputs.runPath.flatMap { path throws(LifecycleError) in try readFileIfPresent(RunFile.self, path) }
+        let runFile = try inputs.runPath.flatMap { path throws(LifecycleError) in try readRunFile(path, stackFile: inputs.runPathIsStackFile) }
         let mirrors = runFile?.images.first { $0.image == runName || ($0.mirrors ?? []).contains(runName) }?.mirrors
         label.runImage = .init(topLayer: run.image.config.rootfs.diffIDs.last?.description,
                                reference: analyzed.runImage?.reference ?? inputs.location.uniqueReference(runName, run.image),
                                image: runName, mirrors: mirrors)
+        label.stack = .init(runImage: .init(image: runName, mirrors: mirrors))
 
         // Entrypoint (platform.md, exporter Outputs).
         let processTypes = Set(buildMetadata.processes.map(\.type.description))

@@ -222,6 +222,8 @@ public struct BuilderCreator {
         try FileManager.default.createDirectory(atPath: cfg + "/build-config/env", withIntermediateDirectories: true)
         try TOMLFile.write(order, to: cfg + "/order.toml")
         try TOMLFile.write(RunFile(images: config.runImages), to: cfg + "/run.toml")
+        // For lifecycles driven at Platform API < 0.12, which read stack.toml (pack writes both).
+        try TOMLFile.write(StackFile(runImage: config.runImages[0]), to: cfg + "/stack.toml")
         for e in config.build?.env ?? [] {
             let file = e.name + (e.suffix.map { "." + $0 } ?? "")
             try e.value.write(toFile: cfg + "/build-config/env/" + file, atomically: true, encoding: .utf8)

@@ -71,6 +71,18 @@ func runPhase(_ phase: LifecycleError.Phase, action: String, _ body: () async th
     }
 }
 
+/// A boolean environment variable as Go's strconv.ParseBool reads it (`true`, `1`, `t`, ...).
+func envFlag(_ name: String, _ env: [String: String]) -> Bool {
+    ["1", "t", "T", "true", "TRUE", "True"].contains(env[name] ?? "")
+}
+
+/// Where the run images are listed: run.toml (`-run`), or for Platform API < 0.12 stack.toml
+/// (`-stack`); the second value says which.
+func runImagesFile(run: String?, stack: String?, _ env: [String: String], _ api: APIVersion) -> (path: String, isStackFile: Bool) {
+    if api.supports(PlatformFeature.runTOML) { return (resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run), false) }
+    return (resolvePath(stack, CNBEnv.stackPath, env, default: CNBPath.stack), true)
+}
+
 extension NameSpecification {
     /// A Go-style single-dash long flag, as the reference lifecycle takes them (`-app`).
     static func dash(_ name: String) -> NameSpecification { [.customLong(name, withSingleDash: true), .customLong(name)] }

@@ -43,7 +43,7 @@ struct DetectorCommand: AsyncParsableCommand {
             systemPath: api.supports(PlatformFeature.systemBuildpacks) ? resolvePath(system, CNBEnv.systemPath, env, default: CNBPath.system) : nil,
             generatedDirectory: resolvePath(generated, CNBEnv.generatedDir, env, default: layersDir + "/" + CNBPath.generatedDir),
             runPath: resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run),
-            usesExtensions: usesExtensions,
+            usesExtensions: usesExtensions && api.supports(PlatformFeature.imageExtensions),
             execEnv: options.execEnv(env, api),
             platformAPI: api,
             user: try buildpackUser(env),

@@ -15,10 +15,10 @@ struct LocationOptions: ParsableArguments {
 
     /// The image location, and a clean-up to run when the phase ends.
     func location(_ env: [String: String], log: Logger) throws(LifecycleError) -> (ImageLocation, () async -> Void) {
-        if daemon || env[CNBEnv.useDaemon] == "true" {
+        if daemon || envFlag(CNBEnv.useDaemon, env) {
             throw .invalidInput("-daemon is not supported: Cairn runs without a Docker daemon (use -layout, -store or a registry)")
         }
-        let useLayout = layout || env[CNBEnv.useLayout] == "true"
+        let useLayout = layout || envFlag(CNBEnv.useLayout, env)
         if useLayout {
             switch env[CNBEnv.experimentalMode] ?? "" {
             case "warn": log.warn("-layout is an experimental feature")
@@ -94,6 +94,7 @@ struct AnalyzerCommand: AsyncParsableCommand {
     @Option(name: .dash("previous-image"), help: "Image to analyze (CNB_PREVIOUS_IMAGE; default <image>)") var previousImage: String?
     @Option(name: .dash("run-image"), help: "Run image (CNB_RUN_IMAGE; default from run.toml)") var runImage: String?
     @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; default /cnb/run.toml)") var runPath: String?
+    @Option(name: .dash("stack"), help: "stack.toml (CNB_STACK_PATH; default /cnb/stack.toml; Platform API < 0.12)") var stackPath: String?
     @Option(name: .dash("tag"), help: "Additional tag (checked for write access by the reference lifecycle)") var tags: [String] = []
     @Option(name: .dash("launch-cache"), help: "Launch layer cache (CNB_LAUNCH_CACHE_DIR; used with -daemon only)") var launchCache: String?
     @Flag(name: .dash("skip-layers"), help: "Do not read the previous image's layer metadata (CNB_SKIP_LAYERS)") var skipLayers = false
@@ -105,13 +106,15 @@ struct AnalyzerCommand: AsyncParsableCommand {
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
             let (location, cleanup) = try images.location(env, log: log)
-            let inputs = AnalyzerInputs(
+            let runImages = runImagesFile(run: runPath, stack: stackPath, env, api)
+            var inputs = AnalyzerInputs(
                 image: image,
                 previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
                 runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
-                runPath: resolvePath(runPath, CNBEnv.runPath, env, default: CNBPath.run),
+                runPath: runImages.path,
                 analyzedPath: options.analyzedPath(env), location: location, platformAPI: api,
-                skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true")
+                skipLayers: skipLayers || envFlag(CNBEnv.skipLayers, env))
+            inputs.runPathIsStackFile = runImages.isStackFile
             do {
                 try await Analyzer(inputs: inputs, log: log).run()
                 try ensureOwner(uid: images.userID(env), gid: images.groupID(env), paths: [inputs.analyzedPath])
@@ -144,7 +147,7 @@ struct RestorerCommand: AsyncParsableCommand {
             var inputs = RestorerInputs(
                 layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env), analyzedPath: options.analyzedPath(env),
                 cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env),
-                skipLayers: skipLayers || env[CNBEnv.skipLayers] == "true", location: location,
+                skipLayers: skipLayers || envFlag(CNBEnv.skipLayers, env), location: location,
                 uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), execEnv: options.execEnv(env, api))
             if api.supports(PlatformFeature.buildImageRecord) { inputs.buildImage = nonEmpty(resolve(buildImage, CNBEnv.buildImage, env, default: "")) }
             do {
@@ -166,6 +169,7 @@ struct ExportFlags: ParsableArguments {
     @Option(name: .dash("project-metadata"), help: "project-metadata.toml (CNB_PROJECT_METADATA_PATH)") var projectMetadata: String?
     @Option(name: .dash("report"), help: "report.toml (CNB_REPORT_PATH; default <layers>/report.toml)") var report: String?
     @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; default /cnb/run.toml)") var run: String?
+    @Option(name: .dash("stack"), help: "stack.toml (CNB_STACK_PATH; default /cnb/stack.toml; Platform API < 0.12)") var stack: String?
     @Flag(name: .dash("parallel"), help: "Export app image and cache in parallel (CNB_PARALLEL_EXPORT)") var parallel = false
     @Option(name: .dash("extended"), help: "Extended run image layers (CNB_EXTENDED_DIR): extensions are not run yet") var extended: String?
     @Option(name: .dash("launch-cache"), help: "Launch layer cache (CNB_LAUNCH_CACHE_DIR; used with -daemon only)") var launchCache: String?
@@ -174,16 +178,18 @@ struct ExportFlags: ParsableArguments {
     func inputs(_ options: PhaseOptions, _ images: ImageOptions, tags: [String], location: ImageLocation, env: [String: String],
                 api: APIVersion) throws(LifecycleError) -> ExporterInputs {
         let layers = options.layersDirectory(env)
+        let runImages = runImagesFile(run: run, stack: stack, env, api)
         var inputs = ExporterInputs(
             layersDirectory: layers, appDirectory: options.appDirectory(env), groupPath: options.groupPath(env),
-            analyzedPath: options.analyzedPath(env), runPath: resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run),
+            analyzedPath: options.analyzedPath(env), runPath: runImages.path,
             projectMetadataPath: resolvePath(projectMetadata, CNBEnv.projectMetadataPath, env, default: layers + "/" + CNBPath.projectMetadataFile),
             reportPath: resolvePath(report, CNBEnv.reportPath, env, default: layers + "/" + CNBPath.reportFile),
             launcherPath: absolute(launcher ?? CNBPath.launcher),
             processType: nonEmpty(resolve(processType, CNBEnv.processType, env, default: "")),
             cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env), tags: tags, location: location,
             uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), platformAPI: api)
-        inputs.parallel = parallel || env[CNBEnv.parallelExport] == "true"
+        inputs.runPathIsStackFile = runImages.isStackFile
+        inputs.parallel = parallel || envFlag(CNBEnv.parallelExport, env)
         inputs.execEnv = options.execEnv(env, api)
         return inputs
     }
@@ -197,6 +203,7 @@ struct ExporterCommand: AsyncParsableCommand {
     @OptionGroup var options: PhaseOptions
     @OptionGroup var images: ImageOptions
     @OptionGroup var export: ExportFlags
+    @Option(name: .dash("run-image"), help: "Run image (CNB_RUN_IMAGE; Platform API < 0.12, later from analyzed.toml)") var runImage: String?
     @Argument(help: "Tag references the app image is written to") var tags: [String] = []
 
     func run() async throws {
@@ -207,7 +214,8 @@ struct ExporterCommand: AsyncParsableCommand {
             guard !tags.isEmpty else { throw LifecycleError.invalidInput("at least one image tag is required") }
             let (location, cleanup) = try images.location(env, log: log)
             do {
-                let inputs = try export.inputs(options, images, tags: tags, location: location, env: env, api: api)
+                var inputs = try export.inputs(options, images, tags: tags, location: location, env: env, api: api)
+                if !api.supports(PlatformFeature.runTOML) { inputs.runImage = nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")) }
                 _ = try await Exporter(inputs: inputs, log: log).run()
                 try images.ownVolumes(options, env)
             } catch {
@@ -264,11 +272,13 @@ struct CreatorCommand: AsyncParsableCommand {
         do {
             try await runPhase(.analyze, action: "analyze") {
                 log.info("===> ANALYZING")
-                try await Analyzer(inputs: AnalyzerInputs(
+                let runImages = runImagesFile(run: export.run, stack: export.stack, env, api)
+                var inputs = AnalyzerInputs(
                     image: image, previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
                     runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
-                    runPath: resolvePath(export.run, CNBEnv.runPath, env, default: CNBPath.run),
-                    analyzedPath: options.analyzedPath(env), location: location, platformAPI: api), log: log).run()
+                    runPath: runImages.path, analyzedPath: options.analyzedPath(env), location: location, platformAPI: api)
+                inputs.runPathIsStackFile = runImages.isStackFile
+                try await Analyzer(inputs: inputs, log: log).run()
             }
             try await runPhase(.detect, action: "detect") {
                 log.info("===> DETECTING")
@@ -278,7 +288,7 @@ struct CreatorCommand: AsyncParsableCommand {
             }
             try await runPhase(.restore, action: "restore") {
                 log.info("===> RESTORING")
-                let skip = skipRestore || env[CNBEnv.skipRestore] == "true"
+                let skip = skipRestore || envFlag(CNBEnv.skipRestore, env)
                 try await Restorer(inputs: RestorerInputs(
                     layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env),
                     analyzedPath: options.analyzedPath(env), cacheDirectory: images.cacheDirectory(env),

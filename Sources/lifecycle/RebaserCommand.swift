@@ -40,7 +40,7 @@ struct RebaserCommand: AsyncParsableCommand {
                     images: images,
                     previousImage: previousImage.flatMap(nonEmpty),
                     runImage: nonEmpty(resolve(runImage ?? deprecatedImage, CNBEnv.runImage, env, default: "")),
-                    force: force || env[CNBEnv.forceRebase] == "true",
+                    force: force || envFlag(CNBEnv.forceRebase, env),
                     reportPath: resolvePath(report, CNBEnv.reportPath, env, default: layers + "/" + CNBPath.reportFile),
                     reportOwner: owner, location: location, platformAPI: api)
                 try await Rebaser(inputs: inputs, log: log).run()

@@ -150,3 +150,45 @@ import Glibc
         #expect(try w.metadata().processes.first?.direct == false)
     }
 }
+
+/// Behaviour that follows CNB_PLATFORM_API: stack.toml before 0.12, run.toml from 0.12; the
+/// operator's build config from 0.12.
+@Suite struct PlatformAPIVersionTests {
+    func analyze(_ api: String, store: String, w: Workspace) throws -> (RunResult, String) {
+        try writeFile(w.root + "/stack.toml", "[run-image]\nimage = \"tiny/run:latest\"\nmirrors = [\"mirror.example/tiny/run\"]\n")
+        try writeFile(w.root + "/run.toml", "[[images]]\nimage = \"tiny/run:latest\"\nmirrors = [\"from-run-toml.example/run\"]\n")
+        let r = try w.run("analyzer", ["-store=\(store)", "-stack=\(w.root)/stack.toml", "-run=\(w.root)/run.toml",
+                                       "-layers=\(w.layers)", "app"], env: ["CNB_PLATFORM_API": api])
+        return (r, (try? String(contentsOfFile: w.layers + "/analyzed.toml", encoding: .utf8)) ?? "")
+    }
+
+    @Test func theRunImageComesFromStackTOMLBefore012AndRunTOMLAfter() throws {
+        let stack = try TinyStack.shared()
+        let w = try Workspace()
+        let store = w.root + "/store"
+        _ = try sh("cp -a '\(stack.store)' '\(store)'")
+        // Only stack.toml names the run image at 0.9: run.toml is not read.
+        try writeFile(w.root + "/run.toml", "")
+        let (old, oldAnalyzed) = try analyze("0.9", store: store, w: w)
+        #expect(old.status == 0, "\(old.stderr)")
+        #expect(oldAnalyzed.contains("tiny/run:latest"), "\(oldAnalyzed)")
+        let (new, newAnalyzed) = try analyze("0.12", store: store, w: w)
+        #expect(new.status == 0 && newAnalyzed.contains("tiny/run:latest"), "\(new.stderr)")
+        try writeFile(w.root + "/run.toml", "")
+        let none = try w.run("analyzer", ["-store=\(store)", "-run=\(w.root)/run.toml", "-stack=\(w.root)/stack.toml", "app"],
+                             env: ["CNB_PLATFORM_API": "0.12"])
+        #expect(none.status != 0 && none.stderr.contains("run.toml"), "stack.toml is not read from 0.12: \(none.stderr)")
+    }
+
+    @Test func buildConfigEnvironmentAppliesFromPlatformAPI012() throws {
+        for (api, expected) in [("0.11", nil as String?), ("0.12", "operator")] {
+            let w = try Workspace()
+            try w.buildpack("bp")
+            try writeFile(w.buildConfig + "/env/OPERATOR_SETTING", "operator")
+            try prepareBuild(w, [("bp", "0.12")])
+            let r = try w.run("builder", env: ["CNB_PLATFORM_API": api])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try w.recordedEnv("build", "bp@1.0.0")["OPERATOR_SETTING"] == expected, "Platform API \(api)")
+        }
+    }
+}
