@@ -94,10 +94,12 @@ public enum PlatformFeature: Sendable, CaseIterable {
     case buildImageRecord
     /// Image extensions: `[[order-extensions]]`, `bin/generate`, `-generated` (0.10).
     case imageExtensions
+    /// Export to an OCI layout, `-layout` (0.12, experimental).
+    case layoutExport
 
     public var since: APIVersion {
         switch self {
-        case .buildConfig, .runTOML: return APIVersion(0, 12)
+        case .buildConfig, .runTOML, .layoutExport: return APIVersion(0, 12)
         case .buildImageRecord: return APIVersion(0, 13)
         case .imageExtensions: return APIVersion(0, 10)
         case .execEnv, .systemBuildpacks: return APIVersion(0, 15)

@@ -35,8 +35,7 @@ public enum ImageLocation: Sendable {
                     return nil
                 }
             case .layout(let root):
-                let path = try Self.layoutPath(root: root, reference: reference)
-                guard FileManager.default.fileExists(atPath: path + "/index.json") else { return nil }
+                guard let path = try Self.existingLayoutPath(root: root, reference: reference) else { return nil }
                 let store = try ImageStore(root: path)
                 guard let first = try store.index().manifests.first else { return nil }
                 return LocatedImage(store: store, image: try store.load(first, name: reference))
@@ -56,14 +55,27 @@ public enum ImageLocation: Sendable {
         }
     }
 
-    /// A reference that uniquely identifies `image` here (platform.md: a digest reference or an
-    /// image ID).
+    /// The layout directory holding `reference`: its mapped path; for a digest reference whose
+    /// mapped path is empty, the tag directory of the same repository whose image has that digest
+    /// (analyzed.toml names the previous image by digest; it was written under its tag).
+    static func existingLayoutPath(root: String, reference: String) throws(LifecycleError) -> String? {
+        let path = try layoutPath(root: root, reference: reference)
+        if FileManager.default.fileExists(atPath: path + "/index.json") { return path }
+        guard let ref = try? ImageReference(parsing: reference), let digest = ref.digest else { return nil }
+        let repository = root + "/" + ref.registry + "/" + ref.repository
+        for tag in ((try? FileManager.default.contentsOfDirectory(atPath: repository)) ?? []).sorted() {
+            let candidate = repository + "/" + tag
+            guard FileManager.default.fileExists(atPath: candidate + "/index.json"), let store = try? ImageStore(root: candidate),
+                  let first = try? store.index().manifests.first, first.digest == digest else { continue }
+            return candidate
+        }
+        return nil
+    }
+
+    /// A reference that uniquely identifies `image` here (platform.md: a digest reference).
     public func uniqueReference(_ reference: String, _ image: StoredImage) -> String {
         guard let ref = try? ImageReference(parsing: reference) else { return image.digest.description }
-        switch self {
-        case .layout: return image.manifest.config.digest.description
-        default: return ref.familiarName + "@" + image.digest.description
-        }
+        return ref.familiarName + "@" + image.digest.description
     }
 
     /// The store an image exported to `reference` is assembled in.
@@ -119,7 +131,7 @@ public struct LocatedImage: Sendable {
 
 /// Copies the blobs of `image` (manifest, config, layers) into `target`, hard-linking where the
 /// file system allows.
-func copyImage(_ image: StoredImage, from source: ImageStore, to target: ImageStore) throws {
+public func copyImage(_ image: StoredImage, from source: ImageStore, to target: ImageStore) throws {
     guard source.root != target.root else { return }
     for d in [image.descriptor, image.manifest.config] + image.manifest.layers {
         try copyBlob(d.digest, from: source, to: target)

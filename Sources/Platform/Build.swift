@@ -16,6 +16,8 @@ public struct BuildRequest: Sendable {
     public var buildpacks: [String] = []
     public var env: [String] = []
     public var runImage: String?
+    /// `--lifecycle DIR|REF`: run this lifecycle instead of the builder's.
+    public var lifecycle: String?
     public var clearCache = false
     public var network = true
     public var quiet = false
@@ -27,10 +29,12 @@ public struct BuildRequest: Sendable {
     }
 }
 
-/// `cairn build`: runs this Cairn's `creator` from the builder image inside a bubblewrap sandbox
-/// rooted at the builder's unpacked filesystem, with `/workspace` (a copy of the source),
-/// `/layers`, `/platform`, `/cache` (kept per image) and the image store mounted. The lifecycle
-/// writes the app image straight into the store.
+/// `cairn build`: runs the builder's lifecycle (or one given with `--lifecycle`) as `creator`
+/// inside a bubblewrap sandbox rooted at the builder's unpacked filesystem, with `/workspace` (a
+/// copy of the source), `/layers`, `/platform`, `/cache` (kept per image) and `/layout` mounted,
+/// and only platform.md's flags: the run image and the previous image are placed in an OCI
+/// layout at their mapped paths, the creator exports there (`-layout`), and the app image is
+/// imported into the store. So a builder carrying the reference lifecycle works as Cairn's does.
 public struct BuildRunner {
     public var store: ImageStore
     public var home: String
@@ -43,7 +47,7 @@ public struct BuildRunner {
     }
 
     /// Mount points every builder root gets.
-    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/cairn/store", "/cairn/buildpacks"]
+    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/layout", "/cairn/buildpacks"]
 
     /// Runs the build; returns the image on success.
     public func build(_ request: BuildRequest) throws -> StoredImage {
@@ -55,7 +59,7 @@ public struct BuildRunner {
         _ = try Bubblewrap.locate()
         let builder: StoredImage
         do { builder = try store.resolve(request.builder) } catch {
-            throw PlatformError("builder \(request.builder) is not in the store; create it with `cairn builder create` (\(error))")
+            throw PlatformError("builder \(request.builder) is not in the store; create it with `cairn builder create` or pull it (\(error))")
         }
         guard builder.config.config?.labels?[CNBLabel.builderMetadata] != nil else {
             throw PlatformError("\(request.builder) is not a builder image (no \(CNBLabel.builderMetadata) label)")
@@ -67,10 +71,14 @@ public struct BuildRunner {
         }
 
         let rootfs = try RootfsCache(home: home).rootfs(of: builder, in: store, mountPoints: Self.mountPoints, log: log)
+        let lifecycleDir = try request.lifecycle.map { try lifecycleDirectory($0) }
+        let api = try platformAPI(lifecycleDirectory: lifecycleDir ?? rootfs + "/cnb/lifecycle", builder: request.builder)
+        let runImage = try request.runImage ?? builderRunImage(rootfs: rootfs, builder: request.builder)
+
         let work = home + "/builds/" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: work) }
         let fm = FileManager.default
-        for d in ["workspace", "layers", "platform/env", "buildpacks"] {
+        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout"] {
             try fm.createDirectory(atPath: work + "/" + d, withIntermediateDirectories: true)
         }
         let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
@@ -82,9 +90,14 @@ public struct BuildRunner {
             guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw PlatformError("--env \(kv): expected NAME=VALUE") }
             try String(kv[kv.index(after: eq)...]).write(toFile: work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
         }
-        var creatorArgs = ["/cnb/lifecycle/creator", "-store", "/cairn/store", "-app", "/workspace", "-layers", "/layers",
-                           "-platform", "/platform", "-cache-dir", "/cache", "-parallel", "-log-level", request.quiet ? "warn" : "info"]
-        if let run = request.runImage { creatorArgs += ["-run-image", run] }
+        // The images the creator reads, at their mapped paths in the layout (hard links).
+        let layout = work + "/layout"
+        try place(runImage, in: layout, what: "run image")
+        if (try? store.resolve(request.image)) != nil { try place(request.image, in: layout, what: "previous image") }
+
+        var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
+                           "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
+                           "-run-image", runImage]
         if !request.buildpacks.isEmpty {
             try prepareBuildpacks(request.buildpacks, rootfs: rootfs, work: work)
             creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"]
@@ -94,20 +107,23 @@ public struct BuildRunner {
         let root = geteuid() == 0
         if root {
             // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
-            for d in [work + "/workspace", work + "/layers", cacheDir] { try runTool("/bin/chown", ["-R", "\(uid):\(gid)", d]) }
+            for d in [work + "/workspace", work + "/layers", work + "/layout", cacheDir] { try runTool("/bin/chown", ["-R", "\(uid):\(gid)", d]) }
         }
         var sandbox = Bubblewrap(rootfs: rootfs)
         sandbox.mounts = [
             Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
             Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDir, at: "/cache"),
-            Mount(store.root, at: "/cairn/store"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
+            Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
         ]
+        if let lifecycleDir { sandbox.mounts.append(Mount(lifecycleDir, at: "/cnb/lifecycle", writable: false)) }
         var environment: [String: String] = [:]
         for e in env {
             guard let eq = e.firstIndex(of: "=") else { continue }
             environment[String(e[..<eq])] = String(e[e.index(after: eq)...])
         }
-        environment[CNBEnv.platformAPI] = SupportedAPIs.defaultPlatform.description
+        environment[CNBEnv.platformAPI] = api.description
+        // Export to an OCI layout is experimental in platform.md; this platform opts in.
+        environment[CNBEnv.experimentalMode] = "silent"
         if let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] { environment["SOURCE_DATE_EPOCH"] = epoch }
         sandbox.environment = environment
         sandbox.workingDirectory = "/workspace"
@@ -116,7 +132,78 @@ public struct BuildRunner {
 
         let status = try sandbox.run(creatorArgs)
         guard status == 0 else { throw PlatformError(Self.summary(status)) }
-        return try store.resolve(request.image)
+        return try importExported(request.image, from: layout)
+    }
+
+    /// Puts `reference` from the store into `layout` at the path platform.md maps it to.
+    func place(_ reference: String, in layout: String, what: String) throws {
+        let image: StoredImage
+        do { image = try store.resolve(reference) } catch {
+            throw PlatformError("\(what) \(reference) is not in the store; pull it first (`cairn pull \(reference)`)")
+        }
+        let target = try ImageStore(root: try ImageLocation.layoutPath(root: layout, reference: reference))
+        try copyImage(image, from: store, to: target)
+        try target.setOnlyImage(image.descriptor, as: reference)
+    }
+
+    /// Brings the app image the creator exported to the layout into the store, under its name.
+    func importExported(_ reference: String, from layout: String) throws -> StoredImage {
+        let path = try ImageLocation.layoutPath(root: layout, reference: reference)
+        let exported = try ImageStore(root: path)
+        guard let descriptor = try exported.index().manifests.first else {
+            throw PlatformError("the lifecycle reported success but wrote no image to \(path)")
+        }
+        let image = try exported.load(descriptor, name: reference)
+        // A write session from the first blob to the name: prune does not run in between.
+        let session = try store.beginWriteSession()
+        try copyImage(image, from: exported, to: store)
+        try store.tag(image.descriptor, as: reference)
+        withExtendedLifetime(session) {}
+        return try store.resolve(reference)
+    }
+
+    /// `--lifecycle DIR|REF`: a `/cnb/lifecycle`-style directory, or an image (in the store) laid
+    /// out like buildpacksio/lifecycle, whose `/cnb/lifecycle` is used.
+    func lifecycleDirectory(_ spec: String) throws -> String {
+        if FS.isDirectory(spec) {
+            guard FileManager.default.fileExists(atPath: spec + "/creator") else {
+                throw PlatformError("--lifecycle \(spec): no creator in this directory (expected a /cnb/lifecycle-style directory)")
+            }
+            return URL(fileURLWithPath: spec).standardizedFileURL.path
+        }
+        let image: StoredImage
+        do { image = try store.resolve(spec) } catch {
+            throw PlatformError("--lifecycle \(spec): neither a directory nor an image in the store (\(error))")
+        }
+        let root = try RootfsCache(home: home).rootfs(of: image, in: store, log: log)
+        guard FileManager.default.fileExists(atPath: root + "/cnb/lifecycle/creator") else {
+            throw PlatformError("--lifecycle \(spec): the image has no /cnb/lifecycle/creator")
+        }
+        return root + "/cnb/lifecycle"
+    }
+
+    /// The highest Platform API both this platform and the lifecycle support (its lifecycle.toml).
+    func platformAPI(lifecycleDirectory dir: String, builder: String) throws -> APIVersion {
+        guard let descriptor = try? TOMLFile.read(LifecycleDescriptor.self, from: dir + "/lifecycle.toml") else {
+            log("No readable lifecycle.toml in the lifecycle of \(builder); assuming Platform API \(SupportedAPIs.defaultPlatform)")
+            return SupportedAPIs.defaultPlatform
+        }
+        let common = descriptor.apis.platform.supported.filter { SupportedAPIs.isSupported(platform: $0) }
+        guard let best = common.max(), best.supports(PlatformFeature.layoutExport) else {
+            throw PlatformError("""
+                the lifecycle of \(builder) supports Platform API \(SupportedAPIs.list(descriptor.apis.platform.supported)); \
+                cairn build needs one of \(SupportedAPIs.list(SupportedAPIs.platform.filter { $0.supports(PlatformFeature.layoutExport) })) \
+                (export to an OCI layout); use a newer builder or --lifecycle
+                """)
+        }
+        return best
+    }
+
+    /// The builder's run image: the first of its run.toml (else stack.toml, older builders).
+    func builderRunImage(rootfs: String, builder: String) throws -> String {
+        if let run = try? TOMLFile.read(RunFile.self, from: rootfs + CNBPath.run), let first = run.images.first { return first.image }
+        if let stack = try? TOMLFile.read(StackFile.self, from: rootfs + CNBPath.stack), let image = stack.runImage?.image { return image }
+        throw PlatformError("builder \(builder) names no run image (no \(CNBPath.run) or \(CNBPath.stack)); pass --run-image")
     }
 
     /// A one-line reading of the creator's exit status (platform.md exit codes).

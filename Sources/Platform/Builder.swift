@@ -29,6 +29,12 @@ public struct LifecycleBinaries: Sendable {
         throw PlatformError("no static lifecycle/launcher found (looked in \(candidates.joined(separator: ", "))); run scripts/build-static or set CAIRN_LIFECYCLE_BIN")
     }
 
+    /// lifecycle.toml of this Cairn's lifecycle.
+    public static let descriptor = LifecycleDescriptor(
+        apis: .init(buildpack: .init(deprecated: SupportedAPIs.deprecatedBuildpack, supported: SupportedAPIs.buildpack),
+                    platform: .init(deprecated: SupportedAPIs.deprecatedPlatform, supported: SupportedAPIs.platform)),
+        lifecycle: .init(version: cairnLifecycleVersion))
+
     /// The phase links of a `/cnb/lifecycle` directory.
     public static let phases = ["analyzer", "detector", "restorer", "builder", "exporter", "creator", "rebaser"]
 
@@ -46,21 +52,7 @@ public struct LifecycleBinaries: Sendable {
             try? fm.removeItem(atPath: dir + "/" + phase)
             try fm.createSymbolicLink(atPath: dir + "/" + phase, withDestinationPath: "lifecycle")
         }
-        let list = { (v: [APIVersion]) in "[" + v.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
-        let toml = """
-            [api]
-              [api.buildpack]
-                deprecated = \(list(SupportedAPIs.deprecatedBuildpack))
-                supported = \(list(SupportedAPIs.buildpack))
-              [api.platform]
-                deprecated = \(list(SupportedAPIs.deprecatedPlatform))
-                supported = \(list(SupportedAPIs.platform))
-
-            [lifecycle]
-              version = "\(cairnLifecycleVersion)"
-
-            """
-        try toml.write(toFile: dir + "/lifecycle.toml", atomically: true, encoding: .utf8)
+        try TOMLFile.write(Self.descriptor, to: dir + "/lifecycle.toml")
     }
 }
 
@@ -277,6 +269,22 @@ public struct BuilderCreator {
             c.config = exec
         }
         return image
+    }
+
+    /// A builder's run image from its `io.buildpacks.builder.metadata` label, as pack writes it
+    /// (`images`, else the older `stack.runImage`).
+    public static func runImage(of builder: StoredImage) throws -> String? {
+        guard let raw = builder.config.config?.labels?[CNBLabel.builderMetadata] else { return nil }
+        struct Metadata: Decodable {
+            struct Image: Decodable { var image: String? }
+            struct Stack: Decodable { var runImage: Image? }
+            var images: [Image]?
+            var stack: Stack?
+        }
+        guard let m = try? JSONDecoder().decode(Metadata.self, from: Data(raw.utf8)) else {
+            throw PlatformError("builder \(builder.name ?? builder.digest.description): its \(CNBLabel.builderMetadata) label is not valid JSON")
+        }
+        return m.images?.first?.image ?? m.stack?.runImage?.image
     }
 
     func load(_ entry: BuilderConfig.ModuleEntry, base: String, isExtension: Bool, configPath: String) throws -> ModuleSource {

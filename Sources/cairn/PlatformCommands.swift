@@ -98,11 +98,13 @@ struct Build: AsyncParsableCommand {
 
     @Argument(help: "Name of the app image, e.g. myapp.") var image: String
     @Option(help: "The app's source directory.") var path = "."
-    @Option(help: "The builder image (in the store).") var builder: String
+    @Option(help: "The builder image: in the store, else pulled from its registry.") var builder: String
     @Option(name: .customLong("buildpack"), help: "A buildpack id[@version] from the builder or a buildpack directory; repeatable; replaces the builder's order.")
     var buildpacks: [String] = []
     @Option(name: .customLong("env"), help: "A build-time environment variable NAME=VALUE for buildpacks; repeatable.") var env: [String] = []
     @Option(name: .customLong("run-image"), help: "Run image to use instead of the builder's.") var runImage: String?
+    @Option(help: "A lifecycle to run instead of the builder's: a /cnb/lifecycle-style directory (`cairn lifecycle install`) or a lifecycle image (as pack's --lifecycle-image).")
+    var lifecycle: String?
     @Flag(help: "Push the image to its registry after the build.") var publish = false
     @Flag(name: .customLong("clear-cache"), help: "Start from an empty cache.") var clearCache = false
     @Option(help: "Network for buildpacks: host or none.") var network = "host"
@@ -118,7 +120,14 @@ struct Build: AsyncParsableCommand {
             request.buildpacks = buildpacks.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
             request.env = env
             request.runImage = runImage
+            request.lifecycle = lifecycle
             request.clearCache = clearCache
+            // A builder (and its run image) not in the store come from their registry, as pack does.
+            try await pullIfMissing(builder, store: store)
+            if let run = try runImage ?? BuilderCreator.runImage(of: try store.resolve(builder)) {
+                try await pullIfMissing(run, store: store)
+            }
+            if let lifecycle, !FileManager.default.fileExists(atPath: lifecycle) { try await pullIfMissing(lifecycle, store: store) }
             request.network = network == "host"
             request.quiet = quiet
             let started = Date()
@@ -134,6 +143,20 @@ struct Build: AsyncParsableCommand {
             }
             print(built.digest)
         }
+    }
+}
+
+extension Build {
+    /// Pulls `reference` into the store unless it is there.
+    func pullIfMissing(_ reference: String, store: ImageStore) async throws {
+        guard (try? store.resolve(reference)) == nil else { return }
+        let ref: ImageReference
+        do { ref = try ImageReference(parsing: reference) } catch { throw CLIError("\(reference) is not in the store and not an image reference: \(error)") }
+        let progress = ConsoleProgress(verb: "Pulling", quiet: quiet)
+        _ = try await withClient(registry) { client in
+            try await ImageTransfer(client: client, store: store).pull(ref, progress: progress)
+        }
+        progress.done()
     }
 }
 

@@ -5,7 +5,7 @@ import OCI
 
 /// Options of every command that talks to a registry.
 struct RegistryOptions: ParsableArguments {
-    @Option(name: .customLong("insecure-registry"), help: "A registry (host[:port]) to reach over plain HTTP; repeatable. Also CNB_INSECURE_REGISTRIES (comma-separated).")
+    @Option(name: .customLong("insecure-registry"), help: "A registry (host[:port]) reached without TLS verification: HTTPS without certificate checks, then plain HTTP; repeatable. Also CNB_INSECURE_REGISTRIES (comma-separated).")
     var insecureRegistries: [String] = []
 
     @Option(name: .customLong("ca-cert"), help: "A PEM file of extra CA certificates for private TLS registries.")

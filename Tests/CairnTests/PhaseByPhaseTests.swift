@@ -209,3 +209,45 @@ func phasesDrivenOneContainerEachAsTektonDoes(platformAPI: String) throws {
     let env = try FileManager.default.destinationOfSymbolicLink(atPath: tmp.path + "/root/usr/bin/env")
     #expect(env == "/bin/busybox", "\(env)")
 }
+
+/// `cairn build` drives a builder's lifecycle with platform.md's flags only: a builder whose
+/// creator rejects anything else builds; `--lifecycle` runs another lifecycle instead of the
+/// builder's; `--builder` pulls a builder the store lacks.
+@Test func cairnBuildUsesAForeignBuildersLifecycleWithPlatformFlagsOnly() throws {
+    try requireStaticBinaries()
+    let stack = try TinyStack.shared()
+    let tmp = TempDir("foreign-builder")
+    let home = tmp.sub("home")
+    _ = try sh("cp -a '\(stack.store)' '\(home)/store'")
+    let made = try cairnAt(["builder", "create", "classic-builder", "--config", try classicBuilderConfig(tmp.path), "--quiet"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let wrapped = try cairnAt(["import", fixturesRoot + "/lifecycle/strict-creator", "strict-builder", "--base", "classic-builder"], home: home)
+    try #require(wrapped.status == 0, "\(wrapped.stderr)")
+    let app = tmp.sub("app")
+    try writeFile(app + "/classic.txt", "strict platform\n")
+
+    let built = try cairnAt(["build", "strict-app", "--path", app, "--builder", "strict-builder"], home: home)
+    #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
+    #expect(built.stderr.contains("strict creator: "), "the builder's own creator ran: \(built.stderr)")
+    #expect(!built.stderr.contains("is not defined by platform.md"), "\(built.stderr)")
+    let ran = try cairnAt(["run", "strict-app"], home: home)
+    #expect(ran.stdout.contains("classic says: strict platform (build 1) from web"), "\(ran.stdout)\(ran.stderr)")
+
+    // --lifecycle DIR: Cairn's lifecycle instead of the builder's.
+    let dir = tmp.path + "/cairn-lifecycle"
+    #expect(try cairnAt(["lifecycle", "install", dir], home: home).status == 0)
+    let mine = try cairnAt(["build", "strict-app", "--path", app, "--builder", "strict-builder", "--lifecycle", dir], home: home)
+    #expect(mine.status == 0, "\(mine.stdout)\(mine.stderr)")
+    #expect(!mine.stderr.contains("strict creator: "), "\(mine.stderr)")
+    #expect(mine.stdout.contains("---> build number 2"), "the cache and previous image carry over: \(mine.stdout)")
+
+    // --builder REF: pulled from its registry when the store lacks it.
+    let registry = try LocalRegistry()
+    let remote = "\(registry.host)/team/strict-builder:1"
+    #expect(try cairnAt(["push", "strict-builder", remote, "--insecure-registry", registry.host], home: home).status == 0)
+    let other = tmp.sub("other")
+    _ = try sh("cp -a '\(stack.store)' '\(other)/store'")
+    let pulled = try cairnAt(["build", "strict-app", "--path", app, "--builder", remote, "--insecure-registry", registry.host], home: other)
+    #expect(pulled.status == 0, "\(pulled.stdout)\(pulled.stderr)")
+    #expect(pulled.stderr.contains("strict creator: "), "\(pulled.stderr)")
+}
