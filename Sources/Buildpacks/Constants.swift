@@ -84,6 +84,7 @@ public enum CNBLabel {
     public static let buildpackLayers = "io.buildpacks.buildpack.layers"
     public static let buildpackOrder = "io.buildpacks.buildpack.order"
     public static let extensionLayers = "io.buildpacks.extension.layers"
+    public static let buildpackageMetadata = "io.buildpacks.buildpackage.metadata"
     public static let orderExtensions = "io.buildpacks.buildpack.order-extensions"
     /// Cairn's cache image/dir metadata (not a spec label; the spec leaves the cache format open).
     public static let cacheMetadata = "io.buildpacks.lifecycle.cache.metadata"

@@ -181,6 +181,10 @@ public struct BuildpackDescriptor: Codable, Hashable, Sendable {
     public struct Stack: Codable, Hashable, Sendable {
         public var id: String
         public var mixins: [String]?
+        public init(id: String, mixins: [String]? = nil) {
+            self.id = id
+            self.mixins = mixins
+        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -182,3 +182,51 @@ public struct BuildMetadataLabel: Codable, Hashable, Sendable {
         self.launcher = launcher
     }
 }
+
+/// One buildpack (or extension) in `io.buildpacks.buildpack.layers` / `io.buildpacks.extension.layers`
+/// of a builder or buildpackage (platform.md, distribution.md; the keys pack writes): the layer
+/// holding `/cnb/buildpacks/<id>/<version>/` and what a platform needs without reading it.
+public struct ModuleLayerInfo: Codable, Hashable, Sendable {
+    public var api: APIVersion
+    public var layerDiffID: String
+    public var homepage: String?
+    public var name: String?
+    public var stacks: [BuildpackDescriptor.Stack]?
+    public var targets: [Target]?
+    /// A composite buildpack's order.
+    public var order: [OrderGroup]?
+
+    public init(api: APIVersion, layerDiffID: String, homepage: String? = nil, name: String? = nil,
+                stacks: [BuildpackDescriptor.Stack]? = nil, targets: [Target]? = nil, order: [OrderGroup]? = nil) {
+        self.api = api
+        self.layerDiffID = layerDiffID
+        self.homepage = homepage
+        self.name = name
+        self.stacks = stacks
+        self.targets = targets
+        self.order = order
+    }
+}
+
+/// `io.buildpacks.buildpack.layers`: id → version → layer.
+public typealias ModuleLayersLabel = [String: [String: ModuleLayerInfo]]
+
+/// `io.buildpacks.buildpackage.metadata` (distribution.md, Buildpackage): the entrypoint buildpack.
+public struct BuildpackageMetadataLabel: Codable, Hashable, Sendable {
+    public var id: String
+    public var version: String
+    public var homepage: String?
+    public var name: String?
+    public var stacks: [BuildpackDescriptor.Stack]?
+    public var targets: [Target]?
+
+    public init(id: String, version: String, homepage: String? = nil, name: String? = nil,
+                stacks: [BuildpackDescriptor.Stack]? = nil, targets: [Target]? = nil) {
+        self.id = id
+        self.version = version
+        self.homepage = homepage
+        self.name = name
+        self.stacks = stacks
+        self.targets = targets
+    }
+}

@@ -139,7 +139,7 @@ public func copyImage(_ image: StoredImage, from source: ImageStore, to target: 
 }
 
 /// Copies one blob between stores (hard link, else a streamed copy committed atomically).
-func copyBlob(_ digest: Digest, from source: ImageStore, to target: ImageStore) throws {
+public func copyBlob(_ digest: Digest, from source: ImageStore, to target: ImageStore) throws {
     guard source.root != target.root, !target.hasBlob(digest) else { return }
     let from = source.blobPath(digest)
     if link(from, target.blobPath(digest)) == 0 || errno == EEXIST { return }

@@ -250,17 +250,35 @@ public struct BuildRunner {
                 try? fm.removeItem(atPath: target + "/" + d.buildpack.version)
                 try runTool("/bin/cp", ["-a", spec, target + "/" + d.buildpack.version])
                 group.append(GroupReference(id: d.buildpack.id, version: d.buildpack.version))
+            } else if let id = builderBuildpack(spec, rootfs: rootfs) {
+                group.append(id)
+            } else if Buildpackage.isPackageReference(spec) {
+                // A buildpackage: each of its buildpacks unpacked beside the builder's.
+                let package = try Buildpackage.open(spec, store: store, scratch: work)
+                for m in try package.modules() {
+                    let unpacked = work + "/unpack-" + UUID().uuidString
+                    try fm.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+                    _ = try LayerExtractor.apply(blobPath: package.store.blobPath(m.layer.digest), to: unpacked, layerName: "\(m.id)@\(m.version)")
+                    let escaped = try BuildpackID(m.id).escaped
+                    let target = dir + "/" + escaped
+                    if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil { try fm.removeItem(atPath: target) }
+                    try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                    try? fm.removeItem(atPath: target + "/" + m.version)
+                    try fm.moveItem(atPath: unpacked + "/cnb/buildpacks/" + escaped + "/" + m.version, toPath: target + "/" + m.version)
+                    try? fm.removeItem(atPath: unpacked)
+                }
+                group.append(GroupReference(id: try BuildpackID(package.metadata.id), version: package.metadata.version))
             } else {
-                let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
-                guard let id = try? BuildpackID(parts[0]) else {
-                    throw PlatformError("--buildpack \(spec): not a directory and not a buildpack id")
-                }
-                guard fm.fileExists(atPath: rootfs + "/cnb/buildpacks/" + id.escaped) else {
-                    throw PlatformError("--buildpack \(spec): the builder has no buildpack \(parts[0]) and no such directory exists")
-                }
-                group.append(GroupReference(id: id, version: parts.count > 1 ? parts[1] : nil))
+                throw PlatformError("--buildpack \(spec): not a directory, not a buildpack of the builder, not a buildpackage")
             }
         }
         try TOMLFile.write(OrderFile(order: [OrderGroup(group: group)]), to: dir + "/order.toml")
+    }
+
+    /// `ID[@VERSION]` of a buildpack the builder has.
+    func builderBuildpack(_ spec: String, rootfs: String) -> GroupReference? {
+        let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
+        guard let id = try? BuildpackID(parts[0]), FileManager.default.fileExists(atPath: rootfs + "/cnb/buildpacks/" + id.escaped) else { return nil }
+        return GroupReference(id: id, version: parts.count > 1 ? parts[1] : nil)
     }
 }

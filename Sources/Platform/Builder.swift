@@ -117,20 +117,6 @@ public struct BuilderConfig: Decodable, Sendable {
     }
 }
 
-/// A buildpack or extension read from a directory.
-struct ModuleSource {
-    var id: String
-    /// The directory name of the id (`/` → `_`).
-    var escapedID: String
-    var version: String
-    var api: String
-    var homepage: String?
-    var name: String?
-    var directory: String
-    var isExtension: Bool
-    var descriptor: BuildpackDescriptor?
-}
-
 /// `cairn builder create`: build image + buildpacks + extensions + order + run.toml + this
 /// Cairn's lifecycle, with the labels pack writes.
 public struct BuilderCreator {
@@ -161,51 +147,60 @@ public struct BuilderCreator {
             throw PlatformError("\(configPath): build image \(buildImageRef) is not in the store (\(error)); create it with `cairn stack create` or `cairn pull`")
         }
 
-        let modules = try config.buildpacks.map { try load($0, base: base, isExtension: false, configPath: configPath) }
-            + config.extensions.map { try load($0, base: base, isExtension: true, configPath: configPath) }
-        // Every group entry must be something the builder contains.
-        for group in order.order + (order.orderExtensions ?? []) {
-            for ref in group.group where !modules.contains(where: { $0.id == ref.id.description && (ref.version == nil || ref.version == $0.version) }) {
-                throw PlatformError("\(configPath): order names \(ref.id)\(ref.version.map { "@" + $0 } ?? ""), which is not among [[buildpacks]]/[[extensions]]")
-            }
-        }
-
         var options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
         options.uid = 0
         options.gid = 0
         let created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
-        var layers: [LayerResult] = []
-        var history: [History] = []
-        var layerLabel: [String: [String: [String: Any]]] = [:]
-        var extensionLayerLabel: [String: [String: [String: Any]]] = [:]
-        for m in modules {
-            var o = options
-            let dir = (m.isExtension ? "cnb/extensions/" : "cnb/buildpacks/") + m.escapedID + "/" + m.version
-            o.prefix = dir
-            log("Adding \(m.isExtension ? "extension" : "buildpack") \(m.id)@\(m.version) from \(m.directory)")
-            let layer = try store.writeLayer(directory: m.directory, options: o)
-            layers.append(layer)
-            history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
-            var info: [String: Any] = ["api": m.api, "layerDiffID": layer.diffID.description]
-            if let h = m.homepage { info["homepage"] = h }
-            if let n = m.name { info["name"] = n }
-            if let targets = m.descriptor?.targets, !targets.isEmpty {
-                info["targets"] = targets.map { t -> [String: Any] in
-                    var d: [String: Any] = [:]
-                    if let os = t.os { d["os"] = os }
-                    if let arch = t.arch { d["arch"] = arch }
-                    return d
+        let scratch = FileManager.default.temporaryDirectory.path + "/cairn-builder-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+        // Buildpacks from directories or buildpackages (an image, docker://, a .cnb file), and extensions.
+        let assembler = ModuleAssembler(store: store, log: log, scratch: scratch)
+        var buildpacks: [ModuleLayer] = []
+        var extensions: [ModuleLayer] = []
+        for (entries, isExtension) in [(config.buildpacks, false), (config.extensions, true)] {
+            for entry in entries {
+                guard let uri = entry.uri else {
+                    throw PlatformError("\(configPath): a [[\(isExtension ? "extensions" : "buildpacks")]] entry (\(entry.id ?? "?")) has no uri")
+                }
+                let found: [ModuleLayer]
+                do { found = try assembler.module(uri, base: base, isExtension: isExtension) } catch let e as PlatformError {
+                    throw PlatformError("\(configPath): \(e.description)")
+                }
+                if !Buildpackage.isPackageReference(uri), let m = found.first {
+                    if let id = entry.id, id != m.id { throw PlatformError("\(configPath): entry says id \(id) but \(uri) holds \(m.id)") }
+                    if let v = entry.version, v != m.version {
+                        throw PlatformError("\(configPath): entry says \(m.id) version \(v) but \(uri) holds \(m.version)")
+                    }
+                }
+                for m in found {
+                    var list = isExtension ? extensions : buildpacks
+                    guard !list.contains(where: { $0.id == m.id && $0.version == m.version }) else { continue }
+                    list.append(m)
+                    if isExtension { extensions = list } else { buildpacks = list }
                 }
             }
-            if m.isExtension {
-                extensionLayerLabel[m.id, default: [:]][m.version] = info
-            } else {
-                layerLabel[m.id, default: [:]][m.version] = info
+        }
+        // Every group entry must be something the builder contains.
+        for (groups, modules) in [(order.order, buildpacks), (order.orderExtensions ?? [], extensions)] {
+            for group in groups {
+                for ref in group.group where !modules.contains(where: { $0.id == ref.id.description && (ref.version == nil || ref.version == $0.version) }) {
+                    throw PlatformError("\(configPath): order names \(ref.id)\(ref.version.map { "@" + $0 } ?? ""), which is not among [[buildpacks]]/[[extensions]]")
+                }
             }
         }
 
-        let scratch = FileManager.default.temporaryDirectory.path + "/cairn-builder-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var layers: [LayerResult] = []
+        var history: [History] = []
+        var layerLabel: ModuleLayersLabel = [:]
+        var extensionLayerLabel: ModuleLayersLabel = [:]
+        for m in buildpacks + extensions {
+            layers.append(m.layer)
+            history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
+        }
+        for m in buildpacks { layerLabel[m.id, default: [:]][m.version] = m.info }
+        for m in extensions { extensionLayerLabel[m.id, default: [:]][m.version] = m.info }
+
         try binaries.install(into: scratch + "/lifecycle/cnb/lifecycle")
         layers.append(try store.writeLayer(directory: scratch + "/lifecycle", options: options))
         history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(cairnLifecycleVersion)"))
@@ -225,12 +220,12 @@ public struct BuilderCreator {
 
         let metadata: [String: Any] = [
             "description": config.description ?? "",
-            "buildpacks": modules.filter { !$0.isExtension }.map { m -> [String: Any] in
+            "buildpacks": buildpacks.map { m -> [String: Any] in
                 var d: [String: Any] = ["id": m.id, "version": m.version]
-                if let h = m.homepage { d["homepage"] = h }
+                if let h = m.info.homepage { d["homepage"] = h }
                 return d
             },
-            "extensions": modules.filter(\.isExtension).map { ["id": $0.id, "version": $0.version] },
+            "extensions": extensions.map { ["id": $0.id, "version": $0.version] },
             "stack": ["runImage": ["image": config.runImages[0].image, "mirrors": config.runImages[0].mirrors ?? []]],
             "images": config.runImages.map { ["image": $0.image, "mirrors": $0.mirrors ?? []] as [String: Any] },
             "lifecycle": [
@@ -256,9 +251,9 @@ public struct BuilderCreator {
         // the extender, so they are present (`{}`, `[]`) when there are no extensions.
         let labels = [
             CNBLabel.builderMetadata: try jsonString(metadata),
-            CNBLabel.buildpackLayers: try jsonString(layerLabel),
+            CNBLabel.buildpackLayers: try jsonLabel(layerLabel),
             CNBLabel.buildpackOrder: try jsonString(orderLabel(order.order)),
-            CNBLabel.extensionLayers: try jsonString(extensionLayerLabel),
+            CNBLabel.extensionLayers: try jsonLabel(extensionLayerLabel),
             CNBLabel.orderExtensions: try jsonString(orderLabel(order.orderExtensions ?? [])),
         ]
         let image = try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
@@ -285,36 +280,6 @@ public struct BuilderCreator {
             throw PlatformError("builder \(builder.name ?? builder.digest.description): its \(CNBLabel.builderMetadata) label is not valid JSON")
         }
         return m.images?.first?.image ?? m.stack?.runImage?.image
-    }
-
-    func load(_ entry: BuilderConfig.ModuleEntry, base: String, isExtension: Bool, configPath: String) throws -> ModuleSource {
-        guard var uri = entry.uri else {
-            throw PlatformError("\(configPath): a [[\(isExtension ? "extensions" : "buildpacks")]] entry (\(entry.id ?? "?")) has no uri")
-        }
-        if uri.hasPrefix("file://") { uri = String(uri.dropFirst(7)) }
-        if uri.hasPrefix("docker://") || uri.contains("://") {
-            throw PlatformError("\(configPath): \(uri): only directory buildpacks are supported so far (buildpackage images are not)")
-        }
-        let dir = uri.hasPrefix("/") ? uri : base + "/" + uri
-        let descriptorPath = dir + (isExtension ? "/extension.toml" : "/buildpack.toml")
-        guard FileManager.default.fileExists(atPath: descriptorPath) else {
-            throw PlatformError("\(configPath): \(uri) has no \(isExtension ? "extension.toml" : "buildpack.toml") (looked for \(descriptorPath))")
-        }
-        var m: ModuleSource
-        if isExtension {
-            let d = try TOMLFile.read(ExtensionDescriptor.self, from: descriptorPath)
-            m = ModuleSource(id: d.extension.id.description, escapedID: d.extension.id.escaped, version: d.extension.version, api: d.api.description,
-                             homepage: d.extension.homepage, name: d.extension.name, directory: dir, isExtension: true)
-        } else {
-            let d = try TOMLFile.read(BuildpackDescriptor.self, from: descriptorPath)
-            m = ModuleSource(id: d.buildpack.id.description, escapedID: d.buildpack.id.escaped, version: d.buildpack.version, api: d.api.description,
-                             homepage: d.buildpack.homepage, name: d.buildpack.name, directory: dir, isExtension: false, descriptor: d)
-        }
-        if let id = entry.id, id != m.id { throw PlatformError("\(configPath): entry says id \(id) but \(descriptorPath) says \(m.id)") }
-        if let v = entry.version, v != m.version {
-            throw PlatformError("\(configPath): entry says \(m.id) version \(v) but \(descriptorPath) says \(m.version)")
-        }
-        return m
     }
 }
 

@@ -8,7 +8,7 @@ struct Cairn: AsyncParsableCommand {
         commandName: "cairn",
         abstract: "Cloud Native Buildpacks without a daemon: source to OCI image, patchable and auditable.",
         subcommands: [
-            StackCommand.self, BuilderCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
+            StackCommand.self, BuilderCommand.self, BuildpackCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
             Prune.self, Pull.self, Push.self, Login.self, Rebase.self, SBOM.self, AuditCommand.self, LifecycleCommand.self,
         ]
     )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Buildpacks
 import Foundation
 import OCI
 import Platform
@@ -62,10 +63,18 @@ struct BuilderCreate: AsyncParsableCommand {
     @Option(help: "The builder.toml.") var config: String
     @Flag(help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
         try await reportingErrors {
             let store = try storeOptions.open()
+            // Buildpackages named by image reference come from their registry when the store lacks them.
+            if let parsed = try? TOMLFile.read(BuilderConfig.self, from: config) {
+                for entry in parsed.buildpacks {
+                    guard let uri = entry.uri, Buildpackage.namesRegistryImage(uri) else { continue }
+                    try await pullIfMissing(Buildpackage.imageReference(uri), store: store, registry: registry, quiet: quiet)
+                }
+            }
             let image = try BuilderCreator(store: store, binaries: try LifecycleBinaries.locate(), log: say(quiet))
                 .create(name: name, configPath: config)
             print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
@@ -123,11 +132,16 @@ struct Build: AsyncParsableCommand {
             request.lifecycle = lifecycle
             request.clearCache = clearCache
             // A builder (and its run image) not in the store come from their registry, as pack does.
-            try await pullIfMissing(builder, store: store)
+            try await pullIfMissing(builder, store: store, registry: registry, quiet: quiet)
             if let run = try runImage ?? BuilderCreator.runImage(of: try store.resolve(builder)) {
-                try await pullIfMissing(run, store: store)
+                try await pullIfMissing(run, store: store, registry: registry, quiet: quiet)
             }
-            if let lifecycle, !FileManager.default.fileExists(atPath: lifecycle) { try await pullIfMissing(lifecycle, store: store) }
+            if let lifecycle, !FileManager.default.fileExists(atPath: lifecycle) {
+                try await pullIfMissing(lifecycle, store: store, registry: registry, quiet: quiet)
+            }
+            for bp in buildpacks where Buildpackage.namesRegistryImage(bp) {
+                try await pullIfMissing(Buildpackage.imageReference(bp), store: store, registry: registry, quiet: quiet)
+            }
             request.network = network == "host"
             request.quiet = quiet
             let started = Date()
@@ -143,20 +157,6 @@ struct Build: AsyncParsableCommand {
             }
             print(built.digest)
         }
-    }
-}
-
-extension Build {
-    /// Pulls `reference` into the store unless it is there.
-    func pullIfMissing(_ reference: String, store: ImageStore) async throws {
-        guard (try? store.resolve(reference)) == nil else { return }
-        let ref: ImageReference
-        do { ref = try ImageReference(parsing: reference) } catch { throw CLIError("\(reference) is not in the store and not an image reference: \(error)") }
-        let progress = ConsoleProgress(verb: "Pulling", quiet: quiet)
-        _ = try await withClient(registry) { client in
-            try await ImageTransfer(client: client, store: store).pull(ref, progress: progress)
-        }
-        progress.done()
     }
 }
 

@@ -251,3 +251,80 @@ func phasesDrivenOneContainerEachAsTektonDoes(platformAPI: String) throws {
     #expect(pulled.status == 0, "\(pulled.stdout)\(pulled.stderr)")
     #expect(pulled.stderr.contains("strict creator: "), "\(pulled.stderr)")
 }
+
+/// Buildpackages as pack makes them: `cairn buildpack package` to the store and to a `.cnb`
+/// file (pack's labels, checked by skopeo), a composite with its dependencies, builders that
+/// reference them as an image and as a `.cnb`, and `cairn build --buildpack` with one.
+@Test func buildpackageRoundTrip() throws {
+    try requireStaticBinaries()
+    let stack = try TinyStack.shared()
+    let tmp = TempDir("buildpackage")
+    let home = tmp.sub("home")
+    _ = try sh("cp -a '\(stack.store)' '\(home)/store'")
+    let classic = fixturesRoot + "/buildpacks/classic"
+    let image = try cairnAt(["buildpack", "package", classic, "samples/classic-package:0.0.1"], home: home)
+    try #require(image.status == 0, "\(image.stderr)")
+    let cnb = tmp.path + "/classic.cnb"
+    let file = try cairnAt(["buildpack", "package", classic, cnb, "--format", "file"], home: home)
+    try #require(file.status == 0, "\(file.stderr)")
+    for source in ["oci:\(home)/store:samples/classic-package:0.0.1", "oci-archive:\(cnb)"] {
+        let inspect = try run(["skopeo", "inspect", "--config", source])
+        try #require(inspect.status == 0, "\(source): \(inspect.stderr)")
+        let labels = ((try JSONSerialization.jsonObject(with: inspect.stdoutData) as? [String: Any])?["config"] as? [String: Any])?["Labels"]
+            as? [String: String] ?? [:]
+        let metadata = try JSONSerialization.jsonObject(with: Data((labels["io.buildpacks.buildpackage.metadata"] ?? "{}").utf8)) as? [String: Any]
+        #expect(metadata?["id"] as? String == "samples/classic" && metadata?["version"] as? String == "0.0.1", "\(labels)")
+        let layers = try JSONSerialization.jsonObject(with: Data((labels["io.buildpacks.buildpack.layers"] ?? "{}").utf8)) as? [String: Any]
+        let info = (layers?["samples/classic"] as? [String: Any])?["0.0.1"] as? [String: Any]
+        #expect(info?["api"] as? String == "0.11" && (info?["layerDiffID"] as? String)?.hasPrefix("sha256:") == true, "\(labels)")
+    }
+    // The layer is the same whichever way it was packaged.
+    let again = try cairnAt(["buildpack", "package", classic, "samples/classic-package:again", "--quiet"], home: home)
+    #expect(again.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == image.stdout.split(separator: " ").last.map(String.init)?
+        .trimmingCharacters(in: .whitespacesAndNewlines), "packaging is reproducible")
+
+    // A composite whose dependency is the .cnb.
+    let composite = tmp.sub("composite")
+    try writeFile(composite + "/buildpack.toml", """
+        api = "0.12"
+        [buildpack]
+        id = "samples/meta"
+        version = "1.0.0"
+        [[order]]
+        [[order.group]]
+        id = "samples/classic"
+        version = "0.0.1"
+        """)
+    try writeFile(tmp.path + "/package.toml", "[buildpack]\nuri = \"composite\"\n\n[[dependencies]]\nuri = \"classic.cnb\"\n")
+    let meta = try cairnAt(["buildpack", "package", "samples/meta-package", "--config", tmp.path + "/package.toml"], home: home)
+    try #require(meta.status == 0, "\(meta.stderr)")
+
+    // Builders referencing them: as an image (docker://), as a .cnb, as a composite package.
+    let app = tmp.sub("app")
+    try writeFile(app + "/classic.txt", "packaged\n")
+    for (name, uri, id) in [("by-image", "docker://samples/classic-package:0.0.1", "samples/classic"), ("by-file", cnb, "samples/classic"),
+                            ("by-composite", "samples/meta-package", "samples/meta")] {
+        let config = tmp.path + "/\(name).toml"
+        try writeFile(config, """
+            [[buildpacks]]
+            uri = "\(uri)"
+            [[order]]
+            [[order.group]]
+            id = "\(id)"
+            [build]
+            image = "tiny/build:latest"
+            [[run.images]]
+            image = "tiny/run:latest"
+            """)
+        let builder = try cairnAt(["builder", "create", name, "--config", config, "--quiet"], home: home)
+        try #require(builder.status == 0, "\(name): \(builder.stderr)")
+        let built = try cairnAt(["build", "app-\(name)", "--path", app, "--builder", name], home: home)
+        #expect(built.status == 0 && built.stdout.contains("---> Classic buildpack: 'packaged'"), "\(name): \(built.stdout)\(built.stderr)")
+    }
+
+    // cairn build --buildpack with a .cnb: the example builder does not have it.
+    let made = try cairnAt(["builder", "create", "examples", "--config", packageRoot + "/examples/builder.toml", "--quiet"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let withPackage = try cairnAt(["build", "app-flag", "--path", app, "--builder", "examples", "--buildpack", cnb], home: home)
+    #expect(withPackage.status == 0 && withPackage.stdout.contains("---> Classic buildpack: 'packaged'"), "\(withPackage.stdout)\(withPackage.stderr)")
+}
