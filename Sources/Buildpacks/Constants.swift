@@ -85,6 +85,9 @@ public enum CNBLabel {
     public static let buildpackOrder = "io.buildpacks.buildpack.order"
     public static let extensionLayers = "io.buildpacks.extension.layers"
     public static let buildpackageMetadata = "io.buildpacks.buildpackage.metadata"
+    /// On a lifecycle image (as buildpacksio/lifecycle carries them).
+    public static let lifecycleVersion = "io.buildpacks.lifecycle.version"
+    public static let lifecycleAPIs = "io.buildpacks.lifecycle.apis"
     public static let orderExtensions = "io.buildpacks.buildpack.order-extensions"
     /// Cairn's cache image/dir metadata (not a spec label; the spec leaves the cache format open).
     public static let cacheMetadata = "io.buildpacks.lifecycle.cache.metadata"

@@ -29,6 +29,29 @@ public struct LifecycleBinaries: Sendable {
         throw PlatformError("no static lifecycle/launcher found (looked in \(candidates.joined(separator: ", "))); run scripts/build-static or set CAIRN_LIFECYCLE_BIN")
     }
 
+    /// This lifecycle as an image laid out like buildpacksio/lifecycle: one layer holding
+    /// `/cnb/lifecycle` (phases, launcher, lifecycle.toml), `io.buildpacks.lifecycle.version` and
+    /// `io.buildpacks.lifecycle.apis` labels, the phases' user root as in the reference image.
+    public func image(in store: ImageStore, reference: String) throws -> StoredImage {
+        let scratch = FileManager.default.temporaryDirectory.path + "/cairn-lifecycle-image-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try install(into: scratch + "/cnb/lifecycle")
+        var options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
+        options.uid = 0
+        options.gid = 0
+        let created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
+        let layer = try store.writeLayer(directory: scratch, options: options)
+        let labels = [
+            CNBLabel.lifecycleVersion: cairnLifecycleVersion,
+            CNBLabel.lifecycleAPIs: try jsonLabel(Self.descriptor.apis),
+        ]
+        return try store.commitImage(base: nil, layers: [layer],
+                                     history: [History(created: created, createdBy: "cairn lifecycle image: lifecycle \(cairnLifecycleVersion)")],
+                                     created: created, reference: reference) { c in
+            c.config = ExecutionConfig(user: "root", env: ["PATH=/cnb/lifecycle"], workingDir: "/layers", labels: labels)
+        }
+    }
+
     /// lifecycle.toml of this Cairn's lifecycle.
     public static let descriptor = LifecycleDescriptor(
         apis: .init(buildpack: .init(deprecated: SupportedAPIs.deprecatedBuildpack, supported: SupportedAPIs.buildpack),

@@ -84,7 +84,34 @@ struct BuilderCreate: AsyncParsableCommand {
 
 struct LifecycleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "lifecycle", abstract: "This Cairn's lifecycle.", subcommands: [LifecycleInstall.self])
+        commandName: "lifecycle", abstract: "This Cairn's lifecycle.", subcommands: [LifecycleInstall.self, LifecycleImage.self])
+}
+
+/// `cairn lifecycle image REF [--publish]`: this Cairn's lifecycle as an image laid out like
+/// buildpacksio/lifecycle, for pack's --lifecycle-image, kpack and Tekton.
+struct LifecycleImage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Make an image like buildpacksio/lifecycle: /cnb/lifecycle/<phase>, launcher, lifecycle.toml, labels.")
+
+    @Argument(help: "Name of the image, e.g. registry.example.com/cairn/lifecycle:0.1.0.") var name: String
+    @Flag(help: "Push the image to its registry.") var publish = false
+    @Flag(help: "Print only the digest.") var quiet = false
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var registry: RegistryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try storeOptions.open()
+            let image = try LifecycleBinaries.locate().image(in: store, reference: name)
+            if publish {
+                let ref = try ImageReference(parsing: name)
+                try await withClient(registry) { client in
+                    try await ImageTransfer(client: client, store: store).push(image, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
+                }
+            }
+            print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
+        }
+    }
 }
 
 struct LifecycleInstall: AsyncParsableCommand {

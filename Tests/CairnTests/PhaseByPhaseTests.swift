@@ -241,6 +241,14 @@ func phasesDrivenOneContainerEachAsTektonDoes(platformAPI: String) throws {
     #expect(!mine.stderr.contains("strict creator: "), "\(mine.stderr)")
     #expect(mine.stdout.contains("---> build number 2"), "the cache and previous image carry over: \(mine.stdout)")
 
+    // --lifecycle REF: a lifecycle image laid out like buildpacksio/lifecycle.
+    let lifecycleImage = try cairnAt(["lifecycle", "image", "cairn/lifecycle:test"], home: home)
+    try #require(lifecycleImage.status == 0, "\(lifecycleImage.stderr)")
+    let inspect = try run(["skopeo", "inspect", "--config", "oci:\(home)/store:cairn/lifecycle:test"])
+    #expect(inspect.stdout.contains("io.buildpacks.lifecycle.version") && inspect.stdout.contains("io.buildpacks.lifecycle.apis"), "\(inspect.stdout)")
+    let byImage = try cairnAt(["build", "strict-app", "--path", app, "--builder", "strict-builder", "--lifecycle", "cairn/lifecycle:test"], home: home)
+    #expect(byImage.status == 0 && !byImage.stderr.contains("strict creator: "), "\(byImage.stdout)\(byImage.stderr)")
+
     // --builder REF: pulled from its registry when the store lacks it.
     let registry = try LocalRegistry()
     let remote = "\(registry.host)/team/strict-builder:1"
