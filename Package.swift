@@ -39,10 +39,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The CNB data model: API versions, every TOML file of the specs, constants.
+        // What the lifecycle and the launcher share, without Foundation: spec constants, API
+        // versions and feature gates, the env-file rules, a small TOML reader.
+        .target(
+            name: "CNBCore",
+            swiftSettings: strictSettings
+        ),
+        // The CNB data model: every TOML file of the specs (re-exports CNBCore).
         .target(
             name: "Buildpacks",
-            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["CNBCore", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: strictSettings
         ),
         // The lifecycle phases as library code, driven by option values.
@@ -73,6 +79,7 @@ let package = Package(
         // The launcher in every app image: Glibc only, no Foundation, linked statically.
         .executableTarget(
             name: "launcher",
+            dependencies: ["CNBCore"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -36,43 +36,19 @@ public struct BuildEnvironment: Sendable, Equatable {
     }
 
     /// The modification a file's suffix asks for.
-    public enum Action: String, Sendable {
-        case override, `default`, append, prepend, delim
-    }
+    public typealias Action = EnvFiles.Action
 
     /// Prepends `value` to a path-list variable (no dangling separator when it was empty).
     public mutating func prependPath(_ name: String, _ value: String) {
-        let existing = variables[name] ?? ""
-        variables[name] = existing.isEmpty ? value : value + ":" + existing
+        variables[name] = EnvFiles.prependingPath(value, to: variables[name])
     }
 
     /// Applies one env directory (`env/`, `env.build/`, `env.launch/<process>/`, `<platform>/env`
-    /// with its own default action). Files are applied in name order; `.delim` files set the
-    /// delimiter of that directory's append/prepend.
+    /// with its own default action), by the rules the launcher shares (`EnvFiles`).
     /// - Throws: `LifecycleError.io` when a file cannot be read.
     public mutating func apply(envDirectory dir: String, defaultAction: Action = .override) throws {
-        for (file, path) in Self.files(in: dir) {
-            let parts = file.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(parts[0])
-            guard !name.isEmpty else { continue }
-            let action: Action
-            if parts.count > 1 {
-                guard let a = Action(rawValue: String(parts[1])) else { continue }  // unknown suffix: not an env file
-                action = a
-            } else {
-                action = defaultAction
-            }
-            let value = try Self.read(path)
-            let existing = variables[name] ?? ""
-            let delimiter = existing.isEmpty ? "" : ((try? Self.read(dir + "/" + name + ".delim")) ?? "")
-            switch action {
-            case .override: variables[name] = value
-            case .default: if existing.isEmpty { variables[name] = value }
-            case .append: variables[name] = existing + delimiter + value
-            case .prepend: variables[name] = value + delimiter + existing
-            case .delim: break
-            }
-        }
+        try EnvFiles.apply(names: Self.files(in: dir).map(\.name), read: { try Self.read(dir + "/" + $0) },
+                           to: &variables, defaultAction: defaultAction)
     }
 
     /// User-provided variables from `<platform>/env/`: path variables are prepended, others override
@@ -88,9 +64,9 @@ public struct BuildEnvironment: Sendable, Equatable {
         }
     }
 
-    /// The regular files of an env directory, in name order (none if it does not exist).
+    /// The regular files of an env directory, in byte order of names (none if it does not exist).
     static func files(in dir: String) -> [(name: String, path: String)] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() ?? []
+        let names = EnvFiles.sorted((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
         return names.map { ($0, dir + "/" + $0) }.filter { entry in
             var isDir: ObjCBool = false
             return FileManager.default.fileExists(atPath: entry.path, isDirectory: &isDir) && !isDir.boolValue

@@ -246,6 +246,9 @@ struct ModuleAssembler {
         let local = path.hasPrefix("/") ? path : base + "/" + path
         let isLocal = !uri.hasPrefix("docker://") && FileManager.default.fileExists(atPath: local)
         if !isExtension && ((isLocal && local.hasSuffix(".cnb")) || (!isLocal && Buildpackage.isPackageReference(uri))) {
+            if !isLocal && !uri.hasPrefix("docker://") && (try? store.resolve(uri)) == nil {
+                throw PlatformError("\(uri) is neither a buildpack directory (no \(local)/buildpack.toml) nor a buildpackage in the store (pull it, or write docker://\(uri))")
+            }
             let package = try Buildpackage.open(isLocal ? local : uri, store: store, scratch: scratch)
             log("Adding buildpackage \(package.metadata.id)@\(package.metadata.version) from \(uri)")
             let modules = try package.modules()

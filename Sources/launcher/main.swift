@@ -1,3 +1,5 @@
+import CNBCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,12 +9,12 @@ import Musl
 // The launcher placed at /cnb/lifecycle/launcher in every app image (platform.md, launcher).
 // No Foundation: it is linked statically and runs on any base image.
 
-/// Exit codes of platform.md for the launcher.
+/// Exit codes of platform.md for the launcher (its one exit-code table).
 enum LaunchExit {
-    static let incompatiblePlatformAPI: Int32 = 11
-    static let incompatibleBuildpackAPI: Int32 = 12
+    static let incompatiblePlatformAPI = LifecycleExit.incompatiblePlatformAPI
+    static let incompatibleBuildpackAPI = LifecycleExit.incompatibleBuildpackAPI
     /// A failure before the process starts (80-89: launch-specific errors).
-    static let failedLaunch: Int32 = 82
+    static let failedLaunch = LifecycleExit.launchError
 }
 
 struct LaunchError: Error {
@@ -26,35 +28,13 @@ struct LaunchEnvironment {
     var values: [String: String]
 
     mutating func prependPath(_ name: String, _ dir: String) {
-        let existing = values[name] ?? ""
-        values[name] = existing.isEmpty ? dir : dir + ":" + existing
+        values[name] = EnvFiles.prependingPath(dir, to: values[name])
     }
 
     /// Applies one env directory; a file without suffix overrides (launch behaviour).
     mutating func apply(envDirectory dir: String) {
-        for file in Posix.list(dir) {
-            let path = dir + "/" + file
-            guard Posix.kind(path) == .file else { continue }
-            let name: String
-            let action: String
-            if let dot = file.firstIndex(of: ".") {
-                name = String(file[..<dot])
-                action = String(file[file.index(after: dot)...])
-            } else {
-                name = file
-                action = "override"
-            }
-            guard !name.isEmpty, let value = Posix.readFile(path) else { continue }
-            let existing = values[name] ?? ""
-            let delimiter = existing.isEmpty ? "" : (Posix.readFile(dir + "/" + name + ".delim") ?? "")
-            switch action {
-            case "override": values[name] = value
-            case "default": if existing.isEmpty { values[name] = value }
-            case "append": values[name] = existing + delimiter + value
-            case "prepend": values[name] = value + delimiter + existing
-            default: break  // .delim, or not an env file
-            }
-        }
+        let names = Posix.list(dir).filter { Posix.kind(dir + "/" + $0) == .file }
+        EnvFiles.apply(names: names, read: { Posix.readFile(dir + "/" + $0) }, to: &values, defaultAction: .override)
     }
 
     var envp: [String] { values.keys.sorted().map { $0 + "=" + values[$0]! } }
@@ -93,27 +73,28 @@ struct Launcher {
     init(environment: [(String, String)]) throws(LaunchError) {
         var values: [String: String] = [:]
         for (k, v) in environment { values[k] = v }
-        if let api = values["CNB_PLATFORM_API"], !api.isEmpty {
-            guard Self.platformAPISupported(api) else {
-                throw LaunchError(code: LaunchExit.incompatiblePlatformAPI, message: "platform API \(api) is not supported (0.7-0.15)")
+        if let api = values[CNBEnv.platformAPI], !api.isEmpty {
+            guard let v = APIVersion(api), SupportedAPIs.isSupported(platform: v) else {
+                throw LaunchError(code: LaunchExit.incompatiblePlatformAPI,
+                                  message: "platform API \(api) is not supported (\(SupportedAPIs.list(SupportedAPIs.platform)))")
             }
         }
-        layers = values["CNB_LAYERS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/layers"
-        app = values["CNB_APP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/workspace"
-        execEnv = values["CNB_EXEC_ENV"].flatMap { $0.isEmpty ? nil : $0 } ?? "production"
+        layers = values[CNBEnv.layersDir].flatMap { $0.isEmpty ? nil : $0 } ?? CNBPath.layers
+        app = values[CNBEnv.appDir].flatMap { $0.isEmpty ? nil : $0 } ?? CNBPath.app
+        execEnv = values[CNBEnv.execEnv].flatMap { $0.isEmpty ? nil : $0 } ?? ExecEnv.production
         // platform.md, Launch Environment: these are not passed on; /cnb/process leaves PATH.
-        values["CNB_APP_DIR"] = nil
-        values["CNB_LAYERS_DIR"] = nil
-        values["CNB_PROCESS_TYPE"] = nil
+        values[CNBEnv.appDir] = nil
+        values[CNBEnv.layersDir] = nil
+        values[CNBEnv.processType] = nil
         if var path = values["PATH"] {
-            while path == "/cnb/process" || path.hasPrefix("/cnb/process:") {
-                path = path == "/cnb/process" ? "" : String(path.dropFirst("/cnb/process:".count))
+            while path == CNBPath.processDir || path.hasPrefix(CNBPath.processDir + ":") {
+                path = path == CNBPath.processDir ? "" : String(path.dropFirst(CNBPath.processDir.count + 1))
             }
             values["PATH"] = path
         }
         env = LaunchEnvironment(values: values)
 
-        let metadataPath = layers + "/config/metadata.toml"
+        let metadataPath = layers + "/" + CNBPath.configMetadata
         guard let text = Posix.readFile(metadataPath) else {
             throw LaunchError(message: "cannot read \(metadataPath): \(Posix.errorText(errno))")
         }
@@ -125,31 +106,13 @@ struct Launcher {
         }
         buildpacks = (metadata["buildpacks"]?.array ?? []).compactMap { bp in
             guard let id = bp["id"]?.string else { return nil }
-            return (id, bp["api"]?.string ?? "0.7")
+            return (id, bp["api"]?.string ?? SupportedAPIs.buildpack[0].description)
         }
         processes = (metadata["processes"]?.array ?? []).compactMap(\.table)
-        for bp in buildpacks where !Self.buildpackAPISupported(bp.api) {
+        for bp in buildpacks where !(APIVersion(bp.api).map(SupportedAPIs.isSupported(buildpack:)) ?? false) {
             throw LaunchError(code: LaunchExit.incompatibleBuildpackAPI,
-                              message: "buildpack \(bp.id) uses buildpack API \(bp.api), which this launcher does not support (0.7-0.12)")
+                              message: "buildpack \(bp.id) uses buildpack API \(bp.api), which this launcher does not support (\(SupportedAPIs.list(SupportedAPIs.buildpack)))")
         }
-    }
-
-    static func buildpackAPISupported(_ api: String) -> Bool {
-        let parts = api.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let major = Int(parts[0]), let minor = parts.count == 2 ? Int(parts[1]) : 0 else { return false }
-        return major == 0 && (7...12).contains(minor)
-    }
-
-    static func platformAPISupported(_ api: String) -> Bool {
-        let parts = api.split(separator: ".")
-        guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]) else { return false }
-        return major == 0 && (7...15).contains(minor)
-    }
-
-    static func apiAtLeast(_ api: String, minor: Int) -> Bool {
-        let parts = api.split(separator: ".")
-        guard parts.count == 2, let major = Int(parts[0]), let m = Int(parts[1]) else { return false }
-        return major > 0 || m >= minor
     }
 
     /// The layer directories of the image, in build order then by name: `<layers>/<bp>/<layer>/`.
@@ -174,9 +137,9 @@ struct Launcher {
             guard !command.isEmpty else { throw LaunchError(message: "process type \(name) has no command") }
             let defaults = proc["args"]?.strings ?? []
             let owner = proc["buildpack-id"]?.string ?? proc["buildpackID"]?.string ?? ""
-            let api = buildpacks.first { $0.id == owner }?.api ?? "0.7"
+            let api = APIVersion(buildpacks.first { $0.id == owner }?.api ?? "") ?? SupportedAPIs.buildpack[0]
             let workingDirectory = proc["working-dir"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? app
-            if Self.apiAtLeast(api, minor: 9) {
+            if api.supports(BuildpackFeature.commandArray) {
                 // Buildpack API 0.9+: always direct; user args replace the default args.
                 return LaunchProcess(type: name, command: command, args: userArgs.isEmpty ? defaults : userArgs,
                                      direct: true, workingDirectory: workingDirectory)

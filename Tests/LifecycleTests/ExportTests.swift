@@ -330,3 +330,24 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(r.stderr.contains("process type no-such-type is not one of the buildpack-provided processes"), "\(r.stderr)")
     #expect(try blobs() == before, "the export wrote blobs before failing")
 }
+
+/// As the reference does (kpack relies on it): a cache image is written even when no layer is
+/// cached.
+@Test func aCacheImageIsWrittenEvenWhenNothingIsCached() throws {
+    let stack = try TinyStack.shared()
+    let registry = try LocalRegistry()
+    defer { registry.stop() }
+    let push = try run([cairnBinary, "push", "--store", stack.store, "--insecure-registry", registry.host, TinyStack.runImage,
+                        "\(registry.host)/tiny/run:latest"])
+    try #require(push.status == 0, "\(push.stderr)")
+    let c = try CreatorRun()   // the Procfile buildpack caches no layer
+    let r = try run([lifecycleBinary, "creator", "-app=\(c.app)", "-layers=\(c.layers)", "-buildpacks=\(c.buildpacks)", "-order=\(c.order)",
+                     "-platform=\(c.platform)", "-launcher=\(staticBin)/launcher", "-run-image=\(registry.host)/tiny/run",
+                     "-cache-image=\(registry.host)/hello-cache", "-insecure-registry=\(registry.host)", "\(registry.host)/hello"],
+                    environment: ["PATH": "/usr/bin:/bin", "CNB_PLATFORM_API": "0.9", "CNB_USER_ID": "\(cnbUser)", "CNB_GROUP_ID": "\(cnbUser)",
+                                  "HOME": c.tmp.path])
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    let cache = try run(["skopeo", "inspect", "--config", "--tls-verify=false", "docker://\(registry.host)/hello-cache:latest"])
+    #expect(cache.status == 0, "\(cache.stderr)")
+    #expect(cache.stdout.contains("io.buildpacks.lifecycle.cache.metadata"), "\(cache.stdout)")
+}

@@ -147,7 +147,27 @@ public func requireStaticBinaries() throws {
     for name in ["launcher", "lifecycle"] where access(staticBin + "/" + name, X_OK) != 0 {
         throw TestSupportError("\(staticBin)/\(name) is missing: run scripts/build-static (scripts/test does)")
     }
+    if let stale = staleStaticBinary { throw TestSupportError(stale) }
 }
+
+/// A static binary older than the sources it is built from would test old code: refused, once
+/// per test process (CAIRN_LIFECYCLE_BIN points elsewhere on purpose, so it is not checked).
+let staleStaticBinary: String? = {
+    guard ProcessInfo.processInfo.environment["CAIRN_LIFECYCLE_BIN"] == nil else { return nil }
+    func mtime(_ path: String) -> Double {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return 0 }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+    }
+    let built = min(mtime(staticBin + "/launcher"), mtime(staticBin + "/lifecycle"))
+    for module in ["CNBCore", "Buildpacks", "OCI", "Lifecycle", "lifecycle", "launcher", "CCairn"] {
+        let dir = packageRoot + "/Sources/" + module
+        for rel in FileManager.default.enumerator(atPath: dir)?.compactMap({ $0 as? String }) ?? [] where mtime(dir + "/" + rel) > built {
+            return "\(staticBin) is older than Sources/\(module)/\(rel): run scripts/build-static (scripts/test does)"
+        }
+    }
+    return nil
+}()
 
 /// A Cairn home with the `tiny` stack (busybox-static + bash-static) made once per test process
 /// by `cairn stack create`; tests copy its store or read it.

@@ -23,8 +23,11 @@ public struct APIVersion: Hashable, Comparable, Sendable, Codable, LosslessStrin
     public static func < (l: APIVersion, r: APIVersion) -> Bool { (l.major, l.minor) < (r.major, r.minor) }
 
     public init(from decoder: any Decoder) throws {
-        let s = try decoder.singleValueContainer().decode(String.self)
-        guard let v = APIVersion(s) else { throw decoder.invalid("\"\(s)\" is not an API version (expected <major>.<minor>)") }
+        let c = try decoder.singleValueContainer()
+        let s = try c.decode(String.self)
+        guard let v = APIVersion(s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "\"\(s)\" is not an API version (expected <major>.<minor>)")
+        }
         self = v
     }
 

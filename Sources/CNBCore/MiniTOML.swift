@@ -3,7 +3,7 @@
 /// exec.d programs write: tables, arrays of tables, dotted and quoted keys, basic/literal and
 /// multi-line strings, integers, floats, booleans, arrays and inline tables. Dates are kept as
 /// their text.
-enum TOMLValue: Equatable {
+public enum TOMLValue: Equatable, Sendable {
     case string(String)
     case integer(Int)
     case float(Double)
@@ -11,27 +11,27 @@ enum TOMLValue: Equatable {
     case array([TOMLValue])
     case table([String: TOMLValue])
 
-    var string: String? { if case .string(let s) = self { return s } else { return nil } }
-    var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-    var array: [TOMLValue]? { if case .array(let a) = self { return a } else { return nil } }
-    var table: [String: TOMLValue]? { if case .table(let t) = self { return t } else { return nil } }
-    var strings: [String]? { array?.compactMap(\.string) }
-    subscript(key: String) -> TOMLValue? { table?[key] }
+    public var string: String? { if case .string(let s) = self { return s } else { return nil } }
+    public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var array: [TOMLValue]? { if case .array(let a) = self { return a } else { return nil } }
+    public var table: [String: TOMLValue]? { if case .table(let t) = self { return t } else { return nil } }
+    public var strings: [String]? { array?.compactMap(\.string) }
+    public subscript(key: String) -> TOMLValue? { table?[key] }
 }
 
-struct TOMLSyntaxError: Error {
-    var line: Int
-    var message: String
+public struct TOMLSyntaxError: Error {
+    public var line: Int
+    public var message: String
 }
 
-struct MiniTOMLParser {
+public struct MiniTOMLParser {
     private let bytes: [UInt8]
     private var i = 0
     private var line = 1
 
     init(_ text: String) { bytes = Array(text.utf8) }
 
-    static func parse(_ text: String) throws(TOMLSyntaxError) -> [String: TOMLValue] {
+    public static func parse(_ text: String) throws(TOMLSyntaxError) -> [String: TOMLValue] {
         var p = MiniTOMLParser(text)
         return try p.document()
     }
