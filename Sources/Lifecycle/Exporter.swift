@@ -114,9 +114,8 @@ public struct Exporter: Sendable {
         var previousMetadata = LifecycleMetadataLabel()
         if let ref = analyzed.image?.reference {
             previous = try await inputs.location.find(ref, layers: false)
-            if let label = previous?.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
-                previousMetadata = (try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(label.utf8))) ?? LifecycleMetadataLabel()
-            }
+            // An unreadable label means no layer is reused from the previous image, as none is known.
+            previousMetadata = (try? previous?.image.lifecycleMetadata()) ?? LifecycleMetadataLabel()
         }
 
         let dest = try inputs.location.destination(for: firstTag)

@@ -157,3 +157,24 @@ public func copyBlob(_ digest: Digest, from source: ImageStore, to target: Image
     }
     try pending.commit(expected: digest, size: nil, what: "blob \(digest)")
 }
+
+extension StoredImage {
+    /// Its `io.buildpacks.lifecycle.metadata` label, decoded (the one place it is); nil when the
+    /// image has none.
+    /// - Throws: `LifecycleError.image` naming the label when it is not valid.
+    public func lifecycleMetadata() throws(LifecycleError) -> LifecycleMetadataLabel? {
+        try decodedLabel(CNBLabel.lifecycleMetadata)
+    }
+
+    /// A cache image's `io.buildpacks.lifecycle.cache.metadata` label (the same shape).
+    public func cacheMetadata() throws(LifecycleError) -> LifecycleMetadataLabel? {
+        try decodedLabel(CNBLabel.cacheMetadata)
+    }
+
+    func decodedLabel(_ key: String) throws(LifecycleError) -> LifecycleMetadataLabel? {
+        guard let raw = config.config?.labels?[key] else { return nil }
+        do { return try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8)) } catch {
+            throw .image("image \(name ?? digest.description): label \(key) is not valid: \(error)")
+        }
+    }
+}

@@ -64,15 +64,12 @@ public struct Rebaser: Sendable {
         if labels[CNBLabel.rebasable] == "false" && !inputs.force {
             throw .image("app image \(appName) has label \(CNBLabel.rebasable)=false (an extension changed its run image's layers); use -force to rebase anyway")
         }
-        guard let raw = labels[CNBLabel.lifecycleMetadata] else {
+        guard let metadata = try app.image.lifecycleMetadata() else {
             throw .image("app image \(appName) has no \(CNBLabel.lifecycleMetadata) label: it was not built by a buildpacks lifecycle")
         }
-        let metadata: LifecycleMetadataLabel
-        do { metadata = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8)) } catch {
-            throw .image("app image \(appName): label \(CNBLabel.lifecycleMetadata) is not valid: \(error)")
-        }
         // runImage, else the stack.runImage of images exported for older platforms (platform.md, deprecations).
-        let named = metadata.runImage?.image.map { (image: $0, mirrors: metadata.runImage?.mirrors ?? []) } ?? legacyRunImage(raw)
+        let named = metadata.runImage?.image.map { (image: $0, mirrors: metadata.runImage?.mirrors ?? []) }
+            ?? metadata.stack?.runImage.map { (image: $0.image, mirrors: $0.mirrors ?? []) }
         let runName = try chooseRunImage(named: named)
         guard let topLayerText = metadata.runImage?.topLayer, let topLayer = Digest(topLayerText) else {
             throw .image("app image \(appName): \(CNBLabel.lifecycleMetadata) has no valid runImage.topLayer, so its run image layers are unknown")
@@ -225,22 +222,6 @@ public struct Rebaser: Sendable {
 
     static func isBaseLabel(_ key: String) -> Bool {
         CNBLabel.runImageLabelPrefixes.contains { key.hasPrefix($0) }
-    }
-
-    /// `stack.runImage` of the lifecycle metadata label written for Platform API < 0.12.
-    func legacyRunImage(_ raw: String) -> (image: String, mirrors: [String])? {
-        struct Legacy: Decodable {
-            struct Stack: Decodable {
-                struct Run: Decodable {
-                    var image: String?
-                    var mirrors: [String]?
-                }
-                var runImage: Run?
-            }
-            var stack: Stack?
-        }
-        guard let legacy = try? JSONDecoder().decode(Legacy.self, from: Data(raw.utf8)), let image = legacy.stack?.runImage?.image else { return nil }
-        return (image, legacy.stack?.runImage?.mirrors ?? [])
     }
 }
 

@@ -183,9 +183,7 @@ public struct Restorer {
         } else {
             return (nil, nil, nil)
         }
-        guard let located, let label = located.image.config.config?.labels?[CNBLabel.cacheMetadata],
-              let metadata = try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(label.utf8))
-        else { return (nil, nil, nil) }
+        guard let located, let metadata = try located.image.cacheMetadata() else { return (nil, nil, nil) }
         return (located.store, metadata, located.image)
     }
 

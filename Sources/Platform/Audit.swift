@@ -1,4 +1,5 @@
 import Buildpacks
+import Lifecycle
 import Foundation
 import OCI
 
@@ -62,9 +63,7 @@ public enum SBOMReader {
 
     /// The SBOM layer the lifecycle metadata label names, if any.
     static func sbomLayer(of image: StoredImage) throws -> Descriptor? {
-        guard let raw = image.config.config?.labels?[CNBLabel.lifecycleMetadata] else { return nil }
-        let label = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8))
-        guard let sha = label.sbom?.sha else { return nil }
+        guard let label = try image.lifecycleMetadata(), let sha = label.sbom?.sha else { return nil }
         guard let layer = Digest(sha).flatMap(image.layer(diffID:)) else {
             throw PlatformError("\(CNBLabel.lifecycleMetadata) names SBOM layer \(sha), which is not one of the image's layers")
         }
@@ -203,9 +202,8 @@ public enum Audit {
                 warn("\(name): \(error)")
                 continue
             }
-            guard let raw = image.config.config?.labels?[CNBLabel.lifecycleMetadata] else { continue }
             do {
-                let metadata = try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8))
+                guard let metadata = try image.lifecycleMetadata() else { continue }
                 let runName = metadata.runImage?.image
                 var status = "unknown"
                 if let runName {
@@ -321,8 +319,7 @@ public struct AppImageSummary: Sendable {
     /// nil when the image has no (readable) `io.buildpacks.lifecycle.metadata` label.
     public init?(_ image: StoredImage) {
         let labels = image.config.config?.labels ?? [:]
-        guard let raw = labels[CNBLabel.lifecycleMetadata],
-              let metadata = try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8)) else { return nil }
+        guard let metadata = try? image.lifecycleMetadata() else { return nil }
         runImage = metadata.runImage?.image
         runImageReference = metadata.runImage?.reference
         rebasable = labels[CNBLabel.rebasable]

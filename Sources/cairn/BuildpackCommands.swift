@@ -55,7 +55,7 @@ struct BuildpackPackage: AsyncParsableCommand {
             }
             if publish {
                 let ref = try ImageReference(parsing: target)
-                try await withClient(registry) { client in
+                _ = try await withClient(registry) { client in
                     try await ImageTransfer(client: client, store: store).push(image, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
                 }
             }
