@@ -230,3 +230,95 @@ public struct BuildpackageMetadataLabel: Codable, Hashable, Sendable {
         self.targets = targets
     }
 }
+
+/// `io.buildpacks.builder.metadata` (distribution.md, Builder), with the keys pack writes.
+public struct BuilderMetadataLabel: Codable, Hashable, Sendable {
+    public var description: String
+    public var buildpacks: [Module]
+    public var extensions: [Module]?
+    /// The deprecated form of the run image (platforms before `images`).
+    public var stack: Stack?
+    public var images: [RunImage]?
+    public var lifecycle: Lifecycle?
+    public var createdBy: CreatedBy?
+
+    public struct Module: Codable, Hashable, Sendable {
+        public var id: String
+        public var version: String
+        public var homepage: String?
+        public init(id: String, version: String, homepage: String? = nil) {
+            self.id = id
+            self.version = version
+            self.homepage = homepage
+        }
+    }
+    public struct RunImage: Codable, Hashable, Sendable {
+        public var image: String?
+        public var mirrors: [String]?
+        public init(image: String?, mirrors: [String]?) {
+            self.image = image
+            self.mirrors = mirrors
+        }
+    }
+    public struct Stack: Codable, Hashable, Sendable {
+        public var runImage: RunImage?
+        public init(runImage: RunImage?) { self.runImage = runImage }
+    }
+    public struct Lifecycle: Codable, Hashable, Sendable {
+        public var version: String
+        public var apis: LifecycleDescriptor.APIs?
+        public init(version: String, apis: LifecycleDescriptor.APIs?) {
+            self.version = version
+            self.apis = apis
+        }
+    }
+    public struct CreatedBy: Codable, Hashable, Sendable {
+        public var name: String
+        public var version: String
+        public init(name: String, version: String) {
+            self.name = name
+            self.version = version
+        }
+    }
+
+    public init(description: String, buildpacks: [Module], extensions: [Module]?, stack: Stack?, images: [RunImage]?,
+                lifecycle: Lifecycle?, createdBy: CreatedBy?) {
+        self.description = description
+        self.buildpacks = buildpacks
+        self.extensions = extensions
+        self.stack = stack
+        self.images = images
+        self.lifecycle = lifecycle
+        self.createdBy = createdBy
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
+        buildpacks = try c.decodeIfPresent([Module].self, forKey: .buildpacks) ?? []
+        extensions = try c.decodeIfPresent([Module].self, forKey: .extensions)
+        stack = try c.decodeIfPresent(Stack.self, forKey: .stack)
+        images = try c.decodeIfPresent([RunImage].self, forKey: .images)
+        lifecycle = try c.decodeIfPresent(Lifecycle.self, forKey: .lifecycle)
+        createdBy = try c.decodeIfPresent(CreatedBy.self, forKey: .createdBy)
+    }
+
+    /// The run image: `images`, else the older `stack.runImage`.
+    public var runImage: String? { images?.first?.image ?? stack?.runImage?.image }
+}
+
+/// `io.buildpacks.buildpack.order` and `io.buildpacks.buildpack.order-extensions`: the order,
+/// with `optional` written only when true (as pack writes it).
+public struct OrderLabelGroup: Codable, Hashable, Sendable {
+    public var group: [Entry]
+
+    public struct Entry: Codable, Hashable, Sendable {
+        public var id: String
+        public var version: String?
+        public var optional: Bool?
+    }
+
+    public init(_ group: OrderGroup) {
+        self.group = group.group.map { Entry(id: $0.id.description, version: $0.version, optional: $0.optional ? true : nil) }
+    }
+}

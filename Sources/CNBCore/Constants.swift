@@ -159,3 +159,12 @@ public enum StackID {
     /// Matches any target.
     public static let any = "*"
 }
+
+/// The version of Cairn: its lifecycle, its launcher (recorded in `io.buildpacks.build.metadata`)
+/// and its CLI.
+public let cairnVersion = "0.1.0"
+
+/// The lifecycle's phases, as platform.md names their executables (`/cnb/lifecycle/<phase>`).
+public enum LifecyclePhase: String, CaseIterable, Sendable {
+    case analyzer, detector, restorer, builder, exporter, rebaser, creator
+}

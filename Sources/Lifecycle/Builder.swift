@@ -62,8 +62,6 @@ public struct Builder {
         let store = BuildpackStore(buildpacksDirectory: inputs.buildpacksDirectory, extensionsDirectory: nil)
         var environment = BuildEnvironment.base(from: inputs.environment)
         var metadata = BuildMetadataFile(buildpacks: group.group, extensions: group.groupExtensions)
-        var processes: [BuildMetadataFile.Process] = []
-        var defaultType: String?
         var labels: [String: String] = [:]
         let scratch = try makeTempDirectory(prefix: "cairn-build", user: inputs.user)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -73,33 +71,15 @@ public struct Builder {
             throw LifecycleError.io(operation: "remove the stale SBOM directory", path: sbomRoot, reason: "\(error)")
         }
 
+        var launchProcesses = LaunchProcesses()
         for element in group.group {
             let module = try store.lookup(element.id, version: element.version)
             log.info("Running build for buildpack \(module.key)")
             let layersDir = inputs.layersDirectory + "/" + module.id.escaped
             try makeOwnedDirectory(layersDir)
-
             // The Buildpack Plan: entries this buildpack provided that no earlier one met.
             let (bpPlan, bpPlanPath) = try writeBuildpackPlan(for: module, from: plan, in: scratch, owner: inputs.user)
-
-            var env = environment
-            if !module.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
-            if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
-                try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
-            }
-            var vars = env.variables
-            vars[CNBEnv.buildpackDir] = module.directory
-            vars[CNBEnv.layersDir] = layersDir
-            vars[CNBEnv.platformDir] = inputs.platformDirectory
-            vars[CNBEnv.bpPlanPath] = bpPlanPath
-            if module.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
-            if module.api.supports(BuildpackFeature.targets) { vars.merge(Detector.targetEnvironment(target)) { $1 } }
-            // Positional arguments at every API: deprecated since 0.8, not removed, and still read by real buildpacks.
-            let args = [layersDir, inputs.platformDirectory, bpPlanPath]
-            let spec = ProcessSpec(path: module.directory + "/bin/build", arguments: args, environment: vars,
-                                   workingDirectory: inputs.appDirectory, user: inputs.user)
-            let status = try ProcessRunner.runInheriting(spec)
-            guard status == 0 else { throw LifecycleError.buildpackFailed(id: module.id.value, version: module.version, status: status) }
+            try runBuild(module, layersDir: layersDir, planPath: bpPlanPath, environment: environment, target: target)
 
             // Outputs: build.toml (unmet), launch.toml, store.toml, layers.
             let buildFile = try readFileIfPresent(BuildFile.self, layersDir + "/build.toml") ?? BuildFile()
@@ -127,8 +107,51 @@ public struct Builder {
                 try environment.apply(envDirectory: layer + "/env")
                 try environment.apply(envDirectory: layer + "/env.build")
             }
+            launchProcesses.add(launch.processes, from: module)
+            for l in launch.labels { labels[l.key] = l.value }
+            metadata.slices += launch.slices
+        }
+        let processes = launchProcesses.processes
+        let defaultType = launchProcesses.defaultType
+        metadata.processes = processes
+        metadata.buildpackDefaultProcessType = defaultType
+        metadata.labels = labels.isEmpty ? nil : labels.keys.sorted().map { LaunchFile.Label(key: $0, value: labels[$0]!) }
+        try writeFile(metadata, inputs.layersDirectory + "/" + CNBPath.configMetadata)
+        return metadata
+    }
 
-            for p in launch.processes {
+    /// Runs one buildpack's `bin/build` as the CNB user, with the build environment, the
+    /// platform's env (unless `clear-env`), the build config and the spec's variables.
+    func runBuild(_ module: ModuleDescriptor, layersDir: String, planPath: String, environment: BuildEnvironment,
+                  target: TargetData?) throws {
+        var env = environment
+        if !module.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
+        if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
+            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
+        }
+        var vars = env.variables
+        vars[CNBEnv.buildpackDir] = module.directory
+        vars[CNBEnv.layersDir] = layersDir
+        vars[CNBEnv.platformDir] = inputs.platformDirectory
+        vars[CNBEnv.bpPlanPath] = planPath
+        if module.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
+        if module.api.supports(BuildpackFeature.targets) { vars.merge(Detector.targetEnvironment(target)) { $1 } }
+        // Positional arguments at every API: deprecated since 0.8, not removed, and still read by real buildpacks.
+        let args = [layersDir, inputs.platformDirectory, planPath]
+        let spec = ProcessSpec(path: module.directory + "/bin/build", arguments: args, environment: vars,
+                               workingDirectory: inputs.appDirectory, user: inputs.user)
+        let status = try ProcessRunner.runInheriting(spec)
+        guard status == 0 else { throw LifecycleError.buildpackFailed(id: module.id.value, version: module.version, status: status) }
+    }
+
+    /// The processes of the group: a later buildpack's process replaces an earlier one of the same
+    /// type; the default is the last one marked default, unless a later non-default redefines it.
+    struct LaunchProcesses {
+        var processes: [BuildMetadataFile.Process] = []
+        var defaultType: String?
+
+        mutating func add(_ declared: [LaunchFile.Process], from module: ModuleDescriptor) {
+            for p in declared {
                 let direct = module.api.supports(BuildpackFeature.commandArray) ? true : (p.direct ?? false)
                 let process = BuildMetadataFile.Process(
                     type: p.type, command: p.command, args: p.args, direct: direct, workingDirectory: p.workingDirectory,
@@ -138,17 +161,10 @@ public struct Builder {
                 if p.isDefault {
                     defaultType = p.type.value
                 } else if defaultType == p.type.value {
-                    defaultType = nil  // a non-default redefinition of the default type leaves no default
+                    defaultType = nil
                 }
             }
-            for l in launch.labels { labels[l.key] = l.value }
-            metadata.slices += launch.slices
         }
-        metadata.processes = processes
-        metadata.buildpackDefaultProcessType = defaultType
-        metadata.labels = labels.isEmpty ? nil : labels.keys.sorted().map { LaunchFile.Label(key: $0, value: labels[$0]!) }
-        try writeFile(metadata, inputs.layersDirectory + "/" + CNBPath.configMetadata)
-        return metadata
     }
 
     /// Layer directories after a buildpack ran: validates names and metadata, renames ignored

@@ -436,8 +436,3 @@ actor Limiter {
         }
     }
 }
-
-func readFileIfPresent<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T? {
-    guard FileManager.default.fileExists(atPath: path) else { return nil }
-    return try readFile(type, path)
-}

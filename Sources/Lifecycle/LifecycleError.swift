@@ -1,4 +1,5 @@
 import Buildpacks
+import OCI
 
 #if canImport(Glibc)
 import Glibc
@@ -97,6 +98,12 @@ func readFile<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleErro
     } catch {
         throw .invalidInput("\(path): \(error)")
     }
+}
+
+/// `readFile`, or nil when the file does not exist.
+func readFileIfPresent<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T? {
+    guard FS.exists(path) else { return nil }
+    return try readFile(type, path)
 }
 
 /// Writes a spec file; with `owner`, gives it to that user (the CNB user reads or edits it).

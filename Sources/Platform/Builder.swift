@@ -42,11 +42,11 @@ public struct LifecycleBinaries: Sendable {
         let created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
         let layer = try store.writeLayer(directory: scratch, options: options)
         let labels = [
-            CNBLabel.lifecycleVersion: cairnLifecycleVersion,
+            CNBLabel.lifecycleVersion: cairnVersion,
             CNBLabel.lifecycleAPIs: try jsonLabel(Self.descriptor.apis),
         ]
         return try store.commitImage(base: nil, layers: [layer],
-                                     history: [History(created: created, createdBy: "cairn lifecycle image: lifecycle \(cairnLifecycleVersion)")],
+                                     history: [History(created: created, createdBy: "cairn lifecycle image: lifecycle \(cairnVersion)")],
                                      created: created, reference: reference) { c in
             c.config = ExecutionConfig(user: "root", env: ["PATH=/cnb/lifecycle"], workingDir: "/layers", labels: labels)
         }
@@ -56,10 +56,10 @@ public struct LifecycleBinaries: Sendable {
     public static let descriptor = LifecycleDescriptor(
         apis: .init(buildpack: .init(deprecated: SupportedAPIs.deprecatedBuildpack, supported: SupportedAPIs.buildpack),
                     platform: .init(deprecated: SupportedAPIs.deprecatedPlatform, supported: SupportedAPIs.platform)),
-        lifecycle: .init(version: cairnLifecycleVersion))
+        lifecycle: .init(version: cairnVersion))
 
     /// The phase links of a `/cnb/lifecycle` directory.
-    public static let phases = ["analyzer", "detector", "restorer", "builder", "exporter", "creator", "rebaser"]
+    public static let phases = LifecyclePhase.allCases.map(\.rawValue)
 
     /// Writes a `/cnb/lifecycle`-style directory: the lifecycle, the launcher, one link per
     /// phase and lifecycle.toml with the supported API versions.
@@ -78,8 +78,6 @@ public struct LifecycleBinaries: Sendable {
         try TOMLFile.write(Self.descriptor, to: dir + "/lifecycle.toml")
     }
 }
-
-public let cairnLifecycleVersion = "0.1.0"
 
 /// pack's builder.toml (the parts Cairn reads).
 public struct BuilderConfig: Decodable, Sendable {
@@ -158,7 +156,6 @@ public struct BuilderCreator {
         guard FileManager.default.fileExists(atPath: configPath) else { throw PlatformError("builder config \(configPath) does not exist") }
         let config = try TOMLFile.read(BuilderConfig.self, from: configPath)
         let order = try TOMLFile.read(OrderFile.self, from: configPath)
-        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
         guard let buildImageRef = config.buildImage else {
             throw PlatformError("\(configPath): no build image ([build] image = \"…\" or [stack] build-image)")
         }
@@ -177,10 +174,41 @@ public struct BuilderCreator {
         let scratch = FileManager.default.temporaryDirectory.path + "/cairn-builder-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
-        // Buildpacks from directories or buildpackages (an image, docker://, a .cnb file), and extensions.
-        let assembler = ModuleAssembler(store: store, log: log, scratch: scratch)
+        let modules = try assemble(config, configPath: configPath, scratch: scratch)
+        try check(order, against: modules, configPath: configPath)
+        var layers: [LayerResult] = []
+        var history: [History] = []
+        for m in modules.buildpacks + modules.extensions {
+            layers.append(m.layer)
+            history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
+        }
+        try binaries.install(into: scratch + "/lifecycle/cnb/lifecycle")
+        layers.append(try store.writeLayer(directory: scratch + "/lifecycle", options: options))
+        history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(cairnVersion)"))
+        try writeConfigFiles(config, order: order, into: scratch + "/config/cnb")
+        layers.append(try store.writeLayer(directory: scratch + "/config", options: options))
+        history.append(History(created: created, createdBy: "cairn builder create: order.toml, run.toml, build config"))
+
+        let labels = try Self.labels(config, order: order, modules: modules)
+        return try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
+            var exec = c.config ?? ExecutionConfig()
+            exec.labels = (exec.labels ?? [:]).merging(labels) { _, new in new }
+            c.config = exec
+        }
+    }
+
+    /// The builder's buildpacks and extensions, each once (by id and version).
+    struct Modules {
         var buildpacks: [ModuleLayer] = []
         var extensions: [ModuleLayer] = []
+    }
+
+    /// Buildpacks and extensions from directories or buildpackages (an image, docker://, a .cnb
+    /// file), checked against the ids and versions the entries state.
+    func assemble(_ config: BuilderConfig, configPath: String, scratch: String) throws -> Modules {
+        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        let assembler = ModuleAssembler(store: store, log: log, scratch: scratch)
+        var modules = Modules()
         for (entries, isExtension) in [(config.buildpacks, false), (config.extensions, true)] {
             for entry in entries {
                 guard let uri = entry.uri else {
@@ -197,115 +225,71 @@ public struct BuilderCreator {
                     }
                 }
                 for m in found {
-                    var list = isExtension ? extensions : buildpacks
+                    let list = isExtension ? modules.extensions : modules.buildpacks
                     guard !list.contains(where: { $0.id == m.id && $0.version == m.version }) else { continue }
-                    list.append(m)
-                    if isExtension { extensions = list } else { buildpacks = list }
+                    if isExtension { modules.extensions.append(m) } else { modules.buildpacks.append(m) }
                 }
             }
         }
-        // Every group entry must be something the builder contains.
-        for (groups, modules) in [(order.order, buildpacks), (order.orderExtensions ?? [], extensions)] {
+        return modules
+    }
+
+    /// Every group entry must be something the builder contains.
+    func check(_ order: OrderFile, against modules: Modules, configPath: String) throws {
+        for (groups, list) in [(order.order, modules.buildpacks), (order.orderExtensions ?? [], modules.extensions)] {
             for group in groups {
-                for ref in group.group where !modules.contains(where: { $0.id == ref.id.description && (ref.version == nil || ref.version == $0.version) }) {
+                for ref in group.group where !list.contains(where: { $0.id == ref.id.description && (ref.version == nil || ref.version == $0.version) }) {
                     throw PlatformError("\(configPath): order names \(ref.id)\(ref.version.map { "@" + $0 } ?? ""), which is not among [[buildpacks]]/[[extensions]]")
                 }
             }
         }
+    }
 
-        var layers: [LayerResult] = []
-        var history: [History] = []
-        var layerLabel: ModuleLayersLabel = [:]
-        var extensionLayerLabel: ModuleLayersLabel = [:]
-        for m in buildpacks + extensions {
-            layers.append(m.layer)
-            history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
-        }
-        for m in buildpacks { layerLabel[m.id, default: [:]][m.version] = m.info }
-        for m in extensions { extensionLayerLabel[m.id, default: [:]][m.version] = m.info }
-
-        try binaries.install(into: scratch + "/lifecycle/cnb/lifecycle")
-        layers.append(try store.writeLayer(directory: scratch + "/lifecycle", options: options))
-        history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(cairnLifecycleVersion)"))
-
-        let cfg = scratch + "/config/cnb"
+    /// `/cnb/order.toml`, `/cnb/run.toml`, `/cnb/stack.toml` (for lifecycles driven at Platform
+    /// API < 0.12, which read it; pack writes both) and `/cnb/build-config/env/`.
+    func writeConfigFiles(_ config: BuilderConfig, order: OrderFile, into cfg: String) throws {
         try FileManager.default.createDirectory(atPath: cfg + "/build-config/env", withIntermediateDirectories: true)
         try TOMLFile.write(order, to: cfg + "/order.toml")
         try TOMLFile.write(RunFile(images: config.runImages), to: cfg + "/run.toml")
-        // For lifecycles driven at Platform API < 0.12, which read stack.toml (pack writes both).
         try TOMLFile.write(StackFile(runImage: config.runImages[0]), to: cfg + "/stack.toml")
         for e in config.build?.env ?? [] {
             let file = e.name + (e.suffix.map { "." + $0 } ?? "")
             try e.value.write(toFile: cfg + "/build-config/env/" + file, atomically: true, encoding: .utf8)
         }
-        layers.append(try store.writeLayer(directory: scratch + "/config", options: options))
-        history.append(History(created: created, createdBy: "cairn builder create: order.toml, run.toml, build config"))
+    }
 
-        let metadata: [String: Any] = [
-            "description": config.description ?? "",
-            "buildpacks": buildpacks.map { m -> [String: Any] in
-                var d: [String: Any] = ["id": m.id, "version": m.version]
-                if let h = m.info.homepage { d["homepage"] = h }
-                return d
-            },
-            "extensions": extensions.map { ["id": $0.id, "version": $0.version] },
-            "stack": ["runImage": ["image": config.runImages[0].image, "mirrors": config.runImages[0].mirrors ?? []]],
-            "images": config.runImages.map { ["image": $0.image, "mirrors": $0.mirrors ?? []] as [String: Any] },
-            "lifecycle": [
-                "version": cairnLifecycleVersion,
-                "apis": [
-                    "buildpack": ["deprecated": SupportedAPIs.deprecatedBuildpack.map(\.description), "supported": SupportedAPIs.buildpack.map(\.description)],
-                    "platform": ["deprecated": SupportedAPIs.deprecatedPlatform.map(\.description), "supported": SupportedAPIs.platform.map(\.description)],
-                ],
-            ] as [String: Any],
-            "createdBy": ["name": "Cairn", "version": cairnLifecycleVersion],
-        ]
-        func orderLabel(_ groups: [OrderGroup]) -> [[String: Any]] {
-            groups.map { g in
-                ["group": g.group.map { r -> [String: Any] in
-                    var d: [String: Any] = ["id": r.id.description]
-                    if let v = r.version { d["version"] = v }
-                    if r.optional { d["optional"] = true }
-                    return d
-                }]
-            }
-        }
-        // Every label pack writes: platforms decide from the extension labels whether to run
-        // the extender, so they are present (`{}`, `[]`) when there are no extensions.
-        let labels = [
-            CNBLabel.builderMetadata: try jsonString(metadata),
+    /// Every label pack writes: platforms decide from the extension labels whether to run the
+    /// extender, so they are present (`{}`, `[]`) when there are no extensions.
+    static func labels(_ config: BuilderConfig, order: OrderFile, modules: Modules) throws -> [String: String] {
+        let runImages = config.runImages.map { BuilderMetadataLabel.RunImage(image: $0.image, mirrors: $0.mirrors ?? []) }
+        let metadata = BuilderMetadataLabel(
+            description: config.description ?? "",
+            buildpacks: modules.buildpacks.map { .init(id: $0.id, version: $0.version, homepage: $0.info.homepage) },
+            extensions: modules.extensions.map { .init(id: $0.id, version: $0.version) },
+            stack: .init(runImage: runImages[0]), images: runImages,
+            lifecycle: .init(version: cairnVersion, apis: LifecycleBinaries.descriptor.apis),
+            createdBy: .init(name: "Cairn", version: cairnVersion))
+        var layerLabel: ModuleLayersLabel = [:]
+        var extensionLayerLabel: ModuleLayersLabel = [:]
+        for m in modules.buildpacks { layerLabel[m.id, default: [:]][m.version] = m.info }
+        for m in modules.extensions { extensionLayerLabel[m.id, default: [:]][m.version] = m.info }
+        return [
+            CNBLabel.builderMetadata: try jsonLabel(metadata),
             CNBLabel.buildpackLayers: try jsonLabel(layerLabel),
-            CNBLabel.buildpackOrder: try jsonString(orderLabel(order.order)),
+            CNBLabel.buildpackOrder: try jsonLabel(order.order.map(OrderLabelGroup.init)),
             CNBLabel.extensionLayers: try jsonLabel(extensionLayerLabel),
-            CNBLabel.orderExtensions: try jsonString(orderLabel(order.orderExtensions ?? [])),
+            CNBLabel.orderExtensions: try jsonLabel((order.orderExtensions ?? []).map(OrderLabelGroup.init)),
         ]
-        let image = try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
-            var exec = c.config ?? ExecutionConfig()
-            var merged = exec.labels ?? [:]
-            merged.merge(labels) { _, new in new }
-            exec.labels = merged
-            c.config = exec
-        }
-        return image
     }
 
     /// A builder's run image from its `io.buildpacks.builder.metadata` label, as pack writes it
     /// (`images`, else the older `stack.runImage`).
     public static func runImage(of builder: StoredImage) throws -> String? {
         guard let raw = builder.config.config?.labels?[CNBLabel.builderMetadata] else { return nil }
-        struct Metadata: Decodable {
-            struct Image: Decodable { var image: String? }
-            struct Stack: Decodable { var runImage: Image? }
-            var images: [Image]?
-            var stack: Stack?
-        }
-        guard let m = try? JSONDecoder().decode(Metadata.self, from: Data(raw.utf8)) else {
+        guard let m = try? JSONDecoder().decode(BuilderMetadataLabel.self, from: Data(raw.utf8)) else {
             throw PlatformError("builder \(builder.name ?? builder.digest.description): its \(CNBLabel.builderMetadata) label is not valid JSON")
         }
-        return m.images?.first?.image ?? m.stack?.runImage?.image
+        return m.runImage
     }
 }
 
-func jsonString(_ object: Any) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
-}

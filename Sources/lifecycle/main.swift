@@ -5,15 +5,18 @@ import Lifecycle
 
 // Multi-call: invoked as `detector`/`builder` (a link named after the phase) or as
 // `lifecycle <phase> ...`. The dispatch table is here and only here.
-let phases: [String: any AsyncParsableCommand.Type] = [
-    "detector": DetectorCommand.self,
-    "builder": BuilderCommand.self,
-    "analyzer": AnalyzerCommand.self,
-    "restorer": RestorerCommand.self,
-    "exporter": ExporterCommand.self,
-    "creator": CreatorCommand.self,
-    "rebaser": RebaserCommand.self,
-]
+/// The command of each phase (the compiler checks that every phase has one).
+func command(_ phase: LifecyclePhase) -> any AsyncParsableCommand.Type {
+    switch phase {
+    case .analyzer: AnalyzerCommand.self
+    case .detector: DetectorCommand.self
+    case .restorer: RestorerCommand.self
+    case .builder: BuilderCommand.self
+    case .exporter: ExporterCommand.self
+    case .rebaser: RebaserCommand.self
+    case .creator: CreatorCommand.self
+    }
+}
 
 /// Flags that take no value, in every phase (Go's bool flags of the reference lifecycle).
 let booleanFlags: Set<String> = ["daemon", "layout", "skip-layers", "skip-restore", "parallel", "force", "no-color", "version"]
@@ -65,10 +68,10 @@ func runPhaseCommand(_ type: any AsyncParsableCommand.Type, _ arguments: [String
 
 let invokedAs = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent
 var arguments = Array(CommandLine.arguments.dropFirst())
-var phase = invokedAs
-if phases[phase] == nil {
-    guard let first = arguments.first, phases[first] != nil else {
-        let known = phases.keys.sorted().joined(separator: ", ")
+var phase = LifecyclePhase(rawValue: invokedAs)
+if phase == nil {
+    guard let first = arguments.first, let named = LifecyclePhase(rawValue: first) else {
+        let known = LifecyclePhase.allCases.map(\.rawValue).sorted().joined(separator: ", ")
         let name = arguments.first.map { "unknown phase \"\($0)\"" } ?? "no phase given"
         FileHandle.standardError.write(Data("""
             lifecycle: \(name). Usage: lifecycle <phase> [flags], or run through a link named after the phase.
@@ -76,7 +79,7 @@ if phases[phase] == nil {
             """.utf8))
         exit(1)
     }
-    phase = first
+    phase = named
     arguments.removeFirst()
 }
-await runPhaseCommand(phases[phase]!, arguments)
+await runPhaseCommand(command(phase!), arguments)

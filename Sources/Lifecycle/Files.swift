@@ -1,0 +1,42 @@
+import Buildpacks
+import Foundation
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A label value: the value's canonical JSON.
+func json<T: Encodable>(_ value: T) throws -> String {
+    String(decoding: try CanonicalJSON.encode(value), as: UTF8.self)
+}
+
+/// A `<owner>.sbom.<ext>` file in a buildpack's layers directory (owner: a layer name, or
+/// `launch`/`build`).
+typealias SBOMFile = (owner: String, ext: String, path: String)
+
+/// The SBOM files of a buildpack's layers directory, sorted by name.
+func sbomFiles(in directory: String) -> [SBOMFile] {
+    ((try? FS.listDirectory(directory)) ?? []).sorted().compactMap { name in
+        guard let r = name.range(of: ".sbom.") else { return nil }
+        return (String(name[..<r.lowerBound]), String(name[r.upperBound...]), directory + "/" + name)
+    }
+}
+
+/// An absolute path as a layer entry name (no leading slash).
+func layerPath(_ absolute: String) -> String { absolute.split(separator: "/").joined(separator: "/") }
+
+func sha256(file path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw LifecycleError.io(operation: "read", path: path, reason: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var d = DigestingCounter()
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        buffer.withUnsafeBytes { d.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+    return d.finalize().description
+}
