@@ -62,10 +62,17 @@ let package = Package(
             name: "Sandbox",
             swiftSettings: strictSettings
         ),
+        // Image extensions applied: extension Dockerfiles over overlay layers of an unpacked
+        // image, RUN in runc, deterministic layers (DESIGN.md, Extend/).
+        .target(
+            name: "Extend",
+            dependencies: ["Buildpacks", "OCI", "Sandbox"],
+            swiftSettings: strictSettings
+        ),
         // What `cairn` adds around the lifecycle: stacks, builders, builds, running images.
         .target(
             name: "Platform",
-            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox"],
+            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox", "Extend"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -110,6 +117,11 @@ let package = Package(
         .testTarget(
             name: "LifecycleTests",
             dependencies: ["Buildpacks", "Lifecycle", "OCI", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ExtendTests",
+            dependencies: ["Buildpacks", "Extend", "OCI", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

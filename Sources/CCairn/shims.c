@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 int cairn_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
@@ -83,6 +84,15 @@ int cairn_wait(int pid) {
 uint32_t cairn_dev_major(uint64_t dev) { return major(dev); }
 uint32_t cairn_dev_minor(uint64_t dev) { return minor(dev); }
 uint64_t cairn_dev_makedev(uint32_t ma, uint32_t mi) { return makedev(ma, mi); }
+
+int cairn_overlay_opaque(const char *path) {
+    const char *names[] = {"trusted.overlay.opaque", "user.overlay.opaque"};
+    for (int i = 0; i < 2; i++) {
+        char value = 0;
+        if (lgetxattr(path, names[i], &value, 1) == 1 && value == 'y') return 1;
+    }
+    return 0;
+}
 
 size_t cairn_deflate_bound(size_t inLen) {
     /* deflateBound for raw streams plus room for the sync marker and final block. */

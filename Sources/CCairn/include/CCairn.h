@@ -50,6 +50,10 @@ uint32_t cairn_dev_major(uint64_t dev);
 uint32_t cairn_dev_minor(uint64_t dev);
 uint64_t cairn_dev_makedev(uint32_t major, uint32_t minor);
 
+/// 1 when the overlayfs upper directory `path` is opaque (`trusted.overlay.opaque` or
+/// `user.overlay.opaque` is "y"), else 0.
+int cairn_overlay_opaque(const char *path);
+
 /// Starts `path` with `argv`/`envp` (NULL-terminated) in `cwd`. When `uid`/`gid` are >= 0 the
 /// child drops to them (supplementary groups cleared) before exec. `fds` maps child fd i (0..n-1)
 /// to the parent's fds[i] (-1: /dev/null). Returns the pid, or -1 with *err set to the errno of

@@ -27,6 +27,10 @@ public struct LayerWriteOptions: Sendable {
     /// When set, decides each entry's owner from its path in the layer and its owner on disk
     /// (stacks keep root-owned system files beside a user's home); else `uid`/`gid` for all.
     public var owner: (@Sendable (_ path: String, _ uid: Int, _ gid: Int) -> (uid: Int, gid: Int))?
+    /// The directory is an overlayfs upper directory: its whiteouts (0/0 character devices)
+    /// become `.wh.<name>` entries and its opaque directories (`trusted.overlay.opaque=y`) get a
+    /// `.wh..wh..opq` entry (image-spec layer.md, Whiteouts).
+    public var overlayUpper = false
 
     /// 1980-01-01T00:00:01Z, the constant the CNB lifecycle uses for reproducible layers.
     public static let normalizedTime: Int64 = 315_532_801
@@ -167,10 +171,21 @@ public enum LayerWriter {
                 var st = stat()
                 guard lstat(path, &st) == 0 else { throw OCIError.io(operation: "stat", path: path, errno: errno) }
                 let mode = UInt32(st.st_mode) & 0o7777
+                if options.overlayUpper && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
+                    // An overlay whiteout: the lower entry of this name is deleted.
+                    try tar.writeHeader(header(relative + ".wh." + name, .regular, mode: 0o644, st))
+                    entries += 1
+                    continue
+                }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
                     try tar.writeHeader(header(rel, .directory, mode: mode, st))
                     entries += 1
+                    if options.overlayUpper && Self.isOpaque(path) {
+                        // Opaque: nothing of the lower directory shows through; sorts before its entries.
+                        try tar.writeHeader(header(rel + "/.wh..wh..opq", .regular, mode: 0o644, st))
+                        entries += 1
+                    }
                     try walk(directory: path, relative: rel + "/", inner: inner + name + "/")
                 case S_IFREG:
                     let key = InodeKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
@@ -208,6 +223,9 @@ public enum LayerWriter {
                 }
             }
         }
+
+        /// Whether an overlay upper directory is opaque.
+        static func isOpaque(_ path: String) -> Bool { cairn_overlay_opaque(path) == 1 }
 
         static func readLink(_ path: String) throws -> String {
             guard let s = String(validating: try FS.readLink(path), as: UTF8.self) else { throw OCIError.tar(.nameNotUTF8(path: path)) }
