@@ -47,10 +47,60 @@ public struct BuildRunner {
     }
 
     /// Mount points every builder root gets.
-    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/layout", "/cairn/buildpacks"]
+    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/layout", "/cairn/buildpacks", "/cairn/bin"]
 
-    /// Runs the build; returns the image on success.
+    /// What one build works with, prepared once for the creator or the phases.
+    struct BuildContext {
+        var request: BuildRequest
+        var builder: StoredImage
+        var rootfs: String
+        var lifecycleDirectory: String?
+        var api: APIVersion
+        var runImage: String
+        var work: String
+        var cacheDirectory: String
+        var uid: Int
+        var gid: Int
+        var environment: [String: String]
+        var layout: String { work + "/layout" }
+        var customOrder: Bool { !request.buildpacks.isEmpty }
+
+        /// A fresh sandbox over `root` with the build's volumes and environment.
+        func sandbox(root: String) -> Bubblewrap {
+            var sandbox = Bubblewrap(rootfs: root)
+            sandbox.mounts = [
+                Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
+                Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDirectory, at: "/cache"),
+                Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
+            ]
+            if let lifecycleDirectory { sandbox.mounts.append(Mount(lifecycleDirectory, at: "/cnb/lifecycle", writable: false)) }
+            sandbox.environment = environment
+            sandbox.workingDirectory = "/workspace"
+            sandbox.network = request.network
+            if geteuid() != 0 { sandbox.mapUser = (uid, gid) }
+            return sandbox
+        }
+    }
+
+    /// Runs the build; returns the image on success. A builder with image extensions is driven
+    /// phase by phase (the creator does not extend images); others through its creator.
     public func build(_ request: BuildRequest) throws -> StoredImage {
+        let context = try prepare(request)
+        defer { try? FileManager.default.removeItem(atPath: context.work) }
+        if try hasExtensions(context) { return try buildInPhases(context) }
+        var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
+                           "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
+                           "-run-image", context.runImage]
+        if context.customOrder { creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"] }
+        creatorArgs.append(request.image)
+        let status = try context.sandbox(root: context.rootfs).run(creatorArgs)
+        guard status == 0 else { throw PlatformError(Self.summary(status)) }
+        return try importExported(request.image, from: context.layout)
+    }
+
+    /// Checks the request, unpacks the builder, makes the work directories (workspace with a copy
+    /// of the source, layers, platform env, layout with the run and previous images, cache).
+    func prepare(_ request: BuildRequest) throws -> BuildContext {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: request.appPath, isDirectory: &isDir), isDir.boolValue else {
             throw PlatformError("app path \(request.appPath) does not exist or is not a directory")
@@ -69,53 +119,10 @@ public struct BuildRunner {
         guard let uid = envValue(CNBEnv.userID).flatMap(Int.init), let gid = envValue(CNBEnv.groupID).flatMap(Int.init) else {
             throw PlatformError("builder \(request.builder) does not set \(CNBEnv.userID) and \(CNBEnv.groupID) in its config")
         }
-
         let rootfs = try RootfsCache(home: home).rootfs(of: builder, in: store, mountPoints: Self.mountPoints, log: log)
         let lifecycleDir = try request.lifecycle.map { try lifecycleDirectory($0) }
         let api = try platformAPI(lifecycleDirectory: lifecycleDir ?? rootfs + "/cnb/lifecycle", builder: request.builder)
         let runImage = try request.runImage ?? builderRunImage(rootfs: rootfs, builder: request.builder)
-
-        let work = home + "/builds/" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let fm = FileManager.default
-        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout"] {
-            try fm.createDirectory(atPath: work + "/" + d, withIntermediateDirectories: true)
-        }
-        let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
-        if request.clearCache { try? fm.removeItem(atPath: cacheDir) }
-        try fm.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
-        log("Copying \(request.appPath) to the workspace")
-        try runTool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", work + "/workspace/"])
-        for kv in request.env {
-            guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw PlatformError("--env \(kv): expected NAME=VALUE") }
-            try String(kv[kv.index(after: eq)...]).write(toFile: work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
-        }
-        // The images the creator reads, at their mapped paths in the layout (hard links).
-        let layout = work + "/layout"
-        try place(runImage, in: layout, what: "run image")
-        if (try? store.resolve(request.image)) != nil { try place(request.image, in: layout, what: "previous image") }
-
-        var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
-                           "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
-                           "-run-image", runImage]
-        if !request.buildpacks.isEmpty {
-            try prepareBuildpacks(request.buildpacks, rootfs: rootfs, work: work)
-            creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"]
-        }
-        creatorArgs.append(request.image)
-
-        let root = geteuid() == 0
-        if root {
-            // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
-            for d in [work + "/workspace", work + "/layers", work + "/layout", cacheDir] { try runTool("/bin/chown", ["-R", "\(uid):\(gid)", d]) }
-        }
-        var sandbox = Bubblewrap(rootfs: rootfs)
-        sandbox.mounts = [
-            Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
-            Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDir, at: "/cache"),
-            Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
-        ]
-        if let lifecycleDir { sandbox.mounts.append(Mount(lifecycleDir, at: "/cnb/lifecycle", writable: false)) }
         var environment: [String: String] = [:]
         for e in env {
             guard let eq = e.firstIndex(of: "=") else { continue }
@@ -125,14 +132,43 @@ public struct BuildRunner {
         // Export to an OCI layout is experimental in platform.md; this platform opts in.
         environment[CNBEnv.experimentalMode] = "silent"
         if let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] { environment["SOURCE_DATE_EPOCH"] = epoch }
-        sandbox.environment = environment
-        sandbox.workingDirectory = "/workspace"
-        sandbox.network = request.network
-        if !root { sandbox.mapUser = (uid, gid) }
+        let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
+        let context = BuildContext(request: request, builder: builder, rootfs: rootfs, lifecycleDirectory: lifecycleDir, api: api,
+                                   runImage: runImage, work: home + "/builds/" + UUID().uuidString, cacheDirectory: cacheDir,
+                                   uid: uid, gid: gid, environment: environment)
+        do {
+            try makeWorkDirectories(context)
+        } catch {
+            try? FileManager.default.removeItem(atPath: context.work)
+            throw error
+        }
+        return context
+    }
 
-        let status = try sandbox.run(creatorArgs)
-        guard status == 0 else { throw PlatformError(Self.summary(status)) }
-        return try importExported(request.image, from: layout)
+    func makeWorkDirectories(_ context: BuildContext) throws {
+        let fm = FileManager.default
+        let request = context.request
+        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout"] {
+            try fm.createDirectory(atPath: context.work + "/" + d, withIntermediateDirectories: true)
+        }
+        if request.clearCache { try? fm.removeItem(atPath: context.cacheDirectory) }
+        try fm.createDirectory(atPath: context.cacheDirectory, withIntermediateDirectories: true)
+        log("Copying \(request.appPath) to the workspace")
+        try runTool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", context.work + "/workspace/"])
+        for kv in request.env {
+            guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw PlatformError("--env \(kv): expected NAME=VALUE") }
+            try String(kv[kv.index(after: eq)...]).write(toFile: context.work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
+        }
+        // The images the lifecycle reads, at their mapped paths in the layout (hard links).
+        try place(context.runImage, in: context.layout, what: "run image")
+        if (try? store.resolve(request.image)) != nil { try place(request.image, in: context.layout, what: "previous image") }
+        if context.customOrder { try prepareBuildpacks(request.buildpacks, rootfs: context.rootfs, work: context.work) }
+        if geteuid() == 0 {
+            // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
+            for d in [context.work + "/workspace", context.work + "/layers", context.layout, context.cacheDirectory] {
+                try runTool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", d])
+            }
+        }
     }
 
     /// Puts `reference` from the store into `layout` at the path platform.md maps it to.

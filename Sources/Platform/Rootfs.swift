@@ -18,7 +18,13 @@ public struct RootfsCache: Sendable {
     public func rootfs(of image: StoredImage, in store: ImageStore, mountPoints: [String] = [],
                        log: (String) -> Void) throws -> String {
         let final = root + "/" + image.digest.encoded
-        if FileManager.default.fileExists(atPath: final + "/.cairn-complete") { return final }
+        if FileManager.default.fileExists(atPath: final + "/.cairn-complete") {
+            // Unpacked earlier, perhaps for a use with other mount points.
+            for point in mountPoints where !FS.isDirectory(final + point) {
+                try FileManager.default.createDirectory(atPath: final + point, withIntermediateDirectories: true)
+            }
+            return final
+        }
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         // One unpacker per image; others wait and then find it complete.
         let lock = try FileLock(path: root + "/.lock-" + image.digest.encoded)

@@ -54,6 +54,9 @@ public struct Bubblewrap: Sendable {
     public var writableRoot = false
     /// When not root on the host, the uid/gid to appear as inside a new user namespace.
     public var mapUser: (uid: Int, gid: Int)?
+    /// As root on the host: start bubblewrap as this user (setpriv), in a user namespace where it
+    /// is this user, for phases the spec runs as the CNB user.
+    public var runAs: (uid: Int, gid: Int)?
 
     public init(rootfs: String) { self.rootfs = rootfs }
 
@@ -82,7 +85,7 @@ public struct Bubblewrap: Sendable {
         } else {
             a += [writableRoot ? "--bind" : "--ro-bind", rootfs, "/"]
         }
-        a += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        a += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp"]
         for m in mounts { a += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
         for file in ["/etc/resolv.conf", "/etc/hosts"] where network && FileManager.default.fileExists(atPath: file) {
             if FileManager.default.fileExists(atPath: rootfs + file) { a += ["--ro-bind-try", file, file] }
@@ -128,8 +131,18 @@ public struct Bubblewrap: Sendable {
             }
         }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try Self.locate())
-        p.arguments = arguments(command)
+        if let runAs, geteuid() == 0 {
+            guard let setpriv = findExecutable("setpriv") else {
+                throw SandboxError.toolMissing(tool: "setpriv", package: "util-linux", purpose: "run a build phase as the build user")
+            }
+            var sandbox = self
+            sandbox.mapUser = runAs
+            p.executableURL = URL(fileURLWithPath: setpriv)
+            p.arguments = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", try Self.locate()] + sandbox.arguments(command)
+        } else {
+            p.executableURL = URL(fileURLWithPath: try Self.locate())
+            p.arguments = arguments(command)
+        }
         p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         return try runForwardingSignals(p)
     }

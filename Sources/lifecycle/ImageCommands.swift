@@ -171,7 +171,7 @@ struct ExportFlags: ParsableArguments {
     @Option(name: .dash("run"), help: "run.toml (CNB_RUN_PATH; default /cnb/run.toml)") var run: String?
     @Option(name: .dash("stack"), help: "stack.toml (CNB_STACK_PATH; default /cnb/stack.toml; Platform API < 0.12)") var stack: String?
     @Flag(name: .dash("parallel"), help: "Export app image and cache in parallel (CNB_PARALLEL_EXPORT)") var parallel = false
-    @Option(name: .dash("extended"), help: "Extended run image layers (CNB_EXTENDED_DIR): extensions are not run yet") var extended: String?
+    @Option(name: .dash("extended"), help: "Extended run image (CNB_EXTENDED_DIR; default <layers>/extended)") var extended: String?
     @Option(name: .dash("launch-cache"), help: "Launch layer cache (CNB_LAUNCH_CACHE_DIR; used with -daemon only)") var launchCache: String?
     @Option(name: .dash("launcher-sbom"), help: "Directory of the launcher's SBOM files") var launcherSBOM: String?
 
@@ -191,6 +191,7 @@ struct ExportFlags: ParsableArguments {
         inputs.runPathIsStackFile = runImages.isStackFile
         inputs.parallel = parallel || envFlag(CNBEnv.parallelExport, env)
         inputs.execEnv = options.execEnv(env, api)
+        inputs.extendedDirectory = resolvePath(extended, CNBEnv.extendedDir, env, default: layers + "/extended")
         return inputs
     }
 }

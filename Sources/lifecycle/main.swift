@@ -5,6 +5,26 @@ import Lifecycle
 
 // Multi-call: invoked as `detector`/`builder` (a link named after the phase) or as
 // `lifecycle <phase> ...`. The dispatch table is here and only here.
+/// Not a phase: `lifecycle cairn-run-as UID GID COMMAND [ARGS...]` drops to UID/GID (no
+/// supplementary groups) and executes COMMAND with the same environment. `cairn build` starts
+/// its sandbox as root and runs the phases the spec runs as the CNB user (detector, builder)
+/// through it, so any builder's lifecycle runs them unprivileged.
+let runAsCommand = "cairn-run-as"
+
+func runAs(_ arguments: [String]) -> Never {
+    guard arguments.count >= 3, let uid = UInt32(arguments[0]), let gid = UInt32(arguments[1]), uid != 0 else {
+        fail("usage: lifecycle \(runAsCommand) UID GID COMMAND [ARGS...] (UID not 0)", usageExit)
+    }
+    guard setgroups(0, nil) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
+        fail("\(runAsCommand): cannot drop to \(uid):\(gid): \(String(cString: strerror(errno)))", 1)
+    }
+    let command = Array(arguments.dropFirst(2))
+    var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) }
+    argv.append(nil)
+    execv(command[0], argv)
+    fail("\(runAsCommand): cannot execute \(command[0]): \(String(cString: strerror(errno)))", 1)
+}
+
 /// The command of each phase (the compiler checks that every phase has one).
 func command(_ phase: LifecyclePhase) -> any AsyncParsableCommand.Type {
     switch phase {
@@ -68,6 +88,7 @@ func runPhaseCommand(_ type: any AsyncParsableCommand.Type, _ arguments: [String
 
 let invokedAs = URL(fileURLWithPath: CommandLine.arguments[0]).lastPathComponent
 var arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == runAsCommand { runAs(Array(arguments.dropFirst())) }
 var phase = LifecyclePhase(rawValue: invokedAs)
 if phase == nil {
     guard let first = arguments.first, let named = LifecyclePhase(rawValue: first) else {

@@ -35,6 +35,9 @@ public struct ExporterInputs: Sendable {
     public var parallel = false
     /// The execution environment of the build (`CNB_EXEC_ENV`), recorded in the image.
     public var execEnv: String?
+    /// `-extended` (`CNB_EXTENDED_DIR`, default `<layers>/extended`): `run/` holds the extended run
+    /// image (an OCI layout with its manifest, config and new layers) when extensions changed it.
+    public var extendedDirectory: String?
 
     public init(layersDirectory: String, appDirectory: String, groupPath: String, analyzedPath: String, runPath: String?,
                 projectMetadataPath: String, reportPath: String, launcherPath: String, processType: String?,
@@ -112,9 +115,21 @@ public struct Exporter: Sendable {
         // An unreadable label means no layer is reused from the previous image, as none is known.
         let previousMetadata = (try? previous?.image.lifecycleMetadata()) ?? LifecycleMetadataLabel()
 
+        let extended = try extendedRunImage(build.analyzed)
         let dest = try inputs.location.destination(for: firstTag)
         do { try copyImage(run.image, from: run.store, to: dest) } catch {
             throw .image("cannot copy run image \(runName) to the export target: \(error)")
+        }
+        var base = run.image
+        if let extended {
+            // The extension layers and config; the run image's own layers came with it above.
+            do {
+                for d in [extended.image.manifest.config] + extended.image.manifest.layers { try copyBlob(d.digest, from: extended.store, to: dest) }
+            } catch {
+                throw .image("cannot copy the extended run image from \(extended.store.root): \(error)")
+            }
+            base = extended.image
+            log.info("Using the extended run image (\(extended.image.manifest.layers.count - run.image.manifest.layers.count) extension layer(s))")
         }
         let book = FingerprintBook(cacheDirectory: inputs.cacheDirectory)
         // Layers the restorer extracted from the cache are recorded with the cache's blobs.
@@ -130,10 +145,32 @@ public struct Exporter: Sendable {
         layers += try lifecycleLayers(build, factory: factory, metadataPath: metadataPath, label: &label)
         try recordRunImage(runName, run.image, analyzed: build.analyzed, in: &label)
 
-        let image = try commit(layers, base: run.image, into: dest, reference: firstTag,
-                               config: try imageConfig(build, label: label, entrypoint: entrypoint))
+        // Rebasable unless an extension changed the run image without declaring its layers rebasable.
+        let rebasable = extended.map { $0.image.config.config?.labels?[CNBLabel.rebasable] == "true" } ?? true
+        let image = try commit(layers, base: base, into: dest, reference: firstTag,
+                               config: try imageConfig(build, label: label, entrypoint: entrypoint, rebasable: rebasable))
         try await publish(image, from: dest, build: build, launchResults: launch.results, book: book)
         return ExportResult(image: image, reused: factory.reused, added: factory.added)
+    }
+
+    /// The extended run image in `<extended>/run` when analyzed.toml says the run image is
+    /// extended (platform.md, exporter: the app image MUST be based on it); its base layers'
+    /// blobs may be absent there (they are the run image's).
+    func extendedRunImage(_ analyzed: AnalyzedFile) throws(LifecycleError) -> LocatedImage? {
+        guard analyzed.runImage?.extend == true else { return nil }
+        let dir = (inputs.extendedDirectory ?? inputs.layersDirectory + "/extended") + "/run"
+        guard FS.exists(dir + "/index.json") else {
+            throw .invalidInput("\(inputs.analyzedPath) says the run image is extended, but \(dir) holds no extended run image; run the extender with -kind run first")
+        }
+        do {
+            let store = try ImageStore(root: dir)
+            guard let descriptor = try store.index().manifests.first else { throw LifecycleError.image("\(dir)/index.json names no image") }
+            return LocatedImage(store: store, image: try store.load(descriptor, name: nil))
+        } catch let e as LifecycleError {
+            throw e
+        } catch {
+            throw .image("cannot read the extended run image in \(dir): \(error)")
+        }
     }
 
     /// The tags, each a tag reference (not a digest); the first names the export target.
@@ -234,7 +271,7 @@ public struct Exporter: Sendable {
 
     /// The app image's config edit: environment (`CNB_LAYERS_DIR`, `CNB_APP_DIR`, `PATH` with
     /// the process links first), entrypoint, working directory and labels over the run image's.
-    func imageConfig(_ build: BuildOutputs, label: LifecycleMetadataLabel, entrypoint: String) throws(LifecycleError)
+    func imageConfig(_ build: BuildOutputs, label: LifecycleMetadataLabel, entrypoint: String, rebasable: Bool) throws(LifecycleError)
         -> @Sendable (inout ImageConfig) -> Void {
         let buildLabel = BuildMetadataLabel(
             processes: build.metadata.processes.map(BuildMetadataLabel.Process.init),
@@ -248,7 +285,7 @@ public struct Exporter: Sendable {
             labels[CNBLabel.lifecycleMetadata] = try json(label)
             labels[CNBLabel.buildMetadata] = try json(buildLabel)
             labels[CNBLabel.projectMetadata] = try json(project)
-            labels[CNBLabel.rebasable] = "true"
+            labels[CNBLabel.rebasable] = rebasable ? "true" : "false"
         } catch {
             throw .image("cannot encode image labels: \(error)")
         }
