@@ -66,7 +66,7 @@ let package = Package(
         // image, RUN in runc, deterministic layers (DESIGN.md, Extend/).
         .target(
             name: "Extend",
-            dependencies: ["Buildpacks", "OCI", "Sandbox"],
+            dependencies: ["Buildpacks", "OCI", "Sandbox", "CCairn"],
             swiftSettings: strictSettings
         ),
         // What `cairn` adds around the lifecycle: stacks, builders, builds, running images.
@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "lifecycle",
             dependencies: [
-                "Lifecycle", "Buildpacks", "OCI",
+                "Lifecycle", "Buildpacks", "OCI", "Extend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -48,6 +48,7 @@ public enum CNBEnv {
     public static let projectMetadataPath = "CNB_PROJECT_METADATA_PATH"
     public static let reportPath = "CNB_REPORT_PATH"
     public static let extendedDir = "CNB_EXTENDED_DIR"
+    public static let extendKind = "CNB_EXTEND_KIND"
     public static let previousImage = "CNB_PREVIOUS_IMAGE"
     public static let runImage = "CNB_RUN_IMAGE"
     /// stack.toml, Platform API < 0.12.
@@ -149,6 +150,8 @@ public enum LifecycleExit {
     public static let restoreError: Int32 = 40
     public static let exportError: Int32 = 62
     public static let rebaseError: Int32 = 70
+    /// Extension-specific lifecycle errors (extender): 100–109.
+    public static let extendError: Int32 = 100
     public static let launchError: Int32 = 82
 }
 
@@ -166,5 +169,5 @@ public let cairnVersion = "0.1.0"
 
 /// The lifecycle's phases, as platform.md names their executables (`/cnb/lifecycle/<phase>`).
 public enum LifecyclePhase: String, CaseIterable, Sendable {
-    case analyzer, detector, restorer, builder, exporter, rebaser, creator
+    case analyzer, detector, restorer, extender, builder, exporter, rebaser, creator
 }

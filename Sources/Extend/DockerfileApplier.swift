@@ -25,20 +25,20 @@ public struct ExtensionDockerfile: Sendable {
     }
 }
 
-/// A step of an applied Dockerfile: a layer (an overlay upper directory) or a config change.
+/// A step of an applied Dockerfile: a layer (what an instruction changed) or a config change.
 struct AppliedStep {
-    var upper: String?
+    var layer: LayerSource?
     var createdBy: String
 }
 
 /// Applies the instructions of one Dockerfile (image_extension.md, Dockerfile Requirements: ARG,
 /// FROM, RUN, COPY, ADD, ENV, LABEL, USER, WORKDIR, SHELL) to an image: files through an
-/// `OverlayStack`, one layer per instruction that changes files (as Docker does, so a later
+/// `ExtendWorkspace`, one layer per instruction that changes files (as Docker does, so a later
 /// extension's layers are not mixed with an earlier one's and unchanged instructions give
 /// unchanged layers); the config (env, user, working directory, labels) in `config`.
 struct DockerfileApplier {
     let dockerfile: ExtensionDockerfile
-    let stack: OverlayStack
+    let workspace: any ExtendWorkspace
     var config: ExecutionConfig
     /// Build args given to this Dockerfile: the extension's plus `base_image`, `build_id`,
     /// `user_id`, `group_id`.
@@ -52,10 +52,10 @@ struct DockerfileApplier {
     var seenFrom = false
     var steps: [AppliedStep] = []
 
-    init(dockerfile: ExtensionDockerfile, stack: OverlayStack, config: ExecutionConfig, buildArgs: [String: String],
+    init(dockerfile: ExtensionDockerfile, workspace: any ExtendWorkspace, config: ExecutionConfig, buildArgs: [String: String],
          log: @escaping (String) -> Void) {
         self.dockerfile = dockerfile
-        self.stack = stack
+        self.workspace = workspace
         self.config = config
         self.buildArgs = buildArgs
         self.log = log
@@ -130,27 +130,27 @@ struct DockerfileApplier {
             let dir = try Words.expand(i.arguments.trimmingBlanks, variables)
             let absolute = dir.hasPrefix("/") ? dir : (config.workingDir ?? "/") + "/" + dir
             config.workingDir = absolute
-            let upper = try stack.withNewLayer { root throws(ExtendError) in try makeDirectory(absolute, in: root) }
-            steps.append(AppliedStep(upper: upper, createdBy: summary))
+            let layer = try workspace.change { root throws(ExtendError) in try makeDirectory(absolute, in: root) }
+            steps.append(AppliedStep(layer: layer, createdBy: summary))
             return
         case "RUN":
-            let upper = try stack.withNewLayer { root throws(ExtendError) in try run(i, in: root) }
-            steps.append(AppliedStep(upper: upper, createdBy: summary))
+            let layer = try workspace.change { root throws(ExtendError) in try run(i, in: root) }
+            steps.append(AppliedStep(layer: layer, createdBy: summary))
             return
         case "COPY", "ADD":
-            let upper = try stack.withNewLayer { root throws(ExtendError) in try copy(i, in: root) }
-            steps.append(AppliedStep(upper: upper, createdBy: summary))
+            let layer = try workspace.change { root throws(ExtendError) in try copy(i, in: root) }
+            steps.append(AppliedStep(layer: layer, createdBy: summary))
             return
         default:
             throw .unsupported("not allowed in an image extension Dockerfile")
         }
-        steps.append(AppliedStep(upper: nil, createdBy: summary))
+        steps.append(AppliedStep(layer: nil, createdBy: summary))
     }
 
     // MARK: RUN
 
-    /// Runs the command with runc over the merged root, as the current user, with the image's
-    /// environment and the ARGs, in the working directory; host network (package managers).
+    /// Runs the command over the root being changed, as the current user, with the image's
+    /// environment and the ARGs, in the working directory.
     func run(_ i: Dockerfile.Instruction, in root: String) throws(ExtendError) {
         let command = Words.jsonArray(i.arguments) ?? (shell + [i.arguments])
         let ids = try RootPath(root: root).ids(user: config.user.flatMap { $0.isEmpty ? nil : $0 } ?? "0")
@@ -159,35 +159,13 @@ struct DockerfileApplier {
         var env = args.filter { name, _ in !(config.env ?? []).contains { $0.hasPrefix(name + "=") } }.map { "\($0.key)=\($0.value)" }.sorted()
         env = (config.env ?? []) + env
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
-        let points = ["/etc/resolv.conf", "/etc/hosts", "/proc", "/dev", "/sys", "/tmp", "/etc"]
-        let existed = Set(points.filter { Self.exists(root + $0) })
-        let bundle = RuncBundle(directory: stack.scratch + "/bundle", rootfs: root,
-                                process: ContainerProcess(args: command, env: env, cwd: cwd, uid: ids.uid, gid: ids.gid))
-        let status: Int32
-        do {
-            try bundle.write()
-            status = try bundle.run(id: "cairn-extend-\(getpid())-\(UUID().uuidString.prefix(8))")
-        } catch {
-            throw .environment("cannot run \(dockerfile.path):\(i.line) RUN: \(error)")
-        }
-        try? FileManager.default.removeItem(atPath: stack.scratch + "/bundle")
-        // Mount points runc made in a root that lacked them are not the command's doing.
-        for point in points where !existed.contains(point) {
-            let path = root + point
-            if rmdir(path) != 0 {
-                var st = stat()
-                if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0 { unlink(path) }
-            }
-        }
+        let status = try workspace.run(command, environment: env, workingDirectory: cwd, user: ids, root: root)
         guard status == 0 else {
             throw .runFailed(file: dockerfile.path, line: i.line, command: i.arguments, status: status)
         }
     }
 
-    static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0
-    }
+    static func exists(_ path: String) -> Bool { OverlayStack.exists(path) }
 
     func makeDirectory(_ path: String, in root: String) throws(ExtendError) {
         let target = RootPath(root: root).resolve(path)

@@ -47,91 +47,107 @@ public struct ImageExtender {
                        reference: String) throws(ExtendError) -> ExtendedImage {
         let stack = try OverlayStack(base: baseRoot, scratch: scratch)
         defer { stack.remove() }
-        var config = base.config.config ?? ExecutionConfig()
-        var history: [History] = []
+        let applied = try DockerfileSequence(workspace: stack, store: store, layerOptions: layerOptions, log: log)
+            .apply(dockerfiles, config: base.config.config ?? ExecutionConfig(), baseName: baseName, kind: kind)
+        do {
+            let image = try store.commitImage(base: base, layers: applied.layers, history: applied.history, created: applied.created,
+                                              reference: reference) { c in c.config = applied.config }
+            return ExtendedImage(image: image, newLayers: applied.layers, rebasable: applied.rebasable)
+        } catch {
+            throw .environment("cannot write the extended image: \(error)")
+        }
+    }
+}
+
+/// Dockerfiles applied one after the other over a workspace (image_extension.md, Phase:
+/// Extension): `base_image`, a fresh `build_id`, and `user_id`/`group_id` of the image as the
+/// previous Dockerfile left it; each layer written to `store`; one history line per instruction.
+/// For a run image the final user must not be root, and `io.buildpacks.rebasable` is true only
+/// when every Dockerfile declared it (platform.md, extender).
+struct DockerfileSequence {
+    let workspace: any ExtendWorkspace
+    let store: ImageStore
+    let layerOptions: LayerWriteOptions
+    let log: (String) -> Void
+
+    struct Applied {
+        var config: ExecutionConfig
         var layers: [LayerResult] = []
+        var history: [History] = []
         var rebasable = true
+        var created: String
+    }
+
+    func apply(_ dockerfiles: [ExtensionDockerfile], config initial: ExecutionConfig, baseName: String,
+               kind: ExtendKind) throws(ExtendError) -> Applied {
         let created = layerOptions.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(layerOptions.mtime)
+        var out = Applied(config: initial, created: created)
         for d in dockerfiles {
             log("Applying \(kind.rawValue).Dockerfile of extension \(d.extensionID)")
-            let ids = try RootPath(root: baseRoot).idsOrRoot(config.user, stack: stack)
+            let ids = try RootPath.ids(out.config.user, roots: workspace.lookupRoots)
             var args = d.args
             args["base_image"] = baseName
             args["build_id"] = UUID().uuidString.lowercased()
             args["user_id"] = String(ids.uid)
             args["group_id"] = String(ids.gid)
             // Each run.Dockerfile must declare its own layers rebasable.
-            config.labels?[CNBLabel.rebasable] = nil
-            var applier = DockerfileApplier(dockerfile: d, stack: stack, config: config, buildArgs: args, log: log)
+            out.config.labels?[CNBLabel.rebasable] = nil
+            var applier = DockerfileApplier(dockerfile: d, workspace: workspace, config: out.config, buildArgs: args, log: log)
             try applier.apply()
-            config = applier.config
-            if config.labels?[CNBLabel.rebasable] != "true" { rebasable = false }
+            out.config = applier.config
+            if out.config.labels?[CNBLabel.rebasable] != "true" { out.rebasable = false }
             for step in applier.steps {
-                let what = "Layer: '\(step.createdBy)', Created by extension: \(d.extensionID)"
-                if let upper = step.upper {
-                    layers.append(try writeLayer(upper, what: step.createdBy))
-                    history.append(History(created: created, createdBy: what))
+                var h = History(created: created, createdBy: "Layer: '\(step.createdBy)', Created by extension: \(d.extensionID)")
+                if let source = step.layer {
+                    out.layers.append(try writeLayer(source, into: store, options: layerOptions, what: step.createdBy, log: log))
                 } else {
-                    var h = History(created: created, createdBy: what)
                     h.emptyLayer = true
-                    history.append(h)
                 }
+                out.history.append(h)
             }
         }
         if kind == .run {
-            let ids = try RootPath(root: baseRoot).idsOrRoot(config.user, stack: stack)
+            let ids = try RootPath.ids(out.config.user, roots: workspace.lookupRoots)
             guard ids.uid != 0 else {
-                throw .environment("the extended run image's user is root (USER \(config.user ?? "unset")); a run.Dockerfile must end as a non-root user (USER ${user_id}:${group_id})")
+                throw .environment("the extended run image's user is root (USER \(out.config.user ?? "unset")); a run.Dockerfile must end as a non-root user (USER ${user_id}:${group_id})")
             }
-            var labels = config.labels ?? [:]
-            labels[CNBLabel.rebasable] = rebasable ? "true" : "false"
-            config.labels = labels
+            var labels = out.config.labels ?? [:]
+            labels[CNBLabel.rebasable] = out.rebasable ? "true" : "false"
+            out.config.labels = labels
         }
-        let final = config
-        do {
-            let image = try store.commitImage(base: base, layers: layers, history: history, created: created, reference: reference) { c in
-                c.config = final
-            }
-            return ExtendedImage(image: image, newLayers: layers, rebasable: rebasable)
-        } catch {
-            throw .environment("cannot write the extended image: \(error)")
-        }
+        return out
     }
+}
 
-    /// An overlay upper directory as a layer: owners as in the image, times normalized.
-    func writeLayer(_ upper: String, what: String) throws(ExtendError) -> LayerResult {
-        var o = layerOptions
-        o.overlayUpper = true
-        o.owner = { _, uid, gid in (uid, gid) }
-        do {
-            let result = try store.writeLayer(directory: upper, options: o)
-            log("  \(what): layer \(result.diffID.short) (\(result.entries) entries)")
-            return result
-        } catch {
-            throw .environment("cannot write the layer of \(what): \(error)")
+/// What an instruction changed as a layer: owners as in the image, times normalized.
+func writeLayer(_ source: LayerSource, into store: ImageStore, options: LayerWriteOptions, what: String,
+                log: (String) -> Void) throws(ExtendError) -> LayerResult {
+    var o = options
+    o.owner = { _, uid, gid in (uid, gid) }
+    do {
+        let result: LayerResult
+        switch source {
+        case .overlayUpper(let upper):
+            o.overlayUpper = true
+            result = try store.writeLayer(directory: upper, options: o)
+        case .changes(let root, let changed, let deleted):
+            result = try ChangeLayer(root: root, changed: changed, deleted: deleted).write(into: store, options: o)
         }
+        log("  \(what): layer \(result.diffID.short) (\(result.entries) entries)")
+        return result
+    } catch {
+        throw .environment("cannot write the layer of \(what): \(error)")
     }
 }
 
 extension RootPath {
-    /// The numeric ids of a config `User` (root when unset), read from the image's files; with
-    /// `stack`, from the top of the extended image (a RUN may have added the user).
-    func idsOrRoot(_ user: String?, stack: OverlayStack? = nil) throws(ExtendError) -> (uid: Int, gid: Int) {
+    /// The numeric ids of a config `User` (root when unset): numbers as they are, names from the
+    /// first of `roots` that has an `/etc/passwd`.
+    static func ids(_ user: String?, roots: [String]) throws(ExtendError) -> (uid: Int, gid: Int) {
         guard let user, !user.isEmpty else { return (0, 0) }
-        if let (uid, gid) = Self.numeric(user) { return (uid, gid) }
-        if let stack {
-            for upper in stack.uppers.reversed() where FileManager.default.fileExists(atPath: upper + "/etc/passwd") {
-                return try RootPath(root: upper).ids(user: user)
-            }
-        }
-        return try ids(user: user)
-    }
-
-    static func numeric(_ user: String) -> (Int, Int)? {
         let parts = user.split(separator: ":").map { Int($0) }
-        guard let uid = parts.first ?? nil else { return nil }
-        if parts.count == 1 { return nil }
-        guard let gid = parts[1] else { return nil }
-        return (uid, gid)
+        if parts.count == 2, let uid = parts[0], let gid = parts[1] { return (uid, gid) }
+        let root = roots.first { FileManager.default.fileExists(atPath: $0 + "/etc/passwd") } ?? roots.last ?? "/"
+        return try RootPath(root: root).ids(user: user)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ import Glibc
 /// change files gets a fresh upper directory mounted over the base and the uppers before it, so
 /// what it changed (whiteouts and opaque directories included) is exactly its upper directory.
 /// The base is never written. Needs root (overlay mounts).
-final class OverlayStack {
+final class OverlayStack: ExtendWorkspace {
     let base: String
     let scratch: String
     /// Upper directories of the layers so far, bottom first.
@@ -31,7 +32,7 @@ final class OverlayStack {
 
     /// Mounts a new upper directory over the stack and calls `body` with the merged root. Keeps
     /// the upper as a layer when `body` changed something; returns it (nil when nothing changed).
-    func withNewLayer(_ body: (String) throws(ExtendError) -> Void) throws(ExtendError) -> String? {
+    func change(_ body: (String) throws(ExtendError) -> Void) throws(ExtendError) -> LayerSource? {
         counter += 1
         // Short names: the mount options (every lower directory) must fit in one page.
         let upper = scratch + "/\(counter)"
@@ -65,7 +66,41 @@ final class OverlayStack {
             return nil
         }
         uppers.append(upper)
-        return upper
+        return .overlayUpper(upper)
+    }
+
+    /// Not mounted between instructions: user lookups read the uppers, then the base.
+    var lookupRoots: [String] { uppers.reversed() + [base] }
+
+    /// Runs the command with runc over the merged root, host network (package managers need it).
+    func run(_ command: [String], environment: [String], workingDirectory: String, user: (uid: Int, gid: Int),
+             root: String) throws(ExtendError) -> Int32 {
+        let points = ["/etc/resolv.conf", "/etc/hosts", "/proc", "/dev", "/sys", "/tmp", "/etc"]
+        let existed = Set(points.filter { Self.exists(root + $0) })
+        let bundle = RuncBundle(directory: scratch + "/bundle", rootfs: root,
+                                process: ContainerProcess(args: command, env: environment, cwd: workingDirectory, uid: user.uid, gid: user.gid))
+        let status: Int32
+        do {
+            try bundle.write()
+            status = try bundle.run(id: "cairn-extend-\(getpid())-\(UUID().uuidString.prefix(8))")
+        } catch {
+            throw .environment("cannot run \(command.joined(separator: " ")) with runc: \(error)")
+        }
+        try? FileManager.default.removeItem(atPath: scratch + "/bundle")
+        // Mount points runc made in a root that lacked them are not the command's doing.
+        for point in points where !existed.contains(point) {
+            let path = root + point
+            if rmdir(path) != 0 {
+                var st = stat()
+                if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0 { unlink(path) }
+            }
+        }
+        return status
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
     }
 
     /// Removes the upper directories.

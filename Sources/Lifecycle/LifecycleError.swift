@@ -66,7 +66,7 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
         case .extensionFailed: return LifecycleExit.generateError
         case .extensionOutputInvalid: return LifecycleExit.generateLifecycleError
         case .buildpackFailed, .buildpackOutputInvalid:
-            return phase == .build ? LifecycleExit.buildpackBuildError : LifecycleExit.genericError
+            return phase == .build || phase == .extend ? LifecycleExit.buildpackBuildError : LifecycleExit.genericError
         default:
             switch phase {
             case .detect: return LifecycleExit.detectLifecycleError
@@ -75,13 +75,14 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
             case .restore: return LifecycleExit.restoreError
             case .export: return LifecycleExit.exportError
             case .rebase: return LifecycleExit.rebaseError
+            case .extend: return LifecycleExit.extendError
             }
         }
     }
 
     /// The phases implemented here.
     public enum Phase: String, Sendable {
-        case analyze, detect, restore, build, export, rebase
+        case analyze, detect, restore, extend, build, export, rebase
     }
 }
 

@@ -125,3 +125,10 @@ struct PhaseOptions: ParsableArguments {
         api.supports(PlatformFeature.execEnv) ? resolve(execEnvironment, CNBEnv.execEnv, env, default: ExecEnv.production) : ExecEnv.production
     }
 }
+
+/// Reads a spec file (group.toml, analyzed.toml, …), its errors as the lifecycle's.
+func readSpecFile<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T {
+    do { return try TOMLFile.read(type, from: path) } catch let e as TOMLFileError { throw .file(e) } catch {
+        throw .invalidInput("\(path): \(error)")
+    }
+}

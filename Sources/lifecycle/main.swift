@@ -31,6 +31,7 @@ func command(_ phase: LifecyclePhase) -> any AsyncParsableCommand.Type {
     case .analyzer: AnalyzerCommand.self
     case .detector: DetectorCommand.self
     case .restorer: RestorerCommand.self
+    case .extender: ExtenderCommand.self
     case .builder: BuilderCommand.self
     case .exporter: ExporterCommand.self
     case .rebaser: RebaserCommand.self

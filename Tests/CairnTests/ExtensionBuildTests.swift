@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import Testing
 import TestSupport
 
@@ -14,29 +15,7 @@ func cairnBuildAppliesImageExtensions() throws {
     let tmp = TempDir("ext-build")
     let home = tmp.sub("home")
     _ = try sh("mkdir -p '\(home)' && cp -a '\(try TinyStack.shared().store)' '\(home)/store'")
-    try writeFile(tmp.path + "/builder.toml", """
-        [[buildpacks]]
-        uri = "\(fixturesRoot)/buildpacks/uses-tool"
-
-        [[extensions]]
-        uri = "\(fixturesRoot)/extensions/tools"
-
-        [[order]]
-          [[order.group]]
-          id = "samples/uses-tool"
-          version = "0.0.1"
-
-        [[order-extensions]]
-          [[order-extensions.group]]
-          id = "samples/tools"
-          version = "0.0.1"
-
-        [build]
-        image = "tiny/build:latest"
-
-        [[run.images]]
-        image = "tiny/run:latest"
-        """)
+    try writeExtensionBuilderConfig(tmp.path + "/builder.toml")
     let made = try cairnAt(["builder", "create", "ext-builder", "--config", tmp.path + "/builder.toml"], home: home)
     try #require(made.status == 0, "\(made.stderr)")
     let app = tmp.sub("app")
@@ -65,4 +44,106 @@ func cairnBuildAppliesImageExtensions() throws {
     try #require(second.status == 0, "\(second.stdout)\n\(second.stderr)")
     #expect(second.stderr.contains("Reusing the extended build image"), "\(second.stderr)")
     #expect(!second.stderr.contains("Applying build.Dockerfile"), "\(second.stderr)")
+}
+
+/// builder.toml of a tiny-stack builder with the uses-tool buildpack and the tools extension.
+func writeExtensionBuilderConfig(_ path: String) throws {
+    try writeFile(path, """
+        [[buildpacks]]
+        uri = "\(fixturesRoot)/buildpacks/uses-tool"
+
+        [[extensions]]
+        uri = "\(fixturesRoot)/extensions/tools"
+
+        [[order]]
+          [[order.group]]
+          id = "samples/uses-tool"
+          version = "0.0.1"
+
+        [[order-extensions]]
+          [[order-extensions.group]]
+          id = "samples/tools"
+          version = "0.0.1"
+
+        [build]
+        image = "tiny/build:latest"
+
+        [[run.images]]
+        image = "tiny/run:latest"
+        """)
+}
+
+/// The extender as a platform drives it: each phase a separate process in a fresh sandbox,
+/// `extender -kind build` as root in a writable container of the build image (it then runs the
+/// build), `extender -kind run` as root in a writable container of the run image with the
+/// lifecycle mounted, then the exporter in the build image.
+@Test(.enabled(if: geteuid() == 0, "the extender runs as root"))
+func extenderDrivenAsAPlatformDrivesIt() throws {
+    try requireStaticBinaries()
+    let tmp = TempDir("extender-phases")
+    let home = tmp.sub("home")
+    let store = home + "/store"
+    _ = try sh("mkdir -p '\(home)' && cp -a '\(try TinyStack.shared().store)' '\(store)'")
+    try writeExtensionBuilderConfig(tmp.path + "/builder.toml")
+    let made = try cairnAt(["builder", "create", "ext-builder", "--config", tmp.path + "/builder.toml", "--quiet"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let builderRoot = tmp.sub("builder-root")
+    let runRoot = tmp.sub("run-root")
+    try unpackImage("ext-builder:latest", store: store, to: builderRoot)
+    try unpackImage("tiny/run:latest", store: store, to: runRoot)
+    _ = try sh("mkdir -p '\(builderRoot)/store' '\(builderRoot)/workspace' '\(builderRoot)/layers' '\(builderRoot)/platform'")
+    let (layers, workspace, platform) = (tmp.sub("layers"), tmp.sub("workspace"), tmp.sub("platform"))
+    try writeFile(workspace + "/README", "an app\n")
+    _ = try sh("chown -R 1000:1000 '\(layers)' '\(workspace)'")
+
+    func phase(_ root: String, writable: Bool, _ args: [String], lifecycle: String? = nil) throws -> RunResult {
+        var command = ["bwrap", writable ? "--bind" : "--ro-bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                       "--bind", layers, "/layers", "--bind", workspace, "/workspace", "--ro-bind", platform, "/platform",
+                       "--bind", store, "/store", "--unshare-pid", "--die-with-parent", "--clearenv"]
+        if let lifecycle { command += ["--ro-bind", lifecycle, "/cnb/lifecycle"] }
+        let env = ["CNB_PLATFORM_API": "0.13", "CNB_USER_ID": "1000", "CNB_GROUP_ID": "1000",
+                   "PATH": "/usr/local/bin:/usr/bin:/bin", "CNB_CAIRN_STORE": "/store"]
+        for (k, v) in env.sorted(by: { $0.key < $1.key }) { command += ["--setenv", k, v] }
+        command += ["--chdir", "/workspace", "--"] + args
+        return try run(command)
+    }
+    // The extender's containers are writable copies: it changes them in place.
+    let buildContainer = tmp.path + "/build-container"
+    _ = try sh("cp -a '\(builderRoot)' '\(buildContainer)'")
+    _ = try sh("mkdir -p '\(runRoot)/cnb/lifecycle' '\(runRoot)/layers' '\(runRoot)/workspace' '\(runRoot)/platform' '\(runRoot)/store'")
+    var output = ""
+    let steps: [(String, Bool, [String], String?)] = [
+        (builderRoot, false, ["/cnb/lifecycle/analyzer", "-layers=/layers", "-run-image=tiny/run:latest", "-uid=1000", "-gid=1000", "ext-app"], nil),
+        (builderRoot, false, ["/cnb/lifecycle/detector", "-app=/workspace", "-layers=/layers"], nil),
+        (builderRoot, false, ["/cnb/lifecycle/restorer", "-layers=/layers", "-uid=1000", "-gid=1000"], nil),
+        (buildContainer, true, ["/cnb/lifecycle/extender", "-kind=build", "-app=/workspace", "-layers=/layers", "-uid=1000", "-gid=1000"], nil),
+        (runRoot, true, ["/cnb/lifecycle/extender", "-kind=run", "-app=/workspace", "-layers=/layers"], builderRoot + "/cnb/lifecycle"),
+        (builderRoot, false, ["/cnb/lifecycle/exporter", "-app=/workspace", "-layers=/layers", "-uid=1000", "-gid=1000", "ext-app"], nil),
+    ]
+    for (root, writable, args, lifecycle) in steps {
+        let r = try phase(root, writable: writable, args, lifecycle: lifecycle)
+        output += "== \(args[0])\n\(r.stdout)\(r.stderr)"
+        try #require(r.status == 0, "\(args[0]) exited \(r.status):\n\(output)")
+    }
+    #expect(output.contains("ext-tool from build.Dockerfile: building as 1000"), "\(output)")
+    #expect(FileManager.default.fileExists(atPath: layers + "/extended/run/index.json"))
+    #expect(FileManager.default.fileExists(atPath: buildContainer + "/usr/local/bin/ext-tool"))
+    #expect(!FileManager.default.fileExists(atPath: builderRoot + "/usr/local/bin/ext-tool"), "the builder's own root is untouched")
+
+    let ran = try cairnAt(["run", "ext-app"], home: home)
+    #expect(ran.status == 0, "\(ran.stderr)")
+    #expect(ran.stdout.contains("ext-tool from build.Dockerfile: at build time"), "\(ran.stdout)")
+    #expect(ran.stdout.contains("written by run.Dockerfile"), "\(ran.stdout)")
+    #expect(ran.stdout.contains("copied by run.Dockerfile"), "\(ran.stdout)")
+    let labels = execConfig(try inspectJSON("ext-app", home: home))["Labels"] as? [String: String] ?? [:]
+    #expect(labels["io.buildpacks.rebasable"] == "true")
+}
+
+func unpackImage(_ reference: String, store: String, to root: String) throws {
+    let s = try ImageStore(root: store)
+    let image = try s.resolve(reference)
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    for layer in image.manifest.layers {
+        _ = try LayerExtractor.apply(blobPath: s.blobPath(layer.digest), to: root, layerName: layer.digest.short)
+    }
 }
