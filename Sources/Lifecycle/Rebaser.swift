@@ -62,7 +62,14 @@ public struct Rebaser: Sendable {
         guard let app = try await inputs.location.find(appName, layers: false) else { throw .image("app image \(appName) not found") }
         let labels = app.image.config.config?.labels ?? [:]
         if labels[CNBLabel.rebasable] == "false" && !inputs.force {
-            throw .image("app image \(appName) has label \(CNBLabel.rebasable)=false (an extension changed its run image's layers); use -force to rebase anyway")
+            // Which extensions: io.buildpacks.build.metadata names them.
+            let build = labels[CNBLabel.buildMetadata].flatMap { try? JSONDecoder().decode(BuildMetadataLabel.self, from: Data($0.utf8)) }
+            let names = (build?.extensions ?? []).map { "\($0.id)@\($0.version)" }
+            let who = names.isEmpty ? "an image extension" : "image extension(s) " + names.joined(separator: ", ")
+            throw .image("""
+                app image \(appName) is not rebasable (\(CNBLabel.rebasable)=false): \(who) changed its run image with layers \
+                not declared safe to rebase (a run.Dockerfile without LABEL \(CNBLabel.rebasable)=true); rebuild it, or force the rebase
+                """)
         }
         guard let metadata = try app.image.lifecycleMetadata() else {
             throw .image("app image \(appName) has no \(CNBLabel.lifecycleMetadata) label: it was not built by a buildpacks lifecycle")

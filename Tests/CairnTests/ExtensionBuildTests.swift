@@ -147,3 +147,88 @@ func unpackImage(_ reference: String, store: String, to root: String) throws {
         _ = try LayerExtractor.apply(blobPath: s.blobPath(layer.digest), to: root, layerName: layer.digest.short)
     }
 }
+
+/// examples/extensions/switch-run-image: a run.Dockerfile with only `FROM <image>` bases the app
+/// image on that image (no extension layers), and the app image stays rebasable.
+@Test(.enabled(if: geteuid() == 0, "cairn build with extensions runs as root"))
+func anExtensionSwitchesTheRunImage() throws {
+    try requireStaticBinaries()
+    let tmp = TempDir("ext-switch")
+    let home = tmp.sub("home")
+    _ = try sh("mkdir -p '\(home)' && cp -a '\(try TinyStack.shared().store)' '\(home)/store'")
+    // Another run image: the tiny one with a file of its own.
+    try writeFile(tmp.path + "/alt/etc/alt-run-image", "the alternative run image\n")
+    let imported = try cairnAt(["import", tmp.path + "/alt", "alt/run:latest", "--base", "tiny/run:latest"], home: home)
+    try #require(imported.status == 0, "\(imported.stderr)")
+    try writeFile(tmp.path + "/builder.toml", """
+        [[buildpacks]]
+        uri = "\(packageRoot)/examples/buildpacks/procfile"
+
+        [[extensions]]
+        uri = "\(packageRoot)/examples/extensions/switch-run-image"
+
+        [[order]]
+          [[order.group]]
+          id = "examples/procfile"
+          version = "0.1.0"
+
+        [[order-extensions]]
+          [[order-extensions.group]]
+          id = "examples/switch-run-image"
+          version = "0.1.0"
+          optional = true
+
+        [build]
+        image = "tiny/build:latest"
+
+        [[run.images]]
+        image = "tiny/run:latest"
+
+        [[run.images]]
+        image = "alt/run:latest"
+        """)
+    let made = try cairnAt(["builder", "create", "switch-builder", "--config", tmp.path + "/builder.toml"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let app = tmp.sub("app")
+    try writeFile(app + "/Procfile", "web: cat /etc/alt-run-image\n")
+    try writeFile(app + "/run-image.txt", "alt/run:latest\n")
+    let built = try cairnAt(["build", "switched", "--path", app, "--builder", "switch-builder"], home: home)
+    try #require(built.status == 0, "\(built.stdout)\n\(built.stderr)")
+    let ran = try cairnAt(["run", "switched"], home: home)
+    #expect(ran.stdout.contains("the alternative run image"), "\(ran.stdout)\n\(ran.stderr)")
+    let labels = execConfig(try inspectJSON("switched", home: home))["Labels"] as? [String: String] ?? [:]
+    #expect(labels["io.buildpacks.rebasable"] == "true", "a switch alone keeps the image rebasable")
+    let metadata = try JSONSerialization.jsonObject(with: Data((labels["io.buildpacks.lifecycle.metadata"] ?? "{}").utf8)) as? [String: Any]
+    #expect((metadata?["runImage"] as? [String: Any])?["image"] as? String == "alt/run:latest")
+
+    // Without run-image.txt the extension does not apply: the builder's first run image.
+    try FileManager.default.removeItem(atPath: app + "/run-image.txt")
+    try writeFile(app + "/Procfile", "web: cat /etc/alt-run-image || echo no alt file\n")
+    let plain = try cairnAt(["build", "plain", "--path", app, "--builder", "switch-builder"], home: home)
+    try #require(plain.status == 0, "\(plain.stdout)\n\(plain.stderr)")
+    #expect(try cairnAt(["run", "plain"], home: home).stdout.contains("no alt file"))
+}
+
+/// On a Debian stack, examples/extensions/apt-packages installs an Aptfile's package into the run
+/// image with apt-get in a run.Dockerfile RUN; the app image runs it. Its layers are not declared
+/// rebasable, so cairn rebase refuses and names the extension.
+@Test(.enabled(if: geteuid() == 0 && toolAvailable("debootstrap"), "a Debian stack needs root and debootstrap"))
+func aptPackagesExtensionOnADebianStack() throws {
+    try requireStaticBinaries()
+    let tmp = TempDir("ext-debian")
+    let home = tmp.sub("home")
+    _ = try sh("mkdir -p '\(home)' && cp -a '\(try DebianStack.shared().store)' '\(home)/store'")
+    let made = try cairnAt(["builder", "create", "debian-builder", "--config", packageRoot + "/examples/builder-debian.toml"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let built = try cairnAt(["build", "figlet", "--path", packageRoot + "/examples/apps/figlet", "--builder", "debian-builder"], home: home)
+    try #require(built.status == 0, "\(built.stdout)\n\(built.stderr)")
+    #expect(built.stdout.contains("Run image packages: figlet"), "\(built.stdout)")
+    let ran = try cairnAt(["run", "figlet"], home: home)
+    #expect(ran.status == 0, "\(ran.stderr)")
+    #expect(ran.stdout.contains("| |__   ___| | |"), "figlet's 'hello' in the standard font: \(ran.stdout)")
+    let labels = execConfig(try inspectJSON("figlet", home: home))["Labels"] as? [String: String] ?? [:]
+    #expect(labels["io.buildpacks.rebasable"] == "false")
+    let rebase = try cairnAt(["rebase", "figlet"], home: home)
+    #expect(rebase.status != 0)
+    #expect(rebase.stderr.contains("examples/apt-packages@0.1.0") && rebase.stderr.contains("not rebasable"), "\(rebase.stderr)")
+}

@@ -208,3 +208,31 @@ public func removeStaleSharedDirectories(prefix: String) {
         if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: tmp + "/" + name) }
     }
 }
+
+/// A Cairn home with a Debian bookworm stack (`debian/build`, `debian/run`, debootstrap minbase)
+/// made once per test process; tests copy its store.
+public final class DebianStack: @unchecked Sendable {
+    public let home: String
+    public var store: String { home + "/store" }
+
+    private init() throws {
+        removeStaleSharedDirectories(prefix: "cairn-debian-stack-")
+        home = NSTemporaryDirectory() + "cairn-debian-stack-\(getpid())"
+        try? FileManager.default.removeItem(atPath: home)
+        let r = try run([cairnBinary, "stack", "create", "debian", "--debian", "bookworm", "--quiet"],
+                        environment: ["CAIRN_HOME": home, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"])
+        guard r.status == 0 else { throw TestSupportError("cairn stack create --debian failed: \(r.stderr)") }
+    }
+
+    nonisolated(unsafe) private static var instance: DebianStack?
+    private static let lock = NSLock()
+
+    public static func shared() throws -> DebianStack {
+        lock.lock()
+        defer { lock.unlock() }
+        if let instance { return instance }
+        let made = try DebianStack()
+        instance = made
+        return made
+    }
+}
