@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks", "Lifecycle", "Platform",
+                "OCI", "Buildpacks", "Lifecycle", "Platform", "Extend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

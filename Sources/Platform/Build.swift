@@ -19,6 +19,9 @@ public struct BuildRequest: Sendable {
     /// `--lifecycle DIR|REF`: run this lifecycle instead of the builder's.
     public var lifecycle: String?
     public var clearCache = false
+    /// `--ca-certs FILE`: a CA bundle buildpacks and extension RUNs trust (mounted at
+    /// `/cairn/ca/ca-certificates.crt`, named by the usual variables in the platform env).
+    public var caCertificates: String?
     public var network = true
     public var quiet = false
 
@@ -47,7 +50,10 @@ public struct BuildRunner {
     }
 
     /// Mount points every builder root gets.
-    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/layout", "/cairn/buildpacks", "/cairn/bin"]
+    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/layout", "/cairn/buildpacks", "/cairn/bin", "/cairn/ca"]
+
+    /// Variables that point TLS clients (OpenSSL, pip, requests, curl, node, git) to a CA bundle.
+    static let caVariables = ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO"]
 
     /// What one build works with, prepared once for the creator or the phases.
     struct BuildContext {
@@ -72,6 +78,7 @@ public struct BuildRunner {
                 Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
                 Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDirectory, at: "/cache"),
                 Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
+                Mount(work + "/ca", at: "/cairn/ca", writable: false),
             ]
             if let lifecycleDirectory { sandbox.mounts.append(Mount(lifecycleDirectory, at: "/cnb/lifecycle", writable: false)) }
             sandbox.environment = environment
@@ -148,7 +155,7 @@ public struct BuildRunner {
     func makeWorkDirectories(_ context: BuildContext) throws {
         let fm = FileManager.default
         let request = context.request
-        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout"] {
+        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout", "ca"] {
             try fm.createDirectory(atPath: context.work + "/" + d, withIntermediateDirectories: true)
         }
         if request.clearCache { try? fm.removeItem(atPath: context.cacheDirectory) }
@@ -158,6 +165,12 @@ public struct BuildRunner {
         for kv in request.env {
             guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw PlatformError("--env \(kv): expected NAME=VALUE") }
             try String(kv[kv.index(after: eq)...]).write(toFile: context.work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
+        }
+        if let bundle = request.caCertificates {
+            try fm.copyItem(atPath: bundle, toPath: context.work + "/ca/ca-certificates.crt")
+            for name in Self.caVariables {
+                try "/cairn/ca/ca-certificates.crt".write(toFile: context.work + "/platform/env/" + name, atomically: true, encoding: .utf8)
+            }
         }
         // The images the lifecycle reads, at their mapped paths in the layout (hard links).
         try place(context.runImage, in: context.layout, what: "run image")

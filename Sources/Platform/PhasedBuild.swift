@@ -124,3 +124,38 @@ extension BuildRunner {
         try target.setOnlyImage(image.descriptor, as: name)
     }
 }
+
+/// `cairn extend`: one Dockerfile of the image extension subset applied to an image in the store,
+/// the way builds apply extensions (overlay layers, RUN in runc, deterministic layers).
+public struct DockerfileRunner {
+    public var store: ImageStore
+    public var home: String
+    public var log: (String) -> Void
+
+    public init(store: ImageStore, home: String, log: @escaping (String) -> Void) {
+        self.store = store
+        self.home = home
+        self.log = log
+    }
+
+    public func apply(base reference: String, dockerfile: String, context: String, args: [String: String], kind: ExtendKind,
+                      compression: Compression, tag: String) throws -> StoredImage {
+        let base: StoredImage
+        do { base = try store.resolve(reference) } catch { throw PlatformError("base image \(reference) is not in the store (\(error))") }
+        guard FileManager.default.fileExists(atPath: dockerfile) else { throw PlatformError("Dockerfile \(dockerfile) does not exist") }
+        guard FS.isDirectory(context) else { throw PlatformError("build context \(context) is not a directory") }
+        let baseRoot = try RootfsCache(home: home).rootfs(of: base, in: store, log: log)
+        var options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
+        options.compression = compression
+        let extender = ImageExtender(store: store, scratch: home + "/extend/" + UUID().uuidString.prefix(8), layerOptions: options, log: log)
+        let d = ExtensionDockerfile(extensionID: "cairn extend", path: URL(fileURLWithPath: dockerfile).standardizedFileURL.path,
+                                    contextDirectory: URL(fileURLWithPath: context).standardizedFileURL.path, args: args)
+        do {
+            let session = try store.beginWriteSession()
+            defer { withExtendedLifetime(session) {} }
+            return try extender.extend(base: base, baseRoot: baseRoot, baseName: reference, dockerfiles: [d], kind: kind, reference: tag).image
+        } catch let e as ExtendError {
+            throw PlatformError("\(e)")
+        }
+    }
+}

@@ -10,6 +10,7 @@ struct Cairn: AsyncParsableCommand {
         subcommands: [
             StackCommand.self, BuilderCommand.self, BuildpackCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
             Prune.self, Pull.self, Push.self, Login.self, Rebase.self, SBOM.self, AuditCommand.self, LifecycleCommand.self,
+            ExtendImage.self,
         ]
     )
 }

@@ -144,6 +144,8 @@ struct Build: AsyncParsableCommand {
     @Flag(help: "Push the image to its registry after the build.") var publish = false
     @Flag(name: .customLong("clear-cache"), help: "Start from an empty cache.") var clearCache = false
     @Option(help: "Network for buildpacks: host or none.") var network = "host"
+    @Option(name: .customLong("ca-certs"), help: "A PEM bundle of CA certificates buildpacks and extensions trust (behind a TLS-inspecting proxy: the host's, e.g. /etc/ssl/certs/ca-certificates.crt); SSL_CERT_FILE, PIP_CERT, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS and GIT_SSL_CAINFO point to it.")
+    var caCerts: String?
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -151,6 +153,7 @@ struct Build: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard ["host", "none"].contains(network) else { throw CLIError("--network must be host or none") }
+            if let caCerts, !FileManager.default.isReadableFile(atPath: caCerts) { throw CLIError("--ca-certs \(caCerts): no readable file") }
             let store = try storeOptions.open()
             var request = BuildRequest(image: image, appPath: URL(fileURLWithPath: path).standardizedFileURL.path, builder: builder)
             request.buildpacks = buildpacks.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
@@ -158,6 +161,7 @@ struct Build: AsyncParsableCommand {
             request.runImage = runImage
             request.lifecycle = lifecycle
             request.clearCache = clearCache
+            request.caCertificates = caCerts
             // A builder (and its run image) not in the store come from their registry, as pack does.
             try await pullIfMissing(builder, store: store, registry: registry, quiet: quiet)
             if let run = try runImage ?? BuilderCreator.runImage(of: try store.resolve(builder)) {

@@ -223,6 +223,7 @@ func aptPackagesExtensionOnADebianStack() throws {
     let built = try cairnAt(["build", "figlet", "--path", packageRoot + "/examples/apps/figlet", "--builder", "debian-builder"], home: home)
     try #require(built.status == 0, "\(built.stdout)\n\(built.stderr)")
     #expect(built.stdout.contains("Run image packages: figlet"), "\(built.stdout)")
+    #expect(built.stdout.contains("fail: examples/switch-run-image@0.1.0 (extension)"), "an extension failing detect is left out")
     let ran = try cairnAt(["run", "figlet"], home: home)
     #expect(ran.status == 0, "\(ran.stderr)")
     #expect(ran.stdout.contains("| |__   ___| | |"), "figlet's 'hello' in the standard font: \(ran.stdout)")
@@ -231,4 +232,38 @@ func aptPackagesExtensionOnADebianStack() throws {
     let rebase = try cairnAt(["rebase", "figlet"], home: home)
     #expect(rebase.status != 0)
     #expect(rebase.stderr.contains("examples/apt-packages@0.1.0") && rebase.stderr.contains("not rebasable"), "\(rebase.stderr)")
+}
+
+/// `cairn extend`: a Dockerfile applied to an image in the store; a bad line is one error naming
+/// the file, the line and the instruction, and nothing is stored.
+@Test(.enabled(if: geteuid() == 0 && toolAvailable("runc"), "applying Dockerfiles needs root and runc"))
+func cairnExtendAppliesADockerfile() throws {
+    try requireStaticBinaries()
+    let tmp = TempDir("cairn-extend")
+    let home = tmp.sub("home")
+    _ = try sh("mkdir -p '\(home)' && cp -a '\(try TinyStack.shared().store)' '\(home)/store'")
+    try writeFile(tmp.path + "/ctx/notes.txt", "notes\n")
+    try writeFile(tmp.path + "/ctx/run.Dockerfile", """
+        ARG base_image
+        FROM ${base_image}
+        ARG who=nobody
+        USER root
+        RUN echo "hello $who" > /hello
+        COPY notes.txt /opt/
+        USER 1001:1001
+        """)
+    let r = try cairnAt(["extend", "tiny/run:latest", "--dockerfile", tmp.path + "/ctx/run.Dockerfile", "--build-arg", "who=cairn",
+                         "--tag", "tiny-extended:1"], home: home)
+    try #require(r.status == 0, "\(r.stderr)")
+    let inspected = try inspectJSON("tiny-extended:1", home: home)
+    let history = ((inspected["config"] as? [String: Any])?["history"] as? [[String: Any]] ?? []).compactMap { $0["created_by"] as? String }
+    #expect(history.contains("Layer: 'RUN echo \"hello $who\" > /hello', Created by extension: cairn extend"), "\(history)")
+    let ran = try cairnAt(["run", "tiny-extended:1", "--", "cat", "/hello", "/opt/notes.txt"], home: home)
+    #expect(ran.stdout == "hello cairn\nnotes\n", "\(ran.stdout) \(ran.stderr)")
+
+    try writeFile(tmp.path + "/ctx/bad.Dockerfile", "ARG base_image\nFROM ${base_image}\nHEALTHCHECK CMD true\n")
+    let bad = try cairnAt(["extend", "tiny/run:latest", "--dockerfile", tmp.path + "/ctx/bad.Dockerfile", "--tag", "bad:1"], home: home)
+    #expect(bad.status != 0)
+    #expect(bad.stderr.contains("bad.Dockerfile:3: HEALTHCHECK: not allowed"), "\(bad.stderr)")
+    #expect(try cairnAt(["inspect", "bad:1"], home: home).status != 0)
 }
