@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: `lifecycle exporter` of a ~1 GiB app (the tree bench/import.sh generates) into a
-# Cairn store, against `tar --sort=name | pigz -p$CORES | sha256sum` of the same tree in the
+# Cairn store, against `tar --sort=name | pigz -1 -p$CORES | sha256sum` of the same tree in the
 # same run; then a warm export with nothing changed (layer fingerprints in the cache directory)
 # as a fraction of the cold one. Medians of RUNS (default 3) runs.
 set -euo pipefail
@@ -29,7 +29,7 @@ timeit() {  # a failed command stops the whole benchmark
   local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$W_LOG" || { echo "FAILED: $*" >&2; cat "$W_LOG" >&2; kill $$; exit 1; }
   e=$(date +%s.%N); echo "$e - $s" | bc -l
 }
-pipeline() { tar --sort=name -cf - -C "$TREE" . | pigz -p"$CORES" | sha256sum; }
+pipeline() { tar --sort=name -cf - -C "$TREE" . | pigz -1 -p"$CORES" | sha256sum; }
 export_into() {  # store cache
   CNB_PLATFORM_API=0.15 "$BIN/lifecycle" exporter -store "$1" -cache-dir "$2" -app "$TREE" -layers "$E/layers" \
     -launcher "$BIN/launcher" -run "$E/none.toml" app:latest

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `cairn import` of a generated ~1 GiB tree against the shell pipeline doing the
 # same work, measured in the same run (the machines are shared and noisy: compare ratios).
-#   gzip: tar --sort=name | pigz -p$CORES | sha256sum   vs  cairn import --compression gzip
+#   gzip: tar --sort=name | pigz -1 -p$CORES | sha256sum (level 1 on both sides, Cairn's default)   vs  cairn import --compression gzip
 #   zstd: tar --sort=name | zstd -T$CORES -3 | sha256sum vs cairn import --compression zstd
 # Each command runs RUNS times (default 3) after one warm-up; the median wall time is reported.
 # Cairn also hashes the uncompressed tar (diffID) and writes + fsyncs the blob; the pipeline
@@ -57,7 +57,7 @@ timeit() {  # timeit CMD... -> seconds (wall)
   local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
   echo "$e - $s" | bc -l
 }
-pipeline_gzip() { tar --sort=name -cf - -C "$TREE" . | pigz -p"$CORES" | sha256sum; }
+pipeline_gzip() { tar --sort=name -cf - -C "$TREE" . | pigz -1 -p"$CORES" | sha256sum; }
 pipeline_zstd() { tar --sort=name -cf - -C "$TREE" . | zstd -q -T"$CORES" -3 | sha256sum; }
 cairn_import() {  # compression
   rm -rf "$WORK/store"; "$CAIRN" import --quiet --store "$WORK/store" --compression "$1" "$TREE" bench:"$1"

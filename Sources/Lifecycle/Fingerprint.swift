@@ -64,7 +64,7 @@ public final class FingerprintBook: @unchecked Sendable {
 
     /// The key of a layer: where it was read from and how it is written.
     public static func key(directory: String, options: LayerWriteOptions, slice: String = "") -> String {
-        "\(directory)|\(slice)|\(options.uid):\(options.gid)|\(options.mtime)|\(options.compression)|\(options.prefix)"
+        "\(directory)|\(slice)|\(options.uid):\(options.gid)|\(options.mtime)|\(options.compression)|\(options.level.map(String.init) ?? "default")|\(options.prefix)"
     }
 
     /// The recorded layer when the fingerprint still matches and its blob is in `store`.
@@ -106,5 +106,8 @@ func layerOptions(epoch: Int64, compression: Compression, owner: (uid: Int, gid:
     o.gid = owner.gid
     o.mtime = epoch
     o.compression = compression
+    // The lifecycle's compression level setting (documented in the README); an invalid value
+    // was reported when the phase read its environment.
+    o.level = try? LayerWriteOptions.compressionLevel(ProcessInfo.processInfo.environment)
     return o
 }

@@ -22,6 +22,9 @@ public struct BuildRequest: Sendable {
     /// `--ca-certs FILE`: a CA bundle buildpacks and extension RUNs trust (mounted at
     /// `/cairn/ca/ca-certificates.crt`, named by the usual variables in the platform env).
     public var caCertificates: String?
+    /// `--compression-level`: the gzip level of the app image's new layers (Cairn's lifecycle
+    /// reads `CAIRN_COMPRESSION_LEVEL`; other lifecycles ignore it).
+    public var compressionLevel: Int32?
     public var network = true
     public var quiet = false
 
@@ -138,7 +141,10 @@ public struct BuildRunner {
         environment[CNBEnv.platformAPI] = api.description
         // Export to an OCI layout is experimental in platform.md; this platform opts in.
         environment[CNBEnv.experimentalMode] = "silent"
-        if let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] { environment["SOURCE_DATE_EPOCH"] = epoch }
+        for name in ["SOURCE_DATE_EPOCH", "CAIRN_COMPRESSION_LEVEL"] {
+            if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
+        }
+        if let level = request.compressionLevel { environment["CAIRN_COMPRESSION_LEVEL"] = String(level) }
         let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
         let context = BuildContext(request: request, builder: builder, rootfs: rootfs, lifecycleDirectory: lifecycleDir, api: api,
                                    runImage: runImage, work: home + "/builds/" + UUID().uuidString, cacheDirectory: cacheDir,
@@ -281,9 +287,17 @@ public struct BuildRunner {
             try fm.createSymbolicLink(atPath: dir + "/" + id, withDestinationPath: "/cnb/buildpacks/" + id)
         }
         var group: [GroupReference] = []
-        for spec in specs {
+        for var spec in specs {
+            if let unpacked = try ClassicBuildpack.unpackIfArchive(spec, into: work + "/classic-archive-" + UUID().uuidString.prefix(8)) {
+                spec = unpacked
+            }
             var isDir: ObjCBool = false
             if fm.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
+                if ClassicBuildpack.isClassic(spec) {
+                    let wrapped = work + "/classic-" + UUID().uuidString.prefix(8)
+                    _ = try ClassicBuildpack.wrap(spec, into: wrapped, log: log)
+                    spec = wrapped
+                }
                 let d = try TOMLFile.read(BuildpackDescriptor.self, from: spec + "/buildpack.toml")
                 let escaped = d.buildpack.id.escaped
                 let target = dir + "/" + escaped

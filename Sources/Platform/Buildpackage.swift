@@ -257,7 +257,15 @@ struct ModuleAssembler {
             }
             return modules
         }
-        let dir = local
+        var dir = local
+        if !isExtension, let unpacked = try ClassicBuildpack.unpackIfArchive(local, into: scratch + "/classic-archive-" + UUID().uuidString.prefix(8)) {
+            dir = unpacked
+        }
+        if !isExtension && ClassicBuildpack.isClassic(dir) {
+            let wrapped = scratch + "/classic-" + UUID().uuidString.prefix(8)
+            _ = try ClassicBuildpack.wrap(dir, into: wrapped, log: log)
+            dir = wrapped
+        }
         let descriptorPath = dir + (isExtension ? "/extension.toml" : "/buildpack.toml")
         guard FileManager.default.fileExists(atPath: descriptorPath) else {
             throw PlatformError("\(uri) has no \(isExtension ? "extension.toml" : "buildpack.toml") (looked for \(descriptorPath))")

@@ -18,6 +18,9 @@ struct Import: AsyncParsableCommand {
     @Option(help: "Layer compression: gzip, zstd or none.")
     var compression: Compression = .gzip
 
+    @Option(name: .customLong("compression-level"), help: "gzip 1-9 (default 1, as the reference lifecycle) or zstd 1-19 (default 3); also CAIRN_COMPRESSION_LEVEL.")
+    var compressionLevel: Int32?
+
     @Option(help: "Owner uid recorded for every file in the layer.")
     var uid: Int = 0
 
@@ -36,6 +39,12 @@ struct Import: AsyncParsableCommand {
             let environment = ProcessInfo.processInfo.environment
             var options = try LayerWriteOptions.fromEnvironment(environment)
             options.compression = compression
+            if let compressionLevel {
+                guard (1...(compression == .zstd ? 19 : 9)).contains(compressionLevel) else {
+                    throw CLIError("--compression-level \(compressionLevel): expected 1-\(compression == .zstd ? 19 : 9) for \(compression)")
+                }
+                options.level = compressionLevel
+            }
             options.uid = uid
             options.gid = gid
             let baseImage = try base.map { try store.resolve($0) }

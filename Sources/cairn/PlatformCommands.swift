@@ -146,6 +146,8 @@ struct Build: AsyncParsableCommand {
     @Option(help: "Network for buildpacks: host or none.") var network = "host"
     @Option(name: .customLong("ca-certs"), help: "A PEM bundle of CA certificates buildpacks and extensions trust (behind a TLS-inspecting proxy: the host's, e.g. /etc/ssl/certs/ca-certificates.crt); SSL_CERT_FILE, PIP_CERT, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS and GIT_SSL_CAINFO point to it.")
     var caCerts: String?
+    @Option(name: .customLong("compression-level"), help: "gzip level 1-9 of the new layers (default 1, as the reference lifecycle); also CAIRN_COMPRESSION_LEVEL.")
+    var compressionLevel: Int32?
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -162,6 +164,10 @@ struct Build: AsyncParsableCommand {
             request.lifecycle = lifecycle
             request.clearCache = clearCache
             request.caCertificates = caCerts
+            if let compressionLevel {
+                guard (1...9).contains(compressionLevel) else { throw CLIError("--compression-level \(compressionLevel): expected 1-9") }
+                request.compressionLevel = compressionLevel
+            }
             // A builder (and its run image) not in the store come from their registry, as pack does.
             try await pullIfMissing(builder, store: store, registry: registry, quiet: quiet)
             if let run = try runImage ?? BuilderCreator.runImage(of: try store.resolve(builder)) {

@@ -128,6 +128,34 @@ func execConfig(_ object: [String: Any]) -> [String: Any] {
     #expect(r.stderr.contains("builder.toml") && r.stderr.contains("nope") && r.stderr.contains("buildpack.toml"), "\(r.stderr)")
 }
 
+/// Runs `image` with `cairn run` and PORT set, fetches `paths` over loopback (the first once it
+/// answers, within 20 s), stops it (SIGTERM) and returns the bodies ("" for a path that failed).
+func servedPages(_ image: String, home: String, paths: [String]) throws -> [String] {
+    let port = try freePort()
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: cairnBinary)
+    server.arguments = ["run", image, "--env", "PORT=\(port)"]
+    server.environment = ["CAIRN_HOME": home, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+    server.standardOutput = FileHandle.nullDevice
+    server.standardError = FileHandle.nullDevice
+    try server.run()
+    defer {
+        if server.isRunning { kill(server.processIdentifier, SIGTERM) }
+        server.waitUntilExit()
+    }
+    var bodies: [String] = []
+    for (i, path) in paths.enumerated() {
+        var body = ""
+        for _ in 0..<(i == 0 ? 100 : 1) {
+            let r = try run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)\(path)"])
+            if r.status == 0 { body = r.stdout; break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        bodies.append(body)
+    }
+    return bodies
+}
+
 /// A free TCP port on the loopback interface.
 func freePort() throws -> Int {
     let r = try run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
@@ -143,30 +171,9 @@ func freePort() throws -> Int {
     #expect(first.stdout.contains("===> DETECTING") && first.stdout.contains("===> EXPORTING"))
     #expect(first.stdout.contains("pass: examples/static-site"))
 
-    let port = try freePort()
-    let server = Process()
-    server.executableURL = URL(fileURLWithPath: cairnBinary)
-    server.arguments = ["run", "site", "--env", "PORT=\(port)"]
-    server.environment = ["CAIRN_HOME": b.home, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-    server.standardOutput = FileHandle.nullDevice
-    server.standardError = FileHandle.nullDevice
-    try server.run()
-    defer {
-        if server.isRunning { kill(server.processIdentifier, SIGTERM) }
-        server.waitUntilExit()
-    }
-    var body = ""
-    for _ in 0..<50 {
-        let r = try run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)/"])
-        if r.status == 0 { body = r.stdout; break }
-        Thread.sleep(forTimeInterval: 0.2)
-    }
-    #expect(body.contains("Hello from a Cairn-built image"), "served: \(body)")
-    let css = try run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)/assets/site.css"])
-    #expect(css.stdout.contains("font-family"))
-    kill(server.processIdentifier, SIGTERM)
-    server.waitUntilExit()
-    #expect(!server.isRunning)
+    let pages = try servedPages("site", home: b.home, paths: ["/", "/assets/site.css"])
+    #expect(pages[0].contains("Hello from a Cairn-built image"), "served: \(pages[0])")
+    #expect(pages[1].contains("font-family"))
 
     let again = Date()
     let second = try cairnAt(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name], home: b.home)

@@ -25,27 +25,8 @@ func flaskAppOnTheDebianStack() throws {
     #expect(first.stdout.contains("pass: examples/python-runtime@0.1.0 (extension)"))
     #expect(first.stdout.contains("pip install -r requirements.txt"), "\(first.stdout)")
 
-    let port = try freePort()
-    let server = Process()
-    server.executableURL = URL(fileURLWithPath: cairnBinary)
-    server.arguments = ["run", "flask", "--env", "PORT=\(port)"]
-    server.environment = ["CAIRN_HOME": home, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-    server.standardOutput = FileHandle.nullDevice
-    server.standardError = FileHandle.nullDevice
-    try server.run()
-    defer {
-        if server.isRunning { kill(server.processIdentifier, SIGTERM) }
-        server.waitUntilExit()
-    }
-    var body = ""
-    for _ in 0..<100 {
-        let r = try run(["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:\(port)/"])
-        if r.status == 0 { body = r.stdout; break }
-        Thread.sleep(forTimeInterval: 0.2)
-    }
+    let body = try servedPages("flask", home: home, paths: ["/"])[0]
     #expect(body == "Hello from Flask, built by Cairn\n", "served: \(body)")
-    kill(server.processIdentifier, SIGTERM)
-    server.waitUntilExit()
 
     let second = try cairnAt(build, home: home)
     try #require(second.status == 0, "\(second.stdout)\n\(second.stderr)")

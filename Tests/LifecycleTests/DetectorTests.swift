@@ -346,7 +346,7 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         let r = try run([lifecycleBinary, "deploy"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("unknown phase \"deploy\""))
-        #expect(r.stderr.contains("analyzer, builder, creator, detector, exporter, rebaser, restorer"))
+        #expect(r.stderr.contains("analyzer, builder, creator, detector, exporter, extender, rebaser, restorer"))
     }
 }
 

@@ -67,6 +67,29 @@ func options(_ c: OCI.Compression, workers: Int = 2) -> LayerWriteOptions {
         }
     }
 
+    /// gzip at level 1 by default, as the reference lifecycle (go-containerregistry's BestSpeed);
+    /// every level is deterministic; the level changes the blob, never the diffID.
+    @Test func gzipDefaultsToLevelOneAndEachLevelIsDeterministic() throws {
+        let tmp = TempDir()
+        let src = tmp.sub("src")
+        try makeSampleTree(src)
+        _ = try sh("seq 1 300000 > '\(src)/text'")
+        let byDefault = try writeLayer(src, to: tmp.path + "/d", options(.gzip))
+        var o1 = options(.gzip)
+        o1.level = 1
+        var o9 = options(.gzip)
+        o9.level = 9
+        let one = try writeLayer(src, to: tmp.path + "/1", o1)
+        let nine = try writeLayer(src, to: tmp.path + "/9", o9)
+        let nineAgain = try writeLayer(src, to: tmp.path + "/9b", o9)
+        #expect(byDefault.digest == one.digest)
+        #expect(nine.digest == nineAgain.digest)
+        #expect(nine.diffID == one.diffID && nine.digest != one.digest)
+        #expect(nine.size < one.size)
+        #expect(try LayerWriteOptions.fromEnvironment(["CAIRN_COMPRESSION_LEVEL": "9"]).level == 9)
+        #expect(throws: OCIError.self) { try LayerWriteOptions.fromEnvironment(["CAIRN_COMPRESSION_LEVEL": "0"]) }
+    }
+
     @Test func ownerAndTimeComeFromTheOptions() throws {
         let tmp = TempDir()
         let src = tmp.sub("src")

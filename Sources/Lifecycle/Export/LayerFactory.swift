@@ -96,7 +96,7 @@ final class LayerFactory {
     func launcher(_ path: String) throws(LifecycleError) -> LayerResult {
         do {
             let digest = try sha256(file: path)
-            let key = "launcher|\(epoch)|\(compression)"
+            let key = "launcher|\(epoch)|\(compression)|\(rootOptions.level.map(String.init) ?? "default")"
             if let known = book.lookup(key, fingerprint: digest, in: dest) { return known }
             let o = rootOptions
             let (result, _, _) = try dest.writeBlob { output in

@@ -13,7 +13,8 @@ public struct LayerWriteOptions: Sendable {
     /// Modification time recorded for every entry: `SOURCE_DATE_EPOCH` or the fixed time.
     public var mtime: Int64 = LayerWriteOptions.normalizedTime
     public var compression: Compression = .gzip
-    /// gzip level (pigz's and zlib's default is 6) or zstd level (3, as `zstd -3`).
+    /// gzip level (default 1, BestSpeed, as the reference lifecycle's go-containerregistry writes
+    /// layers) or zstd level (default 3, as `zstd -3`); `CAIRN_COMPRESSION_LEVEL` sets it.
     public var level: Int32?
     /// Compression threads; defaults to the number of cores.
     public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -32,6 +33,9 @@ public struct LayerWriteOptions: Sendable {
     /// `.wh..wh..opq` entry (image-spec layer.md, Whiteouts).
     public var overlayUpper = false
 
+    /// The gzip level used when none is given.
+    public static let defaultGzipLevel: Int32 = 1
+
     /// 1980-01-01T00:00:01Z, the constant the CNB lifecycle uses for reproducible layers.
     public static let normalizedTime: Int64 = 315_532_801
 
@@ -45,7 +49,18 @@ public struct LayerWriteOptions: Sendable {
             guard let v = Int64(s), v >= 0 else { throw OCIError.invalidValue(name: "SOURCE_DATE_EPOCH", value: s, expected: "seconds since the epoch") }
             o.mtime = v
         }
+        o.level = try compressionLevel(environment)
         return o
+    }
+
+    /// `CAIRN_COMPRESSION_LEVEL` (1–9 for gzip, 1–19 for zstd), nil when unset.
+    /// - Throws: `OCIError.invalidValue` when it is not such a number.
+    public static func compressionLevel(_ environment: [String: String]) throws -> Int32? {
+        guard let s = environment["CAIRN_COMPRESSION_LEVEL"], !s.isEmpty else { return nil }
+        guard let v = Int32(s), (1...19).contains(v) else {
+            throw OCIError.invalidValue(name: "CAIRN_COMPRESSION_LEVEL", value: s, expected: "a compression level, 1-9 for gzip or 1-19 for zstd")
+        }
+        return v
     }
 }
 
@@ -96,7 +111,7 @@ public enum LayerWriter {
                                    body: (TarWriter) throws -> Int) throws -> LayerResult {
         let compressor: any Compressor
         switch options.compression {
-        case .gzip: compressor = try ParallelGzipCompressor(out: output, level: options.level ?? 6, workers: options.workers)
+        case .gzip: compressor = try ParallelGzipCompressor(out: output, level: min(options.level ?? LayerWriteOptions.defaultGzipLevel, 9), workers: options.workers)
         case .zstd: compressor = try ZstdCompressor(out: output, level: options.level ?? 3, workers: options.workers)
         case .none: compressor = StoreCompressor(out: output)
         }
