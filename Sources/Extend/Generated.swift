@@ -32,7 +32,8 @@ public enum GeneratedDockerfiles {
     }
 
     /// A key for the result of applying `dockerfiles` to the image `base`: the same base,
-    /// Dockerfiles, args and context contents give the same key; nil when a Dockerfile uses
+    /// Dockerfiles, args and (for Dockerfiles with COPY or ADD) context contents give the same
+    /// key; nil when a Dockerfile uses
     /// `build_id` past its ARG (it asks to be rebuilt every time, image_extension.md).
     public static func cacheKey(base: Digest, _ dockerfiles: [ExtensionDockerfile]) -> String? {
         var hash = DigestingCounter()
@@ -44,7 +45,10 @@ public enum GeneratedDockerfiles {
             guard uses <= declares else { return nil }
             hash.add(Data("\u{0}\(d.extensionID)\u{0}\(text)\u{0}".utf8))
             for (k, v) in d.args.sorted(by: { $0.key < $1.key }) { hash.add(Data("\(k)=\(v)\u{0}".utf8)) }
-            contentHash(d.contextDirectory, into: &hash)
+            // The context counts only when the Dockerfile reads it: without COPY or ADD a change to
+            // the app (the default context) must not invalidate the extended image.
+            let readsContext = (try? Dockerfile(parsing: text, file: d.path))?.instructions.contains { $0.keyword == "COPY" || $0.keyword == "ADD" } ?? true
+            if readsContext { contentHash(d.contextDirectory, into: &hash) }
         }
         return hash.finalize().encoded
     }

@@ -15,8 +15,9 @@ import OCI
 ///   (`DEPS_DIR`); Heroku's `<env-dir>` is the platform env directory.
 /// - An `export` file left in the buildpack's directory becomes build env for later buildpacks;
 ///   `.profile.d/` scripts of the app and finalize's `<profile.d>` are sourced at launch.
-/// - Release's `default_process_types` become processes (`web` the default), a `Procfile`
-///   overrides them, `config_vars` become launch env.
+/// - Release's `default_process_types` and the supply buildpacks' `<deps>/<index>/launch.yml`
+///   processes become processes (`web` the default), a `Procfile` overrides them, `config_vars`
+///   become launch env.
 /// The group order decides which buildpack is final: the shims read `<layers>/group.toml`.
 public enum ClassicBuildpack {
     /// A directory without buildpack.toml whose `bin/` has a classic entry point.
@@ -234,6 +235,19 @@ public enum ClassicBuildpack {
             *) section="" ;;
           esac
         done <<< "$release"
+        # Supply buildpacks' <deps>/<index>/launch.yml processes (Cloud Foundry v3), in index order.
+        for launch in "$deps_dir"/*/launch.yml; do
+          [ -f "$launch" ] || continue
+          type=""
+          while IFS= read -r line; do
+            case "$line" in
+              *type:*) type=$(printf '%s' "$line" | sed 's/^[-[:space:]]*type:[[:space:]]*//; s/^"\(.*\)"$/\1/') ;;
+              *command:*)
+                command=$(printf '%s' "$line" | sed 's/^[-[:space:]]*command:[[:space:]]*//; s/^"\(.*\)"$/\1/')
+                [ -n "$type" ] && processes[$type]=$command ;;
+            esac
+          done < "$launch"
+        done
         if [ -f "$app/Procfile" ]; then
           while IFS= read -r line; do
             [[ "$line" =~ ^([A-Za-z0-9_-]+):[[:space:]]*(.+)$ ]] && processes[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}

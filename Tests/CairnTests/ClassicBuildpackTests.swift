@@ -22,6 +22,7 @@ struct ClassicBuildpackTests {
                 chmod +x "$deps/bin/greet-tool"
                 printf 'hello' > "$deps/env/GREETING"
                 echo 'export TOOLS_PROFILE=sourced' > "$deps/profile.d/tools.sh"
+                printf 'processes:\n- type: "tool"\n  command: "greet-tool from launch.yml"\n' > "$deps/launch.yml"
                 echo "supplied into $deps"
                 """,
         ], files: ["VERSION": "1.2.3\n", "manifest.yml": "language: tools\n"])
@@ -67,6 +68,8 @@ struct ClassicBuildpackTests {
         #expect(ran.stdout.contains("profile=sourced app=yes var=configured"), "profile.d scripts and config_vars at launch: \(ran.stdout)")
         let labels = execConfig(try inspectJSON("classic-app", home: b.home))["Labels"] as? [String: String] ?? [:]
         #expect(labels["io.buildpacks.rebasable"] == "true")
+        let tool = try cairnAt(["run", "classic-app", "--process", "tool"], home: b.home)
+        #expect(tool.stdout.contains("greet-tool says from launch.yml"), "a launch.yml process: \(tool.stdout)\n\(tool.stderr)")
 
         // Without the marker the final buildpack fails detection.
         let other = tmp.sub("other")

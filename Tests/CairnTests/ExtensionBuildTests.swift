@@ -44,6 +44,13 @@ func cairnBuildAppliesImageExtensions() throws {
     try #require(second.status == 0, "\(second.stdout)\n\(second.stderr)")
     #expect(second.stderr.contains("Reusing the extended build image"), "\(second.stderr)")
     #expect(!second.stderr.contains("Applying build.Dockerfile"), "\(second.stderr)")
+
+    // A changed app file does not invalidate them: the build.Dockerfile does not read the
+    // context (the app), the run.Dockerfile's context (context.run) is unchanged.
+    try writeFile(app + "/README", "an app, changed\n")
+    let third = try cairnAt(["build", "ext-app", "--path", app, "--builder", "ext-builder"], home: home)
+    try #require(third.status == 0, "\(third.stdout)\n\(third.stderr)")
+    #expect(third.stderr.contains("Reusing the extended build image") && third.stderr.contains("Reusing the extended run image"), "\(third.stderr)")
 }
 
 /// builder.toml of a tiny-stack builder with the uses-tool buildpack and the tools extension.
