@@ -29,7 +29,7 @@ cp "$CA" "$W/app/.ca.crt"   # pip behind this machine's proxy, for both sides
 cat > "$W/Dockerfile" <<'DF'
 FROM localhost/debian-run
 USER root
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /venv
 COPY .ca.crt /etc/ssl/certs/extra-ca.crt
 COPY requirements.txt /app/
