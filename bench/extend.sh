@@ -7,16 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-command -v buildah >/dev/null || { apt-get install -y -qq buildah >/dev/null; }
-[ -x .build/static-bin/lifecycle ] || scripts/build-static >/dev/null
-swift build -c release --product cairn >/dev/null
-CAIRN=$PWD/.build/release/cairn
-export CAIRN_LIFECYCLE_BIN=$PWD/.build/static-bin
-W=/tmp/cairn-bench-extend-$$; rm -rf "$W"; mkdir -p "$W"
-export CAIRN_HOME=$W/home
-W_LOG=$W/cmd.log
-BUILDAH=(buildah --storage-driver vfs --root "$W/buildah/root" --runroot "$W/buildah/run")
-trap '"${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+source bench/lib.sh
+bench_setup extend buildah
 "$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
 "${BUILDAH[@]}" pull -q "oci:$CAIRN_HOME/store:tiny/run:latest" >/dev/null
 id=$("${BUILDAH[@]}" images -q | head -1); "${BUILDAH[@]}" tag "$id" localhost/tiny-run
@@ -29,11 +21,6 @@ USER 1001:1001'
 printf 'ARG base_image\nFROM ${base_image}\n%s\n' "$body" > "$W/context/run.Dockerfile"
 printf 'FROM localhost/tiny-run\n%s\n' "$body" > "$W/context/Dockerfile"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timeit() {
-  local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$W_LOG" || { echo "FAILED: $*" >&2; cat "$W_LOG" >&2; kill $$; exit 1; }
-  e=$(date +%s.%N); echo "$e - $s" | bc -l
-}
 cairn_extend() { "$CAIRN" extend tiny/run:latest --dockerfile "$W/context/run.Dockerfile" --tag "ext:$RANDOM" --quiet "$@"; }
 buildah_bud() { "${BUILDAH[@]}" bud --isolation chroot --pull-never --layers=false -q -t "ext$RANDOM" -f "$W/context/Dockerfile" "$W/context"; }
 cairn_extend >/dev/null  # unpacks the base once (cached per digest), as builds do
@@ -41,6 +28,5 @@ cg=(); cn=(); b=()
 for _ in $(seq "$RUNS"); do
   cg+=("$(timeit cairn_extend)"); cn+=("$(timeit cairn_extend --compression none)"); b+=("$(timeit buildah_bud)")
 done
-m() { printf '%s\n' "$@" | median; }
 printf 'cairn extend (gzip layers):  %6.2f s   buildah bud %6.2f s   cairn/buildah time %.2fx\n' "$(m "${cg[@]}")" "$(m "${b[@]}")" "$(echo "$(m "${cg[@]}") / $(m "${b[@]}")" | bc -l)"
 printf 'cairn extend (uncompressed): %6.2f s   buildah bud %6.2f s   cairn/buildah time %.2fx\n' "$(m "${cn[@]}")" "$(m "${b[@]}")" "$(echo "$(m "${cn[@]}") / $(m "${b[@]}")" | bc -l)"

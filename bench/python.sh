@@ -9,16 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-command -v buildah >/dev/null || { apt-get install -y -qq buildah >/dev/null; }
-[ -x .build/static-bin/lifecycle ] || scripts/build-static >/dev/null
-swift build -c release --product cairn >/dev/null
-CAIRN=$PWD/.build/release/cairn
-export CAIRN_LIFECYCLE_BIN=$PWD/.build/static-bin
-W=/tmp/cairn-bench-python-$$; rm -rf "$W"; mkdir -p "$W"
-export CAIRN_HOME=$W/home
-W_LOG=$W/cmd.log
-BUILDAH=(buildah --storage-driver vfs --root "$W/buildah/root" --runroot "$W/buildah/run")
-trap '"${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+source bench/lib.sh
+bench_setup python buildah
 CA=/etc/ssl/certs/ca-certificates.crt
 "$CAIRN" stack create debian --debian bookworm --quiet >/dev/null
 "$CAIRN" builder create debian-builder --config examples/builder-debian.toml --quiet >/dev/null
@@ -40,11 +32,6 @@ USER 1001:1001
 CMD ["/venv/bin/python", "app.py"]
 DF
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timeit() {
-  local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$W_LOG" || { echo "FAILED: $*" >&2; cat "$W_LOG" >&2; kill $$; exit 1; }
-  e=$(date +%s.%N); echo "$e - $s" | bc -l
-}
 cairn_build() { "$CAIRN" build flask --path "$W/app" --builder debian-builder --ca-certs "$CA" --quiet "$@"; }
 cairn_cold() {
   for ref in $("$CAIRN" images | awk '/cairn-extended/ {print $1}'); do "$CAIRN" rmi "$ref" >/dev/null; done
@@ -61,7 +48,6 @@ for _ in $(seq "$RUNS"); do
   cc+=("$(timeit cairn_cold)"); cw+=("$(timeit cairn_warm)"); c1+=("$(timeit cairn_change)")
   bc_+=("$(timeit buildah_cold)"); bw+=("$(timeit buildah_warm)"); b1+=("$(timeit buildah_change)")
 done
-m() { printf '%s\n' "$@" | median; }
 row() { printf '%-18s cairn %7.2f s   buildah %7.2f s   cairn/buildah time %.2fx\n' "$1" "$2" "$3" "$(echo "$2 / $3" | bc -l)"; }
 row "cold:" "$(m "${cc[@]}")" "$(m "${bc_[@]}")"
 row "warm, no change:" "$(m "${cw[@]}")" "$(m "${bw[@]}")"
