@@ -194,7 +194,8 @@ public struct ExtendConfigFile: Codable, Hashable, Sendable {
 }
 
 extension StringProtocol {
-    var trimmingSpaces: String {
+    /// Without leading and trailing spaces and tabs (Dockerfile and TOML whitespace).
+    public var trimmingSpaces: String {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

@@ -120,14 +120,14 @@ struct DockerfileApplier {
             for (key, value) in try Words.keyValues(i.arguments) { labels[try Words.expand(key, variables)] = try Words.expand(value, variables) }
             config.labels = labels
         case "USER":
-            let user = try Words.expand(i.arguments.trimmingBlanks, variables)
+            let user = try Words.expand(i.arguments.trimmingSpaces, variables)
             guard !user.isEmpty else { throw .syntax("USER needs a user") }
             config.user = user
         case "SHELL":
             guard let form = Words.jsonArray(i.arguments), !form.isEmpty else { throw .syntax("SHELL needs the JSON form, e.g. [\"/bin/bash\", \"-c\"]") }
             shell = form
         case "WORKDIR":
-            let dir = try Words.expand(i.arguments.trimmingBlanks, variables)
+            let dir = try Words.expand(i.arguments.trimmingSpaces, variables)
             let absolute = dir.hasPrefix("/") ? dir : (config.workingDir ?? "/") + "/" + dir
             config.workingDir = absolute
             let layer = try workspace.change { root throws(ExtendError) in try makeDirectory(absolute, in: root) }
@@ -165,7 +165,6 @@ struct DockerfileApplier {
         }
     }
 
-    static func exists(_ path: String) -> Bool { OverlayStack.exists(path) }
 
     func makeDirectory(_ path: String, in root: String) throws(ExtendError) {
         let target = RootPath(root: root).resolve(path)
@@ -231,7 +230,7 @@ struct DockerfileApplier {
         let parent = URL(fileURLWithPath: normalized).deletingLastPathComponent().path
         let last = URL(fileURLWithPath: normalized).lastPathComponent
         guard last.contains(where: { "*?[".contains($0) }) else {
-            guard DockerfileApplier.exists(normalized) else { throw .syntax("\(pattern) does not exist in the build context \(context)") }
+            guard FS.exists(normalized) else { throw .syntax("\(pattern) does not exist in the build context \(context)") }
             return [normalized]
         }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).sorted()

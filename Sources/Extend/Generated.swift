@@ -41,7 +41,7 @@ public enum GeneratedDockerfiles {
         for d in dockerfiles {
             guard let text = try? String(contentsOfFile: d.path, encoding: .utf8) else { return nil }
             let uses = text.components(separatedBy: "build_id").count - 1
-            let declares = text.split(separator: "\n").filter { $0.trimmingBlanks.hasPrefix("ARG build_id") }.count
+            let declares = text.split(separator: "\n").filter { $0.trimmingSpaces.hasPrefix("ARG build_id") }.count
             guard uses <= declares else { return nil }
             hash.add(Data("\u{0}\(d.extensionID)\u{0}\(text)\u{0}".utf8))
             for (k, v) in d.args.sorted(by: { $0.key < $1.key }) { hash.add(Data("\(k)=\(v)\u{0}".utf8)) }

@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import Sandbox
 
 #if canImport(Glibc)
@@ -76,7 +77,7 @@ final class OverlayStack: ExtendWorkspace {
     func run(_ command: [String], environment: [String], workingDirectory: String, user: (uid: Int, gid: Int),
              root: String) throws(ExtendError) -> Int32 {
         let points = ["/etc/resolv.conf", "/etc/hosts", "/proc", "/dev", "/sys", "/tmp", "/etc"]
-        let existed = Set(points.filter { Self.exists(root + $0) })
+        let existed = Set(points.filter { FS.exists(root + $0) })
         let bundle = RuncBundle(directory: scratch + "/bundle", rootfs: root,
                                 process: ContainerProcess(args: command, env: environment, cwd: workingDirectory, uid: user.uid, gid: user.gid))
         let status: Int32
@@ -98,10 +99,6 @@ final class OverlayStack: ExtendWorkspace {
         return status
     }
 
-    static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0
-    }
 
     /// Removes the upper directories.
     func remove() {

@@ -1,3 +1,4 @@
+import Buildpacks
 import Foundation
 
 /// The word rules of Dockerfile instruction arguments (Dockerfile reference, "Environment
@@ -61,7 +62,7 @@ enum Words {
 
     /// The exec form `["a", "b"]`, or nil when `text` is not a JSON array of strings.
     static func jsonArray(_ text: String) -> [String]? {
-        let t = text.trimmingBlanks
+        let t = text.trimmingSpaces
         guard t.hasPrefix("["), t.hasSuffix("]") else { return nil }
         var items: [String] = []
         var chars = Array(t.dropFirst().dropLast())[...]
@@ -141,7 +142,7 @@ enum Words {
         let words = try split(text)
         guard let first = words.first else { throw .syntax("expected KEY=VALUE") }
         if !first.contains("=") {
-            let rest = text.trimmingBlanks.dropFirst(first.count).trimmingBlanks
+            let rest = text.trimmingSpaces.dropFirst(first.count).trimmingSpaces
             guard !rest.isEmpty else { throw .syntax("\(first) has no value (expected KEY=VALUE)") }
             return [(first, try split(rest).joined(separator: " "))]
         }
@@ -149,12 +150,5 @@ enum Words {
             guard let eq = word.firstIndex(of: "="), eq != word.startIndex else { throw .syntax("expected KEY=VALUE, found \"\(word)\"") }
             return (String(word[..<eq]), String(word[word.index(after: eq)...]))
         }
-    }
-}
-
-extension StringProtocol {
-    /// Without leading and trailing spaces and tabs.
-    var trimmingBlanks: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

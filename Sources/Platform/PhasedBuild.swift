@@ -98,17 +98,11 @@ extension BuildRunner {
             log("Reusing the extended \(kind.rawValue) image \(cached.digest.short): same base, Dockerfiles, args and context (no RUN)")
             return cached
         }
-        let baseRoot = try RootfsCache(home: home).rootfs(of: base, in: store, log: log)
-        var options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
-        options.compression = .gzip
-        let extender = ImageExtender(store: store, scratch: home + "/extend/" + UUID().uuidString.prefix(8), layerOptions: options, log: log)
         do {
-            let session = try store.beginWriteSession()
-            defer { withExtendedLifetime(session) {} }
-            return try extender.extend(base: base, baseRoot: baseRoot, baseName: name, dockerfiles: dockerfiles, kind: kind,
-                                       reference: reference).image
-        } catch let e as ExtendError {
-            throw PlatformError("extending the \(kind.rawValue) image: \(e)")
+            return try DockerfileRunner(store: store, home: home, log: log)
+                .extend(base, name: name, dockerfiles, kind: kind, compression: .gzip, reference: reference)
+        } catch let e as PlatformError {
+            throw PlatformError("extending the \(kind.rawValue) image: \(e.description)")
         }
     }
 
@@ -144,16 +138,24 @@ public struct DockerfileRunner {
         do { base = try store.resolve(reference) } catch { throw PlatformError("base image \(reference) is not in the store (\(error))") }
         guard FileManager.default.fileExists(atPath: dockerfile) else { throw PlatformError("Dockerfile \(dockerfile) does not exist") }
         guard FS.isDirectory(context) else { throw PlatformError("build context \(context) is not a directory") }
+        let d = ExtensionDockerfile(extensionID: "cairn extend", path: URL(fileURLWithPath: dockerfile).standardizedFileURL.path,
+                                    contextDirectory: URL(fileURLWithPath: context).standardizedFileURL.path, args: args)
+        return try extend(base, name: reference, [d], kind: kind, compression: compression, reference: tag)
+    }
+
+    /// `base` extended by `dockerfiles` over overlay layers of its unpacked root, named `reference`.
+    func extend(_ base: StoredImage, name: String, _ dockerfiles: [ExtensionDockerfile], kind: ExtendKind, compression: Compression,
+                reference: String) throws -> StoredImage {
         let baseRoot = try RootfsCache(home: home).rootfs(of: base, in: store, log: log)
         var options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
         options.compression = compression
         let extender = ImageExtender(store: store, scratch: home + "/extend/" + UUID().uuidString.prefix(8), layerOptions: options, log: log)
-        let d = ExtensionDockerfile(extensionID: "cairn extend", path: URL(fileURLWithPath: dockerfile).standardizedFileURL.path,
-                                    contextDirectory: URL(fileURLWithPath: context).standardizedFileURL.path, args: args)
         do {
+            // A write session from the first layer to the name: prune does not take the new blobs.
             let session = try store.beginWriteSession()
             defer { withExtendedLifetime(session) {} }
-            return try extender.extend(base: base, baseRoot: baseRoot, baseName: reference, dockerfiles: [d], kind: kind, reference: tag).image
+            return try extender.extend(base: base, baseRoot: baseRoot, baseName: name, dockerfiles: dockerfiles, kind: kind,
+                                       reference: reference).image
         } catch let e as ExtendError {
             throw PlatformError("\(e)")
         }
