@@ -43,7 +43,6 @@ struct DockerfileApplier {
     /// Build args given to this Dockerfile: the extension's plus `base_image`, `build_id`,
     /// `user_id`, `group_id`.
     let buildArgs: [String: String]
-    let log: (String) -> Void
     /// The ARGs declared after FROM, with their values (visible to RUN as environment).
     var args: [String: String] = [:]
     /// The ARGs declared before FROM (visible to FROM only).
@@ -52,13 +51,11 @@ struct DockerfileApplier {
     var seenFrom = false
     var steps: [AppliedStep] = []
 
-    init(dockerfile: ExtensionDockerfile, workspace: any ExtendWorkspace, config: ExecutionConfig, buildArgs: [String: String],
-         log: @escaping (String) -> Void) {
+    init(dockerfile: ExtensionDockerfile, workspace: any ExtendWorkspace, config: ExecutionConfig, buildArgs: [String: String]) {
         self.dockerfile = dockerfile
         self.workspace = workspace
         self.config = config
         self.buildArgs = buildArgs
-        self.log = log
     }
 
     static let allowed: Set<String> = ["ARG", "FROM", "RUN", "COPY", "ADD", "ENV", "LABEL", "USER", "WORKDIR", "SHELL"]

@@ -61,12 +61,13 @@ public struct ImageExtender {
 
 /// Dockerfiles applied one after the other over a workspace (image_extension.md, Phase:
 /// Extension): `base_image`, a fresh `build_id`, and `user_id`/`group_id` of the image as the
-/// previous Dockerfile left it; each layer written to `store`; one history line per instruction.
+/// previous Dockerfile left it; each layer written to `store` (a workspace that records no layers
+/// needs none); one history line per instruction.
 /// For a run image the final user must not be root, and `io.buildpacks.rebasable` is true only
 /// when every Dockerfile declared it (platform.md, extender).
 struct DockerfileSequence {
     let workspace: any ExtendWorkspace
-    let store: ImageStore
+    let store: ImageStore?
     let layerOptions: LayerWriteOptions
     let log: (String) -> Void
 
@@ -92,13 +93,13 @@ struct DockerfileSequence {
             args["group_id"] = String(ids.gid)
             // Each run.Dockerfile must declare its own layers rebasable.
             out.config.labels?[CNBLabel.rebasable] = nil
-            var applier = DockerfileApplier(dockerfile: d, workspace: workspace, config: out.config, buildArgs: args, log: log)
+            var applier = DockerfileApplier(dockerfile: d, workspace: workspace, config: out.config, buildArgs: args)
             try applier.apply()
             out.config = applier.config
             if out.config.labels?[CNBLabel.rebasable] != "true" { out.rebasable = false }
             for step in applier.steps {
                 var h = History(created: created, createdBy: "Layer: '\(step.createdBy)', Created by extension: \(d.extensionID)")
-                if let source = step.layer {
+                if let source = step.layer, let store {
                     out.layers.append(try writeLayer(source, into: store, options: layerOptions, what: step.createdBy, log: log))
                 } else {
                     h.emptyLayer = true

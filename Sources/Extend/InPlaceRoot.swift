@@ -189,24 +189,23 @@ struct ChangeLayer {
 }
 
 /// Applies extension Dockerfiles to the container the extender runs in (platform.md, extender:
-/// `-kind build` in the build environment, `-kind run` in the run environment, as root). With
-/// `recordLayers`, each changed instruction's changes are written as a layer to `store` (the run
-/// image's extension layers); without, files are only changed (the build phase follows in the
-/// same container).
+/// `-kind build` in the build environment, `-kind run` in the run environment, as root). With a
+/// `store`, each changed instruction's changes are written to it as a layer (the run image's
+/// extension layers); without, files are only changed (the build phase follows in the same
+/// container).
 public struct InPlaceExtender {
     public var root: String
     public var excluded: [String]
-    public var store: ImageStore
-    public var recordLayers: Bool
+    /// Where changes are recorded as layers; nil records none.
+    public var store: ImageStore?
     public var layerOptions: LayerWriteOptions
     public var log: (String) -> Void
 
-    public init(root: String = "/", excluded: [String], store: ImageStore, recordLayers: Bool, layerOptions: LayerWriteOptions,
+    public init(root: String = "/", excluded: [String], store: ImageStore?, layerOptions: LayerWriteOptions,
                 log: @escaping (String) -> Void) {
         self.root = root
         self.excluded = excluded
         self.store = store
-        self.recordLayers = recordLayers
         self.layerOptions = layerOptions
         self.log = log
     }
@@ -222,7 +221,7 @@ public struct InPlaceExtender {
 
     public func extend(config: ExecutionConfig, baseName: String, dockerfiles: [ExtensionDockerfile],
                        kind: ExtendKind) throws(ExtendError) -> Result {
-        let workspace: any ExtendWorkspace = recordLayers ? InPlaceRoot(root: root, excluded: excluded) : UnrecordedRoot(root: root)
+        let workspace: any ExtendWorkspace = store == nil ? UnrecordedRoot(root: root) : InPlaceRoot(root: root, excluded: excluded)
         let applied = try DockerfileSequence(workspace: workspace, store: store, layerOptions: layerOptions, log: log)
             .apply(dockerfiles, config: config, baseName: baseName, kind: kind)
         return Result(config: applied.config, layers: applied.layers, history: applied.history, rebasable: applied.rebasable)

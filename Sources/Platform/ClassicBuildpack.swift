@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import Sandbox
 
 /// Classic (Cloud Foundry / Heroku, "v2") buildpacks — `bin/detect`, `bin/supply`,
 /// `bin/finalize`, `bin/compile`, `bin/release`, no buildpack.toml — wrapped as CNB buildpacks
@@ -53,7 +54,7 @@ public enum ClassicBuildpack {
         let fm = FileManager.default
         try? fm.removeItem(atPath: target)
         try fm.createDirectory(atPath: target + "/bin", withIntermediateDirectories: true)
-        try runToolCopy(dir, to: target + "/classic")
+        try runTool("/bin/cp", ["-a", dir, target + "/classic"], what: "copying classic buildpack \(dir)")
         try """
             # A classic buildpack wrapped by Cairn's shim; the original is in classic/.
             api = "0.12"
@@ -72,15 +73,6 @@ public enum ClassicBuildpack {
             try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target + "/bin/" + file)
         }
         return (id, version)
-    }
-
-    static func runToolCopy(_ source: String, to target: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/cp")
-        p.arguments = ["-a", source, target]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw PlatformError("cannot copy classic buildpack \(source) to \(target)") }
     }
 
     /// The name: manifest.yml's `language`, else its `name`, else the directory's name.

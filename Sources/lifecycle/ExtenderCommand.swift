@@ -63,8 +63,7 @@ struct ExtenderCommand: AsyncParsableCommand {
         if analyzed.buildImage?.extend == true && !dockerfiles.isEmpty {
             let user = "\(images.userID(env)):\(images.groupID(env))"
             let config = ExecutionConfig(user: user, env: env.map { "\($0.key)=\($0.value)" }.sorted())
-            let extender = InPlaceExtender(excluded: excluded, store: try scratchStore(), recordLayers: false,
-                                           layerOptions: LayerWriteOptions(), log: { log.info($0) })
+            let extender = InPlaceExtender(excluded: excluded, store: nil, layerOptions: LayerWriteOptions(), log: { log.info($0) })
             let result: InPlaceExtender.Result
             do {
                 result = try extender.extend(config: config, baseName: analyzed.buildImage?.reference ?? "build-image",
@@ -106,7 +105,7 @@ struct ExtenderCommand: AsyncParsableCommand {
         let store: ImageStore
         do { store = try ImageStore(root: dir) } catch { throw LifecycleError.io(operation: "create", path: dir, reason: "\(error)") }
         let options = try LayerWriteOptions.fromEnvironment(env)
-        let extender = InPlaceExtender(excluded: excluded, store: store, recordLayers: true, layerOptions: options, log: { log.info($0) })
+        let extender = InPlaceExtender(excluded: excluded, store: store, layerOptions: options, log: { log.info($0) })
         let result: InPlaceExtender.Result
         do {
             result = try extender.extend(config: base.image.config.config ?? ExecutionConfig(), baseName: runName,
@@ -124,10 +123,5 @@ struct ExtenderCommand: AsyncParsableCommand {
         } catch {
             throw LifecycleError.image("cannot write the extended run image to \(dir): \(error)")
         }
-    }
-
-    /// A store for layers nobody keeps (`-kind build` records none).
-    func scratchStore() throws -> ImageStore {
-        try ImageStore(root: FileManager.default.temporaryDirectory.path + "/cairn-extend-" + UUID().uuidString)
     }
 }
