@@ -29,10 +29,17 @@ let package = Package(
             name: "CCairn",
             linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
         ),
+        // The one way to run a process: fork/exec with privilege drop, close-on-exec pipes, both
+        // outputs read at once, timeouts, and signal forwarding installed by the executables.
+        .target(
+            name: "Processes",
+            dependencies: ["CCairn"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "OCI",
             dependencies: [
-                "CCairn",
+                "CCairn", "Processes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -54,12 +61,13 @@ let package = Package(
         // The lifecycle phases as library code, driven by option values.
         .target(
             name: "Lifecycle",
-            dependencies: ["Buildpacks", "OCI", "CCairn"],
+            dependencies: ["Buildpacks", "OCI", "Processes"],
             swiftSettings: strictSettings
         ),
         // Running processes in root filesystems: bubblewrap for builds, runc for `cairn run`.
         .target(
             name: "Sandbox",
+            dependencies: ["Processes"],
             swiftSettings: strictSettings
         ),
         // Image extensions applied: extension Dockerfiles over overlay layers of an unpacked
@@ -72,13 +80,13 @@ let package = Package(
         // What `cairn` adds around the lifecycle: stacks, builders, builds, running images.
         .target(
             name: "Platform",
-            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox", "Extend"],
+            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox", "Extend", "Processes"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "lifecycle",
             dependencies: [
-                "Lifecycle", "Buildpacks", "OCI", "Extend",
+                "Lifecycle", "Buildpacks", "OCI", "Extend", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -92,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks", "Lifecycle", "Platform", "Extend",
+                "OCI", "Buildpacks", "Lifecycle", "Platform", "Extend", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -122,6 +130,11 @@ let package = Package(
         .testTarget(
             name: "ExtendTests",
             dependencies: ["Buildpacks", "Extend", "OCI", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ProcessesTests",
+            dependencies: ["Processes"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -10,6 +10,13 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436 /* the same number on every Linux architecture */
+#endif
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -40,9 +47,20 @@ int cairn_spawn(const char *path, char *const argv[], char *const envp[], const 
         }
         for (int i = 0; i < nfds; i++) close(moved[i]);
         if (devnull >= nfds) close(devnull);
-        /* Default signal dispositions and an empty mask for the new program. */
+        /* No descriptor of the parent other than 0..nfds-1 reaches the new program, whether or
+           not whoever opened it asked for close-on-exec (the report pipe is close-on-exec). */
+        if (syscall(SYS_close_range, (unsigned)nfds, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            long max = sysconf(_SC_OPEN_MAX);
+            if (max < 0 || max > 65536) max = 65536;
+            for (int fd = nfds; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+        /* Default signal dispositions and an empty mask for the new program: an ignored signal
+           stays ignored across exec, and this process ignores SIGINT/SIGTERM to forward them. */
         sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        struct sigaction dfl; memset(&dfl, 0, sizeof dfl); dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+        }
         if (gid >= 0) {
             if (setgroups(0, NULL) != 0 && errno != EPERM) { failure[0] = errno; failure[1] = 2; goto fail; }
             if (setgid((gid_t)gid) != 0) { failure[0] = errno; failure[1] = 2; goto fail; }
@@ -80,6 +98,16 @@ int cairn_wait(int pid) {
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return -1;
 }
+
+int cairn_await_exit(int pid) {
+    siginfo_t info;
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    return 0;
+}
+
+int cairn_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 uint32_t cairn_dev_major(uint64_t dev) { return major(dev); }
 uint32_t cairn_dev_minor(uint64_t dev) { return minor(dev); }

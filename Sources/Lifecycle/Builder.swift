@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -140,7 +141,7 @@ public struct Builder {
         let args = [layersDir, inputs.platformDirectory, planPath]
         let spec = ProcessSpec(path: module.directory + "/bin/build", arguments: args, environment: vars,
                                workingDirectory: inputs.appDirectory, user: inputs.user)
-        let status = try ProcessRunner.runInheriting(spec)
+        let status = try ChildProcess.runModule(spec).status
         guard status == 0 else { throw LifecycleError.buildpackFailed(id: module.id.value, version: module.version, status: status) }
     }
 

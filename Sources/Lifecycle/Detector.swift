@@ -1,5 +1,6 @@
 import Buildpacks
 import Foundation
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -239,7 +240,8 @@ public final class Detector: @unchecked Sendable {
             // Positional arguments at every API (deprecated since 0.8, not removed; the reference passes them).
             let args = [inputs.platformDirectory, planPath]
             let spec = ProcessSpec(path: detectPath, arguments: args, environment: env, workingDirectory: inputs.appDirectory, user: inputs.user)
-            let (status, output) = try await ProcessRunner.capture(spec)
+            let result = try await ChildProcess.runModule(spec, output: .combined)
+            let (status, output) = (result.status, result.output)
             switch status {
             case 0: return DetectRecord(outcome: parsePlan(m, path: planPath), output: output)
             case 100: return DetectRecord(outcome: .fail(reason: nil), output: output)

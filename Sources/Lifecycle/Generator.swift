@@ -1,5 +1,6 @@
 import Buildpacks
 import Foundation
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -60,7 +61,7 @@ struct Generator {
                 let args = [outputDir, inputs.platformDirectory, planPath]
                 let spec = ProcessSpec(path: generate, arguments: args, environment: vars,
                                        workingDirectory: inputs.appDirectory, user: inputs.user)
-                let status = try ProcessRunner.runInheriting(spec)
+                let status = try ChildProcess.runModule(spec).status
                 guard status == 0 else {
                     throw LifecycleError.extensionFailed(id: module.id.value, version: module.version, status: status)
                 }

@@ -24,12 +24,13 @@ public enum ImageLocation: Sendable {
 
     /// Finds an image, or nil when it does not exist. From a registry, `layers: false` fetches
     /// only manifest and config (the export pushes by mount or skips what the registry has).
-    public func find(_ reference: String, layers: Bool = true) async throws(LifecycleError) -> LocatedImage? {
+    /// From an image index, the entry for `platform`.
+    public func find(_ reference: String, layers: Bool = true, platform: Platform = .host) async throws(LifecycleError) -> LocatedImage? {
         do {
             switch self {
             case .store(let store):
                 do {
-                    let image = try store.resolve(reference)
+                    let image = try store.resolve(reference, platform: platform)
                     return LocatedImage(store: store, image: image)
                 } catch OCIError.notFound {
                     return nil
@@ -38,11 +39,11 @@ public enum ImageLocation: Sendable {
                 guard let path = try Self.existingLayoutPath(root: root, reference: reference) else { return nil }
                 let store = try ImageStore(root: path)
                 guard let first = try store.index().manifests.first else { return nil }
-                return LocatedImage(store: store, image: try store.load(first, name: reference))
+                return LocatedImage(store: store, image: try store.load(first, name: reference, platform: platform))
             case .registry(let client, let work):
                 let ref = try ImageReference(parsing: reference)
                 do {
-                    let image = try await ImageTransfer(client: client, store: work).pull(ref, layers: layers)
+                    let image = try await ImageTransfer(client: client, store: work).pull(ref, platform: platform, layers: layers)
                     return LocatedImage(store: work, image: image)
                 } catch RegistryError.notFound {
                     return nil

@@ -1,5 +1,6 @@
 import Buildpacks
 import OCI
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
     case file(TOMLFileError)
     case buildpackNotFound(id: String, version: String?, directory: String)
     case invalidInput(String)
-    case cannotExecute(path: String, step: String, reason: String)
+    case cannotExecute(ProcessError)
     case noGroupPassed(anyErrored: Bool)
     case buildpackFailed(id: String, version: String, status: Int32)
     case buildpackOutputInvalid(id: String, detail: String)
@@ -34,8 +35,8 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
             return "buildpack \(id)\(version.map { "@" + $0 } ?? "") not found in \(directory)"
         case .invalidInput(let s):
             return s
-        case .cannotExecute(let path, let step, let reason):
-            return "cannot run \(path): \(step) failed: \(reason)"
+        case .cannotExecute(let cause):
+            return cause.description
         case .noGroupPassed(let anyErrored):
             return anyErrored
                 ? "no buildpack group passed detection, and at least one buildpack errored"

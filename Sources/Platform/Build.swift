@@ -2,6 +2,7 @@ import Buildpacks
 import Foundation
 import Lifecycle
 import OCI
+import Processes
 import Sandbox
 
 #if canImport(Glibc)
@@ -167,7 +168,7 @@ public struct BuildRunner {
         if request.clearCache { try? fm.removeItem(atPath: context.cacheDirectory) }
         try fm.createDirectory(atPath: context.cacheDirectory, withIntermediateDirectories: true)
         log("Copying \(request.appPath) to the workspace")
-        try runTool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", context.work + "/workspace/"])
+        try ChildProcess.tool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", context.work + "/workspace/"])
         for kv in request.env {
             guard let eq = kv.firstIndex(of: "="), eq != kv.startIndex else { throw PlatformError("--env \(kv): expected NAME=VALUE") }
             try String(kv[kv.index(after: eq)...]).write(toFile: context.work + "/platform/env/" + kv[..<eq], atomically: true, encoding: .utf8)
@@ -185,7 +186,7 @@ public struct BuildRunner {
         if geteuid() == 0 {
             // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
             for d in [context.work + "/workspace", context.work + "/layers", context.layout, context.cacheDirectory] {
-                try runTool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", d])
+                try ChildProcess.tool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", d])
             }
         }
     }
@@ -311,7 +312,7 @@ public struct BuildRunner {
                 }
                 try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
                 try? fm.removeItem(atPath: target + "/" + d.buildpack.version)
-                try runTool("/bin/cp", ["-a", spec, target + "/" + d.buildpack.version])
+                try ChildProcess.tool("/bin/cp", ["-a", spec, target + "/" + d.buildpack.version])
                 group.append(GroupReference(id: d.buildpack.id, version: d.buildpack.version))
             } else if let id = builderBuildpack(spec, rootfs: rootfs) {
                 group.append(id)

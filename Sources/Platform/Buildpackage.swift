@@ -2,6 +2,7 @@ import Buildpacks
 import Foundation
 import Lifecycle
 import OCI
+import Processes
 import Sandbox
 
 #if canImport(Glibc)
@@ -221,7 +222,7 @@ public struct BuildpackPackager {
         guard let tar = findExecutable("tar") else { throw SandboxError.toolMissing(tool: "tar", package: "tar", purpose: "write a .cnb file") }
         let temp = path + ".tmp-" + UUID().uuidString
         do {
-            try runTool(tar, ["--create", "--file", temp, "--sort=name", "--owner=0", "--group=0", "--numeric-owner",
+            try ChildProcess.tool(tar, ["--create", "--file", temp, "--sort=name", "--owner=0", "--group=0", "--numeric-owner",
                               "--mtime=@315532801", "--format=pax", "--pax-option=delete=atime,delete=ctime", "-C", scratch + "/layout",
                               "index.json", "oci-layout", "blobs"], what: "tar of the buildpackage")
             guard rename(temp, path) == 0 else { throw PlatformError("cannot write \(path): \(String(cString: strerror(errno)))") }

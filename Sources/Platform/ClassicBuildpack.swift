@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import Processes
 import Sandbox
 
 /// Classic (Cloud Foundry / Heroku, "v2") buildpacks — `bin/detect`, `bin/supply`,
@@ -54,7 +55,7 @@ public enum ClassicBuildpack {
         let fm = FileManager.default
         try? fm.removeItem(atPath: target)
         try fm.createDirectory(atPath: target + "/bin", withIntermediateDirectories: true)
-        try runTool("/bin/cp", ["-a", dir, target + "/classic"], what: "copying classic buildpack \(dir)")
+        try ChildProcess.tool("/bin/cp", ["-a", dir, target + "/classic"], what: "copying classic buildpack \(dir)")
         try """
             # A classic buildpack wrapped by Cairn's shim; the original is in classic/.
             api = "0.12"

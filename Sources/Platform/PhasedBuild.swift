@@ -3,6 +3,7 @@ import Extend
 import Foundation
 import Lifecycle
 import OCI
+import Processes
 import Sandbox
 
 #if canImport(Glibc)
@@ -53,7 +54,7 @@ extension BuildRunner {
         let runName = analyzed.runImage?.image ?? context.runImage
         if runName != context.runImage {
             try place(runName, in: context.layout, what: "run image \(runName), chosen by an image extension,")
-            if geteuid() == 0 { try runTool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", context.layout]) }
+            if geteuid() == 0 { try ChildProcess.tool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", context.layout]) }
         }
         if analyzed.runImage?.extend == true {
             let runImage = try store.resolve(runName)

@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import Processes
 import Sandbox
 
 #if canImport(Glibc)
@@ -71,7 +72,7 @@ public struct StackCreator {
             }
             guard geteuid() == 0 else { throw PlatformError("--debian needs root (debootstrap creates device files and chroots)") }
             log("Running debootstrap \(suite) (this takes a few minutes)")
-            try runTool(debootstrap, ["--variant=minbase", suite, buildRoot, mirror], what: "debootstrap \(suite)")
+            try ChildProcess.tool(debootstrap, ["--variant=minbase", suite, buildRoot, mirror], what: "debootstrap \(suite)")
         }
 
         let distro = osRelease(buildRoot + "/etc/os-release") ?? osRelease("/etc/os-release")
@@ -150,26 +151,18 @@ public struct StackCreator {
         try FileManager.default.createDirectory(atPath: debs, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         log("Downloading \(packages.joined(separator: ", "))")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: aptGet)
-        p.arguments = ["download", "-q"] + packages
-        p.currentDirectoryURL = URL(fileURLWithPath: debs)
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw PlatformError("apt-get download \(packages.joined(separator: " ")) failed: \(errText.trimmingCharacters(in: .whitespacesAndNewlines)) (is the package name right, and has `apt-get update` run?)")
+        let result = try ChildProcess.run(ProcessSpec(path: aptGet, arguments: ["download", "-q"] + packages, workingDirectory: debs),
+                                          output: .separate)
+        guard result.status == 0 else {
+            throw PlatformError("apt-get download \(packages.joined(separator: " ")) failed: \(result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines)) (is the package name right, and has `apt-get update` run?)")
         }
         // dpkg's status file lists what is installed, as on any Debian system: `cairn audit` and
         // scanners (syft, grype, trivy) read the packages of the image from it.
         var status = ""
         for deb in try FileManager.default.contentsOfDirectory(atPath: debs).sorted() where deb.hasSuffix(".deb") {
             log("Unpacking \(deb)")
-            try runTool(dpkgDeb, ["-x", debs + "/" + deb, root])
-            status += Self.statusStanza(control: try runTool(dpkgDeb, ["-f", debs + "/" + deb])) + "\n"
+            try ChildProcess.tool(dpkgDeb, ["-x", debs + "/" + deb, root])
+            status += Self.statusStanza(control: try ChildProcess.tool(dpkgDeb, ["-f", debs + "/" + deb])) + "\n"
         }
         let fm = FileManager.default
         try fm.createDirectory(atPath: root + "/var/lib/dpkg", withIntermediateDirectories: true)
@@ -186,7 +179,7 @@ public struct StackCreator {
             // busybox is static: list its applets on the host with their usual paths (bin/sh,
             // usr/bin/env, sbin/…) and link each one the packages did not provide, so scripts
             // starting with `#!/usr/bin/env bash` find env where every distribution has it.
-            let list = try runTool(root + "/bin/busybox", ["--list-full"])
+            let list = try ChildProcess.tool(root + "/bin/busybox", ["--list-full"])
             for applet in list.split(separator: "\n").map(String.init) where !applet.isEmpty && !applet.contains("..") {
                 let path = root + "/" + applet
                 guard !exists(path) else { continue }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -94,16 +95,14 @@ public struct RuncBundle: Sendable {
     /// - Returns: the container process's exit status.
     public func run(id: String) throws -> Int32 {
         let runc = try Self.locate()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: runc)
-        p.arguments = ["run", "--bundle", directory, id]
-        defer { _ = try? runTool(runc, ["delete", "--force", id]) }
-        return try runForwardingSignals(p) { sig in
-            _ = try? runTool(runc, ["kill", id, sig == SIGINT ? "INT" : "TERM"])
+        defer { _ = try? ChildProcess.tool(runc, ["delete", "--force", id]) }
+        let spec = ProcessSpec(path: runc, arguments: ["run", "--bundle", directory, id])
+        return try ChildProcess.run(spec) { sig in
+            _ = try? ChildProcess.tool(runc, ["kill", id, sig == SIGINT ? "INT" : "TERM"])
             DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
-                if p.isRunning { _ = try? runTool(runc, ["kill", id, "KILL"]) }
+                _ = try? ChildProcess.tool(runc, ["kill", id, "KILL"])
             }
-        }
+        }.status
     }
 }
 

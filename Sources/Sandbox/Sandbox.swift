@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -130,76 +131,16 @@ public struct Bubblewrap: Sendable {
                 try? FileManager.default.createDirectory(atPath: rootfs + point, withIntermediateDirectories: true)
             }
         }
-        let p = Process()
+        // A bubblewrap sandbox cannot be entered as root and then left: the drop to the build
+        // user happens before bwrap starts (cairn_spawn: setgroups, setgid, setuid).
+        var sandbox = self
+        var user: (uid: Int, gid: Int)?
         if let runAs, geteuid() == 0 {
-            guard let setpriv = findExecutable("setpriv") else {
-                throw SandboxError.toolMissing(tool: "setpriv", package: "util-linux", purpose: "run a build phase as the build user")
-            }
-            var sandbox = self
             sandbox.mapUser = runAs
-            p.executableURL = URL(fileURLWithPath: setpriv)
-            p.arguments = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--clear-groups", try Self.locate()] + sandbox.arguments(command)
-        } else {
-            p.executableURL = URL(fileURLWithPath: try Self.locate())
-            p.arguments = arguments(command)
+            user = (runAs.uid, runAs.gid)
         }
-        p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        return try runForwardingSignals(p)
+        let spec = ProcessSpec(path: try Self.locate(), arguments: sandbox.arguments(command),
+                               environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], user: user)
+        return try ChildProcess.run(spec).status
     }
-}
-
-/// Runs `process` to completion, forwarding SIGINT and SIGTERM to it; returns its exit status
-/// (128+signal when killed).
-public func runForwardingSignals(_ process: Process, onSignal: (@Sendable (Int32) -> Void)? = nil) throws -> Int32 {
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
-    var sources: [any DispatchSourceSignal] = []
-    let queue = DispatchQueue(label: "cairn.signals")
-    for sig in [SIGINT, SIGTERM] {
-        let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-        s.setEventHandler { [process] in
-            if let onSignal { onSignal(sig) } else if process.isRunning { kill(process.processIdentifier, sig) }
-        }
-        s.resume()
-        sources.append(s)
-    }
-    defer {
-        sources.forEach { $0.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-}
-
-/// Runs a tool and returns its stdout; throws with its stderr on failure.
-@discardableResult
-public func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, what: String? = nil) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    if let environment { p.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read both pipes concurrently so neither fills up.
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        let detail = String(decoding: errData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        throw SandboxError.failed(what: what ?? ([URL(fileURLWithPath: path).lastPathComponent] + arguments).joined(separator: " "),
-                                  status: p.terminationStatus, detail: String(detail.suffix(2000)))
-    }
-    return String(decoding: outData, as: UTF8.self)
 }

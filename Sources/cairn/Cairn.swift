@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCI
+import Processes
 
 @main
 struct Cairn: AsyncParsableCommand {
@@ -13,6 +14,22 @@ struct Cairn: AsyncParsableCommand {
             ExtendImage.self,
         ]
     )
+
+    /// SIGINT/SIGTERM go to the running child (a sandboxed phase, a container) so that it ends
+    /// and cairn cleans up after it; installed here, never by the libraries.
+    static func main() async {
+        SignalForwarding.install()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command that touches the local store takes.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Buildpacks
 import Foundation
 import Lifecycle
+import Processes
 
 // Multi-call: invoked as `detector`/`builder` (a link named after the phase) or as
 // `lifecycle <phase> ...`. The dispatch table is here and only here.
@@ -104,4 +105,7 @@ if phase == nil {
     phase = named
     arguments.removeFirst()
 }
+// Signals reach the buildpacks' processes (as PID 1 of a phase container the lifecycle would
+// otherwise ignore SIGTERM), and the phase ends with their status.
+SignalForwarding.install()
 await runPhaseCommand(command(phase!), arguments)

@@ -63,5 +63,11 @@ int cairn_spawn(const char *path, char *const argv[], char *const envp[], const 
                 int uid, int gid, const int *fds, int nfds, int *err, int *stage);
 /// Waits for `pid`; returns its exit code, or 128+signal when killed by a signal.
 int cairn_wait(int pid);
+/// Blocks until `pid` has exited without reaping it (waitid WNOWAIT), so that nothing can reuse
+/// its pid while the caller still may signal it. Returns 0, or -1 with errno.
+int cairn_await_exit(int pid);
+/// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start, so a child spawned at the same
+/// moment by another thread cannot inherit them.
+int cairn_pipe_cloexec(int fds[2]);
 
 #endif

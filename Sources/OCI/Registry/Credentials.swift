@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// A credential for one registry. Its description never shows the secret.
 public enum RegistryCredential: Sendable, Hashable, CustomStringConvertible {
@@ -120,25 +121,21 @@ public struct CredentialStore: Sendable {
     /// `docker-credential-<helper> get` with the server on stdin; "not found" means anonymous.
     static func runHelper(_ helper: String, registry: String) throws -> RegistryCredential? {
         let server = registry == ImageReference.dockerHub ? "https://index.docker.io/v1/" : registry
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker-credential-\(helper)", "get"]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
+        // A helper that hangs (waiting for a prompt, a keychain) must not stall every pull.
+        let spec = ProcessSpec(path: "/usr/bin/env", arguments: ["docker-credential-\(helper)", "get"],
+                               input: Data(server.utf8), timeout: .seconds(60))
+        let result: ProcessResult
         do {
-            try process.run()
+            result = try ChildProcess.run(spec, output: .separate)
         } catch {
-            throw CredentialError.helperFailed(helper: helper, registry: registry, detail: "cannot start: \(error.localizedDescription)")
+            throw CredentialError.helperFailed(helper: helper, registry: registry, detail: "cannot start: \(error)")
         }
-        input.fileHandleForWriting.write(Data(server.utf8))
-        try? input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            let message = String(decoding: out + err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if result.timedOut {
+            throw CredentialError.helperFailed(helper: helper, registry: registry, detail: "did not answer within 60 s")
+        }
+        let out = result.stdout
+        if result.status != 0 {
+            let message = String(decoding: result.stdout + result.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if message.lowercased().contains("not found") { return nil }
             // The helper's own message, cut short: helpers do not print secrets on failure.
             throw CredentialError.helperFailed(helper: helper, registry: registry, detail: String(message.prefix(200)))

@@ -161,7 +161,7 @@ public final class ImageStore: @unchecked Sendable {
     /// Finds an image by name (`app`, `app:1`, `docker.io/library/app:1`), by `name@digest`, or by
     /// a full manifest digest.
     /// - Throws: `OCIError.notFound`, `ImageReference.ParseError`.
-    public func resolve(_ reference: String) throws -> StoredImage {
+    public func resolve(_ reference: String, platform: Platform = .host) throws -> StoredImage {
         let entries = try index().manifests
         var found: (String?, Descriptor)?
         // A bare digest; `app:1` also fits the general digest grammar, so only registered algorithms count.
@@ -182,7 +182,7 @@ public final class ImageStore: @unchecked Sendable {
             }
         }
         guard let (name, descriptor) = found else { throw OCIError.notFound(reference: reference, store: root) }
-        return try load(descriptor, name: name)
+        return try load(descriptor, name: name, platform: platform)
     }
 
     /// Reads the manifest (choosing the host platform from an index) and config of `descriptor`.

@@ -1,0 +1,79 @@
+import Foundation
+import Processes
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ChildProcess {
+    /// Runs a buildpack's or extension's executable; failing to start it is a lifecycle error
+    /// that carries the cause.
+    static func runModule(_ spec: ProcessSpec, output: OutputMode = .inherit) async throws(LifecycleError) -> ProcessResult {
+        do {
+            return try await runDetached(spec, output: output)
+        } catch let error as ProcessError {
+            throw .cannotExecute(error)
+        } catch {
+            throw .cannotExecute(.cannotStart(path: spec.path, step: "start", reason: "\(error)"))
+        }
+    }
+
+    static func runModule(_ spec: ProcessSpec) throws(LifecycleError) -> ProcessResult {
+        do {
+            return try run(spec)
+        } catch let error as ProcessError {
+            throw .cannotExecute(error)
+        } catch {
+            throw .cannotExecute(.cannotStart(path: spec.path, step: "start", reason: "\(error)"))
+        }
+    }
+}
+
+/// A new private temp directory, owned by `user` when given (buildpacks write into it).
+/// - Throws: `LifecycleError.io`.
+func makeTempDirectory(prefix: String, user: (uid: Int, gid: Int)?) throws -> String {
+    var base = NSTemporaryDirectory()
+    while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+    var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
+    guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw LifecycleError.io(operation: "create a temp directory in", path: base, reason: String(cString: strerror(errno)))
+    }
+    let path = String(cString: dir)
+    if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+    return path
+}
+
+/// Creates `path` (and its parents) and gives it to `user` (the CNB user) when set.
+func makeOwnedDirectory(_ path: String, user: (uid: Int, gid: Int)?) throws(LifecycleError) {
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
+    }
+    if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+}
+
+/// As the reference lifecycle's `priv.EnsureOwner`: when running as root, gives `paths` and
+/// everything under them to the build image user, so that the next phase — often a separate
+/// container running as that user (Tekton, kpack) — can read and write the shared volumes.
+/// Entries already owned by the user are left alone (a stat each, no write).
+public func ensureOwner(uid: Int, gid: Int, paths: [String]) throws(LifecycleError) {
+    guard geteuid() == 0 else { return }
+    for root in paths where FileManager.default.fileExists(atPath: root) {
+        var failure: (String, Int32)?
+        func own(_ path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return }
+            if Int(st.st_uid) != uid || Int(st.st_gid) != gid, lchown(path, uid_t(uid), gid_t(gid)) != 0, failure == nil {
+                failure = (path, errno)
+            }
+        }
+        own(root)
+        if let walker = FileManager.default.enumerator(atPath: root) {
+            while let relative = walker.nextObject() as? String { own(root + "/" + relative) }
+        }
+        if let (path, code) = failure {
+            throw .io(operation: "give to \(uid):\(gid)", path: path, reason: String(cString: strerror(code)))
+        }
+    }
+}
