@@ -387,5 +387,13 @@ public struct ReportFile: Codable, Hashable, Sendable {
         }
     }
 
+    /// The rebaser's layer patches: each layer replaced (old -> new diffID, patch image).
+    public var layerPatches: [LayerReplacement]?
+
+    enum CodingKeys: String, CodingKey {
+        case image
+        case layerPatches = "layer-patches"
+    }
+
     public init(image: Image) { self.image = image }
 }

@@ -58,6 +58,8 @@ public enum CNBEnv {
     public static let skipRestore = "CNB_SKIP_RESTORE"
     public static let forceRebase = "CNB_FORCE_REBASE"
     public static let experimentalMode = "CNB_EXPERIMENTAL_MODE"
+    /// The rebaser's layer patches file (experimental; RFC #333).
+    public static let layerPatchesFile = "CNB_LAYER_PATCHES_FILE"
     /// Cairn's own: export to and read from a Cairn image store (an OCI layout with names).
     public static let cairnStore = "CNB_CAIRN_STORE"
 

@@ -128,6 +128,11 @@ public func registryConfiguration(environment: [String: String], insecure: [Stri
 public struct LocatedImage: Sendable {
     public var store: ImageStore
     public var image: StoredImage
+
+    public init(store: ImageStore, image: StoredImage) {
+        self.store = store
+        self.image = image
+    }
 }
 
 /// Copies the blobs of `image` (manifest, config, layers) into `target`, hard-linking where the

@@ -22,6 +22,9 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
     case io(operation: String, path: String, reason: String)
     case privileges(String)
     case image(String)
+    /// A layer patch that cannot be applied: which patch, which layer, what is wrong.
+    case layerPatch(patch: String, layer: String?, reason: String)
+    case layerPatchFile(LayerPatchError)
 
     public var description: String {
         switch self {
@@ -55,6 +58,10 @@ public enum LifecycleError: Error, Hashable, Sendable, CustomStringConvertible {
             return s
         case .image(let s):
             return s
+        case .layerPatch(let patch, let layer, let reason):
+            return "layer patch \(patch)" + (layer.map { ", layer \($0)" } ?? "") + ": \(reason)"
+        case .layerPatchFile(let e):
+            return e.description
         }
     }
 

@@ -19,9 +19,17 @@ public struct RebaserInputs: Sendable {
     public var reportOwner: (uid: Int, gid: Int)?
     public var location: ImageLocation
     public var platformAPI: APIVersion
+    /// `-layer-patches`: buildpack and launcher layers to replace from patch images, in the same
+    /// operation as the run image rebase (`force` also allows layers not marked patchable).
+    public var layerPatches: LayerPatchFile?
+    /// Called with the app image, its current run image layers and the new run image before
+    /// anything is written; throwing refuses the rebase (`cairn rebase`'s package check).
+    public var checkRunImage: (@Sendable (_ app: LocatedImage, _ oldRunLayers: [Descriptor], _ newRun: LocatedImage) throws -> Void)?
 
     public init(images: [String], previousImage: String?, runImage: String?, force: Bool, reportPath: String?,
-                reportOwner: (uid: Int, gid: Int)? = nil, location: ImageLocation, platformAPI: APIVersion) {
+                reportOwner: (uid: Int, gid: Int)? = nil, location: ImageLocation, platformAPI: APIVersion,
+                layerPatches: LayerPatchFile? = nil) {
+        self.layerPatches = layerPatches
         self.reportOwner = reportOwner
         self.images = images
         self.previousImage = previousImage
@@ -40,6 +48,8 @@ public struct RebaseResult: Sendable {
     /// The run image layers replaced and the ones put in their place.
     public var removedLayers: Int
     public var addedLayers: Int
+    /// The layers patched (and the patches that changed nothing), with `layerPatches`.
+    public var patches: LayerPatchPlan?
 }
 
 /// The rebase phase (platform.md, rebaser): the app image's run image layers — everything up to
@@ -86,16 +96,28 @@ public struct Rebaser: Sendable {
         }
 
         guard let run = try await inputs.location.find(runName, layers: false) else { throw .image("run image \(runName) not found") }
+        // Every patch resolved and checked before anything is written: all or nothing.
+        var patches: LayerPatchPlan?
+        if let file = inputs.layerPatches {
+            patches = try await LayerPatcher(file: file, location: inputs.location, force: inputs.force).plan(for: app, named: appName)
+        }
+        if let check = inputs.checkRunImage {
+            do { try check(app, Array(app.image.manifest.layers[...top]), run) } catch {
+                throw .image("app image \(appName): \(error)")
+            }
+        }
         log.info("Rebasing \(appName) on run image \(runName) (\(run.image.digest))")
-        let config = try rebasedConfig(app: app.image, run: run.image, runName: runName, named: named, metadata: metadata, keptFrom: top + 1)
+        var config = try rebasedConfig(app: app.image, run: run.image, runName: runName, named: named, metadata: metadata, keptFrom: top + 1)
         let appLayers = Array(app.image.manifest.layers[(top + 1)...])
+        var layers = run.image.manifest.layers + appLayers
 
         let dest = try inputs.location.destination(for: inputs.images[0])
         let image: StoredImage
         do {
             for d in run.image.manifest.layers { try copyBlob(d.digest, from: run.store, to: dest) }
             for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
-            image = try dest.commitManifest(config: config, layers: run.image.manifest.layers + appLayers, reference: inputs.images[0])
+            if let patches { try LayerPatchApplier.apply(patches, layers: &layers, config: &config, into: dest) }
+            image = try dest.commitManifest(config: config, layers: layers, reference: inputs.images[0])
         } catch let e as LifecycleError {
             throw e
         } catch {
@@ -107,8 +129,14 @@ public struct Rebaser: Sendable {
         }
         var report = ReportFile(image: .init(tags: inputs.images, digest: image.digest.description, manifestSize: image.descriptor.size))
         report.image.imageID = image.manifest.config.digest.description
+        if let patches {
+            for r in patches.replacements { log.info("Patched \(r.name): \(r.oldDiffID) -> \(r.newDiffID) from \(r.patchImage)") }
+            for s in patches.skipped { log.info("Skipped \(s.patch): \(s.reason)") }
+            report.layerPatches = patches.replacements
+        }
         if let path = inputs.reportPath { try writeFile(report, path, owner: inputs.reportOwner) }
-        return RebaseResult(image: image, runImage: runName, removedLayers: top + 1, addedLayers: run.image.manifest.layers.count)
+        return RebaseResult(image: image, runImage: runName, removedLayers: top + 1, addedLayers: run.image.manifest.layers.count,
+                            patches: patches)
     }
 
     /// platform.md: at least one image, each a tag reference; in a registry, all on one registry.

@@ -20,11 +20,7 @@ struct LocationOptions: ParsableArguments {
         }
         let useLayout = layout || envFlag(CNBEnv.useLayout, env)
         if useLayout {
-            switch env[CNBEnv.experimentalMode] ?? "" {
-            case "warn": log.warn("-layout is an experimental feature")
-            case "silent": break
-            default: throw .invalidInput("-layout is experimental: set \(CNBEnv.experimentalMode)=warn or silent to use it")
-            }
+            try experimental("-layout", env, log: log)
             let dir = resolve(layoutDir, CNBEnv.layoutDir, env, default: "")
             guard !dir.isEmpty else { throw .invalidInput("-layout needs -layout-dir or \(CNBEnv.layoutDir)") }
             return (.layout(root: absolute(dir)), {})
@@ -311,5 +307,15 @@ struct CreatorCommand: AsyncParsableCommand {
             throw error
         }
         await cleanup()
+    }
+}
+
+/// An experimental feature is used only when `CNB_EXPERIMENTAL_MODE` allows it, as the reference
+/// lifecycle gates them: `warn` warns, `silent` says nothing, anything else refuses.
+func experimental(_ feature: String, _ env: [String: String], log: Logger) throws(LifecycleError) {
+    switch env[CNBEnv.experimentalMode] ?? "" {
+    case "warn": log.warn("\(feature) is an experimental feature")
+    case "silent": break
+    default: throw .invalidInput("\(feature) is experimental: set \(CNBEnv.experimentalMode)=warn or silent to use it")
     }
 }

@@ -20,6 +20,8 @@ struct RebaserCommand: AsyncParsableCommand {
     @Option(name: .dash("run-image"), help: "The new run image (CNB_RUN_IMAGE; default: resolved from the image's runImage metadata)")
     var runImage: String?
     @Option(name: .dash("image"), help: "Deprecated name of -run-image") var deprecatedImage: String?
+    @Option(name: .dash("layer-patches"), help: "Layer patches file (JSON): buildpack layers and the launcher to replace from patch images (CNB_LAYER_PATCHES_FILE; experimental)")
+    var layerPatches: String?
     @Argument(help: "Tag references the rebased image is written to") var images: [String] = []
 
     func run() async throws {
@@ -34,6 +36,12 @@ struct RebaserCommand: AsyncParsableCommand {
                 guard let u = uid ?? env[CNBEnv.userID].flatMap(Int.init), let g = gid ?? env[CNBEnv.groupID].flatMap(Int.init) else { return nil }
                 return (u, g)
             }()
+            let patchesPath = resolve(layerPatches, CNBEnv.layerPatchesFile, env, default: "")
+            var patches: LayerPatchFile?
+            if !patchesPath.isEmpty {
+                try experimental("-layer-patches", env, log: log)
+                do throws(LayerPatchError) { patches = try LayerPatchFile.read(patchesPath) } catch { throw LifecycleError.layerPatchFile(error) }
+            }
             let (location, cleanup) = try target.location(env, log: log)
             do {
                 let inputs = RebaserInputs(
@@ -42,7 +50,7 @@ struct RebaserCommand: AsyncParsableCommand {
                     runImage: nonEmpty(resolve(runImage ?? deprecatedImage, CNBEnv.runImage, env, default: "")),
                     force: force || envFlag(CNBEnv.forceRebase, env),
                     reportPath: resolvePath(report, CNBEnv.reportPath, env, default: layers + "/" + CNBPath.reportFile),
-                    reportOwner: owner, location: location, platformAPI: api)
+                    reportOwner: owner, location: location, platformAPI: api, layerPatches: patches)
                 try await Rebaser(inputs: inputs, log: log).run()
             } catch {
                 await cleanup()
