@@ -46,6 +46,29 @@ for _ in $(seq "$RUNS"); do
 done
 # The patch really happened: the runtime layer is the patch image's.
 "$CAIRN" rebase app-run --layer-patches "$W/forward.json" | grep -q "patched tests/runtime:runtime" || { echo "FAILED: no patch applied" >&2; exit 1; }
+
+# The same patch in a loopback registry: the patch layer is mounted, nothing else travels.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/reg\nhttp:\n  addr: 127.0.0.1:%s\n' "$W" "$port" > "$W/reg.yml"
+docker-registry serve "$W/reg.yml" >/dev/null 2>&1 & rpid=$!
+trap 'kill $rpid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+R=127.0.0.1:$port
+for pair in "app-run apps/app-run:1" "app apps/app:1" "patch patches/runtime:1" "tiny/run:latest tiny/run:1"; do
+  set -- $pair; "$CAIRN" push --quiet --insecure-registry "$R" "$1" "$R/$2" >/dev/null
+done
+echo "{\"patches\": [{\"buildpack\": \"tests/runtime\", \"layer\": \"runtime\", \"patch-image\": \"$R/patches/runtime:1\"}]}" > "$W/forward-r.json"
+echo "{\"patches\": [{\"buildpack\": \"tests/runtime\", \"layer\": \"runtime\", \"patch-image\": \"$R/apps/app:1\"}]}" > "$W/back-r.json"
+remote=("$CAIRN" rebase --remote --force --insecure-registry "$R" --run-image "$R/tiny/run:1")
+rt=()
+for _ in $(seq "$RUNS"); do
+  rt+=("$(timeit "${remote[@]}" --layer-patches "$W/forward-r.json" "$R/apps/app-run:1")")
+  "${remote[@]}" --layer-patches "$W/back-r.json" "$R/apps/app-run:1" >/dev/null
+done
+"${remote[@]}" --layer-patches "$W/forward-r.json" "$R/apps/app-run:1" | grep -q "patched tests/runtime:runtime" || { echo "FAILED: no registry patch applied" >&2; exit 1; }
+
 printf 'app image with %d MiB of app files, one buildpack layer patched (store):\n' "$SIZE_MB"
 printf '  cairn rebase --layer-patches %6.3f s   cairn build (warm) %6.2f s   rebuild/patch time %.0fx\n' \
   "$(m "${pt[@]}")" "$(m "${bd[@]}")" "$(echo "$(m "${bd[@]}") / $(m "${pt[@]}")" | bc -l)"
+printf '  registry: cairn rebase --remote --layer-patches %6.3f s   warm build/registry patch time %.0fx\n' \
+  "$(m "${rt[@]}")" "$(echo "$(m "${bd[@]}") / $(m "${rt[@]}")" | bc -l)"

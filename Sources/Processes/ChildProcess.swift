@@ -19,10 +19,13 @@ public struct ProcessSpec: Sendable {
     public var input: Data?
     /// After this long the child is killed (SIGKILL) and the result says `timedOut`.
     public var timeout: Duration?
+    /// The work the child belongs to: cancelling the group kills it.
+    public var group: ChildGroup?
 
     public init(path: String, arguments: [String] = [], environment: [String: String]? = nil,
                 workingDirectory: String? = nil, user: (uid: Int, gid: Int)? = nil,
-                input: Data? = nil, timeout: Duration? = nil) {
+                input: Data? = nil, timeout: Duration? = nil, group: ChildGroup? = nil) {
+        self.group = group
         self.path = path
         self.arguments = arguments
         self.environment = environment
@@ -88,6 +91,7 @@ public enum ChildProcess {
         try pipes.open(for: output, input: spec.input != nil, path: spec.path)
         let pid = try spawn(spec, fds: pipes.childFDs(for: output))
         pipes.closeChildEnds()
+        spec.group?.add(pid)
 
         let child = RunningChildren.shared.add(pid: pid, forward: onSignal)
         var timer: (any DispatchSourceTimer)?
@@ -112,6 +116,7 @@ public enum ChildProcess {
         }
         let (out, err) = pipes.drain(input: spec.input ?? Data(), wake: wake)
         _ = cairn_await_exit(pid)
+        spec.group?.remove(pid)
         timer?.cancel()
         let timedOut = RunningChildren.shared.remove(child)
         return ProcessResult(status: cairn_wait(pid), stdout: out, stderr: err, timedOut: timedOut)

@@ -25,6 +25,30 @@ func ids(_ g: GroupFile) -> [String] { g.group.map { "\($0.id)@\($0.version)" } 
         #expect(try String(contentsOfFile: w.out + "/detect-a@1.0.0.env", encoding: .utf8).contains("CNB_BUILDPACK_DIR"))
     }
 
+    @Test func detectionThatIsDecidedLeavesNoDetectProcessBehind() throws {
+        // Group 1 passes at once; group 2's bin/detect would run for 30 s. The detector returns
+        // without waiting for it, and the process is gone by then, not orphaned.
+        let w = try Workspace()
+        try w.buildpack("a")
+        let slow = w.buildpacks + "/slow/1.0.0"
+        try writeFile(slow + "/buildpack.toml", "api = \"0.12\"\n[buildpack]\nid = \"slow\"\nversion = \"1.0.0\"\n")
+        try writeFile(slow + "/bin/detect", "#!/bin/sh\necho $$ > '\(w.out)/slow.pid'\nexec sleep 30\n")
+        try writeFile(slow + "/bin/build", "#!/bin/sh\nexit 0\n")
+        chmod(slow + "/bin/detect", 0o755)
+        chmod(slow + "/bin/build", 0o755)
+        // a's detect waits until slow's has started, so both run at once.
+        try w.appFile("detect-wait-a@1.0.0", w.out + "/slow.pid")
+        try w.order([["a"], ["slow"]])
+        let start = Date()
+        let r = try w.run("detector")
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(ids(try w.group()) == ["a@1.0.0"])
+        #expect(Date().timeIntervalSince(start) < 20)
+        let pid = try String(contentsOfFile: w.out + "/slow.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        #expect(state.isEmpty || state.contains("State:\tZ"), "slow's bin/detect (pid \(pid)) still runs: \(state.prefix(80))")
+    }
+
     @Test func optionalBuildpacksThatFailAreLeftOut() throws {
         let w = try Workspace()
         for id in ["a", "b", "c"] { try w.buildpack(id) }

@@ -92,9 +92,9 @@ public final class Detector: @unchecked Sendable {
     let store: BuildpackStore
     let log: Logger
     let target: TargetData?
-    private let runs = RunCache()
-    private let limiter: Limiter
-    private let scratch: String
+    let runs = RunCache()
+    let limiter: Limiter
+    let scratch: String
 
     public init(inputs: DetectorInputs, log: Logger) throws {
         self.inputs = inputs
@@ -126,170 +126,27 @@ public final class Detector: @unchecked Sendable {
         }
         var explanations: [String] = []
         var anyErrored = false
-        defer { runs.cancelAll() }
-        for (index, group) in candidates.enumerated() {
+        var chosen: Chosen?
+        search: for (index, group) in candidates.enumerated() {
             var results: [(Candidate, DetectRecord)] = []
             for c in group { results.append((c, await runs.result(for: c.module.key))) }
             switch resolve(results) {
-            case .success(let chosen):
+            case .success(let found):
                 log.info(Self.report(results, header: "Results"))
-                return try write(chosen)
+                chosen = found
+                break search
             case .failure(let why):
                 anyErrored = anyErrored || results.contains { if case .error = $0.1.outcome { return true } else { return false } }
                 explanations.append("group \(index + 1) [\(group.map { $0.module.key }.joined(separator: ", "))]: \(why)\n" + Self.report(results, header: nil))
             }
         }
+        // Detection is decided: the bin/detect runs still going are killed and awaited, so none
+        // outlives the phase.
+        await runs.cancelAndWait()
+        if let chosen { return try write(chosen) }
         if candidates.isEmpty { explanations.append("the order has no groups (or every buildpack was skipped for execution environment \(inputs.execEnv))") }
         log.error("No buildpack group passed detection.\n" + explanations.joined(separator: "\n"))
         throw LifecycleError.noGroupPassed(anyErrored: anyErrored)
-    }
-
-    // MARK: Order expansion
-
-    enum Ref {
-        case module(GroupReference, ModuleDescriptor.Kind)
-        /// The extensions order, prepended to every group as one optional element.
-        case extensions([OrderGroup])
-    }
-
-    func expand(order: OrderFile, system: SystemFile?) throws -> [[Candidate]] {
-        var out: [[Candidate]] = []
-        for g in order.order {
-            var refs = g.group
-            if let system {
-                // platform.md, detector: pre/post system buildpacks, unless the group has that ID.
-                let ids = Set(refs.map(\.id))
-                refs = system.pre.filter { !ids.contains($0.id) } + refs + system.post.filter { !ids.contains($0.id) }
-            }
-            var all: [Ref] = refs.map { .module($0, .buildpack) }
-            if let ext = order.orderExtensions, !ext.isEmpty, inputs.usesExtensions { all.insert(.extensions(ext), at: 0) }
-            out += try expandGroup(prefix: [], rest: all[...])
-        }
-        return out
-    }
-
-    func skipsForExecEnv(_ ref: GroupReference, _ module: ModuleDescriptor) -> Bool {
-        guard inputs.execEnv != ExecEnv.production else { return false }
-        if let envs = ref.execEnv, !envs.contains(inputs.execEnv) && !envs.contains(ExecEnv.any) { return true }
-        return !module.supports(execEnv: inputs.execEnv)
-    }
-
-    func expandGroup(prefix: [Candidate], rest: ArraySlice<Ref>) throws -> [[Candidate]] {
-        guard let first = rest.first else { return prefix.isEmpty ? [] : [prefix] }
-        let tail = rest.dropFirst()
-        switch first {
-        case .extensions(let groups):
-            var out: [[Candidate]] = []
-            for g in groups {
-                out += try expandGroup(prefix: prefix, rest: (g.group.map { Ref.module($0, .extension) } + tail)[...])
-            }
-            return out + (try expandGroup(prefix: prefix, rest: tail))
-        case .module(let ref, let kind):
-            let module = try store.lookup(ref.id, version: ref.version, kind: kind)
-            let skipped = skipsForExecEnv(ref, module)
-            if skipped { log.debug("skip: \(module.key) does not support execution environment \(inputs.execEnv)") }
-            if skipped || prefix.contains(where: { $0.module.id == module.id }) {
-                return try expandGroup(prefix: prefix, rest: tail)
-            }
-            if let order = module.order {
-                var out: [[Candidate]] = []
-                for g in order {
-                    out += try expandGroup(prefix: prefix, rest: (g.group.map { Ref.module($0, .buildpack) } + tail)[...])
-                }
-                if ref.optional { out += try expandGroup(prefix: prefix, rest: tail) }
-                return out
-            }
-            return try expandGroup(prefix: prefix + [Candidate(module: module, optional: ref.optional || kind == .extension)], rest: tail)
-        }
-    }
-
-    // MARK: Running bin/detect
-
-    private func schedule(_ module: ModuleDescriptor) {
-        runs.start(module.key) { [self] in
-            await limiter.acquire()
-            defer { Task { await limiter.release() } }
-            if runs.isCancelled { return DetectRecord(outcome: .fail(reason: "not run"), output: "") }
-            return await detect(module)
-        }
-    }
-
-    func detect(_ m: ModuleDescriptor) async -> DetectRecord {
-        if let target, let targets = m.targets, !targets.contains(where: { $0.matches(target) }) {
-            let t = [target.os, target.arch, target.variant, target.distro?.name, target.distro?.version].compactMap { $0 }.joined(separator: " ")
-            return DetectRecord(outcome: .fail(reason: "no [[targets]] entry matches the run image (\(t))"), output: "")
-        }
-        let detectPath = m.directory + "/bin/detect"
-        if m.kind == .extension && !FileManager.default.fileExists(atPath: detectPath) {
-            // image_extension.md: no bin/detect means pass, with <ext>/detect as the output dir.
-            return DetectRecord(outcome: parsePlan(m, path: m.directory + "/detect/plan.toml"), output: "")
-        }
-        let dir = scratch + "/" + m.kind.rawValue + "-" + m.id.escaped + "-" + m.version
-        let planPath = dir + "/plan.toml"
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            guard FileManager.default.createFile(atPath: planPath, contents: Data()) else {
-                throw LifecycleError.io(operation: "create", path: planPath, reason: "cannot create the file")
-            }
-            if let user = inputs.user {
-                _ = chown(dir, uid_t(user.uid), gid_t(user.gid))
-                _ = chown(planPath, uid_t(user.uid), gid_t(user.gid))
-            }
-            var env = try environment(for: m)
-            env[CNBEnv.buildPlanPath] = planPath
-            // Positional arguments at every API (deprecated since 0.8, not removed; the reference passes them).
-            let args = [inputs.platformDirectory, planPath]
-            let spec = ProcessSpec(path: detectPath, arguments: args, environment: env, workingDirectory: inputs.appDirectory, user: inputs.user)
-            let result = try await ChildProcess.runModule(spec, output: .combined)
-            let (status, output) = (result.status, result.output)
-            switch status {
-            case 0: return DetectRecord(outcome: parsePlan(m, path: planPath), output: output)
-            case 100: return DetectRecord(outcome: .fail(reason: nil), output: output)
-            default: return DetectRecord(outcome: .error(status: status, reason: "bin/detect exited with status \(status)"), output: output)
-            }
-        } catch {
-            return DetectRecord(outcome: .error(status: nil, reason: "\(error)"), output: "")
-        }
-    }
-
-    func parsePlan(_ m: ModuleDescriptor, path: String) -> DetectOutcome {
-        guard FileManager.default.fileExists(atPath: path) else { return .pass(BuildPlan()) }
-        do {
-            let plan = try TOMLFile.read(BuildPlan.self, from: path)
-            if m.kind == .extension && plan.alternatives.contains(where: { !$0.requires.isEmpty }) {
-                return .error(status: nil, reason: "an image extension must not output requires in its build plan")
-            }
-            return .pass(plan)
-        } catch {
-            return .error(status: nil, reason: "invalid build plan: \(error)")
-        }
-    }
-
-    /// The environment of `bin/detect` (buildpack.md, Detection and Environment).
-    func environment(for m: ModuleDescriptor) throws -> [String: String] {
-        var env = BuildEnvironment.base(from: inputs.environment)
-        if !m.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
-        if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
-            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
-        }
-        var vars = env.variables
-        vars[m.kind == .buildpack ? CNBEnv.buildpackDir : CNBEnv.extensionDir] = m.directory
-        vars[CNBEnv.platformDir] = inputs.platformDirectory
-        if m.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
-        if m.api.supports(BuildpackFeature.targets) { vars.merge(Self.targetEnvironment(target)) { $1 } }
-        return vars
-    }
-
-    /// `CNB_TARGET_*` for a run image target (buildpack.md, Environment > Targets).
-    static func targetEnvironment(_ target: TargetData?) -> [String: String] {
-        guard let target else { return [:] }
-        var env: [String: String] = [:]
-        env[CNBEnv.targetOS] = target.os
-        env[CNBEnv.targetArch] = target.arch
-        env[CNBEnv.targetArchVariant] = target.variant
-        env[CNBEnv.targetDistroName] = target.distro?.name
-        env[CNBEnv.targetDistroVersion] = target.distro?.version
-        return env.filter { !$0.value.isEmpty }
     }
 
     // MARK: Resolution
@@ -376,65 +233,5 @@ public final class Detector: @unchecked Sendable {
             lines.append(line)
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// One detect run's record.
-struct DetectRecord: Sendable {
-    var outcome: DetectOutcome
-    var output: String
-}
-
-/// Detect runs by module key: each `bin/detect` runs at most once per detection.
-final class RunCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var tasks: [String: Task<DetectRecord, Never>] = [:]
-    private var cancelled = false
-
-    var isCancelled: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelled
-    }
-
-    func start(_ key: String, _ body: @escaping @Sendable () async -> DetectRecord) {
-        lock.lock()
-        defer { lock.unlock() }
-        if tasks[key] == nil { tasks[key] = Task { await body() } }
-    }
-
-    func result(for key: String) async -> DetectRecord {
-        let task = lock.withLock { tasks[key] }
-        return await task!.value
-    }
-
-    func cancelAll() {
-        lock.lock()
-        cancelled = true
-        lock.unlock()
-    }
-}
-
-/// A FIFO counting semaphore for async code.
-actor Limiter {
-    private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    init(_ count: Int) { available = count }
-
-    func acquire() async {
-        if available > 0 {
-            available -= 1
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            available += 1
-        } else {
-            waiters.removeFirst().resume()
-        }
     }
 }
