@@ -49,7 +49,9 @@ public struct Analyzer {
         if let previous = try await inputs.location.find(previousName, layers: false) {
             analyzed.image = .init(reference: inputs.location.uniqueReference(previousName, previous.image))
             if !inputs.skipLayers, let label = previous.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
-                analyzed.metadata = try? JSONDecoder().decode(AnyTOML.self, from: Data(label.utf8))
+                do { analyzed.metadata = try JSONDecoder().decode(AnyTOML.self, from: Data(label.utf8)) } catch {
+                    log.warn("previous image \(previousName): label \(CNBLabel.lifecycleMetadata) is not valid JSON, so none of its layers is reused: \(error)")
+                }
             }
             log.info("Previous image \(previousName) found: \(previous.image.digest)")
         } else {

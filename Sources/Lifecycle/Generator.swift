@@ -185,7 +185,7 @@ struct Generator {
             // The switching Dockerfile's own instructions after FROM extend the new image too.
             let extend = chosen.effect!.extends || switchIndex < runFiles.count - 1
             if image != analyzed.runImage?.image {
-                if !runTOMLNames(image) {
+                if try !runTOMLNames(image) {
                     log.warn("run image \(image) chosen by extension \(chosen.extensionID) is not listed in \(inputs.runPath)")
                 }
                 log.info("Run image switched to \(image) by extension \(chosen.extensionID)")
@@ -205,8 +205,8 @@ struct Generator {
     }
 
     /// Whether run.toml lists `image` (as an image or a mirror); true when there is no run.toml.
-    func runTOMLNames(_ image: String) -> Bool {
-        guard let run = try? readFileIfPresent(RunFile.self, inputs.runPath) else { return true }
+    func runTOMLNames(_ image: String) throws(LifecycleError) -> Bool {
+        guard let run = try readFileIfPresent(RunFile.self, inputs.runPath) else { return true }
         return run.images.contains { $0.image == image || ($0.mirrors ?? []).contains(image) }
     }
 

@@ -124,5 +124,5 @@ func writeFile<T: Encodable>(_ value: T, _ path: String, owner: (uid: Int, gid: 
     } catch {
         throw .io(operation: "write", path: path, reason: "\(error)")
     }
-    if let owner { _ = chown(path, uid_t(owner.uid), gid_t(owner.gid)) }
+    try giveTo(owner, path)
 }

@@ -39,7 +39,7 @@ func makeTempDirectory(prefix: String, user: (uid: Int, gid: Int)?) throws -> St
         throw LifecycleError.io(operation: "create a temp directory in", path: base, reason: String(cString: strerror(errno)))
     }
     let path = String(cString: dir)
-    if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+    try giveTo(user, path)
     return path
 }
 
@@ -50,7 +50,16 @@ func makeOwnedDirectory(_ path: String, user: (uid: Int, gid: Int)?) throws(Life
     } catch {
         throw LifecycleError.io(operation: "create", path: path, reason: "\(error)")
     }
-    if let user { _ = chown(path, uid_t(user.uid), gid_t(user.gid)) }
+    try giveTo(user, path)
+}
+
+/// Gives `path` to `user` (the CNB user, who writes there next) when set; a failure is an error
+/// naming the path rather than a permission error in a buildpack later.
+func giveTo(_ user: (uid: Int, gid: Int)?, _ path: String) throws(LifecycleError) {
+    guard let user else { return }
+    guard chown(path, uid_t(user.uid), gid_t(user.gid)) == 0 else {
+        throw .io(operation: "give to \(user.uid):\(user.gid)", path: path, reason: String(cString: strerror(errno)))
+    }
 }
 
 /// As the reference lifecycle's `priv.EnsureOwner`: when running as root, gives `paths` and

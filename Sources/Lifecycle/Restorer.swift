@@ -63,7 +63,8 @@ public struct Restorer {
             analyzed.buildImage = record
             try writeFile(analyzed, inputs.analyzedPath, owner: owner)
         }
-        var appMetadata = decode(analyzed.metadata) ?? LifecycleMetadataLabel()
+        var appMetadata = decode(analyzed.metadata, what: "\(inputs.analyzedPath): [metadata] (the previous image's \(CNBLabel.lifecycleMetadata))")
+            ?? LifecycleMetadataLabel()
         if let previous = appMetadata.execEnv, let current = inputs.execEnv, previous != current {
             log.info("The previous image was built for execution environment \(previous), this build is for \(current): its layers are not reused")
             // store.toml is not layer metadata: it stays.
@@ -89,7 +90,7 @@ public struct Restorer {
             let fromApp = appMetadata.buildpack(bp.id.description)
             let fromCache = cacheMetadata?.buildpack(bp.id.description)
             do { try FS.makeDirectories(bpDir) } catch { throw .io(operation: "create", path: bpDir, reason: "\(error)") }
-            own(bpDir)
+            try own(bpDir)
             if let store = fromApp?.store {
                 try writeFile(store, bpDir + "/store.toml", owner: owner)
             }
@@ -109,14 +110,14 @@ public struct Restorer {
                     guard let cacheStore, let cacheImage else { continue }
                     try restoreContents(cacheLayer, name: name, bpDir: bpDir, store: cacheStore, image: cacheImage, book: book, what: what)
                     try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml", owner: owner)
-                    restoreSBOMs(from: cacheSBOMs.map { "\($0)/\(escaped)" }, prefix: name + ".sbom.", bpDir: bpDir, name: name)
+                    try restoreSBOMs(from: cacheSBOMs.map { "\($0)/\(escaped)" }, prefix: name + ".sbom.", bpDir: bpDir, name: name)
                     log.info("Restored layer '\(what)' from the cache")
                 } else if let appLayer, appLayer.launch, !appLayer.build {
                     // Launch-only layers: metadata (and SBOM) only; the exporter reuses the image's
                     // layer when kept. A build layer that is not cached is not restored at all
                     // (buildpack.md, Layer Types table).
                     try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml", owner: owner)
-                    restoreSBOMs(from: appSBOMs.map { "\($0)/\(escaped)/\(name)" }, prefix: "sbom.", bpDir: bpDir, name: name)
+                    try restoreSBOMs(from: appSBOMs.map { "\($0)/\(escaped)/\(name)" }, prefix: "sbom.", bpDir: bpDir, name: name)
                     log.info("Restored metadata of layer '\(what)'")
                 }
             }
@@ -144,13 +145,13 @@ public struct Restorer {
     }
 
     /// Copies `<dir>/<prefix><ext>` files to `<bpDir>/<name>.sbom.<ext>`.
-    func restoreSBOMs(from dir: String?, prefix: String, bpDir: String, name: String) {
+    func restoreSBOMs(from dir: String?, prefix: String, bpDir: String, name: String) throws(LifecycleError) {
         guard let dir else { return }
         for file in ((try? FS.listDirectory(dir)) ?? []).sorted() where file.hasPrefix(prefix) {
             let ext = String(file.dropFirst(prefix.count))
             let target = bpDir + "/" + name + ".sbom." + ext
             try? FileManager.default.removeItem(atPath: target)
-            if (try? FileManager.default.copyItem(atPath: dir + "/" + file, toPath: target)) != nil { own(target) }
+            if (try? FileManager.default.copyItem(atPath: dir + "/" + file, toPath: target)) != nil { try own(target) }
         }
     }
 
@@ -158,13 +159,19 @@ public struct Restorer {
     /// run as root).
     var owner: (uid: Int, gid: Int)? { geteuid() == 0 ? (inputs.uid, inputs.gid) : nil }
 
-    func own(_ path: String) {
-        if let owner { _ = chown(path, uid_t(owner.uid), gid_t(owner.gid)) }
+    func own(_ path: String) throws(LifecycleError) {
+        try giveTo(owner, path)
     }
 
-    func decode(_ value: AnyTOML?) -> LifecycleMetadataLabel? {
-        guard let value, let data = try? JSONEncoder().encode(value) else { return nil }
-        return try? JSONDecoder().decode(LifecycleMetadataLabel.self, from: data)
+    /// Layer metadata that cannot be read means no layer is restored from it: said, not silent.
+    func decode(_ value: AnyTOML?, what: String) -> LifecycleMetadataLabel? {
+        guard let value else { return nil }
+        do {
+            return try JSONDecoder().decode(LifecycleMetadataLabel.self, from: try JSONEncoder().encode(value))
+        } catch {
+            log.warn("\(what) is not valid layer metadata, so no layer is restored from it: \(error)")
+            return nil
+        }
     }
 
     /// The cache store, its metadata and cache image, when a cache is configured and present.

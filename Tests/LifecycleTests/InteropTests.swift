@@ -1,5 +1,6 @@
 import Buildpacks
 import Foundation
+import OCI
 import Testing
 import TestSupport
 
@@ -178,6 +179,22 @@ import Glibc
         let none = try w.run("analyzer", ["-store=\(store)", "-run=\(w.root)/run.toml", "-stack=\(w.root)/stack.toml", "app"],
                              env: ["CNB_PLATFORM_API": "0.12"])
         #expect(none.status != 0 && none.stderr.contains("run.toml"), "stack.toml is not read from 0.12: \(none.stderr)")
+    }
+
+    @Test func aPreviousImageWithAnUnreadableLabelIsSaidNotSilentlyIgnored() throws {
+        let stack = try TinyStack.shared()
+        let w = try Workspace()
+        let store = w.root + "/store"
+        _ = try sh("cp -a '\(stack.store)' '\(store)'")
+        let s = try ImageStore(root: store)
+        let run = try s.resolve(TinyStack.runImage)
+        _ = try s.commitImage(base: run, layers: [], history: [], created: run.config.created ?? "", reference: "app") {
+            $0.config?.labels?[CNBLabel.lifecycleMetadata] = "{not json"
+        }
+        try writeFile(w.root + "/run.toml", "[[images]]\nimage = \"tiny/run:latest\"\n")
+        let r = try w.run("analyzer", ["-store=\(store)", "-run=\(w.root)/run.toml", "-layers=\(w.layers)", "app"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((r.stdout + r.stderr).contains("previous image app: label \(CNBLabel.lifecycleMetadata) is not valid JSON"), "\(r.stdout)\(r.stderr)")
     }
 
     @Test func buildConfigEnvironmentAppliesFromPlatformAPI012() throws {

@@ -92,20 +92,25 @@ import Glibc
     }
 
     @Test func concurrentChildrenDoNotHoldEachOthersPipes() async throws {
-        // Each capture ends when its own child exits, although a sleeping sibling was spawned
-        // while its pipes were open: no sibling holds a write end.
-        let start = ContinuousClock.now
-        async let long = ChildProcess.runDetached(sh("sleep 3"), output: .separate)
-        try await Task.sleep(for: .milliseconds(100))
-        var quick: [Duration] = []
-        for _ in 0..<5 {
-            let t = ContinuousClock.now
-            _ = try await ChildProcess.runDetached(sh("echo hi"), output: .separate)
-            quick.append(ContinuousClock.now - t)
+        // Captures run while long-lived siblings are being spawned from other threads: had a
+        // sibling inherited a capture's write end, that capture would end only when the sibling
+        // does (15 s). Every capture ends while the sleepers still run.
+        let sleepersDone = Flag()
+        async let sleepers: Void = {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { _ = try await ChildProcess.runDetached(self.sh("sleep 15"), output: .separate) } }
+                try await group.waitForAll()
+            }
+            sleepersDone.set()
+        }()
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<20 { group.addTask { try await ChildProcess.runDetached(self.sh("echo \(i)"), output: .separate).output } }
+            var outputs: [String] = []
+            for try await output in group { outputs.append(output) }
+            #expect(outputs.count == 20)
         }
-        _ = try await long
-        #expect(quick.allSatisfy { $0 < .seconds(2) })
-        #expect(ContinuousClock.now - start >= .seconds(3))
+        #expect(!sleepersDone.value, "a capture waited for a sibling that held its pipe")
+        try await sleepers
     }
 
     @Test func signalsIgnoredHereAreDefaultInTheChild() throws {
@@ -117,4 +122,12 @@ import Glibc
         #expect(result.status == 128 + SIGUSR2)
         #expect(result.output.isEmpty)
     }
+}
+
+/// A flag set from another task.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set_ = false
+    var value: Bool { lock.withLock { set_ } }
+    func set() { lock.withLock { set_ = true } }
 }

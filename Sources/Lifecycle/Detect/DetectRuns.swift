@@ -35,10 +35,8 @@ extension Detector {
             guard FileManager.default.createFile(atPath: planPath, contents: Data()) else {
                 throw LifecycleError.io(operation: "create", path: planPath, reason: "cannot create the file")
             }
-            if let user = inputs.user {
-                _ = chown(dir, uid_t(user.uid), gid_t(user.gid))
-                _ = chown(planPath, uid_t(user.uid), gid_t(user.gid))
-            }
+            try giveTo(inputs.user, dir)
+            try giveTo(inputs.user, planPath)
             var env = try environment(for: m)
             env[CNBEnv.buildPlanPath] = planPath
             // Positional arguments at every API (deprecated since 0.8, not removed; the reference passes them).
