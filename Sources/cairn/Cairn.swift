@@ -10,7 +10,7 @@ struct Cairn: AsyncParsableCommand {
         abstract: "Cloud Native Buildpacks without a daemon: source to OCI image, patchable and auditable.",
         subcommands: [
             StackCommand.self, BuilderCommand.self, BuildpackCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
-            Prune.self, Pull.self, Push.self, Login.self, Rebase.self, PatchCommand.self, SBOM.self, AuditCommand.self, LifecycleCommand.self,
+            Prune.self, StoreCommand.self, Pull.self, Push.self, Login.self, Rebase.self, PatchCommand.self, SBOM.self, AuditCommand.self, LifecycleCommand.self,
             ExtendImage.self,
         ]
     )

@@ -43,7 +43,7 @@ public struct PruneResult: Sendable, Hashable {
 public final class ImageStore: @unchecked Sendable {
     public let root: String
     let tempDirectory: String
-    private let gcLock: FileLock
+    let gcLock: FileLock
     private let indexLock: FileLock
 
     /// Opens the store at `root`, creating an empty layout if the directory is new or empty.

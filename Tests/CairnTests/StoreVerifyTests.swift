@@ -1,0 +1,49 @@
+import Foundation
+import OCI
+import Testing
+import TestSupport
+
+/// `cairn store verify [--repair]` on a copy of a real store: healthy, then with an orphan blob,
+/// a partial temp file and a corrupt layer.
+@Test func storeVerifyFindsProblemsAndRepairsOnlyGarbage() throws {
+    let stack = try TinyStack.shared()
+    let tmp = TempDir("store-verify")
+    let store = tmp.path + "/store"
+    _ = try sh("cp -a '\(stack.store)' '\(store)'")
+    func verify(_ extra: [String] = []) throws -> RunResult { try run([cairnBinary, "store", "verify", "--store", store] + extra) }
+
+    let healthy = try verify()
+    #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
+    #expect(healthy.stdout.contains(" 0 problems, 0 orphan blobs, 0 temp files"), "\(healthy.stdout)")
+
+    // Garbage: a blob nothing names and a temp file a killed writer left.
+    let s = try ImageStore(root: store)
+    let orphan = try s.writeBlob(Data("nobody names me".utf8), mediaType: "application/octet-stream")
+    try writeFile(store + "/.cairn/tmp/partial-123", "half a layer")
+    let garbage = try verify(["--format", "json"])
+    #expect(garbage.status == 0, "garbage is not a problem: \(garbage.stderr)")
+    let report = try #require(try JSONSerialization.jsonObject(with: garbage.stdoutData) as? [String: Any])
+    #expect(report["orphans"] as? [String] == [orphan.digest.description])
+    #expect(report["tempFiles"] as? [String] == ["partial-123"])
+
+    // A corrupt layer (same size, other bytes) is a problem naming the blob; repair leaves it.
+    let runImage = try s.resolve(TinyStack.runImage)
+    let layer = try #require(runImage.manifest.layers.first)
+    let path = s.blobPath(layer.digest)
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    bytes[bytes.count / 2] ^= 0xff
+    unlink(path)
+    try bytes.write(to: URL(fileURLWithPath: path))
+    let corrupt = try verify(["--repair"])
+    #expect(corrupt.status == 1)
+    #expect(corrupt.stdout.contains("blob \(layer.digest) holds content whose digest is sha256:"), "\(corrupt.stdout)")
+    #expect(corrupt.stdout.contains("2 removed"), "\(corrupt.stdout)")
+    #expect(FileManager.default.fileExists(atPath: path), "repair never removes what a name reaches")
+    #expect(!s.hasBlob(orphan.digest))
+    #expect(!FileManager.default.fileExists(atPath: store + "/.cairn/tmp/partial-123"))
+
+    // A missing blob too.
+    unlink(path)
+    let missing = try verify()
+    #expect(missing.status == 1 && missing.stdout.contains("blob \(layer.digest) is missing"), "\(missing.stdout)")
+}
