@@ -27,16 +27,7 @@ func sbomFiles(in directory: String) -> [SBOMFile] {
 func layerPath(_ absolute: String) -> String { absolute.split(separator: "/").joined(separator: "/") }
 
 func sha256(file path: String) throws -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw LifecycleError.io(operation: "read", path: path, reason: String(cString: strerror(errno))) }
-    defer { close(fd) }
-    var d = DigestingCounter()
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        buffer.withUnsafeBytes { d.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    do { return try Digest.sha256(file: path).description } catch {
+        throw LifecycleError.io(operation: "read", path: path, reason: "\(error)")
     }
-    return d.finalize().description
 }

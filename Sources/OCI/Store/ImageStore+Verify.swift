@@ -71,7 +71,7 @@ extension ImageStore {
         guard stat(path, &st) == 0 else { return "blob \(d.digest) is missing" }
         guard Int64(st.st_size) == d.size else { return "blob \(d.digest) has \(st.st_size) bytes, its descriptor says \(d.size)" }
         guard d.digest.algorithm == "sha256" else { return nil }
-        guard let actual = try? Self.sha256(file: path) else { return "blob \(d.digest) cannot be read" }
+        guard let actual = try? Digest.sha256(file: path) else { return "blob \(d.digest) cannot be read" }
         return actual == d.digest ? nil : "blob \(d.digest) holds content whose digest is \(actual)"
     }
 
@@ -93,8 +93,11 @@ extension ImageStore {
         }
         return []
     }
+}
 
-    static func sha256(file path: String) throws -> Digest {
+extension Digest {
+    /// The sha256 digest of a file's content, read in 1 MiB chunks.
+    public static func sha256(file path: String) throws -> Digest {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.io(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
