@@ -53,8 +53,7 @@ enum LayerPatchApplier {
     /// image's; returns its diffID, or nil when nothing changed.
     static func rebuildSBOM(_ plan: LayerPatchPlan, layers: inout [Descriptor], config: inout ImageConfig,
                             into dest: ImageStore) throws(LifecycleError) -> Digest? {
-        guard var sbom = plan.appSBOM, let oldSHA = try? oldSBOMDiffID(config),
-              let index = config.rootfs.diffIDs.firstIndex(of: oldSHA) else { return nil }
+        guard var sbom = plan.appSBOM, let oldSHA = sbom.diffID, let index = config.rootfs.diffIDs.firstIndex(of: oldSHA) else { return nil }
         var changed = false
         for (replacement, source) in zip(plan.replacements, plan.sources) {
             guard let buildpack = replacement.buildpack else { continue }
@@ -90,11 +89,6 @@ enum LayerPatchApplier {
         } catch {
             throw .image("cannot write the SBOM layer: \(error)")
         }
-    }
-
-    static func oldSBOMDiffID(_ config: ImageConfig) throws -> Digest? {
-        guard let raw = config.config?.labels?[CNBLabel.lifecycleMetadata] else { return nil }
-        return try JSONDecoder().decode(LifecycleMetadataLabel.self, from: Data(raw.utf8)).sbom.flatMap { Digest($0.sha) }
     }
 
     /// `io.buildpacks.lifecycle.metadata` with each replaced layer's entry taken from the patch

@@ -38,4 +38,6 @@ struct SBOMEntries: Sendable {
     var entries: [(relative: String, header: TarHeader, contents: [UInt8])]
     /// The directories above `root` (`layers`, `layers/sbom`), kept as they are.
     var parents: [(name: String, header: TarHeader)] = []
+    /// The diffID of the layer these entries were read from, when read from an image's SBOM layer.
+    var diffID: Digest?
 }

@@ -40,7 +40,8 @@ public struct LayerPatcher: Sendable {
         if let launcher = file.launcher {
             try await resolveLauncher(launcher, app: app, metadata: metadata, images: &images, into: &plan)
         }
-        if plan.sources.contains(where: { $0.sbom != nil }) || plan.replacements.contains(where: { $0.buildpack != nil }) {
+        // Only a buildpack layer has SBOM documents to swap (the launcher has none).
+        if plan.replacements.contains(where: { $0.buildpack != nil }) {
             plan.appSBOM = try await sbomEntries(of: app, name: appName)
         }
         return plan
@@ -80,7 +81,15 @@ public struct LayerPatcher: Sendable {
             descriptor: found.descriptor, store: patchImage.store,
             labelEntry: try Self.rawLayerEntry(patchImage.image, buildpack: buildpack, layer: layer),
             history: Self.history(of: patchImage.image.config, layerIndex: found.index),
-            sbom: try await sbomEntries(of: patchImage, name: reference)?.below(LayerPatchApplier.sbomDirectory(buildpack, layer))))
+            sbom: try await patchSBOM(patchImage, name: reference, images: &images)?.below(LayerPatchApplier.sbomDirectory(buildpack, layer))))
+    }
+
+    /// A patch image's SBOM layer entries, read once however many of its layers are used.
+    func patchSBOM(_ image: LocatedImage, name: String, images: inout PatchImages) async throws(LifecycleError) -> SBOMEntries? {
+        if let known = images.sboms[image.image.digest] { return known }
+        let entries = try await sbomEntries(of: image, name: name)
+        images.sboms[image.image.digest] = .some(entries)
+        return entries
     }
 
     func resolveLauncher(_ launcher: LayerPatchFile.LauncherPatch, app: LocatedImage, metadata: LifecycleMetadataLabel,
@@ -117,7 +126,9 @@ public struct LayerPatcher: Sendable {
             throw .image("image \(name): \(CNBLabel.lifecycleMetadata) names SBOM layer \(sha), which is not one of its layers")
         }
         try await location.ensureBlob(layer.descriptor, of: name, in: image.store)
-        return try SBOMEntries.read(image.store.blobPath(layer.descriptor.digest), what: "the SBOM layer of \(name)")
+        var entries = try SBOMEntries.read(image.store.blobPath(layer.descriptor.digest), what: "the SBOM layer of \(name)")
+        entries.diffID = digest
+        return entries
     }
 
     /// The label's JSON for one layer, as the patch image has it (keys this lifecycle does not
@@ -154,6 +165,8 @@ struct PatchImages {
     let location: ImageLocation
     let platform: Platform
     var found: [String: (String, LocatedImage)] = [:]
+    /// Their SBOM layers' entries by image digest (nil: the image has none).
+    var sboms: [Digest: SBOMEntries?] = [:]
 
     init(location: ImageLocation, platform: Platform) {
         self.location = location
