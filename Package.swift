@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C shims over zlib and libzstd: their init macros and flush constants are not
@@ -77,10 +79,20 @@ let package = Package(
             dependencies: ["Buildpacks", "OCI", "Sandbox", "CCairn"],
             swiftSettings: strictSettings
         ),
+        // The audit inventory: its database (SQLite through GRDB), ecosystem version orderings,
+        // OSV advisories, fleet queries and fix plans. Knows rows, not images.
+        .target(
+            name: "Inventory",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // What `cairn` adds around the lifecycle: stacks, builders, builds, running images.
         .target(
             name: "Platform",
-            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox", "Extend", "Processes"],
+            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox", "Extend", "Processes", "Inventory"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -100,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks", "Lifecycle", "Platform", "Extend", "Processes",
+                "OCI", "Buildpacks", "Lifecycle", "Platform", "Extend", "Processes", "Inventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -135,6 +147,11 @@ let package = Package(
         .testTarget(
             name: "ProcessesTests",
             dependencies: ["Processes"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "InventoryTests",
+            dependencies: ["Inventory"],
             swiftSettings: strictSettings
         ),
         .testTarget(

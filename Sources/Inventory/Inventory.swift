@@ -1,0 +1,329 @@
+import Foundation
+
+/// A package as an image's SBOM or its run image's dpkg status lists it.
+public struct PackageRecord: Sendable, Hashable, Codable {
+    public var ecosystem: Ecosystem
+    /// As the ecosystem compares names (PEP 503 for PyPI…).
+    public var name: String
+    public var version: String
+    public var purl: String
+    /// Debian: the source package and its version (advisories name source packages).
+    public var sourceName: String
+    public var sourceVersion: String
+
+    public init(ecosystem: Ecosystem, name: String, version: String, purl: String = "", sourceName: String = "", sourceVersion: String = "") {
+        self.ecosystem = ecosystem
+        self.name = ecosystem.normalize(name: name)
+        self.version = version
+        self.purl = purl
+        self.sourceName = sourceName
+        self.sourceVersion = sourceVersion
+    }
+
+    /// A package from an SBOM entry: the ecosystem from the purl when there is one.
+    public init(name: String, version: String?, purl: String?) {
+        if let purl, let parsed = PackageURL(purl) {
+            let osv = parsed.osv
+            self.init(ecosystem: osv.ecosystem, name: osv.name, version: version ?? parsed.version ?? "", purl: purl)
+        } else {
+            self.init(ecosystem: .generic, name: name, version: version ?? "", purl: purl ?? "")
+        }
+    }
+
+    /// The name and version advisories of its ecosystem are written against.
+    var advisoryKey: (name: String, version: String) {
+        ecosystem == .debian && !sourceName.isEmpty ? (sourceName, sourceVersion.isEmpty ? version : sourceVersion) : (name, version)
+    }
+}
+
+/// One version of a run image: an app image records the run image it was built on (name, top
+/// layer, reference); the inventory also records run images it finds by name.
+public struct RunImageRecord: Sendable, Hashable {
+    /// `io.buildpacks.base.id` (else the stack id), "" when neither label is set.
+    public var identity: String
+    /// The repository, without tag or digest.
+    public var name: String
+    public var topLayer: String
+    public var reference: String = ""
+    public var released: String = ""
+    public var created: String = ""
+    public var distro: String = ""
+    public var distroVersion: String = ""
+    /// Its dpkg packages; nil when they were not read (layers not at hand, or already known).
+    public var packages: [PackageRecord]?
+
+    public init(identity: String, name: String, topLayer: String) {
+        self.identity = identity
+        self.name = name
+        self.topLayer = topLayer
+    }
+}
+
+/// What an app image is made of, as its manifest, config, labels and SBOM layer say.
+public struct ImageRecord: Sendable {
+    public struct Module: Sendable, Hashable {
+        public var kind: String
+        public var id: String
+        public var version: String
+        public init(kind: String, id: String, version: String) { self.kind = kind; self.id = id; self.version = version }
+    }
+
+    public struct Layer: Sendable, Hashable {
+        public var buildpack: String
+        public var name: String
+        public var diffID: String
+        public var metadata: String
+        public var rebasable: Bool
+        public init(buildpack: String, name: String, diffID: String, metadata: String, rebasable: Bool) {
+            self.buildpack = buildpack; self.name = name; self.diffID = diffID; self.metadata = metadata; self.rebasable = rebasable
+        }
+    }
+
+    /// A package with the buildpack (and layer, "" for the buildpack's launch SBOM) that brought it.
+    public struct Contributed: Sendable, Hashable {
+        public var package: PackageRecord
+        public var buildpack: String
+        public var layer: String
+        public init(package: PackageRecord, buildpack: String, layer: String) { self.package = package; self.buildpack = buildpack; self.layer = layer }
+    }
+
+    public var digest: String
+    public var created = ""
+    public var os = ""
+    public var architecture = ""
+    public var runImage: RunImageRecord?
+    public var launcherVersion = ""
+    public var launcherDiffID = ""
+    public var modules: [Module] = []
+    public var layers: [Layer] = []
+    public var packages: [Contributed] = []
+
+    public init(digest: String) { self.digest = digest }
+}
+
+/// The audit inventory: what every indexed image is made of, the advisories imported, and which
+/// package versions they affect (kept up to date on every write).
+public final class Inventory: Sendable {
+    public let backend: any SQLBackend
+
+    public init(backend: any SQLBackend) throws {
+        self.backend = backend
+        try backend.migrate(Schema.migrations(backend.dialect))
+    }
+
+    /// `$CAIRN_HOME/audit.db` unless `database` names another SQLite file (a path or
+    /// `sqlite:PATH`) or a PostgreSQL server (`postgres://…`).
+    public static func open(_ database: String?, defaultPath: String) throws -> Inventory {
+        guard let database else { return try Inventory(backend: SQLiteBackend(path: defaultPath)) }
+        if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
+            return try Inventory(backend: PostgresBackend.open(url: database))
+        }
+        return try Inventory(backend: SQLiteBackend(path: database.hasPrefix("sqlite:") ? String(database.dropFirst(7)) : database))
+    }
+
+    // MARK: indexing
+
+    /// Starts an index run: its number orders what was seen when.
+    public func beginRun(source: String) throws -> Int64 {
+        try backend.write { db in
+            try db.value("INSERT INTO index_run (started, source) VALUES (?, ?) RETURNING id",
+                         [.text(ISO8601DateFormatter().string(from: Date())), .text(source)])?.int ?? 0
+        }
+    }
+
+    /// Whether the image with this manifest digest is indexed already.
+    public func knows(digest: String) throws -> Bool {
+        try backend.read { db in try db.value("SELECT id FROM image WHERE digest = ?", [.text(digest)]) != nil }
+    }
+
+    /// Whether the packages of this run image version are known (its layers need not be read).
+    public func knowsPackages(runImage name: String, topLayer: String) throws -> Bool {
+        try backend.read { db in
+            try db.value("SELECT packages_known FROM run_image WHERE name = ? AND top_layer = ?", [.text(name), .text(topLayer)])?.int == 1
+        }
+    }
+
+    /// Points `name` at `location` to the indexed image `digest`; false when it is not indexed.
+    @discardableResult
+    public func bind(location: String, name: String, digest: String, run: Int64) throws -> Bool {
+        try backend.write { db in try Self.bind(db, location: location, name: name, digest: digest, run: run) }
+    }
+
+    static func bind(_ db: any SQLSession, location: String, name: String, digest: String, run: Int64) throws -> Bool {
+        guard let id = try db.value("SELECT id FROM image WHERE digest = ?", [.text(digest)]) else { return false }
+        try db.execute("""
+            INSERT INTO image_name (location, name, image_id, seen) VALUES (?, ?, ?, ?)
+            ON CONFLICT (location, name) DO UPDATE SET image_id = excluded.image_id, seen = excluded.seen
+            """, [.text(location), .text(name), id, .int(run)])
+        return true
+    }
+
+    /// Names at `location` not seen since `run` are gone (the location was listed in full).
+    public func forgetNames(location: String, notSeenIn run: Int64) throws {
+        try backend.write { db in try db.execute("DELETE FROM image_name WHERE location = ? AND seen < ?", [.text(location), .int(run)]) }
+    }
+
+    /// Records an app image and names it; one transaction.
+    public func add(_ image: ImageRecord, location: String, names: [String], run: Int64) throws {
+        try backend.write { db in
+            var runImageID: SQLValue = .null
+            if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run)) }
+            let id = try db.value("""
+                INSERT INTO image (digest, created, os, architecture, run_image_id, launcher_version, launcher_diffid, first_seen)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (digest) DO UPDATE SET run_image_id = excluded.run_image_id RETURNING id
+                """, [.text(image.digest), .text(image.created), .text(image.os), .text(image.architecture), runImageID,
+                      .text(image.launcherVersion), .text(image.launcherDiffID), .int(run)]) ?? .null
+            for m in image.modules {
+                try db.execute("INSERT INTO image_module (image_id, kind, module, version) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               [id, .text(m.kind), .text(m.id), .text(m.version)])
+            }
+            for l in image.layers {
+                try db.execute("""
+                    INSERT INTO image_layer (image_id, buildpack, layer, diffid, metadata, rebasable) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """, [id, .text(l.buildpack), .text(l.name), .text(l.diffID), .text(l.metadata), .int(l.rebasable ? 1 : 0)])
+            }
+            for p in image.packages {
+                let pid = try Self.upsert(db, package: p.package)
+                try db.execute("INSERT INTO image_package (image_id, package_id, buildpack, layer) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               [id, .int(pid), .text(p.buildpack), .text(p.layer)])
+            }
+            for name in names { _ = try Self.bind(db, location: location, name: name, digest: image.digest, run: run) }
+            try Self.matchNewPackages(db)
+        }
+    }
+
+    /// Records a run image found under its name (a newer version of a run image, say).
+    public func add(runImage: RunImageRecord, run: Int64) throws {
+        try backend.write { db in
+            _ = try Self.upsert(db, runImage: runImage, named: true, run: run)
+            try Self.matchNewPackages(db)
+        }
+    }
+
+    static func upsert(_ db: any SQLSession, runImage r: RunImageRecord, named: Bool, run: Int64) throws -> Int64 {
+        let id = try db.value("""
+            INSERT INTO run_image (identity, name, top_layer, reference, released, created, distro, distro_version, first_seen, last_named)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name, top_layer) DO UPDATE SET
+              identity = CASE WHEN excluded.identity <> '' THEN excluded.identity ELSE run_image.identity END,
+              reference = CASE WHEN excluded.reference <> '' THEN excluded.reference ELSE run_image.reference END,
+              released = CASE WHEN excluded.released <> '' THEN excluded.released ELSE run_image.released END,
+              created = CASE WHEN excluded.created <> '' THEN excluded.created ELSE run_image.created END,
+              distro = CASE WHEN excluded.distro <> '' THEN excluded.distro ELSE run_image.distro END,
+              distro_version = CASE WHEN excluded.distro_version <> '' THEN excluded.distro_version ELSE run_image.distro_version END,
+              last_named = CASE WHEN excluded.last_named > run_image.last_named THEN excluded.last_named ELSE run_image.last_named END
+            RETURNING id, packages_known
+            """, [.text(r.identity), .text(r.name), .text(r.topLayer), .text(r.reference), .text(r.released), .text(r.created),
+                  .text(r.distro), .text(r.distroVersion), .int(run), .int(named ? run : 0)])?.int ?? 0
+        if let packages = r.packages, try db.value("SELECT packages_known FROM run_image WHERE id = ?", [.int(id)])?.int != 1 {
+            for p in Set(packages) {
+                let pid = try upsert(db, package: p)
+                try db.execute("INSERT INTO run_image_package (run_image_id, package_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.int(id), .int(pid)])
+            }
+            try db.execute("UPDATE run_image SET packages_known = 1 WHERE id = ?", [.int(id)])
+        }
+        return id
+    }
+
+    static func upsert(_ db: any SQLSession, package p: PackageRecord) throws -> Int64 {
+        try db.value("""
+            INSERT INTO package (ecosystem, name, version, purl, source_name, source_version) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (ecosystem, name, version, purl, source_name, source_version) DO UPDATE SET name = excluded.name
+            RETURNING id
+            """, [.text(p.ecosystem.rawValue), .text(p.name), .text(p.version), .text(p.purl), .text(p.sourceName), .text(p.sourceVersion)])?.int ?? 0
+    }
+
+    // MARK: advisories
+
+    /// Imports OSV records (replacing earlier imports of the same ids) and re-evaluates which
+    /// package versions they affect. Returns how many records were read.
+    @discardableResult
+    public func importAdvisories(_ records: [OSVRecord]) throws -> Int {
+        try backend.write { db in
+            for r in records {
+                try db.execute("DELETE FROM advisory_affected WHERE advisory_id = ?", [.text(r.id)])
+                try db.execute("DELETE FROM advisory_alias WHERE advisory_id = ?", [.text(r.id)])
+                try db.execute("DELETE FROM vulnerable WHERE advisory_id = ?", [.text(r.id)])
+                try db.execute("""
+                    INSERT INTO advisory (id, modified, summary, severity, withdrawn) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, summary = excluded.summary,
+                      severity = excluded.severity, withdrawn = excluded.withdrawn
+                    """, [.text(r.id), .text(r.modified ?? ""), .text(r.summary ?? ""), .text(r.severityLevel), .text(r.withdrawn ?? "")])
+                for alias in Set(r.aliases ?? []) {
+                    try db.execute("INSERT INTO advisory_alias (alias, advisory_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.text(alias), .text(r.id)])
+                }
+                guard r.withdrawn == nil else { continue }
+                for a in r.affected ?? [] {
+                    guard let target = Self.target(a) else { continue }
+                    let ranges = AffectedRanges(ranges: a.ranges ?? [], versions: a.versions ?? [])
+                    let json = String(decoding: try JSONEncoder().encode(ranges), as: UTF8.self)
+                    try db.execute("INSERT INTO advisory_affected (advisory_id, ecosystem, release, name, ranges) VALUES (?, ?, ?, ?, ?)",
+                                   [.text(r.id), .text(target.ecosystem.rawValue), .text(target.release), .text(target.name), .text(json)])
+                    try Self.match(db, advisory: r.id, ecosystem: target.ecosystem, release: target.release, name: target.name, ranges: ranges)
+                }
+            }
+            return records.count
+        }
+    }
+
+    /// The ecosystem, release and name an affected entry names (from its package, else its purl).
+    static func target(_ a: OSVRecord.Affected) -> (ecosystem: Ecosystem, release: String, name: String)? {
+        if let eco = a.package?.ecosystem, let name = a.package?.name {
+            let (ecosystem, release) = Ecosystem.parse(eco)
+            guard ecosystem != .generic else { return nil }
+            return (ecosystem, release, ecosystem.normalize(name: name))
+        }
+        if let purl = a.package?.purl.flatMap(PackageURL.init) {
+            let osv = purl.osv
+            return osv.ecosystem == .generic ? nil : (osv.ecosystem, "", osv.name)
+        }
+        return nil
+    }
+
+    /// Evaluates one affected entry against every package of that name.
+    static func match(_ db: any SQLSession, advisory: String, ecosystem: Ecosystem, release: String, name: String, ranges: AffectedRanges) throws {
+        let rows = try db.rows("""
+            SELECT id, name, version, source_name, source_version FROM package
+            WHERE ecosystem = ? AND (name = ? OR source_name = ?)
+            """, [.text(ecosystem.rawValue), .text(name), .text(name)])
+        for row in rows {
+            let p = PackageRecord(ecosystem: ecosystem, name: row[1].text ?? "", version: row[2].text ?? "",
+                                  sourceName: row[3].text ?? "", sourceVersion: row[4].text ?? "")
+            guard p.advisoryKey.name == name else { continue }
+            let result = ranges.evaluate(p.advisoryKey.version, in: ecosystem)
+            guard result.affected else { continue }
+            try db.execute("INSERT INTO vulnerable (package_id, advisory_id, release, fixed) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           [row[0], .text(advisory), .text(release), .text(result.fixed ?? "")])
+        }
+    }
+
+    /// Evaluates the packages added since the last match against the advisories naming them.
+    static func matchNewPackages(_ db: any SQLSession) throws {
+        let fresh = try db.rows("SELECT id, ecosystem, name, version, source_name, source_version FROM package WHERE matched = 0", [])
+        guard !fresh.isEmpty else { return }
+        var cache: [String: [(advisory: String, release: String, ranges: AffectedRanges)]] = [:]
+        for row in fresh {
+            let ecosystem = Ecosystem(rawValue: row[1].text ?? "") ?? .generic
+            let p = PackageRecord(ecosystem: ecosystem, name: row[2].text ?? "", version: row[3].text ?? "",
+                                  sourceName: row[4].text ?? "", sourceVersion: row[5].text ?? "")
+            guard ecosystem != .generic else { continue }
+            let key = ecosystem.rawValue + "\u{0}" + p.advisoryKey.name
+            if cache[key] == nil {
+                cache[key] = try db.rows("SELECT advisory_id, release, ranges FROM advisory_affected WHERE ecosystem = ? AND name = ?",
+                                         [.text(ecosystem.rawValue), .text(p.advisoryKey.name)]).compactMap { r in
+                    guard let json = r[2].text, let ranges = try? JSONDecoder().decode(AffectedRanges.self, from: Data(json.utf8)) else { return nil }
+                    return (r[0].text ?? "", r[1].text ?? "", ranges)
+                }
+            }
+            for entry in cache[key] ?? [] {
+                let result = entry.ranges.evaluate(p.advisoryKey.version, in: ecosystem)
+                guard result.affected else { continue }
+                try db.execute("INSERT INTO vulnerable (package_id, advisory_id, release, fixed) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               [row[0], .text(entry.advisory), .text(entry.release), .text(result.fixed ?? "")])
+            }
+        }
+        try db.execute("UPDATE package SET matched = 1 WHERE matched = 0")
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import ZIPFoundation
+
+/// An OSV record (https://ossf.github.io/osv-schema/), the fields the inventory uses.
+public struct OSVRecord: Codable, Sendable, Hashable {
+    public var id: String
+    public var modified: String?
+    public var withdrawn: String?
+    public var aliases: [String]?
+    public var summary: String?
+    public var severity: [Severity]?
+    public var affected: [Affected]?
+    public var databaseSpecific: Specific?
+
+    public struct Severity: Codable, Sendable, Hashable {
+        public var type: String
+        public var score: String
+    }
+
+    public struct Specific: Codable, Sendable, Hashable {
+        public var severity: String?
+    }
+
+    public struct Affected: Codable, Sendable, Hashable {
+        public var package: Package?
+        public var ranges: [Range]?
+        public var versions: [String]?
+        public var severity: [Severity]?
+        public var ecosystemSpecific: Specific?
+        public var databaseSpecific: Specific?
+
+        enum CodingKeys: String, CodingKey {
+            case package, ranges, versions, severity
+            case ecosystemSpecific = "ecosystem_specific"
+            case databaseSpecific = "database_specific"
+        }
+    }
+
+    public struct Package: Codable, Sendable, Hashable {
+        public var ecosystem: String?
+        public var name: String?
+        public var purl: String?
+    }
+
+    public struct Range: Codable, Sendable, Hashable {
+        public var type: String
+        public var events: [Event]
+    }
+
+    public struct Event: Codable, Sendable, Hashable {
+        public var introduced: String?
+        public var fixed: String?
+        public var lastAffected: String?
+        public var limit: String?
+
+        enum CodingKeys: String, CodingKey {
+            case introduced, fixed, limit
+            case lastAffected = "last_affected"
+        }
+
+        var version: String { introduced ?? fixed ?? lastAffected ?? limit ?? "" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, modified, withdrawn, aliases, summary, severity, affected
+        case databaseSpecific = "database_specific"
+    }
+
+    /// The highest severity the record gives: a CVSS v3 vector's base score level, else the
+    /// database's own word (GHSA's `MODERATE` read as `MEDIUM`); "" when none.
+    public var severityLevel: String {
+        var levels: [String] = []
+        for s in (severity ?? []) + (affected ?? []).flatMap({ $0.severity ?? [] }) where s.type.hasPrefix("CVSS_V3") {
+            if let score = CVSS3.baseScore(s.score) { levels.append(CVSS3.level(score)) }
+        }
+        let words = [databaseSpecific?.severity] + (affected ?? []).flatMap { [$0.ecosystemSpecific?.severity, $0.databaseSpecific?.severity] }
+        levels += words.compactMap { $0.map(Severity.normalize) }.filter { Severity.order.contains($0) }
+        return levels.max { Severity.rank($0) < Severity.rank($1) } ?? ""
+    }
+}
+
+extension OSVRecord.Severity {
+    static let order = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+    static func rank(_ level: String) -> Int { order.firstIndex(of: level) ?? -1 }
+    static func normalize(_ word: String) -> String {
+        let w = word.uppercased()
+        return w == "MODERATE" ? "MEDIUM" : w
+    }
+}
+
+/// One affected package of an advisory as the inventory stores it: its ranges and versions,
+/// evaluated in the package's ecosystem ordering.
+public struct AffectedRanges: Codable, Sendable, Hashable {
+    public var ranges: [OSVRecord.Range]
+    public var versions: [String]
+
+    /// Whether `version` is affected, and the lowest fixed version above it when one is known.
+    /// Ranges of type ECOSYSTEM and SEMVER are evaluated (GIT ranges name commits, not versions).
+    public func evaluate(_ version: String, in ecosystem: Ecosystem) -> (affected: Bool, fixed: String?) {
+        var affected = versions.contains(version)
+        var fixed: String?
+        let cmp: (String, String) -> Int = { ecosystem == .generic ? GenericVersion.compare($0, $1) : ecosystem.compare($0, $1) }
+        for range in ranges where range.type == "ECOSYSTEM" || range.type == "SEMVER" {
+            let order: (String, String) -> Int = range.type == "SEMVER" ? SemVer.compare : cmp
+            let events = range.events.filter { !$0.version.isEmpty }.sorted { a, b in
+                if a.introduced == "0" { return b.introduced != "0" }
+                if b.introduced == "0" { return false }
+                return order(a.version, b.version) < 0
+            }
+            var inRange = false
+            for e in events {
+                if let i = e.introduced, i == "0" || order(version, i) >= 0 {
+                    inRange = true
+                } else if let f = e.fixed, order(version, f) >= 0 {
+                    inRange = false
+                } else if let l = e.lastAffected, order(version, l) > 0 {
+                    inRange = false
+                }
+            }
+            if inRange, range.events.contains(where: { $0.limit.map { order(version, $0) >= 0 } ?? false }) { inRange = false }
+            guard inRange else { continue }
+            affected = true
+            let above = events.compactMap(\.fixed).filter { order($0, version) > 0 }
+            if let lowest = above.min(by: { order($0, $1) < 0 }), fixed.map({ order(lowest, $0) < 0 }) ?? true { fixed = lowest }
+        }
+        return (affected, affected ? fixed : nil)
+    }
+}
+
+/// CVSS v3.x base scores from a vector (`CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`).
+public enum CVSS3 {
+    public static func baseScore(_ vector: String) -> Double? {
+        var m: [String: String] = [:]
+        for part in vector.split(separator: "/").dropFirst() {
+            let kv = part.split(separator: ":", maxSplits: 1).map(String.init)
+            if kv.count == 2 { m[kv[0]] = kv[1] }
+        }
+        let changed = m["S"] == "C"
+        guard let av = ["N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2][m["AV"] ?? ""],
+              let ac = ["L": 0.77, "H": 0.44][m["AC"] ?? ""],
+              let pr = (changed ? ["N": 0.85, "L": 0.68, "H": 0.5] : ["N": 0.85, "L": 0.62, "H": 0.27])[m["PR"] ?? ""],
+              let ui = ["N": 0.85, "R": 0.62][m["UI"] ?? ""],
+              m["S"] == "U" || changed else { return nil }
+        let cia = ["H": 0.56, "L": 0.22, "N": 0.0]
+        guard let c = cia[m["C"] ?? ""], let i = cia[m["I"] ?? ""], let a = cia[m["A"] ?? ""] else { return nil }
+        let iss = 1 - (1 - c) * (1 - i) * (1 - a)
+        let impact = changed ? 7.52 * (iss - 0.029) - 3.25 * pow(iss - 0.02, 15) : 6.42 * iss
+        guard impact > 0 else { return 0 }
+        let exploitability = 8.22 * av * ac * pr * ui
+        return roundUp(min((changed ? 1.08 : 1) * (impact + exploitability), 10))
+    }
+
+    /// CVSS v3.1's Roundup: the smallest one-decimal number not below `x`.
+    static func roundUp(_ x: Double) -> Double {
+        let n = Int((x * 100_000).rounded())
+        return n % 10_000 == 0 ? Double(n) / 100_000 : (floor(Double(n) / 10_000) + 1) / 10
+    }
+
+    public static func level(_ score: Double) -> String {
+        score >= 9 ? "CRITICAL" : score >= 7 ? "HIGH" : score >= 4 ? "MEDIUM" : score > 0 ? "LOW" : "NONE"
+    }
+}
+
+/// Reads OSV records from JSON files, directories of them and zip archives of them (as OSV
+/// publishes `all.zip` per ecosystem).
+public enum OSVReader {
+    /// Calls `each` with every record under `path`; a file that is not an OSV record is an error
+    /// naming it.
+    public static func read(_ path: String, _ each: (OSVRecord) throws -> Void) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw InventoryError.advisories(path: path, reason: "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            guard let walker = FileManager.default.enumerator(atPath: path) else { return }
+            var files: [String] = []
+            while let next = walker.nextObject() as? String {
+                if next.hasSuffix(".json") || next.hasSuffix(".zip") { files.append(next) }
+            }
+            for file in files.sorted() { try read(path + "/" + file, each) }
+        } else if path.hasSuffix(".zip") {
+            let archive: Archive
+            do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
+                throw InventoryError.advisories(path: path, reason: "not a zip archive: \(error)")
+            }
+            for entry in archive where entry.type == .file && entry.path.hasSuffix(".json") {
+                var data = Data()
+                do { _ = try archive.extract(entry) { data.append($0) } } catch {
+                    throw InventoryError.advisories(path: path + ":" + entry.path, reason: "cannot extract: \(error)")
+                }
+                try each(decode(data, path: path + ":" + entry.path))
+            }
+        } else {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw InventoryError.advisories(path: path, reason: "cannot read: \(error.localizedDescription)")
+            }
+            try each(decode(data, path: path))
+        }
+    }
+
+    static func decode(_ data: Data, path: String) throws -> OSVRecord {
+        do { return try JSONDecoder().decode(OSVRecord.self, from: data) } catch let DecodingError.keyNotFound(key, context) {
+            let at = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            throw InventoryError.advisories(path: path, reason: "not an OSV record: no \(at)")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw InventoryError.advisories(path: path, reason: "not an OSV record: \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+        } catch {
+            throw InventoryError.advisories(path: path, reason: "not an OSV record: \(error)")
+        }
+    }
+}
+
+public enum InventoryError: Error, CustomStringConvertible {
+    case advisories(path: String, reason: String)
+    case database(location: String, reason: String)
+    case query(String)
+
+    public var description: String {
+        switch self {
+        case let .advisories(path, reason): return "\(path): \(reason)"
+        case let .database(location, reason): return "inventory \(location): \(reason)"
+        case let .query(reason): return reason
+        }
+    }
+}

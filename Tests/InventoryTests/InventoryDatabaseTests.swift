@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+@testable import Inventory
+
+/// The inventory's answers from records alone (the end-to-end test indexes real images).
+struct InventoryFixture {
+    let dir: String
+    let inventory: Inventory
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "cairn-inventory-\(UUID().uuidString)"
+        inventory = try Inventory.open(nil, defaultPath: dir + "/audit.db")
+    }
+
+    static func runImage(_ version: String, libfoo: String) -> RunImageRecord {
+        var r = RunImageRecord(identity: "io.example.stack", name: "example/run", topLayer: "sha256:run-\(version)")
+        r.reference = "example/run:\(version)"
+        r.distro = "debian"
+        r.distroVersion = "12"
+        r.packages = [PackageRecord(ecosystem: .debian, name: "libfoo1", version: libfoo, sourceName: "foo", sourceVersion: libfoo),
+                      PackageRecord(ecosystem: .debian, name: "base-files", version: "12.4")]
+        return r
+    }
+
+    static func app(_ digest: String, flask: String, bp: String, run: RunImageRecord?) -> ImageRecord {
+        var r = ImageRecord(digest: digest)
+        r.runImage = run.map { var x = $0; x.packages = nil; return x }
+        r.modules = [.init(kind: "buildpack", id: "tests/python", version: bp)]
+        r.layers = [.init(buildpack: "tests/python", name: "site-packages", diffID: "sha256:layer-\(flask)", metadata: "{}", rebasable: true)]
+        r.packages = [.init(package: PackageRecord(name: "Flask", version: flask, purl: "pkg:pypi/Flask@\(flask)"), buildpack: "tests/python", layer: "site-packages")]
+        r.launcherVersion = "0.1.0"
+        return r
+    }
+
+    static let flaskAdvisory = OSVRecord(
+        id: "GHSA-m2qf-hxjv-5gpq", aliases: ["CVE-2023-30861"], summary: "Flask session cookie disclosure",
+        severity: [.init(type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N")],
+        affected: [.init(package: .init(ecosystem: "PyPI", name: "flask"),
+                         ranges: [.init(type: "ECOSYSTEM", events: [.init(introduced: "0"), .init(fixed: "2.3.2")])])])
+
+    static let fooAdvisory = OSVRecord(
+        id: "DSA-9999-1", aliases: ["CVE-2099-0001"], summary: "foo overflow",
+        affected: [.init(package: .init(ecosystem: "Debian:12", name: "foo"),
+                         ranges: [.init(type: "ECOSYSTEM", events: [.init(introduced: "0"), .init(fixed: "1.0-2")])])])
+
+    /// v1 then v2 of the run image; app a (flask 2.2.0, v1) and b (flask 2.3.3, v2).
+    func index(advisoriesFirst: Bool) throws {
+        if advisoriesFirst { try inventory.importAdvisories([Self.flaskAdvisory, Self.fooAdvisory]) }
+        let v1 = Self.runImage("1", libfoo: "1.0-1"), v2 = Self.runImage("2", libfoo: "1.0-2")
+        let first = try inventory.beginRun(source: "test")
+        try inventory.add(runImage: v1, run: first)
+        try inventory.add(Self.app("sha256:a", flask: "2.2.0", bp: "1.0.0", run: v1), location: "store", names: ["a:latest"], run: first)
+        let second = try inventory.beginRun(source: "test")
+        try inventory.add(runImage: v2, run: second)
+        try inventory.add(Self.app("sha256:b", flask: "2.3.3", bp: "1.0.1", run: v2), location: "store", names: ["b:latest"], run: second)
+        if !advisoriesFirst { try inventory.importAdvisories([Self.flaskAdvisory, Self.fooAdvisory]) }
+    }
+}
+
+@Test(arguments: [true, false]) func vulnerabilitiesNameTheImageThePackageAndWhoBroughtIt(advisoriesFirst: Bool) throws {
+    let f = try InventoryFixture()
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.index(advisoriesFirst: advisoriesFirst)
+    let vulns = try f.inventory.vulnerabilities()
+    #expect(vulns.map { "\($0.image) \($0.advisory ?? "") \($0.package ?? "") \($0.version ?? "") \($0.fixed ?? "") \($0.origin)" } == [
+        "a:latest DSA-9999-1 libfoo1 1.0-1 1.0-2 run image example/run",
+        "a:latest GHSA-m2qf-hxjv-5gpq flask 2.2.0 2.3.2 tests/python:site-packages",
+    ])
+    #expect(try f.inventory.vulnerabilities(id: "CVE-2023-30861").map(\.advisory) == ["GHSA-m2qf-hxjv-5gpq"])
+    #expect(try f.inventory.vulnerabilities(minimumSeverity: "HIGH").map(\.advisory) == ["GHSA-m2qf-hxjv-5gpq"], "CVSS 7.5")
+    #expect(try f.inventory.vulnerabilities(minimumSeverity: "critical").isEmpty)
+    #expect(throws: InventoryError.self) { try f.inventory.vulnerabilities(minimumSeverity: "bad") }
+}
+
+@Test func queriesAnswerByPackageBuildpackRunImageAndLauncher() throws {
+    let f = try InventoryFixture()
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.index(advisoriesFirst: true)
+    let inv = f.inventory
+    #expect(try inv.package("flask").map(\.image) == ["a:latest", "b:latest"])
+    #expect(try inv.package("pkg:pypi/FLASK").map(\.image) == ["a:latest", "b:latest"])
+    #expect(try inv.package("flask", versions: VersionRange(parsing: "<2.3.2")).map(\.image) == ["a:latest"])
+    #expect(try inv.package("foo", versions: VersionRange(parsing: ">=1.0-2")).map(\.image) == ["b:latest"], "by Debian source name")
+    #expect(try inv.package("libfoo1").map(\.image) == ["a:latest", "b:latest"])
+    #expect(try inv.buildpack("tests/python", versions: VersionRange(parsing: "<1.0.1")).map(\.image) == ["a:latest"])
+    #expect(try inv.launcher(versions: VersionRange(parsing: ">=0.1")).count == 2)
+    let runs = try inv.runImages()
+    #expect(runs.map { "\($0.image) \($0.status ?? "")" } == ["a:latest outdated", "b:latest current"])
+    #expect(try inv.runImages(outdatedOnly: true).map(\.image) == ["a:latest"])
+}
+
+@Test func thePlanRebasesForTheRunImageAndPatchesForTheLayer() throws {
+    let f = try InventoryFixture()
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.index(advisoriesFirst: false)
+    let plan = try f.inventory.plan(f.inventory.vulnerabilities())
+    #expect(plan.steps.count == 1)
+    let step = try #require(plan.steps.first)
+    #expect(step.image == "a:latest" && step.action == "rebase+patch", "\(step)")
+    #expect(step.runImage == "example/run:2")
+    #expect(step.patches == [FixPlan.Patch(buildpack: "tests/python", layer: "site-packages", patchImage: "b:latest")])
+    // Without a rebasable newer layer, a rebuild.
+    let g = try InventoryFixture()
+    defer { try? FileManager.default.removeItem(atPath: g.dir) }
+    try g.inventory.importAdvisories([InventoryFixture.flaskAdvisory])
+    let run = try g.inventory.beginRun(source: "test")
+    try g.inventory.add(InventoryFixture.app("sha256:c", flask: "2.2.0", bp: "1.0.0", run: nil), location: "store", names: ["c"], run: run)
+    let rebuild = try g.inventory.plan(g.inventory.vulnerabilities())
+    #expect(rebuild.steps.map(\.action) == ["rebuild"])
+}
+
+@Test func indexingIsIncrementalAndNamesMove() throws {
+    let f = try InventoryFixture()
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.index(advisoriesFirst: true)
+    #expect(try f.inventory.knows(digest: "sha256:a") && !f.inventory.knows(digest: "sha256:z"))
+    // a:latest now names b's image (as after a rebuild); the store listing forgets what is gone.
+    let run = try f.inventory.beginRun(source: "test")
+    #expect(try f.inventory.bind(location: "store", name: "a:latest", digest: "sha256:b", run: run))
+    #expect(try !f.inventory.bind(location: "store", name: "x", digest: "sha256:unknown", run: run))
+    try f.inventory.forgetNames(location: "store", notSeenIn: run)
+    #expect(try f.inventory.vulnerabilities().isEmpty)
+    #expect(try f.inventory.package("flask").map { "\($0.image) \($0.version ?? "")" } == ["a:latest 2.3.3"])
+}
+
+@Test func advisoryFilesAreReadFromJSONDirectoriesAndZips() throws {
+    let dir = NSTemporaryDirectory() + "cairn-osv-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try FileManager.default.createDirectory(atPath: dir + "/PyPI", withIntermediateDirectories: true)
+    let json = try JSONEncoder().encode(InventoryFixture.flaskAdvisory)
+    try json.write(to: URL(fileURLWithPath: dir + "/PyPI/GHSA-m2qf-hxjv-5gpq.json"))
+    try Data(#"{"id": "DSA-9999-1", "affected": [{"package": {"ecosystem": "Debian:12", "name": "foo"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}]}]}"#.utf8)
+        .write(to: URL(fileURLWithPath: dir + "/dsa.json"))
+    var ids: [String] = []
+    try OSVReader.read(dir) { ids.append($0.id) }
+    #expect(ids.sorted() == ["DSA-9999-1", "GHSA-m2qf-hxjv-5gpq"])
+    // A zip archive as OSV publishes them.
+    let zip = Process()
+    zip.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    zip.arguments = ["-c", "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1],'w',zipfile.ZIP_DEFLATED); z.write(sys.argv[2],'GHSA-m2qf-hxjv-5gpq.json'); z.write(sys.argv[3],'DSA-9999-1.json'); z.close()",
+                     dir + "/all.zip", dir + "/PyPI/GHSA-m2qf-hxjv-5gpq.json", dir + "/dsa.json"]
+    try zip.run()
+    zip.waitUntilExit()
+    var zipped: [String] = []
+    try OSVReader.read(dir + "/all.zip") { zipped.append($0.id) }
+    #expect(zipped.sorted() == ["DSA-9999-1", "GHSA-m2qf-hxjv-5gpq"])
+    try Data(#"{"affected": []}"#.utf8).write(to: URL(fileURLWithPath: dir + "/bad.json"))
+    #expect {
+        try OSVReader.read(dir + "/bad.json") { _ in }
+    } throws: { "\($0)".contains("bad.json: not an OSV record: no id") }
+    #expect(throws: InventoryError.self) { try OSVReader.read(dir + "/missing") { _ in } }
+}
