@@ -143,6 +143,11 @@ public final class Inventory: Sendable {
         }
     }
 
+    /// The names of every run image recorded.
+    public func runImageNames() throws -> Set<String> {
+        try backend.read { db in Set(try db.rows("SELECT DISTINCT name FROM run_image", []).compactMap { $0.first?.text }) }
+    }
+
     /// Points `name` at `location` to the indexed image `digest`; false when it is not indexed.
     @discardableResult
     public func bind(location: String, name: String, digest: String, run: Int64) throws -> Bool {

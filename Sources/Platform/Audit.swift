@@ -216,7 +216,14 @@ struct DpkgStatusReader {
             }
             guard let name = fields["Package"] else { return nil }
             if let state = fields["Status"], !state.hasSuffix(" installed") { return nil }
-            return SBOMDocument.Component(name: name, version: fields["Version"])
+            // `Source: name` or `Source: name (version)` when the source version differs.
+            var source: String?, sourceVersion: String?
+            if let s = fields["Source"] {
+                let parts = s.split(separator: " ", maxSplits: 1).map(String.init)
+                source = parts.first
+                if parts.count == 2 { sourceVersion = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "() ")) }
+            }
+            return SBOMDocument.Component(name: name, version: fields["Version"], source: source, sourceVersion: sourceVersion)
         }
     }
 }

@@ -19,10 +19,16 @@ public struct SBOMDocument: Sendable {
     /// The packages it lists: CycloneDX `components` (nested too), SPDX `packages`, Syft `artifacts`.
     public var components: [Component] {
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        /// CycloneDX and Syft give `purl`; SPDX an external reference of type purl.
+        func purl(_ item: [String: Any]) -> String? {
+            if let p = item["purl"] as? String { return p }
+            let refs = item["externalRefs"] as? [[String: Any]] ?? []
+            return refs.first { ($0["referenceType"] as? String) == "purl" }?["referenceLocator"] as? String
+        }
         func named(_ items: Any?, version key: String, nested: String? = nil) -> [Component] {
             guard let list = items as? [[String: Any]] else { return [] }
             return list.flatMap { item -> [Component] in
-                let own = (item["name"] as? String).map { [Component(name: $0, version: item[key] as? String)] } ?? []
+                let own = (item["name"] as? String).map { [Component(name: $0, version: item[key] as? String, purl: purl(item))] } ?? []
                 return own + (nested.map { named(item[$0], version: key, nested: $0) } ?? [])
             }
         }
@@ -37,6 +43,18 @@ public struct SBOMDocument: Sendable {
     public struct Component: Codable, Hashable, Sendable {
         public var name: String
         public var version: String?
+        public var purl: String?
+        /// dpkg: the source package and its version, when they differ from the binary's.
+        public var source: String?
+        public var sourceVersion: String?
+
+        public init(name: String, version: String?, purl: String? = nil, source: String? = nil, sourceVersion: String? = nil) {
+            self.name = name
+            self.version = version
+            self.purl = purl
+            self.source = source
+            self.sourceVersion = sourceVersion
+        }
     }
 }
 

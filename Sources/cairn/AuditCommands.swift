@@ -54,7 +54,21 @@ struct SBOM: AsyncParsableCommand {
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Which app images in the store use a run image, an outdated run image, a buildpack or a package.",
+        abstract: "Which app images run a run image, a buildpack, a package or a vulnerability, and how to fix them.",
+        discussion: """
+            `cairn audit scan` (the default) reads the store on every query. The inventory commands \
+            (`index`, `advisories import`, `vulns`, `package`, `run-image`, `buildpack`, `launcher`, \
+            `plan`) keep what images are made of in a database: $CAIRN_HOME/audit.db by default.
+            """,
+        subcommands: [AuditScan.self, AuditIndex.self, AuditAdvisories.self, AuditVulns.self, AuditPackage.self,
+                      AuditRunImage.self, AuditBuildpack.self, AuditLauncher.self, AuditPlan.self],
+        defaultSubcommand: AuditScan.self)
+}
+
+struct AuditScan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Which app images in the store use a run image, an outdated run image, a buildpack or a package (reads the store now).",
         discussion: """
             Reads every app image's labels and SBOM layer. Criteria combine (all must hold); without \
             any, every app image is listed. Versions: NAME, NAME@VERSION, NAME@<VERSION. An image is \

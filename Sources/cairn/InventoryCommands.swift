@@ -1,0 +1,244 @@
+import ArgumentParser
+import Foundation
+import Inventory
+import OCI
+import Platform
+
+/// Where the inventory lives and how answers are printed, for every inventory command.
+struct InventoryOptions: ParsableArguments {
+    @Option(help: "The inventory: a SQLite file (default $CAIRN_HOME/audit.db) or postgres://user@host/db.")
+    var database: String?
+    @Option(help: "table, json or csv.") var format: ListFormat = .table
+
+    func open() throws -> Inventory {
+        let url = database ?? ProcessInfo.processInfo.environment["CAIRN_AUDIT_DATABASE"]
+        return try Inventory.open(url, defaultPath: cairnHome() + "/audit.db")
+    }
+}
+
+enum ListFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, csv
+}
+
+/// Prints findings as a table (chosen columns), JSON (every field) or CSV (the same columns).
+func printFindings(_ findings: [Finding], columns: [(String, (Finding) -> String)], format: ListFormat, summary: String) throws {
+    switch format {
+    case .json:
+        print(String(decoding: try CanonicalJSON.encode(findings), as: UTF8.self))
+    case .csv:
+        func quote(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+        print(columns.map { quote($0.0.lowercased()) }.joined(separator: ","))
+        for f in findings { print(columns.map { quote($0.1(f)) }.joined(separator: ",")) }
+    case .table:
+        let rows = [columns.map(\.0)] + findings.map { f in columns.map { $0.1(f) } }
+        let widths = columns.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for row in rows {
+            print(row.enumerated().map { $0.offset == columns.count - 1 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  "))
+        }
+        FileHandle.standardError.write(Data((summary + "\n").utf8))
+    }
+}
+
+func imageCount(_ findings: [Finding]) -> Int { Set(findings.map { $0.location + "\u{0}" + $0.image }).count }
+
+struct AuditIndex: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Record what images are made of in the inventory: run image, buildpacks, layers, launcher, packages.",
+        discussion: """
+            Reads manifests, configs, the SBOM layer and the run image's dpkg status, never app layers. \\
+            An image already indexed (same digest) costs one lookup. Without REF, every image in the store \\
+            is indexed and names the store no longer has are forgotten.
+            """)
+
+    @Argument(help: "Images in the store to index (default: all).") var refs: [String] = []
+    @Flag(name: .customLong("store"), help: "Index the store (the default when no REF is given).") var wholeStore = false
+    @Option(name: .customLong("store-path"), help: "The image store to index (default: $CAIRN_HOME/store).") var storePath: String?
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let inv = try inventory.open()
+            let store = try StoreOptions.parse(storePath.map { ["--store", $0] } ?? []).open()
+            let indexer = InventoryIndexer(inventory: inv) { FileHandle.standardError.write(Data("cairn: warning: \($0)\n".utf8)) }
+            let started = Date()
+            let s = try indexer.index(store: store, names: refs.isEmpty || wholeStore ? nil : refs)
+            let took = String(format: "%.2f", Date().timeIntervalSince(started))
+            print("\(s.images) images: \(s.indexed) indexed, \(s.known) already known, \(s.images - s.indexed - s.known - s.skipped) not app images, \(s.skipped) skipped; \(s.runImages) run images; \(took) s")
+        }
+    }
+}
+
+struct AuditAdvisories: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "advisories",
+        abstract: "Vulnerability advisories (OSV) in the inventory.",
+        subcommands: [Import.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Load OSV records from JSON files, directories of them or zip archives (as OSV publishes them per ecosystem).",
+            discussion: "A record already imported is replaced by the new one. Ecosystems matched: PyPI, npm, Debian[:release], Go, Maven.")
+
+        @Argument(help: "JSON files, directories or .zip archives.") var paths: [String]
+        @OptionGroup var inventory: InventoryOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                guard !paths.isEmpty else { throw CLIError("advisories import: give at least one file, directory or zip") }
+                let inv = try inventory.open()
+                var records: [OSVRecord] = []
+                for path in paths { try OSVReader.read(path) { records.append($0) } }
+                var done = 0
+                // Batches keep memory and transaction size bounded for ecosystem dumps.
+                for start in stride(from: 0, to: records.count, by: 1000) {
+                    done += try inv.importAdvisories(Array(records[start..<min(start + 1000, records.count)]))
+                }
+                print("\(done) advisories imported")
+            }
+        }
+    }
+}
+
+struct AuditVulns: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vulns",
+        abstract: "Images with a package an imported advisory affects: the package, installed and fixed versions, and who brought it.")
+
+    @Option(help: "Only this advisory (its id or an alias: CVE-…, GHSA-…).") var id: String?
+    @Option(help: "Only advisories at least this severe: LOW, MEDIUM, HIGH, CRITICAL.") var severity: String?
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let findings = try inventory.open().vulnerabilities(id: id, minimumSeverity: severity)
+            try printFindings(findings, columns: [
+                ("IMAGE", \.image), ("ADVISORY", { $0.advisory ?? "" }), ("SEVERITY", { ($0.severity ?? "").isEmpty ? "-" : $0.severity ?? "" }),
+                ("PACKAGE", { $0.package ?? "" }), ("INSTALLED", { $0.version ?? "" }), ("FIXED", { ($0.fixed ?? "").isEmpty ? "-" : $0.fixed ?? "" }),
+                ("FROM", \.origin),
+            ], format: inventory.format, summary: "\(findings.count) findings in \(imageCount(findings)) images")
+        }
+    }
+}
+
+struct AuditPackage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "package",
+        abstract: "Images with a package (by name, or by purl for one ecosystem), optionally in a version range.")
+
+    @Argument(help: "A package name (Debian: binary or source package) or a purl (pkg:pypi/flask).") var package: String
+    @Option(help: "A version range in the package's ecosystem ordering: <2.3.2, >=1.0,<2, =1.2.") var version: String?
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let findings = try inventory.open().package(package, versions: version.map { try VersionRange(parsing: $0) })
+            try printFindings(findings, columns: [
+                ("IMAGE", \.image), ("ECOSYSTEM", { ($0.ecosystem ?? "").isEmpty ? "-" : $0.ecosystem ?? "" }),
+                ("PACKAGE", { $0.package ?? "" }), ("VERSION", { $0.version ?? "" }), ("FROM", \.origin),
+            ], format: inventory.format, summary: "\(imageCount(findings)) images")
+        }
+    }
+}
+
+struct AuditRunImage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run-image",
+        abstract: "Images and their run image; --outdated: those for which a newer version of their run image is known.",
+        discussion: "Newer: a later io.buildpacks.base.released, else found later under the run image's name, else created later.")
+
+    @Argument(help: "Only images on this run image (repository, without tag).") var name: String?
+    @Flag(help: "Only images whose run image has a newer version.") var outdated = false
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let findings = try inventory.open().runImages(outdatedOnly: outdated, name: name)
+            try printFindings(findings, columns: [
+                ("IMAGE", \.image), ("RUN IMAGE", { $0.runImage ?? "-" }), ("STATUS", { $0.status ?? "" }),
+                ("TOP LAYER", { String(($0.version ?? "-").prefix(19)) }), ("NEWEST", { String(($0.fixed ?? "-").prefix(19)) }),
+            ], format: inventory.format, summary: "\(imageCount(findings)) images")
+        }
+    }
+}
+
+struct AuditBuildpack: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "buildpack",
+        abstract: "Images built with a buildpack, optionally in a version range.")
+
+    @Argument(help: "The buildpack ID.") var id: String
+    @Option(help: "A version range: <1.2.0, >=1,<2.") var version: String?
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let findings = try inventory.open().buildpack(id, versions: version.map { try VersionRange(parsing: $0) })
+            try printFindings(findings, columns: [("IMAGE", \.image), ("BUILDPACK", { $0.buildpack ?? "" }), ("VERSION", { $0.version ?? "" })],
+                              format: inventory.format, summary: "\(imageCount(findings)) images")
+        }
+    }
+}
+
+struct AuditLauncher: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launcher",
+        abstract: "Images and their launcher version and layer, optionally in a version range.")
+
+    @Option(help: "A version range: <0.2.0.") var version: String?
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let findings = try inventory.open().launcher(versions: version.map { try VersionRange(parsing: $0) })
+            try printFindings(findings, columns: [("IMAGE", \.image), ("LAUNCHER", { ($0.version ?? "").isEmpty ? "-" : $0.version ?? "" }),
+                                                  ("LAYER", { String(($0.layer ?? "-").prefix(19)) })],
+                              format: inventory.format, summary: "\(imageCount(findings)) images")
+        }
+    }
+}
+
+struct AuditPlan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "For each vulnerable image, the cheapest fix: rebase, layer patch or rebuild, with the reason.",
+        discussion: """
+            Rebase: the package is in the run image and a newer run image without it is known. Patch: a \\
+            newer build of the same buildpack layer, marked rebasable, without it is indexed. Otherwise \\
+            rebuild. --output writes the layer patches file the printed `cairn rebase` commands use.
+            """)
+
+    @Option(help: "Only this advisory (id or alias).") var id: String?
+    @Option(help: "Only advisories at least this severe.") var severity: String?
+    @Option(help: "Write the layer patches file (JSON) here.") var output: String?
+    @OptionGroup var inventory: InventoryOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let inv = try inventory.open()
+            let plan = try inv.plan(inv.vulnerabilities(id: id, minimumSeverity: severity))
+            let patchFile = output ?? "patches.json"
+            if let output {
+                let data = try CanonicalJSON.encode(plan.patchFile)
+                try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+            }
+            switch inventory.format {
+            case .json:
+                print(String(decoding: try CanonicalJSON.encode(plan.steps), as: UTF8.self))
+            case .table, .csv:
+                for step in plan.steps {
+                    var command = ["cairn", "rebase", step.image]
+                    if let run = step.runImage { command += ["--run-image", run] }
+                    if !step.patches.isEmpty { command += ["--layer-patches", patchFile] }
+                    print("\(step.image): \(step.action)")
+                    for r in step.reasons { print("  " + r) }
+                    if step.action != "rebuild" { print("  $ " + command.joined(separator: " ")) }
+                }
+                let counts = Dictionary(grouping: plan.steps, by: \.action).map { "\($0.value.count) \($0.key)" }.sorted()
+                FileHandle.standardError.write(Data("\(plan.steps.count) images to fix: \(counts.joined(separator: ", "))\n".utf8))
+            }
+        }
+    }
+}

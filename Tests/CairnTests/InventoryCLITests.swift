@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The audit inventory over real images: two apps built with tests/flask (Flask 2.2.0 and
+/// 2.3.3) on run image v1 and v2 (libfoo1 from source foo 1.0-1 and 1.0-2), OSV advisories for
+/// both, and the plan applied with `cairn rebase`.
+@Test func theInventoryFindsVulnerableImagesAndThePlanFixesThem() throws {
+    let tmp = TempDir("inventory")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    func cairn(_ args: [String]) throws -> RunResult {
+        let r = try cairnAt(args, home: home)
+        guard r.status == 0 else { throw TestSupportError("cairn \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
+        return r
+    }
+    func json(_ args: [String]) throws -> [[String: Any]] {
+        try JSONSerialization.jsonObject(with: cairn(["audit"] + args + ["--format", "json"]).stdoutData) as! [[String: Any]]
+    }
+    /// A run image version: a dpkg status.d entry for libfoo1 on top of the current run image.
+    func runImage(_ version: String) throws {
+        let dir = tmp.path + "/run-" + version
+        try FileManager.default.createDirectory(atPath: dir + "/var/lib/dpkg/status.d", withIntermediateDirectories: true)
+        try writeFile(dir + "/var/lib/dpkg/status.d/libfoo1", "Package: libfoo1\nSource: foo\nVersion: \(version)\nStatus: install ok installed\nArchitecture: amd64\n")
+        _ = try cairn(["import", dir, "tiny/run:latest", "--base", "tiny/run:latest"])
+    }
+    func app(_ name: String, flask: String) throws {
+        let dir = tmp.path + "/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try writeFile(dir + "/requirements.txt", "flask==\(flask)\n")
+        _ = try cairn(["build", name, "--path", dir, "--builder", ExampleBuilder.name, "--buildpack", fixturesRoot + "/buildpacks/flask"])
+    }
+    try runImage("1.0-1")
+    try app("old-flask", flask: "2.2.0")
+    let first = try cairn(["audit", "index"])
+    #expect(first.stdout.contains("1 indexed"), "\(first.stdout)")
+    try runImage("1.0-2")
+    try app("new-flask", flask: "2.3.3")
+
+    let labels = ((try inspectJSON("tiny/run:latest", home: home)["config"] as? [String: Any])?["config"] as? [String: Any])?["Labels"] as? [String: String] ?? [:]
+    let release = try #require(labels["io.buildpacks.base.distro.version"])
+    let advisories = tmp.path + "/osv"
+    try FileManager.default.createDirectory(atPath: advisories, withIntermediateDirectories: true)
+    try writeFile(advisories + "/GHSA-m2qf-hxjv-5gpq.json", """
+        {"id": "GHSA-m2qf-hxjv-5gpq", "aliases": ["CVE-2023-30861"], "summary": "Flask session cookie",
+         "database_specific": {"severity": "HIGH"},
+         "affected": [{"package": {"ecosystem": "PyPI", "name": "Flask"},
+                       "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.3.2"}]}]}]}
+        """)
+    try writeFile(advisories + "/DSA-9999-1.json", """
+        {"id": "DSA-9999-1", "affected": [{"package": {"ecosystem": "Debian:\(release)", "name": "foo"},
+          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}]}]}
+        """)
+    #expect(try cairn(["audit", "advisories", "import", advisories]).stdout.contains("2 advisories imported"))
+    // Incremental: old-flask is known by digest, the rest is read.
+    let second = try cairn(["audit", "index", "--store"])
+    #expect(second.stdout.contains("1 indexed") && second.stdout.contains("1 already known"), "\(second.stdout)")
+
+    let vulns = try json(["vulns"]).map { "\($0["image"]!) \($0["advisory"]!) \($0["package"]!) \($0["version"]!) \($0["fixed"]!) \($0["buildpack"] ?? "-") \($0["layer"] ?? "-")" }
+    #expect(vulns == ["old-flask:latest DSA-9999-1 libfoo1 1.0-1 1.0-2 - -",
+                      "old-flask:latest GHSA-m2qf-hxjv-5gpq flask 2.2.0 2.3.2 tests/flask site-packages"], "\(vulns)")
+    #expect(try json(["vulns", "--id", "CVE-2023-30861"]).count == 1)
+    #expect(try json(["package", "flask", "--version", "<2.3.2"]).map { $0["image"] as! String } == ["old-flask:latest"])
+    #expect(try json(["package", "pkg:pypi/flask"]).count == 2)
+    #expect(try json(["buildpack", "tests/flask"]).count == 2)
+    #expect(try json(["run-image", "--outdated"]).map { $0["image"] as! String } == ["old-flask:latest"])
+    let csv = try cairn(["audit", "vulns", "--format", "csv"]).stdout
+    #expect(csv.hasPrefix("image,advisory,severity,package,installed,fixed,from\n") && csv.contains("old-flask:latest,GHSA-m2qf-hxjv-5gpq,HIGH,flask,2.2.0,2.3.2,tests/flask:site-packages"), "\(csv)")
+
+    // The plan: rebase for the Debian finding, a layer patch from new-flask for the Flask one.
+    let patches = tmp.path + "/patches.json"
+    let plan = try cairn(["audit", "plan", "--output", patches])
+    #expect(plan.stdout.contains("old-flask:latest: rebase+patch") && plan.stdout.contains("$ cairn rebase old-flask:latest --run-image tiny/run:latest --layer-patches \(patches)"), "\(plan.stdout)")
+    let file = try String(contentsOfFile: patches, encoding: .utf8)
+    #expect(file.contains("\"patch-image\":\"new-flask:latest\"") && file.contains("\"layer\":\"site-packages\""), "\(file)")
+    _ = try cairn(["rebase", "old-flask:latest", "--run-image", "tiny/run:latest", "--layer-patches", patches])
+    let third = try cairn(["audit", "index"])
+    #expect(third.stdout.contains("1 indexed"), "\(third.stdout)")
+    #expect(try json(["vulns"]).isEmpty)
+    #expect(try json(["run-image", "--outdated"]).isEmpty)
+    #expect(try json(["package", "flask"]).map { "\($0["image"]!) \($0["version"]!)" } == ["new-flask:latest 2.3.3", "old-flask:latest 2.3.3"])
+    // The patched image runs with the new layer.
+    let ran = try cairn(["run", "old-flask"])
+    #expect(ran.stdout.contains("__version__ = \"2.3.3\""), "\(ran.stdout)")
+
+    let bad = try cairnAt(["audit", "advisories", "import", tmp.path + "/patches.json"], home: home)
+    #expect(bad.status == 1 && bad.stderr.contains("patches.json: not an OSV record: no id"), "\(bad.stderr)")
+    let postgres = try cairnAt(["audit", "vulns", "--database", "postgres://u:secret@127.0.0.1:1/db"], home: home)
+    #expect(postgres.status == 1 && !postgres.stderr.contains("secret"), "\(postgres.stderr)")
+}
