@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C shims over zlib and libzstd: their init macros and flush constants are not
@@ -79,13 +82,18 @@ let package = Package(
             dependencies: ["Buildpacks", "OCI", "Sandbox", "CCairn"],
             swiftSettings: strictSettings
         ),
-        // The audit inventory: its database (SQLite through GRDB), ecosystem version orderings,
-        // OSV advisories, fleet queries and fix plans. Knows rows, not images.
+        // The audit inventory: its database (SQLite through GRDB, or PostgreSQL through
+        // postgres-nio), ecosystem version orderings, OSV advisories, fleet queries and fix plans.
+        // Knows rows, not images.
         .target(
             name: "Inventory",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -151,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["Inventory"],
+            dependencies: ["Inventory", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

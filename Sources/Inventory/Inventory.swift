@@ -116,7 +116,7 @@ public final class Inventory: Sendable {
     public static func open(_ database: String?, defaultPath: String) throws -> Inventory {
         guard let database else { return try Inventory(backend: SQLiteBackend(path: defaultPath)) }
         if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
-            return try Inventory(backend: PostgresBackend.open(url: database))
+            return try Inventory(backend: PostgresBackend(url: database))
         }
         return try Inventory(backend: SQLiteBackend(path: database.hasPrefix("sqlite:") ? String(database.dropFirst(7)) : database))
     }

@@ -1,11 +1,41 @@
 import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
 
-/// PostgreSQL for fleets: not built yet. `--database postgres://…` is refused with this error
-/// rather than silently using SQLite (issue 16 leaves it open).
-enum PostgresBackend {
-    static func open(url: String) throws -> any SQLBackend {
-        throw InventoryError.database(location: redacted(url), reason: "PostgreSQL is not supported by this build yet; use the SQLite default or --database PATH")
+/// PostgreSQL through postgres-nio, for fleets: the same schema and statements as SQLite (`?`
+/// placeholders become `$n`). One connection per process; the inventory's calls are synchronous,
+/// so each statement waits on its event-loop future (never on the Swift concurrency pool).
+/// Transactions that lose a deadlock or serialization race to another `cairn audit index` are
+/// retried.
+public final class PostgresBackend: SQLBackend {
+    public let dialect = SQLDialect.postgres
+    public let location: String
+    let connection: PostgresConnection
+    let logger: Logger
+    private let lock = NSLock()
+
+    public init(url: String) throws {
+        location = Self.redacted(url)
+        guard let parts = URLComponents(string: url), let host = parts.host, !host.isEmpty else {
+            throw InventoryError.database(location: location, reason: "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        }
+        var logger = Logger(label: "cairn.inventory.postgres")
+        logger.logLevel = .critical
+        self.logger = logger
+        let database = String(parts.path.drop { $0 == "/" })
+        let config = PostgresConnection.Configuration(
+            host: host, port: parts.port ?? 5432, username: parts.user ?? NSUserName(), password: parts.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        do {
+            connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: config, id: 1, logger: logger).wait()
+        } catch {
+            throw InventoryError.database(location: location, reason: "cannot connect: \(Self.describe(error))")
+        }
     }
+
+    deinit { try? connection.close().wait() }
 
     /// The URL without its password, for messages.
     static func redacted(_ url: String) -> String {
@@ -13,5 +43,109 @@ enum PostgresBackend {
         let credentials = url[scheme.upperBound..<at]
         guard let colon = credentials.firstIndex(of: ":") else { return url }
         return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+
+    /// A server error's message and SQLSTATE, else the error.
+    static func describe(_ error: any Error) -> String {
+        guard let e = error as? PSQLError else { return "\(error)" }
+        if let info = e.serverInfo, let message = info[.message] {
+            return message + (info[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
+        }
+        return "\(e.code)" + (e.underlying.map { ": \($0)" } ?? "")
+    }
+
+    struct Session: SQLSession {
+        let backend: PostgresBackend
+
+        func execute(_ sql: String, _ arguments: [SQLValue]) throws { _ = try rows(sql, arguments) }
+
+        func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]] {
+            var binds = PostgresBindings(capacity: arguments.count)
+            for a in arguments {
+                switch a {
+                case .null: binds.appendNull()
+                case .int(let i): try binds.append(i)
+                case .text(let s): try binds.append(s)
+                case .real(let d): try binds.append(d)
+                }
+            }
+            let query = PostgresQuery(unsafeSQL: PostgresBackend.numbered(sql), binds: binds)
+            let result = try backend.connection.query(query, logger: backend.logger).wait()
+            return try result.rows.map { row in try row.map(PostgresBackend.value) }
+        }
+    }
+
+    /// `?` → `$1`, `$2`… outside quoted text.
+    static func numbered(_ sql: String) -> String {
+        var out = ""
+        var n = 0
+        var quoted = false
+        for c in sql {
+            if c == "'" { quoted.toggle() }
+            if c == "?" && !quoted {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8: return .int(try cell.decode(Int64.self))
+        case .float4, .float8: return .real(try cell.decode(Double.self))
+        case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+
+    func transaction<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        try lock.withLock {
+            let session = Session(backend: self)
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try session.execute("BEGIN", [])
+                    do {
+                        let result = try body(session)
+                        try session.execute("COMMIT", [])
+                        return result
+                    } catch {
+                        try? session.execute("ROLLBACK", [])
+                        throw error
+                    }
+                } catch let error as PSQLError {
+                    // 40001 serialization failure, 40P01 deadlock, 23505 a unique row another
+                    // writer committed first: the transaction is retried.
+                    let state = error.serverInfo?[.sqlState] ?? ""
+                    if ["40001", "40P01", "23505"].contains(state) && attempt < 8 { continue }
+                    throw InventoryError.database(location: location, reason: Self.describe(error))
+                }
+            }
+        }
+    }
+
+    public func write<T>(_ body: (any SQLSession) throws -> T) throws -> T { try transaction(body) }
+    public func read<T>(_ body: (any SQLSession) throws -> T) throws -> T { try transaction(body) }
+
+    /// Migrations in a table of their own; a transaction-level advisory lock makes concurrent
+    /// first runs take turns.
+    public func migrate(_ migrations: [(name: String, sql: String)]) throws {
+        try transaction { db in
+            try db.execute("SELECT pg_advisory_xact_lock(4242001)", [])
+            try db.execute("CREATE TABLE IF NOT EXISTS cairn_migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)", [])
+            let done = Set(try db.rows("SELECT name FROM cairn_migrations", []).compactMap { $0.first?.text })
+            for m in migrations where !done.contains(m.name) {
+                // One statement per call: the extended protocol takes one at a time.
+                for statement in m.sql.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
+                    try db.execute(String(statement), [])
+                }
+                try db.execute("INSERT INTO cairn_migrations (name, applied) VALUES (?, ?)", [.text(m.name), .text(ISO8601DateFormatter().string(from: Date()))])
+            }
+        }
     }
 }

@@ -5,12 +5,18 @@ import TestSupport
 /// The audit inventory over real images: two apps built with tests/flask (Flask 2.2.0 and
 /// 2.3.3) on run image v1 and v2 (libfoo1 from source foo 1.0-1 and 1.0-2), OSV advisories for
 /// both, and the plan applied with `cairn rebase`.
-@Test func theInventoryFindsVulnerableImagesAndThePlanFixesThem() throws {
+@Test(arguments: PostgresServer.available ? ["sqlite", "postgres"] : ["sqlite"])
+func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) throws {
     let tmp = TempDir("inventory")
     let home = tmp.path + "/home"
     try ExampleBuilder.make(home: home)
+    // The default SQLite file, or a database on a PostgreSQL server of this test's own.
+    let server = database == "postgres" ? try PostgresServer() : nil
+    defer { server?.stop() }
+    let databaseArgs = try server.map { ["--database", try $0.createDatabase("fleet")] } ?? []
     func cairn(_ args: [String]) throws -> RunResult {
-        let r = try cairnAt(args, home: home)
+        let inventoryCommand = args.first == "audit" && args.count > 1 && args[1] != "scan"
+        let r = try cairnAt(args + (inventoryCommand ? databaseArgs : []), home: home)
         guard r.status == 0 else { throw TestSupportError("cairn \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
         return r
     }
@@ -83,7 +89,8 @@ import TestSupport
     let ran = try cairn(["run", "old-flask"])
     #expect(ran.stdout.contains("__version__ = \"2.3.3\""), "\(ran.stdout)")
 
-    let bad = try cairnAt(["audit", "advisories", "import", tmp.path + "/patches.json"], home: home)
+    if server == nil { #expect(FileManager.default.fileExists(atPath: home + "/audit.db")) }
+    let bad = try cairnAt(["audit", "advisories", "import", tmp.path + "/patches.json"] + databaseArgs, home: home)
     #expect(bad.status == 1 && bad.stderr.contains("patches.json: not an OSV record: no id"), "\(bad.stderr)")
     let postgres = try cairnAt(["audit", "vulns", "--database", "postgres://u:secret@127.0.0.1:1/db"], home: home)
     #expect(postgres.status == 1 && !postgres.stderr.contains("secret"), "\(postgres.stderr)")

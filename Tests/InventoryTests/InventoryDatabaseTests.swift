@@ -1,15 +1,30 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Inventory
+
+/// Every inventory test runs against SQLite and against a real PostgreSQL server.
+let backends = PostgresServer.available ? ["sqlite", "postgres"] : ["sqlite"]
 
 /// The inventory's answers from records alone (the end-to-end test indexes real images).
 struct InventoryFixture {
     let dir: String
     let inventory: Inventory
+    let server: PostgresServer?
+    /// What `--database` would say.
+    let url: String
 
-    init() throws {
+    init(_ backend: String) throws {
         dir = NSTemporaryDirectory() + "cairn-inventory-\(UUID().uuidString)"
-        inventory = try Inventory.open(nil, defaultPath: dir + "/audit.db")
+        if backend == "postgres" {
+            let server = try PostgresServer()
+            self.server = server
+            url = try server.createDatabase("inventory")
+        } else {
+            server = nil
+            url = dir + "/audit.db"
+        }
+        inventory = try Inventory.open(url, defaultPath: "")
     }
 
     static func runImage(_ version: String, libfoo: String) -> RunImageRecord {
@@ -57,8 +72,8 @@ struct InventoryFixture {
     }
 }
 
-@Test(arguments: [true, false]) func vulnerabilitiesNameTheImageThePackageAndWhoBroughtIt(advisoriesFirst: Bool) throws {
-    let f = try InventoryFixture()
+@Test(arguments: backends, [true, false]) func vulnerabilitiesNameTheImageThePackageAndWhoBroughtIt(backend: String, advisoriesFirst: Bool) throws {
+    let f = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: f.dir) }
     try f.index(advisoriesFirst: advisoriesFirst)
     let vulns = try f.inventory.vulnerabilities()
@@ -72,8 +87,8 @@ struct InventoryFixture {
     #expect(throws: InventoryError.self) { try f.inventory.vulnerabilities(minimumSeverity: "bad") }
 }
 
-@Test func queriesAnswerByPackageBuildpackRunImageAndLauncher() throws {
-    let f = try InventoryFixture()
+@Test(arguments: backends) func queriesAnswerByPackageBuildpackRunImageAndLauncher(backend: String) throws {
+    let f = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: f.dir) }
     try f.index(advisoriesFirst: true)
     let inv = f.inventory
@@ -89,8 +104,8 @@ struct InventoryFixture {
     #expect(try inv.runImages(outdatedOnly: true).map(\.image) == ["a:latest"])
 }
 
-@Test func thePlanRebasesForTheRunImageAndPatchesForTheLayer() throws {
-    let f = try InventoryFixture()
+@Test(arguments: backends) func thePlanRebasesForTheRunImageAndPatchesForTheLayer(backend: String) throws {
+    let f = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: f.dir) }
     try f.index(advisoriesFirst: false)
     let plan = try f.inventory.plan(f.inventory.vulnerabilities())
@@ -100,7 +115,7 @@ struct InventoryFixture {
     #expect(step.runImage == "example/run:2")
     #expect(step.patches == [FixPlan.Patch(buildpack: "tests/python", layer: "site-packages", patchImage: "b:latest")])
     // Without a rebasable newer layer, a rebuild.
-    let g = try InventoryFixture()
+    let g = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: g.dir) }
     try g.inventory.importAdvisories([InventoryFixture.flaskAdvisory])
     let run = try g.inventory.beginRun(source: "test")
@@ -109,8 +124,8 @@ struct InventoryFixture {
     #expect(rebuild.steps.map(\.action) == ["rebuild"])
 }
 
-@Test func indexingIsIncrementalAndNamesMove() throws {
-    let f = try InventoryFixture()
+@Test(arguments: backends) func indexingIsIncrementalAndNamesMove(backend: String) throws {
+    let f = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: f.dir) }
     try f.index(advisoriesFirst: true)
     #expect(try f.inventory.knows(digest: "sha256:a") && !f.inventory.knows(digest: "sha256:z"))
@@ -149,4 +164,40 @@ struct InventoryFixture {
         try OSVReader.read(dir + "/bad.json") { _ in }
     } throws: { "\($0)".contains("bad.json: not an OSV record: no id") }
     #expect(throws: InventoryError.self) { try OSVReader.read(dir + "/missing") { _ in } }
+}
+
+/// Several writers at once (as several `cairn audit index` processes): each its own connection,
+/// images sharing run images and packages; every image lands, each package row once.
+@Test(arguments: backends) func concurrentWritersAllLand(backend: String) throws {
+    let f = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.inventory.importAdvisories([InventoryFixture.flaskAdvisory])
+    let writers = 4, perWriter = 10
+    let errors = LockedErrors()
+    DispatchQueue.concurrentPerform(iterations: writers) { w in
+        do {
+            let own = try Inventory.open(f.url, defaultPath: "")
+            let run = try own.beginRun(source: "writer \(w)")
+            for i in 0..<perWriter {
+                let flask = ["2.2.0", "2.3.3", "2.1.0"][(w + i) % 3]
+                let image = InventoryFixture.app("sha256:w\(w)-\(i)", flask: flask, bp: "1.0.0", run: InventoryFixture.runImage(String(i % 2), libfoo: "1.0-\(i % 2 + 1)"))
+                try own.add(image, location: "store", names: ["w\(w)-\(i)"], run: run)
+            }
+        } catch {
+            errors.append(error)
+        }
+    }
+    #expect(errors.all.isEmpty, "\(errors.all)")
+    #expect(try f.inventory.package("flask").count == writers * perWriter)
+    let rows = try f.inventory.backend.read { db in try db.value("SELECT COUNT(*) FROM package WHERE name = 'flask'")?.int }
+    #expect(rows == 3)
+    let vulnerable = try f.inventory.vulnerabilities().count
+    #expect(vulnerable == (0..<writers).flatMap { w in (0..<perWriter).filter { (w + $0) % 3 != 1 } }.count)
+}
+
+final class LockedErrors: @unchecked Sendable {
+    private let lock = NSLock()
+    private var errors: [any Error] = []
+    func append(_ e: any Error) { lock.withLock { errors.append(e) } }
+    var all: [any Error] { lock.withLock { errors } }
 }
