@@ -105,6 +105,9 @@ public struct ImageRecord: Sendable {
 /// package versions they affect (kept up to date on every write).
 public final class Inventory: Sendable {
     public let backend: any SQLBackend
+    /// Package rows already in the database (rows are never deleted), so that indexing a fleet
+    /// asks for each package's id once.
+    let packageIDs = PackageIDCache()
 
     public init(backend: any SQLBackend) throws {
         self.backend = backend
@@ -163,13 +166,20 @@ public final class Inventory: Sendable {
         return true
     }
 
-    /// Names at `location` not seen since `run` are gone (the location was listed in full).
-    public func forgetNames(location: String, notSeenIn run: Int64) throws {
-        try backend.write { db in try db.execute("DELETE FROM image_name WHERE location = ? AND seen < ?", [.text(location), .int(run)]) }
+    /// Names at `location` (starting with `prefix`) not seen since `run` are gone: the location
+    /// (or the repository) was listed in full.
+    public func forgetNames(location: String, prefix: String = "", notSeenIn run: Int64) throws {
+        try backend.write { db in
+            try db.execute("DELETE FROM image_name WHERE location = ? AND substr(name, 1, length(?)) = ? AND seen < ?",
+                           [.text(location), .text(prefix), .text(prefix), .int(run)])
+        }
     }
 
-    /// Records an app image and names it; one transaction.
+    /// Records an app image and names it; one transaction. Rows go in batches of multi-row
+    /// inserts, and package ids come from a cache after their first insert (one round trip per
+    /// batch, not per row, which matters on PostgreSQL).
     public func add(_ image: ImageRecord, location: String, names: [String], run: Int64) throws {
+        var fresh: [PackageRecord: Int64] = [:]
         try backend.write { db in
             var runImageID: SQLValue = .null
             if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run)) }
@@ -179,23 +189,38 @@ public final class Inventory: Sendable {
                 ON CONFLICT (digest) DO UPDATE SET run_image_id = excluded.run_image_id RETURNING id
                 """, [.text(image.digest), .text(image.created), .text(image.os), .text(image.architecture), runImageID,
                       .text(image.launcherVersion), .text(image.launcherDiffID), .int(run)]) ?? .null
-            for m in image.modules {
-                try db.execute("INSERT INTO image_module (image_id, kind, module, version) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               [id, .text(m.kind), .text(m.id), .text(m.version)])
-            }
-            for l in image.layers {
-                try db.execute("""
-                    INSERT INTO image_layer (image_id, buildpack, layer, diffid, metadata, rebasable) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING
-                    """, [id, .text(l.buildpack), .text(l.name), .text(l.diffID), .text(l.metadata), .int(l.rebasable ? 1 : 0)])
-            }
+            try Self.insertRows(db, "image_module (image_id, kind, module, version)",
+                                image.modules.map { [id, .text($0.kind), .text($0.id), .text($0.version)] })
+            try Self.insertRows(db, "image_layer (image_id, buildpack, layer, diffid, metadata, rebasable)",
+                                image.layers.map { [id, .text($0.buildpack), .text($0.name), .text($0.diffID), .text($0.metadata), .int($0.rebasable ? 1 : 0)] })
+            var rows: [[SQLValue]] = []
             for p in image.packages {
-                let pid = try Self.upsert(db, package: p.package)
-                try db.execute("INSERT INTO image_package (image_id, package_id, buildpack, layer) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               [id, .int(pid), .text(p.buildpack), .text(p.layer)])
+                let pid: Int64
+                if let known = packageIDs.get(p.package) ?? fresh[p.package] {
+                    pid = known
+                } else {
+                    pid = try Self.upsert(db, package: p.package)
+                    fresh[p.package] = pid
+                }
+                rows.append([id, .int(pid), .text(p.buildpack), .text(p.layer)])
             }
+            try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", rows)
             for name in names { _ = try Self.bind(db, location: location, name: name, digest: image.digest, run: run) }
             try Self.matchNewPackages(db)
+        }
+        packageIDs.merge(fresh)
+    }
+
+    /// `INSERT INTO table VALUES (…), (…) … ON CONFLICT DO NOTHING`, at most 200 rows a statement.
+    static func insertRows(_ db: any SQLSession, _ table: String, _ rows: [[SQLValue]]) throws {
+        guard let width = rows.first?.count else { return }
+        let tuple = "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
+        var start = 0
+        while start < rows.count {
+            let batch = rows[start..<min(start + 200, rows.count)]
+            try db.execute("INSERT INTO \(table) VALUES " + Array(repeating: tuple, count: batch.count).joined(separator: ", ") + " ON CONFLICT DO NOTHING",
+                           batch.flatMap { $0 })
+            start += batch.count
         }
     }
 
@@ -331,4 +356,13 @@ public final class Inventory: Sendable {
         }
         try db.execute("UPDATE package SET matched = 1 WHERE matched = 0")
     }
+}
+
+/// Package ids by package, shared by the writes of one Inventory; filled only after a commit.
+final class PackageIDCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: [PackageRecord: Int64] = [:]
+
+    func get(_ p: PackageRecord) -> Int64? { lock.withLock { ids[p] } }
+    func merge(_ fresh: [PackageRecord: Int64]) { lock.withLock { ids.merge(fresh) { a, _ in a } } }
 }

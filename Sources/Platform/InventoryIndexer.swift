@@ -86,6 +86,87 @@ public struct InventoryIndexer {
         return summary
     }
 
+    /// The location registry images are recorded under (their names carry the registry).
+    public static let registryLocation = "registry"
+
+    /// Indexes every tag of each repository (`HOST/REPO`): manifests and configs are fetched into
+    /// `cache` (an image layout of the inventory's own, so each blob is fetched once across
+    /// runs), then the SBOM layer and, for a run image whose packages are not known yet, its
+    /// layers; never app layers. Tags a repository no longer has are forgotten.
+    public func index(registry repositories: [String], client: RegistryClient, cache: ImageStore,
+                      progress: (String) -> Void = { _ in }) async throws -> Summary {
+        let location = Self.registryLocation
+        let run = try inventory.beginRun(source: "registry " + repositories.joined(separator: " "))
+        var summary = Summary()
+        var dpkg = DpkgStatusReader(store: cache)
+        var others: [(name: String, image: StoredImage, repo: Repository)] = []
+        var runImageNames: Set<String> = []
+        let transfer = ImageTransfer(client: client, store: cache)
+        for text in repositories {
+            let base = try ImageReference(parsing: text)
+            let repo = Repository(base)
+            for tag in try await client.tags(repo).sorted() {
+                summary.images += 1
+                let ref = ImageReference(registry: base.registry, repository: base.repository, tag: tag)
+                let name = ref.familiar
+                do {
+                    let digest = try await client.manifest(repo, reference: tag).digest
+                    if try inventory.bind(location: location, name: name, digest: digest.description, run: run) {
+                        summary.known += 1
+                        continue
+                    }
+                    let image = try await transfer.pull(ref, layers: false)
+                    try await fetch(neededBlobs(image), of: repo, client: client, cache: cache)
+                    guard var record = try appRecord(image, store: cache, dpkg: &dpkg) else {
+                        others.append((name, image, repo))
+                        continue
+                    }
+                    record.digest = digest.description
+                    if let r = record.runImage { runImageNames.insert(r.name) }
+                    try inventory.add(record, location: location, names: [name], run: run)
+                    summary.indexed += 1
+                    progress("indexed \(name)")
+                } catch {
+                    warn("\(name): \(error)")
+                    summary.skipped += 1
+                }
+            }
+            try inventory.forgetNames(location: location, prefix: base.familiarName + ":", notSeenIn: run)
+        }
+        runImageNames.formUnion(try inventory.runImageNames())
+        for (name, image, repo) in others {
+            guard let repository = try? ImageReference(parsing: name).familiarName, runImageNames.contains(repository) else { continue }
+            do {
+                if let top = image.config.rootfs.diffIDs.last, try !inventory.knowsPackages(runImage: repository, topLayer: top.description) {
+                    try await fetch(image.manifest.layers, of: repo, client: client, cache: cache)
+                }
+                try inventory.add(runImage: runImageRecord(image, name: repository, reference: name, store: cache, dpkg: &dpkg), run: run)
+                summary.runImages += 1
+            } catch {
+                warn("\(name): \(error)")
+            }
+        }
+        return summary
+    }
+
+    /// The SBOM layer, and the run image's layers when its packages are not known yet.
+    func neededBlobs(_ image: StoredImage) throws -> [Descriptor] {
+        var needed: [Descriptor] = []
+        if let sbom = try SBOMReader.sbomLayer(of: image) { needed.append(sbom) }
+        if let run = try image.lifecycleMetadata()?.runImage, let top = run.topLayer, let named = run.image ?? run.reference,
+           let diffID = Digest(top), let at = image.layer(diffID: diffID)?.index {
+            let repository = (try? ImageReference(parsing: named).familiarName) ?? named
+            if try !inventory.knowsPackages(runImage: repository, topLayer: top) { needed += image.manifest.layers[...at] }
+        }
+        return needed
+    }
+
+    func fetch(_ blobs: [Descriptor], of repo: Repository, client: RegistryClient, cache: ImageStore) async throws {
+        for d in blobs where !cache.hasBlob(d.digest) {
+            try await client.download(repo, d, into: cache, progress: nil)
+        }
+    }
+
     /// What an app image is made of; nil when it is not one (no lifecycle metadata label).
     func appRecord(_ image: StoredImage, store: ImageStore, dpkg: inout DpkgStatusReader) throws -> ImageRecord? {
         guard let metadata = try image.lifecycleMetadata() else { return nil }

@@ -53,19 +53,31 @@ struct AuditIndex: AsyncParsableCommand {
             """)
 
     @Argument(help: "Images in the store to index (default: all).") var refs: [String] = []
-    @Flag(name: .customLong("store"), help: "Index the store (the default when no REF is given).") var wholeStore = false
+    @Flag(name: .customLong("store"), help: "Index the whole store (the default when neither REF nor --registry is given).") var wholeStore = false
+    @Option(name: .customLong("registry"), help: "Index every tag of this registry repository (HOST/REPO); repeatable.") var repositories: [String] = []
     @Option(name: .customLong("store-path"), help: "The image store to index (default: $CAIRN_HOME/store).") var storePath: String?
     @OptionGroup var inventory: InventoryOptions
+    @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
         try await reportingErrors {
             let inv = try inventory.open()
-            let store = try StoreOptions.parse(storePath.map { ["--store", $0] } ?? []).open()
             let indexer = InventoryIndexer(inventory: inv) { FileHandle.standardError.write(Data("cairn: warning: \($0)\n".utf8)) }
-            let started = Date()
-            let s = try indexer.index(store: store, names: refs.isEmpty || wholeStore ? nil : refs)
-            let took = String(format: "%.2f", Date().timeIntervalSince(started))
-            print("\(s.images) images: \(s.indexed) indexed, \(s.known) already known, \(s.images - s.indexed - s.known - s.skipped) not app images, \(s.skipped) skipped; \(s.runImages) run images; \(took) s")
+            func report(_ what: String, _ s: InventoryIndexer.Summary, since started: Date) {
+                let took = String(format: "%.2f", Date().timeIntervalSince(started))
+                print("\(what): \(s.images) images: \(s.indexed) indexed, \(s.known) already known, \(s.images - s.indexed - s.known - s.skipped) not app images, \(s.skipped) skipped; \(s.runImages) run images; \(took) s")
+            }
+            if wholeStore || !refs.isEmpty || repositories.isEmpty {
+                let store = try StoreOptions.parse(storePath.map { ["--store", $0] } ?? []).open()
+                let started = Date()
+                report("store", try indexer.index(store: store, names: refs.isEmpty || wholeStore ? nil : refs), since: started)
+            }
+            if !repositories.isEmpty {
+                let cache = try ImageStore(root: cairnHome() + "/audit-cache")
+                let started = Date()
+                let s = try await withClient(registry) { try await indexer.index(registry: repositories, client: $0, cache: cache) }
+                report("registry", s, since: started)
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import Testing
 import TestSupport
 
@@ -94,4 +95,55 @@ func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) thro
     #expect(bad.status == 1 && bad.stderr.contains("patches.json: not an OSV record: no id"), "\(bad.stderr)")
     let postgres = try cairnAt(["audit", "vulns", "--database", "postgres://u:secret@127.0.0.1:1/db"], home: home)
     #expect(postgres.status == 1 && !postgres.stderr.contains("secret"), "\(postgres.stderr)")
+}
+
+/// `cairn audit index --registry`: app images indexed from a real registry read manifests,
+/// configs, the SBOM layer and the run image layers (for dpkg), never app or buildpack layers.
+@Test(.enabled(if: toolAvailable("docker-registry")))
+func theInventoryIndexesARegistryWithoutReadingAppLayers() throws {
+    let tmp = TempDir("inventory-registry")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let registry = try LocalRegistry()
+    defer { registry.stop() }
+    func cairn(_ args: [String]) throws -> RunResult {
+        let r = try cairnAt(args, home: home)
+        guard r.status == 0 else { throw TestSupportError("cairn \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
+        return r
+    }
+    let app = tmp.path + "/app"
+    try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+    try writeFile(app + "/requirements.txt", "flask==2.2.0\n")
+    try writeFile(app + "/big-app-file", String(repeating: "app bytes\n", count: 10_000))
+    _ = try cairn(["build", "flask", "--path", app, "--builder", ExampleBuilder.name, "--buildpack", fixturesRoot + "/buildpacks/flask"])
+    let insecure = ["--insecure-registry", registry.host]
+    _ = try cairn(["push", "flask", "\(registry.host)/apps/flask:1"] + insecure)
+    _ = try cairn(["push", "flask", "\(registry.host)/apps/flask:2"] + insecure)
+    try writeFile(tmp.path + "/flask.json", """
+        {"id": "GHSA-m2qf-hxjv-5gpq", "affected": [{"package": {"ecosystem": "PyPI", "name": "flask"},
+          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.3.2"}]}]}]}
+        """)
+    _ = try cairn(["audit", "advisories", "import", tmp.path + "/flask.json"])
+    let first = try cairn(["audit", "index", "--registry", "\(registry.host)/apps/flask"] + insecure)
+    #expect(first.stdout.contains("registry: 2 images: 1 indexed, 1 already known"), "\(first.stdout)")
+    #expect(!first.stdout.contains("store:"), "only the registry was asked for")
+    let vulns = try JSONSerialization.jsonObject(with: cairn(["audit", "vulns", "--format", "json"]).stdoutData) as! [[String: Any]]
+    #expect(vulns.map { "\($0["image"]!) \($0["location"]!) \($0["layer"]!)" } == [
+        "\(registry.host)/apps/flask:1 registry site-packages", "\(registry.host)/apps/flask:2 registry site-packages"])
+    let again = try cairn(["audit", "index", "--registry", "\(registry.host)/apps/flask"] + insecure)
+    #expect(again.stdout.contains("2 already known"), "\(again.stdout)")
+
+    // What was fetched: not the app layer, not the buildpack layer.
+    let image = try ImageStore(root: home + "/store").resolve("flask")
+    let label = try #require(image.config.config?.labels?["io.buildpacks.lifecycle.metadata"])
+    let metadata = try JSONSerialization.jsonObject(with: Data(label.utf8)) as! [String: Any]
+    let appDiffIDs = (metadata["app"] as! [[String: Any]]).map { $0["sha"] as! String }
+    let bp = (metadata["buildpacks"] as! [[String: Any]]).first { $0["key"] as? String == "tests/flask" }
+    let layerDiffID = ((bp?["layers"] as? [String: Any])?["site-packages"] as? [String: Any])?["sha"] as? String
+    let diffIDs = image.config.rootfs.diffIDs.map(\.description)
+    let skipped = (appDiffIDs + [layerDiffID ?? ""]).compactMap { d in diffIDs.firstIndex(of: d).map { image.manifest.layers[$0].digest } }
+    #expect(skipped.count == appDiffIDs.count + 1)
+    let cache = try ImageStore(root: home + "/audit-cache")
+    for digest in skipped { #expect(!cache.hasBlob(digest), "\(digest) was downloaded") }
+    #expect(cache.hasBlob(image.manifest.config.digest))
 }

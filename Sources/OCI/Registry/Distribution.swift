@@ -74,6 +74,32 @@ extension RegistryClient {
         return (data, mediaType, digest)
     }
 
+    /// The repository's tags (`GET /v2/<name>/tags/list`), following `Link` pages.
+    public func tags(_ repo: Repository) async throws -> [String] {
+        struct Page: Decodable { var tags: [String]? }
+        var tags: [String] = []
+        var next: String? = url(repo, "tags/list?n=1000")
+        while let current = next {
+            let r = try await send(Call(method: .GET, url: current), registry: repo.registry, repository: repo.name, actions: "pull")
+            guard r.status == 200 else {
+                let detail = await Self.errorDetail(r.body)
+                if r.status == 404 { throw RegistryError.notFound(what: "repository \(repo)") }
+                if r.status == 403 { throw RegistryError.denied(registry: repo.registry, repository: repo.name, detail: detail) }
+                throw RegistryError.http(method: "GET", path: Self.safePath(current), status: r.status, detail: detail)
+            }
+            let buffer = try await r.body.collect(upTo: 32 << 20)
+            let page = try CanonicalJSON.decode(Page.self, from: Data(buffer.readableBytesView), what: "tag list of \(repo)")
+            tags += page.tags ?? []
+            // `Link: </v2/<name>/tags/list?last=x&n=1000>; rel="next"`
+            next = r.headers.first(name: "Link").flatMap { link -> String? in
+                guard link.contains("rel=\"next\""), let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close else { return nil }
+                let path = String(link[link.index(after: open)..<close])
+                return path.hasPrefix("http") ? path : baseURL(repo.registry) + path
+            }
+        }
+        return tags
+    }
+
     /// Whether a blob exists (HEAD).
     public func blobExists(_ repo: Repository, _ digest: Digest) async throws -> Bool {
         let r = try await send(Call(method: .HEAD, url: url(repo, "blobs/\(digest)")), registry: repo.registry, repository: repo.name, actions: "pull")
