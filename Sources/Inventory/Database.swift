@@ -48,6 +48,11 @@ extension SQLSession {
 public enum SQLDialect: Sendable {
     case sqlite, postgres
 
+    /// An ORDER BY list giving the same order in both databases: bytewise text, NULLs first.
+    func order(_ columns: [String]) -> String {
+        columns.map { self == .postgres ? "\($0) COLLATE \"C\" NULLS FIRST" : "\($0) NULLS FIRST" }.joined(separator: ", ")
+    }
+
     /// An auto-numbered 64-bit primary key column.
     var idColumn: String {
         switch self {
@@ -96,17 +101,24 @@ public final class SQLiteBackend: SQLBackend {
         }
 
         func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]] {
-            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments)).map { row in
-                row.databaseValues.map { value in
+            // A cursor: rows are converted as they are stepped, not collected twice.
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: Self.arguments(arguments))
+            var out: [[SQLValue]] = []
+            while let row = try cursor.next() {
+                var values: [SQLValue] = []
+                values.reserveCapacity(row.count)
+                for value in row.databaseValues {
                     switch value.storage {
-                    case .null: return .null
-                    case .int64(let i): return .int(i)
-                    case .double(let d): return .real(d)
-                    case .string(let s): return .text(s)
-                    case .blob(let b): return .text(String(decoding: b, as: UTF8.self))
+                    case .null: values.append(.null)
+                    case .int64(let i): values.append(.int(i))
+                    case .double(let d): values.append(.real(d))
+                    case .string(let s): values.append(.text(s))
+                    case .blob(let b): values.append(.text(String(decoding: b, as: UTF8.self)))
                     }
                 }
+                out.append(values)
             }
+            return out
         }
 
         static func arguments(_ values: [SQLValue]) -> StatementArguments {

@@ -181,8 +181,15 @@ public final class Inventory: Sendable {
     public func add(_ image: ImageRecord, location: String, names: [String], run: Int64) throws {
         var fresh: [PackageRecord: Int64] = [:]
         try backend.write { db in
+            fresh = [:]  // a retried transaction starts again: ids of a rolled-back try are void
+            func packageID(_ p: PackageRecord) throws -> Int64 {
+                if let known = packageIDs.get(p) ?? fresh[p] { return known }
+                let id = try Self.upsert(db, package: p)
+                fresh[p] = id
+                return id
+            }
             var runImageID: SQLValue = .null
-            if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run)) }
+            if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run, packageID: packageID)) }
             let id = try db.value("""
                 INSERT INTO image (digest, created, os, architecture, run_image_id, launcher_version, launcher_diffid, first_seen)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -195,14 +202,7 @@ public final class Inventory: Sendable {
                                 image.layers.map { [id, .text($0.buildpack), .text($0.name), .text($0.diffID), .text($0.metadata), .int($0.rebasable ? 1 : 0)] })
             var rows: [[SQLValue]] = []
             for p in image.packages {
-                let pid: Int64
-                if let known = packageIDs.get(p.package) ?? fresh[p.package] {
-                    pid = known
-                } else {
-                    pid = try Self.upsert(db, package: p.package)
-                    fresh[p.package] = pid
-                }
-                rows.append([id, .int(pid), .text(p.buildpack), .text(p.layer)])
+                rows.append([id, .int(try packageID(p.package)), .text(p.buildpack), .text(p.layer)])
             }
             try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", rows)
             for name in names { _ = try Self.bind(db, location: location, name: name, digest: image.digest, run: run) }
@@ -226,13 +226,22 @@ public final class Inventory: Sendable {
 
     /// Records a run image found under its name (a newer version of a run image, say).
     public func add(runImage: RunImageRecord, run: Int64) throws {
+        var fresh: [PackageRecord: Int64] = [:]
         try backend.write { db in
-            _ = try Self.upsert(db, runImage: runImage, named: true, run: run)
+            fresh = [:]  // a retried transaction starts again: ids of a rolled-back try are void
+            _ = try Self.upsert(db, runImage: runImage, named: true, run: run) { p in
+                if let known = packageIDs.get(p) ?? fresh[p] { return known }
+                let id = try Self.upsert(db, package: p)
+                fresh[p] = id
+                return id
+            }
             try Self.matchNewPackages(db)
         }
+        packageIDs.merge(fresh)
     }
 
-    static func upsert(_ db: any SQLSession, runImage r: RunImageRecord, named: Bool, run: Int64) throws -> Int64 {
+    static func upsert(_ db: any SQLSession, runImage r: RunImageRecord, named: Bool, run: Int64,
+                       packageID: (PackageRecord) throws -> Int64) throws -> Int64 {
         let id = try db.value("""
             INSERT INTO run_image (identity, name, top_layer, reference, released, created, distro, distro_version, first_seen, last_named)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -248,10 +257,8 @@ public final class Inventory: Sendable {
             """, [.text(r.identity), .text(r.name), .text(r.topLayer), .text(r.reference), .text(r.released), .text(r.created),
                   .text(r.distro), .text(r.distroVersion), .int(run), .int(named ? run : 0)])?.int ?? 0
         if let packages = r.packages, try db.value("SELECT packages_known FROM run_image WHERE id = ?", [.int(id)])?.int != 1 {
-            for p in Set(packages) {
-                let pid = try upsert(db, package: p)
-                try db.execute("INSERT INTO run_image_package (run_image_id, package_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.int(id), .int(pid)])
-            }
+            let rows = try Set(packages).map { p -> [SQLValue] in [.int(id), .int(try packageID(p))] }
+            try insertRows(db, "run_image_package (run_image_id, package_id)", rows)
             try db.execute("UPDATE run_image SET packages_known = 1 WHERE id = ?", [.int(id)])
         }
         return id

@@ -12,13 +12,27 @@ public struct OSVRecord: Codable, Sendable, Hashable {
     public var affected: [Affected]?
     public var databaseSpecific: Specific?
 
+    public init(id: String, modified: String? = nil, withdrawn: String? = nil, aliases: [String]? = nil, summary: String? = nil,
+                severity: [Severity]? = nil, databaseSpecific: Specific? = nil, affected: [Affected]? = nil) {
+        self.id = id
+        self.modified = modified
+        self.withdrawn = withdrawn
+        self.aliases = aliases
+        self.summary = summary
+        self.severity = severity
+        self.databaseSpecific = databaseSpecific
+        self.affected = affected
+    }
+
     public struct Severity: Codable, Sendable, Hashable {
         public var type: String
         public var score: String
+        public init(type: String, score: String) { self.type = type; self.score = score }
     }
 
     public struct Specific: Codable, Sendable, Hashable {
         public var severity: String?
+        public init(severity: String?) { self.severity = severity }
     }
 
     public struct Affected: Codable, Sendable, Hashable {
@@ -28,6 +42,16 @@ public struct OSVRecord: Codable, Sendable, Hashable {
         public var severity: [Severity]?
         public var ecosystemSpecific: Specific?
         public var databaseSpecific: Specific?
+
+        public init(package: Package?, ranges: [Range]? = nil, versions: [String]? = nil, severity: [Severity]? = nil,
+                    ecosystemSpecific: Specific? = nil, databaseSpecific: Specific? = nil) {
+            self.package = package
+            self.ranges = ranges
+            self.versions = versions
+            self.severity = severity
+            self.ecosystemSpecific = ecosystemSpecific
+            self.databaseSpecific = databaseSpecific
+        }
 
         enum CodingKeys: String, CodingKey {
             case package, ranges, versions, severity
@@ -40,11 +64,17 @@ public struct OSVRecord: Codable, Sendable, Hashable {
         public var ecosystem: String?
         public var name: String?
         public var purl: String?
+        public init(ecosystem: String? = nil, name: String? = nil, purl: String? = nil) {
+            self.ecosystem = ecosystem
+            self.name = name
+            self.purl = purl
+        }
     }
 
     public struct Range: Codable, Sendable, Hashable {
         public var type: String
         public var events: [Event]
+        public init(type: String, events: [Event]) { self.type = type; self.events = events }
     }
 
     public struct Event: Codable, Sendable, Hashable {
@@ -52,6 +82,13 @@ public struct OSVRecord: Codable, Sendable, Hashable {
         public var fixed: String?
         public var lastAffected: String?
         public var limit: String?
+
+        public init(introduced: String? = nil, fixed: String? = nil, lastAffected: String? = nil, limit: String? = nil) {
+            self.introduced = introduced
+            self.fixed = fixed
+            self.lastAffected = lastAffected
+            self.limit = limit
+        }
 
         enum CodingKeys: String, CodingKey {
             case introduced, fixed, limit

@@ -82,31 +82,35 @@ extension Inventory {
             args += levels.map { .text($0) }
         }
         let sql = """
-            SELECT \(Self.findingColumns), v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, ip.buildpack, ip.layer, NULL
-            FROM vulnerable v
-            JOIN advisory a ON a.id = v.advisory_id
-            JOIN package p ON p.id = v.package_id
-            JOIN image_package ip ON ip.package_id = v.package_id
-            JOIN image i ON i.id = ip.image_id
-            JOIN image_name n ON n.image_id = i.id
-            WHERE v.release = ''\(filter)
-            UNION ALL
-            SELECT \(Self.findingColumns), v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, NULL, NULL, r.name
-            FROM vulnerable v
-            JOIN advisory a ON a.id = v.advisory_id
-            JOIN package p ON p.id = v.package_id
-            JOIN run_image_package rp ON rp.package_id = v.package_id
-            JOIN run_image r ON r.id = rp.run_image_id
-            JOIN image i ON i.run_image_id = r.id
-            JOIN image_name n ON n.image_id = i.id
-            WHERE (v.release = '' OR r.distro_version = v.release OR r.distro_version LIKE v.release || '.%')\(filter)
+            SELECT * FROM (
+              SELECT n.location AS loc, n.name AS img, i.digest AS dig, v.advisory_id AS adv, a.severity AS sev,
+                     p.ecosystem AS eco, p.name AS pkg, p.version AS ver, v.fixed AS fix, ip.buildpack AS bp, ip.layer AS lay, NULL AS run
+              FROM vulnerable v
+              JOIN advisory a ON a.id = v.advisory_id
+              JOIN package p ON p.id = v.package_id
+              JOIN image_package ip ON ip.package_id = v.package_id
+              JOIN image i ON i.id = ip.image_id
+              JOIN image_name n ON n.image_id = i.id
+              WHERE v.release = ''\(filter)
+              UNION ALL
+              SELECT n.location, n.name, i.digest, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, NULL, NULL, r.name
+              FROM vulnerable v
+              JOIN advisory a ON a.id = v.advisory_id
+              JOIN package p ON p.id = v.package_id
+              JOIN run_image_package rp ON rp.package_id = v.package_id
+              JOIN run_image r ON r.id = rp.run_image_id
+              JOIN image i ON i.run_image_id = r.id
+              JOIN image_name n ON n.image_id = i.id
+              WHERE (v.release = '' OR r.distro_version = v.release OR r.distro_version LIKE v.release || '.%')\(filter)
+            ) AS found
+            ORDER BY \(backend.dialect.order(["img", "loc", "adv", "pkg", "bp", "lay", "run"]))
             """
         return try backend.read { db in
             try db.rows(sql, args + args).map { row in
                 Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
                         advisory: row[3].text, severity: row[4].text, ecosystem: row[5].text, package: row[6].text,
                         version: row[7].text, fixed: row[8].text, buildpack: row[9].text, layer: row[10].text, runImage: row[11].text)
-            }.sorted(by: Self.order)
+            }
         }
     }
 
