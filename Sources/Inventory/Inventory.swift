@@ -175,10 +175,28 @@ public final class Inventory: Sendable {
         }
     }
 
-    /// Records an app image and names it; one transaction. Rows go in batches of multi-row
-    /// inserts, and package ids come from a cache after their first insert (one round trip per
-    /// batch, not per row, which matters on PostgreSQL).
+    /// An image to record and the names it has at a location.
+    public struct Entry: Sendable {
+        public var image: ImageRecord
+        public var location: String
+        public var names: [String]
+        public init(_ image: ImageRecord, location: String, names: [String]) {
+            self.image = image
+            self.location = location
+            self.names = names
+        }
+    }
+
+    /// Records an app image and names it; one transaction.
     public func add(_ image: ImageRecord, location: String, names: [String], run: Int64) throws {
+        try add([Entry(image, location: location, names: names)], run: run)
+    }
+
+    /// Records app images in one transaction: an index run commits in batches, so that each
+    /// commit writes the pages the batch shares once (random index pages dominate otherwise).
+    /// Rows go in multi-row inserts, and package ids come from a cache after their first insert.
+    public func add(_ entries: [Entry], run: Int64) throws {
+        guard !entries.isEmpty else { return }
         var fresh: [PackageRecord: Int64] = [:]
         try backend.write { db in
             fresh = [:]  // a retried transaction starts again: ids of a rolled-back try are void
@@ -188,24 +206,27 @@ public final class Inventory: Sendable {
                 fresh[p] = id
                 return id
             }
-            var runImageID: SQLValue = .null
-            if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run, packageID: packageID)) }
-            let id = try db.value("""
-                INSERT INTO image (digest, created, os, architecture, run_image_id, launcher_version, launcher_diffid, first_seen)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (digest) DO UPDATE SET run_image_id = excluded.run_image_id RETURNING id
-                """, [.text(image.digest), .text(image.created), .text(image.os), .text(image.architecture), runImageID,
-                      .text(image.launcherVersion), .text(image.launcherDiffID), .int(run)]) ?? .null
-            try Self.insertRows(db, "image_module (image_id, kind, module, version)",
-                                image.modules.map { [id, .text($0.kind), .text($0.id), .text($0.version)] })
-            try Self.insertRows(db, "image_layer (image_id, buildpack, layer, diffid, metadata, rebasable)",
-                                image.layers.map { [id, .text($0.buildpack), .text($0.name), .text($0.diffID), .text($0.metadata), .int($0.rebasable ? 1 : 0)] })
-            var rows: [[SQLValue]] = []
-            for p in image.packages {
-                rows.append([id, .int(try packageID(p.package)), .text(p.buildpack), .text(p.layer)])
+            var modules: [[SQLValue]] = [], layers: [[SQLValue]] = [], packages: [[SQLValue]] = []
+            for entry in entries {
+                let image = entry.image
+                var runImageID: SQLValue = .null
+                if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run, packageID: packageID)) }
+                let id = try db.value("""
+                    INSERT INTO image (digest, created, os, architecture, run_image_id, launcher_version, launcher_diffid, first_seen)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (digest) DO UPDATE SET run_image_id = excluded.run_image_id RETURNING id
+                    """, [.text(image.digest), .text(image.created), .text(image.os), .text(image.architecture), runImageID,
+                          .text(image.launcherVersion), .text(image.launcherDiffID), .int(run)]) ?? .null
+                modules += image.modules.map { [id, .text($0.kind), .text($0.id), .text($0.version)] }
+                layers += image.layers.map { [id, .text($0.buildpack), .text($0.name), .text($0.diffID), .text($0.metadata), .int($0.rebasable ? 1 : 0)] }
+                for p in image.packages {
+                    packages.append([id, .int(try packageID(p.package)), .text(p.buildpack), .text(p.layer)])
+                }
+                for name in entry.names { _ = try Self.bind(db, location: entry.location, name: name, digest: image.digest, run: run) }
             }
-            try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", rows)
-            for name in names { _ = try Self.bind(db, location: location, name: name, digest: image.digest, run: run) }
+            try Self.insertRows(db, "image_module (image_id, kind, module, version)", modules)
+            try Self.insertRows(db, "image_layer (image_id, buildpack, layer, diffid, metadata, rebasable)", layers)
+            try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", packages)
             try Self.matchNewPackages(db)
         }
         packageIDs.merge(fresh)

@@ -81,6 +81,8 @@ extension Inventory {
             filter += " AND a.severity IN (" + levels.map { _ in "?" }.joined(separator: ", ") + ")"
             args += levels.map { .text($0) }
         }
+        // The run image branch starts from the affected packages (SQLite keeps CROSS JOIN order;
+        // left to itself it scanned every image's run image packages).
         let sql = """
             SELECT * FROM (
               SELECT n.location AS loc, n.name AS img, i.digest AS dig, v.advisory_id AS adv, a.severity AS sev,
@@ -95,13 +97,11 @@ extension Inventory {
               UNION ALL
               SELECT n.location, n.name, i.digest, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, NULL, NULL, r.name
               FROM vulnerable v
+              CROSS JOIN run_image_package rp CROSS JOIN run_image r CROSS JOIN image i CROSS JOIN image_name n
               JOIN advisory a ON a.id = v.advisory_id
               JOIN package p ON p.id = v.package_id
-              JOIN run_image_package rp ON rp.package_id = v.package_id
-              JOIN run_image r ON r.id = rp.run_image_id
-              JOIN image i ON i.run_image_id = r.id
-              JOIN image_name n ON n.image_id = i.id
-              WHERE (v.release = '' OR r.distro_version = v.release OR r.distro_version LIKE v.release || '.%')\(filter)
+              WHERE rp.package_id = v.package_id AND r.id = rp.run_image_id AND i.run_image_id = r.id AND n.image_id = i.id
+                AND (v.release = '' OR r.distro_version = v.release OR r.distro_version LIKE v.release || '.%')\(filter)
             ) AS found
             ORDER BY \(backend.dialect.order(["img", "loc", "adv", "pkg", "bp", "lay", "run"]))
             """

@@ -19,6 +19,9 @@ public struct InventoryIndexer {
     let inventory: Inventory
     let warn: (String) -> Void
 
+    /// Images recorded per transaction.
+    public static let batchSize = 100
+
     public init(inventory: Inventory, warn: @escaping (String) -> Void) {
         self.inventory = inventory
         self.warn = warn
@@ -36,6 +39,11 @@ public struct InventoryIndexer {
         var dpkg = DpkgStatusReader(store: store)
         var others: [(name: String, image: StoredImage)] = []
         var runImageNames: Set<String> = []
+        var pending: [Inventory.Entry] = []
+        func flush() throws {
+            try inventory.add(pending, run: run)
+            pending = []
+        }
         let all = try store.images()
         let wanted = try names.map { list in
             try list.map { n -> (name: String, descriptor: Descriptor) in
@@ -63,7 +71,8 @@ public struct InventoryIndexer {
                     continue
                 }
                 if let r = record.runImage { runImageNames.insert(r.name) }
-                try inventory.add(record, location: location, names: [name], run: run)
+                pending.append(Inventory.Entry(record, location: location, names: [name]))
+                if pending.count >= Self.batchSize { try flush() }
                 summary.indexed += 1
                 progress("indexed \(name)")
             } catch {
@@ -71,6 +80,7 @@ public struct InventoryIndexer {
                 summary.skipped += 1
             }
         }
+        try flush()
         // Run images found under their names: the versions a rebase can move to.
         runImageNames.formUnion(try inventory.runImageNames())
         for (name, image) in others {

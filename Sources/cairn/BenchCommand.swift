@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import Platform
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -89,6 +90,7 @@ struct InventoryBench: AsyncParsableCommand {
 
             clock = Date()
             var lastReport = Date()
+            var batch: [Inventory.Entry] = []
             for i in 0..<images {
                 var record = ImageRecord(digest: "sha256:image\(i)")
                 // A run image name, then a version leaning to its newest (a fleet rebased regularly).
@@ -117,7 +119,11 @@ struct InventoryBench: AsyncParsableCommand {
                                                      buildpack: "bench/bp\(b)", layer: bpLayers[b][k % bpLayers[b].count]))
                     }
                 }
-                try inv.add(record, location: "bench", names: ["app\(i):latest"], run: first)
+                batch.append(Inventory.Entry(record, location: "bench", names: ["app\(i):latest"]))
+                if batch.count == InventoryIndexer.batchSize || i == images - 1 {
+                    try inv.add(batch, run: first)
+                    batch = []
+                }
                 if Date().timeIntervalSince(lastReport) > 10 {
                     lastReport = Date()
                     FileHandle.standardError.write(Data("  \(i + 1) images, \(Int(Double(i + 1) / Date().timeIntervalSince(clock))) images/s\n".utf8))

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Benchmark: the audit inventory at fleet scale. `cairn bench inventory` indexes a synthetic,
+# deterministic fleet (IMAGES app images, default 100,000; 1,000 run image versions, 200
+# buildpacks, 2,000 package names, 300 packages per image, 5,000 OSV records) through the real
+# write path and times each query (medians of 5), into SQLite and into a throwaway PostgreSQL
+# cluster on loopback (initdb in the work directory, stopped on exit). The baseline in the same
+# run is the raw SQL of the whole-fleet vulns join in the sqlite3 shell over the same database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMAGES=${IMAGES:-100000}
+source bench/lib.sh
+bench_setup inventory
+command -v sqlite3 >/dev/null || apt-get install -y -qq sqlite3 >/dev/null
+
+echo "== SQLite"
+"$CAIRN" bench inventory --images "$IMAGES" --database "$W/audit.db" 2>/dev/null
+join="SELECT COUNT(*) FROM vulnerable v JOIN package p ON p.id = v.package_id JOIN image_package ip ON ip.package_id = v.package_id JOIN image_name n ON n.image_id = ip.image_id WHERE v.release = '';
+SELECT COUNT(*) FROM vulnerable v JOIN run_image_package rp ON rp.package_id = v.package_id JOIN run_image r ON r.id = rp.run_image_id JOIN image i ON i.run_image_id = r.id JOIN image_name n ON n.image_id = i.id WHERE v.release = '' OR r.distro_version = v.release;"
+raw=(); for _ in 1 2 3; do raw+=("$(timeit sqlite3 "$W/audit.db" "$join")"); done
+printf 'baseline: the whole-fleet vulns join counted by the sqlite3 shell: %.1f ms\n' "$(echo "$(m "${raw[@]}") * 1000" | bc -l)"
+
+BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+if [ -x "$BIN/initdb" ]; then
+  echo "== PostgreSQL ($BIN)"
+  PG=$W/pg; mkdir -p "$PG"; chown postgres "$PG" 2>/dev/null || true
+  AS=(); [ "$(id -u)" -eq 0 ] && AS=(runuser -u postgres --)
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "${AS[@]}" "$BIN/initdb" -D "$PG/data" -U cairn --auth=trust -E UTF8 --no-sync >/dev/null
+  python3 -c 'import subprocess,sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)' \
+    "${AS[@]}" "$BIN/pg_ctl" -D "$PG/data" -l "$PG/log" -w -o "-p $PORT -k $PG -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=512MB" start
+  trap '"${AS[@]}" "$BIN/pg_ctl" -D "$PG/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+  psql -q -h 127.0.0.1 -p "$PORT" -U cairn -d postgres -c "CREATE DATABASE bench"
+  "$CAIRN" bench inventory --images "$IMAGES" --database "postgres://cairn@127.0.0.1:$PORT/bench" 2>/dev/null
+fi
