@@ -79,6 +79,7 @@ public enum CNBLabel {
     public static let baseMaintainer = "io.buildpacks.base.maintainer"
     public static let baseHomepage = "io.buildpacks.base.homepage"
     public static let baseDescription = "io.buildpacks.base.description"
+    public static let baseReleased = "io.buildpacks.base.released"
     public static let stackID = "io.buildpacks.stack.id"
     /// The run image's labels an app image carries and a rebase replaces (platform.md, rebaser).
     public static let runImageLabelPrefixes = ["io.buildpacks.base.", "io.buildpacks.stack."]

@@ -191,7 +191,7 @@ public struct InventoryIndexer {
             r.reference = run.reference ?? ""
             r.distro = labels[CNBLabel.baseDistroName] ?? ""
             r.distroVersion = labels[CNBLabel.baseDistroVersion] ?? ""
-            r.released = labels["io.buildpacks.base.released"] ?? ""
+            r.released = labels[CNBLabel.baseReleased] ?? ""
             if try !inventory.knowsPackages(runImage: repository, topLayer: top), let top = Digest(top), let at = image.layer(diffID: top)?.index {
                 let layers = Array(image.manifest.layers[...at])
                 if layers.allSatisfy({ store.hasBlob($0.digest) }) {
@@ -233,7 +233,7 @@ public struct InventoryIndexer {
         r.created = image.config.created ?? ""
         r.distro = labels[CNBLabel.baseDistroName] ?? ""
         r.distroVersion = labels[CNBLabel.baseDistroVersion] ?? ""
-        r.released = labels["io.buildpacks.base.released"] ?? ""
+        r.released = labels[CNBLabel.baseReleased] ?? ""
         if try !inventory.knowsPackages(runImage: name, topLayer: top.description), image.manifest.layers.allSatisfy({ store.hasBlob($0.digest) }) {
             r.packages = try dpkg.packages(in: image.manifest.layers).map(Self.debian)
         }

@@ -36,6 +36,8 @@ struct BuildpackPackage: AsyncParsableCommand {
             let directory = URL(fileURLWithPath: arguments.count == 2 ? arguments[0] : ".").standardizedFileURL.path
             let target = arguments.last!
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             if let config {
                 // Dependencies named by image reference come from their registry when the store lacks them.
                 let parsed = try TOMLFile.read(PackageConfig.self, from: config)

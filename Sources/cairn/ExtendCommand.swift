@@ -35,6 +35,8 @@ struct ExtendImage: AsyncParsableCommand {
                 args[String(a[..<eq])] = String(a[a.index(after: eq)...])
             }
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             let context = context ?? URL(fileURLWithPath: dockerfile).deletingLastPathComponent().path
             let image = try DockerfileRunner(store: store, home: cairnHome(), log: say(quiet))
                 .apply(base: base, dockerfile: dockerfile, context: context, args: args, kind: kind, compression: compression, tag: tag)

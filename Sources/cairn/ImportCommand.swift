@@ -36,6 +36,8 @@ struct Import: AsyncParsableCommand {
         try await reportingErrors {
             _ = try ImageStore.storedName(reference)  // reject a bad name before doing work
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             let environment = ProcessInfo.processInfo.environment
             var options = try LayerWriteOptions.fromEnvironment(environment)
             options.compression = compression

@@ -28,6 +28,8 @@ struct PatchCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let store = try storeOptions.open()
+                let session = try store.beginWriteSession()  // prune waits until this command is done
+                defer { withExtendedLifetime(session) {} }
                 let source: StoredImage
                 do { source = try store.resolve(image) } catch { throw CLIError("image \(image): \(error)") }
                 let patch = try PatchImageExtractor.extract(LocatedImage(store: store, image: source), name: image,

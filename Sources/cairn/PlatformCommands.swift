@@ -43,6 +43,8 @@ struct StackCreate: AsyncParsableCommand {
                 source = .debian(suite: debian!, mirror: mirror)
             }
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             let (build, run) = try StackCreator(store: store, log: say(quiet)).create(name: name, source: source)
             print("\(build.name ?? StackCreator.buildReference(name)) \(build.digest)")
             print("\(run.name ?? StackCreator.runReference(name)) \(run.digest)")
@@ -68,6 +70,8 @@ struct BuilderCreate: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             // Buildpackages named by image reference come from their registry when the store lacks them.
             if let parsed = try? TOMLFile.read(BuilderConfig.self, from: config) {
                 for entry in parsed.buildpacks {
@@ -102,6 +106,8 @@ struct LifecycleImage: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             let image = try LifecycleBinaries.locate().image(in: store, reference: name)
             if publish {
                 let ref = try ImageReference(parsing: name)
@@ -157,6 +163,8 @@ struct Build: AsyncParsableCommand {
             guard ["host", "none"].contains(network) else { throw CLIError("--network must be host or none") }
             if let caCerts, !FileManager.default.isReadableFile(atPath: caCerts) { throw CLIError("--ca-certs \(caCerts): no readable file") }
             let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until this command is done
+            defer { withExtendedLifetime(session) {} }
             var request = BuildRequest(image: image, appPath: URL(fileURLWithPath: path).standardizedFileURL.path, builder: builder)
             request.buildpacks = buildpacks.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
             request.env = env

@@ -142,7 +142,10 @@ struct Rebase: AsyncParsableCommand {
     /// The store, or (--remote) a registry with a scratch store for manifests and configs.
     func withLocation(_ body: (ImageLocation) async throws -> Void) async throws {
         guard remote else {
-            try await body(.store(try storeOptions.open()))
+            let store = try storeOptions.open()
+            let session = try store.beginWriteSession()  // prune waits until every rebase is done
+            defer { withExtendedLifetime(session) {} }
+            try await body(.store(store))
             return
         }
         let scratch = FileManager.default.temporaryDirectory.path + "/cairn-rebase-" + UUID().uuidString
