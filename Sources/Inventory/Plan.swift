@@ -43,12 +43,19 @@ extension Inventory {
             let versions = try Self.runImageVersions(db)
             var steps: [String: FixPlan.Step] = [:]
             var chosen: [String: FixPlan.Patch] = [:]
+            // Findings of a fleet repeat the same run image and layer questions: asked once.
+            var rebaseTargets: [String: String?] = [:]
+            var patchRows: [String: [[SQLValue]]] = [:]
             for f in findings {
                 let key = f.location + "\u{0}" + f.image
                 var step = steps[key] ?? FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: [])
                 let what = "\(f.advisory ?? "?"): \(f.package ?? "?") \(f.version ?? "?") (\(f.origin))"
                 if f.buildpack == nil {
-                    if let target = try Self.newerRunImage(db, versions: versions, image: f.digest, advisory: f.advisory ?? "") {
+                    let key = f.digest + "\u{0}" + (f.advisory ?? "")
+                    if rebaseTargets[key] == nil {
+                        rebaseTargets[key] = .some(try Self.newerRunImage(db, versions: versions, image: f.digest, advisory: f.advisory ?? ""))
+                    }
+                    if let target = rebaseTargets[key] ?? nil {
                         step.runImage = target
                         step.reasons.append("\(what): rebase onto \(target), which has no affected version")
                     } else {
@@ -57,7 +64,8 @@ extension Inventory {
                     }
                 } else if let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty {
                     let pick = chosen[buildpack + "\u{0}" + layer]
-                    if let patch = try pick ?? Self.patchSource(db, location: f.location, digest: f.digest, buildpack: buildpack, layer: layer, advisory: f.advisory ?? "") {
+                    if let patch = try pick ?? Self.patchSource(db, location: f.location, digest: f.digest, buildpack: buildpack, layer: layer,
+                                                                advisory: f.advisory ?? "", cache: &patchRows) {
                         chosen[buildpack + "\u{0}" + layer] = patch
                         if !step.patches.contains(patch) { step.patches.append(patch) }
                         step.reasons.append("\(what): patch the layer from \(patch.patchImage)")
@@ -105,24 +113,27 @@ extension Inventory {
     /// A named image at the same location whose build of the same buildpack layer is marked
     /// rebasable, differs from this one, comes from the same or a newer buildpack version and
     /// has no package affected by `advisory`.
-    static func patchSource(_ db: any SQLSession, location: String, digest: String, buildpack: String, layer: String, advisory: String) throws -> FixPlan.Patch? {
+    static func patchSource(_ db: any SQLSession, location: String, digest: String, buildpack: String, layer: String, advisory: String,
+                            cache: inout [String: [[SQLValue]]]) throws -> FixPlan.Patch? {
         let mine = try db.rows("""
             SELECT l.diffid, m.version FROM image i JOIN image_layer l ON l.image_id = i.id
             LEFT JOIN image_module m ON m.image_id = i.id AND m.module = l.buildpack AND m.kind = 'buildpack'
             WHERE i.digest = ? AND l.buildpack = ? AND l.layer = ?
             """, [.text(digest), .text(buildpack), .text(layer)]).first
         let myVersion = mine?[1].text ?? ""
-        let rows = try db.rows("""
+        let key = [location, buildpack, layer, advisory].joined(separator: "\u{0}")
+        let rows = try cache[key] ?? db.rows("""
             SELECT n.name, l.diffid, m.version, i.id, i.first_seen FROM image_layer l
             JOIN image i ON i.id = l.image_id
             JOIN image_name n ON n.image_id = i.id AND n.location = ?
             LEFT JOIN image_module m ON m.image_id = i.id AND m.module = l.buildpack AND m.kind = 'buildpack'
-            WHERE l.buildpack = ? AND l.layer = ? AND l.rebasable = 1 AND l.diffid <> ?
+            WHERE l.buildpack = ? AND l.layer = ? AND l.rebasable = 1
               AND NOT EXISTS (
                 SELECT 1 FROM image_package ip JOIN vulnerable v ON v.package_id = ip.package_id
                 WHERE ip.image_id = i.id AND ip.buildpack = l.buildpack AND ip.layer = l.layer AND v.advisory_id = ?)
-            """, [.text(location), .text(buildpack), .text(layer), .text(mine?[0].text ?? ""), .text(advisory)])
-        let usable = rows.filter { GenericVersion.compare($0[2].text ?? "", myVersion) >= 0 }
+            """, [.text(location), .text(buildpack), .text(layer), .text(advisory)])
+        cache[key] = rows
+        let usable = rows.filter { $0[1].text != mine?[0].text && GenericVersion.compare($0[2].text ?? "", myVersion) >= 0 }
         let best = usable.max { a, b in
             let c = GenericVersion.compare(a[2].text ?? "", b[2].text ?? "")
             return c != 0 ? c < 0 : (a[4].int ?? 0, a[0].text ?? "") < (b[4].int ?? 0, b[0].text ?? "")

@@ -182,13 +182,21 @@ extension Inventory {
     /// Named images and their launcher, optionally in a version range.
     public func launcher(versions: VersionRange? = nil) throws -> [Finding] {
         try backend.read { db in
-            try db.rows("""
-                SELECT \(Self.findingColumns), i.launcher_version, i.launcher_diffid FROM image i JOIN image_name n ON n.image_id = i.id
-                """, []).compactMap { row -> Finding? in
-                let version = row[3].text ?? ""
-                if let versions, version.isEmpty || !versions.contains(version, in: .generic) { return nil }
-                return Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
-                               package: "launcher", version: version, layer: row[4].text)
+            // The range is checked once per distinct version, the images fetched for those only.
+            var filter = ""
+            var args: [SQLValue] = []
+            if let versions {
+                let all = try db.rows("SELECT DISTINCT launcher_version FROM image", []).compactMap { $0.first?.text }
+                let wanted = all.filter { !$0.isEmpty && versions.contains($0, in: .generic) }
+                guard !wanted.isEmpty else { return [] }
+                filter = " WHERE i.launcher_version IN (" + wanted.map { _ in "?" }.joined(separator: ", ") + ")"
+                args = wanted.map { .text($0) }
+            }
+            return try db.rows("""
+                SELECT \(Self.findingColumns), i.launcher_version, i.launcher_diffid FROM image i JOIN image_name n ON n.image_id = i.id\(filter)
+                """, args).map { row in
+                Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
+                        package: "launcher", version: row[3].text ?? "", layer: row[4].text)
             }.sorted(by: Self.order)
         }
     }
@@ -199,17 +207,25 @@ extension Inventory {
     public func runImages(outdatedOnly: Bool = false, name: String? = nil) throws -> [Finding] {
         try backend.read { db in
             let versions = try Self.runImageVersions(db)
-            let rows = try db.rows("""
-                SELECT \(Self.findingColumns), i.run_image_id FROM image i JOIN image_name n ON n.image_id = i.id
-                """, [])
-            return rows.compactMap { row -> Finding? in
+            // Each run image version's status once; the images fetched for the wanted ones only.
+            var newest: [Int64: RunImageVersions.Version] = [:]
+            for v in versions.byID.values { newest[v.id] = versions.newest(for: v) }
+            func outdated(_ id: Int64) -> Bool { newest[id].map { $0.id != id } ?? false }
+            var filter = ""
+            var args: [SQLValue] = []
+            if outdatedOnly || name != nil {
+                let wanted = versions.byID.values.filter { (name == nil || $0.name == name) && (!outdatedOnly || outdated($0.id)) }.map(\.id)
+                guard !wanted.isEmpty else { return [] }
+                filter = " WHERE i.run_image_id IN (" + wanted.map { _ in "?" }.joined(separator: ", ") + ")"
+                args = wanted.map { .int($0) }
+            }
+            return try db.rows("""
+                SELECT \(Self.findingColumns), i.run_image_id FROM image i JOIN image_name n ON n.image_id = i.id\(filter)
+                """, args).map { row -> Finding in
                 let run = row[3].int.flatMap { versions.byID[$0] }
-                if let name, run?.name != name { return nil }
-                let newest = run.flatMap { versions.newest(for: $0) }
-                let status = run == nil ? "unknown" : (newest.map { $0.id != run?.id } ?? false) ? "outdated" : "current"
-                if outdatedOnly && status != "outdated" { return nil }
+                let status = run == nil ? "unknown" : outdated(run!.id) ? "outdated" : "current"
                 return Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
-                               version: run?.topLayer, fixed: status == "outdated" ? newest?.topLayer : nil,
+                               version: run?.topLayer, fixed: status == "outdated" ? run.flatMap { newest[$0.id]?.topLayer } : nil,
                                runImage: run?.name, status: status)
             }.sorted(by: Self.order)
         }

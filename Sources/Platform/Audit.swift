@@ -1,6 +1,7 @@
 import Buildpacks
 import Lifecycle
 import Foundation
+import Inventory
 import OCI
 
 /// `NAME`, `NAME@VERSION` or `NAME@<VERSION` (versions compared part by part, numbers as numbers).
@@ -30,20 +31,7 @@ public struct VersionConstraint: Sendable, CustomStringConvertible {
     /// Compares dotted versions: numeric parts as numbers, others as text. Where one version has
     /// more parts, a numeric one makes it greater (1.0.1 > 1.0), a textual one less (a
     /// pre-release: 1.0-rc1 < 1.0).
-    public static func compare(_ a: String, _ b: String) -> Int {
-        func parts(_ s: String) -> [Substring] { s.split { !$0.isLetter && !$0.isNumber } }
-        let x = parts(a), y = parts(b)
-        for i in 0..<max(x.count, y.count) {
-            guard i < x.count else { return Int(y[i]) != nil ? -1 : 1 }
-            guard i < y.count else { return Int(x[i]) != nil ? 1 : -1 }
-            if let m = Int(x[i]), let n = Int(y[i]) {
-                if m != n { return m < n ? -1 : 1 }
-            } else if x[i] != y[i] {
-                return x[i] < y[i] ? -1 : 1
-            }
-        }
-        return 0
-    }
+    public static func compare(_ a: String, _ b: String) -> Int { GenericVersion.compare(a, b) }
 }
 
 /// What an app image in the store is made of, as its labels and SBOM layer say.
