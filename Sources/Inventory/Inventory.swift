@@ -293,6 +293,19 @@ public final class Inventory: Sendable {
             """, [.text(p.ecosystem.rawValue), .text(p.name), .text(p.version), .text(p.purl), .text(p.sourceName), .text(p.sourceVersion)])?.int ?? 0
     }
 
+    /// Refreshes the planner's statistics after bulk writes (an index run, an advisory import):
+    /// without them PostgreSQL planned the advisory-id query as a scan (3.7 s on 100,000 images).
+    public func optimize() throws {
+        switch backend.dialect {
+        case .postgres: try backend.write { db in try db.execute("ANALYZE") }
+        case .sqlite:
+            try backend.write { db in
+                try db.execute("PRAGMA analysis_limit = 1000")
+                try db.execute("PRAGMA optimize")
+            }
+        }
+    }
+
     // MARK: advisories
 
     /// Imports OSV records (replacing earlier imports of the same ids) and re-evaluates which

@@ -78,6 +78,7 @@ struct AuditIndex: AsyncParsableCommand {
                 let s = try await withClient(registry) { try await indexer.index(registry: repositories, client: $0, cache: cache) }
                 report("registry", s, since: started)
             }
+            try inv.optimize()
         }
     }
 }
@@ -108,6 +109,7 @@ struct AuditAdvisories: AsyncParsableCommand {
                 for start in stride(from: 0, to: records.count, by: 1000) {
                     done += try inv.importAdvisories(Array(records[start..<min(start + 1000, records.count)]))
                 }
+                try inv.optimize()
                 print("\(done) advisories imported")
             }
         }
