@@ -70,8 +70,13 @@ extension Inventory {
         var filter = ""
         var args: [SQLValue] = []
         if let id {
-            filter += " AND (v.advisory_id = ? OR v.advisory_id IN (SELECT advisory_id FROM advisory_alias WHERE alias = ?))"
-            args += [.text(id), .text(id)]
+            // The advisory ids first, then a plain IN list: with `= ? OR IN (subquery)` PostgreSQL
+            // could not use the index and hashed whole tables (3.6 s for 75 rows on 100,000 images).
+            let ids = try backend.read { db in
+                [id] + (try db.rows("SELECT advisory_id FROM advisory_alias WHERE alias = ?", [.text(id)]).compactMap { $0.first?.text })
+            }
+            filter += " AND v.advisory_id IN (" + ids.map { _ in "?" }.joined(separator: ", ") + ")"
+            args += ids.map { .text($0) }
         }
         if let minimumSeverity {
             let level = OSVRecord.Severity.normalize(minimumSeverity)
