@@ -197,15 +197,7 @@ public final class Inventory: Sendable {
     /// Rows go in multi-row inserts, and package ids come from a cache after their first insert.
     public func add(_ entries: [Entry], run: Int64) throws {
         guard !entries.isEmpty else { return }
-        var fresh: [PackageRecord: Int64] = [:]
-        try backend.write { db in
-            fresh = [:]  // a retried transaction starts again: ids of a rolled-back try are void
-            func packageID(_ p: PackageRecord) throws -> Int64 {
-                if let known = packageIDs.get(p) ?? fresh[p] { return known }
-                let id = try Self.upsert(db, package: p)
-                fresh[p] = id
-                return id
-            }
+        try writeWithPackageIDs { db, packageID in
             var modules: [[SQLValue]] = [], layers: [[SQLValue]] = [], packages: [[SQLValue]] = []
             for entry in entries {
                 let image = entry.image
@@ -229,7 +221,23 @@ public final class Inventory: Sendable {
             try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", packages)
             try Self.matchNewPackages(db)
         }
+    }
+
+    /// A write transaction whose body gets package ids from the cache, inserting the others; the
+    /// new ids join the cache only after the commit.
+    func writeWithPackageIDs<T>(_ body: (any SQLSession, (PackageRecord) throws -> Int64) throws -> T) throws -> T {
+        var fresh: [PackageRecord: Int64] = [:]
+        let result = try backend.write { db in
+            fresh = [:]  // a retried transaction starts again: ids of a rolled-back try are void
+            return try body(db) { p in
+                if let known = packageIDs.get(p) ?? fresh[p] { return known }
+                let id = try Self.upsert(db, package: p)
+                fresh[p] = id
+                return id
+            }
+        }
         packageIDs.merge(fresh)
+        return result
     }
 
     /// `INSERT INTO table VALUES (…), (…) … ON CONFLICT DO NOTHING`, at most 200 rows a statement.
@@ -247,18 +255,10 @@ public final class Inventory: Sendable {
 
     /// Records a run image found under its name (a newer version of a run image, say).
     public func add(runImage: RunImageRecord, run: Int64) throws {
-        var fresh: [PackageRecord: Int64] = [:]
-        try backend.write { db in
-            fresh = [:]  // a retried transaction starts again: ids of a rolled-back try are void
-            _ = try Self.upsert(db, runImage: runImage, named: true, run: run) { p in
-                if let known = packageIDs.get(p) ?? fresh[p] { return known }
-                let id = try Self.upsert(db, package: p)
-                fresh[p] = id
-                return id
-            }
+        try writeWithPackageIDs { db, packageID in
+            _ = try Self.upsert(db, runImage: runImage, named: true, run: run, packageID: packageID)
             try Self.matchNewPackages(db)
         }
-        packageIDs.merge(fresh)
     }
 
     static func upsert(_ db: any SQLSession, runImage r: RunImageRecord, named: Bool, run: Int64,
