@@ -63,9 +63,10 @@ let package = Package(
             dependencies: ["CNBCore", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: strictSettings
         ),
-        // The lifecycle phases as library code, driven by option values.
+        // The lifecycle phases as library code, driven by option values (the `lifecycle`
+        // executable is their command line; the build phase's type is BuildPhase).
         .target(
-            name: "Lifecycle",
+            name: "Phases",
             dependencies: ["Buildpacks", "OCI", "Processes"],
             swiftSettings: strictSettings
         ),
@@ -97,16 +98,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // What `cairn` adds around the lifecycle: stacks, builders, builds, running images.
+        // What `cairn` adds around the lifecycle (the CNB platform): stacks, builder images,
+        // builds, running images, audit. Not OCI.Platform (an image's os/architecture).
         .target(
-            name: "Platform",
-            dependencies: ["OCI", "Buildpacks", "Lifecycle", "Sandbox", "Extend", "Processes", "Inventory"],
+            name: "CairnPlatform",
+            dependencies: ["OCI", "Buildpacks", "Phases", "Sandbox", "Extend", "Processes", "Inventory"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "lifecycle",
             dependencies: [
-                "Lifecycle", "Buildpacks", "OCI", "Extend", "Processes",
+                "Phases", "Buildpacks", "OCI", "Extend", "Processes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -120,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks", "Lifecycle", "Platform", "Extend", "Processes", "Inventory",
+                "OCI", "Buildpacks", "Phases", "CairnPlatform", "Extend", "Processes", "Inventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -143,8 +145,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "LifecycleTests",
-            dependencies: ["Buildpacks", "Lifecycle", "OCI", "TestSupport"],
+            name: "PhasesTests",
+            dependencies: ["Buildpacks", "Phases", "OCI", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -164,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CairnTests",
-            dependencies: ["OCI", "Platform", "TestSupport"],
+            dependencies: ["OCI", "CairnPlatform", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

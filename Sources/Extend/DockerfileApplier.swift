@@ -84,9 +84,7 @@ struct DockerfileApplier {
     /// The variables instruction arguments are expanded with: the image's environment, then ARGs.
     var variables: [String: String] {
         var v: [String: String] = seenFrom ? args : globalArgs
-        for e in config.env ?? [] {
-            if let eq = e.firstIndex(of: "=") { v[String(e[..<eq])] = String(e[e.index(after: eq)...]) }
-        }
+        v.merge(EnvEntry.dictionary(config.env ?? [])) { $1 }
         return v
     }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCI
-import Platform
+import CairnPlatform
 
 struct SBOM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import ArgumentParser
 import Buildpacks
 import Foundation
 import OCI
-import Platform
+import CairnPlatform
 
 struct BuildpackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,8 @@ import ArgumentParser
 import Extend
 import Foundation
 import OCI
-import Platform
+import Buildpacks
+import CairnPlatform
 
 extension ExtendKind: ExpressibleByArgument {}
 
@@ -31,8 +32,8 @@ struct ExtendImage: AsyncParsableCommand {
         try await reportingErrors {
             var args: [String: String] = [:]
             for a in buildArgs {
-                guard let eq = a.firstIndex(of: "="), eq != a.startIndex else { throw CLIError("--build-arg \(a): expected NAME=VALUE") }
-                args[String(a[..<eq])] = String(a[a.index(after: eq)...])
+                guard let (name, value) = EnvEntry.split(a) else { throw CLIError("--build-arg \(a): expected NAME=VALUE") }
+                args[name] = value
             }
             let store = try storeOptions.open()
             let session = try store.beginWriteSession()  // prune waits until this command is done

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCI
-import Platform
+import CairnPlatform
 
 struct Images: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the images in the store.")

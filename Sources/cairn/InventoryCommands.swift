@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Inventory
 import OCI
-import Platform
+import CairnPlatform
 
 /// Where the inventory lives and how answers are printed, for every inventory command.
 struct InventoryOptions: ParsableArguments {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Lifecycle
+import Phases
 import OCI
 
 struct PatchCommand: AsyncParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Buildpacks
 import Foundation
 import OCI
-import Platform
+import CairnPlatform
 
 /// Progress lines of platform work, on stderr so stdout stays for results.
 func say(_ quiet: Bool) -> (String) -> Void {

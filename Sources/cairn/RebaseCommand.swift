@@ -1,9 +1,9 @@
 import ArgumentParser
 import Buildpacks
 import Foundation
-import Lifecycle
+import Phases
 import OCI
-import Platform
+import CairnPlatform
 
 struct Rebase: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Lifecycle
+import Phases
 import OCI
 
 /// Options of every command that talks to a registry.

@@ -1,3 +1,5 @@
+import CNBCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -60,10 +62,7 @@ enum Posix {
         var out: [(String, String)] = []
         var p = environ
         while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") {
-                out.append((String(s[..<eq]), String(s[s.index(after: eq)...])))
-            }
+            if let pair = EnvEntry.split(String(cString: entry)) { out.append(pair) }
             p += 1
         }
         return out

@@ -9,19 +9,6 @@ import Musl
 // The launcher placed at /cnb/lifecycle/launcher in every app image (platform.md, launcher).
 // No Foundation: it is linked statically and runs on any base image.
 
-/// Exit codes of platform.md for the launcher (its one exit-code table).
-enum LaunchExit {
-    static let incompatiblePlatformAPI = LifecycleExit.incompatiblePlatformAPI
-    static let incompatibleBuildpackAPI = LifecycleExit.incompatibleBuildpackAPI
-    /// A failure before the process starts (80-89: launch-specific errors).
-    static let failedLaunch = LifecycleExit.launchError
-}
-
-struct LaunchError: Error {
-    var code: Int32 = LaunchExit.failedLaunch
-    var message: String
-}
-
 /// The launch environment under construction (buildpack.md, Environment Variable Modification
 /// Rules).
 struct LaunchEnvironment {
@@ -48,18 +35,6 @@ struct LaunchEnvironment {
         }
         return nil
     }
-}
-
-/// A process as the launcher will run it.
-struct LaunchProcess {
-    var type: String?
-    var command: [String]
-    var args: [String]
-    var direct: Bool
-    var workingDirectory: String
-    /// A command given on the command line without `--`: evaluated by the shell after the
-    /// profile scripts, each argument one token (variables expand, words do not split).
-    var userShellCommand = false
 }
 
 struct Launcher {
@@ -123,45 +98,9 @@ struct Launcher {
         }
     }
 
-    /// platform.md, launcher Inputs: `$0`'s last element names a buildpack process, else `--`
-    /// marks a direct command, else the first argument is a shell command.
+    /// platform.md, launcher Inputs (LaunchSelection, in CNBCore with its tests).
     func selectProcess(argv: [String]) throws(LaunchError) -> LaunchProcess {
-        let name = argv.first.map { String($0.split(separator: "/").last ?? "") } ?? ""
-        let userArgs = Array(argv.dropFirst())
-        let ofType = processes.filter { $0["type"]?.string == name }
-        if name != "launcher", !ofType.isEmpty {
-            guard let proc = ofType.last(where: eligible) else {
-                throw LaunchError(message: "process type \(name) is not eligible for execution environment \(execEnv)")
-            }
-            let command: [String] = proc["command"]?.strings ?? proc["command"]?.string.map { [$0] } ?? []
-            guard !command.isEmpty else { throw LaunchError(message: "process type \(name) has no command") }
-            let defaults = proc["args"]?.strings ?? []
-            let owner = proc["buildpack-id"]?.string ?? proc["buildpackID"]?.string ?? ""
-            let api = APIVersion(buildpacks.first { $0.id == owner }?.api ?? "") ?? SupportedAPIs.buildpack[0]
-            let workingDirectory = proc["working-dir"]?.string.flatMap { $0.isEmpty ? nil : $0 } ?? app
-            if api.supports(BuildpackFeature.commandArray) {
-                // Buildpack API 0.9+: always direct; user args replace the default args.
-                return LaunchProcess(type: name, command: command, args: userArgs.isEmpty ? defaults : userArgs,
-                                     direct: true, workingDirectory: workingDirectory)
-            }
-            return LaunchProcess(type: name, command: command, args: defaults + userArgs,
-                                 direct: proc["direct"]?.bool ?? false, workingDirectory: workingDirectory)
-        }
-        if userArgs.first == "--" {
-            guard userArgs.count >= 2 else { throw LaunchError(message: "no command after --") }
-            return LaunchProcess(type: nil, command: [userArgs[1]], args: Array(userArgs.dropFirst(2)), direct: true,
-                                 workingDirectory: app)
-        }
-        guard let first = userArgs.first else {
-            throw LaunchError(message: "no process: the image has no default process type and no command was given")
-        }
-        return LaunchProcess(type: nil, command: [first], args: Array(userArgs.dropFirst()), direct: false, workingDirectory: app,
-                             userShellCommand: true)
-    }
-
-    func eligible(_ proc: [String: TOMLValue]) -> Bool {
-        guard let envs = proc["exec-env"]?.strings, !envs.isEmpty else { return true }
-        return envs.contains("*") || envs.contains(execEnv)
+        try LaunchSelection(processes: processes, buildpacks: buildpacks, execEnv: execEnv, app: app).select(argv: argv)
     }
 
     /// Buildpack-provided launch environment: layer paths, `env/`, `env.launch/`,

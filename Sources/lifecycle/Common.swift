@@ -1,7 +1,7 @@
 import ArgumentParser
 import Buildpacks
 import Foundation
-import Lifecycle
+import Phases
 
 #if canImport(Glibc)
 import Glibc
@@ -50,7 +50,7 @@ func buildpackUser(_ environment: [String: String]) throws(LifecycleError) -> (u
 func logger(_ flag: String?, _ environment: [String: String]) throws(LifecycleError) -> Logger {
     let name = resolve(flag, CNBEnv.logLevel, environment, default: "info")
     guard let level = Logger.Level(name: name) else {
-        throw .invalidInput("log level \"\(name)\" is not one of debug, info, warn, error")
+        throw .invalidArgument("log level \"\(name)\"", reason: "not one of debug, info, warn, error")
     }
     return Logger(level: level)
 }
@@ -67,13 +67,13 @@ func runPhase(_ phase: LifecycleError.Phase, action: String, _ body: () async th
         throw e
     } catch {
         FileHandle.standardError.write(Data("ERROR: failed to \(action): \(error)\n".utf8))
-        throw ExitCode(LifecycleError.image("\(error)").exitCode(phase: phase))
+        throw ExitCode(LifecycleError.unexpected(error).exitCode(phase: phase))
     }
 }
 
 /// A boolean environment variable as Go's strconv.ParseBool reads it (`true`, `1`, `t`, ...).
 func envFlag(_ name: String, _ env: [String: String]) -> Bool {
-    ["1", "t", "T", "true", "TRUE", "True"].contains(env[name] ?? "")
+    GoFlags.parseBool(Substring(env[name] ?? "")) ?? false
 }
 
 /// Where the run images are listed: run.toml (`-run`), or for Platform API < 0.12 stack.toml
@@ -126,9 +126,3 @@ struct PhaseOptions: ParsableArguments {
     }
 }
 
-/// Reads a spec file (group.toml, analyzed.toml, …), its errors as the lifecycle's.
-func readSpecFile<T: Decodable>(_ type: T.Type, _ path: String) throws(LifecycleError) -> T {
-    do { return try TOMLFile.read(type, from: path) } catch let e as TOMLFileError { throw .file(e) } catch {
-        throw .invalidInput("\(path): \(error)")
-    }
-}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Buildpacks
 import Foundation
-import Lifecycle
+import Phases
 
 struct DetectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import ArgumentParser
 import Buildpacks
 import Extend
 import Foundation
-import Lifecycle
+import Phases
 import OCI
 
 /// `extender` (platform.md): applies the extensions' Dockerfiles to the container it runs in, as
@@ -29,21 +29,21 @@ struct ExtenderCommand: AsyncParsableCommand {
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
             guard api.supports(PlatformFeature.imageExtensions) else {
-                throw LifecycleError.invalidInput("image extensions need Platform API 0.10 or newer (CNB_PLATFORM_API is \(api))")
+                throw LifecycleError.unsupported("image extensions need Platform API 0.10 or newer (\(CNBEnv.platformAPI) is \(api))")
             }
             let kindName = resolve(kind, CNBEnv.extendKind, env, default: "build")
             guard let kind = ExtendKind(rawValue: kindName) else {
-                throw LifecycleError.invalidInput("-kind \(kindName): expected build or run")
+                throw LifecycleError.invalidArgument("-kind \(kindName)", reason: "expected build or run")
             }
             let layers = options.layersDirectory(env)
-            let group = try readSpecFile(GroupFile.self, options.groupPath(env))
-            let analyzed = try readSpecFile(AnalyzedFile.self, options.analyzedPath(env))
+            let group = try readFile(GroupFile.self, options.groupPath(env))
+            let analyzed = try readFile(AnalyzedFile.self, options.analyzedPath(env))
             let dockerfiles: [ExtensionDockerfile]
             do {
                 dockerfiles = try GeneratedDockerfiles.find(
                     generatedDirectory: resolvePath(generated, CNBEnv.generatedDir, env, default: layers + "/generated"),
                     group: group, kind: kind, appDirectory: options.appDirectory(env), platformAPI: api)
-            } catch { throw LifecycleError.invalidInput("\(error)") }
+            } catch { throw LifecycleError.extensionApply(kind: kindName, cause: error) }
             let excluded = [layers, options.appDirectory(env), options.platformDirectory(env), "/cnb", "/proc", "/sys", "/dev", "/tmp",
                             "/kaniko", "/workspace", "/layers", "/platform", "/cache", "/layout", "/etc/resolv.conf", "/etc/hosts",
                             "/etc/hostname"] + [images.cacheDirectory(env)].compactMap { $0 }
@@ -68,18 +68,15 @@ struct ExtenderCommand: AsyncParsableCommand {
             do {
                 result = try extender.extend(config: config, baseName: analyzed.buildImage?.reference ?? "build-image",
                                              dockerfiles: dockerfiles, kind: .build)
-            } catch { throw LifecycleError.image("\(error)") }
-            buildEnv = [:]
-            for e in result.config.env ?? [] {
-                if let eq = e.firstIndex(of: "=") { buildEnv[String(e[..<eq])] = String(e[e.index(after: eq)...]) }
-            }
+            } catch { throw LifecycleError.extensionApply(kind: "build", cause: error) }
+            buildEnv = EnvEntry.dictionary(result.config.env ?? [])
         } else {
             log.info("No build.Dockerfile to apply")
         }
         // The build phase, as the CNB user (platform.md: the lifecycle SHALL proceed with the build phase).
-        var inputs = try BuilderCommand.inputs(options, env: buildEnv, api: api)
+        var inputs = try BuildPhaseCommand.inputs(options, env: buildEnv, api: api)
         inputs.user = (images.userID(env), images.groupID(env))
-        try Builder(inputs: inputs, log: log).run()
+        try BuildPhase(inputs: inputs, log: log).run()
     }
 
     /// run.Dockerfiles in place, their changes recorded as the extended run image's layers.
@@ -90,7 +87,7 @@ struct ExtenderCommand: AsyncParsableCommand {
             return
         }
         guard let runName = analyzed.runImage?.image ?? analyzed.runImage?.reference else {
-            throw LifecycleError.invalidInput("\(options.analyzedPath(env)) names no run image")
+            throw LifecycleError.missingInput(what: "no run image", hint: "\(options.analyzedPath(env)) names none")
         }
         let (location, cleanup) = try images.location(env, log: log)
         let found: LocatedImage?
@@ -99,7 +96,7 @@ struct ExtenderCommand: AsyncParsableCommand {
             throw error
         }
         await cleanup()
-        guard let base = found else { throw LifecycleError.image("run image \(runName) not found") }
+        guard let base = found else { throw LifecycleError.imageNotFound(role: "run image", reference: runName) }
         let dir = resolvePath(extended, CNBEnv.extendedDir, env, default: options.layersDirectory(env) + "/extended") + "/run"
         try? FileManager.default.removeItem(atPath: dir)
         let store: ImageStore
@@ -110,7 +107,7 @@ struct ExtenderCommand: AsyncParsableCommand {
         do {
             result = try extender.extend(config: base.image.config.config ?? ExecutionConfig(), baseName: runName,
                                          dockerfiles: dockerfiles, kind: .run)
-        } catch { throw LifecycleError.image("\(error)") }
+        } catch { throw LifecycleError.extensionApply(kind: "run", cause: error) }
         var config = base.image.config
         config.created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
         config.rootfs.diffIDs += result.layers.map(\.diffID)
@@ -121,7 +118,7 @@ struct ExtenderCommand: AsyncParsableCommand {
                                                  reference: runName)
             log.info("Extended run image \(image.digest): \(result.layers.count) new layer(s), rebasable: \(result.rebasable)")
         } catch {
-            throw LifecycleError.image("cannot write the extended run image to \(dir): \(error)")
+            throw LifecycleError.imageIO(operation: "write", image: "the extended run image to \(dir)", cause: error)
         }
     }
 }

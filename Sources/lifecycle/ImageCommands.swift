@@ -1,7 +1,7 @@
 import ArgumentParser
 import Buildpacks
 import Foundation
-import Lifecycle
+import Phases
 import OCI
 
 /// Where images live, for every phase that reads or writes them: a registry (default), an OCI
@@ -16,13 +16,13 @@ struct LocationOptions: ParsableArguments {
     /// The image location, and a clean-up to run when the phase ends.
     func location(_ env: [String: String], log: Logger) throws(LifecycleError) -> (ImageLocation, () async -> Void) {
         if daemon || envFlag(CNBEnv.useDaemon, env) {
-            throw .invalidInput("-daemon is not supported: Cairn runs without a Docker daemon (use -layout, -store or a registry)")
+            throw .unsupported("-daemon is not supported: Cairn runs without a Docker daemon (use -layout, -store or a registry)")
         }
         let useLayout = layout || envFlag(CNBEnv.useLayout, env)
         if useLayout {
             try experimental("-layout", env, log: log)
             let dir = resolve(layoutDir, CNBEnv.layoutDir, env, default: "")
-            guard !dir.isEmpty else { throw .invalidInput("-layout needs -layout-dir or \(CNBEnv.layoutDir)") }
+            guard !dir.isEmpty else { throw .missingInput(what: "-layout", hint: "it needs -layout-dir or \(CNBEnv.layoutDir)") }
             return (.layout(root: absolute(dir)), {})
         }
         let storeDir = resolve(store, CNBEnv.cairnStore, env, default: "")
@@ -40,7 +40,7 @@ struct LocationOptions: ParsableArguments {
                 try? FileManager.default.removeItem(atPath: workDir)
             })
         } catch {
-            throw .invalidInput("cannot set up the registry client: \(error)")
+            throw .unexpected(error)
         }
     }
 }
@@ -77,7 +77,7 @@ struct ImageOptions: ParsableArguments {
 
 /// SOURCE_DATE_EPOCH, or the spec's fixed time.
 func epoch(_ env: [String: String]) throws(LifecycleError) -> Int64 {
-    do { return try LayerWriteOptions.fromEnvironment(env).mtime } catch { throw .invalidInput("\(error)") }
+    do { return try LayerWriteOptions.fromEnvironment(env).mtime } catch { throw .invalidArgument("environment", reason: "\(error)") }
 }
 
 struct AnalyzerCommand: AsyncParsableCommand {
@@ -208,7 +208,7 @@ struct ExporterCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
-            guard !tags.isEmpty else { throw LifecycleError.invalidInput("at least one image tag is required") }
+            guard !tags.isEmpty else { throw LifecycleError.missingInput(what: "no image tag", hint: "at least one image tag is required") }
             let (location, cleanup) = try images.location(env, log: log)
             do {
                 var inputs = try export.inputs(options, images, tags: tags, location: location, env: env, api: api)
@@ -294,7 +294,7 @@ struct CreatorCommand: AsyncParsableCommand {
             }
             try await runPhase(.build, action: "build") {
                 log.info("===> BUILDING")
-                try Builder(inputs: try BuilderCommand.inputs(options, env: env, api: api), log: log).run()
+                try BuildPhase(inputs: try BuildPhaseCommand.inputs(options, env: env, api: api), log: log).run()
             }
             try await runPhase(.export, action: "export") {
                 log.info("===> EXPORTING")
@@ -316,6 +316,6 @@ func experimental(_ feature: String, _ env: [String: String], log: Logger) throw
     switch env[CNBEnv.experimentalMode] ?? "" {
     case "warn": log.warn("\(feature) is an experimental feature")
     case "silent": break
-    default: throw .invalidInput("\(feature) is experimental: set \(CNBEnv.experimentalMode)=warn or silent to use it")
+    default: throw .unsupported("\(feature) is experimental: set \(CNBEnv.experimentalMode)=warn or silent to use it")
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Buildpacks
 import Foundation
-import Lifecycle
+import Phases
 
 struct RebaserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,7 +30,7 @@ struct RebaserCommand: AsyncParsableCommand {
             let api = try platformAPI(env)
             let log = try logger(logLevel, env)
             if deprecatedImage != nil { log.warn("-image is deprecated: use -run-image") }
-            if runImage != nil && deprecatedImage != nil { throw LifecycleError.invalidInput("give -run-image or -image, not both") }
+            if runImage != nil && deprecatedImage != nil { throw LifecycleError.invalidArgument("-image", reason: "give -run-image or -image, not both") }
             let layers = resolvePath(nil, CNBEnv.layersDir, env, default: CNBPath.layers)
             let owner: (uid: Int, gid: Int)? = {
                 guard let u = uid ?? env[CNBEnv.userID].flatMap(Int.init), let g = gid ?? env[CNBEnv.groupID].flatMap(Int.init) else { return nil }

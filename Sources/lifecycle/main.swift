@@ -1,7 +1,7 @@
 import ArgumentParser
 import Buildpacks
 import Foundation
-import Lifecycle
+import Phases
 import Processes
 
 // Multi-call: invoked as `detector`/`builder` (a link named after the phase) or as
@@ -33,7 +33,7 @@ func command(_ phase: LifecyclePhase) -> any AsyncParsableCommand.Type {
     case .detector: DetectorCommand.self
     case .restorer: RestorerCommand.self
     case .extender: ExtenderCommand.self
-    case .builder: BuilderCommand.self
+    case .builder: BuildPhaseCommand.self
     case .exporter: ExporterCommand.self
     case .rebaser: RebaserCommand.self
     case .creator: CreatorCommand.self

@@ -31,4 +31,12 @@ import Testing
         #expect(apply(["P.prepend": "/x", "P.delim": ":"]) == ["P": "/x"])
         #expect(EnvFiles.prependingPath("/a", to: nil) == "/a" && EnvFiles.prependingPath("/a", to: "/b") == "/a:/b")
     }
+
+    @Test func envEntriesSplitAtTheFirstEqualsSign() {
+        #expect(EnvEntry.split("A=b=c")! == ("A", "b=c"))
+        #expect(EnvEntry.split("EMPTY=")! == ("EMPTY", ""))
+        #expect(EnvEntry.split("NOVALUE") == nil)
+        #expect(EnvEntry.split("=x") == nil)
+        #expect(EnvEntry.dictionary(["A=1", "B=2", "junk", "A=3"]) == ["A": "3", "B": "2"])
+    }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Platform
+import CairnPlatform
 import TestSupport
 
 /// `cairn sbom` and `cairn audit` over images built from the examples.

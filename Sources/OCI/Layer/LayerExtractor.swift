@@ -169,75 +169,89 @@ public enum LayerExtractor {
             let path = hostPath(rel)
             written.insert(rel.joined(separator: "/"))
             switch header.type {
-            case .directory:
-                var st = stat()
-                if lstat(path, &st) == 0 {
-                    if (st.st_mode & S_IFMT) != S_IFDIR {
-                        try removeTree(path)
-                        try makeDirectory(path)
-                    }
-                } else {
-                    try makeDirectory(path)
-                }
-                directories.append(PendingDirectory(path: path, header: header))
-            case .regular:
-                try removeExisting(path)
-                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw OCIError.io(operation: "create", path: path, errno: errno) }
-                defer { close(fd) }
-                var buffer = [UInt8](repeating: 0, count: 1 << 20)
-                while true {
-                    let n = try buffer.withUnsafeMutableBytes { try reader.readContent(into: $0) }
-                    if n == 0 { break }
-                    var off = 0
-                    while off < n {
-                        let w = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
-                        if w < 0 {
-                            if errno == EINTR { continue }
-                            throw OCIError.io(operation: "write", path: path, errno: errno)
-                        }
-                        off += w
-                    }
-                    stats.bytes += Int64(n)
-                }
-                if options.applyOwners { try check(fchown(fd, uid_t(header.uid), gid_t(header.gid)), "chown", path) }
-                try check(fchmod(fd, mode_t(header.mode & 0o7777)), "chmod", path)
-                var times = [timespec(tv_sec: Int(header.mtime), tv_nsec: 0), timespec(tv_sec: Int(header.mtime), tv_nsec: 0)]
-                try check(futimens(fd, &times), "set times on", path)
+            case .directory: try writeDirectory(path, header)
+            case .regular: try writeFile(path, header, reader: reader)
             case .symlink:
                 try removeExisting(path)
                 try check(symlink(header.linkName, path), "create symlink", path)
                 if options.applyOwners { try check(lchown(path, uid_t(header.uid), gid_t(header.gid)), "chown", path) }
                 setTimes(path, header.mtime)
-            case .hardLink:
-                let targetParts = try components(header.linkName, entry: header.name, what: "hard link target")
-                guard let targetBase = targetParts.last,
-                      let targetParent = try resolveDirectory(Array(targetParts.dropLast()), entry: header.name, create: false)
-                else { throw refuse(header.name, "hard link target \"\(header.linkName)\" does not exist in the target") }
-                let target = hostPath(targetParent + [targetBase])
-                var st = stat()
-                guard lstat(target, &st) == 0 else {
-                    throw refuse(header.name, "hard link target \"\(header.linkName)\" does not exist in the target")
-                }
-                guard (st.st_mode & S_IFMT) != S_IFDIR else { throw refuse(header.name, "hard link to a directory") }
-                if target == path { return }
-                try removeExisting(path)
-                try check(link(target, path), "create hard link", path)
-            case .fifo, .characterDevice, .blockDevice:
-                try removeExisting(path)
-                let kind: mode_t = header.type == .fifo ? S_IFIFO : (header.type == .characterDevice ? S_IFCHR : S_IFBLK)
-                if header.type != .fifo && geteuid() != 0 {
-                    stats.skippedDevices += 1
-                    return
-                }
-                let dev = dev_t(cairn_dev_makedev(UInt32(header.devMajor), UInt32(header.devMinor)))
-                try check(mknod(path, kind | mode_t(header.mode & 0o7777), dev), "create node", path)
-                if options.applyOwners { try check(lchown(path, uid_t(header.uid), gid_t(header.gid)), "chown", path) }
-                try check(chmod(path, mode_t(header.mode & 0o7777)), "chmod", path)
-                setTimes(path, header.mtime)
+            case .hardLink: try writeHardLink(path, header)
+            case .fifo, .characterDevice, .blockDevice: try writeNode(path, header)
             case .other(let flag):
                 throw OCIError.tar(.unsupportedEntry(entry: header.name, kind: "entry of type '\(Character(Unicode.Scalar(flag)))'"))
             }
+        }
+
+        mutating func writeDirectory(_ path: String, _ header: TarHeader) throws {
+            var st = stat()
+            if lstat(path, &st) == 0 {
+                if (st.st_mode & S_IFMT) != S_IFDIR {
+                    try removeTree(path)
+                    try makeDirectory(path)
+                }
+            } else {
+                try makeDirectory(path)
+            }
+            directories.append(PendingDirectory(path: path, header: header))
+        }
+
+        mutating func writeFile(_ path: String, _ header: TarHeader, reader: TarReader) throws {
+            try removeExisting(path)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw OCIError.io(operation: "create", path: path, errno: errno) }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = try buffer.withUnsafeMutableBytes { try reader.readContent(into: $0) }
+                if n == 0 { break }
+                var off = 0
+                while off < n {
+                    let w = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
+                    if w < 0 {
+                        if errno == EINTR { continue }
+                        throw OCIError.io(operation: "write", path: path, errno: errno)
+                    }
+                    off += w
+                }
+                stats.bytes += Int64(n)
+            }
+            if options.applyOwners { try check(fchown(fd, uid_t(header.uid), gid_t(header.gid)), "chown", path) }
+            try check(fchmod(fd, mode_t(header.mode & 0o7777)), "chmod", path)
+            var times = [timespec(tv_sec: Int(header.mtime), tv_nsec: 0), timespec(tv_sec: Int(header.mtime), tv_nsec: 0)]
+            try check(futimens(fd, &times), "set times on", path)
+        }
+
+        /// A hard link whose target must already be in the tree being extracted, never a directory.
+        func writeHardLink(_ path: String, _ header: TarHeader) throws {
+            let targetParts = try components(header.linkName, entry: header.name, what: "hard link target")
+            guard let targetBase = targetParts.last,
+                  let targetParent = try resolveDirectory(Array(targetParts.dropLast()), entry: header.name, create: false)
+            else { throw refuse(header.name, "hard link target \"\(header.linkName)\" does not exist in the target") }
+            let target = hostPath(targetParent + [targetBase])
+            var st = stat()
+            guard lstat(target, &st) == 0 else {
+                throw refuse(header.name, "hard link target \"\(header.linkName)\" does not exist in the target")
+            }
+            guard (st.st_mode & S_IFMT) != S_IFDIR else { throw refuse(header.name, "hard link to a directory") }
+            if target == path { return }
+            try removeExisting(path)
+            try check(link(target, path), "create hard link", path)
+        }
+
+        /// FIFOs always; device nodes only as root (counted as skipped otherwise).
+        mutating func writeNode(_ path: String, _ header: TarHeader) throws {
+            try removeExisting(path)
+            let kind: mode_t = header.type == .fifo ? S_IFIFO : (header.type == .characterDevice ? S_IFCHR : S_IFBLK)
+            if header.type != .fifo && geteuid() != 0 {
+                stats.skippedDevices += 1
+                return
+            }
+            let dev = dev_t(cairn_dev_makedev(UInt32(header.devMajor), UInt32(header.devMinor)))
+            try check(mknod(path, kind | mode_t(header.mode & 0o7777), dev), "create node", path)
+            if options.applyOwners { try check(lchown(path, uid_t(header.uid), gid_t(header.gid)), "chown", path) }
+            try check(chmod(path, mode_t(header.mode & 0o7777)), "chmod", path)
+            setTimes(path, header.mtime)
         }
 
         func makeDirectory(_ path: String) throws {

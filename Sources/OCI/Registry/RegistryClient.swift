@@ -148,33 +148,7 @@ public final class RegistryClient: Sendable {
         while true {
             attempt += 1
             do {
-                var request = HTTPClientRequest(url: call.url)
-                request.method = call.method
-                request.headers.add(name: "User-Agent", value: configuration.userAgent)
-                for (k, v) in call.headers { request.headers.add(name: k, value: v) }
-                if let auth = try await authorization(registry: registry, repository: repository, actions: actions) {
-                    request.headers.replaceOrAdd(name: "Authorization", value: auth)
-                }
-                if let body = call.body { request.body = try body() }
-                trace("→ \(call.method.rawValue) \(path) [\(actions)]")
-                var response = try await http.execute(request, timeout: .seconds(600))
-                trace("← \(response.status.code) \(call.method.rawValue) \(path)")
-                confirmScheme(registry, url: call.url)
-                var url = call.url
-                // Redirects (blob storage): follow by hand, without credentials on another host.
-                var hops = 0
-                while [301, 302, 303, 307, 308].contains(Int(response.status.code)), call.method == .GET || call.method == .HEAD,
-                      let location = response.headers.first(name: "Location"), hops < 5 {
-                    hops += 1
-                    let next = URL(string: location, relativeTo: URL(string: url))?.absoluteString ?? location
-                    var redirected = HTTPClientRequest(url: next)
-                    redirected.method = call.method
-                    if URL(string: next)?.host == URL(string: url)?.host, let auth = request.headers.first(name: "Authorization") {
-                        redirected.headers.add(name: "Authorization", value: auth)
-                    }
-                    url = next
-                    response = try await http.execute(redirected, timeout: .seconds(600))
-                }
+                let (response, url) = try await execute(call, on: http, registry: registry, repository: repository, actions: actions)
                 let status = Int(response.status.code)
                 if status == 401 && !authRetried {
                     authRetried = true
@@ -223,6 +197,40 @@ public final class RegistryClient: Sendable {
                 try await backoff(attempt: attempt, retryAfter: nil)
             }
         }
+    }
+
+    /// One try of `call`: headers and credentials, then redirects followed by hand (blob
+    /// storage), without credentials on another host. Returns the response and its final URL.
+    private func execute(_ call: Call, on http: HTTPClient, registry: String, repository: String,
+                         actions: String) async throws -> (HTTPClientResponse, String) {
+        let path = Self.safePath(call.url)
+        var request = HTTPClientRequest(url: call.url)
+        request.method = call.method
+        request.headers.add(name: "User-Agent", value: configuration.userAgent)
+        for (k, v) in call.headers { request.headers.add(name: k, value: v) }
+        if let auth = try await authorization(registry: registry, repository: repository, actions: actions) {
+            request.headers.replaceOrAdd(name: "Authorization", value: auth)
+        }
+        if let body = call.body { request.body = try body() }
+        trace("→ \(call.method.rawValue) \(path) [\(actions)]")
+        var response = try await http.execute(request, timeout: .seconds(600))
+        trace("← \(response.status.code) \(call.method.rawValue) \(path)")
+        confirmScheme(registry, url: call.url)
+        var url = call.url
+        var hops = 0
+        while [301, 302, 303, 307, 308].contains(Int(response.status.code)), call.method == .GET || call.method == .HEAD,
+              let location = response.headers.first(name: "Location"), hops < 5 {
+            hops += 1
+            let next = URL(string: location, relativeTo: URL(string: url))?.absoluteString ?? location
+            var redirected = HTTPClientRequest(url: next)
+            redirected.method = call.method
+            if URL(string: next)?.host == URL(string: url)?.host, let auth = request.headers.first(name: "Authorization") {
+                redirected.headers.add(name: "Authorization", value: auth)
+            }
+            url = next
+            response = try await http.execute(redirected, timeout: .seconds(600))
+        }
+        return (response, url)
     }
 
     /// Waits before retry `attempt` (the policy's delay, or the server's Retry-After).

@@ -82,49 +82,11 @@ public final class TarReader {
                 break
             }
             let records = globalPAX.merging(pax) { $1 }
-            let isUstar = block[257..<263].elementsEqual(Array("ustar\u{0}".utf8))
-            var name = rawName
-            if isUstar {
-                let prefix = Self.string(block, 345, 155)
-                if !prefix.isEmpty { name = prefix + "/" + name }
-            }
-            if let n = gnuLongName { name = n }
-            if let p = records["path"] { name = p }
-            var header = TarHeader(name: name, type: TarEntryType(flag: flag))
-            currentName = name
-            header.mode = UInt32(truncatingIfNeeded: try number(block, 100, 8, "mode", headerOffset) & 0o7777)
-            header.uid = Int(try number(block, 108, 8, "uid", headerOffset))
-            header.gid = Int(try number(block, 116, 8, "gid", headerOffset))
+            var header = try makeHeader(block, at: headerOffset, records: records, longName: gnuLongName, longLink: gnuLongLink)
             header.size = size
-            header.mtime = try number(block, 136, 12, "mtime", headerOffset)
-            header.linkName = gnuLongLink ?? records["linkpath"] ?? Self.string(block, 157, 100)
-            if let l = records["linkpath"] { header.linkName = l }
-            header.userName = records["uname"] ?? Self.string(block, 265, 32)
-            header.groupName = records["gname"] ?? Self.string(block, 297, 32)
-            header.devMajor = Int(try number(block, 329, 8, "devmajor", headerOffset))
-            header.devMinor = Int(try number(block, 337, 8, "devminor", headerOffset))
-            for (key, value) in records {
-                switch key {
-                case "path", "linkpath", "uname", "gname": break
-                case "size", "uid", "gid":
-                    guard let v = Int64(value), v >= 0 else {
-                        throw OCIError.tar(.badPAXRecord(entry: name, detail: "\(key)=\(value) is not a number"))
-                    }
-                    if key == "size" { header.size = v } else if key == "uid" { header.uid = Int(v) } else { header.gid = Int(v) }
-                case "mtime":
-                    let whole = value.split(separator: ".", maxSplits: 1).first.map(String.init) ?? value
-                    guard let v = Int64(whole) else {
-                        throw OCIError.tar(.badPAXRecord(entry: name, detail: "mtime=\(value) is not a time"))
-                    }
-                    header.mtime = v
-                case let k where k.hasPrefix("GNU.sparse"):
-                    throw OCIError.tar(.unsupportedEntry(entry: name, kind: "sparse file"))
-                default:
-                    header.extraPAXRecords[key] = value
-                }
-            }
+            try Self.apply(records, to: &header)
             if flag == UInt8(ascii: "S") {
-                throw OCIError.tar(.unsupportedEntry(entry: name, kind: "GNU sparse file"))
+                throw OCIError.tar(.unsupportedEntry(entry: header.name, kind: "GNU sparse file"))
             }
             if header.type == .directory || (flag == UInt8(ascii: "D")) {
                 header.type = .directory
@@ -136,6 +98,58 @@ public final class TarReader {
             remainingPadding = Self.padding(header.size)
             if header.type != .regular { header.size = header.type == .hardLink ? 0 : header.size }
             return header
+        }
+    }
+
+    /// The header's fields from a ustar/GNU block; the name from the ustar prefix, a GNU long
+    /// name or the PAX path, the link name likewise.
+    private func makeHeader(_ block: [UInt8], at headerOffset: Int64, records: [String: String],
+                            longName: String?, longLink: String?) throws -> TarHeader {
+        let isUstar = block[257..<263].elementsEqual(Array("ustar\u{0}".utf8))
+        var name = Self.string(block, 0, 100)
+        if isUstar {
+            let prefix = Self.string(block, 345, 155)
+            if !prefix.isEmpty { name = prefix + "/" + name }
+        }
+        if let n = longName { name = n }
+        if let p = records["path"] { name = p }
+        var header = TarHeader(name: name, type: TarEntryType(flag: block[156]))
+        currentName = name
+        header.mode = UInt32(truncatingIfNeeded: try number(block, 100, 8, "mode", headerOffset) & 0o7777)
+        header.uid = Int(try number(block, 108, 8, "uid", headerOffset))
+        header.gid = Int(try number(block, 116, 8, "gid", headerOffset))
+        header.mtime = try number(block, 136, 12, "mtime", headerOffset)
+        header.linkName = longLink ?? records["linkpath"] ?? Self.string(block, 157, 100)
+        if let l = records["linkpath"] { header.linkName = l }
+        header.userName = records["uname"] ?? Self.string(block, 265, 32)
+        header.groupName = records["gname"] ?? Self.string(block, 297, 32)
+        header.devMajor = Int(try number(block, 329, 8, "devmajor", headerOffset))
+        header.devMinor = Int(try number(block, 337, 8, "devminor", headerOffset))
+        return header
+    }
+
+    /// PAX records that override numeric fields; unknown ones are kept; sparse files refused.
+    private static func apply(_ records: [String: String], to header: inout TarHeader) throws {
+        let name = header.name
+        for (key, value) in records {
+            switch key {
+            case "path", "linkpath", "uname", "gname": break
+            case "size", "uid", "gid":
+                guard let v = Int64(value), v >= 0 else {
+                    throw OCIError.tar(.badPAXRecord(entry: name, detail: "\(key)=\(value) is not a number"))
+                }
+                if key == "size" { header.size = v } else if key == "uid" { header.uid = Int(v) } else { header.gid = Int(v) }
+            case "mtime":
+                let whole = value.split(separator: ".", maxSplits: 1).first.map(String.init) ?? value
+                guard let v = Int64(whole) else {
+                    throw OCIError.tar(.badPAXRecord(entry: name, detail: "mtime=\(value) is not a time"))
+                }
+                header.mtime = v
+            case let k where k.hasPrefix("GNU.sparse"):
+                throw OCIError.tar(.unsupportedEntry(entry: name, kind: "sparse file"))
+            default:
+                header.extraPAXRecords[key] = value
+            }
         }
     }
 

@@ -1,0 +1,327 @@
+import Buildpacks
+import Foundation
+import Phases
+import OCI
+import Processes
+import Sandbox
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `cairn build` was asked to do.
+public struct BuildRequest: Sendable {
+    public var image: String
+    public var appPath: String
+    public var builder: String
+    public var buildpacks: [String] = []
+    public var env: [String] = []
+    public var runImage: String?
+    /// `--lifecycle DIR|REF`: run this lifecycle instead of the builder's.
+    public var lifecycle: String?
+    public var clearCache = false
+    /// `--ca-certs FILE`: a CA bundle buildpacks and extension RUNs trust (mounted at
+    /// `/cairn/ca/ca-certificates.crt`, named by the usual variables in the platform env).
+    public var caCertificates: String?
+    /// `--compression-level`: the gzip level of the app image's new layers (Cairn's lifecycle
+    /// reads `CAIRN_COMPRESSION_LEVEL`; other lifecycles ignore it).
+    public var compressionLevel: Int32?
+    public var network = true
+    public var quiet = false
+
+    public init(image: String, appPath: String, builder: String) {
+        self.image = image
+        self.appPath = appPath
+        self.builder = builder
+    }
+}
+
+/// `cairn build`: runs the builder's lifecycle (or one given with `--lifecycle`) as `creator`
+/// inside a bubblewrap sandbox rooted at the builder's unpacked filesystem, with `/workspace` (a
+/// copy of the source), `/layers`, `/platform`, `/cache` (kept per image) and `/layout` mounted,
+/// and only platform.md's flags: the run image and the previous image are placed in an OCI
+/// layout at their mapped paths, the creator exports there (`-layout`), and the app image is
+/// imported into the store. So a builder carrying the reference lifecycle works as Cairn's does.
+public struct BuildRunner {
+    public var store: ImageStore
+    public var home: String
+    public var log: (String) -> Void
+
+    public init(store: ImageStore, home: String, log: @escaping (String) -> Void) {
+        self.store = store
+        self.home = home
+        self.log = log
+    }
+
+    /// Mount points every builder root gets.
+    static let mountPoints = ["/workspace", "/layers", "/platform", "/cache", "/layout", "/cairn/buildpacks", "/cairn/bin", "/cairn/ca"]
+
+    /// Variables that point TLS clients (OpenSSL, pip, requests, curl, node, git) to a CA bundle.
+    static let caVariables = ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO"]
+
+    /// What one build works with, prepared once for the creator or the phases.
+    struct BuildContext {
+        var request: BuildRequest
+        var builder: StoredImage
+        var rootfs: String
+        var lifecycleDirectory: String?
+        var api: APIVersion
+        var runImage: String
+        var work: String
+        var cacheDirectory: String
+        var uid: Int
+        var gid: Int
+        var environment: [String: String]
+        var layout: String { work + "/layout" }
+        var customOrder: Bool { !request.buildpacks.isEmpty }
+
+        /// A fresh sandbox over `root` with the build's volumes and environment.
+        func sandbox(root: String) -> Bubblewrap {
+            var sandbox = Bubblewrap(rootfs: root)
+            sandbox.mounts = [
+                Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
+                Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDirectory, at: "/cache"),
+                Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
+                Mount(work + "/ca", at: "/cairn/ca", writable: false),
+            ]
+            if let lifecycleDirectory { sandbox.mounts.append(Mount(lifecycleDirectory, at: "/cnb/lifecycle", writable: false)) }
+            sandbox.environment = environment
+            sandbox.workingDirectory = "/workspace"
+            sandbox.network = request.network
+            if geteuid() != 0 { sandbox.mapUser = (uid, gid) }
+            return sandbox
+        }
+    }
+
+    /// Runs the build; returns the image on success. A builder with image extensions is driven
+    /// phase by phase (the creator does not extend images); others through its creator.
+    public func build(_ request: BuildRequest) throws -> StoredImage {
+        let context = try prepare(request)
+        defer { try? FileManager.default.removeItem(atPath: context.work) }
+        if try hasExtensions(context) { return try buildInPhases(context) }
+        var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
+                           "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
+                           "-run-image", context.runImage]
+        if context.customOrder { creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"] }
+        creatorArgs.append(request.image)
+        let status = try context.sandbox(root: context.rootfs).run(creatorArgs)
+        guard status == 0 else { throw PlatformError.lifecycleFailed(phase: nil, status: status) }
+        return try importExported(request.image, from: context.layout)
+    }
+
+    /// Checks the request, unpacks the builder, makes the work directories (workspace with a copy
+    /// of the source, layers, platform env, layout with the run and previous images, cache).
+    func prepare(_ request: BuildRequest) throws -> BuildContext {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: request.appPath, isDirectory: &isDir), isDir.boolValue else {
+            throw PlatformError.notADirectory(what: "app path", path: request.appPath)
+        }
+        do { _ = try ImageStore.storedName(request.image) } catch { throw PlatformError.invalidArgument("image name \"\(request.image)\"", reason: "not a valid image name", cause: error) }
+        _ = try Bubblewrap.locate()
+        let builder: StoredImage
+        do { builder = try store.resolve(request.builder) } catch {
+            throw PlatformError.notInStore(what: "builder", reference: request.builder, hint: "create it with `cairn builder create` or pull it", cause: error)
+        }
+        guard builder.config.config?.labels?[CNBLabel.builderMetadata] != nil else {
+            throw PlatformError.invalidLabel(image: request.builder, label: CNBLabel.builderMetadata, reason: "is missing: not a builder image")
+        }
+        let env = builder.config.config?.env ?? []
+        func envValue(_ name: String) -> String? { env.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
+        guard let uid = envValue(CNBEnv.userID).flatMap(Int.init), let gid = envValue(CNBEnv.groupID).flatMap(Int.init) else {
+            throw PlatformError.image(reference: "builder \(request.builder)", reason: "does not set \(CNBEnv.userID) and \(CNBEnv.groupID) in its config")
+        }
+        let rootfs = try RootfsCache(home: home).rootfs(of: builder, in: store, mountPoints: Self.mountPoints, log: log)
+        let lifecycleDir = try request.lifecycle.map { try lifecycleDirectory($0) }
+        let api = try platformAPI(lifecycleDirectory: lifecycleDir ?? rootfs + "/cnb/lifecycle", builder: request.builder)
+        let runImage = try request.runImage ?? builderRunImage(rootfs: rootfs, builder: request.builder)
+        var environment = EnvEntry.dictionary(env)
+        environment[CNBEnv.platformAPI] = api.description
+        // Export to an OCI layout is experimental in platform.md; this platform opts in.
+        environment[CNBEnv.experimentalMode] = "silent"
+        for name in ["SOURCE_DATE_EPOCH", "CAIRN_COMPRESSION_LEVEL"] {
+            if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
+        }
+        if let level = request.compressionLevel { environment["CAIRN_COMPRESSION_LEVEL"] = String(level) }
+        let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
+        let context = BuildContext(request: request, builder: builder, rootfs: rootfs, lifecycleDirectory: lifecycleDir, api: api,
+                                   runImage: runImage, work: home + "/builds/" + UUID().uuidString, cacheDirectory: cacheDir,
+                                   uid: uid, gid: gid, environment: environment)
+        do {
+            try makeWorkDirectories(context)
+        } catch {
+            try? FileManager.default.removeItem(atPath: context.work)
+            throw error
+        }
+        return context
+    }
+
+    func makeWorkDirectories(_ context: BuildContext) throws {
+        let fm = FileManager.default
+        let request = context.request
+        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout", "ca"] {
+            try fm.createDirectory(atPath: context.work + "/" + d, withIntermediateDirectories: true)
+        }
+        if request.clearCache { try? fm.removeItem(atPath: context.cacheDirectory) }
+        try fm.createDirectory(atPath: context.cacheDirectory, withIntermediateDirectories: true)
+        log("Copying \(request.appPath) to the workspace")
+        try ChildProcess.tool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", context.work + "/workspace/"])
+        for kv in request.env {
+            guard let (name, value) = EnvEntry.split(kv) else { throw PlatformError.invalidArgument("--env \(kv)", reason: "expected NAME=VALUE") }
+            try value.write(toFile: context.work + "/platform/env/" + name, atomically: true, encoding: .utf8)
+        }
+        if let bundle = request.caCertificates {
+            try fm.copyItem(atPath: bundle, toPath: context.work + "/ca/ca-certificates.crt")
+            for name in Self.caVariables {
+                try "/cairn/ca/ca-certificates.crt".write(toFile: context.work + "/platform/env/" + name, atomically: true, encoding: .utf8)
+            }
+        }
+        // The images the lifecycle reads, at their mapped paths in the layout (hard links).
+        try place(context.runImage, in: context.layout, what: "run image")
+        if (try? store.resolve(request.image)) != nil { try place(request.image, in: context.layout, what: "previous image") }
+        if context.customOrder { try prepareBuildpacks(request.buildpacks, rootfs: context.rootfs, work: context.work) }
+        if geteuid() == 0 {
+            // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
+            for d in [context.work + "/workspace", context.work + "/layers", context.layout, context.cacheDirectory] {
+                try ChildProcess.tool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", d])
+            }
+        }
+    }
+
+    /// Puts `reference` from the store into `layout` at the path platform.md maps it to.
+    func place(_ reference: String, in layout: String, what: String) throws {
+        let image: StoredImage
+        do { image = try store.resolve(reference) } catch {
+            throw PlatformError.notInStore(what: what, reference: reference, hint: "pull it first (`cairn pull \(reference)`)")
+        }
+        let target = try ImageStore(root: try ImageLocation.layoutPath(root: layout, reference: reference))
+        try copyImage(image, from: store, to: target)
+        try target.setOnlyImage(image.descriptor, as: reference)
+    }
+
+    /// Brings the app image the creator exported to the layout into the store, under its name.
+    func importExported(_ reference: String, from layout: String) throws -> StoredImage {
+        let path = try ImageLocation.layoutPath(root: layout, reference: reference)
+        let exported = try ImageStore(root: path)
+        guard let descriptor = try exported.index().manifests.first else {
+            throw PlatformError.lifecycleOutputMissing(path: path)
+        }
+        let image = try exported.load(descriptor, name: reference)
+        // A write session from the first blob to the name: prune does not run in between.
+        let session = try store.beginWriteSession()
+        try copyImage(image, from: exported, to: store)
+        try store.tag(image.descriptor, as: reference)
+        withExtendedLifetime(session) {}
+        return try store.resolve(reference)
+    }
+
+    /// `--lifecycle DIR|REF`: a `/cnb/lifecycle`-style directory, or an image (in the store) laid
+    /// out like buildpacksio/lifecycle, whose `/cnb/lifecycle` is used.
+    func lifecycleDirectory(_ spec: String) throws -> String {
+        if FS.isDirectory(spec) {
+            guard FileManager.default.fileExists(atPath: spec + "/creator") else {
+                throw PlatformError.invalidArgument("--lifecycle \(spec)", reason: "no creator in this directory (expected a /cnb/lifecycle-style directory)")
+            }
+            return URL(fileURLWithPath: spec).standardizedFileURL.path
+        }
+        let image: StoredImage
+        do { image = try store.resolve(spec) } catch {
+            throw PlatformError.invalidArgument("--lifecycle \(spec)", reason: "neither a directory nor an image in the store", cause: error)
+        }
+        let root = try RootfsCache(home: home).rootfs(of: image, in: store, log: log)
+        guard FileManager.default.fileExists(atPath: root + "/cnb/lifecycle/creator") else {
+            throw PlatformError.invalidArgument("--lifecycle \(spec)", reason: "the image has no /cnb/lifecycle/creator")
+        }
+        return root + "/cnb/lifecycle"
+    }
+
+    /// The highest Platform API both this platform and the lifecycle support (its lifecycle.toml).
+    func platformAPI(lifecycleDirectory dir: String, builder: String) throws -> APIVersion {
+        guard let descriptor = try? TOMLFile.read(LifecycleDescriptor.self, from: dir + "/lifecycle.toml") else {
+            log("No readable lifecycle.toml in the lifecycle of \(builder); assuming Platform API \(SupportedAPIs.defaultPlatform)")
+            return SupportedAPIs.defaultPlatform
+        }
+        let common = descriptor.apis.platform.supported.filter { SupportedAPIs.isSupported(platform: $0) }
+        guard let best = common.max(), best.supports(PlatformFeature.layoutExport) else {
+            throw PlatformError.incompatibleLifecycle(builder: builder, reason: """
+                supports Platform API \(SupportedAPIs.list(descriptor.apis.platform.supported)); \
+                cairn build needs one of \(SupportedAPIs.list(SupportedAPIs.platform.filter { $0.supports(PlatformFeature.layoutExport) })) \
+                (export to an OCI layout); use a newer builder or --lifecycle
+                """)
+        }
+        return best
+    }
+
+    /// The builder's run image: the first of its run.toml (else stack.toml, older builders).
+    func builderRunImage(rootfs: String, builder: String) throws -> String {
+        if let run = try? TOMLFile.read(RunFile.self, from: rootfs + CNBPath.run), let first = run.images.first { return first.image }
+        if let stack = try? TOMLFile.read(StackFile.self, from: rootfs + CNBPath.stack), let image = stack.runImage?.image { return image }
+        throw PlatformError.image(reference: "builder \(builder)", reason: "names no run image (no \(CNBPath.run) or \(CNBPath.stack)); pass --run-image")
+    }
+
+    /// `--buildpack ID[@VERSION]|DIR`: a buildpacks directory with the builder's buildpacks
+    /// (links into /cnb/buildpacks) plus the given directories, and an order of one group.
+    func prepareBuildpacks(_ specs: [String], rootfs: String, work: String) throws {
+        let fm = FileManager.default
+        let dir = work + "/buildpacks"
+        for id in (try? fm.contentsOfDirectory(atPath: rootfs + "/cnb/buildpacks")) ?? [] {
+            try fm.createSymbolicLink(atPath: dir + "/" + id, withDestinationPath: "/cnb/buildpacks/" + id)
+        }
+        var group: [GroupReference] = []
+        for var spec in specs {
+            if let unpacked = try ClassicBuildpack.unpackIfArchive(spec, into: work + "/classic-archive-" + UUID().uuidString.prefix(8)) {
+                spec = unpacked
+            }
+            var isDir: ObjCBool = false
+            if fm.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
+                if ClassicBuildpack.isClassic(spec) {
+                    let wrapped = work + "/classic-" + UUID().uuidString.prefix(8)
+                    _ = try ClassicBuildpack.wrap(spec, into: wrapped, log: log)
+                    spec = wrapped
+                }
+                let d = try TOMLFile.read(BuildpackDescriptor.self, from: spec + "/buildpack.toml")
+                let escaped = d.buildpack.id.escaped
+                let target = dir + "/" + escaped
+                if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil {
+                    // The builder has this id too: keep its versions beside the given one.
+                    try fm.removeItem(atPath: target)
+                    try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                    for v in (try? fm.contentsOfDirectory(atPath: rootfs + "/cnb/buildpacks/" + escaped)) ?? [] {
+                        try fm.createSymbolicLink(atPath: target + "/" + v, withDestinationPath: "/cnb/buildpacks/\(escaped)/\(v)")
+                    }
+                }
+                try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                try? fm.removeItem(atPath: target + "/" + d.buildpack.version)
+                try ChildProcess.tool("/bin/cp", ["-a", spec, target + "/" + d.buildpack.version])
+                group.append(GroupReference(id: d.buildpack.id, version: d.buildpack.version))
+            } else if let id = builderBuildpack(spec, rootfs: rootfs) {
+                group.append(id)
+            } else if Buildpackage.isPackageReference(spec) {
+                // A buildpackage: each of its buildpacks unpacked beside the builder's.
+                let package = try Buildpackage.open(spec, store: store, scratch: work)
+                for m in try package.modules() {
+                    let unpacked = work + "/unpack-" + UUID().uuidString
+                    try fm.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+                    _ = try LayerExtractor.apply(blobPath: package.store.blobPath(m.layer.digest), to: unpacked, layerName: "\(m.id)@\(m.version)")
+                    let escaped = try BuildpackID(m.id).escaped
+                    let target = dir + "/" + escaped
+                    if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil { try fm.removeItem(atPath: target) }
+                    try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                    try? fm.removeItem(atPath: target + "/" + m.version)
+                    try fm.moveItem(atPath: unpacked + "/cnb/buildpacks/" + escaped + "/" + m.version, toPath: target + "/" + m.version)
+                    try? fm.removeItem(atPath: unpacked)
+                }
+                group.append(GroupReference(id: try BuildpackID(package.metadata.id), version: package.metadata.version))
+            } else {
+                throw PlatformError.invalidArgument("--buildpack \(spec)", reason: "not a directory, not a buildpack of the builder, not a buildpackage")
+            }
+        }
+        try TOMLFile.write(OrderFile(order: [OrderGroup(group: group)]), to: dir + "/order.toml")
+    }
+
+    /// `ID[@VERSION]` of a buildpack the builder has.
+    func builderBuildpack(_ spec: String, rootfs: String) -> GroupReference? {
+        let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
+        guard let id = try? BuildpackID(parts[0]), FileManager.default.fileExists(atPath: rootfs + "/cnb/buildpacks/" + id.escaped) else { return nil }
+        return GroupReference(id: id, version: parts.count > 1 ? parts[1] : nil)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+
+/// The inventory's tables. Key columns are NOT NULL with '' for "none", so that UNIQUE
+/// constraints hold in both databases.
+enum Schema {
+    /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
+    static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn))]
+    }
+
+    static let v1 = """
+            CREATE TABLE index_run (id {ID}, started TEXT NOT NULL, source TEXT NOT NULL);
+            CREATE TABLE run_image (
+              id {ID},
+              identity TEXT NOT NULL,
+              name TEXT NOT NULL,
+              top_layer TEXT NOT NULL,
+              reference TEXT NOT NULL DEFAULT '',
+              released TEXT NOT NULL DEFAULT '',
+              created TEXT NOT NULL DEFAULT '',
+              distro TEXT NOT NULL DEFAULT '',
+              distro_version TEXT NOT NULL DEFAULT '',
+              packages_known INTEGER NOT NULL DEFAULT 0,
+              first_seen BIGINT NOT NULL,
+              last_named BIGINT NOT NULL DEFAULT 0,
+              UNIQUE (name, top_layer)
+            );
+            CREATE INDEX run_image_identity ON run_image (identity);
+            CREATE TABLE package (
+              id {ID},
+              ecosystem TEXT NOT NULL,
+              name TEXT NOT NULL,
+              version TEXT NOT NULL,
+              purl TEXT NOT NULL DEFAULT '',
+              source_name TEXT NOT NULL DEFAULT '',
+              source_version TEXT NOT NULL DEFAULT '',
+              matched INTEGER NOT NULL DEFAULT 0,
+              UNIQUE (ecosystem, name, version, purl, source_name, source_version)
+            );
+            CREATE INDEX package_name ON package (name);
+            CREATE INDEX package_source ON package (source_name);
+            CREATE INDEX package_matched ON package (matched);
+            CREATE TABLE run_image_package (
+              run_image_id BIGINT NOT NULL,
+              package_id BIGINT NOT NULL,
+              PRIMARY KEY (run_image_id, package_id)
+            );
+            CREATE INDEX run_image_package_package ON run_image_package (package_id);
+            CREATE TABLE image (
+              id {ID},
+              digest TEXT NOT NULL UNIQUE,
+              created TEXT NOT NULL DEFAULT '',
+              os TEXT NOT NULL DEFAULT '',
+              architecture TEXT NOT NULL DEFAULT '',
+              run_image_id BIGINT,
+              launcher_version TEXT NOT NULL DEFAULT '',
+              launcher_diffid TEXT NOT NULL DEFAULT '',
+              first_seen BIGINT NOT NULL
+            );
+            CREATE INDEX image_run_image ON image (run_image_id);
+            CREATE TABLE image_name (
+              location TEXT NOT NULL,
+              name TEXT NOT NULL,
+              image_id BIGINT NOT NULL,
+              seen BIGINT NOT NULL,
+              PRIMARY KEY (location, name)
+            );
+            CREATE INDEX image_name_image ON image_name (image_id, location, name);
+            CREATE TABLE image_module (
+              image_id BIGINT NOT NULL,
+              kind TEXT NOT NULL,
+              module TEXT NOT NULL,
+              version TEXT NOT NULL,
+              PRIMARY KEY (image_id, kind, module)
+            );
+            CREATE INDEX image_module_module ON image_module (module);
+            CREATE TABLE image_layer (
+              image_id BIGINT NOT NULL,
+              buildpack TEXT NOT NULL,
+              layer TEXT NOT NULL,
+              diffid TEXT NOT NULL,
+              metadata TEXT NOT NULL DEFAULT '',
+              rebasable INTEGER NOT NULL DEFAULT 0,
+              PRIMARY KEY (image_id, buildpack, layer)
+            );
+            CREATE INDEX image_layer_name ON image_layer (buildpack, layer);
+            CREATE TABLE image_package (
+              image_id BIGINT NOT NULL,
+              package_id BIGINT NOT NULL,
+              buildpack TEXT NOT NULL,
+              layer TEXT NOT NULL,
+              PRIMARY KEY (image_id, package_id, buildpack, layer)
+            );
+            CREATE INDEX image_package_package ON image_package (package_id);
+            CREATE TABLE advisory (
+              id TEXT PRIMARY KEY,
+              modified TEXT NOT NULL DEFAULT '',
+              summary TEXT NOT NULL DEFAULT '',
+              severity TEXT NOT NULL DEFAULT '',
+              withdrawn TEXT NOT NULL DEFAULT ''
+            );
+            CREATE TABLE advisory_alias (
+              alias TEXT NOT NULL,
+              advisory_id TEXT NOT NULL,
+              PRIMARY KEY (alias, advisory_id)
+            );
+            CREATE TABLE advisory_affected (
+              advisory_id TEXT NOT NULL,
+              ecosystem TEXT NOT NULL,
+              release TEXT NOT NULL,
+              name TEXT NOT NULL,
+              ranges TEXT NOT NULL
+            );
+            CREATE INDEX advisory_affected_advisory ON advisory_affected (advisory_id);
+            CREATE INDEX advisory_affected_name ON advisory_affected (ecosystem, name);
+            CREATE TABLE vulnerable (
+              package_id BIGINT NOT NULL,
+              advisory_id TEXT NOT NULL,
+              release TEXT NOT NULL,
+              fixed TEXT NOT NULL,
+              PRIMARY KEY (package_id, advisory_id, release)
+            );
+            CREATE INDEX vulnerable_advisory ON vulnerable (advisory_id);
+            """
+}

@@ -1,0 +1,45 @@
+import Buildpacks
+import Foundation
+@testable import Phases
+import Testing
+
+/// The app directory split by launch.toml `[[slices]]` (buildpack.md), called directly.
+@Suite struct AppSlicesTests {
+    func app(_ files: [String]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.path + "/slices-" + UUID().uuidString
+        for f in files {
+            let path = dir + "/" + f
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(f.utf8).write(to: URL(fileURLWithPath: path))
+        }
+        return dir
+    }
+
+    @Test func noSlicesIsTheWholeDirectory() throws {
+        let dir = try app(["a.txt"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sets = try AppSlices.split(dir, [])
+        #expect(sets.count == 1 && sets[0] == nil)
+    }
+
+    @Test func aPathGoesToTheFirstSliceThatMatchesAndParentsComeAlong() throws {
+        let dir = try app(["static/a.css", "static/b.js", "assets/logo.png", "src/main.py", "README"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sets = try AppSlices.split(dir, [.init(paths: ["static/*.css"]), .init(paths: ["static/*", dir + "/assets"]),
+                                             .init(paths: ["nothing/*"])])
+        // Two slices matched; the one that matched nothing is left out; the rest is last.
+        #expect(sets.count == 3)
+        #expect(sets[0] == ["static", "static/a.css"])
+        #expect(sets[1] == ["static", "static/b.js", "assets", "assets/logo.png"])
+        #expect(sets[2] == ["src", "src/main.py", "README"])
+    }
+
+    @Test func slicesMayNameTheAppDirectoryWithDotSlashAndTheRestMayBeEmpty() throws {
+        let dir = try app(["bin/run"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sets = try AppSlices.split(dir, [.init(paths: ["./bin"])])
+        #expect(sets.count == 2)
+        #expect(sets[0] == ["bin", "bin/run"])
+        #expect(sets[1] == [])
+    }
+}
