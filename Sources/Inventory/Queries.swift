@@ -64,61 +64,6 @@ public struct Finding: Codable, Sendable, Hashable {
 extension Inventory {
     static let findingColumns = "n.location, n.name, i.digest"
 
-    /// Named images with a package affected by an advisory: `id` (an advisory id or one of its
-    /// aliases) and `minimumSeverity` (LOW, MEDIUM, HIGH, CRITICAL) narrow it.
-    public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil) throws -> [Finding] {
-        var filter = ""
-        var args: [SQLValue] = []
-        if let id {
-            // The advisory ids first, then a plain IN list: with `= ? OR IN (subquery)` PostgreSQL
-            // could not use the index and hashed whole tables (3.6 s for 75 rows on 100,000 images).
-            let ids = try backend.read { db in
-                [id] + (try db.rows("SELECT advisory_id FROM advisory_alias WHERE alias = ?", [.text(id)]).compactMap { $0.first?.text })
-            }
-            filter += " AND v.advisory_id IN (" + ids.map { _ in "?" }.joined(separator: ", ") + ")"
-            args += ids.map { .text($0) }
-        }
-        if let minimumSeverity {
-            let level = OSVRecord.Severity.normalize(minimumSeverity)
-            let rank = OSVRecord.Severity.rank(level)
-            guard rank >= 0 else { throw InventoryError.query("severity \"\(minimumSeverity)\": expected LOW, MEDIUM, HIGH or CRITICAL") }
-            let levels = OSVRecord.Severity.order[rank...]
-            filter += " AND a.severity IN (" + levels.map { _ in "?" }.joined(separator: ", ") + ")"
-            args += levels.map { .text($0) }
-        }
-        // The run image branch starts from the affected packages (SQLite keeps CROSS JOIN order;
-        // left to itself it scanned every image's run image packages).
-        let sql = """
-            SELECT * FROM (
-              SELECT n.location AS loc, n.name AS img, i.digest AS dig, v.advisory_id AS adv, a.severity AS sev,
-                     p.ecosystem AS eco, p.name AS pkg, p.version AS ver, v.fixed AS fix, ip.buildpack AS bp, ip.layer AS lay, NULL AS run
-              FROM vulnerable v
-              JOIN advisory a ON a.id = v.advisory_id
-              JOIN package p ON p.id = v.package_id
-              JOIN image_package ip ON ip.package_id = v.package_id
-              JOIN image i ON i.id = ip.image_id
-              JOIN image_name n ON n.image_id = i.id
-              WHERE v.release = ''\(filter)
-              UNION ALL
-              SELECT n.location, n.name, i.digest, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, NULL, NULL, r.name
-              FROM vulnerable v
-              CROSS JOIN run_image_package rp CROSS JOIN run_image r CROSS JOIN image i CROSS JOIN image_name n
-              JOIN advisory a ON a.id = v.advisory_id
-              JOIN package p ON p.id = v.package_id
-              WHERE rp.package_id = v.package_id AND r.id = rp.run_image_id AND i.run_image_id = r.id AND n.image_id = i.id
-                AND (v.release = '' OR r.distro_version = v.release OR r.distro_version LIKE v.release || '.%')\(filter)
-            ) AS found
-            ORDER BY \(backend.dialect.order(["img", "loc", "adv", "pkg", "bp", "lay", "run"]))
-            """
-        return try backend.read { db in
-            try db.rows(sql, args + args).map { row in
-                Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
-                        advisory: row[3].text, severity: row[4].text, ecosystem: row[5].text, package: row[6].text,
-                        version: row[7].text, fixed: row[8].text, buildpack: row[9].text, layer: row[10].text, runImage: row[11].text)
-            }
-        }
-    }
-
     /// Named images with a package of this name (or purl), optionally in a version range.
     public func package(_ nameOrPURL: String, versions: VersionRange? = nil) throws -> [Finding] {
         var names: Set<String>

