@@ -17,7 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
@@ -38,13 +38,13 @@ let package = Package(
         // outputs read at once, timeouts, and signal forwarding installed by the executables.
         .target(
             name: "Processes",
-            dependencies: ["CCairn"],
+            dependencies: ["CCairn", "CNBCore"],
             swiftSettings: strictSettings
         ),
         .target(
             name: "OCI",
             dependencies: [
-                "CCairn", "Processes",
+                "CCairn", "CNBCore", "Processes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

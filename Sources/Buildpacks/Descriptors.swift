@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A target: os/arch/variant and distributions (buildpack.md, buildpack.toml > Targets).
 /// Missing fields match anything.

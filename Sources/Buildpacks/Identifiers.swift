@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A string validated once, in its throwing init; decoding goes through that init, so a bad
 /// value in a file is reported with its key path.
@@ -47,7 +51,7 @@ public struct BuildpackID: ValidatedIdentifier {
     }
 
     /// The ID with `/` replaced by `_`, as a directory name under `<layers>`.
-    public var escaped: String { value.replacingOccurrences(of: "/", with: "_") }
+    public var escaped: String { value.replacing("/", with: "_") }
 }
 
 /// A process type (buildpack.md, launch.toml): letters, digits, `.`, `_`, `-`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -78,7 +78,7 @@ public struct LayerPatchFile: Codable, Hashable, Sendable {
     public static func read(_ path: String) throws(LayerPatchError) -> LayerPatchFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .invalidFile(path: path, detail: "cannot read it: \(error.localizedDescription)")
+            throw .invalidFile(path: path, detail: "cannot read it: \(errorText(error))")
         }
         let file: LayerPatchFile
         do { file = try JSONDecoder().decode(LayerPatchFile.self, from: data) } catch {
@@ -192,7 +192,7 @@ public enum LayerPatchMatching {
         case .string(let s): s
         case .integer(let i): String(i)
         case .bool(let b): b ? "true" : "false"
-        case .float(let d): d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : String(d)
+        case .float(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) + ".0" : String(d)
         case .array, .table: nil
         }
     }

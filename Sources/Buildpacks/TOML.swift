@@ -1,5 +1,9 @@
-import Foundation
+import FoundationEssentials
 import TOMLKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A TOML value of any shape: buildpack-specific `metadata` tables and the like, carried through
 /// unchanged. (Datetimes are carried as their text.)
@@ -78,7 +82,10 @@ public enum TOMLFile {
     public static func decode<T: Decodable>(_ type: T.Type, from text: String, file: String) throws -> T {
         let table: TOMLTable
         do {
+            try TOMLPrecheck.check(text)
             table = try TOMLTable(string: text)
+        } catch let problem as TOMLPrecheck.Problem {
+            throw TOMLFileError.syntax(file: file, line: problem.line, column: problem.column, message: problem.message)
         } catch let error as TOMLParseError {
             throw TOMLFileError.syntax(file: file, line: error.source.begin.line, column: error.source.begin.column,
                                        message: error.description)
@@ -136,7 +143,7 @@ public enum TOMLFile {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {
-            throw TOMLFileError.unwritable(file: path, reason: "\(error.localizedDescription)")
+            throw TOMLFileError.unwritable(file: path, reason: "\(errorText(error))")
         }
     }
 
@@ -192,7 +199,7 @@ public enum TOMLFile {
             case "\r": out += "\\r"
             default:
                 if u.value < 0x20 || u.value == 0x7f {
-                    out += String(format: "\\u%04X", u.value)
+                    out += "\\u" + hex(u.value, width: 4)
                 } else {
                     out.unicodeScalars.append(u)
                 }
@@ -221,7 +228,7 @@ public enum TOMLFile {
     static func describe(_ error: DecodingError, file: String) -> TOMLFileError {
         func path(_ keys: [any CodingKey]) -> String {
             keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-                .replacingOccurrences(of: ".[", with: "[").trimmingCharacters(in: CharacterSet(charactersIn: "."))
+                .replacing(".[", with: "[").trimming { $0 == "." }
         }
         switch error {
         case .keyNotFound(let k, let ctx):
@@ -267,7 +274,7 @@ extension Decoder {
     /// The current coding path as a dotted key.
     public var keyPath: String {
         codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            .replacingOccurrences(of: ".[", with: "[").trimmingCharacters(in: CharacterSet(charactersIn: "."))
+            .replacing(".[", with: "[").trimming { $0 == "." }
     }
 
     /// A data-corrupted error at the current path with `message`.

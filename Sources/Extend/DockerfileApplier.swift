@@ -1,5 +1,5 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
 import Sandbox
 
@@ -235,9 +235,13 @@ struct DockerfileApplier {
     }
 
     static func isTarArchive(_ path: String) throws -> Bool {
-        guard !FileCopier.isDirectory(path), let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        let head = try h.read(upToCount: 512) ?? Data()
+        guard !FileCopier.isDirectory(path) else { return false }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 512) }
+        let head = buffer.prefix(max(0, n))
         if head.starts(with: [0x1f, 0x8b]) || head.starts(with: [0x28, 0xb5, 0x2f, 0xfd]) { return true }
         return head.count >= 262 && String(decoding: head[257..<262], as: UTF8.self) == "ustar"
     }

@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The Dockerfiles the detector placed in `<generated>` for one kind, in group order (platform.md,
 /// extender: "for each extension in `<group>` in order, if a Dockerfile exists"), each with its

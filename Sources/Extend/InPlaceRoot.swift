@@ -1,5 +1,5 @@
 import CCairn
-import Foundation
+import FoundationEssentials
 import OCI
 
 #if canImport(Glibc)

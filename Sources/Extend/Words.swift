@@ -1,5 +1,9 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The word rules of Dockerfile instruction arguments (Dockerfile reference, "Environment
 /// replacement"): `$name`, `${name}`, `${name:-word}`, `${name:+word}`, `\$` for a literal
@@ -46,11 +50,11 @@ enum Words {
     }
 
     private static func braced(_ body: String, _ variables: [String: String], text: String) throws(ExtendError) -> String {
-        if let r = body.range(of: ":-") {
+        if let r = body.firstRange(of: ":-") {
             let value = variables[String(body[..<r.lowerBound])] ?? ""
             return value.isEmpty ? try expand(String(body[r.upperBound...]), variables) : value
         }
-        if let r = body.range(of: ":+") {
+        if let r = body.firstRange(of: ":+") {
             let value = variables[String(body[..<r.lowerBound])] ?? ""
             return value.isEmpty ? "" : try expand(String(body[r.upperBound...]), variables)
         }

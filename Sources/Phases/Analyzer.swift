@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Inputs of the analyze phase (platform.md, analyzer).
 public struct AnalyzerInputs: Sendable {

@@ -1,5 +1,6 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
+import CNBCore
 import OCI
 import Processes
 
@@ -175,8 +176,7 @@ public struct BuildPhase {
         var build: [String] = []
         for name in names {
             let path = layersDir + "/" + name
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue, !name.hasSuffix(".ignore") else { continue }
+            guard FS.isDirectory(path), !name.hasSuffix(".ignore") else { continue }
             guard !Self.reservedNames.contains(name) else {
                 throw LifecycleError.buildpackOutputInvalid(id: module.id.value, detail: "a layer must not be named \"\(name)\"")
             }
@@ -242,7 +242,7 @@ public struct BuildPhase {
                 target = "\(root)/\(kind)/\(module.id.escaped)/\(owner)/sbom.\(ext)"
             }
             do {
-                let dir = (target as NSString).deletingLastPathComponent
+                let dir = parentDirectory(of: target)
                 try FS.makeDirectories(dir)
                 try? FileManager.default.removeItem(atPath: target)
                 try FileManager.default.copyItem(atPath: path, toPath: target)

@@ -1,5 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
+import Processes
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A buildpack or extension found on disk.
 public struct ModuleDescriptor: Sendable, Hashable {
@@ -38,7 +43,7 @@ public struct ModuleDescriptor: Sendable, Hashable {
 public final class BuildpackStore: @unchecked Sendable {
     public let buildpacksDirectory: String
     public let extensionsDirectory: String?
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cache: [String: ModuleDescriptor] = [:]
 
     public init(buildpacksDirectory: String, extensionsDirectory: String?) {

@@ -1,5 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An environment under construction, with the spec's modification rules
 /// (buildpack.md, Environment Variable Modification Rules).
@@ -68,8 +73,7 @@ public struct BuildEnvironment: Sendable, Equatable {
     static func files(in dir: String) -> [(name: String, path: String)] {
         let names = EnvFiles.sorted((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
         return names.map { ($0, dir + "/" + $0) }.filter { entry in
-            var isDir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: entry.path, isDirectory: &isDir) && !isDir.boolValue
+            FS.exists(entry.path) && !FS.isDirectory(entry.path)
         }
     }
 

@@ -1,5 +1,5 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
 
 #if canImport(Glibc)
@@ -18,7 +18,7 @@ typealias SBOMFile = (owner: String, ext: String, path: String)
 /// The SBOM files of a buildpack's layers directory, sorted by name.
 func sbomFiles(in directory: String) -> [SBOMFile] {
     ((try? FS.listDirectory(directory)) ?? []).sorted().compactMap { name in
-        guard let r = name.range(of: ".sbom.") else { return nil }
+        guard let r = name.firstRange(of: ".sbom.") else { return nil }
         return (String(name[..<r.lowerBound]), String(name[r.upperBound...]), directory + "/" + name)
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import CNBCore
+import Processes
 import OCI
 
 #if canImport(Glibc)
@@ -50,7 +52,7 @@ public final class FingerprintBook: @unchecked Sendable {
 
     private let path: String?
     private var entries: [String: Entry]
-    private let lock = NSLock()
+    private let lock = Lock()
 
     public init(cacheDirectory: String?) {
         path = cacheDirectory.map { $0 + "/fingerprints.json" }
@@ -90,7 +92,7 @@ public final class FingerprintBook: @unchecked Sendable {
         defer { lock.unlock() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = parentDirectory(of: path)
         try FS.makeDirectories(dir)
         try FS.writeAtomically(try encoder.encode(entries), to: path, tempDirectory: dir)
     }

@@ -1,6 +1,11 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
+import CNBCore
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where the phases read and write images (platform.md: a registry, an OCI layout directory with
 /// the spec's reference-to-path mapping, or — Cairn's own — an image store).
@@ -118,7 +123,7 @@ public enum ImageLocation: Sendable {
 /// `CNB_INSECURE_REGISTRIES`, comma-separated); an optional CA bundle.
 public func registryConfiguration(environment: [String: String], insecure: [String], caBundle: String? = nil) throws -> RegistryConfiguration {
     var config = RegistryConfiguration(credentials: try CredentialStore(registryAuthJSON: environment[CNBEnv.registryAuth], environment: environment))
-    let fromEnv = (environment[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let fromEnv = (environment[CNBEnv.insecureRegistries] ?? "").split(separator: ",").map { $0.trimmed }
     config.insecureRegistries = Set(insecure + fromEnv.filter { !$0.isEmpty })
     config.caBundlePath = caBundle
     return config

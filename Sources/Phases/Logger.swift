@@ -1,4 +1,9 @@
-import Foundation
+import FoundationEssentials
+import Processes
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Phase logging with the platform's levels (`-log-level` / `CNB_LOG_LEVEL`).
 public struct Logger: Sendable {
@@ -19,12 +24,12 @@ public struct Logger: Sendable {
     public var level: Level
     public init(level: Level = .info) { self.level = level }
 
-    public func debug(_ s: @autoclosure () -> String) { if level <= .debug { emit(s(), to: FileHandle.standardOutput) } }
-    public func info(_ s: @autoclosure () -> String) { if level <= .info { emit(s(), to: FileHandle.standardOutput) } }
-    public func warn(_ s: @autoclosure () -> String) { if level <= .warn { emit("Warning: " + s(), to: FileHandle.standardError) } }
-    public func error(_ s: @autoclosure () -> String) { emit("ERROR: " + s(), to: FileHandle.standardError) }
+    public func debug(_ s: @autoclosure () -> String) { if level <= .debug { emit(s(), to: .output) } }
+    public func info(_ s: @autoclosure () -> String) { if level <= .info { emit(s(), to: .output) } }
+    public func warn(_ s: @autoclosure () -> String) { if level <= .warn { emit("Warning: " + s(), to: .error) } }
+    public func error(_ s: @autoclosure () -> String) { emit("ERROR: " + s(), to: .error) }
 
-    private func emit(_ s: String, to handle: FileHandle) {
-        handle.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    private func emit(_ s: String, to stream: StandardStream) {
+        stream.write(s.hasSuffix("\n") ? s : s + "\n")
     }
 }

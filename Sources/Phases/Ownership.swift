@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OCI
 import Processes
 
 #if canImport(Glibc)
@@ -32,7 +33,8 @@ extension ChildProcess {
 /// A new private temp directory, owned by `user` when given (buildpacks write into it).
 /// - Throws: `LifecycleError.io`.
 func makeTempDirectory(prefix: String, user: (uid: Int, gid: Int)?) throws -> String {
-    var base = NSTemporaryDirectory()
+    // NSTemporaryDirectory's rule: TMPDIR, else /tmp.
+    var base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
     var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
     guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -77,9 +79,13 @@ public func ensureOwner(uid: Int, gid: Int, paths: [String]) throws(LifecycleErr
                 failure = (path, errno)
             }
         }
-        own(root)
-        if let walker = FileManager.default.enumerator(atPath: root) {
-            while let relative = walker.nextObject() as? String { own(root + "/" + relative) }
+        // Depth first, not following symbolic links (lstat): a link is owned, not what it names.
+        var pending = [root]
+        while let path = pending.popLast() {
+            own(path)
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, let names = try? FS.entryNames(path) else { continue }
+            pending += names.map { path + "/" + String(decoding: $0, as: UTF8.self) }
         }
         if let (path, code) = failure {
             throw .io(operation: "give to \(uid):\(gid)", path: path, reason: String(cString: strerror(code)))

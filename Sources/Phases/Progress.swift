@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -14,19 +15,19 @@ enum LayerProgress {
         return { bytes in
             let now = Date()
             guard last.swap(if: { now.timeIntervalSince($0) > 0.2 }, now) else { return }
-            FileHandle.standardOutput.write(Data("\r  writing layer '\(what)': \(bytes >> 20) MiB\u{1b}[K".utf8))
+            StandardStream.output.write("\r  writing layer '\(what)': \(bytes >> 20) MiB\u{1b}[K")
         }
     }
 
     static func clear(_ progress: (@Sendable (Int64) -> Void)?) {
-        if progress != nil { FileHandle.standardOutput.write(Data("\r\u{1b}[K".utf8)) }
+        if progress != nil { StandardStream.output.write("\r\u{1b}[K") }
     }
 }
 
 /// A value behind a lock.
 final class LockedBox<T>: @unchecked Sendable {
     private var value: T
-    private let lock = NSLock()
+    private let lock = Lock()
     init(_ value: T) { self.value = value }
     /// Replaces the value with `new` when `condition` holds for the current one.
     func swap(if condition: (T) -> Bool, _ new: T) -> Bool {

@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the rebaser works on (platform.md, rebaser Inputs).
 public struct RebaserInputs: Sendable {

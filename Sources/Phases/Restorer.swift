@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Inputs of the restore phase (platform.md, restorer).
 public struct RestorerInputs: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -7,7 +7,7 @@ import Glibc
 /// Children that belong to one piece of work (the bin/detect runs of one detection): `cancel()`
 /// kills those running and any started afterwards, so nothing outlives the work that needed it.
 public final class ChildGroup: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var pids: Set<Int32> = []
     private var cancelled = false
 

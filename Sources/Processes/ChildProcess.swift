@@ -1,5 +1,7 @@
 import CCairn
-import Foundation
+import Dispatch
+import FoundationEssentials
+import CNBCore
 
 #if canImport(Glibc)
 import Glibc
@@ -125,7 +127,7 @@ public enum ChildProcess {
     /// `run` on a thread of its own, so that many children can run at once from async code.
     public static func runDetached(_ spec: ProcessSpec, output: OutputMode) async throws -> ProcessResult {
         try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
+            startThread(stackSize: 8 << 20) {
                 continuation.resume(with: Result { try run(spec, output: output) })
             }
         }
@@ -138,7 +140,7 @@ public enum ChildProcess {
         let spec = ProcessSpec(path: path, arguments: arguments, environment: environment, workingDirectory: workingDirectory)
         let result = try run(spec, output: .separate)
         guard result.status == 0 else {
-            let detail = result.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            let detail = result.errorOutput.trimmed
             throw ProcessError.failed(what: what ?? ([URL(fileURLWithPath: path).lastPathComponent] + arguments).joined(separator: " "),
                                       status: result.status, detail: String(detail.suffix(2000)))
         }

@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ public final class RunningChildren: @unchecked Sendable {
 
     public struct Handle: Sendable { let id: Int }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var children: [Int: Child] = [:]
     private var nextID = 0
 

@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Processes
 
 #if canImport(Glibc)
@@ -43,51 +44,75 @@ public struct RuncBundle: Sendable {
         return path
     }
 
-    /// The runtime-spec config (opencontainers/runtime-spec config.md).
-    public func config() -> [String: Any] {
+    /// The runtime-spec config (opencontainers/runtime-spec config.md): the fields Cairn sets.
+    struct RuntimeConfig: Encodable {
+        struct Process: Encodable {
+            struct User: Encodable { var uid, gid: Int }
+            struct Capabilities: Encodable { var bounding, effective, permitted: [String] }
+            struct RLimit: Encodable { var type: String; var hard, soft: Int }
+            var terminal: Bool
+            var user: User
+            var args, env: [String]
+            var cwd: String
+            var capabilities: Capabilities
+            var rlimits: [RLimit]
+            var noNewPrivileges: Bool
+        }
+        struct Root: Encodable { var path: String; var readonly: Bool }
+        struct Mount: Encodable {
+            var destination, type, source: String
+            var options: [String]?
+        }
+        struct Linux: Encodable {
+            struct Namespace: Encodable { var type: String }
+            var namespaces: [Namespace]
+            var maskedPaths, readonlyPaths: [String]
+        }
+        var ociVersion: String
+        var process: Process
+        var root: Root
+        var hostname: String
+        var mounts: [Mount]
+        var linux: Linux
+    }
+
+    func config() -> RuntimeConfig {
         let caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
                     "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
-        var mounts: [[String: Any]] = [
-            ["destination": "/proc", "type": "proc", "source": "proc"],
-            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
-            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]],
-            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
-            ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
-            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
-            ["destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]],
+        typealias M = RuntimeConfig.Mount
+        var mounts = [
+            M(destination: "/proc", type: "proc", source: "proc"),
+            M(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            M(destination: "/dev/pts", type: "devpts", source: "devpts",
+              options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
+            M(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            M(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
+            M(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
+            M(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]),
         ]
         for file in ["/etc/resolv.conf", "/etc/hosts"] where FileManager.default.fileExists(atPath: file) {
-            mounts.append(["destination": file, "type": "bind", "source": file, "options": ["rbind", "ro"]])
+            mounts.append(M(destination: file, type: "bind", source: file, options: ["rbind", "ro"]))
         }
-        return [
-            "ociVersion": "1.0.2",
-            "process": [
-                "terminal": process.terminal,
-                "user": ["uid": process.uid, "gid": process.gid],
-                "args": process.args,
-                "env": process.env,
-                "cwd": process.cwd,
-                "capabilities": ["bounding": caps, "effective": caps, "permitted": caps],
-                "rlimits": [["type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024]],
-                "noNewPrivileges": true,
-            ] as [String: Any],
-            "root": ["path": rootfs, "readonly": false],
-            "hostname": hostname,
-            "mounts": mounts,
-            "linux": [
-                // No network namespace: the container shares the host network.
-                "namespaces": [["type": "pid"], ["type": "ipc"], ["type": "uts"], ["type": "mount"]],
-                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-            ] as [String: Any],
-        ]
+        return RuntimeConfig(
+            ociVersion: "1.0.2",
+            process: .init(terminal: process.terminal, user: .init(uid: process.uid, gid: process.gid), args: process.args,
+                           env: process.env, cwd: process.cwd,
+                           capabilities: .init(bounding: caps, effective: caps, permitted: caps),
+                           rlimits: [.init(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024)], noNewPrivileges: true),
+            root: .init(path: rootfs, readonly: false),
+            hostname: hostname,
+            mounts: mounts,
+            // No network namespace: the container shares the host network.
+            linux: .init(namespaces: ["pid", "ipc", "uts", "mount"].map { .init(type: $0) },
+                         maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+                         readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]))
     }
 
     public func write() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let data = try JSONSerialization.data(withJSONObject: config(), options: [.sortedKeys, .prettyPrinted])
-        try data.write(to: URL(fileURLWithPath: directory + "/config.json"), options: .atomic)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(config()).write(to: URL(fileURLWithPath: directory + "/config.json"), options: .atomic)
     }
 
     /// Runs the bundle in the foreground as container `id`. SIGINT/SIGTERM are passed to the

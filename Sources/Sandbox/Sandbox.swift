@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Processes
 
 #if canImport(Glibc)
@@ -119,8 +119,8 @@ public struct Bubblewrap: Sendable {
     }
 
     static func directoryExists(_ path: String) -> Bool {
-        var isDir: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Runs `command` in the sandbox with stdout/stderr inherited; returns its exit status.

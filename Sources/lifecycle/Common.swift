@@ -1,6 +1,7 @@
 import ArgumentParser
 import Buildpacks
-import Foundation
+import FoundationEssentials
+import Processes
 import Phases
 
 #if canImport(Glibc)
@@ -31,7 +32,7 @@ func platformAPI(_ environment: [String: String]) throws(LifecycleError) -> APIV
     guard let raw = environment[CNBEnv.platformAPI], !raw.isEmpty else { return SupportedAPIs.defaultPlatform }
     guard let v = APIVersion(raw), SupportedAPIs.isSupported(platform: v) else { throw .unsupportedPlatformAPI(raw) }
     if SupportedAPIs.deprecatedPlatform.contains(v) {
-        FileHandle.standardError.write(Data("Warning: platform API \(v) is deprecated\n".utf8))
+        StandardStream.error.write("Warning: platform API \(v) is deprecated\n")
     }
     return v
 }
@@ -61,12 +62,12 @@ func runPhase(_ phase: LifecycleError.Phase, action: String, _ body: () async th
     do {
         try await body()
     } catch let e as LifecycleError {
-        FileHandle.standardError.write(Data("ERROR: failed to \(action): \(e)\n".utf8))
+        StandardStream.error.write("ERROR: failed to \(action): \(e)\n")
         throw ExitCode(e.exitCode(phase: phase))
     } catch let e as ExitCode {
         throw e
     } catch {
-        FileHandle.standardError.write(Data("ERROR: failed to \(action): \(error)\n".utf8))
+        StandardStream.error.write("ERROR: failed to \(action): \(error)\n")
         throw ExitCode(LifecycleError.unexpected(error).exitCode(phase: phase))
     }
 }

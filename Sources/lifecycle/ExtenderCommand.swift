@@ -1,9 +1,13 @@
 import ArgumentParser
 import Buildpacks
 import Extend
-import Foundation
+import FoundationEssentials
 import Phases
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `extender` (platform.md): applies the extensions' Dockerfiles to the container it runs in, as
 /// root. `-kind build` (in the build image's container): build.Dockerfiles change the container in

@@ -1,8 +1,13 @@
 import ArgumentParser
 import Buildpacks
-import Foundation
+import FoundationEssentials
+import Processes
 import Phases
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where images live, for every phase that reads or writes them: a registry (default), an OCI
 /// layout (`-layout`), or a Cairn image store (`-store`, Cairn's own).
@@ -256,14 +261,14 @@ struct CreatorCommand: AsyncParsableCommand {
             if let order = try? TOMLFile.read(OrderFile.self, from: orderPath), !(order.orderExtensions ?? []).isEmpty {
                 let message = "\(orderPath) has [[order-extensions]]: the creator does not apply image extensions; "
                     + "run the phases one by one (analyzer, detector, restorer, extender, builder, exporter)"
-                FileHandle.standardError.write(Data("ERROR: failed to create: \(message)\n".utf8))
+                StandardStream.error.write("ERROR: failed to create: \(message)\n")
                 throw ExitCode(usageExit)
             }
             (location, cleanup) = try images.location(env, log: log)
         } catch let e as ExitCode {
             throw e
         } catch let error as LifecycleError {
-            FileHandle.standardError.write(Data("ERROR: failed to create: \(error)\n".utf8))
+            StandardStream.error.write("ERROR: failed to create: \(error)\n")
             throw ExitCode(error.exitCode(phase: .analyze))
         }
         do {

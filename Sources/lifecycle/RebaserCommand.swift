@@ -1,7 +1,11 @@
 import ArgumentParser
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import Phases
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct RebaserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

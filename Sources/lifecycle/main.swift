@@ -1,8 +1,12 @@
 import ArgumentParser
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import Phases
 import Processes
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Multi-call: invoked as `detector`/`builder` (a link named after the phase) or as
 // `lifecycle <phase> ...`. The dispatch table is here and only here.
@@ -47,7 +51,7 @@ let booleanFlags: Set<String> = ["daemon", "layout", "skip-layers", "skip-restor
 let usageExit: Int32 = 3
 
 func fail(_ message: String, _ code: Int32) -> Never {
-    FileHandle.standardError.write(Data("ERROR: \(message)\n".utf8))
+    StandardStream.error.write("ERROR: \(message)\n")
     exit(code)
 }
 
@@ -96,10 +100,10 @@ if phase == nil {
     guard let first = arguments.first, let named = LifecyclePhase(rawValue: first) else {
         let known = LifecyclePhase.allCases.map(\.rawValue).sorted().joined(separator: ", ")
         let name = arguments.first.map { "unknown phase \"\($0)\"" } ?? "no phase given"
-        FileHandle.standardError.write(Data("""
+        StandardStream.error.write("""
             lifecycle: \(name). Usage: lifecycle <phase> [flags], or run through a link named after the phase.
             Phases: \(known)\n
-            """.utf8))
+            """)
         exit(1)
     }
     phase = named

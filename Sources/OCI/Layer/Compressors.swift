@@ -1,5 +1,6 @@
 import CCairn
-import Foundation
+import Processes
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -76,7 +77,7 @@ final class ParallelGzipCompressor: Compressor {
     }
 
     private final class Shared: @unchecked Sendable {
-        let condition = NSCondition()
+        let condition = Condition()
         var jobs: [Job] = []
         var done: [Int: Done] = [:]
         var failed: String?
@@ -87,7 +88,6 @@ final class ParallelGzipCompressor: Compressor {
     private let level: Int32
     private let shared = Shared()
     private let maxInFlight: Int
-    private var threads: [Thread] = []
     private var nextSequence = 0
     private var nextToWrite = 0
     private var pending: [UInt8]?
@@ -105,10 +105,7 @@ final class ParallelGzipCompressor: Compressor {
         for _ in 0..<max(1, workers) {
             let shared = self.shared
             let level = self.level
-            let t = Thread { Self.work(shared, level: level) }
-            t.stackSize = 1 << 20
-            t.start()
-            threads.append(t)
+            startThread(stackSize: 1 << 20) { Self.work(shared, level: level) }
         }
     }
 

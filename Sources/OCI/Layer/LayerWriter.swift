@@ -1,5 +1,5 @@
 import CCairn
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc

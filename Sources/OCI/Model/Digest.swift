@@ -1,5 +1,9 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A content digest, `algorithm:encoded`, as defined by the OCI image spec (descriptor.md, "Digests").
 ///

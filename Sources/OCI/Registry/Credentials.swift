@@ -1,5 +1,10 @@
-import Foundation
+import FoundationEssentials
+import CNBCore
 import Processes
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A credential for one registry. Its description never shows the secret.
 public enum RegistryCredential: Sendable, Hashable, CustomStringConvertible {
@@ -56,12 +61,12 @@ public struct CredentialStore: Sendable {
     /// - Throws: `CredentialError.invalidRegistryAuth` for malformed JSON.
     public init(registryAuthJSON: String?, environment: [String: String]) throws {
         if let raw = registryAuthJSON, !raw.isEmpty {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any] else {
+            guard let obj = (try? JSONDecoder().decode(JSONValue.self, from: Data(raw.utf8)))?.object else {
                 throw CredentialError.invalidRegistryAuth("not a JSON object")
             }
             var map: [String: String] = [:]
             for (k, v) in obj {
-                guard let s = v as? String else { throw CredentialError.invalidRegistryAuth("value for \(k) is not a string") }
+                guard let s = v.string else { throw CredentialError.invalidRegistryAuth("value for \(k) is not a string") }
                 map[Self.normalizeRegistry(k)] = s
             }
             registryAuth = map
@@ -79,7 +84,7 @@ public struct CredentialStore: Sendable {
     /// `r.example.com:5000`) as a host: scheme and path stripped, Docker Hub's aliases unified.
     public static func normalizeRegistry(_ key: String) -> String {
         var k = Substring(key)
-        if let r = k.range(of: "://") { k = k[r.upperBound...] }
+        if let r = k.firstRange(of: "://") { k = k[r.upperBound...] }
         if let slash = k.firstIndex(of: "/") { k = k[..<slash] }
         let host = String(k).lowercased()
         return host == "index.docker.io" || host == "registry-1.docker.io" ? ImageReference.dockerHub : host
@@ -135,7 +140,7 @@ public struct CredentialStore: Sendable {
         }
         let out = result.stdout
         if result.status != 0 {
-            let message = String(decoding: result.stdout + result.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(decoding: result.stdout + result.stderr, as: UTF8.self).trimmed
             if message.lowercased().contains("not found") { return nil }
             // The helper's own message, cut short: helpers do not print secrets on failure.
             throw CredentialError.helperFailed(helper: helper, registry: registry, detail: String(message.prefix(200)))
@@ -153,18 +158,20 @@ public struct CredentialStore: Sendable {
     /// Records `user`/`password` for `registry` in the docker config (as `docker login` does),
     /// keeping every other key; written atomically with mode 0600.
     public func saveLogin(registry: String, username: String, password: String) throws {
-        var root: [String: Any] = [:]
+        var root: [String: JSONValue] = [:]
         if let data = FileManager.default.contents(atPath: dockerConfigPath) {
-            guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            guard let obj = (try? JSONDecoder().decode(JSONValue.self, from: data))?.object else {
                 throw CredentialError.invalidDockerConfig(path: dockerConfigPath, detail: "not a JSON object")
             }
             root = obj
         }
-        var auths = root["auths"] as? [String: Any] ?? [:]
+        var auths = root["auths"]?.object ?? [:]
         let key = registry == ImageReference.dockerHub ? "https://index.docker.io/v1/" : registry
-        auths[key] = ["auth": Data("\(username):\(password)".utf8).base64EncodedString()]
-        root["auths"] = auths
-        let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+        auths[key] = .object(["auth": .string(Data("\(username):\(password)".utf8).base64EncodedString())])
+        root["auths"] = .object(auths)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(root)
         let url = URL(fileURLWithPath: dockerConfigPath)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let temp = url.deletingLastPathComponent().appendingPathComponent(".config.json.\(getpid())")

@@ -1,7 +1,12 @@
 import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
+import CNBCore
 import NIOCore
 import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A repository in a registry.
 public struct Repository: Hashable, Sendable, CustomStringConvertible {
@@ -64,8 +69,9 @@ extension RegistryClient {
         if let expected = Digest(reference), expected.algorithm == "sha256", expected != digest {
             throw RegistryError.digestMismatch(what: "manifest \(repo)@\(reference)", expected: expected, actual: digest)
         }
-        var mediaType = r.headers.first(name: "Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        if let declared = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["mediaType"] as? String {
+        var mediaType = r.headers.first(name: "Content-Type")?.split(separator: ";").first.map { $0.trimmed } ?? ""
+        struct Declared: Decodable { var mediaType: String? }
+        if let declared = (try? JSONDecoder().decode(Declared.self, from: data))?.mediaType {
             if !mediaType.isEmpty && mediaType != declared && MediaType.manifests.union(MediaType.indexes).contains(mediaType) {
                 throw RegistryError.badResponse("manifest \(repo):\(reference) declares \(declared) but was served as \(mediaType)")
             }
@@ -231,7 +237,7 @@ extension RegistryClient {
         guard var c = URLComponents(string: url) else { return url }
         c.queryItems = (c.queryItems ?? []) + [URLQueryItem(name: name, value: value)]
         // '+' in a digest algorithm would be read as a space; encode it.
-        c.percentEncodedQuery = c.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        c.percentEncodedQuery = c.percentEncodedQuery?.replacing("+", with: "%2B")
         return c.string ?? url
     }
 

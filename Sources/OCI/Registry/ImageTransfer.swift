@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Moves images between the local store and registries.
 public struct ImageTransfer: Sendable {

@@ -1,7 +1,12 @@
 import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
+import CNBCore
 import NIOCore
 import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Registry authentication (distribution-spec, token auth): Bearer tokens fetched for a
 /// challenge's realm and scope, Basic credentials, and the cache of both.
@@ -117,7 +122,7 @@ extension RegistryClient {
 
     /// `Bearer realm="...",service="...",scope="..."` → ("Bearer", params).
     static func parseChallenge(_ header: String) -> (String, [String: String]) {
-        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        let trimmed = header.trimmed
         guard let space = trimmed.firstIndex(of: " ") else { return (trimmed, [:]) }
         let scheme = String(trimmed[..<space])
         var params: [String: String] = [:]
@@ -125,7 +130,7 @@ extension RegistryClient {
         while !rest.isEmpty {
             rest = rest.drop { $0 == " " || $0 == "," }
             guard let eq = rest.firstIndex(of: "=") else { break }
-            let key = rest[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            let key = rest[..<eq].trimmed.lowercased()
             rest = rest[rest.index(after: eq)...]
             var value = ""
             if rest.first == "\"" {
@@ -142,7 +147,7 @@ extension RegistryClient {
                 rest = end < rest.endIndex ? rest[rest.index(after: end)...] : ""
             } else {
                 let end = rest.firstIndex(of: ",") ?? rest.endIndex
-                value = rest[..<end].trimmingCharacters(in: .whitespaces)
+                value = rest[..<end].trimmed
                 rest = rest[end...]
             }
             params[key] = value

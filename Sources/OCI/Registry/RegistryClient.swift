@@ -1,9 +1,15 @@
 import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
+import CNBCore
+import Processes
 import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a client connects and retries.
 public struct RegistryConfiguration: Sendable {
@@ -279,7 +285,7 @@ public final class RegistryClient: Sendable {
         if let e = try? JSONDecoder().decode(Errors.self, from: data), let first = e.errors?.first {
             return [first.code, first.message].compactMap { $0 }.joined(separator: ": ")
         }
-        return String(decoding: data.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(decoding: data.prefix(200), as: UTF8.self).trimmed
     }
 }
 
@@ -287,5 +293,5 @@ public final class RegistryClient: Sendable {
 /// headers and bodies never do.
 let traceHTTP = ProcessInfo.processInfo.environment["CAIRN_TRACE_HTTP"] == "1"
 func trace(_ s: @autoclosure () -> String) {
-    if traceHTTP { FileHandle.standardError.write(Data((s() + "\n").utf8)) }
+    if traceHTTP { StandardStream.error.write((s() + "\n")) }
 }

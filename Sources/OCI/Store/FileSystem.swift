@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -120,7 +121,7 @@ public final class FileLock: @unchecked Sendable {
     let path: String
     private let fd: Int32
     private let threads = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
-    private let counter = NSLock()
+    private let counter = Lock()
     /// Threads of this process inside a shared `withLock`.
     private var sharedHolders = 0
 

@@ -1,14 +1,15 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The fixed creation time of reproducible images: 1980-01-01T00:00:01Z.
 public let normalizedCreated = "1980-01-01T00:00:01Z"
 
 /// RFC 3339 UTC time for seconds since the epoch.
 public func rfc3339(_ seconds: Int64) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    f.timeZone = TimeZone(identifier: "UTC")
-    return f.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
 }
 
 extension ImageStore {

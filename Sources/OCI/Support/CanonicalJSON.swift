@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The one JSON encoding Cairn writes: sorted keys, no insignificant whitespace, `/` unescaped.
 /// Digests are computed over these exact bytes, so the same value always has the same digest.
@@ -35,7 +39,7 @@ public enum CanonicalJSON {
         case .valueNotFound(let type, let ctx):
             return "field \(path(ctx.codingPath)): expected \(type), found null"
         case .dataCorrupted(let ctx):
-            let underlying = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            let underlying = ctx.underlyingError.map { "\($0)" }
             return "\(path(ctx.codingPath)): \(ctx.debugDescription)\(underlying.map { " (\($0))" } ?? "")"
         @unknown default:
             return "\(error)"

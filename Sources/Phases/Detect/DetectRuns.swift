@@ -1,5 +1,5 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import Processes
 
 #if canImport(Glibc)
@@ -104,7 +104,7 @@ struct DetectRecord: Sendable {
 
 /// Detect runs by module key: each `bin/detect` runs at most once per detection.
 final class RunCache: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var tasks: [String: Task<DetectRecord, Never>] = [:]
     /// The bin/detect processes of this detection.
     let children = ChildGroup()

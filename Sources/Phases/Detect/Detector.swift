@@ -1,5 +1,5 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import Processes
 
 #if canImport(Glibc)

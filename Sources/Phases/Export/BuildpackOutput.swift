@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A buildpack's `<layers>/<bp>/` after the build, its layer metadata read once.
 struct BuildpackOutput: Sendable {

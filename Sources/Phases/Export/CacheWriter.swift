@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The name of the cache image inside a cache directory.
 public let cacheReference = "cairn-cache:latest"

@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Applies a resolved `LayerPatchPlan` to an image's layers and config. Only the SBOM layer is
 /// written (when a replaced layer's SBOM documents change); every other new layer is a blob the
@@ -8,7 +12,7 @@ import OCI
 enum LayerPatchApplier {
     /// `<escaped buildpack id>/<layer>`: where a layer's SBOM documents are below `sbom/launch`.
     static func sbomDirectory(_ buildpack: String, _ layer: String) -> String {
-        buildpack.replacingOccurrences(of: "/", with: "_") + "/" + layer
+        buildpack.replacing("/", with: "_") + "/" + layer
     }
 
     static func apply(_ plan: LayerPatchPlan, layers: inout [Descriptor], config: inout ImageConfig,

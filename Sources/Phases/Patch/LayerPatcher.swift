@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Resolves a layer patches file against app images (every patch image read and checked first)
 /// and applies the result to an image's layers and config: the patched layer takes the old one's

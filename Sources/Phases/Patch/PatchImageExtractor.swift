@@ -1,6 +1,10 @@
 import Buildpacks
-import Foundation
+import FoundationEssentials
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `cairn patch extract`: a minimal patch image of one buildpack layer — that layer, an SBOM
 /// layer with only its documents (when the source has any), and labels naming the buildpack, its
