@@ -59,6 +59,11 @@ final class PhasePlatform {
 
     /// Runs one phase in a fresh sandbox over the builder's root: nothing survives but the volumes.
     func phase(_ name: String, _ args: [String], layers: String, workspace: String, asUser: Bool) throws -> RunResult {
+        try run(phaseCommand(name, args, layers: layers, workspace: workspace, asUser: asUser))
+    }
+
+    /// The command line that runs one phase in a fresh sandbox.
+    func phaseCommand(_ name: String, _ args: [String], layers: String, workspace: String, asUser: Bool) -> [String] {
         var command: [String] = []
         if asUser { command += ["setpriv", "--reuid=\(buildUser)", "--regid=\(buildUser)", "--clear-groups"] }
         command += ["bwrap", "--ro-bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
@@ -66,17 +71,34 @@ final class PhasePlatform {
                     "--ro-bind", platform, "/platform", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--clearenv"]
         if asUser { command += ["--unshare-user", "--uid", "\(buildUser)", "--gid", "\(buildUser)"] }
         for (k, v) in environment.sorted(by: { $0.key < $1.key }) { command += ["--setenv", k, v] }
-        command += ["--chdir", "/workspace", "--", "/cnb/lifecycle/" + name] + args
-        return try run(command)
+        return command + ["--chdir", "/workspace", "--", "/cnb/lifecycle/" + name] + args
     }
 
     /// One build as the Tekton task runs it, in a fresh `/layers`.
     func build(app: String, image: String, runImage: String, buildImage: String, processType: String) throws -> (layers: String, output: String) {
+        let r = try build(app: app, image: image, runImage: runImage, buildImage: buildImage, processType: processType, through: "exporter")
+        return (r.layers, r.output)
+    }
+
+    /// The phases up to and including `last`, in a fresh `/layers` and `/workspace`.
+    func build(app: String, image: String, runImage: String, buildImage: String, processType: String,
+               through last: String) throws -> (layers: String, workspace: String, output: String) {
         let layers = tmp.sub("layers-\(UUID().uuidString.prefix(8))")
         let workspace = tmp.sub("workspace-\(UUID().uuidString.prefix(8))")
         _ = try sh("cp -a '\(app)/.' '\(workspace)/' && chown -R \(buildUser):\(buildUser) '\(layers)' '\(workspace)'")
         var output = ""
-        let steps: [(String, [String], Bool)] = [
+        for (name, args, asUser) in Self.steps(image: image, runImage: runImage, buildImage: buildImage, processType: processType) {
+            let r = try phase(name, args, layers: layers, workspace: workspace, asUser: asUser)
+            output += "== \(name)\n\(r.stdout)\(r.stderr)"
+            guard r.status == 0 else { throw TestSupportError("\(name) exited \(r.status):\n\(output)") }
+            if name == last { break }
+        }
+        return (layers, workspace, output)
+    }
+
+    /// Each phase's name, arguments, and whether it runs as the build user (Tekton's task).
+    static func steps(image: String, runImage: String, buildImage: String, processType: String) -> [(String, [String], Bool)] {
+        [
             ("analyzer", ["-layers=/layers", "-run-image=\(runImage)", "-cache-image=", "-uid=\(buildUser)", "-gid=\(buildUser)",
                           "-skip-layers=false", "-tag=", image], false),
             ("detector", ["-app=/workspace", "-group=/layers/group.toml", "-plan=/layers/plan.toml"], true),
@@ -87,12 +109,6 @@ final class PhasePlatform {
                           "-report=/layers/report.toml", "-process-type=\(processType)", "-uid=\(buildUser)", "-gid=\(buildUser)",
                           "-parallel=false", image], false),
         ]
-        for (name, args, asUser) in steps {
-            let r = try phase(name, args, layers: layers, workspace: workspace, asUser: asUser)
-            output += "== \(name)\n\(r.stdout)\(r.stderr)"
-            guard r.status == 0 else { throw TestSupportError("\(name) exited \(r.status):\n\(output)") }
-        }
-        return (layers, output)
     }
 }
 
