@@ -145,25 +145,40 @@ struct FoundVulnerabilities {
         for h in hits {
             advisories.add(h.affected.advisory)
             packages.add(h.affected.name)
-            for o in [h.buildpack, h.layer, h.runImage] { origins.add(o) }
+            origins.add(h.buildpack)
+            origins.add(h.layer)
+            origins.add(h.runImage)
         }
         for entries in names.values { for e in entries { imageNames.add(e.name); locations.add(e.location) } }
         for r in [advisories, packages, origins, imageNames, locations] { r.freeze() }
 
-        var keyed: [(key: Key, finding: Finding)] = []
-        keyed.reserveCapacity(hits.count)
-        for h in hits {
-            let a = h.affected
-            for n in names[h.image] ?? [] {
-                let key = Key(ranks: (imageNames[n.name], locations[n.location], advisories[a.advisory], packages[a.name],
-                                      origins[h.buildpack], origins[h.layer]), run: origins[h.runImage])
-                keyed.append((key, Finding(location: n.location, image: n.name, digest: n.digest, advisory: a.advisory,
-                                           severity: a.severity, ecosystem: a.ecosystem, package: a.name, version: a.version,
-                                           fixed: a.fixed, buildpack: h.buildpack, layer: h.layer, runImage: h.runImage)))
+        // The keys are sorted with the positions of what they stand for; the findings (a dozen
+        // strings each) are made once, in order, rather than moved by the sort.
+        var keys: [Key] = []
+        var entries: [(hit: Int, location: String, name: String, digest: String)] = []
+        keys.reserveCapacity(hits.count)
+        entries.reserveCapacity(hits.count)
+        // Each text is ranked once per image name and once per hit, not once per finding.
+        var rankedNames: [Int64: [(location: String, name: String, digest: String, nameRank: Int, locationRank: Int)]] = [:]
+        for (image, entries) in names {
+            rankedNames[image] = entries.map { ($0.location, $0.name, $0.digest, imageNames[$0.name], locations[$0.location]) }
+        }
+        for (i, h) in hits.enumerated() {
+            let advisory = advisories[h.affected.advisory], package = packages[h.affected.name]
+            let buildpack = origins[h.buildpack], layer = origins[h.layer], run = origins[h.runImage]
+            for n in rankedNames[h.image] ?? [] {
+                keys.append(Key(ranks: (n.nameRank, n.locationRank, advisory, package, buildpack, layer), run: run))
+                entries.append((i, n.location, n.name, n.digest))
             }
         }
-        keyed.sort { $0.key < $1.key }
-        return keyed.map(\.finding)
+        var order = Array(keys.indices)
+        order.sort { keys[$0] < keys[$1] }
+        return order.map { k in
+            let e = entries[k], h = hits[e.hit], a = h.affected
+            return Finding(location: e.location, image: e.name, digest: e.digest, advisory: a.advisory, severity: a.severity,
+                           ecosystem: a.ecosystem, package: a.name, version: a.version, fixed: a.fixed,
+                           buildpack: h.buildpack, layer: h.layer, runImage: h.runImage)
+        }
     }
 }
 
