@@ -22,21 +22,50 @@ enum ListFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Prints findings as a table (chosen columns), JSON (every field) or CSV (the same columns).
 func printFindings(_ findings: [Finding], columns: [(String, (Finding) -> String)], format: ListFormat, summary: String) throws {
+    // Whole-fleet answers are hundreds of thousands of lines: written in 1 MiB pieces, not a
+    // `print` each, and measured in bytes and scalars, not grapheme clusters.
+    var out = LineBuffer()
+    defer { out.flush() }
     switch format {
     case .json:
         print(String(decoding: try CanonicalJSON.encode(findings), as: UTF8.self))
     case .csv:
-        func quote(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
-        print(columns.map { quote($0.0.lowercased()) }.joined(separator: ","))
-        for f in findings { print(columns.map { quote($0.1(f)) }.joined(separator: ",")) }
+        func quote(_ s: String) -> String {
+            s.utf8.contains { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a } ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        out.line(columns.map { quote($0.0.lowercased()) }.joined(separator: ","))
+        for f in findings { out.line(columns.map { quote($0.1(f)) }.joined(separator: ",")) }
     case .table:
         let rows = [columns.map(\.0)] + findings.map { f in columns.map { $0.1(f) } }
-        let widths = columns.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let widths = columns.indices.map { c in rows.map { $0[c].unicodeScalars.count }.max() ?? 0 }
         for row in rows {
-            print(row.enumerated().map { $0.offset == columns.count - 1 ? $0.element : $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  "))
+            var line = ""
+            for (c, cell) in row.enumerated() {
+                if c > 0 { line += "  " }
+                line += cell
+                if c < columns.count - 1 { line += String(repeating: " ", count: max(0, widths[c] - cell.unicodeScalars.count)) }
+            }
+            out.line(line)
         }
+        out.flush()
         FileHandle.standardError.write(Data((summary + "\n").utf8))
+    }
+}
+
+/// Standard output in large writes.
+struct LineBuffer {
+    private var pending = ""
+
+    mutating func line(_ s: String) {
+        pending += s
+        pending += "\n"
+        if pending.utf8.count >= 1 << 20 { flush() }
+    }
+
+    mutating func flush() {
+        guard !pending.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(pending.utf8))
+        pending = ""
     }
 }
 
