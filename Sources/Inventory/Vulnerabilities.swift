@@ -10,7 +10,7 @@ extension Inventory {
     /// A package version an advisory affects, with what a finding shows of it.
     struct Affected {
         var advisory, severity, ecosystem, name, version, fixed: String
-        /// "" for every release, else the distribution release (`Debian:12`) it is limited to.
+        /// "" for every release, else the distribution release it is limited to (`12` of `Debian:12`).
         var release: String
 
         func applies(toDistroVersion distro: String) -> Bool {
