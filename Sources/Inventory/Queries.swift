@@ -76,9 +76,9 @@ extension Inventory {
             ecosystems = Ecosystem.allCases
             names = Set(ecosystems.map { $0.normalize(name: nameOrPURL) })
         }
-        let marks = names.map { _ in "?" }.joined(separator: ", ")
+        let marks = Self.marks(names.count)
         let nameArgs = names.sorted().map { SQLValue.text($0) }
-        let ecoMarks = ecosystems.map { _ in "?" }.joined(separator: ", ")
+        let ecoMarks = Self.marks(ecosystems.count)
         let ecoArgs = ecosystems.map { SQLValue.text($0.rawValue) }
         let sql = """
             SELECT \(Self.findingColumns), p.ecosystem, p.name, p.version, p.source_name, p.source_version, ip.buildpack, ip.layer, NULL
@@ -139,7 +139,7 @@ extension Inventory {
                 let all = try db.rows("SELECT DISTINCT launcher_version FROM image", []).compactMap { $0.first?.text }
                 let wanted = all.filter { !$0.isEmpty && versions.contains($0, in: .generic) }
                 guard !wanted.isEmpty else { return [] }
-                filter = " WHERE i.launcher_version IN (" + wanted.map { _ in "?" }.joined(separator: ", ") + ")"
+                filter = " WHERE i.launcher_version IN (\(Self.marks(wanted.count)))"
                 args = wanted.map { .text($0) }
             }
             return try db.rows("""
@@ -166,7 +166,7 @@ extension Inventory {
             if outdatedOnly || name != nil {
                 let wanted = versions.byID.values.filter { (name == nil || $0.name == name) && (!outdatedOnly || outdated($0.id)) }.map(\.id)
                 guard !wanted.isEmpty else { return [] }
-                filter = " WHERE i.run_image_id IN (" + wanted.map { _ in "?" }.joined(separator: ", ") + ")"
+                filter = " WHERE i.run_image_id IN (\(Self.marks(wanted.count)))"
                 args = wanted.map { .int($0) }
             }
             return try db.rows("""

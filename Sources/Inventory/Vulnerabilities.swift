@@ -108,6 +108,7 @@ extension Inventory {
         return names
     }
 
+    /// `n` SQL placeholders for an IN list: `?, ?, ?`.
     static func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ", ") }
 
     static func chunks<T>(_ values: [T], size: Int = 1_000) -> [[T]] {
