@@ -18,7 +18,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -52,7 +51,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // What the lifecycle and the launcher share, without Foundation: spec constants, API
-        // versions and feature gates, the env-file rules, a small TOML reader.
+        // versions and feature gates, the env-file rules, the TOML 1.0 reader.
         .target(
             name: "CNBCore",
             swiftSettings: strictSettings
@@ -60,7 +59,7 @@ let package = Package(
         // The CNB data model: every TOML file of the specs (re-exports CNBCore).
         .target(
             name: "Buildpacks",
-            dependencies: ["CNBCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["CNBCore"],
             swiftSettings: strictSettings
         ),
         // The lifecycle phases as library code, driven by option values (the `lifecycle`

@@ -37,3 +37,5 @@ for _ in $(seq "$RUNS"); do
 done
 printf 'cold:              cairn %6.2f s   buildah %6.2f s   cairn/buildah time %.2fx\n' "$(m "${cc[@]}")" "$(m "${bc_[@]}")" "$(echo "$(m "${cc[@]}") / $(m "${bc_[@]}")" | bc -l)"
 printf 'one file changed:  cairn %6.2f s   buildah %6.2f s   cairn/buildah time %.2fx\n' "$(m "${cw[@]}")" "$(m "${bw[@]}")" "$(echo "$(m "${cw[@]}") / $(m "${bw[@]}")" | bc -l)"
+record build "cold, static-site" "buildah bud" "$(m "${bc_[@]}")" "$(m "${cc[@]}")"
+record build "one file changed" "buildah bud --layers" "$(m "${bw[@]}")" "$(m "${cw[@]}")"

@@ -4,6 +4,7 @@
 # Baseline (same run): the same 150 bin/detect executed one after another by a shell loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 swift build -c release --product lifecycle >/dev/null
 LIFECYCLE=$PWD/.build/release/lifecycle
 W=$(mktemp -d /tmp/cairn-detect-bench.XXXXXX)
@@ -35,3 +36,4 @@ ours=$(echo "$(now) - $s" | bc -l)
 grep -q 'id = "g30-b1"' "$W/layers/group.toml"
 printf '150 detects x 0.2 s: serial loop %.2f s, lifecycle detector %.2f s (%.1fx faster, %d cores)\n' \
   "$serial" "$ours" "$(echo "$serial / $ours" | bc -l)" "$(nproc)"
+record detect "150 detects x 0.2 s" "serial shell loop" "$serial" "$ours"

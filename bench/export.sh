@@ -5,6 +5,7 @@
 # as a fraction of the cold one. Medians of RUNS (default 3) runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${RUNS:-3}
 CORES=$(nproc)
 WORK=${BENCH_DIR:-$PWD/bench/out}
@@ -49,3 +50,5 @@ printf 'tree %d MiB, %d cores, %d runs (median)\n' $((BYTES >> 20)) "$CORES" "$R
 printf 'pipeline (tar|pigz|sha256sum) %6.2f s\n' "$b"
 printf 'cold export                   %6.2f s   throughput vs pipeline: %.2fx\n' "$co" "$(echo "$b / $co" | bc -l)"
 printf 'warm export (no change)       %6.2f s   = %.1f%% of cold\n' "$wa" "$(echo "100 * $wa / $co" | bc -l)"
+record export "cold, $((BYTES >> 20)) MiB app" "tar | pigz -1 | sha256sum" "$b" "$co"
+record export "warm, nothing changed" "tar | pigz -1 | sha256sum" "$b" "$wa"

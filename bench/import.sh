@@ -8,6 +8,7 @@
 # hashes only its output and writes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${RUNS:-3}
 CORES=$(nproc)
 WORK=${BENCH_DIR:-$PWD/bench/out}
@@ -66,8 +67,8 @@ command -v bc >/dev/null || { apt-get install -y -qq bc >/dev/null 2>&1 || true;
 trap 'rm -rf "$WORK/store"' EXIT
 tar -cf - -C "$TREE" . >/dev/null  # warm the page cache
 
-report() {  # label baseline-cmd cairn-cmd
-  local label=$1; shift
+report() {  # label baseline-label baseline-cmd cairn-cmd
+  local label=$1 baseline=$2; shift 2
   local base=() ours=()
   timeit "$1" >/dev/null; timeit "$2" "$3" >/dev/null  # warm-up
   for _ in $(seq "$RUNS"); do
@@ -78,9 +79,10 @@ report() {  # label baseline-cmd cairn-cmd
   b=$(printf '%s\n' "${base[@]}" | median); o=$(printf '%s\n' "${ours[@]}" | median)
   printf '%-5s pipeline %6.2f s (%6.1f MB/s)   cairn %6.2f s (%6.1f MB/s)   cairn/pipeline throughput: %.2fx\n' \
     "$label" "$b" "$(echo "$BYTES / $b / 1000000" | bc -l)" "$o" "$(echo "$BYTES / $o / 1000000" | bc -l)" "$(echo "$b / $o" | bc -l)"
+  record import "$label, $((BYTES >> 20)) MiB tree" "$baseline" "$b" "$o"
 }
-report gzip pipeline_gzip cairn_import gzip
-report zstd pipeline_zstd cairn_import zstd
+report gzip "tar | pigz -1 | sha256sum" pipeline_gzip cairn_import gzip
+report zstd "tar | zstd -3 | sha256sum" pipeline_zstd cairn_import zstd
 # Memory: the layer is streamed, so cairn's peak RSS should not grow with the tree.
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 for c in gzip zstd; do

@@ -4,6 +4,7 @@
 # directly, N runs each interleaved; median per start. Also the launcher binary's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 N=${N:-300}
 [ -x .build/static-bin/launcher ] || scripts/build-static >/dev/null
 L=$PWD/.build/static-bin/launcher
@@ -24,5 +25,8 @@ d, l = statistics.median(direct) * 1000, statistics.median(launched) * 1000
 print(f"direct /bin/true   median {d:.2f} ms")
 print(f"via launcher       median {l:.2f} ms")
 print(f"launcher overhead  median {l - d:.2f} ms ({n} runs each)")
+if os.environ.get("BENCH_TABLE"):
+    with open(os.environ["BENCH_TABLE"], "a") as t:
+        t.write(f"launcher\tstart of /bin/true via metadata.toml\texec directly\t{d / 1000:.6f}\t{l / 1000:.6f}\n")
 PY
 echo "launcher binary: $(stat -c %s "$L") bytes (static, stripped)"

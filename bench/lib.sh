@@ -28,3 +28,7 @@ bench_setup() {
     trap 'rm -rf "$W"' EXIT
   fi
 }
+
+# record BENCHMARK MEASURE BASELINE BASELINE_SECONDS CAIRN_SECONDS: one row of the table that
+# bench/all.sh prints (a no-op when a benchmark runs on its own).
+record() { [ -z "${BENCH_TABLE:-}" ] || printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$BENCH_TABLE"; }

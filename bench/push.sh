@@ -4,6 +4,7 @@
 # to a fresh, empty registry so nothing is skipped. Reports median wall time and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${RUNS:-3}
 WORK=${BENCH_DIR:-$PWD/bench/out}
 scripts/deps >/dev/null
@@ -48,3 +49,4 @@ printf 'image %d MB; %d runs (median)\n' "$((SIZE / 1000000))" "$RUNS"
 printf 'cairn push   %6.2f s (%6.1f MB/s)  peak RSS %4d MB\n' "$ct" "$(echo "$SIZE / $ct / 1000000" | bc -l)" "$((cm / 1024))"
 printf 'skopeo copy  %6.2f s (%6.1f MB/s)  peak RSS %4d MB\n' "$st" "$(echo "$SIZE / $st / 1000000" | bc -l)" "$((sm / 1024))"
 printf 'cairn/skopeo throughput: %.2fx\n' "$(echo "$st / $ct" | bc -l)"
+record push "$((SIZE / 1000000)) MB image, loopback registry" "skopeo copy" "$st" "$ct"

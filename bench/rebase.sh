@@ -5,6 +5,7 @@
 # config and a manifest. Also: rebasing a fleet of FLEET images in one `cairn rebase`. Medians of RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-256}
 FLEET=${FLEET:-50}
@@ -42,3 +43,4 @@ m() { printf '%s\n' "$@" | median; }
 printf 'app image with %d MiB of app files, after a run image update:\n' "$SIZE_MB"
 printf '  cairn rebase %6.3f s   cairn build (warm) %6.2f s   rebuild/rebase time %.0fx\n' "$(m "${rb[@]}")" "$(m "${bd[@]}")" "$(echo "$(m "${bd[@]}") / $(m "${rb[@]}")" | bc -l)"
 printf 'fleet: cairn rebase of %d images %6.2f s (%.1f ms per image)\n' "$FLEET" "$(m "${fl[@]}")" "$(echo "$(m "${fl[@]}") * 1000 / $FLEET" | bc -l)"
+record rebase "after a run image update, $SIZE_MB MiB app" "cairn build (warm cache)" "$(m "${bd[@]}")" "$(m "${rb[@]}")"

@@ -1,5 +1,5 @@
+import CNBCore
 import FoundationEssentials
-import TOMLKit
 
 #if canImport(Glibc)
 import Glibc
@@ -74,24 +74,21 @@ public enum TOMLFileError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The single gateway between the specs' files and Codable types: parsing with TOMLKit (toml++),
-/// decoding with key paths in errors, and a deterministic writer.
+/// The single gateway between the specs' files and Codable types: parsing with CNBCore's
+/// TOML 1.0 reader, decoding with key paths in errors, and a deterministic writer.
 public enum TOMLFile {
     /// Decodes `T` from TOML text; `file` names the source in errors.
     /// - Throws: `TOMLFileError.syntax` or `.invalid`.
     public static func decode<T: Decodable>(_ type: T.Type, from text: String, file: String) throws -> T {
-        let table: TOMLTable
+        let table: [String: TOMLValue]
         do {
-            try TOMLPrecheck.check(text)
-            table = try TOMLTable(string: text)
-        } catch let problem as TOMLPrecheck.Problem {
-            throw TOMLFileError.syntax(file: file, line: problem.line, column: problem.column, message: problem.message)
-        } catch let error as TOMLParseError {
-            throw TOMLFileError.syntax(file: file, line: error.source.begin.line, column: error.source.begin.column,
-                                       message: error.description)
+            table = try TOMLParser.parse(text)
+        } catch {
+            throw TOMLFileError.syntax(file: file, line: error.line, column: error.column, message: error.message)
         }
-        // toml++ renders the document as JSON; JSONDecoder gives precise coding paths.
-        let json = Data(table.convert(to: .json).utf8)
+        // The document as JSON, so that JSONDecoder gives precise coding paths. Datetimes are
+        // strings there, as are infinite and NaN floats.
+        let json = Data(TOMLValue.table(table).jsonText.utf8)
         do {
             return try JSONDecoder().decode(type, from: json)
         } catch let error as DecodingError {

@@ -75,9 +75,9 @@ struct Launcher {
         }
         let metadata: [String: TOMLValue]
         do {
-            metadata = try MiniTOMLParser.parse(text)
+            metadata = try TOMLParser.parse(text)
         } catch {
-            throw LaunchError(message: "\(metadataPath) line \(error.line): \(error.message)")
+            throw LaunchError(message: "\(metadataPath): \(error)")
         }
         buildpacks = (metadata["buildpacks"]?.array ?? []).compactMap { bp in
             guard let id = bp["id"]?.string else { return nil }
@@ -137,9 +137,9 @@ struct Launcher {
             guard result.status == 0 else { throw LaunchError(message: "exec.d \(program) exited with status \(result.status)") }
             let table: [String: TOMLValue]
             do {
-                table = try MiniTOMLParser.parse(result.output)
+                table = try TOMLParser.parse(result.output)
             } catch {
-                throw LaunchError(message: "exec.d \(program) output line \(error.line): \(error.message)")
+                throw LaunchError(message: "exec.d \(program) output, \(error)")
             }
             for (key, value) in table {
                 guard let s = value.string else { throw LaunchError(message: "exec.d \(program): \(key) must be a string") }

@@ -4,7 +4,7 @@ import Testing
 /// The launcher's process selection (platform.md, launcher Inputs), called directly.
 @Suite struct LaunchSelectionTests {
     func selection(_ metadata: String, execEnv: String = "production") throws -> LaunchSelection {
-        let table = try MiniTOMLParser.parse(metadata)
+        let table = try TOMLParser.parse(metadata)
         let buildpacks = (table["buildpacks"]?.array ?? []).compactMap { bp -> (id: String, api: String)? in
             guard let id = bp["id"]?.string else { return nil }
             return (id, bp["api"]?.string ?? "0.7")

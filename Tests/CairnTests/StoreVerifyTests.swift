@@ -76,3 +76,62 @@ import TestSupport
     let verify = try run([cairnBinary, "store", "verify"], environment: env)
     #expect(verify.status == 0 && verify.stdout.contains("12 names") && verify.stdout.contains(" 0 problems"), "\(verify.stdout)\(verify.stderr)")
 }
+
+/// Concurrency (issue 17): four `cairn build`s of different apps and two of the same app (same
+/// image name, same cache) into one store at once, with a `cairn prune` loop beside them: all
+/// succeed, every image is named and whole, and the store verifies.
+@Test(.timeLimit(.minutes(5))) func concurrentBuildsBesideAPruneLoopAllSucceed() throws {
+    let tmp = TempDir("concurrent-builds")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let env = ["CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin,
+               "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
+    var jobs: [(name: String, path: String)] = []
+    for i in 0..<4 {
+        let app = tmp.path + "/app\(i)"
+        _ = try sh("cp -a '\(packageRoot)/examples/apps/\(i % 2 == 0 ? "hello-procfile" : "static-site")' '\(app)'")
+        _ = try sh("head -c \(1_000_000 * (i + 1)) /dev/urandom > '\(app)/data.bin'")
+        jobs.append(("app\(i)", app))
+    }
+    let same = tmp.path + "/same"
+    _ = try sh("cp -a '\(packageRoot)/examples/apps/hello-procfile' '\(same)' && head -c 3000000 /dev/urandom > '\(same)/data.bin'")
+    jobs += [("same", same), ("same", same)]
+
+    let pruner = Process()
+    pruner.executableURL = URL(fileURLWithPath: "/bin/sh")
+    pruner.arguments = ["-c", "while :; do '\(cairnBinary)' prune >/dev/null 2>&1; done"]
+    pruner.environment = env
+    pruner.standardOutput = FileHandle.nullDevice
+    pruner.standardError = FileHandle.nullDevice
+    try pruner.run()
+    defer {
+        _ = try? sh("kill \(pruner.processIdentifier); pkill -P \(pruner.processIdentifier); true")
+        pruner.waitUntilExit()
+    }
+    // All six at once (not a pool as wide as the cores): each its own process, output to files.
+    let builds = try jobs.enumerated().map { k, job in
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: cairnBinary)
+        p.arguments = ["build", job.name, "--path", job.path, "--builder", ExampleBuilder.name]
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        FileManager.default.createFile(atPath: tmp.path + "/build\(k).err", contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp.path + "/build\(k).err"))
+        try p.run()
+        return p
+    }
+    var succeeded = 0
+    for (k, p) in builds.enumerated() {
+        p.waitUntilExit()
+        let stderr = (try? String(contentsOfFile: tmp.path + "/build\(k).err", encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0, "cairn build \(jobs[k].name) (job \(k)): \(stderr)")
+        if p.terminationStatus == 0 { succeeded += 1 }
+    }
+    let verify = try run([cairnBinary, "store", "verify"], environment: env)
+    #expect(verify.status == 0 && verify.stdout.contains(" 0 problems"), "\(verify.stdout)\(verify.stderr)")
+    for name in ["app0", "app1", "app2", "app3", "same"] {
+        let inspect = try run([cairnBinary, "inspect", name], environment: env)
+        #expect(inspect.status == 0, "cairn inspect \(name): \(inspect.stderr)")
+    }
+    print("concurrency: \(jobs.count) builds (4 apps + 2 of one app) beside a prune loop, \(succeeded) succeeded, store verify: \(verify.status == 0 ? "0 problems" : "problems")")
+}

@@ -248,5 +248,5 @@ let twoProcesses = """
     #expect(missing.status == 82 && missing.stderr.contains("not found"))
     let broken = try LaunchImage(metadata: "[[processes]\n")
     let b = try broken.launch([launcherBinary, "--", "true"])
-    #expect(b.status == 82 && b.stderr.contains("metadata.toml line 1"))
+    #expect(b.status == 82 && b.stderr.contains("metadata.toml: line 1, column"))
 }
