@@ -238,10 +238,7 @@ public struct TOMLParser {
 
     /// `"…"` or `"""…"""`.
     mutating func basicString() throws(TOMLSyntaxError) -> String {
-        let multiLine = at(i + 1) == UInt8(ascii: "\"") && at(i + 2) == UInt8(ascii: "\"")
-        let start = i
-        i += multiLine ? 3 : 1
-        if multiLine && peek == Self.lf { i += 1 }
+        let (multiLine, start) = openString()
         var out: [UInt8] = []
         while i < b.count {
             let c = b[i]
@@ -269,10 +266,7 @@ public struct TOMLParser {
 
     /// `'…'` or `'''…'''`: no escapes.
     mutating func literalString() throws(TOMLSyntaxError) -> String {
-        let multiLine = at(i + 1) == UInt8(ascii: "'") && at(i + 2) == UInt8(ascii: "'")
-        let start = i
-        i += multiLine ? 3 : 1
-        if multiLine && peek == Self.lf { i += 1 }
+        let (multiLine, start) = openString()
         var out: [UInt8] = []
         while i < b.count {
             let c = b[i]
@@ -290,6 +284,16 @@ public struct TOMLParser {
             i += 1
         }
         throw fail("the string that starts here is not closed", at: start)
+    }
+
+    /// Past the opening quote(s) at `i` (three for a multi-line string, whose first newline is
+    /// not part of it); where the string starts, for errors.
+    private mutating func openString() -> (multiLine: Bool, start: Int) {
+        let q = b[i], start = i
+        let multiLine = at(i + 1) == q && at(i + 2) == q
+        i += multiLine ? 3 : 1
+        if multiLine && peek == Self.lf { i += 1 }
+        return (multiLine, start)
     }
 
     /// At a quote inside a multi-line string: when three quotes close it, returns the position

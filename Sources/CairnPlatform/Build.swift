@@ -28,6 +28,8 @@ public struct BuildRequest: Sendable {
     public var compressionLevel: Int32?
     public var network = true
     public var quiet = false
+    /// `--timeout`: how long the lifecycle may run (and the text the user gave, for errors).
+    public var timeout: (limit: Duration, text: String)?
 
     public init(image: String, appPath: String, builder: String) {
         self.image = image
@@ -72,6 +74,8 @@ public struct BuildRunner {
         var uid: Int
         var gid: Int
         var environment: [String: String]
+        /// When `--timeout` runs out: set when the lifecycle first starts.
+        var deadline: ContinuousClock.Instant?
         var layout: String { work + "/layout" }
         var customOrder: Bool { !request.buildpacks.isEmpty }
 
@@ -91,12 +95,26 @@ public struct BuildRunner {
             if geteuid() != 0 { sandbox.mapUser = (uid, gid) }
             return sandbox
         }
+
+        /// Runs `command` (the creator, or one phase) in `sandbox` within what is left of
+        /// `--timeout`: when it runs out the sandbox is killed, its whole PID namespace with it.
+        /// - Throws: `PlatformError.timedOut`, or `.lifecycleFailed` for a non-zero exit.
+        func runLifecycle(_ sandbox: Bubblewrap, _ command: [String], phase: String?) throws {
+            var remaining: Duration?
+            if let deadline { remaining = max(deadline - .now, .milliseconds(1)) }
+            let result = try sandbox.run(command, timeout: remaining)
+            if result.timedOut, let timeout = request.timeout {
+                throw PlatformError.timedOut(what: phase.map { "the \($0) phase" } ?? "the build", option: "--timeout \(timeout.text)")
+            }
+            guard result.status == 0 else { throw PlatformError.lifecycleFailed(phase: phase, status: result.status) }
+        }
     }
 
     /// Runs the build; returns the image on success. A builder with image extensions is driven
     /// phase by phase (the creator does not extend images); others through its creator.
     public func build(_ request: BuildRequest) throws -> StoredImage {
-        let context = try prepare(request)
+        var context = try prepare(request)
+        context.deadline = request.timeout.map { .now + $0.limit }
         defer { try? FileManager.default.removeItem(atPath: context.work) }
         if try hasExtensions(context) { return try buildInPhases(context) }
         var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
@@ -104,8 +122,7 @@ public struct BuildRunner {
                            "-run-image", context.runImage]
         if context.customOrder { creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"] }
         creatorArgs.append(request.image)
-        let status = try context.sandbox(root: context.rootfs).run(creatorArgs)
-        guard status == 0 else { throw PlatformError.lifecycleFailed(phase: nil, status: status) }
+        try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil)
         return try importExported(request.image, from: context.layout)
     }
 

@@ -77,8 +77,7 @@ extension BuildRunner {
             sandbox.mounts.append(Mount(URL(fileURLWithPath: lifecycle).deletingLastPathComponent().path, at: "/cairn/bin", writable: false))
             command = ["/cairn/bin/" + URL(fileURLWithPath: lifecycle).lastPathComponent, "cairn-run-as", "\(context.uid)", "\(context.gid)"] + command
         }
-        let status = try sandbox.run(command)
-        guard status == 0 else { throw PlatformError.lifecycleFailed(phase: name, status: status) }
+        try context.runLifecycle(sandbox, command, phase: name)
     }
 
     /// The Dockerfiles of `kind` the detector generated.

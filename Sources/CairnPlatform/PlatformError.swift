@@ -30,6 +30,8 @@ public enum PlatformError: Error, CustomStringConvertible, Sendable {
     case lifecycleBinariesMissing(searched: [String])
     /// A lifecycle phase (or the creator) exited with `status`.
     case lifecycleFailed(phase: String?, status: Int32)
+    /// `what` ran longer than `option` allows and was stopped.
+    case timedOut(what: String, option: String)
     /// The lifecycle exited 0 without writing what it should have.
     case lifecycleOutputMissing(path: String)
     /// Extending the build or run image with extension Dockerfiles failed.
@@ -69,6 +71,8 @@ public enum PlatformError: Error, CustomStringConvertible, Sendable {
             return "no static lifecycle/launcher found (looked in \(searched.joined(separator: ", "))); run scripts/build-static or set CAIRN_LIFECYCLE_BIN"
         case .lifecycleFailed(let phase, let status):
             return (phase.map { $0 + ": " } ?? "") + Self.summary(status)
+        case .timedOut(let what, let option):
+            return "\(what) ran longer than \(option) allows: stopped (its processes killed); the store keeps the previous image"
         case .lifecycleOutputMissing(let path):
             return "the lifecycle reported success but wrote no image to \(path)"
         case .extensionFailed(let kind, let cause):

@@ -126,6 +126,12 @@ public struct Bubblewrap: Sendable {
     /// Runs `command` in the sandbox with stdout/stderr inherited; returns its exit status.
     /// A writable root (a throwaway copy-on-write view) gets the mount points it lacks.
     public func run(_ command: [String]) throws -> Int32 {
+        try run(command, timeout: nil).status
+    }
+
+    /// `run`, killed after `timeout`: bwrap goes with SIGKILL, and with it (--die-with-parent,
+    /// --unshare-pid) every process in the sandbox. The result says whether that happened.
+    public func run(_ command: [String], timeout: Duration?) throws -> ProcessResult {
         if writableRoot {
             for point in Self.systemMountPoints + mounts.map(\.target) where !Self.directoryExists(rootfs + point) {
                 try? FileManager.default.createDirectory(atPath: rootfs + point, withIntermediateDirectories: true)
@@ -140,7 +146,7 @@ public struct Bubblewrap: Sendable {
             user = (runAs.uid, runAs.gid)
         }
         let spec = ProcessSpec(path: try Self.locate(), arguments: sandbox.arguments(command),
-                               environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], user: user)
-        return try ChildProcess.run(spec).status
+                               environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], user: user, timeout: timeout)
+        return try ChildProcess.run(spec)
     }
 }

@@ -154,12 +154,20 @@ struct Build: AsyncParsableCommand {
     var caCerts: String?
     @Option(name: .customLong("compression-level"), help: "gzip level 1-9 of the new layers (default 1, as the reference lifecycle); also CAIRN_COMPRESSION_LEVEL.")
     var compressionLevel: Int32?
+    @Option(help: "Stop the lifecycle (buildpacks included) after this long, e.g. 90s, 10m, 1h30m; the store keeps the previous image.")
+    var timeout: String?
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
         try await reportingErrors {
+            let limit = try timeout.map { text in
+                guard let d = GoDuration.parse(text), d > .zero else {
+                    throw CLIError("--timeout \(text): expected a duration such as 90s, 10m or 1h30m")
+                }
+                return (d, text)
+            }
             guard ["host", "none"].contains(network) else { throw CLIError("--network must be host or none") }
             if let caCerts, !FileManager.default.isReadableFile(atPath: caCerts) { throw CLIError("--ca-certs \(caCerts): no readable file") }
             let store = try storeOptions.open()
@@ -172,6 +180,7 @@ struct Build: AsyncParsableCommand {
             request.lifecycle = lifecycle
             request.clearCache = clearCache
             request.caCertificates = caCerts
+            request.timeout = limit
             if let compressionLevel {
                 guard (1...9).contains(compressionLevel) else { throw CLIError("--compression-level \(compressionLevel): expected 1-9") }
                 request.compressionLevel = compressionLevel

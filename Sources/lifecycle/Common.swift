@@ -1,4 +1,3 @@
-import ArgumentParser
 import Buildpacks
 import FoundationEssentials
 import Processes
@@ -82,11 +81,6 @@ func envFlag(_ name: String, _ env: [String: String]) -> Bool {
 func runImagesFile(run: String?, stack: String?, _ env: [String: String], _ api: APIVersion) -> (path: String, isStackFile: Bool) {
     if api.supports(PlatformFeature.runTOML) { return (resolvePath(run, CNBEnv.runPath, env, default: CNBPath.run), false) }
     return (resolvePath(stack, CNBEnv.stackPath, env, default: CNBPath.stack), true)
-}
-
-extension NameSpecification {
-    /// A Go-style single-dash long flag, as the reference lifecycle takes them (`-app`).
-    static func dash(_ name: String) -> NameSpecification { [.customLong(name, withSingleDash: true), .customLong(name)] }
 }
 
 /// The flags detector and builder share (platform.md, their Inputs tables), resolved

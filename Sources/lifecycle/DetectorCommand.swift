@@ -1,4 +1,3 @@
-import ArgumentParser
 import Buildpacks
 import FoundationEssentials
 import Phases

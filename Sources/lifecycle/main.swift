@@ -1,4 +1,3 @@
-import ArgumentParser
 import Buildpacks
 import FoundationEssentials
 import Phases
@@ -69,21 +68,13 @@ func runPhaseCommand(_ type: any AsyncParsableCommand.Type, _ arguments: [String
     do { canonical = try GoFlags.normalize(arguments, booleans: booleanFlags) } catch {
         fail("failed to parse arguments: \(error)", usageExit)
     }
-    var command: any ParsableCommand
-    do { command = try type.parseAsRoot(canonical) } catch {
-        let code = type.exitCode(for: error)
-        if code == .success {
-            print(type.fullMessage(for: error))
-            exit(0)
-        }
-        fail("failed to parse arguments: \(type.message(for: error))", usageExit)
+    let parsed: (any AsyncParsableCommand)?
+    do { parsed = try CommandLineReader.parse(type, canonical) } catch {
+        fail("failed to parse arguments: \(error)", usageExit)
     }
+    guard let command = parsed else { exit(0) }  // -help
     do {
-        if var asyncCommand = command as? any AsyncParsableCommand {
-            try await asyncCommand.run()
-        } else {
-            try command.run()
-        }
+        try await command.run()
         exit(0)
     } catch let e as ExitCode {
         exit(e.rawValue)

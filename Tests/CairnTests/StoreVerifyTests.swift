@@ -57,17 +57,8 @@ import TestSupport
     try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
     _ = try sh("head -c 8000000 /dev/urandom > '\(src)/big'")
     let env = ["CAIRN_HOME": tmp.path + "/home", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-    let pruner = Process()
-    pruner.executableURL = URL(fileURLWithPath: "/bin/sh")
-    pruner.arguments = ["-c", "while :; do '\(cairnBinary)' prune >/dev/null 2>&1; done"]
-    pruner.environment = env
-    pruner.standardOutput = FileHandle.nullDevice
-    pruner.standardError = FileHandle.nullDevice
-    try pruner.run()
-    defer {
-        _ = try? sh("kill \(pruner.processIdentifier); pkill -P \(pruner.processIdentifier); true")
-        pruner.waitUntilExit()
-    }
+    let pruner = try PruneLoop(environment: env)
+    defer { pruner.stop() }
     for i in 0..<12 {
         try writeFile(src + "/n", "\(i)\n")
         let r = try run([cairnBinary, "import", src, "app\(i):latest"], environment: env)
@@ -97,17 +88,8 @@ import TestSupport
     _ = try sh("cp -a '\(packageRoot)/examples/apps/hello-procfile' '\(same)' && head -c 3000000 /dev/urandom > '\(same)/data.bin'")
     jobs += [("same", same), ("same", same)]
 
-    let pruner = Process()
-    pruner.executableURL = URL(fileURLWithPath: "/bin/sh")
-    pruner.arguments = ["-c", "while :; do '\(cairnBinary)' prune >/dev/null 2>&1; done"]
-    pruner.environment = env
-    pruner.standardOutput = FileHandle.nullDevice
-    pruner.standardError = FileHandle.nullDevice
-    try pruner.run()
-    defer {
-        _ = try? sh("kill \(pruner.processIdentifier); pkill -P \(pruner.processIdentifier); true")
-        pruner.waitUntilExit()
-    }
+    let pruner = try PruneLoop(environment: env)
+    defer { pruner.stop() }
     // All six at once (not a pool as wide as the cores): each its own process, output to files.
     let builds = try jobs.enumerated().map { k, job in
         let p = Process()
@@ -134,4 +116,23 @@ import TestSupport
         #expect(inspect.status == 0, "cairn inspect \(name): \(inspect.stderr)")
     }
     print("concurrency: \(jobs.count) builds (4 apps + 2 of one app) beside a prune loop, \(succeeded) succeeded, store verify: \(verify.status == 0 ? "0 problems" : "problems")")
+}
+
+/// `cairn prune` run over and over in the background until stopped.
+final class PruneLoop {
+    let process = Process()
+
+    init(environment: [String: String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "while :; do '\(cairnBinary)' prune >/dev/null 2>&1; done"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func stop() {
+        _ = try? sh("kill \(process.processIdentifier); pkill -P \(process.processIdentifier); true")
+        process.waitUntilExit()
+    }
 }

@@ -1,11 +1,35 @@
 import Foundation
 import OCI
 import Testing
+import TestSupport
 
 @Suite struct DigestTests {
     @Test func sha256OfKnownInput() {
         #expect(Digest.sha256(of: Data("abc".utf8)).description
             == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Digest.sha256(of: Data()).encoded == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
+    /// Streamed in pieces of every size around the 64-byte block, as layers are: the same digest
+    /// as coreutils' sha256sum of the whole, from memory and from the file.
+    @Test func streamedSHA256MatchesSha256sum() throws {
+        let dir = TempDir("sha")
+        let path = dir.path + "/data"
+        _ = try sh("head -c 3000017 /dev/urandom > '\(path)'")
+        let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let expected = try sh("sha256sum '\(path)'").stdout.prefix(64)
+        var counter = DigestingCounter()
+        var offset = 0, size = 1
+        while offset < data.count {
+            let end = min(data.count, offset + size)
+            data[offset..<end].withUnsafeBytes { counter.update($0) }
+            offset = end
+            size = size * 7 % 70_001 + 1
+        }
+        #expect(counter.finalize().encoded == expected)
+        #expect(counter.count == Int64(data.count))
+        #expect(try Digest.sha256(file: path).encoded == expected)
+        #expect(Digest.sha256(of: data).encoded == expected)
     }
 
     @Test(arguments: [

@@ -1,4 +1,3 @@
-import Crypto
 import FoundationEssentials
 
 #if canImport(Glibc)
@@ -61,7 +60,9 @@ public struct Digest: Hashable, Sendable, Codable, Comparable, CustomStringConve
 
     /// The sha256 digest of `data`.
     public static func sha256<D: DataProtocol>(of data: D) -> Digest {
-        Digest(sha256Bytes: SHA256.hash(data: data))
+        var hasher = SHA256Hasher()
+        for region in data.regions { region.withUnsafeBytes { hasher.update($0) } }
+        return Digest(sha256Bytes: hasher.finalize())
     }
 
     public var description: String { "\(algorithm):\(encoded)" }
@@ -129,14 +130,14 @@ func hexString<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
 
 /// Incremental sha256 with a byte count: the diffID and blob digest of streamed content.
 public struct DigestingCounter {
-    private var hasher = SHA256()
+    private var hasher = SHA256Hasher()
     public private(set) var count: Int64 = 0
 
     public init() {}
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        hasher.update(bufferPointer: bytes)
+        hasher.update(bytes)
         count += Int64(bytes.count)
     }
 

@@ -1,4 +1,3 @@
-import Crypto
 import FoundationEssentials
 
 #if canImport(Glibc)
@@ -101,14 +100,14 @@ extension Digest {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw OCIError.io(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
-        var hasher = SHA256()
+        var hasher = SHA256Hasher()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw OCIError.io(operation: "read", path: path, errno: errno) }
             if n == 0 { break }
-            hasher.update(data: buffer[..<n])
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
         }
         return Digest(sha256Bytes: hasher.finalize())
     }

@@ -28,7 +28,17 @@ struct BuildpackOutput: Sendable {
                 .filter { !BuildPhase.reservedNames.contains($0) }
                 .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             var layers: [(name: String, file: LayerMetadataFile)] = []
-            for name in names { layers.append((name, try readFile(LayerMetadataFile.self, dir + "/" + name + ".toml"))) }
+            for name in names {
+                // A layer is a directory (buildpack.md); a link (to `/`, say) would have the
+                // exporter and the cache walk wherever it points.
+                var st = stat()
+                if lstat(dir + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+                    let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + name)) ?? "?"
+                    throw .buildpackOutputInvalid(id: bp.id.description,
+                                                  detail: "layer \(name) is a symbolic link (to \(target)); a layer must be a directory")
+                }
+                layers.append((name, try readFile(LayerMetadataFile.self, dir + "/" + name + ".toml")))
+            }
             outputs.append(BuildpackOutput(element: bp, directory: dir, layers: layers))
         }
         return outputs

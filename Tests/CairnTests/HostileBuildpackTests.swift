@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hostile buildpacks (issue 17), run by `cairn build` as processes in the build sandbox: one
+/// that never exits (stopped by `--timeout`, nothing left running), one that prints 64 MB, one
+/// that writes everywhere outside its layers. Each gives a clear error or a contained result;
+/// nothing outside the sandbox's directories changes and the store verifies.
+@Suite(.timeLimit(.minutes(5)))
+struct HostileBuildpackTests {
+    let tmp = TempDir("hostile")
+    var home: String { tmp.path + "/home" }
+    var app: String { tmp.path + "/app" }
+    static let buildpack = fixturesRoot + "/buildpacks/hostile"
+
+    init() throws {
+        try ExampleBuilder.make(home: tmp.path + "/home")
+        _ = try sh("cp -a '\(packageRoot)/examples/apps/hello-procfile' '\(tmp.path)/app'")
+    }
+
+    func build(_ image: String, mode: String, extra: [String] = []) throws -> (RunResult, Double) {
+        let start = Date()
+        let r = try cairnAt(["build", image, "--path", app, "--builder", ExampleBuilder.name, "--buildpack", Self.buildpack,
+                             "--env", "HOSTILE=\(mode)"] + extra, home: home)
+        return (r, Date().timeIntervalSince(start))
+    }
+
+    func storeVerifies() throws {
+        let verify = try cairnAt(["store", "verify"], home: home)
+        #expect(verify.status == 0 && verify.stdout.contains(" 0 problems"), "\(verify.stdout)\(verify.stderr)")
+    }
+
+    /// Processes whose command line contains `text` (read from /proc, this machine's).
+    static func running(_ text: String) -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int32($0) != nil } ?? []
+        return pids.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return line.contains(text) ? "\(pid): \(line)" : nil
+        }
+    }
+
+    @Test func aBuildpackThatNeverExitsIsStoppedByTimeoutAndLeavesNothingRunning() throws {
+        let (first, _) = try build("hostile", mode: "none")
+        try #require(first.status == 0, "\(first.stderr)")
+        let before = try cairnAt(["inspect", "hostile", "--format", "json"], home: home)
+        let (r, seconds) = try build("hostile", mode: "hang", extra: ["--timeout", "5s"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--timeout 5s"), "\(r.stderr)")
+        #expect(seconds < 60, "the build ran \(seconds) s with --timeout 5s")
+        // The buildpack's background `sleep 100001` went with the sandbox.
+        var left = Self.running("sleep 100001")
+        for _ in 0..<20 where !left.isEmpty {
+            usleep(100_000)
+            left = Self.running("sleep 100001")
+        }
+        #expect(left.isEmpty, "still running after the timeout: \(left)")
+        let after = try cairnAt(["inspect", "hostile", "--format", "json"], home: home)
+        #expect(after.stdout == before.stdout, "the previous image changed")
+        try storeVerifies()
+        #expect(throws: Never.self) { _ = try cairnAt(["build", "x", "--timeout", "soon"], home: home) }
+        let bad = try cairnAt(["build", "x", "--path", app, "--builder", ExampleBuilder.name, "--timeout", "soon"], home: home)
+        #expect(bad.status != 0 && bad.stderr.contains("--timeout soon"), "\(bad.stderr)")
+        print("hostile: never-exiting buildpack stopped after \(Int(seconds)) s by --timeout 5s, 0 processes left")
+    }
+
+    @Test func aBuildpackPrintingMegabytesFinishes() throws {
+        let (r, seconds) = try build("loud", mode: "loud")
+        #expect(r.status == 0, "\(r.stderr.suffix(2000))")
+        #expect(r.stdout.utf8.count + r.stderr.utf8.count >= 64_000_000, "the output was cut")
+        #expect(r.stdout.contains("printed 64 MB") || r.stderr.contains("printed 64 MB"))
+        try storeVerifies()
+        print("hostile: 64 MB of buildpack output in \(String(format: "%.1f", seconds)) s")
+    }
+
+    @Test func writesOutsideTheLayersStayInTheSandbox() throws {
+        let (r, _) = try build("outside", mode: "outside")
+        #expect(r.status == 0, "\(r.stderr)")
+        let output = r.stdout + r.stderr
+        for path in ["/etc/cairn-hostile", "/cnb/cairn-hostile", "/cairn-hostile", "/cnb/buildpacks/cairn-hostile", "/platform/cairn-hostile"] {
+            #expect(!output.contains("wrote \(path)"), "the buildpack could write \(path)")
+            #expect(!FileManager.default.fileExists(atPath: path), "\(path) exists on the host")
+        }
+        let found = try sh("find '\(home)' '\(tmp.path)' -name cairn-hostile 2>/dev/null")
+        #expect(found.stdout.isEmpty, "written outside the sandbox's directories: \(found.stdout)")
+        try storeVerifies()
+    }
+
+    @Test func aLayerThatLinksToTheRootIsRefusedByName() throws {
+        let (r, _) = try build("symlink", mode: "symlink-root")
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("layer root is a symbolic link (to /); a layer must be a directory"), "\(r.stderr)")
+        #expect(try cairnAt(["inspect", "symlink"], home: home).status != 0, "an image was stored")
+        try storeVerifies()
+    }
+}
