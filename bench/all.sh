@@ -30,7 +30,8 @@ print("| benchmark | measure | baseline | baseline s | Cairn s | ratio |")
 print("|---|---|---|---:|---:|---:|")
 for bench, measure, baseline, b, c in rows:
     b, c = float(b), float(c)
-    print(f"| {bench} | {measure} | {baseline} | {b:.3f} | {c:.3f} | {b / c:.2f}x |")
+    cell = lambda t: t.replace("|", "\\|")
+    print(f"| {cell(bench)} | {cell(measure)} | {cell(baseline)} | {b:.4g} | {c:.4g} | {b / c:.2f}x |")
 if failed:
     print(f"\nFailed (no rows): {', '.join(failed)}")
 PY
