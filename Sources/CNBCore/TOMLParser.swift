@@ -136,13 +136,22 @@ public struct TOMLParser {
     }
 
     private mutating func keyValue(header: [String]) throws(TOMLSyntaxError) {
+        // Moved out and back (not copied): the inline-table path reads into a document of its own.
+        var target = TOMLDocument()
+        swap(&target, &document)
+        defer { swap(&target, &document) }
+        try keyValue(into: &target, header: header)
+    }
+
+    /// `key = value`, added to `target` (the document, or an inline table's own).
+    private mutating func keyValue(into target: inout TOMLDocument, header: [String]) throws(TOMLSyntaxError) {
         let start = i
         let key = try readKey()
         guard peek == UInt8(ascii: "=") else { throw fail("expected '=' after the key \(TOMLDocument.display(key)), found \(found)") }
         i += 1
         skipSpaces()
         let value = try readValue()
-        do { try document.setValue(header: header, key: key, value: value) } catch { throw fail(error.message, at: start) }
+        do { try target.setValue(header: header, key: key, value: value) } catch { throw fail(error.message, at: start) }
     }
 
     /// A key: simple keys (bare, "basic" or 'literal') joined by dots; spaces around each part
@@ -216,13 +225,7 @@ public struct TOMLParser {
             return .table([:])
         }
         while true {
-            let start = i
-            let key = try readKey()
-            guard peek == UInt8(ascii: "=") else { throw fail("expected '=' after the key \(TOMLDocument.display(key)), found \(found)") }
-            i += 1
-            skipSpaces()
-            let value = try readValue()
-            do { try table.setValue(header: [], key: key, value: value) } catch { throw fail(error.message, at: start) }
+            try keyValue(into: &table, header: [])
             skipSpaces()
             switch peek {
             case UInt8(ascii: ","): i += 1
