@@ -157,11 +157,11 @@ public enum TOMLFile {
     private static func emitTable(_ table: [String: AnyTOML], path: [String], into out: inout String) {
         let keys = table.keys.sorted()
         for k in keys where !isTableLike(table[k]!) {
-            out += "\(key(k)) = \(inline(table[k]!))\n"
+            out += "\(TOMLText.key(k)) = \(inline(table[k]!))\n"
         }
         for k in keys where isTableLike(table[k]!) {
             let childPath = path + [k]
-            let header = childPath.map(key).joined(separator: ".")
+            let header = childPath.map(TOMLText.key).joined(separator: ".")
             switch table[k]! {
             case .table(let t):
                 if !out.isEmpty { out += "\n" }
@@ -178,36 +178,9 @@ public enum TOMLFile {
         }
     }
 
-    private static func key(_ k: String) -> String {
-        let bare = !k.isEmpty && k.unicodeScalars.allSatisfy {
-            ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "-" || $0 == "_"
-        }
-        return bare ? k : quote(k)
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7f {
-                    out += "\\u" + hex(u.value, width: 4)
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
-
     private static func inline(_ v: AnyTOML) -> String {
         switch v {
-        case .string(let s): return quote(s)
+        case .string(let s): return TOMLText.quoted(s)
         case .integer(let i): return String(i)
         case .float(let d):
             if d.isNaN { return "nan" }
@@ -216,7 +189,7 @@ public enum TOMLFile {
             return s.contains(".") || s.contains("e") ? s : s + ".0"
         case .bool(let b): return b ? "true" : "false"
         case .array(let items): return "[" + items.map(inline).joined(separator: ", ") + "]"
-        case .table(let t): return "{" + t.keys.sorted().map { "\(key($0)) = \(inline(t[$0]!))" }.joined(separator: ", ") + "}"
+        case .table(let t): return "{" + t.keys.sorted().map { "\(TOMLText.key($0)) = \(inline(t[$0]!))" }.joined(separator: ", ") + "}"
         }
     }
 

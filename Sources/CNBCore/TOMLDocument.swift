@@ -171,9 +171,6 @@ struct TOMLDocument {
 
     /// A key path as TOML writes it: bare parts as they are, others quoted.
     static func display<S: Sequence<String>>(_ key: S) -> String {
-        key.map { part in
-            let bare = !part.isEmpty && part.utf8.allSatisfy(TOMLParser.isBareKeyByte)
-            return bare ? part : TOMLValue.quoted(part)
-        }.joined(separator: ".")
+        key.map(TOMLText.key).joined(separator: ".")
     }
 }

@@ -81,13 +81,6 @@ extension TOMLValue {
         }
     }
 
-    /// `s` as a double-quoted string (JSON escapes, which are valid TOML basic-string escapes).
-    static func quoted(_ s: String) -> String {
-        var out: [UInt8] = []
-        appendJSONString(s, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
     static func appendJSONString(_ s: String, to out: inout [UInt8]) {
         let digits = Array("0123456789abcdef".utf8)
         out.append(UInt8(ascii: "\""))
@@ -105,5 +98,34 @@ extension TOMLValue {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// TOML as the writer spells it, and as errors name keys.
+public enum TOMLText {
+    /// A key: bare when it can be, else a basic string.
+    public static func key(_ k: String) -> String {
+        !k.isEmpty && k.utf8.allSatisfy(TOMLParser.isBareKeyByte) ? k : quoted(k)
+    }
+
+    /// `s` as a TOML basic string.
+    public static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 || u.value == 0x7f {
+                    out += "\\u" + hex(u.value, width: 4)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
     }
 }
