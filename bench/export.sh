@@ -2,7 +2,9 @@
 # Benchmark: `lifecycle exporter` of a ~1 GiB app (the tree bench/import.sh generates) into a
 # Cairn store, against `tar --sort=name | pigz -1 -p$CORES | sha256sum` of the same tree in the
 # same run; then a warm export with nothing changed (layer fingerprints in the cache directory)
-# as a fraction of the cold one. Medians of RUNS (default 3) runs.
+# as a fraction of the cold one; then the same tree as three launch layers of one buildpack
+# (random, text, small files), written one after another (CAIRN_LAYER_WRITERS=1, the baseline)
+# and at once (the default: one writer per core). Medians of RUNS (default 3) runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -24,6 +26,15 @@ printf 'group = []\n' > "$E/layers/group.toml"
 printf '[run-image]\nimage = "run:latest"\nreference = "run:latest"\n' > "$E/layers/analyzed.toml"
 printf '[[processes]]\ntype = "web"\ncommand = ["true"]\nbuildpack-id = "x/y"\ndirect = true\n' > "$E/layers/config/metadata.toml"
 BYTES=$(du -sb "$TREE" | cut -f1)
+M=$E/multi
+mkdir -p "$M/layers/config" "$M/layers/bench_parts" "$M/app"
+for part in random text small; do
+  cp -al "$TREE/$part" "$M/layers/bench_parts/$part"
+  printf '[types]\nlaunch = true\n' > "$M/layers/bench_parts/$part.toml"
+done
+printf '[[group]]\nid = "bench/parts"\nversion = "1.0.0"\napi = "0.10"\n' > "$M/layers/group.toml"
+cp "$E/layers/analyzed.toml" "$M/layers/"; cp "$E/layers/config/metadata.toml" "$M/layers/config/"
+echo hi > "$M/app/index.html"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timeit() {  # a failed command stops the whole benchmark
@@ -37,18 +48,29 @@ export_into() {  # store cache
 }
 cold() { rm -rf "$E/store" "$E/cache"; cp -a "$E/base-store" "$E/store"; export_into "$E/store" "$E/cache"; }
 warm() { export_into "$E/store" "$E/cache"; }
+multi() {  # writers
+  rm -rf "$M/store" "$M/cache"; cp -a "$E/base-store" "$M/store"
+  CAIRN_LAYER_WRITERS=$1 CNB_PLATFORM_API=0.15 "$BIN/lifecycle" exporter -store "$M/store" -cache-dir "$M/cache" -app "$M/app" \
+    -layers "$M/layers" -launcher "$BIN/launcher" -run "$E/none.toml" parts:latest
+}
 
 tar -cf - -C "$TREE" . >/dev/null  # page cache
-base=(); c=(); w=()
+base=(); c=(); w=(); one=(); many=()
 for _ in $(seq "$RUNS"); do
   base+=("$(timeit pipeline)")
   c+=("$(timeit cold)")
   w+=("$(timeit warm)")
+  one+=("$(timeit multi 1)")
+  many+=("$(timeit multi "$CORES")")
 done
 b=$(printf '%s\n' "${base[@]}" | median); co=$(printf '%s\n' "${c[@]}" | median); wa=$(printf '%s\n' "${w[@]}" | median)
+o1=$(printf '%s\n' "${one[@]}" | median); on=$(printf '%s\n' "${many[@]}" | median)
 printf 'tree %d MiB, %d cores, %d runs (median)\n' $((BYTES >> 20)) "$CORES" "$RUNS"
 printf 'pipeline (tar|pigz|sha256sum) %6.2f s\n' "$b"
 printf 'cold export                   %6.2f s   throughput vs pipeline: %.2fx\n' "$co" "$(echo "$b / $co" | bc -l)"
 printf 'warm export (no change)       %6.2f s   = %.1f%% of cold\n' "$wa" "$(echo "100 * $wa / $co" | bc -l)"
+printf '3 layers, one at a time       %6.2f s\n' "$o1"
+printf '3 layers, %d at once           %6.2f s   = %.2fx faster\n' "$CORES" "$on" "$(echo "$o1 / $on" | bc -l)"
 record export "cold, $((BYTES >> 20)) MiB app" "tar | pigz -1 | sha256sum" "$b" "$co"
 record export "warm, nothing changed" "tar | pigz -1 | sha256sum" "$b" "$wa"
+record export "3 new layers at once ($CORES writers)" "same layers one at a time" "$o1" "$on"

@@ -5,36 +5,42 @@ import Processes
 import Glibc
 #endif
 
-/// A one-line byte counter per layer being written, on a terminal only (stdout is the log).
-enum LayerProgress {
+/// A one-line byte counter for the layers being written, on a terminal only (stdout is the log):
+/// `writing layer 'x': 12 MiB`, or the sum over several layers written at once.
+final class LayerProgress: @unchecked Sendable {
     static let onTerminal = isatty(1) == 1
-
-    static func make(_ what: String) -> (@Sendable (Int64) -> Void)? {
-        guard onTerminal else { return nil }
-        let last = LockedBox(Date.distantPast)
-        return { bytes in
-            let now = Date()
-            guard last.swap(if: { now.timeIntervalSince($0) > 0.2 }, now) else { return }
-            StandardStream.output.write("\r  writing layer '\(what)': \(bytes >> 20) MiB\u{1b}[K")
-        }
-    }
-
-    static func clear(_ progress: (@Sendable (Int64) -> Void)?) {
-        if progress != nil { StandardStream.output.write("\r\u{1b}[K") }
-    }
-}
-
-/// A value behind a lock.
-final class LockedBox<T>: @unchecked Sendable {
-    private var value: T
+    private let what: String
     private let lock = Lock()
-    init(_ value: T) { self.value = value }
-    /// Replaces the value with `new` when `condition` holds for the current one.
-    func swap(if condition: (T) -> Bool, _ new: T) -> Bool {
+    private var bytes: [Int64]
+    private var last = Date.distantPast
+
+    private init(_ what: String, parts: Int) {
+        self.what = what
+        bytes = Array(repeating: 0, count: parts)
+    }
+
+    /// A counter for `parts` layers named together as `what`; nil off a terminal.
+    static func make(_ what: String, parts: Int = 1) -> LayerProgress? {
+        onTerminal ? LayerProgress(what, parts: parts) : nil
+    }
+
+    /// The callback of part `i`, given that layer's bytes so far.
+    func part(_ i: Int) -> @Sendable (Int64) -> Void {
+        { n in self.update(i, n) }
+    }
+
+    private func update(_ i: Int, _ n: Int64) {
+        let now = Date()
         lock.lock()
-        defer { lock.unlock() }
-        guard condition(value) else { return false }
-        value = new
-        return true
+        bytes[i] = n
+        guard now.timeIntervalSince(last) > 0.2 else { return lock.unlock() }
+        last = now
+        let total = bytes.reduce(0, +)
+        lock.unlock()
+        StandardStream.output.write("\r  writing \(what): \(total >> 20) MiB\u{1b}[K")
+    }
+
+    static func clear(_ progress: LayerProgress?) {
+        if progress != nil { StandardStream.output.write("\r\u{1b}[K") }
     }
 }

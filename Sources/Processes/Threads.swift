@@ -65,6 +65,54 @@ public func startThread(stackSize: Int = 1 << 20, _ body: @escaping @Sendable ()
     precondition(rc == 0, "pthread_create failed: \(rc)")
 }
 
+/// `body(i)` for every `i` in `0..<count`, on up to `width` threads at once (this one and
+/// `width - 1` started ones), each index taken once in order; returns when all are done, with
+/// the results in index order.
+public func concurrentMap<T: Sendable>(_ count: Int, width: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
+    let work = ConcurrentWork<T>(count)
+    let take: @Sendable () -> Int? = {
+        work.done.lock()
+        defer { work.done.unlock() }
+        guard work.next < count else { return nil }
+        work.next += 1
+        return work.next - 1
+    }
+    let drain: @Sendable () -> Void = {
+        while let i = take() {
+            let r = body(i)
+            work.done.lock()
+            work.results[i] = r
+            work.done.unlock()
+        }
+    }
+    let helpers = max(0, min(width, count) - 1)
+    work.running = helpers
+    for _ in 0..<helpers {
+        startThread(stackSize: 8 << 20) {
+            drain()
+            work.done.lock()
+            work.running -= 1
+            work.done.broadcast()
+            work.done.unlock()
+        }
+    }
+    drain()
+    work.done.lock()
+    while work.running > 0 { work.done.wait() }
+    let results = work.results.map { $0! }
+    work.done.unlock()
+    return results
+}
+
+/// The shared state of `concurrentMap`, behind `done`'s lock.
+private final class ConcurrentWork<T>: @unchecked Sendable {
+    let done = Condition()
+    var next = 0
+    var running = 0
+    var results: [T?]
+    init(_ count: Int) { results = Array(repeating: nil, count: count) }
+}
+
 /// The standard streams, written whole with write(2) (retrying short writes and EINTR).
 public enum StandardStream: Int32 {
     case output = 1, error = 2

@@ -351,3 +351,45 @@ func digest(store: String, _ image: String) throws -> String {
     #expect(cache.status == 0, "\(cache.stderr)")
     #expect(cache.stdout.contains("io.buildpacks.lifecycle.cache.metadata"), "\(cache.stdout)")
 }
+
+@Test func layersWrittenConcurrentlyGiveTheSameImageAndLogAsOneAtATime() throws {
+    let stack = try TinyStack.shared()
+    let c = try CreatorRun()
+    // Four launch layers of different sizes and an app slice: with one writer they are written
+    // one after another, with four at once (issue 18); the image must not differ by one byte.
+    func multiLayerBuildpack() throws {
+        let bp = c.buildpacks + "/test_multi/1.0.0"
+        try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/multi\"\nversion = \"1.0.0\"\n")
+        try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
+        try writeFile(bp + "/bin/build", """
+            #!/bin/sh
+            set -e
+            for i in 1 2 3 4; do
+              mkdir -p "$CNB_LAYERS_DIR/l$i/small"
+              seq 1 $((i * 60000)) > "$CNB_LAYERS_DIR/l$i/numbers"
+              for j in $(seq 1 $((i * 50))); do echo "$i-$j" > "$CNB_LAYERS_DIR/l$i/small/f$j"; done
+              printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/l$i.toml"
+            done
+            printf '[[slices]]\\npaths = ["Procfile"]\\n' > "$CNB_LAYERS_DIR/launch.toml"
+            """, mode: 0o755)
+        try writeFile(c.order, "[[order]]\n[[order.group]]\nid = \"test/multi\"\nversion = \"1.0.0\"\n[[order.group]]\nid = \"examples/procfile\"\nversion = \"0.1.0\"\n")
+    }
+    var digests: [String] = []
+    var logs: [[String]] = []
+    for writers in ["1", "4"] {
+        try c.populate()
+        try multiLayerBuildpack()
+        let store = c.tmp.path + "/store-\(writers)"
+        _ = try sh("cp -a '\(stack.store)' '\(store)'")
+        let r = try c.create(["-store", store], image: "multi", env: ["SOURCE_DATE_EPOCH": "1700000000", "CAIRN_LAYER_WRITERS": writers])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        digests.append(try digest(store: store, "multi"))
+        logs.append(r.stdout.split(separator: "\n").map(String.init).filter { $0.contains("Adding layer") || $0.contains("Reusing layer") })
+        #expect(try run([cairnBinary, "store", "verify", "--store", store]).status == 0)
+    }
+    #expect(digests[0] == digests[1], "one writer and four writers must give the same image")
+    #expect(logs[0] == logs[1], "the log names the layers in the same order: \(logs)")
+    let added = logs[1].filter { $0.contains("Adding layer") }.map { $0.components(separatedBy: "'")[1] }
+    #expect(added.prefix(7) == ["test/multi:l1", "test/multi:l2", "test/multi:l3", "test/multi:l4", "examples/procfile:procfile", "slice-1", "app"],
+            "\(added)")
+}

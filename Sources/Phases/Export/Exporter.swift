@@ -138,10 +138,18 @@ public struct Exporter: Sendable {
                                    compression: inputs.compression, owner: (inputs.uid, inputs.gid), log: log)
 
         var label = LifecycleMetadataLabel(execEnv: inputs.execEnv)
-        let launch = try launchLayers(build.buildpacks, factory: factory, previousMetadata: previousMetadata)
+        // The launch layers' directories and the app slices are written together, concurrently.
+        let launchDirectories = launchDirectories(build.buildpacks)
+        let slices = try appSlices(build.metadata)
+        let written = try factory.directories(launchDirectories + slices)
+        let launch = try launchLayers(build.buildpacks, written: Dictionary(uniqueKeysWithValues: zip(launchDirectories.map(\.what), written)),
+                                      factory: factory, previousMetadata: previousMetadata)
         label.buildpacks = launch.entries
         var layers = launch.layers
-        layers += try appLayers(build.metadata, factory: factory, label: &label)
+        for result in written.suffix(slices.count) {
+            layers.append(NewLayer(result: result, createdBy: "Application Layer"))
+            label.app.append(.init(sha: result.diffID.description))
+        }
         layers += try lifecycleLayers(build, factory: factory, metadataPath: metadataPath, label: &label)
         try recordRunImage(runName, run.image, analyzed: build.analyzed, in: &label)
 
@@ -198,10 +206,20 @@ public struct Exporter: Sendable {
         return CNBPath.launcher
     }
 
-    /// 1. Launch layers of each buildpack, in group order then layer name; a layer kept by
-    /// metadata only comes from the previous image. Also returns the label entries and, by
-    /// `<bp>:<layer>`, the layers written from a directory (the cache shares their blobs).
-    func launchLayers(_ outputs: [BuildpackOutput], factory: LayerFactory, previousMetadata: LifecycleMetadataLabel) throws(LifecycleError)
+    /// The launch layers that have a directory, as `<bp>:<layer>`, in group order then layer name.
+    func launchDirectories(_ outputs: [BuildpackOutput]) -> [LayerFactory.DirectoryLayer] {
+        outputs.flatMap { out in
+            out.layers.filter { $0.file.effectiveTypes.launch && FileManager.default.fileExists(atPath: out.path($0.name)) }
+                .map { LayerFactory.DirectoryLayer(directory: out.path($0.name), what: "\(out.element.id):\($0.name)") }
+        }
+    }
+
+    /// 1. Launch layers of each buildpack, in group order then layer name: those with a directory
+    /// from `written`, a layer kept by metadata only from the previous image. Also returns the
+    /// label entries and, by `<bp>:<layer>`, the layers written from a directory (the cache
+    /// shares their blobs).
+    func launchLayers(_ outputs: [BuildpackOutput], written: [String: LayerResult], factory: LayerFactory,
+                      previousMetadata: LifecycleMetadataLabel) throws(LifecycleError)
         -> (layers: [NewLayer], entries: [LifecycleMetadataLabel.BuildpackLayers], results: [String: LayerResult]) {
         var layers: [NewLayer] = []
         var entries: [LifecycleMetadataLabel.BuildpackLayers] = []
@@ -213,8 +231,8 @@ public struct Exporter: Sendable {
             for (name, file) in out.layers where file.effectiveTypes.launch {
                 let what = "\(bp.id):\(name)"
                 let result: LayerResult
-                if FileManager.default.fileExists(atPath: out.path(name)) {
-                    result = try factory.directory(out.path(name), what: what)
+                if let w = written[what] {
+                    result = w
                     results[what] = result
                 } else {
                     result = try factory.fromPrevious(diffID: previousMetadata.buildpack(bp.id.description)?.layers[name]?.sha, what: what)
@@ -228,17 +246,13 @@ public struct Exporter: Sendable {
         return (layers, entries, results)
     }
 
-    /// 2. App layers: one per slice with files, then the rest.
-    func appLayers(_ metadata: BuildMetadataFile, factory: LayerFactory, label: inout LifecycleMetadataLabel) throws(LifecycleError) -> [NewLayer] {
+    /// 2. App layers: one per slice with files, then the rest (`slice-N`, …, `app`).
+    func appSlices(_ metadata: BuildMetadataFile) throws(LifecycleError) -> [LayerFactory.DirectoryLayer] {
         let slices = try AppSlices.split(inputs.appDirectory, metadata.slices)
-        var layers: [NewLayer] = []
-        for (i, include) in slices.enumerated() {
+        return slices.enumerated().map { i, include in
             let what = i == slices.count - 1 ? "app" : "slice-\(i + 1)"
-            let result = try factory.directory(inputs.appDirectory, include: include, slice: what, what: what)
-            layers.append(NewLayer(result: result, createdBy: "Application Layer"))
-            label.app.append(.init(sha: result.diffID.description))
+            return LayerFactory.DirectoryLayer(directory: inputs.appDirectory, include: include, slice: what, what: what)
         }
-        return layers
     }
 
     /// 3. Launcher, 4. launch config (process links + metadata.toml), 5. SBOM.

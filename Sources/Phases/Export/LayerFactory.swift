@@ -1,6 +1,7 @@
 import Buildpacks
 import FoundationEssentials
 import OCI
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ import Glibc
 /// from directories, the launcher, the launch config and the SBOM layer. An unchanged directory
 /// is recognised by its fingerprint (in the target, else in the cache directory) and its layer
 /// reused without reading its bytes. Records which layers were reused and which added, for the log.
-final class LayerFactory {
+final class LayerFactory: @unchecked Sendable {
     let dest: ImageStore
     let book: FingerprintBook
     /// The cache directory's store: layers the restorer extracted from it have their blobs there.
@@ -42,41 +43,81 @@ final class LayerFactory {
     /// Options of layers owned by the CNB user.
     var ownerOptions: LayerWriteOptions { layerOptions(epoch: epoch, compression: compression, owner: owner) }
 
-    /// The layer of a directory (its absolute path is the entries' prefix), written or recognised
-    /// by fingerprint. `include` limits it to some paths (an app slice named `slice`).
+    /// A directory to write as a layer: its absolute path is the entries' prefix; `include`
+    /// limits it to some paths (an app slice named `slice`); `what` names it in the log.
+    struct DirectoryLayer: Sendable {
+        var directory: String
+        var include: Set<String>? = nil
+        var slice = ""
+        var what: String
+    }
+
+    /// The layer of a directory, written or recognised by fingerprint.
     func directory(_ directory: String, include: Set<String>? = nil, slice: String = "", what: String) throws(LifecycleError) -> LayerResult {
+        try directories([DirectoryLayer(directory: directory, include: include, slice: slice, what: what)])[0]
+    }
+
+    /// The layers of several directories, in order. Those not recognised by fingerprint are
+    /// written concurrently, up to one per core (each compresses on every core too, but reading
+    /// files, tar framing and the diffID hash are one thread's work per layer: several small or
+    /// file-heavy layers leave cores idle one after another). The log says, in order, which
+    /// were reused and which added; the first failure in order is thrown.
+    func directories(_ requests: [DirectoryLayer]) throws(LifecycleError) -> [LayerResult] {
+        let progress = LayerProgress.make(requests.count == 1 ? "layer '\(requests[0].what)'" : "\(requests.count) layers", parts: requests.count)
+        let outcomes = concurrentMap(requests.count, width: Self.writers) { i in
+            Result { () throws(LifecycleError) in try self.write(requests[i], progress: progress?.part(i)) }
+        }
+        LayerProgress.clear(progress)
+        var results: [LayerResult] = []
+        for (request, outcome) in zip(requests, outcomes) {
+            let (result, how) = try outcome.get()
+            switch how {
+            case .recognised:
+                log.info("Reusing layer '\(request.what)' with SHA \(result.diffID) (unchanged since the last export)")
+            case .inPrevious:
+                log.info("Reusing layer '\(request.what)' with SHA \(result.diffID)")
+            case .added:
+                log.info("Adding layer '\(request.what)' with SHA \(result.diffID)")
+            }
+            if how == .added { added.append(request.what) } else { reused.append(request.what) }
+            results.append(result)
+        }
+        return results
+    }
+
+    /// How many layers are written at once: `CAIRN_LAYER_WRITERS` (1 writes them one after
+    /// another, as bench/export.sh's baseline does), else the number of cores.
+    static let writers: Int = {
+        if let v = ProcessInfo.processInfo.environment["CAIRN_LAYER_WRITERS"], let n = Int(v), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    enum Outcome { case recognised, inPrevious, added }
+
+    /// One directory's layer: recognised by fingerprint in the target or the cache directory,
+    /// else written (then recorded in the fingerprint book). Runs on any thread.
+    private func write(_ r: DirectoryLayer, progress: (@Sendable (Int64) -> Void)?) throws(LifecycleError) -> (LayerResult, Outcome) {
         var o = ownerOptions
-        o.prefix = layerPath(directory)
-        o.include = include
-        let key = FingerprintBook.key(directory: directory, options: o, slice: slice)
+        o.prefix = layerPath(r.directory)
+        o.include = r.include
+        let key = FingerprintBook.key(directory: r.directory, options: o, slice: r.slice)
         do {
-            let fingerprint = try Fingerprint.of(directory, include: include)
+            let fingerprint = try Fingerprint.of(r.directory, include: r.include)
             var known = book.lookup(key, fingerprint: fingerprint, in: dest)
             if known == nil, let cacheStore, let cached = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
                 try copyBlob(cached.digest, from: cacheStore, to: dest)
                 known = cached
             }
-            if let known {
-                log.info("Reusing layer '\(what)' with SHA \(known.diffID) (unchanged since the last export)")
-                reused.append(what)
-                return known
-            }
-            o.progress = LayerProgress.make(what)
-            let result = try dest.writeLayer(directory: directory, options: o)
-            LayerProgress.clear(o.progress)
+            if let known { return (known, .recognised) }
+            o.progress = progress
+            let result = try dest.writeLayer(directory: r.directory, options: o)
             book.record(key, fingerprint: fingerprint, result)
-            if previous?.image.config.rootfs.diffIDs.contains(result.diffID) ?? false {
-                log.info("Reusing layer '\(what)' with SHA \(result.diffID)")
-                reused.append(what)
-            } else {
-                log.info("Adding layer '\(what)' with SHA \(result.diffID)")
-                added.append(what)
-            }
-            return result
+            let inPrevious = previous?.image.config.rootfs.diffIDs.contains(result.diffID) ?? false
+            return (result, inPrevious ? .inPrevious : .added)
         } catch let e as LifecycleError {
             throw e
         } catch {
-            throw .layer(operation: "write", layer: "layer \(what) from \(directory)", cause: error)
+            throw .layer(operation: "write", layer: "layer \(r.what) from \(r.directory)", cause: error)
         }
     }
 
