@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -21,7 +22,7 @@
 #include <unistd.h>
 
 int cairn_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                int uid, int gid, const int *fds, int nfds, int *err, int *stage) {
+                int uid, int gid, long nproc, const int *fds, int nfds, int *err, int *stage) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) { *err = errno; *stage = 5; return -1; }
     pid_t pid = fork();
@@ -60,6 +61,10 @@ int cairn_spawn(const char *path, char *const argv[], char *const envp[], const 
         struct sigaction dfl; memset(&dfl, 0, sizeof dfl); dfl.sa_handler = SIG_DFL;
         for (int sig = 1; sig < NSIG; sig++) {
             if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+        }
+        if (nproc > 0) {
+            struct rlimit limit = { (rlim_t)nproc, (rlim_t)nproc };
+            if (setrlimit(RLIMIT_NPROC, &limit) != 0) { failure[0] = errno; failure[1] = 7; goto fail; }
         }
         if (gid >= 0) {
             if (setgroups(0, NULL) != 0 && errno != EPERM) { failure[0] = errno; failure[1] = 2; goto fail; }

@@ -30,6 +30,9 @@ public struct BuildRequest: Sendable {
     public var quiet = false
     /// `--timeout`: how long the lifecycle may run (and the text the user gave, for errors).
     public var timeout: (limit: Duration, text: String)?
+    /// `--max-processes`: processes the build user may have at once (a fork bomb stops there).
+    public var maxProcesses = BuildRequest.defaultMaxProcesses
+    public static let defaultMaxProcesses = 4096
 
     public init(image: String, appPath: String, builder: String) {
         self.image = image
@@ -92,6 +95,7 @@ public struct BuildRunner {
             sandbox.environment = environment
             sandbox.workingDirectory = "/workspace"
             sandbox.network = request.network
+            sandbox.maxProcesses = request.maxProcesses
             if geteuid() != 0 { sandbox.mapUser = (uid, gid) }
             return sandbox
         }

@@ -76,7 +76,7 @@ final class InPlaceRoot: ExtendWorkspace {
         let fds: [Int32] = [0, 1, 2]
         let pid = cArgs.withUnsafeBufferPointer { argv in
             cEnv.withUnsafeBufferPointer { envp in
-                cairn_spawn(path, argv.baseAddress, envp.baseAddress, workingDirectory, Int32(user.uid), Int32(user.gid), fds, 3, &err, &stage)
+                cairn_spawn(path, argv.baseAddress, envp.baseAddress, workingDirectory, Int32(user.uid), Int32(user.gid), 0, fds, 3, &err, &stage)
             }
         }
         guard pid > 0 else {

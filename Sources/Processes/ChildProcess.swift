@@ -23,6 +23,9 @@ public struct ProcessSpec: Sendable {
     public var timeout: Duration?
     /// The work the child belongs to: cancelling the group kills it.
     public var group: ChildGroup?
+    /// At most this many processes of the child's user at once (RLIMIT_NPROC): a fork beyond
+    /// it fails with EAGAIN in the child or its descendants. Counts every process of that user.
+    public var maxProcesses: Int?
 
     public init(path: String, arguments: [String] = [], environment: [String: String]? = nil,
                 workingDirectory: String? = nil, user: (uid: Int, gid: Int)? = nil,
@@ -157,13 +160,14 @@ public enum ChildProcess {
             withCStrings(envp) { cEnvp in
                 fds.withUnsafeBufferPointer { fdp in
                     cairn_spawn(spec.path, cArgv, cEnvp, spec.workingDirectory, Int32(spec.user?.uid ?? -1),
-                                Int32(spec.user?.gid ?? -1), fdp.baseAddress, Int32(fds.count), &err, &stage)
+                                Int32(spec.user?.gid ?? -1), spec.maxProcesses ?? 0, fdp.baseAddress, Int32(fds.count), &err, &stage)
                 }
             }
         }
         if pid < 0 {
             let step = [1: "changing to directory \(spec.workingDirectory ?? ".")", 2: "setting group \(spec.user?.gid ?? -1)",
-                        3: "setting user \(spec.user?.uid ?? -1)", 4: "exec", 5: "fork", 6: "redirecting output"][Int(stage)] ?? "start"
+                        3: "setting user \(spec.user?.uid ?? -1)", 4: "exec", 5: "fork", 6: "redirecting output",
+                        7: "limiting processes to \(spec.maxProcesses ?? 0)"][Int(stage)] ?? "start"
             throw ProcessError.cannotStart(path: spec.path, step: step, reason: String(cString: strerror(err)))
         }
         return pid

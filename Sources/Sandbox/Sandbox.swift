@@ -58,6 +58,10 @@ public struct Bubblewrap: Sendable {
     /// As root on the host: start bubblewrap as this user (setpriv), in a user namespace where it
     /// is this user, for phases the spec runs as the CNB user.
     public var runAs: (uid: Int, gid: Int)?
+    /// At most this many processes of the sandbox's users (RLIMIT_NPROC, inherited by every
+    /// process in it, also after a drop to the build user): a fork bomb fails its forks instead
+    /// of filling the host's process table. Clamped to this process's own hard limit.
+    public var maxProcesses: Int?
 
     public init(rootfs: String) { self.rootfs = rootfs }
 
@@ -145,8 +149,13 @@ public struct Bubblewrap: Sendable {
             sandbox.mapUser = runAs
             user = (runAs.uid, runAs.gid)
         }
-        let spec = ProcessSpec(path: try Self.locate(), arguments: sandbox.arguments(command),
+        var spec = ProcessSpec(path: try Self.locate(), arguments: sandbox.arguments(command),
                                environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], user: user, timeout: timeout)
+        if let maxProcesses {
+            var limit = rlimit()
+            getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &limit)
+            spec.maxProcesses = limit.rlim_max == rlim_t.max ? maxProcesses : min(maxProcesses, Int(limit.rlim_max))
+        }
         return try ChildProcess.run(spec)
     }
 }

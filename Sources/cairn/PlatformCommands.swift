@@ -156,6 +156,8 @@ struct Build: AsyncParsableCommand {
     var compressionLevel: Int32?
     @Option(help: "Stop the lifecycle (buildpacks included) after this long, e.g. 90s, 10m, 1h30m; the store keeps the previous image.")
     var timeout: String?
+    @Option(name: .customLong("max-processes"), help: "At most this many processes of the build user at once (default \(BuildRequest.defaultMaxProcesses)): a fork bomb in a buildpack fails its forks there.")
+    var maxProcesses = BuildRequest.defaultMaxProcesses
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -181,6 +183,8 @@ struct Build: AsyncParsableCommand {
             request.clearCache = clearCache
             request.caCertificates = caCerts
             request.timeout = limit
+            guard maxProcesses >= 16 else { throw CLIError("--max-processes \(maxProcesses): expected at least 16 (the lifecycle needs a few itself)") }
+            request.maxProcesses = maxProcesses
             if let compressionLevel {
                 guard (1...9).contains(compressionLevel) else { throw CLIError("--compression-level \(compressionLevel): expected 1-9") }
                 request.compressionLevel = compressionLevel

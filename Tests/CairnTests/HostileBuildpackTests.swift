@@ -96,4 +96,74 @@ struct HostileBuildpackTests {
         #expect(try cairnAt(["inspect", "symlink"], home: home).status != 0, "an image was stored")
         try storeVerifies()
     }
+
+    /// Processes of `uid` on this machine now.
+    static func processes(of uid: Int) -> Int {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int32($0) != nil } ?? []
+        return pids.filter { pid in
+            (try? FileManager.default.attributesOfItem(atPath: "/proc/\(pid)"))?[.ownerAccountID] as? Int == uid
+        }.count
+    }
+
+    @Test func aForkBombStopsAtTheProcessLimitAndLeavesNothingRunning() throws {
+        let uid = 1000  // the example stack's build user
+        let before = Self.processes(of: uid)
+        // The build in the background; this thread samples the build user's processes.
+        let result = LockedResult()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            result.set(Result { try self.build("bomb", mode: "forkbomb", extra: ["--max-processes", "100", "--timeout", "20s"]) })
+            done.signal()
+        }
+        var peak = 0
+        while done.wait(timeout: .now() + .milliseconds(100)) == .timedOut { peak = max(peak, Self.processes(of: uid)) }
+        let (r, seconds) = try result.get()
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--timeout 20s") || r.stderr.contains("failed"), "\(r.stderr.suffix(2000))")
+        // The limit counts every process of the build user on the machine (other tests' builds too).
+        #expect(peak - before <= 100, "the build user had \(peak) processes (\(before) before)")
+        var left = Self.running("sleep 100002")
+        for _ in 0..<20 where !left.isEmpty {
+            usleep(100_000)
+            left = Self.running("sleep 100002")
+        }
+        #expect(left.isEmpty, "still running after the build: \(left.prefix(3))")
+        try storeVerifies()
+        let (after, _) = try build("bomb", mode: "none")
+        #expect(after.status == 0, "a build after the fork bomb: \(after.stderr)")
+        print("hostile: fork bomb held at \(peak) processes of the build user (limit 100, \(before) before), stopped after \(Int(seconds)) s, 0 left")
+    }
+
+    @Test func aBuildpackThatFillsTheDiskFailsClearlyAndTheStoreKeepsThePreviousImage() throws {
+        let (first, _) = try build("fill", mode: "none")
+        try #require(first.status == 0, "\(first.stderr)")
+        let before = try cairnAt(["inspect", "fill", "--format", "json"], home: home)
+        // The builds' work directories on a 64 MB file system of their own; the store is elsewhere.
+        let builds = home + "/builds"
+        _ = try sh("mkdir -p '\(builds)'")
+        let mount = try sh("mount -t tmpfs -o size=64m cairn-fill '\(builds)'")
+        try #require(mount.status == 0, "cannot mount a tmpfs: \(mount.stderr)")
+        defer { _ = try? sh("umount '\(builds)'") }
+        let (r, _) = try build("fill", mode: "fill", extra: ["--timeout", "2m"])
+        #expect(r.status != 0, "the build succeeded with a full disk")
+        #expect(r.stdout.contains("until the disk was full"), "\(r.stdout.suffix(1000))")
+        #expect(r.stderr.contains("No space left on device"), "\(r.stderr.suffix(2000))")
+        let after = try cairnAt(["inspect", "fill", "--format", "json"], home: home)
+        #expect(after.stdout == before.stdout, "the previous image changed")
+        try storeVerifies()
+        let left = try sh("ls -A '\(builds)'; df -m '\(builds)' | tail -1")
+        #expect(left.stdout.split(separator: "\n").count == 1, "the build's work directory was left behind: \(left.stdout)")
+        let (again, _) = try build("fill", mode: "none")
+        #expect(again.status == 0, "a build after the full disk: \(again.stderr)")
+        let error = r.stderr.split(separator: "\n").first { $0.contains("No space left on device") } ?? ""
+        print("hostile: disk filled by a buildpack: build failed with \"\(error.suffix(300))\", previous image kept, store verifies")
+    }
+}
+
+/// A result handed from one thread to another.
+final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<(RunResult, Double), any Error>?
+    func set(_ v: Result<(RunResult, Double), any Error>) { lock.withLock { value = v } }
+    func get() throws -> (RunResult, Double) { try lock.withLock { value! }.get() }
 }

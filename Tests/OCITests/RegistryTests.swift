@@ -230,13 +230,21 @@ func using<T>(_ c: RegistryClient, _ body: (RegistryClient) async throws -> T) a
         }
     }
 
-    @Test func corruptBlobsAreNeverStored() async throws {
+    @Test func aCorruptBlobIsFetchedAgainOnceAndNeverStored() async throws {
         let registry = try LocalRegistry(proxy: true)
         let tmp = TempDir()
         let (store, image) = try sampleStore(tmp)
         let ref = try ImageReference(parsing: "\(registry.host)/corrupt/app:1")
         try await using(try client(registry)) { c in try await ImageTransfer(client: c, store: store).push(image, to: ref) }
+        // One damaged copy: fetched again, the pull succeeds with the right bytes.
         try registry.proxy("/__config", #"{"corruptDownload": 1}"#)
+        let once = try ImageStore(root: tmp.sub("once"))
+        let pulled = try await using(try client(registry) { $0.parallelTransfers = 1 }) { c in try await ImageTransfer(client: c, store: once).pull(ref) }
+        #expect(pulled.digest == image.digest)
+        #expect(try once.verify(repair: false).problems.isEmpty)
+        #expect(try registry.proxy("/__stats")["faults"] == 1)
+        // Damaged twice in a row: an error, and nothing stored.
+        try registry.proxy("/__config", #"{"corruptDownload": 2}"#)
         let target = try ImageStore(root: tmp.sub("target"))
         let c = try client(registry) { $0.parallelTransfers = 1 }
         do {

@@ -58,9 +58,10 @@ int cairn_overlay_opaque(const char *path);
 /// child drops to them (supplementary groups cleared) before exec. `fds` maps child fd i (0..n-1)
 /// to the parent's fds[i] (-1: /dev/null). Returns the pid, or -1 with *err set to the errno of
 /// the step that failed in the child (exec, chdir, setuid, ...), *stage naming it (1 chdir,
-/// 2 setgroups/setgid, 3 setuid, 4 exec, 5 fork, 6 dup2).
+/// 2 setgroups/setgid, 3 setuid, 4 exec, 5 fork, 6 dup2, 7 setrlimit). `nproc` > 0 limits the
+/// processes of the child's user (RLIMIT_NPROC, checked at every fork of it and its descendants).
 int cairn_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                int uid, int gid, const int *fds, int nfds, int *err, int *stage);
+                int uid, int gid, long nproc, const int *fds, int nfds, int *err, int *stage);
 /// Waits for `pid`; returns its exit code, or 128+signal when killed by a signal.
 int cairn_wait(int pid);
 /// Blocks until `pid` has exited without reaping it (waitid WNOWAIT), so that nothing can reuse

@@ -119,12 +119,14 @@ extension RegistryClient {
     }
 
     /// Downloads a blob into the store, verifying size and digest; a dropped connection resumes
-    /// with a Range request (or restarts when the registry ignores Range).
+    /// with a Range request (or restarts when the registry ignores Range); a copy with the wrong
+    /// digest is fetched again once.
     public func download(_ repo: Repository, _ descriptor: Descriptor, into store: ImageStore,
                          progress: (any TransferProgress)?) async throws {
         let pending = try store.beginBlob()
         let what = "blob \(descriptor.digest.short) of \(repo)"
         var failures = 0
+        var refetched = false
         while true {
             var headers: [(String, String)] = []
             if pending.count > 0 { headers.append(("Range", "bytes=\(pending.count)-")) }
@@ -150,6 +152,13 @@ extension RegistryClient {
                 try pending.commit(expected: descriptor.digest, size: descriptor.size, what: what)
                 return
             } catch let e as RegistryError {
+                if case .digestMismatch = e, !refetched {
+                    // Bytes damaged on the way (a proxy, a bad cache node): fetched once more from
+                    // the start; a second wrong copy is an error.
+                    refetched = true
+                    try pending.reset()
+                    continue
+                }
                 // A short body (dropped mid-blob) surfaces as a size mismatch: resume.
                 guard case .sizeMismatch(_, _, let got) = e, got < descriptor.size else { throw e }
                 failures += 1
