@@ -158,6 +158,27 @@ struct HostileBuildpackTests {
         let error = r.stderr.split(separator: "\n").first { $0.contains("No space left on device") } ?? ""
         print("hostile: disk filled by a buildpack: build failed with \"\(error.suffix(300))\", previous image kept, store verifies")
     }
+
+    @Test func aDeviceNodeAndASetuidRootProgramInABuildpackArchiveAreInertInTheSandbox() throws {
+        // A static program whose exit status is its effective uid (mod 256): 0 if setuid root worked.
+        let source = tmp.path + "/euid.c"
+        try writeFile(source, "#include <unistd.h>\nint main(void) { return geteuid() & 0xff; }\n")
+        let cc = try run(["clang", "-static", "-O1", source, "-o", tmp.path + "/euid"])
+        try #require(cc.status == 0, "cannot build the test program: \(cc.stderr)")
+        let archive = tmp.path + "/devices-bp.tgz"
+        let made = try run(["python3", fixturesRoot + "/buildpacks/devices/make_archive.py", archive, tmp.path + "/euid"])
+        try #require(made.status == 0, "\(made.stderr)")
+        let r = try cairnAt(["build", "devices", "--path", app, "--builder", ExampleBuilder.name, "--buildpack", archive,
+                             "--buildpack", "examples/procfile"], home: home)
+        #expect(r.status == 0, "\(r.stdout.suffix(2000))\(r.stderr)")
+        let out = r.stdout + r.stderr
+        // Both are really there (extracted as the archive says), and neither gives anything.
+        #expect(out.contains("crw-rw-rw-") && out.contains("-rwsr-xr-x"), "\(out.suffix(2000))")
+        #expect(out.contains("device: refused"), "\(out.suffix(2000))")
+        #expect(out.contains("euid: 232"), "the setuid-root program ran as \(out.components(separatedBy: "euid: ").last?.prefix(4) ?? "?")")
+        try storeVerifies()
+        print("hostile: device node and setuid-root program from a buildpack archive: present, device refused, euid 1000")
+    }
 }
 
 /// A result handed from one thread to another.

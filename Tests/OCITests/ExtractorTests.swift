@@ -155,3 +155,24 @@ func dir(_ name: String, mode: UInt32 = 0o755) -> (TarHeader, [UInt8]) {
         #expect(st.st_mtim.tv_sec == 1_000_000)
     }
 }
+
+/// Hostile sizes (issue 17): an entry whose header claims a terabyte, with a kilobyte behind it,
+/// fails with an error naming the layer and the entry, and writes no more than it received.
+@Test func anEntryClaimingATerabyteWithAKilobyteBehindItFailsByName() throws {
+    let tmp = TempDir()
+    let root = tmp.sub("root")
+    var header = TarHeader(name: "huge.bin", type: .regular, mode: 0o644)
+    header.size = 1 << 40
+    // The header alone (PAX, as the size needs), then 1 KiB where the terabyte should be.
+    let headerOnly = try makeTar { t in try t.writeHeader(header) }.dropLast(1024)
+    let tar = Array(headerOnly) + [UInt8](repeating: 0x41, count: 1024)
+    do {
+        try apply(tar, to: root, layer: "huge.tar")
+        Issue.record("a truncated terabyte entry was accepted")
+    } catch {
+        #expect("\(error)".contains("huge.tar"), "\(error)")
+        #expect("\(error)".contains("huge.bin"), "\(error)")
+    }
+    let used = try sh("du -sk '\(root)' | cut -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect((Int(used) ?? .max) < 1024, "\(used) KiB written for a 1 KiB body")
+}

@@ -40,15 +40,20 @@ public enum LayerExtractor {
     }
 
     /// Applies the entries of `reader` to `root`.
-    /// - Throws: `OCIError.unsafeEntry` naming the layer and entry, `OCIError.tar`, `OCIError.io`.
+    /// - Throws: `OCIError.unsafeEntry` naming the layer and entry, `OCIError.unreadableLayer`
+    ///   (a malformed or truncated tar, naming the layer), `OCIError.io`.
     @discardableResult
     public static func apply(_ reader: TarReader, to root: String, layerName: String,
                              options: ExtractOptions = ExtractOptions()) throws -> ExtractStats {
         var st = stat()
         guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { throw OCIError.notADirectory(root) }
         var applier = Applier(root: root, layer: layerName, options: options)
-        while let header = try reader.next() {
-            try applier.apply(header, reader: reader)
+        do {
+            while let header = try reader.next() {
+                try applier.apply(header, reader: reader)
+            }
+        } catch OCIError.tar(let e) {
+            throw OCIError.unreadableLayer(layer: layerName, cause: e)
         }
         try applier.finishDirectories()
         return applier.stats

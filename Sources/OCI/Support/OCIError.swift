@@ -10,6 +10,8 @@ public enum OCIError: Error, Hashable, Sendable, CustomStringConvertible {
     case unsupportedMediaType(what: String, mediaType: String)
     case tar(TarError)
     case unsafeEntry(layer: String, entry: String, reason: String)
+    /// A layer's tar stream is malformed or cut short (an entry longer than the data behind it).
+    case unreadableLayer(layer: String, cause: TarError)
     case compression(String)
     case notADirectory(String)
     case unsupportedFileType(path: String, kind: String)
@@ -35,6 +37,8 @@ public enum OCIError: Error, Hashable, Sendable, CustomStringConvertible {
             return error.description
         case .unsafeEntry(let layer, let entry, let reason):
             return "layer \(layer): refusing entry \"\(entry)\": \(reason)"
+        case .unreadableLayer(let layer, let cause):
+            return "layer \(layer): \(cause)"
         case .compression(let detail):
             return "compression failed: \(detail)"
         case .notADirectory(let path):
