@@ -131,11 +131,18 @@ public enum Audit {
                     }
                 }
                 for doc in try SBOMReader.documents(of: image, in: store) {
-                    packages += doc.components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer) }
+                    let components: [SBOMDocument.Component]
+                    do { components = try doc.components() } catch {
+                        warn("\(name): \(error); its packages are not listed")
+                        continue
+                    }
+                    packages += components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer) }
                 }
+                var modules: [AuditRecord.Module] = []
+                do { modules = try buildModules(image) } catch { warn("\(name): \(error); its buildpacks are not listed") }
                 records.append(AuditRecord(image: name, digest: image.digest.description, runImage: runName,
                                            runImageTopLayer: metadata.runImage?.topLayer, runImageStatus: status,
-                                           buildpacks: buildModules(image), packages: packages))
+                                           buildpacks: modules, packages: packages))
             } catch {
                 warn("\(name): \(error)")
             }
@@ -145,13 +152,18 @@ public enum Audit {
 
     /// The buildpacks `io.buildpacks.build.metadata` lists (read leniently: other lifecycles'
     /// labels carry more).
-    static func buildModules(_ image: StoredImage) -> [AuditRecord.Module] {
+    /// - Throws: `PlatformError.invalidLabel` when the label is there but cannot be read.
+    static func buildModules(_ image: StoredImage) throws -> [AuditRecord.Module] {
         struct Label: Decodable {
             var buildpacks: [AuditRecord.Module]?
         }
-        guard let raw = image.config.config?.labels?[CNBLabel.buildMetadata],
-              let label = try? JSONDecoder().decode(Label.self, from: Data(raw.utf8)) else { return [] }
-        return label.buildpacks ?? []
+        guard let raw = image.config.config?.labels?[CNBLabel.buildMetadata] else { return [] }
+        do {
+            return try JSONDecoder().decode(Label.self, from: Data(raw.utf8)).buildpacks ?? []
+        } catch {
+            throw PlatformError.invalidLabel(image: image.name ?? image.digest.description, label: CNBLabel.buildMetadata,
+                                             reason: "is not the expected JSON", cause: error)
+        }
     }
 }
 

@@ -257,9 +257,13 @@ public struct BuildRunner {
 
     /// The highest Platform API both this platform and the lifecycle support (its lifecycle.toml).
     func platformAPI(lifecycleDirectory dir: String, builder: String) throws -> APIVersion {
-        guard let descriptor = try? TOMLFile.read(LifecycleDescriptor.self, from: dir + "/lifecycle.toml") else {
-            log("No readable lifecycle.toml in the lifecycle of \(builder); assuming Platform API \(SupportedAPIs.defaultPlatform)")
+        guard FileManager.default.fileExists(atPath: dir + "/lifecycle.toml") else {
+            log("No lifecycle.toml in the lifecycle of \(builder); assuming Platform API \(SupportedAPIs.defaultPlatform)")
             return SupportedAPIs.defaultPlatform
+        }
+        let descriptor: LifecycleDescriptor
+        do { descriptor = try TOMLFile.read(LifecycleDescriptor.self, from: dir + "/lifecycle.toml") } catch {
+            throw PlatformError.incompatibleLifecycle(builder: builder, reason: "its lifecycle.toml cannot be read: \(error)")
         }
         let common = descriptor.apis.platform.supported.filter { SupportedAPIs.isSupported(platform: $0) }
         guard let best = common.max(), best.supports(PlatformFeature.layoutExport) else {
@@ -274,8 +278,14 @@ public struct BuildRunner {
 
     /// The builder's run image: the first of its run.toml (else stack.toml, older builders).
     func builderRunImage(rootfs: String, builder: String) throws -> String {
-        if let run = try? TOMLFile.read(RunFile.self, from: rootfs + CNBPath.run), let first = run.images.first { return first.image }
-        if let stack = try? TOMLFile.read(StackFile.self, from: rootfs + CNBPath.stack), let image = stack.runImage?.image { return image }
+        func read<T: Decodable>(_ type: T.Type, _ path: String) throws -> T? {
+            guard FileManager.default.fileExists(atPath: rootfs + path) else { return nil }
+            do { return try TOMLFile.read(type, from: rootfs + path) } catch {
+                throw PlatformError.image(reference: "builder \(builder)", reason: "its \(path) cannot be read: \(error)")
+            }
+        }
+        if let run = try read(RunFile.self, CNBPath.run), let first = run.images.first { return first.image }
+        if let stack = try read(StackFile.self, CNBPath.stack), let image = stack.runImage?.image { return image }
         throw PlatformError.image(reference: "builder \(builder)", reason: "names no run image (no \(CNBPath.run) or \(CNBPath.stack)); pass --run-image")
     }
 

@@ -27,7 +27,8 @@ public struct AppImageSummary: Sendable {
         runImage = metadata.runImage?.image
         runImageReference = metadata.runImage?.reference
         rebasable = labels[CNBLabel.rebasable]
-        buildpacks = Audit.buildModules(image)
+        // A summary for display: `cairn inspect` prints the labels as they are beside it.
+        buildpacks = (try? Audit.buildModules(image)) ?? []
         var roles: [Digest: String] = [:]
         let diffIDs = image.config.rootfs.diffIDs
         if let top = metadata.runImage?.topLayer.flatMap(Digest.init), let index = diffIDs.firstIndex(of: top) {

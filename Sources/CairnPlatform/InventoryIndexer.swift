@@ -216,7 +216,12 @@ public struct InventoryIndexer {
         let escaped = Dictionary(metadata.buildpacks.map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) }, uniquingKeysWith: { a, _ in a })
         for doc in try SBOMReader.documents(of: image, in: store) {
             let buildpack = escaped[doc.buildpack] ?? doc.buildpack
-            for c in doc.components {
+            let components: [SBOMDocument.Component]
+            do { components = try doc.components() } catch {
+                warn("image \(image.digest): \(error); its packages are not indexed")
+                continue
+            }
+            for c in components {
                 record.packages.append(.init(package: PackageRecord(name: c.name, version: c.version, purl: c.purl),
                                              buildpack: buildpack, layer: doc.layer ?? ""))
             }

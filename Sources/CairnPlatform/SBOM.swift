@@ -17,8 +17,15 @@ public struct SBOMDocument: Sendable {
     public var data: Data
 
     /// The packages it lists: CycloneDX `components` (nested too), SPDX `packages`, Syft `artifacts`.
-    public var components: [Component] {
-        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+    /// - Throws: `PlatformError.invalidFile` naming the document when it is not a JSON object.
+    public func components() throws -> [Component] {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+            throw PlatformError.invalidFile(path: path, reason: "the \(format) SBOM of \(buildpack)\(layer.map { ":" + $0 } ?? "") is not valid JSON", cause: error)
+        }
+        guard let root = parsed as? [String: Any] else {
+            throw PlatformError.invalidFile(path: path, reason: "the \(format) SBOM of \(buildpack)\(layer.map { ":" + $0 } ?? "") is not a JSON object")
+        }
         /// CycloneDX and Syft give `purl`; SPDX an external reference of type purl.
         func purl(_ item: [String: Any]) -> String? {
             if let p = item["purl"] as? String { return p }

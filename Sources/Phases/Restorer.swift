@@ -82,10 +82,15 @@ public struct Restorer {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let cacheSBOMs = try extractSBOMLayer(cacheMetadata?.sbom, store: cacheStore, image: cacheImage, into: scratch + "/cache")
         var appSBOMs: String?
-        if !inputs.skipLayers, let sbom = appMetadata.sbom, let ref = analyzed.image?.reference,
-           let previous = try? await inputs.location.find(ref, layers: false) {
-            appSBOMs = try extractSBOMLayer(sbom, store: previous.store, image: previous.image, into: scratch + "/app")
-                .map { $0 + "/" + layerPath(inputs.layersDirectory + "/sbom/launch") }
+        if !inputs.skipLayers, let sbom = appMetadata.sbom, let ref = analyzed.image?.reference {
+            var previous: LocatedImage?
+            do { previous = try await inputs.location.find(ref, layers: false) } catch {
+                log.warn("previous image \(ref) cannot be read, so its launch layers' SBOMs are not restored: \(error)")
+            }
+            if let previous {
+                appSBOMs = try extractSBOMLayer(sbom, store: previous.store, image: previous.image, into: scratch + "/app")
+                    .map { $0 + "/" + layerPath(inputs.layersDirectory + "/sbom/launch") }
+            }
         }
 
         for bp in group.group {

@@ -38,11 +38,11 @@ struct SBOM: AsyncParsableCommand {
                     var layer: String?
                     var components: [SBOMDocument.Component]
                 }
-                let entries = documents.map { Entry(path: $0.path, buildpack: $0.buildpack, format: $0.format, layer: $0.layer, components: $0.components) }
+                let entries = try documents.map { Entry(path: $0.path, buildpack: $0.buildpack, format: $0.format, layer: $0.layer, components: try $0.components()) }
                 print(String(decoding: try CanonicalJSON.encode(entries), as: UTF8.self))
             case .table:
                 for doc in documents {
-                    let components = doc.components
+                    let components = try doc.components()
                     print("\(doc.buildpack)\(doc.layer.map { ":" + $0 } ?? " (launch)")  sbom.\(doc.format)  \(components.count) component\(components.count == 1 ? "" : "s")")
                     for c in components { print("  \(c.name)\(c.version.map { "  " + $0 } ?? "")") }
                 }

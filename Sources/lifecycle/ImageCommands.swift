@@ -257,7 +257,7 @@ struct CreatorCommand: AsyncParsableCommand {
             // As the reference creator: an order with image extensions is refused up front.
             let orderPath = try DetectorCommand.inputs(options, extensions: nil, generated: nil, order: order, run: export.run, system: nil,
                                                        env: env, api: api, usesExtensions: false).orderPath
-            if let order = try? TOMLFile.read(OrderFile.self, from: orderPath), !(order.orderExtensions ?? []).isEmpty {
+            if FS.exists(orderPath), !(try readFile(OrderFile.self, orderPath).orderExtensions ?? []).isEmpty {
                 let message = "\(orderPath) has [[order-extensions]]: the creator does not apply image extensions; "
                     + "run the phases one by one (analyzer, detector, restorer, extender, builder, exporter)"
                 StandardStream.error.write("ERROR: failed to create: \(message)\n")

@@ -97,18 +97,28 @@ struct HostileBuildpackTests {
         try storeVerifies()
     }
 
-    /// Processes of `uid` on this machine now.
-    static func processes(of uid: Int) -> Int {
-        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int32($0) != nil } ?? []
+    /// Processes of `uid` in the PID namespace of the build of `image` (its creator's), now.
+    static func buildProcesses(of uid: Int, image: String) -> Int {
+        let fm = FileManager.default
+        let pids = (try? fm.contentsOfDirectory(atPath: "/proc"))?.filter { Int32($0) != nil } ?? []
+        var namespace: String?
+        for pid in pids {
+            guard let data = fm.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.first == "/cnb/lifecycle/creator" && args.last == image {
+                namespace = try? fm.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid")
+                break
+            }
+        }
+        guard let namespace else { return 0 }
         return pids.filter { pid in
-            (try? FileManager.default.attributesOfItem(atPath: "/proc/\(pid)"))?[.ownerAccountID] as? Int == uid
+            (try? fm.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid")) == namespace
+                && (try? fm.attributesOfItem(atPath: "/proc/\(pid)"))?[.ownerAccountID] as? Int == uid
         }.count
     }
 
     @Test func aForkBombStopsAtTheProcessLimitAndLeavesNothingRunning() throws {
-        let uid = 1000  // the example stack's build user
-        let before = Self.processes(of: uid)
-        // The build in the background; this thread samples the build user's processes.
+        // The build in the background; this thread counts the build user's processes in its sandbox.
         let result = LockedResult()
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
@@ -116,12 +126,14 @@ struct HostileBuildpackTests {
             done.signal()
         }
         var peak = 0
-        while done.wait(timeout: .now() + .milliseconds(100)) == .timedOut { peak = max(peak, Self.processes(of: uid)) }
+        while done.wait(timeout: .now() + .milliseconds(100)) == .timedOut { peak = max(peak, Self.buildProcesses(of: 1000, image: "bomb")) }
         let (r, seconds) = try result.get()
         #expect(r.status != 0)
         #expect(r.stderr.contains("--timeout 20s") || r.stderr.contains("failed"), "\(r.stderr.suffix(2000))")
-        // The limit counts every process of the build user on the machine (other tests' builds too).
-        #expect(peak - before <= 100, "the build user had \(peak) processes (\(before) before)")
+        // The limit counts every process of the build user on the machine (other tests' builds
+        // too), so the bomb gets at most 100 and fewer when others run.
+        #expect(peak <= 100, "the bomb had \(peak) processes")
+        #expect(peak >= 20, "the bomb never got going (\(peak) processes): the test shows nothing")
         var left = Self.running("sleep 100002")
         for _ in 0..<20 where !left.isEmpty {
             usleep(100_000)
@@ -131,7 +143,7 @@ struct HostileBuildpackTests {
         try storeVerifies()
         let (after, _) = try build("bomb", mode: "none")
         #expect(after.status == 0, "a build after the fork bomb: \(after.stderr)")
-        print("hostile: fork bomb held at \(peak) processes of the build user (limit 100, \(before) before), stopped after \(Int(seconds)) s, 0 left")
+        print("hostile: fork bomb held at \(peak) processes in its sandbox (--max-processes 100), stopped after \(Int(seconds)) s by --timeout 20s, 0 left")
     }
 
     @Test func aBuildpackThatFillsTheDiskFailsClearlyAndTheStoreKeepsThePreviousImage() throws {

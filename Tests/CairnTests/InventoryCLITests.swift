@@ -147,3 +147,32 @@ func theInventoryIndexesARegistryWithoutReadingAppLayers() throws {
     for digest in skipped { #expect(!cache.hasBlob(digest), "\(digest) was downloaded") }
     #expect(cache.hasBlob(image.manifest.config.digest))
 }
+
+/// A malformed SBOM document (issue 17: not swallowed as "no packages"): `cairn audit index`
+/// warns naming the image and the document and indexes the rest; `cairn sbom` fails naming it.
+@Test func aMalformedSBOMIsNamedNotTakenForNoPackages() throws {
+    let tmp = TempDir("bad-sbom")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let bp = tmp.path + "/bad-sbom-bp"
+    try writeFile(bp + "/buildpack.toml", """
+        api = "0.10"
+        [buildpack]
+        id = "tests/bad-sbom"
+        version = "0.0.1"
+        sbom-formats = ["application/vnd.cyclonedx+json"]
+        """)
+    try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
+    try writeFile(bp + "/bin/build", "#!/bin/sh\nprintf '{\"bomFormat\": \"CycloneDX\", \"components\": [' > \"$CNB_LAYERS_DIR/launch.sbom.cdx.json\"\n", mode: 0o755)
+    let app = tmp.path + "/app"
+    _ = try sh("cp -a '\(packageRoot)/examples/apps/hello-procfile' '\(app)'")
+    let build = try cairnAt(["build", "bad-sbom", "--path", app, "--builder", ExampleBuilder.name, "--buildpack", bp,
+                             "--buildpack", "examples/procfile"], home: home)
+    try #require(build.status == 0, "\(build.stdout.suffix(1500))\(build.stderr)")
+    let index = try cairnAt(["audit", "index"], home: home)
+    #expect(index.status == 0, "\(index.stderr)")
+    #expect(index.stderr.contains("launch.sbom.cdx.json") || index.stderr.contains("sbom.cdx.json"), "\(index.stdout)\(index.stderr)")
+    #expect(index.stderr.contains("not valid JSON") && index.stderr.contains("its packages are not indexed"), "\(index.stderr)")
+    let sbom = try cairnAt(["sbom", "bad-sbom", "--format", "json"], home: home)
+    #expect(sbom.status != 0 && sbom.stderr.contains("not valid JSON"), "\(sbom.stdout)\(sbom.stderr)")
+}

@@ -113,7 +113,12 @@ public struct Exporter: Sendable {
         var previous: LocatedImage?
         if let ref = build.analyzed.image?.reference { previous = try await inputs.location.find(ref, layers: false) }
         // An unreadable label means no layer is reused from the previous image, as none is known.
-        let previousMetadata = (try? previous?.image.lifecycleMetadata()) ?? LifecycleMetadataLabel()
+        var previousMetadata = LifecycleMetadataLabel()
+        do {
+            previousMetadata = try previous?.image.lifecycleMetadata() ?? LifecycleMetadataLabel()
+        } catch {
+            log.warn("previous image \(build.analyzed.image?.reference ?? "?"): label \(CNBLabel.lifecycleMetadata) cannot be read, so none of its layers is reused: \(error)")
+        }
 
         let extended = try extendedRunImage(build.analyzed)
         let dest = try inputs.location.destination(for: firstTag)
