@@ -70,8 +70,13 @@ struct FileCopier {
         } catch {
             throw .environment("cannot copy \(source) into the image: \(error)")
         }
-        lchown(target, uid_t(owner.uid), gid_t(owner.gid))
-        if (st.st_mode & S_IFMT) != S_IFLNK { chmod(target, mode ?? (st.st_mode & 0o7777)) }
+        // COPY --chown / the build user: a file left owned by someone else would change the image.
+        guard lchown(target, uid_t(owner.uid), gid_t(owner.gid)) == 0 else {
+            throw .environment("cannot give \(target) to \(owner.uid):\(owner.gid): \(String(cString: strerror(errno)))")
+        }
+        if (st.st_mode & S_IFMT) != S_IFLNK, chmod(target, mode ?? (st.st_mode & 0o7777)) != 0 {
+            throw .environment("cannot set the mode of \(target): \(String(cString: strerror(errno)))")
+        }
     }
 
     private func makeParents(of target: String) throws(ExtendError) {

@@ -149,7 +149,9 @@ final class LayerFactory: @unchecked Sendable {
                     guard fd >= 0 else { throw LifecycleError.io(operation: "open", path: path, reason: String(cString: strerror(errno))) }
                     defer { close(fd) }
                     var st = stat()
-                    fstat(fd, &st)
+                    guard fstat(fd, &st) == 0 else {
+                        throw LifecycleError.io(operation: "stat", path: path, reason: String(cString: strerror(errno)))
+                    }
                     var h = TarHeader(name: "cnb/lifecycle/launcher", type: .regular, mode: 0o755, mtime: o.mtime)
                     h.size = Int64(st.st_size)
                     try tar.writeFile(h, fd: fd, path: path)
