@@ -4,7 +4,8 @@
 # same run; then a warm export with nothing changed (layer fingerprints in the cache directory)
 # as a fraction of the cold one; then the same tree as three launch layers of one buildpack
 # (random, text, small files), written one after another (CAIRN_LAYER_WRITERS=1, the baseline)
-# and at once (the default: one writer per core). Medians of RUNS (default 3) runs.
+# and by one writer per core (CAIRN_LAYER_WRITERS=$CORES; the default is one per two cores).
+# Medians of RUNS (default 3) runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

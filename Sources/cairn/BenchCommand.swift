@@ -1,4 +1,5 @@
 import ArgumentParser
+import CNBCore
 import Foundation
 import Inventory
 import CairnPlatform
@@ -39,21 +40,8 @@ struct InventoryBench: AsyncParsableCommand {
     @Flag(name: .customLong("queries-only"), help: "Time the queries over a fleet this command indexed before (no indexing).")
     var queriesOnly = false
 
-    /// splitmix64: the same fleet on every run.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-        /// A version index 0…9 leaning to 9.
-        mutating func recentVersion() -> Int { max(0, 9 - Int(-log(max(unit(), 1e-12)) / 0.88)) }
-    }
+    /// The same fleet on every run.
+    typealias Random = SplitMix64
 
     func run() async throws {
         try await reportingErrors {
@@ -187,7 +175,7 @@ struct SyntheticFleet {
     /// regularly); 5 buildpack picks with their layers and packages.
     mutating func image(_ i: Int, runs: [RunImageRecord]) -> ImageRecord {
         var record = ImageRecord(digest: "sha256:image\(i)")
-        let name = rng.int(sizes.runImageNames)
+        let name = rng.below(sizes.runImageNames)
         let drop = Int(-log(max(rng.unit(), 1e-12)) / 0.5)
         let runIndex = min(runs.count - 1, name * versionsPerName + max(0, versionsPerName - 1 - drop))
         record.runImage = runs[runIndex]
@@ -196,7 +184,7 @@ struct SyntheticFleet {
         record.launcherVersion = "0.\(rng.recentVersion()).0"
         record.launcherDiffID = "sha256:launcher\(record.launcherVersion)"
         for _ in 0..<5 {
-            let b = rng.int(sizes.buildpacks)
+            let b = rng.below(sizes.buildpacks)
             let v = rng.recentVersion()
             guard !record.modules.contains(where: { $0.id == "bench/bp\(b)" }) else { continue }
             addBuildpack(b, version: v, to: &record)
@@ -226,15 +214,21 @@ struct SyntheticFleet {
         let levels = ["LOW", "MODERATE", "HIGH", "CRITICAL"]
         for a in 0..<sizes.advisories {
             let debian = a % 2 == 0
-            let p = rng.int(debian ? debianNames : sizes.packages - debianNames)
-            let fixed = 1 + rng.int(6)
+            let p = rng.below(debian ? debianNames : sizes.packages - debianNames)
+            let fixed = 1 + rng.below(6)
             let (eco, name) = debian ? (Ecosystem.debian, "src\(p)") : bpPackage(p)
             osv.append(OSVRecord(id: "BENCH-\(a)", aliases: ["CVE-2026-\(10000 + a)"], summary: "synthetic",
-                                 databaseSpecific: .init(severity: levels[rng.int(4)]),
+                                 databaseSpecific: .init(severity: levels[rng.below(4)]),
                                  affected: [.init(package: .init(ecosystem: debian ? "Debian:12" : eco.rawValue, name: name),
                                                   ranges: [.init(type: "ECOSYSTEM", events: [.init(introduced: "0"),
                                                                                              .init(fixed: debian ? debVersion(fixed) : pyVersion(fixed))])])]))
         }
         return osv
     }
+}
+
+extension SplitMix64 {
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    /// A version index 0…9 leaning to 9.
+    mutating func recentVersion() -> Int { max(0, 9 - Int(-log(max(unit(), 1e-12)) / 0.88)) }
 }

@@ -1,3 +1,4 @@
+import CNBCore
 import Foundation
 import OCI
 import Testing
@@ -11,17 +12,8 @@ import TestSupport
 /// whether the pull succeeded or not) verifies.
 @Suite(.enabled(if: registryAvailable), .serialized, .timeLimit(.minutes(10)))
 struct RegistrySoakTests {
-    /// A small deterministic generator (SplitMix64), so a failing run can be repeated by seed.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// Replayable by seed (`CAIRN_SOAK_SEED`).
+    typealias Seeded = SplitMix64
 
     /// Eight images of one to four layers (a chain: each of most builds on the one before),
     /// layers from a few bytes to 1.5 MB, text and random bytes.

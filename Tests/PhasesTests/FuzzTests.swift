@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import CNBCore
 import Testing
 import TestSupport
 
@@ -16,18 +17,8 @@ struct FuzzTests {
     static let seconds = Double(ProcessInfo.processInfo.environment["CAIRN_FUZZ_SECONDS"] ?? "") ?? 8
     static let seed = UInt64(ProcessInfo.processInfo.environment["CAIRN_FUZZ_SEED"] ?? "") ?? 0x00C0_FFEE
 
-    /// splitmix64: a replayable stream.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-    }
+    /// A replayable stream.
+    typealias Random = SplitMix64
 
     /// Bytes that matter to the formats: digits and octal, separators, quotes, brackets, escapes.
     static let interesting: [UInt8] = Array("0123456789 \t\n\r\"'[]{}=,.:/\\@#$`-+xX".utf8) + [0, 0x7f, 0x80, 0xff]

@@ -58,9 +58,8 @@ final class LayerFactory: @unchecked Sendable {
     }
 
     /// The layers of several directories, in order. Those not recognised by fingerprint are
-    /// written concurrently, up to one per core (each compresses on every core too, but reading
-    /// files, tar framing and the diffID hash are one thread's work per layer: several small or
-    /// file-heavy layers leave cores idle one after another). The log says, in order, which
+    /// written concurrently by `writers` threads (each layer compresses on every core too, but
+    /// reading files, tar framing and the diffID hash are one thread's work per layer). The log says, in order, which
     /// were reused and which added; the first failure in order is thrown.
     func directories(_ requests: [DirectoryLayer]) throws(LifecycleError) -> [LayerResult] {
         let progress = LayerProgress.make(requests.count == 1 ? "layer '\(requests[0].what)'" : "\(requests.count) layers", parts: requests.count)
@@ -86,10 +85,13 @@ final class LayerFactory: @unchecked Sendable {
     }
 
     /// How many layers are written at once: `CAIRN_LAYER_WRITERS` (1 writes them one after
-    /// another, as bench/export.sh's baseline does), else the number of cores.
+    /// another, as bench/export.sh's baseline does), else one per two cores. A layer keeps about
+    /// two cores busy by itself (one reading files and hashing, the rest compressing), so only
+    /// cores beyond that are spare: on 2 cores, 2 writers measured 0.98x of 1 for three large
+    /// layers and 1.0x for four layers of small files (bench/export.sh, 2026-12-03).
     static let writers: Int = {
         if let v = ProcessInfo.processInfo.environment["CAIRN_LAYER_WRITERS"], let n = Int(v), n > 0 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
     }()
 
     enum Outcome { case recognised, inPrevious, added }
