@@ -90,8 +90,10 @@ public final class SQLiteBackend: SQLBackend {
             try db.execute(sql: "PRAGMA mmap_size = 1073741824")
         }
         do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            pool = try DatabasePool(path: path, configuration: config)
+            // A bare file name has no directory part to create: resolve it against the working directory first.
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            try FileManager.default.createDirectory(atPath: (absolute as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            pool = try DatabasePool(path: absolute, configuration: config)
         } catch {
             throw InventoryError.database(location: path, reason: "cannot open: \(error)")
         }

@@ -176,3 +176,12 @@ func theInventoryIndexesARegistryWithoutReadingAppLayers() throws {
     let sbom = try cairnAt(["sbom", "bad-sbom", "--format", "json"], home: home)
     #expect(sbom.status != 0 && sbom.stderr.contains("not valid JSON"), "\(sbom.stdout)\(sbom.stderr)")
 }
+
+/// `--database inventory.db`, a bare file name, is a file in the working directory.
+@Test func aDatabaseGivenAsABareFileNameOpensInTheWorkingDirectory() throws {
+    let tmp = TempDir("inventory-relative")
+    let r = try run([cairnBinary, "audit", "vulns", "--database", "fleet.db"], cwd: tmp.path,
+                    environment: ["CAIRN_HOME": tmp.path + "/home", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(FileManager.default.fileExists(atPath: tmp.path + "/fleet.db"))
+}
