@@ -108,7 +108,7 @@ extension Inventory {
                 return Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
                                ecosystem: ecosystem.rawValue, package: p.name, version: p.version,
                                buildpack: row[8].text, layer: row[9].text, runImage: row[10].text)
-            }.sorted(by: Self.order)
+            }.sortedFindings()
         }
     }
 
@@ -125,7 +125,7 @@ extension Inventory {
                 if let versions, !versions.contains(version, in: .generic) { return nil }
                 return Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
                                version: version, buildpack: id)
-            }.sorted(by: Self.order)
+            }.sortedFindings()
         }
     }
 
@@ -147,7 +147,7 @@ extension Inventory {
                 """, args).map { row in
                 Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
                         package: "launcher", version: row[3].text ?? "", layer: row[4].text)
-            }.sorted(by: Self.order)
+            }.sortedFindings()
         }
     }
 
@@ -177,12 +177,19 @@ extension Inventory {
                 return Finding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "",
                                version: run?.topLayer, fixed: status == "outdated" ? run.flatMap { newest[$0.id]?.topLayer } : nil,
                                runImage: run?.name, status: status)
-            }.sorted(by: Self.order)
+            }.sortedFindings()
         }
     }
 
-    static func order(_ a: Finding, _ b: Finding) -> Bool {
-        (a.image, a.location, a.advisory ?? "", a.package ?? "", a.origin) < (b.image, b.location, b.advisory ?? "", b.package ?? "", b.origin)
+}
+
+extension Array where Element == Finding {
+    /// By image, location, advisory, package, then origin. The keys are made once per finding,
+    /// not per comparison (`origin` builds a string): for 21,785 findings of a package the sort
+    /// with keys made in the comparison took a third of the query's time.
+    func sortedFindings() -> [Finding] {
+        let keys = map { ($0.image, $0.location, $0.advisory ?? "", $0.package ?? "", $0.origin) }
+        return indices.sorted { keys[$0] < keys[$1] }.map { self[$0] }
     }
 }
 

@@ -35,6 +35,14 @@ final class CreatorRun {
         try writeFile(order, "[[order]]\n[[order.group]]\nid = \"examples/procfile\"\nversion = \"0.1.0\"\n")
     }
 
+    /// A buildpack of this test (Buildpack API 0.10) that always detects and builds with `build`.
+    func addBuildpack(_ id: String, toml extra: String = "", build: String) throws {
+        let bp = buildpacks + "/" + id.replacingOccurrences(of: "/", with: "_") + "/1.0.0"
+        try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"\(id)\"\nversion = \"1.0.0\"\n" + extra)
+        try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
+        try writeFile(bp + "/bin/build", build, mode: 0o755)
+    }
+
     /// Runs the creator with a fresh layers directory (as a platform would).
     func create(_ target: [String], image: String, env: [String: String] = [:]) throws -> RunResult {
         _ = try sh("rm -rf '\(layers)' && mkdir -p '\(layers)' && chmod 777 '\(layers)'")
@@ -257,10 +265,7 @@ func digest(store: String, _ image: String) throws -> String {
     let c = try CreatorRun()
     // A buildpack that makes its launch layer once, then keeps it by leaving only the restored
     // <layer>.toml (buildpack.md, Export: the layer of the previous image is reused).
-    let bp = c.buildpacks + "/test_keeper/1.0.0"
-    try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/keeper\"\nversion = \"1.0.0\"\nsbom-formats = [\"application/vnd.cyclonedx+json\"]\n")
-    try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
-    try writeFile(bp + "/bin/build", """
+    try c.addBuildpack("test/keeper", toml: "sbom-formats = [\"application/vnd.cyclonedx+json\"]\n", build: """
         #!/bin/sh
         set -e
         if [ -f "$CNB_LAYERS_DIR/kept.sbom.cdx.json" ]; then echo "kept SBOM restored"; fi
@@ -270,7 +275,7 @@ func digest(store: String, _ image: String) throws -> String {
         printf '#!/bin/sh\\necho kept tool\\n' > "$CNB_LAYERS_DIR/kept/bin/kept-tool"
         chmod +x "$CNB_LAYERS_DIR/kept/bin/kept-tool"
         printf '[types]\\nlaunch = true\\n[metadata]\\nversion = "1"\\n' > "$CNB_LAYERS_DIR/kept.toml"
-        """, mode: 0o755)
+        """)
     try writeFile(c.order, "[[order]]\n[[order.group]]\nid = \"test/keeper\"\nversion = \"1.0.0\"\n[[order.group]]\nid = \"examples/procfile\"\nversion = \"0.1.0\"\n")
     let store = c.tmp.path + "/store"
     _ = try sh("cp -a '\(stack.store)' '\(store)'")
@@ -358,10 +363,7 @@ func digest(store: String, _ image: String) throws -> String {
     // Four launch layers of different sizes and an app slice: with one writer they are written
     // one after another, with four at once (issue 18); the image must not differ by one byte.
     func multiLayerBuildpack() throws {
-        let bp = c.buildpacks + "/test_multi/1.0.0"
-        try writeFile(bp + "/buildpack.toml", "api = \"0.10\"\n[buildpack]\nid = \"test/multi\"\nversion = \"1.0.0\"\n")
-        try writeFile(bp + "/bin/detect", "#!/bin/sh\nexit 0\n", mode: 0o755)
-        try writeFile(bp + "/bin/build", """
+        try c.addBuildpack("test/multi", build: """
             #!/bin/sh
             set -e
             for i in 1 2 3 4; do
@@ -371,7 +373,7 @@ func digest(store: String, _ image: String) throws -> String {
               printf '[types]\\nlaunch = true\\n' > "$CNB_LAYERS_DIR/l$i.toml"
             done
             printf '[[slices]]\\npaths = ["Procfile"]\\n' > "$CNB_LAYERS_DIR/launch.toml"
-            """, mode: 0o755)
+            """)
         try writeFile(c.order, "[[order]]\n[[order.group]]\nid = \"test/multi\"\nversion = \"1.0.0\"\n[[order.group]]\nid = \"examples/procfile\"\nversion = \"0.1.0\"\n")
     }
     var digests: [String] = []

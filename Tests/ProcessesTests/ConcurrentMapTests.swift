@@ -26,22 +26,22 @@ import Testing
         #expect(gauge.calls.sorted() == Array(0..<50))
     }
 
-    @Test func runsUpToWidthAtOnceAndNoMore() {
+    /// `count` bodies of `sleep` microseconds each on `width` threads, gauged.
+    func gauged(_ count: Int, width: Int, sleep: UInt32) -> Gauge {
         let gauge = Gauge()
-        _ = concurrentMap(12, width: 3) { i in
+        _ = concurrentMap(count, width: width) { i in
             gauge.enter(i)
-            usleep(20_000)
+            usleep(sleep)
             gauge.leave()
             return i
         }
+        return gauge
+    }
+
+    @Test func runsUpToWidthAtOnceAndNoMore() {
+        let gauge = gauged(12, width: 3, sleep: 20_000)
         #expect((2...3).contains(gauge.peak), "peak \(gauge.peak)")  // 3 unless a thread started late on a busy machine
-        let serial = Gauge()
-        _ = concurrentMap(5, width: 1) { i in
-            serial.enter(i)
-            usleep(5_000)
-            serial.leave()
-            return i
-        }
+        let serial = gauged(5, width: 1, sleep: 5_000)
         #expect(serial.peak == 1)
         #expect(serial.calls == [0, 1, 2, 3, 4], "one writer takes them in order")
         #expect(concurrentMap(0, width: 4) { $0 }.isEmpty)
