@@ -147,8 +147,9 @@ public struct Exporter: Sendable {
         let launchDirectories = launchDirectories(build.buildpacks)
         let slices = try appSlices(build.metadata)
         let written = try factory.directories(launchDirectories + slices)
-        let launch = try launchLayers(build.buildpacks, written: Dictionary(uniqueKeysWithValues: zip(launchDirectories.map(\.what), written)),
-                                      factory: factory, previousMetadata: previousMetadata)
+        // (A group naming a buildpack twice, hand-written, must not trap here: the first wins.)
+        let byName = Dictionary(zip(launchDirectories.map(\.what), written), uniquingKeysWith: { first, _ in first })
+        let launch = try launchLayers(build.buildpacks, written: byName, factory: factory, previousMetadata: previousMetadata)
         label.buildpacks = launch.entries
         var layers = launch.layers
         for result in written.suffix(slices.count) {

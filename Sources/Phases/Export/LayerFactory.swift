@@ -52,11 +52,6 @@ final class LayerFactory: @unchecked Sendable {
         var what: String
     }
 
-    /// The layer of a directory, written or recognised by fingerprint.
-    func directory(_ directory: String, include: Set<String>? = nil, slice: String = "", what: String) throws(LifecycleError) -> LayerResult {
-        try directories([DirectoryLayer(directory: directory, include: include, slice: slice, what: what)])[0]
-    }
-
     /// The layers of several directories, in order. Those not recognised by fingerprint are
     /// written concurrently by `writers` threads (each layer compresses on every core too, but
     /// reading files, tar framing and the diffID hash are one thread's work per layer). The log says, in order, which
