@@ -87,6 +87,8 @@ let package = Package(
             name: "Inventory",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's column functions, for stepping whole-fleet answers in place.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["Inventory", "TestSupport"],
+            dependencies: ["Inventory", "OCI", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// A value in a row or a statement argument: what SQLite and PostgreSQL both store.
 public enum SQLValue: Hashable, Sendable {
@@ -37,9 +38,81 @@ extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
 public protocol SQLSession {
     func execute(_ sql: String, _ arguments: [SQLValue]) throws
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]]
+    /// The rows one at a time, read in place: for answers of hundreds of thousands of rows, where
+    /// an array of values per row costs more than the query. Valid until the session ends.
+    func cursor(_ sql: String, _ arguments: [SQLValue]) throws -> SQLCursor
+}
+
+/// Rows being stepped (see `SQLSession.cursor`); each `next()` row is valid until the next call.
+public struct SQLCursor {
+    enum Source {
+        case values(IndexingIterator<[[SQLValue]]>)
+        /// GRDB steps the statement; the columns are read from the statement where it stands.
+        case sqlite(RowCursor, OpaquePointer)
+    }
+
+    var source: Source
+
+    public mutating func next() throws -> SQLRow? {
+        switch source {
+        case .values(var rows):
+            defer { source = .values(rows) }
+            return rows.next().map { SQLRow(storage: .values($0)) }
+        case .sqlite(let cursor, let statement):
+            return try cursor.next() == nil ? nil : SQLRow(storage: .sqlite(statement))
+        }
+    }
+}
+
+/// A row being stepped: its columns by position. Valid only until the cursor moves on.
+public struct SQLRow {
+    enum Storage {
+        case values([SQLValue])
+        /// A SQLite statement positioned on the row.
+        case sqlite(OpaquePointer)
+    }
+
+    let storage: Storage
+
+    public func int(_ column: Int) -> Int64? {
+        switch storage {
+        case .values(let v): return v[column].int
+        case .sqlite(let statement):
+            // As `rows` converts: text is parsed, never a conversion trap.
+            let i = Int32(column)
+            switch sqlite3_column_type(statement, i) {
+            case SQLITE_INTEGER: return sqlite3_column_int64(statement, i)
+            case SQLITE_FLOAT: return Int64(sqlite3_column_double(statement, i))
+            case SQLITE_TEXT: return text(column).flatMap { Int64($0) }
+            default: return nil
+            }
+        }
+    }
+
+    public func text(_ column: Int) -> String? {
+        switch storage {
+        case .values(let v): return v[column].text
+        case .sqlite(let statement):
+            let i = Int32(column)
+            switch sqlite3_column_type(statement, i) {
+            case SQLITE_NULL: return nil
+            case SQLITE_INTEGER: return String(sqlite3_column_int64(statement, i))
+            case SQLITE_FLOAT: return String(sqlite3_column_double(statement, i))
+            default:
+                guard let bytes = sqlite3_column_text(statement, i) else { return "" }
+                return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
+            }
+        }
+    }
 }
 
 extension SQLSession {
+    /// Each row in turn (see `cursor`).
+    public func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
+        var rows = try cursor(sql, arguments)
+        while let row = try rows.next() { try body(row) }
+    }
+
     public func execute(_ sql: String) throws { try execute(sql, []) }
     /// The first column of the first row.
     public func value(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLValue? { try rows(sql, arguments).first?.first }
@@ -125,6 +198,11 @@ public final class SQLiteBackend: SQLBackend {
                 out.append(values)
             }
             return out
+        }
+
+        func cursor(_ sql: String, _ arguments: [SQLValue]) throws -> SQLCursor {
+            let statement = try db.cachedStatement(sql: sql)
+            return SQLCursor(source: .sqlite(try Row.fetchCursor(statement, arguments: Self.arguments(arguments)), statement.sqliteStatement))
         }
 
         static func arguments(_ values: [SQLValue]) -> StatementArguments {

@@ -59,6 +59,10 @@ public final class PostgresBackend: SQLBackend {
 
         func execute(_ sql: String, _ arguments: [SQLValue]) throws { _ = try rows(sql, arguments) }
 
+        func cursor(_ sql: String, _ arguments: [SQLValue]) throws -> SQLCursor {
+            SQLCursor(source: .values(try rows(sql, arguments).makeIterator()))
+        }
+
         func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]] {
             var binds = PostgresBindings(capacity: arguments.count)
             for a in arguments {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `audit vulns`: which named images hold a package an advisory affects, who brought it, and the
 /// fixed version.
 ///
@@ -5,11 +7,13 @@
 /// and advisory, a few thousand), the buildpack layers and run images holding them (two integers
 /// and two short names per row), then the names of the images found. A whole-fleet answer is
 /// hundreds of thousands of findings; as one join each row repeated every text column and cost
-/// ~4× the join itself (10.2 s for 798,209 findings on 100,000 images, see issue 16's note).
+/// ~4× the join itself (10.2 s for 798,209 findings on 100,000 images, see issue 16's note). The
+/// rows are stepped in place, and a finding is three shared parts (see `Finding`): the image name,
+/// the affected package version, who brought it.
 extension Inventory {
     /// A package version an advisory affects, with what a finding shows of it.
     struct Affected {
-        var advisory, severity, ecosystem, name, version, fixed: String
+        var matter: Finding.Matter
         /// "" for every release, else the distribution release it is limited to (`12` of `Debian:12`).
         var release: String
 
@@ -20,55 +24,67 @@ extension Inventory {
 
     /// Named images with a package affected by an advisory: `id` (an advisory id or one of its
     /// aliases) and `minimumSeverity` (LOW, MEDIUM, HIGH, CRITICAL) narrow it. Sorted by image
-    /// name, location, advisory, package, then origin (run image first), bytewise.
+    /// name, location, advisory, package, origin (run image first), then ecosystem, installed and
+    /// fixed version; bytewise.
     public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil) throws -> [Finding] {
         try backend.read { db in
             let (filter, args) = try Self.advisoryFilter(db, id: id, minimumSeverity: minimumSeverity)
-            var affected: [Int64: [Affected]] = [:]
-            for row in try db.rows("""
+            var trace = QueryTrace("vulns")
+            var found = FoundVulnerabilities()
+            var byPackage: [Int64: [Int32]] = [:]
+            try db.forEachRow("""
                 SELECT v.package_id, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, v.release
                 FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id JOIN package p ON p.id = v.package_id
                 WHERE 1 = 1\(filter)
-                """, args) {
-                affected[row[0].int ?? 0, default: []].append(
-                    Affected(advisory: row[1].text ?? "", severity: row[2].text ?? "", ecosystem: row[3].text ?? "",
-                             name: row[4].text ?? "", version: row[5].text ?? "", fixed: row[6].text ?? "", release: row[7].text ?? ""))
+                """, args) { row in
+                let matter = Finding.Matter(advisory: row.text(1) ?? "", severity: row.text(2) ?? "", ecosystem: row.text(3) ?? "",
+                                            package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "")
+                byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
             }
-            guard !affected.isEmpty else { return [] }
-            var found = FoundVulnerabilities()
-            // Brought by buildpacks: advisories for every release only (an app layer has no distribution).
-            for row in try db.rows("""
+            guard !found.affected.isEmpty else { return [] }
+            trace.lap("affected packages")
+            // Brought by buildpacks: advisories for every release only (an app layer has no
+            // distribution). Hundreds of thousands of rows: stepped in this loop, not a closure.
+            var rows = try db.cursor("""
                 SELECT ip.image_id, ip.package_id, ip.buildpack, ip.layer FROM image_package ip
                 WHERE ip.package_id IN (SELECT v.package_id FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id WHERE v.release = ''\(filter))
-                """, args) {
-                guard let image = row[0].int, let package = row[1].int else { continue }
-                for a in affected[package] ?? [] where a.release.isEmpty {
-                    found.add(image: image, a, buildpack: row[2].text ?? "", layer: row[3].text ?? "")
-                }
+                """, args)
+            while let row = try rows.next() {
+                guard let image = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
+                let source = found.source(buildpack: row.text(2) ?? "", layer: row.text(3) ?? "")
+                for a in affected where found.affected[Int(a)].release.isEmpty { found.hits.append(.init(image: image, affected: a, source: source)) }
             }
+            trace.lap("buildpack rows")
             // Brought by run images: advisories for every release or for the run image's.
-            var byRunImage: [Int64: [(Affected, runImage: String)]] = [:]
-            for row in try db.rows("""
+            var byRunImage: [Int64: [(affected: Int32, source: Int32)]] = [:]
+            rows = try db.cursor("""
                 SELECT rp.run_image_id, rp.package_id, r.name, r.distro_version FROM run_image_package rp
                 JOIN run_image r ON r.id = rp.run_image_id
                 WHERE rp.package_id IN (SELECT v.package_id FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id WHERE 1 = 1\(filter))
-                """, args) {
-                guard let run = row[0].int, let package = row[1].int else { continue }
-                let distro = row[3].text ?? ""
-                for a in affected[package] ?? [] where a.applies(toDistroVersion: distro) {
-                    byRunImage[run, default: []].append((a, row[2].text ?? ""))
+                """, args)
+            while let row = try rows.next() {
+                guard let run = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
+                let distro = row.text(3) ?? ""
+                let source = found.source(runImage: row.text(2) ?? "")
+                for a in affected where found.affected[Int(a)].applies(toDistroVersion: distro) {
+                    byRunImage[run, default: []].append((a, source))
                 }
             }
-            if !byRunImage.isEmpty {
-                for chunk in Self.chunks(byRunImage.keys.sorted()) {
-                    for row in try db.rows("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(Self.marks(chunk.count)))",
-                                           chunk.map { .int($0) }) {
-                        guard let image = row[0].int, let run = row[1].int else { continue }
-                        for (a, name) in byRunImage[run] ?? [] { found.add(image: image, a, runImage: name) }
-                    }
+            trace.lap("run image rows")
+            for chunk in Self.chunks(byRunImage.keys.sorted()) {
+                rows = try db.cursor("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(Self.marks(chunk.count)))", chunk.map { .int($0) })
+                while let row = try rows.next() {
+                    guard let image = row.int(0), let run = row.int(1) else { continue }
+                    for (a, source) in byRunImage[run] ?? [] { found.hits.append(.init(image: image, affected: a, source: source)) }
                 }
             }
-            return found.findings(names: try Self.imageNames(db, found.images))
+            // A fleet's worth of hits names most images: all names are read rather than a set made.
+            let images: Set<Int64>? = found.hits.count > 20_000 ? nil : Set(found.hits.map(\.image))
+            trace.lap("images of run images")
+            let names = try Self.imageNames(db, dialect: backend.dialect, images)
+            trace.lap("image names")
+            defer { trace.lap("findings sorted") }
+            return found.findings(names: names)
         }
     }
 
@@ -93,18 +109,31 @@ extension Inventory {
         return (filter, args)
     }
 
-    /// Each image's names (location, name) and digest; all at once when most images are wanted.
-    static func imageNames(_ db: any SQLSession, _ images: Set<Int64>) throws -> [Int64: [(location: String, name: String, digest: String)]] {
-        var names: [Int64: [(location: String, name: String, digest: String)]] = [:]
+    /// Each image's names (location, name) and digest, ranked in bytewise (name, location)
+    /// order; every image's when `images` is nil or most images are wanted (then in that order
+    /// from the database, else sorted here).
+    static func imageNames(_ db: any SQLSession, dialect: SQLDialect, _ images: Set<Int64>?) throws -> RankedNames {
+        var names = RankedNames()
         let sql = "SELECT n.image_id, n.location, n.name, i.digest FROM image_name n JOIN image i ON i.id = n.image_id"
-        let batches: [[Int64]?] = images.count > 5_000 ? [nil] : chunks(images.sorted())
-        for batch in batches {
-            let rows = try batch.map { try db.rows(sql + " WHERE n.image_id IN (\(marks($0.count)))", $0.map { .int($0) }) } ?? db.rows(sql, [])
-            for row in rows {
-                guard let image = row[0].int, images.contains(image) else { continue }
-                names[image, default: []].append((row[1].text ?? "", row[2].text ?? "", row[3].text ?? ""))
+        guard let images, images.count <= 5_000 else {
+            var rows = try db.cursor(sql + " ORDER BY " + dialect.order(["n.name", "n.location"]), [])
+            while let row = try rows.next() {
+                guard let image = row.int(0), images?.contains(image) ?? true else { continue }
+                names.append(image: image, Finding.Subject(location: row.text(1) ?? "", image: row.text(2) ?? "", digest: row.text(3) ?? ""))
+            }
+            return names
+        }
+        var subjects: [(image: Int64, subject: Finding.Subject)] = []
+        for batch in chunks(images.sorted()) {
+            try db.forEachRow(sql + " WHERE n.image_id IN (\(marks(batch.count)))", batch.map { .int($0) }) { row in
+                guard let image = row.int(0) else { return }
+                subjects.append((image, Finding.Subject(location: row.text(1) ?? "", image: row.text(2) ?? "", digest: row.text(3) ?? "")))
             }
         }
+        subjects.sort { a, b in
+            FoundVulnerabilities.bytewise(a.subject.image, b.subject.image) ?? FoundVulnerabilities.bytewise(a.subject.location, b.subject.location) ?? false
+        }
+        for s in subjects { names.append(image: s.image, s.subject) }
         return names
     }
 
@@ -116,83 +145,200 @@ extension Inventory {
     }
 }
 
-/// Findings by image id before their names are known; sorted once, by integer ranks of the
-/// distinct texts (bytewise, absent first) rather than by comparing strings per pair.
+/// Findings by image id before their names are known: hits of an image, an affected package
+/// version and a source, each an index. Sorted once, by integer ranks of the distinct texts
+/// (bytewise, absent first) packed into two words, rather than by comparing strings per pair.
 struct FoundVulnerabilities {
     struct Hit {
         var image: Int64
-        var affected: Inventory.Affected
+        var affected: Int32
+        var source: Int32
+    }
+
+    var affected: [Inventory.Affected] = []
+    var sources: [Finding.Source] = []
+    var hits: [Hit] = []
+    private var sourceIndex: [SourceKey: Int32] = [:]
+    private var lastSource: (key: SourceKey, index: Int32)?
+
+    struct SourceKey: Hashable {
         var buildpack, layer, runImage: String?
     }
 
-    /// The sort key: image name, location, advisory, package, buildpack, layer, run image.
-    struct Key: Comparable {
-        var ranks: (Int, Int, Int, Int, Int, Int)
-        var run: Int
-        static func < (a: Key, b: Key) -> Bool { a.ranks != b.ranks ? a.ranks < b.ranks : a.run < b.run }
-        static func == (a: Key, b: Key) -> Bool { a.ranks == b.ranks && a.run == b.run }
+    mutating func add(_ a: Inventory.Affected) -> Int32 {
+        affected.append(a)
+        return Int32(affected.count - 1)
     }
 
-    var hits: [Hit] = []
-    var images: Set<Int64> = []
-
-    mutating func add(image: Int64, _ a: Inventory.Affected, buildpack: String? = nil, layer: String? = nil, runImage: String? = nil) {
-        hits.append(Hit(image: image, affected: a, buildpack: buildpack, layer: layer, runImage: runImage))
-        images.insert(image)
+    /// The index of a buildpack layer's or a run image's source, made once.
+    mutating func source(buildpack: String? = nil, layer: String? = nil, runImage: String? = nil) -> Int32 {
+        let key = SourceKey(buildpack: buildpack, layer: layer, runImage: runImage)
+        // Rows of one package mostly come from one layer: the last source is checked before hashing.
+        if let last = lastSource, last.key == key { return last.index }
+        let i = sourceIndex[key] ?? {
+            sources.append(Finding.Source(buildpack: buildpack, layer: layer, runImage: runImage))
+            sourceIndex[key] = Int32(sources.count - 1)
+            return Int32(sources.count - 1)
+        }()
+        lastSource = (key, i)
+        return i
     }
 
-    func findings(names: [Int64: [(location: String, name: String, digest: String)]]) -> [Finding] {
-        let advisories = Ranks(), packages = Ranks(), origins = Ranks(), imageNames = Ranks(), locations = Ranks()
-        for h in hits {
-            advisories.add(h.affected.advisory)
-            packages.add(h.affected.name)
-            origins.add(h.buildpack)
-            origins.add(h.layer)
-            origins.add(h.runImage)
+    /// The findings in order. Each is keyed by its image name's rank and the ranks of what it
+    /// shows (advisory and package, source, affected version), packed into 64 bits and radix
+    /// sorted: the findings of a fleet are hundreds of thousands, and the comparison sort and the
+    /// counting sort before this one spent most of their time on cache misses. `packedBits` below
+    /// what the ranks need takes the comparison path (tests; and fleets whose ranks need more).
+    func findings(names: RankedNames, packedBits: Int = 64) -> [Finding] {
+        // Ranks of the distinct values, each made once: (advisory, package) pairs, sources
+        // (buildpack, layer, run image; run images first), affected package versions (the rest of
+        // what is shown, so that equal keys are equal findings).
+        let affectedRank = Self.ranks(of: affected) { a, b in
+            let x = a.matter, y = b.matter
+            return Self.bytewise(x.advisory ?? "", y.advisory ?? "") ?? Self.bytewise(x.package ?? "", y.package ?? "")
+                ?? Self.bytewise(x.ecosystem ?? "", y.ecosystem ?? "") ?? Self.bytewise(x.version ?? "", y.version ?? "")
+                ?? Self.bytewise(x.fixed ?? "", y.fixed ?? "") ?? Self.bytewise(x.severity ?? "", y.severity ?? "") ?? false
         }
-        for entries in names.values { for e in entries { imageNames.add(e.name); locations.add(e.location) } }
-        for r in [advisories, packages, origins, imageNames, locations] { r.freeze() }
+        let pairRank = Self.ranks(of: affected) { a, b in
+            Self.bytewise(a.matter.advisory ?? "", b.matter.advisory ?? "") ?? Self.bytewise(a.matter.package ?? "", b.matter.package ?? "") ?? false
+        }
+        let sourceRank = Self.ranks(of: sources) { a, b in
+            Self.bytewise(a.buildpack, b.buildpack) ?? Self.bytewise(a.layer, b.layer) ?? Self.bytewise(a.runImage, b.runImage) ?? false
+        }
+        // Per affected version and source, the low part of the key, made once.
+        let widths = (name: Self.bitWidth(names.subjects.count), pair: Self.bitWidth(affected.count),
+                      source: Self.bitWidth(sources.count), affected: Self.bitWidth(affected.count))
+        let packed = widths.name + widths.pair + widths.source + widths.affected <= packedBits
+        let affectedKey = affected.indices.map { UInt64(pairRank[$0]) << (widths.source + widths.affected) | UInt64(affectedRank[$0]) }
+        func key(rank: Int32, _ h: Hit) -> UInt64 {
+            UInt64(rank) << (widths.pair + widths.source + widths.affected)
+                | affectedKey[Int(h.affected)] | UInt64(sourceRank[Int(h.source)]) << widths.affected
+        }
 
-        // The keys are sorted with the positions of what they stand for; the findings (a dozen
-        // strings each) are made once, in order, rather than moved by the sort.
-        var keys: [Key] = []
-        var entries: [(hit: Int, location: String, name: String, digest: String)] = []
-        keys.reserveCapacity(hits.count)
-        entries.reserveCapacity(hits.count)
-        // Each text is ranked once per image name and once per hit, not once per finding.
-        var rankedNames: [Int64: [(location: String, name: String, digest: String, nameRank: Int, locationRank: Int)]] = [:]
-        for (image, entries) in names {
-            rankedNames[image] = entries.map { ($0.location, $0.name, $0.digest, imageNames[$0.name], locations[$0.location]) }
-        }
+        var keyed: [(key: UInt64, hit: UInt32)] = []
+        keyed.reserveCapacity(hits.count)
+        var rankOf: [(key: UInt64, hit: UInt32)] = []
         for (i, h) in hits.enumerated() {
-            let advisory = advisories[h.affected.advisory], package = packages[h.affected.name]
-            let buildpack = origins[h.buildpack], layer = origins[h.layer], run = origins[h.runImage]
-            for n in rankedNames[h.image] ?? [] {
-                keys.append(Key(ranks: (n.nameRank, n.locationRank, advisory, package, buildpack, layer), run: run))
-                entries.append((i, n.location, n.name, n.digest))
+            names.forEachRank(of: h.image) { rank in
+                keyed.append((packed ? key(rank: rank, h) : 0, UInt32(i)))
+                if !packed { rankOf.append((UInt64(rank), UInt32(i))) }
             }
         }
-        var order = Array(keys.indices)
-        order.sort { keys[$0] < keys[$1] }
-        return order.map { k in
-            let e = entries[k], h = hits[e.hit], a = h.affected
-            return Finding(location: e.location, image: e.name, digest: e.digest, advisory: a.advisory, severity: a.severity,
-                           ecosystem: a.ecosystem, package: a.name, version: a.version, fixed: a.fixed,
-                           buildpack: h.buildpack, layer: h.layer, runImage: h.runImage)
+        if packed {
+            Self.radixSort(&keyed, bits: widths.name + widths.pair + widths.source + widths.affected)
+        } else {
+            func fields(_ e: (key: UInt64, hit: UInt32)) -> (UInt64, Int, Int, Int) {
+                let h = hits[Int(e.hit)], a = Int(h.affected)
+                return (e.key, pairRank[a], sourceRank[Int(h.source)], affectedRank[a])
+            }
+            keyed = rankOf.sorted { fields($0) < fields($1) }
+            return keyed.map { e in
+                let h = hits[Int(e.hit)]
+                return Finding(names.subjects[Int(e.key)], affected[Int(h.affected)].matter, sources[Int(h.source)])
+            }
         }
+        let shift = widths.pair + widths.source + widths.affected
+        return keyed.map { e in
+            let h = hits[Int(e.hit)]
+            return Finding(names.subjects[Int(e.key >> shift)], affected[Int(h.affected)].matter, sources[Int(h.source)])
+        }
+    }
+
+    /// Sorts by the low `bits` bits of the key, least significant 11-bit digit first (stable).
+    static func radixSort(_ items: inout [(key: UInt64, hit: UInt32)], bits: Int) {
+        let digit = 11, buckets = 1 << 11
+        var other = items
+        var shift = 0
+        while shift < bits {
+            var count = [Int](repeating: 0, count: buckets + 1)
+            for e in items { count[Int((e.key >> UInt64(shift)) & UInt64(buckets - 1)) + 1] += 1 }
+            for b in 0..<buckets { count[b + 1] += count[b] }
+            for e in items {
+                let b = Int((e.key >> UInt64(shift)) & UInt64(buckets - 1))
+                other[count[b]] = e
+                count[b] += 1
+            }
+            swap(&items, &other)
+            shift += digit
+        }
+    }
+
+    /// Bits for values 0...n.
+    static func bitWidth(_ n: Int) -> Int { max(1, Int.bitWidth - n.leadingZeroBitCount) }
+
+    /// nil when equal, else whether `a` sorts first (bytewise; nil first).
+    static func bytewise(_ a: String?, _ b: String?) -> Bool? {
+        switch (a, b) {
+        case (nil, nil): return nil
+        case (nil, _): return true
+        case (_, nil): return false
+        case let (a?, b?):
+            if a == b { return nil }
+            return a.utf8.lexicographicallyPrecedes(b.utf8)
+        }
+    }
+
+    /// Each element's rank in the order `less` gives; equal elements share a rank.
+    static func ranks<T>(of values: [T], by less: (T, T) -> Bool) -> [Int] {
+        let order = values.indices.sorted { less(values[$0], values[$1]) }
+        var rank = [Int](repeating: 0, count: values.count)
+        var current = 0
+        for (position, i) in order.enumerated() {
+            if position > 0 && less(values[order[position - 1]], values[i]) { current += 1 }
+            rank[i] = current
+        }
+        return rank
+    }
+
+    static func textRanks(_ values: [String]) -> [Int] {
+        ranks(of: values) { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
 
-/// The rank of each distinct text in bytewise order; nil ranks first.
-final class Ranks {
-    private var values: Set<String> = []
-    private var rank: [String: Int] = [:]
+/// Image names in rank order (bytewise by name, then location) and where each image's are.
+struct RankedNames {
+    private(set) var subjects: [Finding.Subject] = []
+    /// Image id → its first name's rank + 1 (0: none), when ids are small enough for an array;
+    /// an image's further names in `more`.
+    private var first: [Int32] = []
+    private var firstByID: [Int64: Int32] = [:]
+    private var more: [Int64: [Int32]] = [:]
 
-    func add(_ value: String?) { if let value { values.insert(value) } }
-
-    func freeze() {
-        for (i, v) in values.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() { rank[v] = i + 1 }
+    /// The next name in rank order.
+    mutating func append(image: Int64, _ subject: Finding.Subject) {
+        let rank = Int32(subjects.count)
+        subjects.append(subject)
+        if image >= 0 && image < 1 << 22 {
+            if Int(image) >= first.count { first.append(contentsOf: repeatElement(0, count: max(Int(image) + 1 - first.count, first.count))) }
+            if first[Int(image)] == 0 { first[Int(image)] = rank + 1 } else { more[image, default: []].append(rank) }
+        } else if firstByID[image] == nil {
+            firstByID[image] = rank + 1
+        } else {
+            more[image, default: []].append(rank)
+        }
     }
 
-    subscript(_ value: String?) -> Int { value.flatMap { rank[$0] } ?? 0 }
+    /// Each rank of an image's names.
+    func forEachRank(of image: Int64, _ body: (Int32) -> Void) {
+        let r = image >= 0 && Int(image) < first.count ? first[Int(image)] : (firstByID[image] ?? 0)
+        guard r > 0 else { return }
+        body(r - 1)
+        if !more.isEmpty, let extra = more[image] { for rank in extra { body(rank) } }
+    }
+}
+
+/// With CAIRN_QUERY_TRACE set, how long each step of a query took, on standard error.
+struct QueryTrace {
+    static let enabled = ProcessInfo.processInfo.environment["CAIRN_QUERY_TRACE"].map { !$0.isEmpty } ?? false
+    let query: String
+    var last = Date()
+
+    init(_ query: String) { self.query = query }
+
+    mutating func lap(_ step: String) {
+        guard Self.enabled else { return }
+        let now = Date()
+        FileHandle.standardError.write(Data(String(format: "%@: %@ %.1f ms\n", query, step, now.timeIntervalSince(last) * 1000).utf8))
+        last = now
+    }
 }

@@ -21,55 +21,95 @@ enum ListFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// Prints findings as a table (chosen columns), JSON (every field) or CSV (the same columns).
+///
+/// Whole-fleet answers are hundreds of thousands of lines (798,209 findings, 70 MB as a table):
+/// written as bytes in 1 MiB pieces, cells measured in scalars, not grapheme clusters, and the
+/// table's widths found in a first pass instead of keeping every row's cells.
 func printFindings(_ findings: [Finding], columns: [(String, (Finding) -> String)], format: ListFormat, summary: String) throws {
-    // Whole-fleet answers are hundreds of thousands of lines: written in 1 MiB pieces, not a
-    // `print` each, and measured in bytes and scalars, not grapheme clusters.
-    var out = LineBuffer()
+    var out = OutputBuffer()
     defer { out.flush() }
     switch format {
     case .json:
-        print(String(decoding: try CanonicalJSON.encode(findings), as: UTF8.self))
+        Finding.appendJSON(findings, to: &out.bytes) { OutputBuffer.write(&$0) }
+        out.bytes.append(0x0a)
     case .csv:
-        func quote(_ s: String) -> String {
-            s.utf8.contains { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a } ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        func quoted(_ s: String) {
+            let plain = s.utf8.withContiguousStorageIfAvailable { !$0.contains { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a } }
+            guard plain == false || (plain == nil && s.utf8.contains { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a }) else { return out.append(s) }
+            out.append("\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"")
         }
-        out.line(columns.map { quote($0.0.lowercased()) }.joined(separator: ","))
-        for f in findings { out.line(columns.map { quote($0.1(f)) }.joined(separator: ",")) }
-    case .table:
-        let rows = [columns.map(\.0)] + findings.map { f in columns.map { $0.1(f) } }
-        let widths = columns.indices.map { c in rows.map { $0[c].unicodeScalars.count }.max() ?? 0 }
-        for row in rows {
-            var line = ""
-            for (c, cell) in row.enumerated() {
-                if c > 0 { line += "  " }
-                line += cell
-                if c < columns.count - 1 { line += String(repeating: " ", count: max(0, widths[c] - cell.unicodeScalars.count)) }
+        for (c, column) in columns.enumerated() {
+            if c > 0 { out.bytes.append(0x2c) }
+            quoted(column.0.lowercased())
+        }
+        out.endLine()
+        for f in findings {
+            for (c, column) in columns.enumerated() {
+                if c > 0 { out.bytes.append(0x2c) }
+                quoted(column.1(f))
             }
-            out.line(line)
+            out.endLine()
         }
+    case .table:
+        var widths = columns.map { scalarCount($0.0) }
+        for f in findings {
+            for c in columns.indices.dropLast() { widths[c] = max(widths[c], scalarCount(columns[c].1(f))) }
+        }
+        func row(_ cells: (Int) -> String) {
+            for c in columns.indices {
+                if c > 0 { out.append("  ") }
+                let cell = cells(c)
+                out.append(cell)
+                if c < columns.count - 1 { out.bytes.append(contentsOf: repeatElement(0x20, count: max(0, widths[c] - scalarCount(cell)))) }
+            }
+            out.endLine()
+        }
+        row { columns[$0].0 }
+        for f in findings { row { columns[$0].1(f) } }
         out.flush()
         FileHandle.standardError.write(Data((summary + "\n").utf8))
     }
 }
 
-/// Standard output in large writes.
-struct LineBuffer {
-    private var pending = ""
+/// Unicode scalars in `s`: its UTF-8 bytes that do not continue a sequence.
+func scalarCount(_ s: String) -> Int {
+    func count<C: Collection<UInt8>>(_ bytes: C) -> Int { bytes.reduce(0) { $0 + ($1 & 0xC0 != 0x80 ? 1 : 0) } }
+    return s.utf8.withContiguousStorageIfAvailable { count($0) } ?? count(s.utf8)
+}
 
-    mutating func line(_ s: String) {
-        pending += s
-        pending += "\n"
-        if pending.utf8.count >= 1 << 20 { flush() }
+/// Standard output in large writes.
+struct OutputBuffer {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(1 << 21) }
+
+    mutating func append(_ s: String) { bytes.append(contentsOf: s.utf8) }
+
+    mutating func endLine() {
+        bytes.append(0x0a)
+        if bytes.count >= 1 << 20 { Self.write(&bytes) }
     }
 
-    mutating func flush() {
-        guard !pending.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(pending.utf8))
-        pending = ""
+    mutating func flush() { Self.write(&bytes) }
+
+    static func write(_ bytes: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { FileHandle.standardOutput.write(Data($0)) }
+        bytes.removeAll(keepingCapacity: true)
     }
 }
 
-func imageCount(_ findings: [Finding]) -> Int { Set(findings.map { $0.location + "\u{0}" + $0.image }).count }
+/// Distinct (location, image) pairs; findings come sorted by image then location, so a change
+/// from the previous finding is a new image.
+func imageCount(_ findings: [Finding]) -> Int {
+    var count = 0
+    var previous: (image: String, location: String)?
+    for f in findings where previous.map({ $0.image != f.image || $0.location != f.location }) ?? true {
+        count += 1
+        previous = (f.image, f.location)
+    }
+    return count
+}
 
 struct AuditIndex: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
