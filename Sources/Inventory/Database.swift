@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import PostgresNIO
 
 /// A value in a row or a statement argument: what SQLite and PostgreSQL both store.
 public enum SQLValue: Hashable, Sendable {
@@ -47,6 +48,7 @@ public protocol SQLSession {
 public struct SQLCursor {
     enum Source {
         case values(IndexingIterator<[[SQLValue]]>)
+        case postgres(IndexingIterator<[PostgresRow]>)
         /// GRDB steps the statement; the columns are read from the statement where it stands.
         case sqlite(RowCursor, OpaquePointer)
     }
@@ -60,6 +62,9 @@ public struct SQLCursor {
             return rows.next().map { SQLRow(storage: .values($0)) }
         case .sqlite(let cursor, let statement):
             return try cursor.next() == nil ? nil : SQLRow(storage: .sqlite(statement))
+        case .postgres(var rows):
+            defer { source = .postgres(rows) }
+            return rows.next().map { SQLRow(storage: .postgres(PostgresRandomAccessRow($0))) }
         }
     }
 }
@@ -70,6 +75,8 @@ public struct SQLRow {
         case values([SQLValue])
         /// A SQLite statement positioned on the row.
         case sqlite(OpaquePointer)
+        /// A PostgreSQL row as received, decoded cell by cell when read.
+        case postgres(PostgresRandomAccessRow)
     }
 
     let storage: Storage
@@ -77,6 +84,7 @@ public struct SQLRow {
     public func int(_ column: Int) -> Int64? {
         switch storage {
         case .values(let v): return v[column].int
+        case .postgres(let row): return PostgresBackend.cellValue(row[column]).int
         case .sqlite(let statement):
             // As `rows` converts: text is parsed, never a conversion trap.
             let i = Int32(column)
@@ -89,9 +97,17 @@ public struct SQLRow {
         }
     }
 
+    /// An array of integers: PostgreSQL's `array_agg` of an integer column (SQLite has no
+    /// arrays; there, a `group_concat` of integers).
+    public func ints(_ column: Int) -> [Int64] {
+        if case .postgres(let row) = storage { return (try? row[column].decode([Int64].self)) ?? [] }
+        return (text(column) ?? "").split(separator: ",").compactMap { Int64($0) }
+    }
+
     public func text(_ column: Int) -> String? {
         switch storage {
         case .values(let v): return v[column].text
+        case .postgres(let row): return PostgresBackend.cellValue(row[column]).text
         case .sqlite(let statement):
             let i = Int32(column)
             switch sqlite3_column_type(statement, i) {

@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -15,6 +15,19 @@ enum Schema {
     static let v2 = """
             DROP INDEX IF EXISTS image_package_package;
             CREATE INDEX IF NOT EXISTS image_package_cover ON image_package (package_id, image_id, buildpack, layer);
+            """
+
+    /// Two covering indexes. Images by run image with their digest, read from the index alone:
+    /// `package` of a run image package and `run-image` read every image on the run images they
+    /// find (21,785 for a common Debian package on the bench fleet), each a table lookup for the
+    /// digest before. A package's images by buildpack layer: `vulns` groups them so (PostgreSQL
+    /// sorted 146,534 rows per 500 packages for that: 143 ms → 87 ms), and SQLite's rows of one
+    /// layer come together. Building it reads the whole table once (10 million rows: ~20 s).
+    static let v3 = """
+            DROP INDEX IF EXISTS image_run_image;
+            CREATE INDEX IF NOT EXISTS image_run_image_cover ON image (run_image_id, id, digest);
+            DROP INDEX IF EXISTS image_package_cover;
+            CREATE INDEX IF NOT EXISTS image_package_layer ON image_package (package_id, buildpack, layer, image_id);
             """
 
     static let v1 = """

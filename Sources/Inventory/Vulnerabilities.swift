@@ -45,34 +45,54 @@ extension Inventory {
             trace.lap("affected packages")
             // Brought by buildpacks: advisories for every release only (an app layer has no
             // distribution). Hundreds of thousands of rows: stepped in this loop, not a closure.
-            var rows = try db.cursor("""
-                SELECT ip.image_id, ip.package_id, ip.buildpack, ip.layer FROM image_package ip
-                WHERE ip.package_id IN (SELECT v.package_id FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id WHERE v.release = ''\(filter))
-                """, args)
-            while let row = try rows.next() {
-                guard let image = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
-                let source = found.source(buildpack: row.text(2) ?? "", layer: row.text(3) ?? "")
-                for a in affected where found.affected[Int(a)].release.isEmpty { found.hits.append(.init(image: image, affected: a, source: source)) }
+            // The package ids are listed, a few hundred per statement: PostgreSQL's planner
+            // cannot tell that vulnerable package versions are rare and, given the subquery,
+            // hashed all 9.9 million rows of a 100,000-image fleet (2.3 s; 34 ms per 500 ids listed).
+            let appPackages = byPackage.filter { $0.value.contains { found.affected[Int($0)].release.isEmpty } }.keys.sorted()
+            for chunk in Self.chunks(appPackages, size: 500) where backend.dialect == .postgres {
+                // PostgreSQL: each package's images per layer as one array; rows one by one
+                // through the client cost ~2 µs each (381,911 rows: 1 s of 1.1 s).
+                var rows = try db.cursor("""
+                    SELECT package_id, buildpack, layer, array_agg(image_id) FROM image_package
+                    WHERE package_id IN (\(Self.marks(chunk.count))) GROUP BY package_id, buildpack, layer
+                    """, chunk.map { .int($0) })
+                while let row = try rows.next() {
+                    guard let package = row.int(0), let affected = byPackage[package] else { continue }
+                    let source = found.source(buildpack: row.text(1) ?? "", layer: row.text(2) ?? "")
+                    for image in row.ints(3) {
+                        for a in affected where found.affected[Int(a)].release.isEmpty { found.hits.append(.init(image: image, affected: a, source: source)) }
+                    }
+                }
+            }
+            for chunk in Self.chunks(appPackages, size: 500) where backend.dialect == .sqlite {
+                var rows = try db.cursor("SELECT image_id, package_id, buildpack, layer FROM image_package WHERE package_id IN (\(Self.marks(chunk.count)))",
+                                         chunk.map { .int($0) })
+                while let row = try rows.next() {
+                    guard let image = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
+                    let source = found.source(buildpack: row.text(2) ?? "", layer: row.text(3) ?? "")
+                    for a in affected where found.affected[Int(a)].release.isEmpty { found.hits.append(.init(image: image, affected: a, source: source)) }
+                }
             }
             trace.lap("buildpack rows")
             // Brought by run images: advisories for every release or for the run image's.
             var byRunImage: [Int64: [(affected: Int32, source: Int32)]] = [:]
-            rows = try db.cursor("""
-                SELECT rp.run_image_id, rp.package_id, r.name, r.distro_version FROM run_image_package rp
-                JOIN run_image r ON r.id = rp.run_image_id
-                WHERE rp.package_id IN (SELECT v.package_id FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id WHERE 1 = 1\(filter))
-                """, args)
-            while let row = try rows.next() {
-                guard let run = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
-                let distro = row.text(3) ?? ""
-                let source = found.source(runImage: row.text(2) ?? "")
-                for a in affected where found.affected[Int(a)].applies(toDistroVersion: distro) {
-                    byRunImage[run, default: []].append((a, source))
+            for chunk in Self.chunks(byPackage.keys.sorted(), size: 500) {
+                var rows = try db.cursor("""
+                    SELECT rp.run_image_id, rp.package_id, r.name, r.distro_version FROM run_image_package rp
+                    JOIN run_image r ON r.id = rp.run_image_id WHERE rp.package_id IN (\(Self.marks(chunk.count)))
+                    """, chunk.map { .int($0) })
+                while let row = try rows.next() {
+                    guard let run = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
+                    let distro = row.text(3) ?? ""
+                    let source = found.source(runImage: row.text(2) ?? "")
+                    for a in affected where found.affected[Int(a)].applies(toDistroVersion: distro) {
+                        byRunImage[run, default: []].append((a, source))
+                    }
                 }
             }
             trace.lap("run image rows")
             for chunk in Self.chunks(byRunImage.keys.sorted()) {
-                rows = try db.cursor("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(Self.marks(chunk.count)))", chunk.map { .int($0) })
+                var rows = try db.cursor("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(Self.marks(chunk.count)))", chunk.map { .int($0) })
                 while let row = try rows.next() {
                     guard let image = row.int(0), let run = row.int(1) else { continue }
                     for (a, source) in byRunImage[run] ?? [] { found.hits.append(.init(image: image, affected: a, source: source)) }
