@@ -104,6 +104,12 @@ public struct SQLRow {
         return (text(column) ?? "").split(separator: ",").compactMap { Int64($0) }
     }
 
+    /// An array of texts: PostgreSQL's `array_agg` of a text column ([] elsewhere: SQLite has no arrays).
+    public func texts(_ column: Int) -> [String] {
+        if case .postgres(let row) = storage { return (try? row[column].decode([String].self)) ?? [] }
+        return []
+    }
+
     public func text(_ column: Int) -> String? {
         switch storage {
         case .values(let v): return v[column].text

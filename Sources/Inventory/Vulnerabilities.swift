@@ -76,23 +76,37 @@ extension Inventory {
             trace.lap("buildpack rows")
             // Brought by run images: advisories for every release or for the run image's.
             var byRunImage: [Int64: [(affected: Int32, source: Int32)]] = [:]
+            var runImages: [Int64: (name: String, distro: String)] = [:]
+            var rows = try db.cursor("SELECT id, name, distro_version FROM run_image", [])
+            while let row = try rows.next() {
+                if let id = row.int(0) { runImages[id] = (row.text(1) ?? "", row.text(2) ?? "") }
+            }
+            func add(package: Int64, runImage run: Int64) {
+                guard let affected = byPackage[package], let info = runImages[run] else { return }
+                let source = found.source(runImage: info.name)
+                for a in affected where found.affected[Int(a)].applies(toDistroVersion: info.distro) {
+                    byRunImage[run, default: []].append((a, source))
+                }
+            }
             for chunk in Self.chunks(byPackage.keys.sorted(), size: 500) {
-                var rows = try db.cursor("""
-                    SELECT rp.run_image_id, rp.package_id, r.name, r.distro_version FROM run_image_package rp
-                    JOIN run_image r ON r.id = rp.run_image_id WHERE rp.package_id IN (\(Self.marks(chunk.count)))
-                    """, chunk.map { .int($0) })
-                while let row = try rows.next() {
-                    guard let run = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
-                    let distro = row.text(3) ?? ""
-                    let source = found.source(runImage: row.text(2) ?? "")
-                    for a in affected where found.affected[Int(a)].applies(toDistroVersion: distro) {
-                        byRunImage[run, default: []].append((a, source))
+                let marks = Self.marks(chunk.count)
+                if backend.dialect == .postgres {
+                    rows = try db.cursor("SELECT package_id, array_agg(run_image_id) FROM run_image_package WHERE package_id IN (\(marks)) GROUP BY package_id",
+                                         chunk.map { .int($0) })
+                    while let row = try rows.next() {
+                        guard let package = row.int(0) else { continue }
+                        for run in row.ints(1) { add(package: package, runImage: run) }
+                    }
+                } else {
+                    rows = try db.cursor("SELECT package_id, run_image_id FROM run_image_package WHERE package_id IN (\(marks))", chunk.map { .int($0) })
+                    while let row = try rows.next() {
+                        if let package = row.int(0), let run = row.int(1) { add(package: package, runImage: run) }
                     }
                 }
             }
             trace.lap("run image rows")
             for chunk in Self.chunks(byRunImage.keys.sorted()) {
-                var rows = try db.cursor("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(Self.marks(chunk.count)))", chunk.map { .int($0) })
+                rows = try db.cursor("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(Self.marks(chunk.count)))", chunk.map { .int($0) })
                 while let row = try rows.next() {
                     guard let image = row.int(0), let run = row.int(1) else { continue }
                     for (a, source) in byRunImage[run] ?? [] { found.hits.append(.init(image: image, affected: a, source: source)) }
@@ -136,6 +150,7 @@ extension Inventory {
         var names = RankedNames()
         let sql = "SELECT n.image_id, n.location, n.name, i.digest FROM image_name n JOIN image i ON i.id = n.image_id"
         guard let images, images.count <= 5_000 else {
+            if dialect == .postgres { return try allImageNamesAsArrays(db, images: images) }
             var rows = try db.cursor(sql + " ORDER BY " + dialect.order(["n.name", "n.location"]), [])
             while let row = try rows.next() {
                 guard let image = row.int(0), images?.contains(image) ?? true else { continue }
@@ -155,6 +170,43 @@ extension Inventory {
         }
         for s in subjects { names.append(image: s.image, s.subject) }
         return names
+    }
+
+    /// PostgreSQL: every image's names as four arrays in one row, in (name, location) order;
+    /// 100,000 rows one by one through the client cost ~3 µs each. The arrays are aggregated from
+    /// a sorted subquery, which PostgreSQL keeps in order but does not promise to: the order is
+    /// checked here, and sorted here when it does not hold.
+    static func allImageNamesAsArrays(_ db: any SQLSession, images: Set<Int64>?) throws -> RankedNames {
+        // The digests apart (a join of the two 100,000-row tables cost the server half the time).
+        var digestOf: [Int64: String] = [:]
+        var rows = try db.cursor("SELECT array_agg(id), array_agg(digest) FROM image", [])
+        if let row = try rows.next() {
+            let ids = row.ints(0), digests = row.texts(1)
+            guard ids.count == digests.count else {
+                throw InventoryError.database(location: "image", reason: "id and digest arrays of different lengths (\(ids.count), \(digests.count))")
+            }
+            digestOf.reserveCapacity(ids.count)
+            for (id, digest) in zip(ids, digests) { digestOf[id] = digest }
+        }
+        rows = try db.cursor("""
+            SELECT array_agg(s.image_id), array_agg(s.location), array_agg(s.name)
+            FROM (SELECT image_id, location, name FROM image_name ORDER BY \(SQLDialect.postgres.order(["name", "location"]))) s
+            """, [])
+        guard let row = try rows.next() else { return RankedNames() }
+        let ids = row.ints(0), locations = row.texts(1), names = row.texts(2)
+        guard ids.count == locations.count, ids.count == names.count else {
+            throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths (\(ids.count), \(locations.count), \(names.count))")
+        }
+        var order = Array(ids.indices)
+        func before(_ a: Int, _ b: Int) -> Bool {
+            FoundVulnerabilities.bytewise(names[a], names[b]) ?? FoundVulnerabilities.bytewise(locations[a], locations[b]) ?? false
+        }
+        if zip(order, order.dropFirst()).contains(where: { before($1, $0) }) { order.sort(by: before) }
+        var ranked = RankedNames()
+        for i in order where images?.contains(ids[i]) ?? true {
+            ranked.append(image: ids[i], Finding.Subject(location: locations[i], image: names[i], digest: digestOf[ids[i]] ?? ""))
+        }
+        return ranked
     }
 
     /// `n` SQL placeholders for an IN list: `?, ?, ?`.
