@@ -27,6 +27,12 @@ extension Inventory {
     /// name, location, advisory, package, origin (run image first), then ecosystem, installed and
     /// fixed version; bytewise.
     public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil) throws -> [Finding] {
+        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: 20_000)
+    }
+
+    /// `allNamesAbove`: from how many hits every image name is read rather than those of the
+    /// images found (tests take both paths on small inventories).
+    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int) throws -> [Finding] {
         try backend.read { db in
             let (filter, args) = try Self.advisoryFilter(db, id: id, minimumSeverity: minimumSeverity)
             var trace = QueryTrace("vulns")
@@ -113,7 +119,7 @@ extension Inventory {
                 }
             }
             // A fleet's worth of hits names most images: all names are read rather than a set made.
-            let images: Set<Int64>? = found.hits.count > 20_000 ? nil : Set(found.hits.map(\.image))
+            let images: Set<Int64>? = found.hits.count > allNamesAbove ? nil : Set(found.hits.map(\.image))
             trace.lap("images of run images")
             let names = try Self.imageNames(db, dialect: backend.dialect, images)
             trace.lap("image names")
@@ -197,6 +203,12 @@ extension Inventory {
         guard ids.count == locations.count, ids.count == names.count else {
             throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths (\(ids.count), \(locations.count), \(names.count))")
         }
+        return rankedNames(ids: ids, locations: locations, names: names, digests: digestOf, images: images)
+    }
+
+    /// Names in rank order from parallel arrays that should be in (name, location) order: checked
+    /// in one pass, sorted when they are not.
+    static func rankedNames(ids: [Int64], locations: [String], names: [String], digests: [Int64: String], images: Set<Int64>?) -> RankedNames {
         var order = Array(ids.indices)
         func before(_ a: Int, _ b: Int) -> Bool {
             FoundVulnerabilities.bytewise(names[a], names[b]) ?? FoundVulnerabilities.bytewise(locations[a], locations[b]) ?? false
@@ -204,7 +216,7 @@ extension Inventory {
         if zip(order, order.dropFirst()).contains(where: { before($1, $0) }) { order.sort(by: before) }
         var ranked = RankedNames()
         for i in order where images?.contains(ids[i]) ?? true {
-            ranked.append(image: ids[i], Finding.Subject(location: locations[i], image: names[i], digest: digestOf[ids[i]] ?? ""))
+            ranked.append(image: ids[i], Finding.Subject(location: locations[i], image: names[i], digest: digests[ids[i]] ?? ""))
         }
         return ranked
     }

@@ -110,3 +110,46 @@ func firstDifference(_ a: [Finding], _ b: [Finding]) -> String? {
         #expect(try JSONDecoder().decode([Finding].self, from: Data(out)) == list)
     }
 }
+
+/// Both ways of reading image names (those of the images found, in batches; every name at once,
+/// which PostgreSQL reads as arrays) give the same findings, in the order of their texts, on an
+/// inventory whose images have several names in several locations, added out of order.
+@Test(arguments: backends) func bothWaysOfReadingNamesGiveTheSameFindings(backend: String) throws {
+    let f = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.index(advisoriesFirst: true)
+    let v1 = InventoryFixture.runImage("1", libfoo: "1.0-1")
+    let run = try f.inventory.beginRun(source: "test")
+    for i in [7, 3, 11, 0, 5, 9, 1] {
+        let app = InventoryFixture.app("sha256:more\(i)", flask: i % 2 == 0 ? "2.2.0" : "2.3.3", bp: "1.0.\(i)", run: v1)
+        try f.inventory.add(app, location: i % 3 == 0 ? "registry.example/apps" : "store", names: ["z\(i):latest", "app\(i):v\(i)", "Äpp\(i):1"], run: run)
+    }
+    let batched = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: .max)
+    let all = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: 0)
+    #expect(batched.count == 2 + 7 * 3 + 1 * 3, "a: 2 findings; every added image: the run image's libfoo1, three names; the one on flask 2.2.0 (app0) also flask")
+    #expect(firstDifference(batched, all) == nil)
+    #expect(firstDifference(all, expectedOrder(all)) == nil)
+}
+
+@Test func namesOutOfOrderAreSortedAndThoseInOrderKept() {
+    let ids: [Int64] = [4, 1, 3, 2, 1 << 40]
+    let names = ["b", "a", "a", "ä", "B"], locations = ["x", "y", "x", "x", "x"]
+    let digests: [Int64: String] = [1: "d1", 2: "d2", 3: "d3", 4: "d4", 1 << 40: "dbig"]
+    func ranked(_ order: [Int]) -> [String] {
+        let r = Inventory.rankedNames(ids: order.map { ids[$0] }, locations: order.map { locations[$0] }, names: order.map { names[$0] },
+                                      digests: digests, images: nil)
+        return r.subjects.map { "\($0.image)@\($0.location)=\($0.digest)" }
+    }
+    let sorted = ["B@x=dbig", "a@x=d3", "a@y=d1", "b@x=d4", "ä@x=d2"]
+    #expect(ranked([0, 1, 2, 3, 4]) == sorted)
+    #expect(ranked([4, 2, 1, 0, 3]) == sorted)
+    var table = RankedNames()
+    table.append(image: 1 << 40, Finding.Subject(location: "x", image: "B", digest: ""))
+    table.append(image: 3, Finding.Subject(location: "x", image: "a", digest: ""))
+    table.append(image: 3, Finding.Subject(location: "y", image: "a", digest: ""))
+    var seen: [Int32] = []
+    table.forEachRank(of: 3) { seen.append($0) }
+    table.forEachRank(of: 1 << 40) { seen.append($0) }
+    table.forEachRank(of: 99) { seen.append($0) }
+    #expect(seen == [1, 2, 0])
+}
