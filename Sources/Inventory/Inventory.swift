@@ -196,7 +196,14 @@ public final class Inventory: Sendable {
     /// without them PostgreSQL planned the advisory-id query as a scan (3.7 s on 100,000 images).
     public func optimize() throws {
         switch backend.dialect {
-        case .postgres: try backend.write { db in try db.execute("ANALYZE") }
+        case .postgres:
+            // VACUUM also marks the pages written since as all-visible, so the covering indexes
+            // answer without visiting the table (after indexing 100,000 images: 3 s).
+            if let pg = backend as? PostgresBackend {
+                try pg.executeOutsideTransaction("VACUUM (ANALYZE)")
+            } else {
+                try backend.write { db in try db.execute("ANALYZE") }
+            }
         case .sqlite:
             try backend.write { db in
                 try db.execute("PRAGMA analysis_limit = 1000")

@@ -40,13 +40,17 @@ extension Inventory {
     /// The fix plan for the images in `findings` (from `vulnerabilities`).
     public func plan(_ findings: [Finding]) throws -> FixPlan {
         try backend.read { db in
+            var trace = QueryTrace("plan")
             let versions = try Self.runImageVersions(db)
+            trace.lap("run image versions")
             var steps: [String: FixPlan.Step] = [:]
             var chosen: [String: FixPlan.Patch] = [:]
             // Findings of a fleet repeat the same run image and layer questions: asked once, and
             // what each image is made of is read for all of them at once, not per finding.
             let runImageOf = try Self.runImageIDs(db, digests: Set(findings.filter { $0.buildpack == nil }.map(\.digest)))
             let layersOf = try Self.buildpackLayers(db, digests: Set(findings.filter { $0.buildpack != nil }.map(\.digest)))
+            trace.lap("images' run images and layers")
+            defer { trace.lap("rebase targets and patch sources") }
             var rebaseTargets: [String: String?] = [:]
             var patchRows: [String: [[SQLValue]]] = [:]
             for f in findings {

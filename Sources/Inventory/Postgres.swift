@@ -121,6 +121,17 @@ public final class PostgresBackend: SQLBackend {
         }
     }
 
+    /// A statement that cannot run in a transaction (VACUUM), on its own.
+    func executeOutsideTransaction(_ sql: String) throws {
+        try lock.withLock {
+            do {
+                _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
+            } catch {
+                throw InventoryError.database(location: location, reason: Self.describe(error))
+            }
+        }
+    }
+
     func transaction<T>(_ body: (any SQLSession) throws -> T) throws -> T {
         try lock.withLock {
             let session = Session(backend: self)
