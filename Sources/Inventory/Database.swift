@@ -40,7 +40,9 @@ public protocol SQLSession {
     func execute(_ sql: String, _ arguments: [SQLValue]) throws
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [[SQLValue]]
     /// The rows one at a time, read in place: for answers of hundreds of thousands of rows, where
-    /// an array of values per row costs more than the query. Valid until the session ends.
+    /// an array of values per row costs more than the query. Valid until the session ends; two
+    /// cursors of the same statement text must not be stepped at once (SQLite's statements are
+    /// cached by text).
     func cursor(_ sql: String, _ arguments: [SQLValue]) throws -> SQLCursor
 }
 
