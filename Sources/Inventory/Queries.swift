@@ -299,20 +299,33 @@ extension Inventory {
 
 }
 
-/// Sources made once per buildpack layer or run image, shared by the findings they brought.
+/// Sources made once per buildpack layer or run image, shared by the findings they brought, and
+/// numbered in the order they were first asked for.
 struct SourceTable {
     struct Key: Hashable {
         var buildpack, layer, runImage: String?
     }
 
-    private var table: [Key: Finding.Source] = [:]
+    private(set) var sources: [Finding.Source] = []
+    private var index: [Key: Int32] = [:]
+    private var last: (key: Key, index: Int32)?
+
+    /// The number of a buildpack layer's or a run image's source.
+    mutating func number(buildpack: String? = nil, layer: String? = nil, runImage: String? = nil) -> Int32 {
+        let key = Key(buildpack: buildpack, layer: layer, runImage: runImage)
+        // Rows of one package mostly come from one layer: the last source is checked before hashing.
+        if let last, last.key == key { return last.index }
+        let i = index[key] ?? {
+            sources.append(Finding.Source(buildpack: buildpack, layer: layer, runImage: runImage))
+            index[key] = Int32(sources.count - 1)
+            return Int32(sources.count - 1)
+        }()
+        last = (key, i)
+        return i
+    }
 
     mutating func source(buildpack: String?, layer: String?, runImage: String?) -> Finding.Source {
-        let key = Key(buildpack: buildpack, layer: layer, runImage: runImage)
-        if let s = table[key] { return s }
-        let s = Finding.Source(buildpack: buildpack, layer: layer, runImage: runImage)
-        table[key] = s
-        return s
+        sources[Int(number(buildpack: buildpack, layer: layer, runImage: runImage))]
     }
 }
 

@@ -240,14 +240,10 @@ struct FoundVulnerabilities {
     }
 
     var affected: [Inventory.Affected] = []
-    var sources: [Finding.Source] = []
+    var sourceTable = SourceTable()
     var hits: [Hit] = []
-    private var sourceIndex: [SourceKey: Int32] = [:]
-    private var lastSource: (key: SourceKey, index: Int32)?
 
-    struct SourceKey: Hashable {
-        var buildpack, layer, runImage: String?
-    }
+    var sources: [Finding.Source] { sourceTable.sources }
 
     mutating func add(_ a: Inventory.Affected) -> Int32 {
         affected.append(a)
@@ -256,16 +252,7 @@ struct FoundVulnerabilities {
 
     /// The index of a buildpack layer's or a run image's source, made once.
     mutating func source(buildpack: String? = nil, layer: String? = nil, runImage: String? = nil) -> Int32 {
-        let key = SourceKey(buildpack: buildpack, layer: layer, runImage: runImage)
-        // Rows of one package mostly come from one layer: the last source is checked before hashing.
-        if let last = lastSource, last.key == key { return last.index }
-        let i = sourceIndex[key] ?? {
-            sources.append(Finding.Source(buildpack: buildpack, layer: layer, runImage: runImage))
-            sourceIndex[key] = Int32(sources.count - 1)
-            return Int32(sources.count - 1)
-        }()
-        lastSource = (key, i)
-        return i
+        sourceTable.number(buildpack: buildpack, layer: layer, runImage: runImage)
     }
 
     /// The findings in order. Each is keyed by its image name's rank and the ranks of what it
@@ -274,6 +261,7 @@ struct FoundVulnerabilities {
     /// counting sort before this one spent most of their time on cache misses. `packedBits` below
     /// what the ranks need takes the comparison path (tests; and fleets whose ranks need more).
     func findings(names: RankedNames, packedBits: Int = 64) -> [Finding] {
+        let sources = self.sources
         // Ranks of the distinct values, each made once: (advisory, package) pairs, sources
         // (buildpack, layer, run image; run images first), affected package versions (the rest of
         // what is shown, so that equal keys are equal findings).
@@ -372,10 +360,6 @@ struct FoundVulnerabilities {
             rank[i] = current
         }
         return rank
-    }
-
-    static func textRanks(_ values: [String]) -> [Int] {
-        ranks(of: values) { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
 
