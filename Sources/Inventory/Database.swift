@@ -83,50 +83,39 @@ public struct SQLRow {
 
     let storage: Storage
 
-    public func int(_ column: Int) -> Int64? {
+    /// A column as `rows` would give it; `int` and `text` convert as `SQLValue` does (text is
+    /// parsed, never a conversion trap).
+    public func value(_ column: Int) -> SQLValue {
         switch storage {
-        case .values(let v): return v[column].int
-        case .postgres(let row): return PostgresBackend.cellValue(row[column]).int
-        case .sqlite(let statement):
-            // As `rows` converts: text is parsed, never a conversion trap.
-            let i = Int32(column)
-            switch sqlite3_column_type(statement, i) {
-            case SQLITE_INTEGER: return sqlite3_column_int64(statement, i)
-            case SQLITE_FLOAT: return Int64(sqlite3_column_double(statement, i))
-            case SQLITE_TEXT: return text(column).flatMap { Int64($0) }
-            default: return nil
-            }
-        }
-    }
-
-    /// An array of integers: PostgreSQL's `array_agg` of an integer column (SQLite has no
-    /// arrays; there, a `group_concat` of integers).
-    public func ints(_ column: Int) -> [Int64] {
-        if case .postgres(let row) = storage { return (try? row[column].decode([Int64].self)) ?? [] }
-        return (text(column) ?? "").split(separator: ",").compactMap { Int64($0) }
-    }
-
-    /// An array of texts: PostgreSQL's `array_agg` of a text column ([] elsewhere: SQLite has no arrays).
-    public func texts(_ column: Int) -> [String] {
-        if case .postgres(let row) = storage { return (try? row[column].decode([String].self)) ?? [] }
-        return []
-    }
-
-    public func text(_ column: Int) -> String? {
-        switch storage {
-        case .values(let v): return v[column].text
-        case .postgres(let row): return PostgresBackend.cellValue(row[column]).text
+        case .values(let v): return v[column]
+        case .postgres(let row): return PostgresBackend.cellValue(row[column])
         case .sqlite(let statement):
             let i = Int32(column)
             switch sqlite3_column_type(statement, i) {
-            case SQLITE_NULL: return nil
-            case SQLITE_INTEGER: return String(sqlite3_column_int64(statement, i))
-            case SQLITE_FLOAT: return String(sqlite3_column_double(statement, i))
+            case SQLITE_NULL: return .null
+            case SQLITE_INTEGER: return .int(sqlite3_column_int64(statement, i))
+            case SQLITE_FLOAT: return .real(sqlite3_column_double(statement, i))
             default:
-                guard let bytes = sqlite3_column_text(statement, i) else { return "" }
-                return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
+                guard let bytes = sqlite3_column_text(statement, i) else { return .text("") }
+                return .text(String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self))
             }
         }
+    }
+
+    public func int(_ column: Int) -> Int64? { value(column).int }
+
+    public func text(_ column: Int) -> String? { value(column).text }
+
+    /// PostgreSQL's `array_agg` of an integer column ([] elsewhere: SQLite has no arrays).
+    public func ints(_ column: Int) -> [Int64] {
+        guard case .postgres(let row) = storage else { return [] }
+        return (try? row[column].decode([Int64].self)) ?? []
+    }
+
+    /// PostgreSQL's `array_agg` of a text column ([] elsewhere: SQLite has no arrays).
+    public func texts(_ column: Int) -> [String] {
+        guard case .postgres(let row) = storage else { return [] }
+        return (try? row[column].decode([String].self)) ?? []
     }
 }
 

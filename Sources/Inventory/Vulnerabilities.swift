@@ -54,43 +54,46 @@ extension Inventory {
             // The package ids are listed, a few hundred per statement: PostgreSQL's planner
             // cannot tell that vulnerable package versions are rare and, given the subquery,
             // hashed all 9.9 million rows of a 100,000-image fleet (2.3 s; 34 ms per 500 ids listed).
-            let appPackages = byPackage.filter { $0.value.contains { found.affected[Int($0)].release.isEmpty } }.keys.sorted()
-            for chunk in Self.chunks(appPackages, size: 500) where backend.dialect == .postgres {
-                // PostgreSQL: each package's images per layer as one array; rows one by one
-                // through the client cost ~2 µs each (381,911 rows: 1 s of 1.1 s).
-                var rows = try db.cursor("""
-                    SELECT package_id, buildpack, layer, array_agg(image_id) FROM image_package
-                    WHERE package_id IN (\(Self.marks(chunk.count))) GROUP BY package_id, buildpack, layer
-                    """, chunk.map { .int($0) })
-                while let row = try rows.next() {
-                    guard let package = row.int(0), let affected = byPackage[package] else { continue }
-                    let source = found.source(buildpack: row.text(1) ?? "", layer: row.text(2) ?? "")
-                    for image in row.ints(3) {
-                        for a in affected where found.affected[Int(a)].release.isEmpty { found.hits.append(.init(image: image, affected: a, source: source)) }
-                    }
-                }
+            // Per package, the advisories for every release: the only ones an app layer can match.
+            let appAffected = byPackage.compactMapValues { list -> [Int32]? in
+                let all = list.filter { found.affected[Int($0)].release.isEmpty }
+                return all.isEmpty ? nil : all
             }
-            for chunk in Self.chunks(appPackages, size: 500) where backend.dialect == .sqlite {
-                var rows = try db.cursor("SELECT image_id, package_id, buildpack, layer FROM image_package WHERE package_id IN (\(Self.marks(chunk.count)))",
+            func add(image: Int64, package: Int64, source: Int32) {
+                for a in appAffected[package] ?? [] { found.hits.append(.init(image: image, affected: a, source: source)) }
+            }
+            var rows: SQLCursor
+            for chunk in Self.chunks(appAffected.keys.sorted(), size: 500) {
+                let marks = Self.marks(chunk.count)
+                if backend.dialect == .postgres {
+                    // Each package's images per layer as one array: rows one by one through the
+                    // client cost ~2 µs each (381,911 rows: 1 s of 1.1 s).
+                    rows = try db.cursor("""
+                        SELECT package_id, buildpack, layer, array_agg(image_id) FROM image_package
+                        WHERE package_id IN (\(marks)) GROUP BY package_id, buildpack, layer
+                        """, chunk.map { .int($0) })
+                    while let row = try rows.next() {
+                        guard let package = row.int(0) else { continue }
+                        let source = found.source(buildpack: row.text(1) ?? "", layer: row.text(2) ?? "")
+                        for image in row.ints(3) { add(image: image, package: package, source: source) }
+                    }
+                } else {
+                    rows = try db.cursor("SELECT image_id, package_id, buildpack, layer FROM image_package WHERE package_id IN (\(marks))",
                                          chunk.map { .int($0) })
-                while let row = try rows.next() {
-                    guard let image = row.int(0), let package = row.int(1), let affected = byPackage[package] else { continue }
-                    let source = found.source(buildpack: row.text(2) ?? "", layer: row.text(3) ?? "")
-                    for a in affected where found.affected[Int(a)].release.isEmpty { found.hits.append(.init(image: image, affected: a, source: source)) }
+                    while let row = try rows.next() {
+                        guard let image = row.int(0), let package = row.int(1) else { continue }
+                        add(image: image, package: package, source: found.source(buildpack: row.text(2) ?? "", layer: row.text(3) ?? ""))
+                    }
                 }
             }
             trace.lap("buildpack rows")
             // Brought by run images: advisories for every release or for the run image's.
+            let runImages = try Self.runImageVersions(db).byID
             var byRunImage: [Int64: [(affected: Int32, source: Int32)]] = [:]
-            var runImages: [Int64: (name: String, distro: String)] = [:]
-            var rows = try db.cursor("SELECT id, name, distro_version FROM run_image", [])
-            while let row = try rows.next() {
-                if let id = row.int(0) { runImages[id] = (row.text(1) ?? "", row.text(2) ?? "") }
-            }
             func add(package: Int64, runImage run: Int64) {
                 guard let affected = byPackage[package], let info = runImages[run] else { return }
                 let source = found.source(runImage: info.name)
-                for a in affected where found.affected[Int(a)].applies(toDistroVersion: info.distro) {
+                for a in affected where found.affected[Int(a)].applies(toDistroVersion: info.distroVersion) {
                     byRunImage[run, default: []].append((a, source))
                 }
             }
@@ -164,22 +167,21 @@ extension Inventory {
             }
             return names
         }
-        var subjects: [(image: Int64, subject: Finding.Subject)] = []
+        var ids: [Int64] = [], locations: [String] = [], imageNames: [String] = [], digests: [Int64: String] = [:]
         for batch in chunks(images.sorted()) {
             try db.forEachRow(sql + " WHERE n.image_id IN (\(marks(batch.count)))", batch.map { .int($0) }) { row in
                 guard let image = row.int(0) else { return }
-                subjects.append((image, Finding.Subject(location: row.text(1) ?? "", image: row.text(2) ?? "", digest: row.text(3) ?? "")))
+                ids.append(image)
+                locations.append(row.text(1) ?? "")
+                imageNames.append(row.text(2) ?? "")
+                digests[image] = row.text(3) ?? ""
             }
         }
-        subjects.sort { a, b in
-            FoundVulnerabilities.bytewise(a.subject.image, b.subject.image) ?? FoundVulnerabilities.bytewise(a.subject.location, b.subject.location) ?? false
-        }
-        for s in subjects { names.append(image: s.image, s.subject) }
-        return names
+        return rankedNames(ids: ids, locations: locations, names: imageNames, digests: digests, images: nil)
     }
 
-    /// PostgreSQL: every image's names as four arrays in one row, in (name, location) order;
-    /// 100,000 rows one by one through the client cost ~3 µs each. The arrays are aggregated from
+    /// PostgreSQL: every image's names as three arrays in one row, in (name, location) order, and
+    /// the digests as two more; 100,000 rows one by one through the client cost ~3 µs each. The arrays are aggregated from
     /// a sorted subquery, which PostgreSQL keeps in order but does not promise to: the order is
     /// checked here, and sorted here when it does not hold.
     static func allImageNamesAsArrays(_ db: any SQLSession, images: Set<Int64>?) throws -> RankedNames {
@@ -231,7 +233,7 @@ extension Inventory {
 
 /// Findings by image id before their names are known: hits of an image, an affected package
 /// version and a source, each an index. Sorted once, by integer ranks of the distinct texts
-/// (bytewise, absent first) packed into two words, rather than by comparing strings per pair.
+/// (bytewise, absent first) packed into one word, rather than by comparing strings per pair.
 struct FoundVulnerabilities {
     struct Hit {
         var image: Int64

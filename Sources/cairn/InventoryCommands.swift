@@ -34,8 +34,7 @@ func printFindings(_ findings: [Finding], columns: [(String, (Finding) -> String
         out.bytes.append(0x0a)
     case .csv:
         func quoted(_ s: String) {
-            let plain = s.utf8.withContiguousStorageIfAvailable { !$0.contains { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a } }
-            guard plain == false || (plain == nil && s.utf8.contains { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a }) else { return out.append(s) }
+            guard s.utf8Contains(where: { $0 == 0x2c || $0 == 0x22 || $0 == 0x0a }) else { return out.append(s) }
             out.append("\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"")
         }
         for (c, column) in columns.enumerated() {
