@@ -159,7 +159,8 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["Inventory", "OCI", "TestSupport"],
+            dependencies: ["Inventory", "OCI", "TestSupport",
+                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -109,13 +109,22 @@ public struct SQLRow {
     /// PostgreSQL's `array_agg` of an integer column ([] elsewhere: SQLite has no arrays).
     public func ints(_ column: Int) -> [Int64] {
         guard case .postgres(let row) = storage else { return [] }
-        return (try? row[column].decode([Int64].self)) ?? []
+        let cell = row[column]
+        if cell.dataType == .int8Array, let values = PostgresBackend.arrayElements(cell, { $0.count == 8 ? Int64(bigEndian: $0.loadUnaligned(as: Int64.self)) : nil }) {
+            return values
+        }
+        return (try? cell.decode([Int64].self)) ?? []
     }
 
     /// PostgreSQL's `array_agg` of a text column ([] elsewhere: SQLite has no arrays).
     public func texts(_ column: Int) -> [String] {
         guard case .postgres(let row) = storage else { return [] }
-        return (try? row[column].decode([String].self)) ?? []
+        let cell = row[column]
+        if cell.dataType == .textArray || cell.dataType == .varcharArray,
+           let values = PostgresBackend.arrayElements(cell, { String(decoding: $0, as: UTF8.self) }) {
+            return values
+        }
+        return (try? cell.decode([String].self)) ?? []
     }
 }
 
@@ -218,13 +227,15 @@ public final class SQLiteBackend: SQLBackend {
             return SQLCursor(source: .sqlite(try Row.fetchCursor(statement, arguments: Self.arguments(arguments)), statement.sqliteStatement))
         }
 
+        /// As database values, not boxed `DatabaseValueConvertible`s: an id list of 1,000 made
+        /// 1,000 existentials per statement.
         static func arguments(_ values: [SQLValue]) -> StatementArguments {
-            StatementArguments(values.map { v -> (any DatabaseValueConvertible)? in
+            StatementArguments(values.map { v -> DatabaseValue in
                 switch v {
-                case .null: return nil
-                case .int(let i): return i
-                case .text(let s): return s
-                case .real(let d): return d
+                case .null: return .null
+                case .int(let i): return i.databaseValue
+                case .text(let s): return s.databaseValue
+                case .real(let d): return d.databaseValue
                 }
             })
         }

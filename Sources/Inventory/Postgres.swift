@@ -33,9 +33,13 @@ public final class PostgresBackend: SQLBackend {
             // This session's settings: the inventory's statements are index lookups whose row
             // counts the planner overestimates, so JIT compiled them (15–160 ms a statement on
             // the bench fleet, more than running them); and sorting a fleet's image names (100,000
-            // rows) spilled to disk under the 4 MB default.
+            // rows) spilled to disk under the 4 MB default. And index lookups cost as little as
+            // they do on SSDs or cached tables: at the default (4, spinning disks) the planner
+            // scanned both 100,000-row tables to find 1,000 images' names (44 ms, against 5 ms
+            // through the indexes).
             _ = try connection.query(PostgresQuery(unsafeSQL: "SET jit = off"), logger: logger).wait()
             _ = try connection.query(PostgresQuery(unsafeSQL: "SET work_mem = '64MB'"), logger: logger).wait()
+            _ = try connection.query(PostgresQuery(unsafeSQL: "SET random_page_cost = 1.1"), logger: logger).wait()
         } catch {
             throw InventoryError.database(location: location, reason: "cannot connect: \(Self.describe(error))")
         }
@@ -118,6 +122,35 @@ public final class PostgresBackend: SQLBackend {
         case .float4, .float8: return .real(try cell.decode(Double.self))
         case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
         default: return .text(try cell.decode(String.self))
+        }
+    }
+
+    /// The elements of a one-dimensional array cell in binary format, each read in place by
+    /// `element` (given exactly its bytes; nil if they do not make one); nil when the cell is not
+    /// such an array (or holds a NULL element), for the generic decoder to handle. A fleet's names are 100,000-element
+    /// arrays, and decoding element by element through `PostgresDecodable` cost ~2 µs each.
+    static func arrayElements<T>(_ cell: PostgresCell, _ element: (UnsafeRawBufferPointer) -> T?) -> [T]? {
+        guard cell.format == .binary, let bytes = cell.bytes else { return nil }
+        return bytes.withUnsafeReadableBytes { raw -> [T]? in
+            var at = 0
+            func int32() -> Int? {
+                guard at + 4 <= raw.count else { return nil }
+                defer { at += 4 }
+                return Int(Int32(bigEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+            }
+            // Header: dimensions, has-nulls flag, element type; per dimension: size, lower bound.
+            guard let dimensions = int32(), int32() != nil, int32() != nil else { return nil }
+            if dimensions == 0 { return [] }
+            guard dimensions == 1, let count = int32(), int32() != nil, count >= 0 else { return nil }
+            var values: [T] = []
+            values.reserveCapacity(count)
+            for _ in 0..<count {
+                guard let length = int32(), length >= 0, at + length <= raw.count else { return nil }
+                guard let value = element(UnsafeRawBufferPointer(rebasing: raw[at..<at + length])) else { return nil }
+                values.append(value)
+                at += length
+            }
+            return at == raw.count ? values : nil
         }
     }
 

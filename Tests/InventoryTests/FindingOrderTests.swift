@@ -137,7 +137,7 @@ func firstDifference(_ a: [Finding], _ b: [Finding]) -> String? {
     let digests: [Int64: String] = [1: "d1", 2: "d2", 3: "d3", 4: "d4", 1 << 40: "dbig"]
     func ranked(_ order: [Int]) -> [String] {
         let r = Inventory.rankedNames(ids: order.map { ids[$0] }, locations: order.map { locations[$0] }, names: order.map { names[$0] },
-                                      digests: digests, images: nil)
+                                      digests: order.map { digests[ids[$0]] ?? "" }, images: nil)
         return r.subjects.map { "\($0.image)@\($0.location)=\($0.digest)" }
     }
     let sorted = ["B@x=dbig", "a@x=d3", "a@y=d1", "b@x=d4", "ä@x=d2"]
