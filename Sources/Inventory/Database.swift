@@ -44,6 +44,54 @@ public protocol SQLSession {
     /// cursors of the same statement text must not be stepped at once (SQLite's statements are
     /// cached by text).
     func cursor(_ sql: String, _ arguments: [SQLValue]) throws -> SQLCursor
+    /// Cursors of several statements, in order, each taken when the one before has been read
+    /// (see `SQLStatementQueue`).
+    func queue(_ statements: [SQLStatement]) throws -> SQLStatementQueue
+}
+
+/// A statement and its arguments.
+public struct SQLStatement: Sendable {
+    public var sql: String
+    public var arguments: [SQLValue]
+
+    public init(_ sql: String, _ arguments: [SQLValue] = []) {
+        self.sql = sql
+        self.arguments = arguments
+    }
+}
+
+/// Statements whose cursors are taken one after the other. PostgreSQL is sent them all at once:
+/// the server runs each next one while the rows of the one before are read here (a whole-fleet
+/// `vulns` is a dozen statements whose rows cost the client about as long as the server). SQLite
+/// runs each when its cursor is taken.
+public struct SQLStatementQueue {
+    enum Pending {
+        case lazy(any SQLSession, [SQLStatement])
+        case sent([() throws -> SQLCursor])
+    }
+
+    var pending: Pending
+    var position = 0
+
+    /// The next statement's cursor; nil after the last. The cursor before must not be stepped
+    /// any more.
+    public mutating func next() throws -> SQLCursor? {
+        defer { position += 1 }
+        switch pending {
+        case .lazy(let db, let statements):
+            guard position < statements.count else { return nil }
+            return try db.cursor(statements[position].sql, statements[position].arguments)
+        case .sent(let results):
+            guard position < results.count else { return nil }
+            return try results[position]()
+        }
+    }
+}
+
+extension SQLSession {
+    public func queue(_ statements: [SQLStatement]) throws -> SQLStatementQueue {
+        SQLStatementQueue(pending: .lazy(self, statements))
+    }
 }
 
 /// Rows being stepped (see `SQLSession.cursor`); each `next()` row is valid until the next call.

@@ -77,7 +77,19 @@ public final class PostgresBackend: SQLBackend {
             try result(sql, arguments).rows.map { row in try row.map(PostgresBackend.value) }
         }
 
+        func queue(_ statements: [SQLStatement]) throws -> SQLStatementQueue {
+            let sent = try statements.map { try send($0.sql, $0.arguments) }
+            return SQLStatementQueue(pending: .sent(sent.map { future in
+                { SQLCursor(source: .postgres(try future.wait().rows.makeIterator())) }
+            }))
+        }
+
         func result(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+            try send(sql, arguments).wait()
+        }
+
+        /// The statement on its way; its rows when the future is waited on.
+        func send(_ sql: String, _ arguments: [SQLValue]) throws -> EventLoopFuture<PostgresQueryResult> {
             var binds = PostgresBindings(capacity: arguments.count)
             for a in arguments {
                 switch a {
@@ -88,7 +100,7 @@ public final class PostgresBackend: SQLBackend {
                 }
             }
             let query = PostgresQuery(unsafeSQL: PostgresBackend.numbered(sql), binds: binds)
-            return try backend.connection.query(query, logger: backend.logger).wait()
+            return backend.connection.query(query, logger: backend.logger)
         }
     }
 

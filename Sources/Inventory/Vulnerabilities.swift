@@ -27,29 +27,32 @@ extension Inventory {
     /// name, location, advisory, package, origin (run image first), then ecosystem, installed and
     /// fixed version; bytewise.
     public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil) throws -> [Finding] {
-        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: nil)
+        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: nil, namesSentAbove: nil)
     }
 
     /// `allNamesAbove`: from how many hits every image name is read rather than those of the
-    /// images found; nil for the backend's own (tests take both paths on small inventories).
-    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?) throws -> [Finding] {
+    /// images found; `namesSentAbove`: from how many affected package versions PostgreSQL is
+    /// asked for every name with the first statements; nil for the backend's own (tests take
+    /// every path on small inventories).
+    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?, namesSentAbove: Int?) throws -> [Finding] {
         try backend.read { db in
             let (filter, args) = try Self.advisoryFilter(db, id: id, minimumSeverity: minimumSeverity)
             var trace = QueryTrace("vulns")
             var found = FoundVulnerabilities()
             var byPackage: [Int64: [Int32]] = [:]
-            try db.forEachRow("""
+            let sql = """
                 SELECT v.package_id, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, v.release
                 FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id JOIN package p ON p.id = v.package_id
                 WHERE 1 = 1\(filter)
-                """, args) { row in
-                let matter = Finding.Matter(advisory: row.text(1) ?? "", severity: row.text(2) ?? "", ecosystem: row.text(3) ?? "",
-                                            package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "")
-                byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
+                """
+            func add(package: Int64, _ text: (Int) -> String) {
+                let matter = Finding.Matter(advisory: text(1), severity: text(2), ecosystem: text(3), package: text(4), version: text(5), fixed: text(6))
+                byPackage[package, default: []].append(found.add(Affected(matter: matter, release: text(7))))
             }
+            try db.forEachRow(sql, args) { row in add(package: row.int(0) ?? 0) { row.text($0) ?? "" } }
             guard !found.affected.isEmpty else { return [] }
             trace.lap("affected packages")
-            return try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, trace: &trace)
+            return try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, namesSentAbove: namesSentAbove, trace: &trace)
         }
     }
 
@@ -57,7 +60,7 @@ extension Inventory {
     /// `found.affected`) in the images whose buildpack layers or run images hold them; `vulns`
     /// and `package` share it.
     func findings(_ db: any SQLSession, _ found: inout FoundVulnerabilities, byPackage: [Int64: [Int32]], allNamesAbove: Int?,
-                  trace: inout QueryTrace) throws -> [Finding] {
+                  namesSentAbove: Int? = nil, trace: inout QueryTrace) throws -> [Finding] {
         // Brought by buildpacks: advisories for every release only (an app layer has no
         // distribution). Hundreds of thousands of rows: stepped in this loop, not a closure.
         // The package ids are listed, a few hundred per statement: PostgreSQL's planner
@@ -71,33 +74,50 @@ extension Inventory {
         func add(image: Int64, package: Int64, source: Int32) {
             for a in appAffected[package] ?? [] { found.hits.append(.init(image: image, affected: a, source: source)) }
         }
+        let postgres = backend.dialect == .postgres
+        let appChunks = Self.chunks(appAffected.keys.sorted(), size: 500)
+        let runChunks = Self.chunks(byPackage.keys.sorted(), size: 500)
+        // Each package's images per layer as one array on PostgreSQL: rows one by one through
+        // the client cost ~2 µs each (381,911 rows: 1 s of 1.1 s).
+        var statements = appChunks.map { chunk in
+            SQLStatement(postgres
+                ? "SELECT package_id, buildpack, layer, array_agg(image_id) FROM image_package WHERE package_id IN (\(Self.marks(chunk.count))) GROUP BY package_id, buildpack, layer"
+                : "SELECT image_id, package_id, buildpack, layer FROM image_package WHERE package_id IN (\(Self.marks(chunk.count)))",
+                chunk.map { .int($0) })
+        }
+        statements += runChunks.map { chunk in
+            SQLStatement(postgres
+                ? "SELECT package_id, array_agg(run_image_id) FROM run_image_package WHERE package_id IN (\(Self.marks(chunk.count))) GROUP BY package_id"
+                : "SELECT package_id, run_image_id FROM run_image_package WHERE package_id IN (\(Self.marks(chunk.count)))",
+                chunk.map { .int($0) })
+        }
+        // Many affected packages make a fleet's worth of findings: on PostgreSQL every image's
+        // name is asked for with the rest, and the server reads them while the rows before are
+        // read here.
+        let allNamesSent = postgres && byPackage.count > (namesSentAbove ?? Self.allNamesFromPackages)
+        if allNamesSent { statements += Self.allImageNamesStatements }
+        // Before the statements are sent: a statement after them waits for all of them.
+        let runImages = try Self.runImageVersions(db).byID
+        var queue = try db.queue(statements)
         var rows: SQLCursor
-        for chunk in Self.chunks(appAffected.keys.sorted(), size: 500) {
-            let marks = Self.marks(chunk.count)
-            if backend.dialect == .postgres {
-                // Each package's images per layer as one array: rows one by one through the
-                // client cost ~2 µs each (381,911 rows: 1 s of 1.1 s).
-                rows = try db.cursor("""
-                    SELECT package_id, buildpack, layer, array_agg(image_id) FROM image_package
-                    WHERE package_id IN (\(marks)) GROUP BY package_id, buildpack, layer
-                    """, chunk.map { .int($0) })
+        for _ in appChunks {
+            guard let next = try queue.next() else { break }
+            rows = next
+            if postgres {
                 while let row = try rows.next() {
                     guard let package = row.int(0) else { continue }
                     let source = found.source(buildpack: row.text(1) ?? "", layer: row.text(2) ?? "")
                     for image in row.ints(3) { add(image: image, package: package, source: source) }
                 }
             } else {
-                rows = try db.cursor("SELECT image_id, package_id, buildpack, layer FROM image_package WHERE package_id IN (\(marks))",
-                                     chunk.map { .int($0) })
                 while let row = try rows.next() {
                     guard let image = row.int(0), let package = row.int(1) else { continue }
                     add(image: image, package: package, source: found.source(buildpack: row.text(2) ?? "", layer: row.text(3) ?? ""))
                 }
             }
         }
-        trace.lap("buildpack rows")
+        trace.lap("buildpack rows (\(byPackage.count) package versions)")
         // Brought by run images: advisories for every release or for the run image's.
-        let runImages = try Self.runImageVersions(db).byID
         var byRunImage: [Int64: [(affected: Int32, source: Int32)]] = [:]
         func add(package: Int64, runImage run: Int64) {
             guard let affected = byPackage[package], let info = runImages[run] else { return }
@@ -106,26 +126,25 @@ extension Inventory {
                 byRunImage[run, default: []].append((a, source))
             }
         }
-        for chunk in Self.chunks(byPackage.keys.sorted(), size: 500) {
-            let marks = Self.marks(chunk.count)
-            if backend.dialect == .postgres {
-                rows = try db.cursor("SELECT package_id, array_agg(run_image_id) FROM run_image_package WHERE package_id IN (\(marks)) GROUP BY package_id",
-                                     chunk.map { .int($0) })
+        for _ in runChunks {
+            guard let next = try queue.next() else { break }
+            rows = next
+            if postgres {
                 while let row = try rows.next() {
                     guard let package = row.int(0) else { continue }
                     for run in row.ints(1) { add(package: package, runImage: run) }
                 }
             } else {
-                rows = try db.cursor("SELECT package_id, run_image_id FROM run_image_package WHERE package_id IN (\(marks))", chunk.map { .int($0) })
                 while let row = try rows.next() {
                     if let package = row.int(0), let run = row.int(1) { add(package: package, runImage: run) }
                 }
             }
         }
         trace.lap("run image rows")
+        // A statement sent now waits for the names when they were sent (whole-fleet answers).
         for chunk in Self.chunks(byRunImage.keys.sorted()) {
             let marks = Self.marks(chunk.count)
-            if backend.dialect == .postgres {
+            if postgres {
                 // A run image's images as one array (a common run image package: 21,785 rows, ~50 ms one by one).
                 rows = try db.cursor("SELECT run_image_id, array_agg(id) FROM image WHERE run_image_id IN (\(marks)) GROUP BY run_image_id",
                                      chunk.map { .int($0) })
@@ -146,7 +165,12 @@ extension Inventory {
         // A fleet's worth of hits names most images: all names are read rather than a set made.
         let images: Set<Int64>? = found.hits.count > (allNamesAbove ?? backend.dialect.allNamesAbove) ? nil : Set(found.hits.map(\.image))
         trace.lap("images of run images")
-        let names = try Self.imageNames(db, dialect: backend.dialect, images)
+        let names: RankedNames
+        if allNamesSent, var digests = try queue.next(), var nameRows = try queue.next() {
+            names = try Self.allImageNamesAsArrays(digests: &digests, names: &nameRows, images: images)
+        } else {
+            names = try Self.imageNames(db, dialect: backend.dialect, images)
+        }
         trace.lap("image names")
         defer { trace.lap("findings sorted") }
         return found.findings(names: names)
@@ -180,7 +204,11 @@ extension Inventory {
         var names = RankedNames()
         let sql = "SELECT n.image_id, n.location, n.name, i.digest FROM image_name n JOIN image i ON i.id = n.image_id"
         guard let images, images.count <= dialect.allNamesAbove else {
-            if dialect == .postgres { return try allImageNamesAsArrays(db, images: images) }
+            if dialect == .postgres {
+                var queue = try db.queue(allImageNamesStatements)
+                guard var digests = try queue.next(), var nameRows = try queue.next() else { return names }
+                return try allImageNamesAsArrays(digests: &digests, names: &nameRows, images: images)
+            }
             var rows = try db.cursor(sql + " ORDER BY " + dialect.order(["n.name", "n.location"]), [])
             while let row = try rows.next() {
                 guard let image = row.int(0), images?.contains(image) ?? true else { continue }
@@ -217,15 +245,28 @@ extension Inventory {
         return rankedNames(ids: ids, locations: locations, names: imageNames, digests: digests, images: nil)
     }
 
-    /// PostgreSQL: every image's names as three arrays in one row, in (name, location) order, and
-    /// the digests as two more; 100,000 rows one by one through the client cost ~3 µs each. The arrays are aggregated from
-    /// a sorted subquery, which PostgreSQL keeps in order but does not promise to: the order is
-    /// checked here, and sorted here when it does not hold.
-    static func allImageNamesAsArrays(_ db: any SQLSession, images: Set<Int64>?) throws -> RankedNames {
-        // The digests apart (a join of the two 100,000-row tables cost the server half the time).
+    /// From how many affected package versions a query is taken to name most of the fleet
+    /// (PostgreSQL asks for every name with its first statements). The bench fleet's whole-fleet
+    /// vulns has 2,995 and --severity CRITICAL 748; one advisory, a handful.
+    static let allNamesFromPackages = 200
+
+    /// PostgreSQL: every image's digest (two arrays), then every name as three arrays in
+    /// (name, location) order; 100,000 rows one by one through the client cost ~3 µs each. The
+    /// digests are asked apart (a join of the two 100,000-row tables cost the server half the
+    /// time). The arrays are aggregated from a sorted subquery, which PostgreSQL keeps in order
+    /// but does not promise to: the order is checked here, and sorted here when it does not hold.
+    static let allImageNamesStatements = [
+        SQLStatement("SELECT array_agg(id), array_agg(digest) FROM image"),
+        SQLStatement("""
+            SELECT array_agg(s.image_id), array_agg(s.location), array_agg(s.name)
+            FROM (SELECT image_id, location, name FROM image_name ORDER BY \(SQLDialect.postgres.order(["name", "location"]))) s
+            """),
+    ]
+
+    /// The names of `allImageNamesStatements`' two cursors, for `images` (nil: all).
+    static func allImageNamesAsArrays(digests digestRows: inout SQLCursor, names nameRows: inout SQLCursor, images: Set<Int64>?) throws -> RankedNames {
         var digestOf: [Int64: String] = [:]
-        var rows = try db.cursor("SELECT array_agg(id), array_agg(digest) FROM image", [])
-        if let row = try rows.next() {
+        if let row = try digestRows.next() {
             let ids = row.ints(0), digests = row.texts(1)
             guard ids.count == digests.count else {
                 throw InventoryError.database(location: "image", reason: "id and digest arrays of different lengths (\(ids.count), \(digests.count))")
@@ -233,11 +274,7 @@ extension Inventory {
             digestOf.reserveCapacity(ids.count)
             for (id, digest) in zip(ids, digests) { digestOf[id] = digest }
         }
-        rows = try db.cursor("""
-            SELECT array_agg(s.image_id), array_agg(s.location), array_agg(s.name)
-            FROM (SELECT image_id, location, name FROM image_name ORDER BY \(SQLDialect.postgres.order(["name", "location"]))) s
-            """, [])
-        guard let row = try rows.next() else { return RankedNames() }
+        guard let row = try nameRows.next() else { return RankedNames() }
         let ids = row.ints(0), locations = row.texts(1), names = row.texts(2)
         guard ids.count == locations.count, ids.count == names.count else {
             throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths (\(ids.count), \(locations.count), \(names.count))")

@@ -111,8 +111,8 @@ func firstDifference(_ a: [Finding], _ b: [Finding]) -> String? {
     }
 }
 
-/// Both ways of reading image names (those of the images found, in batches; every name at once,
-/// which PostgreSQL reads as arrays) give the same findings, in the order of their texts, on an
+/// Every way of reading image names (those of the images found, in batches; every name at once,
+/// which PostgreSQL reads as arrays, also sent with the first statements) gives the same findings, in the order of their texts, on an
 /// inventory whose images have several names in several locations, added out of order.
 @Test(arguments: backends) func bothWaysOfReadingNamesGiveTheSameFindings(backend: String) throws {
     let f = try InventoryFixture(backend)
@@ -124,10 +124,15 @@ func firstDifference(_ a: [Finding], _ b: [Finding]) -> String? {
         let app = InventoryFixture.app("sha256:more\(i)", flask: i % 2 == 0 ? "2.2.0" : "2.3.3", bp: "1.0.\(i)", run: v1)
         try f.inventory.add(app, location: i % 3 == 0 ? "registry.example/apps" : "store", names: ["z\(i):latest", "app\(i):v\(i)", "Äpp\(i):1"], run: run)
     }
-    let batched = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: .max)
-    let all = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: 0)
+    let batched = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: .max, namesSentAbove: .max)
+    let all = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: 0, namesSentAbove: .max)
+    // PostgreSQL: every name asked for with the first statements, then used for all or some images.
+    let sentFirst = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: 0, namesSentAbove: 0)
+    let sentFirstForSome = try f.inventory.vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: .max, namesSentAbove: 0)
     #expect(batched.count == 2 + 7 * 3 + 1 * 3, "a: 2 findings; every added image: the run image's libfoo1, three names; the one on flask 2.2.0 (app0) also flask")
     #expect(firstDifference(batched, all) == nil)
+    #expect(firstDifference(batched, sentFirst) == nil)
+    #expect(firstDifference(batched, sentFirstForSome) == nil)
     #expect(firstDifference(all, expectedOrder(all)) == nil)
 }
 
