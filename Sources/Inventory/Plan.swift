@@ -52,7 +52,11 @@ extension Inventory {
             trace.lap("images' run images and layers")
             defer { trace.lap("rebase targets and patch sources") }
             var rebaseTargets: [String: String?] = [:]
-            var patchRows: [String: [[SQLValue]]] = [:]
+            var patchRows = try Self.patchCandidates(db, keys: findings.compactMap { f -> [String]? in
+                guard let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty else { return nil }
+                return [f.location, buildpack, layer]
+            })
+            trace.lap("patch candidates (\(patchRows.count) layers, \(patchRows.values.map(\.count).reduce(0, +)) builds)")
             for f in findings {
                 let key = f.location + "\u{0}" + f.image
                 var step = steps[key] ?? FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: [])
@@ -152,6 +156,35 @@ extension Inventory {
         return nil
     }
 
+    /// The rebasable builds of a buildpack layer with a name at a location: name, diffID,
+    /// buildpack version, image id, first seen.
+    static let patchCandidatesSQL = """
+        SELECT n.name, l.diffid, m.version, i.id, i.first_seen FROM image_layer l
+        CROSS JOIN image i
+        CROSS JOIN image_name n
+        LEFT JOIN image_module m ON m.image_id = i.id AND m.module = l.buildpack AND m.kind = 'buildpack'
+        WHERE i.id = l.image_id AND n.image_id = i.id AND n.location = ?
+          AND l.buildpack = ? AND l.layer = ? AND l.rebasable = 1
+        """
+
+    /// `patchCandidatesSQL`'s rows for each (location, buildpack, layer) the findings may ask
+    /// about, by the three joined with NUL; at most 64 (the rest are asked when needed). Asked
+    /// together: PostgreSQL runs each next one while the rows before are read here (thousands
+    /// of builds per layer on the bench fleet).
+    static func patchCandidates(_ db: any SQLSession, keys: [[String]]) throws -> [String: [[SQLValue]]] {
+        var seen = Set<[String]>()
+        let wanted = Array(keys.filter { seen.insert($0).inserted }.prefix(64))
+        var queue = try db.queue(wanted.map { SQLStatement(patchCandidatesSQL, $0.map { .text($0) }) })
+        var rows: [String: [[SQLValue]]] = [:]
+        for key in wanted {
+            guard var cursor = try queue.next() else { break }
+            var list: [[SQLValue]] = []
+            while let row = try cursor.next() { list.append((0..<5).map(row.value)) }
+            rows[key.joined(separator: "\u{0}")] = list
+        }
+        return rows
+    }
+
     /// A named image at the same location whose build of the same buildpack layer is marked
     /// rebasable, differs from this one, comes from the same or a newer buildpack version and
     /// has no package affected by `advisory`.
@@ -162,14 +195,7 @@ extension Inventory {
         // From the layer's builds to their images (CROSS JOIN keeps SQLite to that order): starting
         // from the location's names instead, it looked up the layer of every image there
         // (100,000 lookups for a fleet of 100,000 images, ~75 ms per layer asked).
-        let rows = try cache[key] ?? db.rows("""
-            SELECT n.name, l.diffid, m.version, i.id, i.first_seen FROM image_layer l
-            CROSS JOIN image i
-            CROSS JOIN image_name n
-            LEFT JOIN image_module m ON m.image_id = i.id AND m.module = l.buildpack AND m.kind = 'buildpack'
-            WHERE i.id = l.image_id AND n.image_id = i.id AND n.location = ?
-              AND l.buildpack = ? AND l.layer = ? AND l.rebasable = 1
-            """, [.text(location), .text(buildpack), .text(layer)])
+        let rows = try cache[key] ?? db.rows(patchCandidatesSQL, [.text(location), .text(buildpack), .text(layer)])
         cache[key] = rows
         // The best candidate (newest buildpack version, then the latest seen, then by name)
         // whose layer has no package the advisory affects is the source: asked per candidate,

@@ -115,8 +115,8 @@ struct AuditIndex: AsyncParsableCommand {
         commandName: "index",
         abstract: "Record what images are made of in the inventory: run image, buildpacks, layers, launcher, packages.",
         discussion: """
-            Reads manifests, configs, the SBOM layer and the run image's dpkg status, never app layers. \\
-            An image already indexed (same digest) costs one lookup. Without REF, every image in the store \\
+            Reads manifests, configs, the SBOM layer and the run image's dpkg status, never app layers. \
+            An image already indexed (same digest) costs one lookup. Without REF, every image in the store \
             is indexed and names the store no longer has are forgotten.
             """)
 
@@ -287,8 +287,8 @@ struct AuditPlan: AsyncParsableCommand {
         commandName: "plan",
         abstract: "For each vulnerable image, the cheapest fix: rebase, layer patch or rebuild, with the reason.",
         discussion: """
-            Rebase: the package is in the run image and a newer run image without it is known. Patch: a \\
-            newer build of the same buildpack layer, marked rebasable, without it is indexed. Otherwise \\
+            Rebase: the package is in the run image and a newer run image without it is known. Patch: a \
+            newer build of the same buildpack layer, marked rebasable, without it is indexed. Otherwise \
             rebuild. --output writes the layer patches file the printed `cairn rebase` commands use.
             """)
 
