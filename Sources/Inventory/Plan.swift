@@ -44,7 +44,23 @@ extension Inventory {
             let versions = try Self.runImageVersions(db)
             trace.lap("run image versions")
             var steps: [String: FixPlan.Step] = [:]
-            var chosen: [String: FixPlan.Patch] = [:]
+            // What fixes an image must fix all of its findings there: the run image to rebase
+            // onto has none of the advisories its run image findings name, the patch source
+            // layer none of those of the image's layer. (Per finding, an image with two
+            // advisories on one layer was sent two patch images for it, the second maybe still
+            // affected by the first's advisory.)
+            var advisoriesOf: [String: [String]] = [:]
+            func fixKey(_ f: Finding) -> String? {
+                if f.buildpack == nil { return [f.location, f.digest].joined(separator: "\u{0}") }
+                guard let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty else { return nil }
+                return [f.location, f.digest, buildpack, layer].joined(separator: "\u{0}")
+            }
+            for f in findings {
+                if let key = fixKey(f), let advisory = f.advisory, !(advisoriesOf[key]?.contains(advisory) ?? false) {
+                    advisoriesOf[key, default: []].append(advisory)
+                }
+            }
+            var chosen: [String: FixPlan.Patch?] = [:]
             // Findings of a fleet repeat the same run image and layer questions: asked once, and
             // what each image is made of is read for all of them at once, not per finding.
             let runImageOf = try Self.runImageIDs(db, digests: Set(findings.filter { $0.buildpack == nil }.map(\.digest)))
@@ -52,20 +68,21 @@ extension Inventory {
             trace.lap("images' run images and layers")
             defer { trace.lap("rebase targets and patch sources") }
             var rebaseTargets: [String: String?] = [:]
-            var patchRows = try Self.patchCandidates(db, keys: findings.compactMap { f -> [String]? in
+            var search = PatchSearch(fetched: try Self.patchCandidates(db, keys: findings.compactMap { f -> [String]? in
                 guard let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty else { return nil }
                 return [f.location, buildpack, layer]
-            })
-            trace.lap("patch candidates (\(patchRows.count) layers, \(patchRows.values.map(\.count).reduce(0, +)) builds)")
+            }))
+            trace.lap("patch candidates (\(search.fetched.count) layers, \(search.fetched.values.map(\.count).reduce(0, +)) builds)")
             for f in findings {
                 let key = f.location + "\u{0}" + f.image
                 var step = steps[key] ?? FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: [])
                 let what = "\(f.advisory ?? "?"): \(f.package ?? "?") \(f.version ?? "?") (\(f.origin))"
                 if f.buildpack == nil {
                     let runID = runImageOf[f.digest]
-                    let key = "\(runID ?? -1)\u{0}" + (f.advisory ?? "")
+                    let advisories = (fixKey(f).flatMap { advisoriesOf[$0] } ?? []).sorted()
+                    let key = "\(runID ?? -1)\u{0}" + advisories.joined(separator: "\u{0}")
                     if rebaseTargets[key] == nil {
-                        rebaseTargets[key] = .some(try runID.flatMap { try Self.newerRunImage(db, versions: versions, runImage: $0, advisory: f.advisory ?? "") })
+                        rebaseTargets[key] = .some(try runID.flatMap { try Self.newerRunImage(db, versions: versions, runImage: $0, advisories: advisories) })
                     }
                     if let target = rebaseTargets[key] ?? nil {
                         step.runImage = target
@@ -75,11 +92,17 @@ extension Inventory {
                         step.reasons.append("\(what): no newer version of the run image without it is known")
                     }
                 } else if let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty {
-                    let pick = chosen[buildpack + "\u{0}" + layer]
                     let mine = layersOf[f.digest + "\u{0}" + buildpack + "\u{0}" + layer]
-                    if let patch = try pick ?? Self.patchSource(db, location: f.location, mine: mine, buildpack: buildpack, layer: layer,
-                                                                advisory: f.advisory ?? "", cache: &patchRows) {
-                        chosen[buildpack + "\u{0}" + layer] = patch
+                    let advisories = (fixKey(f).flatMap { advisoriesOf[$0] } ?? []).sorted()
+                    // The same question for images with the same build of the layer and the same
+                    // advisories; per location (a patch image is named where it lives, and so is
+                    // the image patched).
+                    let question = ([f.location, buildpack, layer, mine?.diffID ?? "", mine?.version ?? ""] + advisories).joined(separator: "\u{0}")
+                    if chosen[question] == nil {
+                        chosen[question] = .some(try Self.patchSource(db, location: f.location, mine: mine, buildpack: buildpack, layer: layer,
+                                                                      advisories: advisories, search: &search))
+                    }
+                    if let patch = chosen[question] ?? nil {
                         if !step.patches.contains(patch) { step.patches.append(patch) }
                         step.reasons.append("\(what): patch the layer from \(patch.patchImage)")
                     } else {
@@ -140,17 +163,18 @@ extension Inventory {
     }
 
     /// The newest version of the run image `runID` that is newer than it, whose packages are
-    /// known and none affected by `advisory`; as a reference `cairn rebase --run-image` takes.
-    static func newerRunImage(_ db: any SQLSession, versions: RunImageVersions, runImage runID: Int64, advisory: String) throws -> String? {
+    /// known and none affected by any of `advisories`; as a reference `cairn rebase --run-image` takes.
+    static func newerRunImage(_ db: any SQLSession, versions: RunImageVersions, runImage runID: Int64, advisories: [String]) throws -> String? {
+        let advisories = advisories.isEmpty ? [""] : advisories
         guard let current = versions.byID[runID] else { return nil }
         let candidates = versions.family(of: current).filter { $0.packagesKnown && $0.isNewer(than: current) }
             .sorted { $0.isNewer(than: $1) }
         for c in candidates {
             let hit = try db.value("""
                 SELECT 1 FROM run_image_package rp JOIN vulnerable v ON v.package_id = rp.package_id
-                WHERE rp.run_image_id = ? AND v.advisory_id = ?
+                WHERE rp.run_image_id = ? AND v.advisory_id IN (\(marks(advisories.count)))
                   AND (v.release = '' OR v.release = ? OR ? LIKE v.release || '.%')
-                """, [.int(c.id), .text(advisory), .text(c.distroVersion), .text(c.distroVersion)])
+                """, [.int(c.id)] + advisories.map { .text($0) } + [.text(c.distroVersion), .text(c.distroVersion)])
             if hit == nil { return c.reference.isEmpty ? c.name : c.reference }
         }
         return nil
@@ -187,35 +211,81 @@ extension Inventory {
 
     /// A named image at the same location whose build of the same buildpack layer is marked
     /// rebasable, differs from this one, comes from the same or a newer buildpack version and
-    /// has no package affected by `advisory`.
-    static func patchSource(_ db: any SQLSession, location: String, mine: LayerBuild?, buildpack: String, layer: String, advisory: String,
-                            cache: inout [String: [[SQLValue]]]) throws -> FixPlan.Patch? {
+    /// has no package affected by any of `advisories`: the best such (newest buildpack version,
+    /// then the latest seen, then by name).
+    static func patchSource(_ db: any SQLSession, location: String, mine: LayerBuild?, buildpack: String, layer: String, advisories: [String],
+                            search: inout PatchSearch) throws -> FixPlan.Patch? {
+        let advisories = advisories.isEmpty ? [""] : advisories
         let myVersion = mine?.version ?? ""
         let key = [location, buildpack, layer].joined(separator: "\u{0}")
-        // From the layer's builds to their images (CROSS JOIN keeps SQLite to that order): starting
-        // from the location's names instead, it looked up the layer of every image there
-        // (100,000 lookups for a fleet of 100,000 images, ~75 ms per layer asked).
-        let rows = try cache[key] ?? db.rows(patchCandidatesSQL, [.text(location), .text(buildpack), .text(layer)])
-        cache[key] = rows
-        // The best candidate (newest buildpack version, then the latest seen, then by name)
-        // whose layer has no package the advisory affects is the source: asked per candidate,
-        // from the best down, rather than for every build of the layer.
-        var usable = rows.filter { $0[1].text != mine?.diffID && GenericVersion.compare($0[2].text ?? "", myVersion) >= 0 }
-        func worse(_ a: [SQLValue], _ b: [SQLValue]) -> Bool {
-            let c = GenericVersion.compare(a[2].text ?? "", b[2].text ?? "")
-            return c != 0 ? c < 0 : (a[4].int ?? 0, a[0].text ?? "") < (b[4].int ?? 0, b[0].text ?? "")
+        if search.ordered[key] == nil {
+            // From the layer's builds to their images (CROSS JOIN keeps SQLite to that order):
+            // starting from the location's names instead, it looked up the layer of every image
+            // there (100,000 lookups for a fleet of 100,000 images, ~75 ms per layer asked).
+            let rows = try search.fetched[key] ?? db.rows(patchCandidatesSQL, [.text(location), .text(buildpack), .text(layer)])
+            search.ordered[key] = PatchSearch.bestFirst(rows)
         }
-        // Picked one at a time (usually the first is it): sorting thousands of builds by
-        // version cost more than the whole question.
-        while let i = usable.indices.max(by: { worse(usable[$0], usable[$1]) }) {
-            let candidate = usable.remove(at: i)
-            guard let image = candidate[3].int else { continue }
-            let affected = try db.value("""
-                SELECT 1 FROM image_package ip JOIN vulnerable v ON v.package_id = ip.package_id
-                WHERE ip.image_id = ? AND ip.buildpack = ? AND ip.layer = ? AND v.advisory_id = ? LIMIT 1
-                """, [.int(image), .text(buildpack), .text(layer), .text(advisory)])
-            if affected == nil { return FixPlan.Patch(buildpack: buildpack, layer: layer, patchImage: candidate[0].text ?? "") }
+        // Each candidate's layer asked about per advisory, once for all the questions of a plan.
+        for candidate in search.ordered[key] ?? [] where candidate.diffID != mine?.diffID {
+            // Best first: the rest come from older buildpack versions too.
+            if GenericVersion.compare(candidate.version, myVersion) < 0 { break }
+            var affected = false
+            for advisory in advisories {
+                let question = "\(candidate.image)\u{0}\(key)\u{0}\(advisory)"
+                let answer = try search.affected[question] ?? (db.value("""
+                    SELECT 1 FROM image_package ip JOIN vulnerable v ON v.package_id = ip.package_id
+                    WHERE ip.image_id = ? AND ip.buildpack = ? AND ip.layer = ? AND v.advisory_id = ? LIMIT 1
+                    """, [.int(candidate.image), .text(buildpack), .text(layer), .text(advisory)]) != nil)
+                search.affected[question] = answer
+                if answer {
+                    affected = true
+                    break
+                }
+            }
+            if !affected { return FixPlan.Patch(buildpack: buildpack, layer: layer, patchImage: candidate.name) }
         }
         return nil
+    }
+}
+
+/// What the patch questions of a plan share: each layer's candidate builds (per location), in
+/// order, best first; and which candidates' layers an advisory affects. A whole-fleet plan asks
+/// thousands of questions of a few dozen layers.
+struct PatchSearch {
+    struct Candidate {
+        var name, diffID, version: String
+        var versionRank: Int
+        var image: Int64
+        var firstSeen: Int64
+    }
+
+    /// Rows of `patchCandidatesSQL` by location, buildpack and layer (joined with NUL), as
+    /// fetched ahead.
+    var fetched: [String: [[SQLValue]]]
+    var ordered: [String: [Candidate]] = [:]
+    var affected: [String: Bool] = [:]
+
+    init(fetched: [String: [[SQLValue]]]) { self.fetched = fetched }
+
+    /// Newest buildpack version first (versions that compare equal rank together), then the
+    /// latest seen, then by name. The few distinct versions are ordered once, the builds by
+    /// their integer ranks.
+    static func bestFirst(_ rows: [[SQLValue]]) -> [Candidate] {
+        let versions = Set(rows.map { $0[2].text ?? "" }).sorted { GenericVersion.compare($0, $1) < 0 }
+        var rank: [String: Int] = [:]
+        for (i, v) in versions.enumerated() {
+            rank[v] = i > 0 && GenericVersion.compare(versions[i - 1], v) == 0 ? rank[versions[i - 1]] ?? i : i
+        }
+        let candidates = rows.compactMap { row -> Candidate? in
+            guard let image = row[3].int else { return nil }
+            let version = row[2].text ?? ""
+            return Candidate(name: row[0].text ?? "", diffID: row[1].text ?? "", version: version, versionRank: rank[version] ?? 0,
+                             image: image, firstSeen: row[4].int ?? 0)
+        }
+        return candidates.sorted { a, b in
+            if a.versionRank != b.versionRank { return a.versionRank > b.versionRank }
+            if a.firstSeen != b.firstSeen { return a.firstSeen > b.firstSeen }
+            return a.name > b.name
+        }
     }
 }

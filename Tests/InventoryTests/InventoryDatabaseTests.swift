@@ -114,6 +114,29 @@ struct InventoryFixture {
     #expect(step.image == "a:latest" && step.action == "rebase+patch", "\(step)")
     #expect(step.runImage == "example/run:2")
     #expect(step.patches == [FixPlan.Patch(buildpack: "tests/python", layer: "site-packages", patchImage: "b:latest")])
+    // A patch comes from the same location: an image in a registry is not patched from an image
+    // only the store has, even after a store image was (its finding comes first).
+    let elsewhere = try f.inventory.beginRun(source: "test")
+    try f.inventory.add(InventoryFixture.app("sha256:d", flask: "2.2.0", bp: "1.0.0", run: nil), location: "registry.example/apps",
+                        names: ["registry.example/apps/d:latest"], run: elsewhere)
+    let both = try f.inventory.plan(f.inventory.vulnerabilities())
+    #expect(both.steps.map { "\($0.image) \($0.action)" } == ["a:latest rebase+patch", "registry.example/apps/d:latest rebuild"])
+    // Two advisories on one layer: the patch source has neither. The newest build (b, flask
+    // 2.3.3) is still affected by the second; e (flask 2.4.1, an older buildpack) is not.
+    let h = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: h.dir) }
+    let second = OSVRecord(id: "GHSA-test-0002", aliases: [], summary: "a second flask advisory", severity: [],
+                           affected: [.init(package: .init(ecosystem: "PyPI", name: "flask"),
+                                            ranges: [.init(type: "ECOSYSTEM", events: [.init(introduced: "0"), .init(fixed: "2.4.0")])])])
+    try h.inventory.importAdvisories([InventoryFixture.flaskAdvisory, second])
+    let builds = try h.inventory.beginRun(source: "test")
+    for (digest, flask, bp) in [("sha256:x", "2.2.0", "1.0.0"), ("sha256:b", "2.3.3", "1.0.2"), ("sha256:e", "2.4.1", "1.0.1")] {
+        try h.inventory.add(InventoryFixture.app(digest, flask: flask, bp: bp, run: nil), location: "store",
+                            names: [String(digest.dropFirst(7)) + ":latest"], run: builds)
+    }
+    let twoAdvisories = try h.inventory.plan(h.inventory.vulnerabilities())
+    #expect(twoAdvisories.steps.map { "\($0.image) \($0.action) \($0.patches.map(\.patchImage))" }
+            == ["b:latest rebuild []", "x:latest patch [\"e:latest\"]"])
     // Without a rebasable newer layer, a rebuild.
     let g = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: g.dir) }
