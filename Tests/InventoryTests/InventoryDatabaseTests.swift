@@ -137,6 +137,27 @@ struct InventoryFixture {
     let twoAdvisories = try h.inventory.plan(h.inventory.vulnerabilities())
     #expect(twoAdvisories.steps.map { "\($0.image) \($0.action) \($0.patches.map(\.patchImage))" }
             == ["b:latest rebuild []", "x:latest patch [\"e:latest\"]"])
+    // Two run image advisories: the rebase target has neither. The newest run image (3) fixes
+    // only DSA-9999-1; 2 fixes both.
+    let r = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: r.dir) }
+    let dsa1 = OSVRecord(id: "DSA-0001-1", aliases: [], summary: "another foo advisory", severity: [],
+                         affected: [.init(package: .init(ecosystem: "Debian:12", name: "foo"),
+                                          ranges: [.init(type: "ECOSYSTEM", events: [.init(introduced: "0"), .init(fixed: "1.0-3")])])])
+    try r.inventory.importAdvisories([InventoryFixture.fooAdvisory, dsa1])
+    let runs = [("1", "1.0-1"), ("2", "1.0-3"), ("3", "1.0-2")].map { InventoryFixture.runImage($0.0, libfoo: $0.1) }
+    for (i, runImage) in runs.enumerated() {
+        let seen = try r.inventory.beginRun(source: "test")
+        try r.inventory.add(runImage: runImage, run: seen)
+        if i == 0 {
+            var app = InventoryFixture.app("sha256:old", flask: "2.3.3", bp: "1.0.0", run: runImage)
+            app.packages = []
+            try r.inventory.add(app, location: "store", names: ["old:latest"], run: seen)
+        }
+    }
+    let rebase = try #require(try r.inventory.plan(r.inventory.vulnerabilities()).steps.first)
+    #expect(rebase.action == "rebase" && rebase.runImage == "example/run:2", "\(rebase)")
+    #expect(rebase.reasons.count == 2 && rebase.reasons.allSatisfy { $0.contains("rebase onto example/run:2") }, "\(rebase.reasons)")
     // Without a rebasable newer layer, a rebuild.
     let g = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: g.dir) }
