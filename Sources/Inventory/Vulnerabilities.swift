@@ -169,7 +169,7 @@ extension Inventory {
         if allNamesSent, var digests = try queue.next(), var nameRows = try queue.next() {
             names = try Self.allImageNamesAsArrays(digests: &digests, names: &nameRows, images: images)
         } else {
-            names = try Self.imageNames(db, dialect: backend.dialect, images)
+            names = try Self.imageNames(db, dialect: backend.dialect, images, runImages: byRunImage.keys.sorted())
         }
         trace.lap("image names")
         defer { trace.lap("findings sorted") }
@@ -199,8 +199,9 @@ extension Inventory {
 
     /// Each image's names (location, name) and digest, ranked in bytewise (name, location)
     /// order; every image's when `images` is nil or more than `allNamesAbove` (then in that
-    /// order from the database, else sorted here).
-    static func imageNames(_ db: any SQLSession, dialect: SQLDialect, _ images: Set<Int64>?) throws -> RankedNames {
+    /// order from the database, else sorted here). `runImages`: run images all of whose images
+    /// are among `images` (PostgreSQL asks for those by run image).
+    static func imageNames(_ db: any SQLSession, dialect: SQLDialect, _ images: Set<Int64>?, runImages: [Int64] = []) throws -> RankedNames {
         var names = RankedNames()
         let sql = "SELECT n.image_id, n.location, n.name, i.digest FROM image_name n JOIN image i ON i.id = n.image_id"
         guard let images, images.count <= dialect.allNamesAbove else {
@@ -217,18 +218,41 @@ extension Inventory {
             return names
         }
         if dialect == .postgres {
-            // One statement, the ids as an array literal (integers only): four arrays back rather
-            // than a row per name (~3 µs each through the client), and planned once with the
-            // count known (10,000 names: 58 ms on the server; by 1,000 ids in IN lists, 100 ms).
-            let list = images.sorted().map(String.init).joined(separator: ",")
-            var rows = try db.cursor("""
-                SELECT array_agg(n.image_id), array_agg(n.location), array_agg(n.name), array_agg(i.digest)
-                FROM unnest('{\(list)}'::bigint[]) u(id) JOIN image_name n ON n.image_id = u.id JOIN image i ON i.id = n.image_id
-                """, [])
-            guard let row = try rows.next() else { return names }
-            let ids = row.ints(0), locations = row.texts(1), imageNames = row.texts(2), digests = row.texts(3)
-            guard [locations.count, imageNames.count, digests.count].allSatisfy({ $0 == ids.count }) else {
-                throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths")
+            var ids: [Int64] = [], locations: [String] = [], imageNames: [String] = [], digests: [String] = []
+            func take(_ rows: inout SQLCursor) throws {
+                guard let row = try rows.next() else { return }
+                let batch = (ids: row.ints(0), locations: row.texts(1), names: row.texts(2), digests: row.texts(3))
+                guard [batch.locations.count, batch.names.count, batch.digests.count].allSatisfy({ $0 == batch.ids.count }) else {
+                    throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths")
+                }
+                ids += batch.ids
+                locations += batch.locations
+                imageNames += batch.names
+                digests += batch.digests
+            }
+            // Four arrays back rather than a row per name (~3 µs each through the client). The
+            // images of run images holding a package are all wanted: asked by run image, the
+            // server reads them from the (run image, id, digest) index and hashes the names
+            // (21,785 names: 64 ms, against 130 ms by image id).
+            for chunk in chunks(runImages) {
+                var rows = try db.cursor("""
+                    SELECT array_agg(n.image_id), array_agg(n.location), array_agg(n.name), array_agg(i.digest)
+                    FROM image i JOIN image_name n ON n.image_id = i.id WHERE i.run_image_id IN (\(marks(chunk.count)))
+                    """, chunk.map { .int($0) })
+                try take(&rows)
+            }
+            // The rest by id, in one statement, the ids as an array literal (integers only):
+            // planned once with the count known (10,000 names: 58 ms on the server; by 1,000
+            // ids in IN lists, 100 ms).
+            let named = Set(ids)
+            let rest = images.filter { !named.contains($0) }.sorted()
+            if !rest.isEmpty {
+                var rows = try db.cursor("""
+                    SELECT array_agg(n.image_id), array_agg(n.location), array_agg(n.name), array_agg(i.digest)
+                    FROM unnest('{\(rest.map(String.init).joined(separator: ","))}'::bigint[]) u(id)
+                    JOIN image_name n ON n.image_id = u.id JOIN image i ON i.id = n.image_id
+                    """, [])
+                try take(&rows)
             }
             return rankedNames(ids: ids, locations: locations, names: imageNames, digests: digests, images: nil)
         }
