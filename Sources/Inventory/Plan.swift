@@ -60,6 +60,7 @@ extension Inventory {
                     advisoriesOf[key, default: []].append(advisory)
                 }
             }
+            advisoriesOf = advisoriesOf.mapValues { $0.sorted() }
             var chosen: [String: FixPlan.Patch?] = [:]
             // Findings of a fleet repeat the same run image and layer questions: asked once, and
             // what each image is made of is read for all of them at once, not per finding.
@@ -79,7 +80,7 @@ extension Inventory {
                 let what = "\(f.advisory ?? "?"): \(f.package ?? "?") \(f.version ?? "?") (\(f.origin))"
                 if f.buildpack == nil {
                     let runID = runImageOf[f.digest]
-                    let advisories = (fixKey(f).flatMap { advisoriesOf[$0] } ?? []).sorted()
+                    let advisories = fixKey(f).flatMap { advisoriesOf[$0] } ?? []
                     let key = "\(runID ?? -1)\u{0}" + advisories.joined(separator: "\u{0}")
                     if rebaseTargets[key] == nil {
                         rebaseTargets[key] = .some(try runID.flatMap { try Self.newerRunImage(db, versions: versions, runImage: $0, advisories: advisories) })
@@ -93,7 +94,7 @@ extension Inventory {
                     }
                 } else if let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty {
                     let mine = layersOf[f.digest + "\u{0}" + buildpack + "\u{0}" + layer]
-                    let advisories = (fixKey(f).flatMap { advisoriesOf[$0] } ?? []).sorted()
+                    let advisories = fixKey(f).flatMap { advisoriesOf[$0] } ?? []
                     // The same question for images with the same build of the layer and the same
                     // advisories; per location (a patch image is named where it lives, and so is
                     // the image patched).

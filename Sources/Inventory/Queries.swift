@@ -314,10 +314,6 @@ struct SourceTable {
         last = (key, i)
         return i
     }
-
-    mutating func source(buildpack: String?, layer: String?, runImage: String?) -> Finding.Source {
-        sources[Int(number(buildpack: buildpack, layer: layer, runImage: runImage))]
-    }
 }
 
 extension Array where Element == Finding {

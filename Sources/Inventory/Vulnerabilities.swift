@@ -40,16 +40,15 @@ extension Inventory {
             var trace = QueryTrace("vulns")
             var found = FoundVulnerabilities()
             var byPackage: [Int64: [Int32]] = [:]
-            let sql = """
+            try db.forEachRow("""
                 SELECT v.package_id, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, v.release
                 FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id JOIN package p ON p.id = v.package_id
                 WHERE 1 = 1\(filter)
-                """
-            func add(package: Int64, _ text: (Int) -> String) {
-                let matter = Finding.Matter(advisory: text(1), severity: text(2), ecosystem: text(3), package: text(4), version: text(5), fixed: text(6))
-                byPackage[package, default: []].append(found.add(Affected(matter: matter, release: text(7))))
+                """, args) { row in
+                let matter = Finding.Matter(advisory: row.text(1) ?? "", severity: row.text(2) ?? "", ecosystem: row.text(3) ?? "",
+                                            package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "")
+                byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
             }
-            try db.forEachRow(sql, args) { row in add(package: row.int(0) ?? 0) { row.text($0) ?? "" } }
             guard !found.affected.isEmpty else { return [] }
             trace.lap("affected packages")
             return try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, namesSentAbove: namesSentAbove, trace: &trace)
@@ -163,7 +162,7 @@ extension Inventory {
             }
         }
         // A fleet's worth of hits names most images: all names are read rather than a set made.
-        let images: Set<Int64>? = found.hits.count > (allNamesAbove ?? backend.dialect.allNamesAbove) ? nil : Set(found.hits.map(\.image))
+        let images: Set<Int64>? = found.hits.count > (allNamesAbove ?? Self.allNamesAbove) ? nil : Set(found.hits.map(\.image))
         trace.lap("images of run images")
         let names: RankedNames
         if allNamesSent, var digests = try queue.next(), var nameRows = try queue.next() {
@@ -204,7 +203,7 @@ extension Inventory {
     static func imageNames(_ db: any SQLSession, dialect: SQLDialect, _ images: Set<Int64>?, runImages: [Int64] = []) throws -> RankedNames {
         var names = RankedNames()
         let sql = "SELECT n.image_id, n.location, n.name, i.digest FROM image_name n JOIN image i ON i.id = n.image_id"
-        guard let images, images.count <= dialect.allNamesAbove else {
+        guard let images, images.count <= allNamesAbove else {
             if dialect == .postgres {
                 var queue = try db.queue(allImageNamesStatements)
                 guard var digests = try queue.next(), var nameRows = try queue.next() else { return names }
@@ -269,6 +268,11 @@ extension Inventory {
         return rankedNames(ids: ids, locations: locations, names: imageNames, digests: digests, images: nil)
     }
 
+    /// From how many images every image name is read in (name, location) order rather than
+    /// those wanted, sorted here. SQLite sorts the whole fleet's 100,000 names in ~130 ms and
+    /// finds 1,000 names by id in ~2 ms.
+    static let allNamesAbove = 50_000
+
     /// From how many affected package versions a query is taken to name most of the fleet
     /// (PostgreSQL asks for every name with its first statements). The bench fleet's whole-fleet
     /// vulns has 2,995 and --severity CRITICAL 748; one advisory, a handful.
@@ -327,13 +331,6 @@ extension Inventory {
     static func chunks<T>(_ values: [T], size: Int = 1_000) -> [[T]] {
         stride(from: 0, to: values.count, by: size).map { Array(values[$0..<min($0 + size, values.count)]) }
     }
-}
-
-extension SQLDialect {
-    /// From how many images every image name is read in (name, location) order rather than
-    /// those wanted, sorted here. SQLite sorts the whole fleet's 100,000 names in ~130 ms and
-    /// finds 1,000 names by id in ~2 ms.
-    var allNamesAbove: Int { 50_000 }
 }
 
 /// Findings by image id before their names are known: hits of an image, an affected package
