@@ -36,6 +36,15 @@ public struct FixPlan: Codable, Sendable {
     public var patchFile: PatchFile { PatchFile(patches: Array(Set(steps.flatMap(\.patches))).sorted { ($0.buildpack, $0.layer) < ($1.buildpack, $1.layer) }) }
 }
 
+extension Finding {
+    /// The buildpack and layer that brought the package when a layer can be patched: not a run
+    /// image's package, nor one a buildpack's launch SBOM lists (no layer).
+    var patchableLayer: (buildpack: String, layer: String)? {
+        guard let buildpack, let layer, !layer.isEmpty else { return nil }
+        return (buildpack, layer)
+    }
+}
+
 extension Inventory {
     /// The fix plan for the images in `findings` (from `vulnerabilities`).
     public func plan(_ findings: [Finding]) throws -> FixPlan {
@@ -52,7 +61,7 @@ extension Inventory {
             var advisoriesOf: [String: [String]] = [:]
             func fixKey(_ f: Finding) -> String? {
                 if f.buildpack == nil { return [f.location, f.digest].joined(separator: "\u{0}") }
-                guard let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty else { return nil }
+                guard let (buildpack, layer) = f.patchableLayer else { return nil }
                 return [f.location, f.digest, buildpack, layer].joined(separator: "\u{0}")
             }
             for f in findings {
@@ -70,8 +79,7 @@ extension Inventory {
             defer { trace.lap("rebase targets and patch sources") }
             var rebaseTargets: [String: String?] = [:]
             var search = PatchSearch(fetched: try Self.patchCandidates(db, dialect: backend.dialect, keys: findings.compactMap { f -> [String]? in
-                guard let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty else { return nil }
-                return [f.location, buildpack, layer]
+                f.patchableLayer.map { [f.location, $0.buildpack, $0.layer] }
             }))
             trace.lap("patch candidates (\(search.fetched.count) layers, \(search.fetched.values.map(\.count).reduce(0, +)) builds)")
             for f in findings {
@@ -92,7 +100,7 @@ extension Inventory {
                         step.action = "rebuild"
                         step.reasons.append("\(what): no newer version of the run image without it is known")
                     }
-                } else if let buildpack = f.buildpack, let layer = f.layer, !layer.isEmpty {
+                } else if let (buildpack, layer) = f.patchableLayer {
                     let mine = layersOf[f.digest + "\u{0}" + buildpack + "\u{0}" + layer]
                     let advisories = fixKey(f).flatMap { advisoriesOf[$0] } ?? []
                     // The same question for images with the same build of the layer and the same
