@@ -78,10 +78,10 @@ extension Inventory {
             trace.lap("images' run images and layers")
             defer { trace.lap("rebase targets and patch sources") }
             var rebaseTargets: [String: String?] = [:]
-            var search = PatchSearch(fetched: try Self.patchCandidates(db, dialect: backend.dialect, keys: findings.compactMap { f -> [String]? in
-                f.patchableLayer.map { [f.location, $0.buildpack, $0.layer] }
+            var search = PatchSearch(fetched: try Self.layerBuilds(db, keys: findings.compactMap { f -> [String]? in
+                f.patchableLayer.map { [$0.buildpack, $0.layer] }
             }))
-            trace.lap("patch candidates (\(search.fetched.count) layers, \(search.fetched.values.map(\.count).reduce(0, +)) builds)")
+            trace.lap("layer builds (\(search.fetched.count) layers, \(search.fetched.values.map(\.count).reduce(0, +)) builds)")
             for f in findings {
                 let key = f.location + "\u{0}" + f.image
                 var step = steps[key] ?? FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: [])
@@ -108,7 +108,7 @@ extension Inventory {
                     // the image patched).
                     let question = ([f.location, buildpack, layer, mine?.diffID ?? "", mine?.version ?? ""] + advisories).joined(separator: "\u{0}")
                     if chosen[question] == nil {
-                        chosen[question] = .some(try Self.patchSource(db, dialect: backend.dialect, location: f.location, mine: mine, buildpack: buildpack, layer: layer,
+                        chosen[question] = .some(try Self.patchSource(db, location: f.location, mine: mine, buildpack: buildpack, layer: layer,
                                                                       advisories: advisories, search: &search))
                     }
                     if let patch = chosen[question] ?? nil {
@@ -189,109 +189,102 @@ extension Inventory {
         return nil
     }
 
-    /// The rebasable builds of a buildpack layer with a name at a location: name, diffID,
-    /// buildpack version, image id, first seen. SQLite: from the layer's builds to their images
-    /// (CROSS JOIN keeps it to that order; starting from the location's names instead, it looked
-    /// up the layer of every image there: 100,000 lookups for a fleet of 100,000 images, ~75 ms
-    /// per layer asked). PostgreSQL: the layer's builds and the buildpack's versions each read
-    /// once and hashed (looked up per build, 55-60 ms per layer of 2,400 builds; hashed, 29 ms).
-    static func patchCandidates(_ dialect: SQLDialect, location: String, buildpack: String, layer: String) -> SQLStatement {
-        if dialect == .postgres {
-            return SQLStatement("""
-                WITH m AS MATERIALIZED (SELECT image_id, version FROM image_module WHERE module = ? AND kind = 'buildpack'),
-                     l AS MATERIALIZED (SELECT image_id, diffid FROM image_layer WHERE buildpack = ? AND layer = ? AND rebasable = 1)
-                SELECT n.name, l.diffid, m.version, i.id, i.first_seen FROM l
-                JOIN image i ON i.id = l.image_id JOIN image_name n ON n.image_id = i.id AND n.location = ?
-                LEFT JOIN m ON m.image_id = l.image_id
-                """, [.text(buildpack), .text(buildpack), .text(layer), .text(location)])
-        }
-        return SQLStatement("""
-            SELECT n.name, l.diffid, m.version, i.id, i.first_seen FROM image_layer l
-            CROSS JOIN image i
-            CROSS JOIN image_name n
-            LEFT JOIN image_module m ON m.image_id = i.id AND m.module = l.buildpack AND m.kind = 'buildpack'
-            WHERE i.id = l.image_id AND n.image_id = i.id AND n.location = ?
-              AND l.buildpack = ? AND l.layer = ? AND l.rebasable = 1
-            """, [.text(location), .text(buildpack), .text(layer)])
+    /// The rebasable builds of a buildpack layer: image id, diffID and the buildpack's version,
+    /// each read from a covering index (schema v4) without visiting the tables. Which of them
+    /// are named at a location is asked only of the builds a plan reaches, best first: joining
+    /// every build to its image and names cost PostgreSQL ~25 ms per layer of 2,400 builds
+    /// (bench fleet), against ~4 ms for this.
+    static func layerBuilds(buildpack: String, layer: String) -> SQLStatement {
+        SQLStatement("""
+            SELECT l.image_id, l.diffid, m.version FROM image_layer l
+            LEFT JOIN image_module m ON m.image_id = l.image_id AND m.module = l.buildpack AND m.kind = 'buildpack'
+            WHERE l.buildpack = ? AND l.layer = ? AND l.rebasable = 1
+            """, [.text(buildpack), .text(layer)])
     }
 
-    /// `patchCandidates`' rows for each (location, buildpack, layer) the findings may ask
-    /// about, by the three joined with NUL; at most 64 (the rest are asked when needed). Asked
-    /// together: PostgreSQL runs each next one while the rows before are read here (thousands
-    /// of builds per layer on the bench fleet).
-    static func patchCandidates(_ db: any SQLSession, dialect: SQLDialect, keys: [[String]]) throws -> [String: [[SQLValue]]] {
+    /// `layerBuilds`' rows for each (buildpack, layer) the findings may ask about, by the two
+    /// joined with NUL; at most 64 (the rest are asked when needed). Asked together: PostgreSQL
+    /// runs each next one while the rows before are read here.
+    static func layerBuilds(_ db: any SQLSession, keys: [[String]]) throws -> [String: [[SQLValue]]] {
         var seen = Set<[String]>()
         let wanted = Array(keys.filter { seen.insert($0).inserted }.prefix(64))
-        var queue = try db.queue(wanted.map { patchCandidates(dialect, location: $0[0], buildpack: $0[1], layer: $0[2]) })
+        var queue = try db.queue(wanted.map { layerBuilds(buildpack: $0[0], layer: $0[1]) })
         var rows: [String: [[SQLValue]]] = [:]
         for key in wanted {
             guard var cursor = try queue.next() else { break }
             var list: [[SQLValue]] = []
-            while let row = try cursor.next() { list.append((0..<5).map(row.value)) }
+            while let row = try cursor.next() { list.append((0..<3).map(row.value)) }
             rows[key.joined(separator: "\u{0}")] = list
         }
         return rows
     }
 
-    /// A named image at the same location whose build of the same buildpack layer is marked
+    /// An image named at the same location whose build of the same buildpack layer is marked
     /// rebasable, differs from this one, comes from the same or a newer buildpack version and
     /// has no package affected by any of `advisories`: the best such (newest buildpack version,
-    /// then the latest seen, then by name).
-    static func patchSource(_ db: any SQLSession, dialect: SQLDialect, location: String, mine: LayerBuild?, buildpack: String, layer: String, advisories: [String],
+    /// then the image indexed last; of its names there, the greatest). Builds are taken in
+    /// growing batches (8, 64, 512, …): one statement for their names, one for their affected
+    /// advisories, per batch.
+    static func patchSource(_ db: any SQLSession, location: String, mine: LayerBuild?, buildpack: String, layer: String, advisories: [String],
                             search: inout PatchSearch) throws -> FixPlan.Patch? {
         let advisories = advisories.isEmpty ? [""] : advisories
         let myVersion = mine?.version ?? ""
-        let key = [location, buildpack, layer].joined(separator: "\u{0}")
+        let key = buildpack + "\u{0}" + layer
         if search.ordered[key] == nil {
-            let statement = patchCandidates(dialect, location: location, buildpack: buildpack, layer: layer)
-            let rows = try search.fetched[key] ?? db.rows(statement.sql, statement.arguments)
-            search.ordered[key] = PatchSearch.bestFirst(rows)
+            let statement = layerBuilds(buildpack: buildpack, layer: layer)
+            search.ordered[key] = PatchSearch.bestFirst(try search.fetched[key] ?? db.rows(statement.sql, statement.arguments))
         }
-        // Each candidate's layer asked about per advisory, once for all the questions of a plan.
-        for candidate in search.ordered[key] ?? [] where candidate.diffID != mine?.diffID {
-            // Best first: the rest come from older buildpack versions too.
-            if GenericVersion.compare(candidate.version, myVersion) < 0 { break }
-            var affected = false
-            for advisory in advisories {
-                let question = "\(candidate.image)\u{0}\(key)\u{0}\(advisory)"
-                let answer = try search.affected[question] ?? (db.value("""
-                    SELECT 1 FROM image_package ip JOIN vulnerable v ON v.package_id = ip.package_id
-                    WHERE ip.image_id = ? AND ip.buildpack = ? AND ip.layer = ? AND v.advisory_id = ? LIMIT 1
-                    """, [.int(candidate.image), .text(buildpack), .text(layer), .text(advisory)]) != nil)
-                search.affected[question] = answer
-                if answer {
-                    affected = true
+        let builds = search.ordered[key] ?? []
+        var next = 0, batchSize = 8
+        while next < builds.count {
+            var batch: [PatchSearch.Candidate] = []
+            while next < builds.count, batch.count < batchSize {
+                let candidate = builds[next]
+                next += 1
+                if candidate.diffID == mine?.diffID { continue }
+                // Best first: the rest come from older buildpack versions too.
+                if GenericVersion.compare(candidate.version, myVersion) < 0 {
+                    next = builds.count
                     break
                 }
+                batch.append(candidate)
             }
-            if !affected { return FixPlan.Patch(buildpack: buildpack, layer: layer, patchImage: candidate.name) }
+            batchSize *= 8
+            try search.learnNames(db, location: location, images: batch.map(\.image))
+            let named = batch.filter { search.name(location: location, image: $0.image) != nil }
+            try search.learnAffected(db, buildpack: buildpack, layer: layer, images: named.map(\.image), advisories: advisories)
+            for candidate in named where !advisories.contains(where: { search.isAffected(candidate.image, key, $0) }) {
+                guard let name = search.name(location: location, image: candidate.image) else { continue }
+                return FixPlan.Patch(buildpack: buildpack, layer: layer, patchImage: name)
+            }
         }
         return nil
     }
 }
 
-/// What the patch questions of a plan share: each layer's candidate builds (per location), in
-/// order, best first; and which candidates' layers an advisory affects. A whole-fleet plan asks
-/// thousands of questions of a few dozen layers.
+/// What the patch questions of a plan share: each layer's rebasable builds in order, best
+/// first; the names the builds reached have at each location; and which of their layers an
+/// advisory affects. A whole-fleet plan asks thousands of questions of a few dozen layers.
 struct PatchSearch {
     struct Candidate {
-        var name, diffID, version: String
-        var versionRank: Int
         var image: Int64
-        var firstSeen: Int64
+        var diffID, version: String
+        var versionRank: Int
     }
 
-    /// Rows of `patchCandidates` by location, buildpack and layer (joined with NUL), as
-    /// fetched ahead.
+    /// Rows of `layerBuilds` by buildpack and layer (joined with NUL), as fetched ahead.
     var fetched: [String: [[SQLValue]]]
     var ordered: [String: [Candidate]] = [:]
-    var affected: [String: Bool] = [:]
+    /// Per location, each image asked about: its greatest name there, or "" for none.
+    private var names: [String: [Int64: String]] = [:]
+    /// By image, buildpack, layer and advisory (joined with NUL).
+    private var affected: [String: Bool] = [:]
 
     init(fetched: [String: [[SQLValue]]]) { self.fetched = fetched }
 
     /// Newest buildpack version first (versions that compare equal rank together), then the
-    /// latest seen, then by name. The few distinct versions are ordered once, the builds by
-    /// their integer ranks.
+    /// image indexed last (the highest id). The few distinct versions are ordered once, the
+    /// builds by their integer ranks.
     static func bestFirst(_ rows: [[SQLValue]]) -> [Candidate] {
         let versions = Set(rows.map { $0[2].text ?? "" }).sorted { GenericVersion.compare($0, $1) < 0 }
         var rank: [String: Int] = [:]
@@ -299,15 +292,56 @@ struct PatchSearch {
             rank[v] = i > 0 && GenericVersion.compare(versions[i - 1], v) == 0 ? rank[versions[i - 1]] ?? i : i
         }
         let candidates = rows.compactMap { row -> Candidate? in
-            guard let image = row[3].int else { return nil }
+            guard let image = row[0].int else { return nil }
             let version = row[2].text ?? ""
-            return Candidate(name: row[0].text ?? "", diffID: row[1].text ?? "", version: version, versionRank: rank[version] ?? 0,
-                             image: image, firstSeen: row[4].int ?? 0)
+            return Candidate(image: image, diffID: row[1].text ?? "", version: version, versionRank: rank[version] ?? 0)
         }
         return candidates.sorted { a, b in
-            if a.versionRank != b.versionRank { return a.versionRank > b.versionRank }
-            if a.firstSeen != b.firstSeen { return a.firstSeen > b.firstSeen }
-            return a.name > b.name
+            a.versionRank != b.versionRank ? a.versionRank > b.versionRank : a.image > b.image
+        }
+    }
+
+    /// The image's greatest name at the location, if it has one there (asked before).
+    func name(location: String, image: Int64) -> String? {
+        guard let name = names[location]?[image], !name.isEmpty else { return nil }
+        return name
+    }
+
+    func isAffected(_ image: Int64, _ layerKey: String, _ advisory: String) -> Bool {
+        affected["\(image)\u{0}\(layerKey)\u{0}\(advisory)"] ?? true
+    }
+
+    /// Asks the names at `location` of the images not asked about there yet.
+    mutating func learnNames(_ db: any SQLSession, location: String, images: [Int64]) throws {
+        let unknown = Array(Set(images.filter { names[location]?[$0] == nil })).sorted()
+        guard !unknown.isEmpty else { return }
+        var found = [Int64: String](uniqueKeysWithValues: unknown.map { ($0, "") })
+        for chunk in Inventory.chunks(unknown) {
+            for row in try db.rows("SELECT image_id, name FROM image_name WHERE location = ? AND image_id IN (\(Inventory.marks(chunk.count)))",
+                                   [.text(location)] + chunk.map { .int($0) }) {
+                guard let image = row[0].int, let name = row[1].text else { continue }
+                if name > found[image, default: ""] { found[image] = name }
+            }
+        }
+        names[location, default: [:]].merge(found) { _, new in new }
+    }
+
+    /// Asks which of `advisories` affect a package of each image's layer, for the pairs not
+    /// asked about yet.
+    mutating func learnAffected(_ db: any SQLSession, buildpack: String, layer: String, images: [Int64], advisories: [String]) throws {
+        let layerKey = buildpack + "\u{0}" + layer
+        func question(_ image: Int64, _ advisory: String) -> String { "\(image)\u{0}\(layerKey)\u{0}\(advisory)" }
+        let unknown = Array(Set(images.filter { image in advisories.contains { affected[question(image, $0)] == nil } })).sorted()
+        guard !unknown.isEmpty else { return }
+        for image in unknown { for advisory in advisories { affected[question(image, advisory)] = false } }
+        for chunk in Inventory.chunks(unknown, size: 500) {
+            for row in try db.rows("""
+                SELECT DISTINCT ip.image_id, v.advisory_id FROM image_package ip JOIN vulnerable v ON v.package_id = ip.package_id
+                WHERE ip.image_id IN (\(Inventory.marks(chunk.count))) AND ip.buildpack = ? AND ip.layer = ?
+                  AND v.advisory_id IN (\(Inventory.marks(advisories.count)))
+                """, chunk.map { .int($0) } + [.text(buildpack), .text(layer)] + advisories.map { .text($0) }) {
+                if let image = row[0].int, let advisory = row[1].text { affected[question(image, advisory)] = true }
+            }
         }
     }
 }

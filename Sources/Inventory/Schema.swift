@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -29,6 +29,18 @@ enum Schema {
             CREATE INDEX IF NOT EXISTS image_run_image_cover ON image (run_image_id, id, digest);
             DROP INDEX IF EXISTS image_package_cover;
             CREATE INDEX IF NOT EXISTS image_package_layer ON image_package (package_id, buildpack, layer, image_id);
+            """
+
+    /// Two covering indexes for `plan`'s patch candidates: a layer's rebasable builds with their
+    /// image and diffID, and a buildpack's versions by image, each read from the index alone.
+    /// They replace the (buildpack, layer) and (module) indexes, whose lookups they serve. On
+    /// PostgreSQL (bench fleet, a layer of 2,405 builds) the candidate statement visited
+    /// ~4,000 table pages for these columns.
+    static let v4 = """
+            DROP INDEX IF EXISTS image_layer_name;
+            CREATE INDEX IF NOT EXISTS image_layer_build ON image_layer (buildpack, layer, rebasable, image_id, diffid);
+            DROP INDEX IF EXISTS image_module_module;
+            CREATE INDEX IF NOT EXISTS image_module_cover ON image_module (module, kind, image_id, version);
             """
 
     static let v1 = """

@@ -168,6 +168,36 @@ struct InventoryFixture {
     #expect(rebuild.steps.map(\.action) == ["rebuild"])
 }
 
+/// Of the builds a patch may come from, the newest buildpack version, then the image indexed
+/// last; builds are asked about in growing batches, so the answer may lie past the first ones.
+@Test(arguments: backends) func thePatchSourceIsTheNewestBuildIndexedLastAtTheLocation(backend: String) throws {
+    let f = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    try f.inventory.importAdvisories([InventoryFixture.flaskAdvisory])
+    let run = try f.inventory.beginRun(source: "test")
+    func add(_ name: String, flask: String, bp: String, location: String = "store") throws {
+        try f.inventory.add(InventoryFixture.app("sha256:\(name)", flask: flask, bp: bp, run: nil), location: location, names: ["\(name):latest"], run: run)
+    }
+    try add("me", flask: "2.2.0", bp: "1.0.0")
+    // Unaffected: an older buildpack version (not a source), then two of the newest; the one
+    // indexed last has the lesser name.
+    try add("old", flask: "2.3.3", bp: "0.9.0")
+    try add("p1", flask: "2.3.3", bp: "1.0.1")
+    try add("p0", flask: "2.3.4", bp: "1.0.1")
+    // Indexed after them: ten affected builds of the newest version, one unaffected build of a
+    // version between, and one unaffected newest build that lives elsewhere.
+    for i in 0..<10 { try add("q\(i)", flask: "2.2.\(i + 1)", bp: "1.0.1") }
+    try add("mid", flask: "2.3.5", bp: "1.0.0.5")
+    try add("r", flask: "2.3.3", bp: "1.0.1", location: "registry.example/apps")
+    let plan = try f.inventory.plan(f.inventory.vulnerabilities())
+    let mine = try #require(plan.steps.first { $0.image == "me:latest" })
+    #expect(mine.patches.map(\.patchImage) == ["p0:latest"], "\(mine)")
+    #expect(plan.steps.filter { $0.image.hasPrefix("q") }.map { "\($0.image) \($0.patches.map(\.patchImage))" }
+            == (0..<10).map { "q\($0):latest [\"p0:latest\"]" })
+    // The same plan asked of the images in the registry: only r is there, and it is unaffected.
+    #expect(!plan.steps.contains { $0.location != "store" })
+}
+
 @Test(arguments: backends) func indexingIsIncrementalAndNamesMove(backend: String) throws {
     let f = try InventoryFixture(backend)
     defer { try? FileManager.default.removeItem(atPath: f.dir) }
