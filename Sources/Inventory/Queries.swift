@@ -250,7 +250,9 @@ extension Inventory {
     /// name, or later created.
     public func runImages(outdatedOnly: Bool = false, name: String? = nil) throws -> [Finding] {
         try backend.read { db in
+            var trace = QueryTrace("run-image")
             let versions = try Self.runImageVersions(db)
+            trace.lap("run image versions")
             // Each run image version's status once; the images fetched for the wanted ones only.
             var newest: [Int64: RunImageVersions.Version] = [:]
             for v in versions.byID.values { newest[v.id] = versions.newest(for: v) }
@@ -284,6 +286,8 @@ extension Inventory {
                 } ?? unknown
                 findings.append(Finding(Finding.Subject(location: row.text(0) ?? "", image: row.text(1) ?? "", digest: row.text(2) ?? ""), matter, source))
             }
+            trace.lap("images (\(findings.count))")
+            defer { trace.lap("sorted") }
             return findings.sortedFindings()
         }
     }
