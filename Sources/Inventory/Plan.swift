@@ -46,106 +46,146 @@ extension Finding {
 }
 
 extension Inventory {
+    /// What an image must have fixed at one place: its run image (no buildpack) or one of its
+    /// buildpack layers.
+    struct FixKey: Hashable {
+        var location, digest: String
+        var buildpack, layer: String?
+    }
+
+    /// The same patch question for images with the same build of the layer and the same
+    /// advisories; per location (a patch image is named where it lives, and so is the image
+    /// patched).
+    struct PatchQuestion: Hashable {
+        var location, buildpack, layer, diffID, version: String
+        var advisories: [String]
+    }
+
+    struct StepKey: Hashable {
+        var location, image: String
+    }
+
     /// The fix plan for the images in `findings` (from `vulnerabilities`).
     public func plan(_ findings: [Finding]) throws -> FixPlan {
         try backend.read { db in
             var trace = QueryTrace("plan")
             let versions = try Self.runImageVersions(db)
             trace.lap("run image versions")
-            var steps: [String: FixPlan.Step] = [:]
             // What fixes an image must fix all of its findings there: the run image to rebase
             // onto has none of the advisories its run image findings name, the patch source
             // layer none of those of the image's layer. (Per finding, an image with two
             // advisories on one layer was sent two patch images for it, the second maybe still
             // affected by the first's advisory.)
-            var advisoriesOf: [String: [String]] = [:]
-            func fixKey(_ f: Finding) -> String? {
-                if f.buildpack == nil { return [f.location, f.digest].joined(separator: "\u{0}") }
+            func fixKey(_ f: Finding) -> FixKey? {
+                if f.buildpack == nil { return FixKey(location: f.location, digest: f.digest) }
                 guard let (buildpack, layer) = f.patchableLayer else { return nil }
-                return [f.location, f.digest, buildpack, layer].joined(separator: "\u{0}")
+                return FixKey(location: f.location, digest: f.digest, buildpack: buildpack, layer: layer)
             }
-            for f in findings {
-                if let key = fixKey(f), let advisory = f.advisory, !(advisoriesOf[key]?.contains(advisory) ?? false) {
+            let keys = findings.map(fixKey)
+            var advisoriesOf: [FixKey: [String]] = [:]
+            for (f, key) in zip(findings, keys) {
+                if let key, let advisory = f.advisory, !(advisoriesOf[key]?.contains(advisory) ?? false) {
                     advisoriesOf[key, default: []].append(advisory)
                 }
             }
             advisoriesOf = advisoriesOf.mapValues { $0.sorted() }
-            var chosen: [String: FixPlan.Patch?] = [:]
             // Findings of a fleet repeat the same run image and layer questions: asked once, and
             // what each image is made of is read for all of them at once, not per finding.
-            let runImageOf = try Self.runImageIDs(db, digests: Set(findings.filter { $0.buildpack == nil }.map(\.digest)))
-            let layersOf = try Self.buildpackLayers(db, digests: Set(findings.filter { $0.buildpack != nil }.map(\.digest)))
+            let images = try Self.images(db, digests: Set(findings.map(\.digest)))
+            let layersOf = try Self.buildpackLayers(db, wanted: Set(findings.compactMap { f in
+                f.patchableLayer.flatMap { p in images[f.digest].map { LayerKey(image: $0.id, buildpack: p.buildpack, layer: p.layer) } }
+            }))
             trace.lap("images' run images and layers")
-            defer { trace.lap("rebase targets and patch sources") }
-            var rebaseTargets: [String: String?] = [:]
+            var rebaseTargets: [RebaseQuestion: String?] = [:]
+            var chosen: [PatchQuestion: FixPlan.Patch?] = [:]
             var search = PatchSearch(fetched: try Self.layerBuilds(db, keys: findings.compactMap { f -> [String]? in
                 f.patchableLayer.map { [$0.buildpack, $0.layer] }
             }))
             trace.lap("layer builds (\(search.fetched.count) layers, \(search.fetched.values.map(\.count).reduce(0, +)) builds)")
-            for f in findings {
-                let key = f.location + "\u{0}" + f.image
-                var step = steps[key] ?? FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: [])
+            defer { trace.lap("rebase targets and patch sources (\(rebaseTargets.count) rebase and \(chosen.count) patch questions, \(search.statements) statements)") }
+            // Steps in order of their first finding, changed in place (a step copied out of a
+            // dictionary and back copied its reasons at every finding).
+            var steps: [FixPlan.Step] = []
+            var stepOf: [StepKey: Int] = [:]
+            for (f, fixKey) in zip(findings, keys) {
+                let i = stepOf[StepKey(location: f.location, image: f.image)] ?? {
+                    steps.append(FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: []))
+                    stepOf[StepKey(location: f.location, image: f.image)] = steps.count - 1
+                    return steps.count - 1
+                }()
                 let what = "\(f.advisory ?? "?"): \(f.package ?? "?") \(f.version ?? "?") (\(f.origin))"
+                let advisories = fixKey.flatMap { advisoriesOf[$0] } ?? []
                 if f.buildpack == nil {
-                    let runID = runImageOf[f.digest]
-                    let advisories = fixKey(f).flatMap { advisoriesOf[$0] } ?? []
-                    let key = "\(runID ?? -1)\u{0}" + advisories.joined(separator: "\u{0}")
-                    if rebaseTargets[key] == nil {
-                        rebaseTargets[key] = .some(try runID.flatMap { try Self.newerRunImage(db, versions: versions, runImage: $0, advisories: advisories) })
+                    let runID = images[f.digest]?.runImage
+                    let question = RebaseQuestion(runImage: runID ?? -1, advisories: advisories)
+                    if rebaseTargets[question] == nil {
+                        rebaseTargets[question] = .some(try runID.flatMap { try Self.newerRunImage(db, versions: versions, runImage: $0, advisories: advisories) })
                     }
-                    if let target = rebaseTargets[key] ?? nil {
-                        step.runImage = target
-                        step.reasons.append("\(what): rebase onto \(target), which has no affected version")
+                    if let target = rebaseTargets[question] ?? nil {
+                        steps[i].runImage = target
+                        steps[i].reasons.append("\(what): rebase onto \(target), which has no affected version")
                     } else {
-                        step.action = "rebuild"
-                        step.reasons.append("\(what): no newer version of the run image without it is known")
+                        steps[i].action = "rebuild"
+                        steps[i].reasons.append("\(what): no newer version of the run image without it is known")
                     }
                 } else if let (buildpack, layer) = f.patchableLayer {
-                    let mine = layersOf[f.digest + "\u{0}" + buildpack + "\u{0}" + layer]
-                    let advisories = fixKey(f).flatMap { advisoriesOf[$0] } ?? []
-                    // The same question for images with the same build of the layer and the same
-                    // advisories; per location (a patch image is named where it lives, and so is
-                    // the image patched).
-                    let question = ([f.location, buildpack, layer, mine?.diffID ?? "", mine?.version ?? ""] + advisories).joined(separator: "\u{0}")
+                    let mine = images[f.digest].flatMap { layersOf[LayerKey(image: $0.id, buildpack: buildpack, layer: layer)] }
+                    let question = PatchQuestion(location: f.location, buildpack: buildpack, layer: layer, diffID: mine?.diffID ?? "",
+                                                 version: mine?.version ?? "", advisories: advisories)
                     if chosen[question] == nil {
                         chosen[question] = .some(try Self.patchSource(db, location: f.location, mine: mine, buildpack: buildpack, layer: layer,
                                                                       advisories: advisories, search: &search))
                     }
                     if let patch = chosen[question] ?? nil {
-                        if !step.patches.contains(patch) { step.patches.append(patch) }
-                        step.reasons.append("\(what): patch the layer from \(patch.patchImage)")
+                        if !steps[i].patches.contains(patch) { steps[i].patches.append(patch) }
+                        steps[i].reasons.append("\(what): patch the layer from \(patch.patchImage)")
                     } else {
-                        step.action = "rebuild"
-                        step.reasons.append("\(what): no build of \(buildpack)'s \(layer) layer without it is indexed (or none is marked rebasable)")
+                        steps[i].action = "rebuild"
+                        steps[i].reasons.append("\(what): no build of \(buildpack)'s \(layer) layer without it is indexed (or none is marked rebasable)")
                     }
                 } else {
-                    step.action = "rebuild"
-                    step.reasons.append("\(what): the buildpack's launch SBOM lists it, no layer can be patched")
+                    steps[i].action = "rebuild"
+                    steps[i].reasons.append("\(what): the buildpack's launch SBOM lists it, no layer can be patched")
                 }
-                steps[key] = step
             }
-            return FixPlan(steps: steps.values.map { s in
-                var s = s
-                if s.action != "rebuild" {
-                    s.action = [s.runImage != nil ? "rebase" : nil, s.patches.isEmpty ? nil : "patch"].compactMap { $0 }.joined(separator: "+")
+            for i in steps.indices {
+                if steps[i].action != "rebuild" {
+                    steps[i].action = [steps[i].runImage != nil ? "rebase" : nil, steps[i].patches.isEmpty ? nil : "patch"].compactMap { $0 }.joined(separator: "+")
                 } else {
-                    s.runImage = nil
-                    s.patches = []
+                    steps[i].runImage = nil
+                    steps[i].patches = []
                 }
-                return s
-            }.sorted { ($0.image, $0.location) < ($1.image, $1.location) })
+            }
+            return FixPlan(steps: steps.sorted { ($0.image, $0.location) < ($1.image, $1.location) })
         }
     }
 
-    /// Each image's run image (by id), for the images with these digests.
-    static func runImageIDs(_ db: any SQLSession, digests: Set<String>) throws -> [String: Int64] {
-        var ids: [String: Int64] = [:]
-        for chunk in chunks(digests.sorted()) {
-            for row in try db.rows("SELECT digest, run_image_id FROM image WHERE digest IN (\(marks(chunk.count)))", chunk.map { .text($0) }) {
-                if let digest = row[0].text, let run = row[1].int { ids[digest] = run }
+    struct RebaseQuestion: Hashable {
+        var runImage: Int64
+        var advisories: [String]
+    }
+
+    /// An image's id and run image (by id).
+    struct ImageRow {
+        var id: Int64
+        var runImage: Int64?
+    }
+
+    /// The images with these digests, by digest. The chunks are queued (PostgreSQL runs each
+    /// next one while the rows before are read here).
+    static func images(_ db: any SQLSession, digests: Set<String>) throws -> [String: ImageRow] {
+        let chunks = chunks(digests.sorted())
+        var queue = try db.queue(chunks.map { chunk in
+            SQLStatement("SELECT digest, id, run_image_id FROM image WHERE digest IN (\(marks(chunk.count)))", chunk.map { .text($0) })
+        })
+        var images: [String: ImageRow] = [:]
+        images.reserveCapacity(digests.count)
+        while var cursor = try queue.next() {
+            while let row = try cursor.next() {
+                if let digest = row.text(0), let id = row.int(1) { images[digest] = ImageRow(id: id, runImage: row.int(2)) }
             }
         }
-        return ids
+        return images
     }
 
     /// A buildpack layer of an image: its diffID and the buildpack's version.
@@ -154,18 +194,30 @@ extension Inventory {
         var version: String
     }
 
-    /// The buildpack layers of the images with these digests, by digest, buildpack and layer
-    /// (joined with NUL).
-    static func buildpackLayers(_ db: any SQLSession, digests: Set<String>) throws -> [String: LayerBuild] {
-        var layers: [String: LayerBuild] = [:]
-        for chunk in chunks(digests.sorted()) {
-            for row in try db.rows("""
-                SELECT i.digest, l.buildpack, l.layer, l.diffid, m.version FROM image i JOIN image_layer l ON l.image_id = i.id
-                LEFT JOIN image_module m ON m.image_id = i.id AND m.module = l.buildpack AND m.kind = 'buildpack'
-                WHERE i.digest IN (\(marks(chunk.count)))
-                """, chunk.map { .text($0) }) {
-                let key = [row[0].text ?? "", row[1].text ?? "", row[2].text ?? ""].joined(separator: "\u{0}")
-                layers[key] = LayerBuild(diffID: row[3].text ?? "", version: row[4].text ?? "")
+    struct LayerKey: Hashable {
+        var image: Int64
+        var buildpack, layer: String
+    }
+
+    /// These buildpack layers of images (by id). An image's layers are read together; those not
+    /// wanted are skipped before their diffID and version are read (a whole-fleet plan wants
+    /// about one in four).
+    static func buildpackLayers(_ db: any SQLSession, wanted: Set<LayerKey>) throws -> [LayerKey: LayerBuild] {
+        let chunks = chunks(Set(wanted.map(\.image)).sorted())
+        var queue = try db.queue(chunks.map { chunk in
+            SQLStatement("""
+                SELECT l.image_id, l.buildpack, l.layer, l.diffid, m.version FROM image_layer l
+                LEFT JOIN image_module m ON m.image_id = l.image_id AND m.module = l.buildpack AND m.kind = 'buildpack'
+                WHERE l.image_id IN (\(marks(chunk.count)))
+                """, chunk.map { .int($0) })
+        })
+        var layers: [LayerKey: LayerBuild] = [:]
+        layers.reserveCapacity(wanted.count)
+        while var cursor = try queue.next() {
+            while let row = try cursor.next() {
+                guard let image = row.int(0) else { continue }
+                let key = LayerKey(image: image, buildpack: row.text(1) ?? "", layer: row.text(2) ?? "")
+                if wanted.contains(key) { layers[key] = LayerBuild(diffID: row.text(3) ?? "", version: row.text(4) ?? "") }
             }
         }
         return layers
@@ -279,6 +331,8 @@ struct PatchSearch {
     private var names: [String: [Int64: String]] = [:]
     /// By image, buildpack, layer and advisory (joined with NUL).
     private var affected: [String: Bool] = [:]
+    /// How many statements the questions took (`CAIRN_QUERY_TRACE`).
+    private(set) var statements = 0
 
     init(fetched: [String: [[SQLValue]]]) { self.fetched = fetched }
 
@@ -317,6 +371,7 @@ struct PatchSearch {
         guard !unknown.isEmpty else { return }
         var found = [Int64: String](uniqueKeysWithValues: unknown.map { ($0, "") })
         for chunk in Inventory.chunks(unknown) {
+            statements += 1
             for row in try db.rows("SELECT image_id, name FROM image_name WHERE location = ? AND image_id IN (\(Inventory.marks(chunk.count)))",
                                    [.text(location)] + chunk.map { .int($0) }) {
                 guard let image = row[0].int, let name = row[1].text else { continue }
@@ -335,6 +390,7 @@ struct PatchSearch {
         guard !unknown.isEmpty else { return }
         for image in unknown { for advisory in advisories { affected[question(image, advisory)] = false } }
         for chunk in Inventory.chunks(unknown, size: 500) {
+            statements += 1
             for row in try db.rows("""
                 SELECT DISTINCT ip.image_id, v.advisory_id FROM image_package ip JOIN vulnerable v ON v.package_id = ip.package_id
                 WHERE ip.image_id IN (\(Inventory.marks(chunk.count))) AND ip.buildpack = ? AND ip.layer = ?
