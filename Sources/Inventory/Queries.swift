@@ -257,23 +257,18 @@ extension Inventory {
             var newest: [Int64: RunImageVersions.Version] = [:]
             for v in versions.byID.values { newest[v.id] = versions.newest(for: v) }
             func outdated(_ id: Int64) -> Bool { newest[id].map { $0.id != id } ?? false }
-            var filter = ""
-            var args: [SQLValue] = []
+            var wanted: [Int64]?
             if outdatedOnly || name != nil {
-                let wanted = versions.byID.values.filter { (name == nil || $0.name == name) && (!outdatedOnly || outdated($0.id)) }.map(\.id)
-                guard !wanted.isEmpty else { return [] }
-                filter = " WHERE i.run_image_id IN (\(Self.marks(wanted.count)))"
-                args = wanted.map { .int($0) }
+                wanted = versions.byID.values.filter { (name == nil || $0.name == name) && (!outdatedOnly || outdated($0.id)) }.map(\.id).sorted()
+                guard wanted?.isEmpty == false else { return [] }
             }
+            func filter(_ ids: [Int64]?) -> String { ids.map { " WHERE i.run_image_id IN (\(Self.marks($0.count)))" } ?? "" }
             // What a run image version's findings show is made once per version.
             var parts: [Int64: (Finding.Matter, Finding.Source)] = [:]
             let unknown = (Finding.Matter(advisory: nil, severity: nil, ecosystem: nil, package: nil, version: nil, fixed: nil),
                            Finding.Source(buildpack: nil, layer: nil, runImage: nil, status: "unknown"))
             var findings: [Finding] = []
-            try db.forEachRow("""
-                SELECT \(Self.findingColumns), i.run_image_id FROM image i JOIN image_name n ON n.image_id = i.id\(filter)
-                """, args) { row in
-                let id = row.int(3)
+            func add(location: String, image: String, digest: String, runImage id: Int64?) {
                 let (matter, source) = id.flatMap { id in
                     parts[id] ?? versions.byID[id].map { run in
                         let isOutdated = outdated(run.id)
@@ -284,7 +279,31 @@ extension Inventory {
                         return made
                     }
                 } ?? unknown
-                findings.append(Finding(Finding.Subject(location: row.text(0) ?? "", image: row.text(1) ?? "", digest: row.text(2) ?? ""), matter, source))
+                findings.append(Finding(Finding.Subject(location: location, image: image, digest: digest), matter, source))
+            }
+            if backend.dialect == .postgres {
+                // Four arrays back rather than a row per name (60,580 rows one by one through
+                // the client: ~170 ms of the whole-fleet --outdated, ~130 ms so). In four queued
+                // parts it took longer (each part joined the whole name table again).
+                try db.forEachRow("""
+                    SELECT array_agg(n.location), array_agg(n.name), array_agg(i.digest), array_agg(coalesce(i.run_image_id, 0))
+                    FROM image i JOIN image_name n ON n.image_id = i.id\(filter(wanted))
+                    """, (wanted ?? []).map { .int($0) }) { row in
+                    let (locations, names, digests, runs) = (row.texts(0), row.texts(1), row.texts(2), row.ints(3))
+                    guard [names.count, digests.count, runs.count].allSatisfy({ $0 == locations.count }) else {
+                        throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths")
+                    }
+                    findings.reserveCapacity(findings.count + locations.count)
+                    for i in locations.indices {
+                        add(location: locations[i], image: names[i], digest: digests[i], runImage: runs[i] == 0 ? nil : runs[i])
+                    }
+                }
+            } else {
+                try db.forEachRow("""
+                    SELECT \(Self.findingColumns), i.run_image_id FROM image i JOIN image_name n ON n.image_id = i.id\(filter(wanted))
+                    """, (wanted ?? []).map { .int($0) }) { row in
+                    add(location: row.text(0) ?? "", image: row.text(1) ?? "", digest: row.text(2) ?? "", runImage: row.int(3))
+                }
             }
             trace.lap("images (\(findings.count))")
             defer { trace.lap("sorted") }

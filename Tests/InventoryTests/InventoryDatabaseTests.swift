@@ -101,7 +101,12 @@ struct InventoryFixture {
     #expect(try inv.launcher(versions: VersionRange(parsing: ">=0.1")).count == 2)
     let runs = try inv.runImages()
     #expect(runs.map { "\($0.image) \($0.status ?? "")" } == ["a:latest outdated", "b:latest current"])
+    #expect(runs.map { "\($0.location) \($0.digest) \($0.runImage ?? "")" } == ["store sha256:a example/run", "store sha256:b example/run"])
+    #expect(runs[0].fixed != nil && runs[0].fixed == runs[1].version, "an outdated image names the newer version's top layer")
+    #expect(runs[1].fixed == nil)
     #expect(try inv.runImages(outdatedOnly: true).map(\.image) == ["a:latest"])
+    #expect(try inv.runImages(name: "example/run").count == 2)
+    #expect(try inv.runImages(name: "example/other").isEmpty)
 }
 
 @Test(arguments: backends) func thePlanRebasesForTheRunImageAndPatchesForTheLayer(backend: String) throws {
