@@ -257,12 +257,14 @@ extension Inventory {
             var newest: [Int64: RunImageVersions.Version] = [:]
             for v in versions.byID.values { newest[v.id] = versions.newest(for: v) }
             func outdated(_ id: Int64) -> Bool { newest[id].map { $0.id != id } ?? false }
-            var wanted: [Int64]?
+            var filter = ""
+            var args: [SQLValue] = []
             if outdatedOnly || name != nil {
-                wanted = versions.byID.values.filter { (name == nil || $0.name == name) && (!outdatedOnly || outdated($0.id)) }.map(\.id).sorted()
-                guard wanted?.isEmpty == false else { return [] }
+                let wanted = versions.byID.values.filter { (name == nil || $0.name == name) && (!outdatedOnly || outdated($0.id)) }.map(\.id)
+                guard !wanted.isEmpty else { return [] }
+                filter = " WHERE i.run_image_id IN (\(Self.marks(wanted.count)))"
+                args = wanted.map { .int($0) }
             }
-            func filter(_ ids: [Int64]?) -> String { ids.map { " WHERE i.run_image_id IN (\(Self.marks($0.count)))" } ?? "" }
             // What a run image version's findings show is made once per version.
             var parts: [Int64: (Finding.Matter, Finding.Source)] = [:]
             let unknown = (Finding.Matter(advisory: nil, severity: nil, ecosystem: nil, package: nil, version: nil, fixed: nil),
@@ -287,8 +289,8 @@ extension Inventory {
                 // queued parts it took longer (each part joined the whole name table again).
                 try db.forEachRow("""
                     SELECT array_agg(n.location), array_agg(n.name), array_agg(i.digest), array_agg(coalesce(i.run_image_id, 0))
-                    FROM image i JOIN image_name n ON n.image_id = i.id\(filter(wanted))
-                    """, (wanted ?? []).map { .int($0) }) { row in
+                    FROM image i JOIN image_name n ON n.image_id = i.id\(filter)
+                    """, args) { row in
                     let (locations, names, digests, runs) = (row.texts(0), row.texts(1), row.texts(2), row.ints(3))
                     guard [names.count, digests.count, runs.count].allSatisfy({ $0 == locations.count }) else {
                         throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths")
@@ -300,8 +302,8 @@ extension Inventory {
                 }
             } else {
                 try db.forEachRow("""
-                    SELECT \(Self.findingColumns), i.run_image_id FROM image i JOIN image_name n ON n.image_id = i.id\(filter(wanted))
-                    """, (wanted ?? []).map { .int($0) }) { row in
+                    SELECT \(Self.findingColumns), i.run_image_id FROM image i JOIN image_name n ON n.image_id = i.id\(filter)
+                    """, args) { row in
                     add(location: row.text(0) ?? "", image: row.text(1) ?? "", digest: row.text(2) ?? "", runImage: row.int(3))
                 }
             }
