@@ -163,6 +163,13 @@ let package = Package(
                            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
+        // Cairn's lifecycle and launcher against the reference lifecycle (../shared/reference),
+        // same inputs through both, outputs compared (Tests/Fixtures/differential).
+        .testTarget(
+            name: "DifferentialTests",
+            dependencies: ["CNBCore", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "CairnTests",
             dependencies: ["OCI", "CairnPlatform", "TestSupport"],

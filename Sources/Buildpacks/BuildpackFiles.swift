@@ -203,6 +203,8 @@ public struct BuildMetadataFile: Codable, Hashable, Sendable {
     public var labels: [LaunchFile.Label]?
     public var processes: [Process]
     public var slices: [LaunchFile.Slice]
+    /// Write each process's `command` as one string (Platform API < 0.10); not a key of the file.
+    public var commandString = false
 
     /// A process as the platform sees it: `direct` resolved, owner recorded.
     public struct Process: Codable, Hashable, Sendable {
@@ -235,13 +237,42 @@ public struct BuildMetadataFile: Codable, Hashable, Sendable {
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             type = try c.decode(ProcessType.self, forKey: .type)
-            command = try c.decode([String].self, forKey: .command)
+            // Platform API < 0.10 writes `command` as one string (the reference lifecycle too).
+            if let one = try? c.decode(String.self, forKey: .command) {
+                command = [one]
+            } else {
+                command = try c.decode([String].self, forKey: .command)
+            }
             args = try c.decodeIfPresent([String].self, forKey: .args) ?? []
             direct = try c.decodeIfPresent(Bool.self, forKey: .direct) ?? false
             workingDirectory = try c.decodeIfPresent(String.self, forKey: .workingDirectory)
             buildpackID = try c.decode(BuildpackID.self, forKey: .buildpackID)
             execEnv = try c.decodeIfPresent([String].self, forKey: .execEnv) ?? [ExecEnv.any]
         }
+
+        public func encode(to encoder: any Encoder) throws { try encode(to: encoder, commandString: false) }
+
+        /// As the reference writes it, no empty `args` (but with a command string); `exec-env` always (platform.md: it "MUST be
+        /// set to `["*"]` if the process applies to all execution environments", which the
+        /// reference leaves out). With `commandString` (Platform API < 0.10), `command` is its
+        /// first word and the other words lead `args`.
+        func encode(to encoder: any Encoder, commandString: Bool) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(type, forKey: .type)
+            let allArgs = commandString ? Array(command.dropFirst()) + args : args
+            if commandString { try c.encode(command.first ?? "", forKey: .command) } else { try c.encode(command, forKey: .command) }
+            if !allArgs.isEmpty || commandString { try c.encode(allArgs, forKey: .args) }
+            try c.encode(direct, forKey: .direct)
+            try c.encodeIfPresent(workingDirectory, forKey: .workingDirectory)
+            try c.encode(buildpackID, forKey: .buildpackID)
+            try c.encode(execEnv, forKey: .execEnv)
+        }
+    }
+
+    /// One process encoded with a command string (Platform API < 0.10).
+    struct LegacyProcess: Encodable {
+        let process: Process
+        func encode(to encoder: any Encoder) throws { try process.encode(to: encoder, commandString: true) }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -267,6 +298,21 @@ public struct BuildMetadataFile: Codable, Hashable, Sendable {
         labels = try c.decodeIfPresent([LaunchFile.Label].self, forKey: .labels)
         processes = try c.decodeIfPresent([Process].self, forKey: .processes) ?? []
         slices = try c.decodeIfPresent([LaunchFile.Slice].self, forKey: .slices) ?? []
+    }
+
+    /// Empty `slices` are left out, as the reference writes the file.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(buildpackDefaultProcessType, forKey: .buildpackDefaultProcessType)
+        try c.encode(buildpacks, forKey: .buildpacks)
+        try c.encodeIfPresent(extensions, forKey: .extensions)
+        try c.encodeIfPresent(labels, forKey: .labels)
+        if commandString {
+            try c.encode(processes.map(LegacyProcess.init), forKey: .processes)
+        } else {
+            try c.encode(processes, forKey: .processes)
+        }
+        if !slices.isEmpty { try c.encode(slices, forKey: .slices) }
     }
 }
 

@@ -59,9 +59,11 @@ public struct TargetData: Codable, Hashable, Sendable {
         }
     }
 
+    /// `id` as the reference lifecycle writes analyzed.toml's `[run-image.target]`; `target-id`
+    /// (what Cairn wrote before) is read too.
     enum CodingKeys: String, CodingKey {
-        case os, arch, variant, distro
-        case id = "target-id"
+        case os, arch, variant, distro, id
+        case legacyID = "target-id"
     }
 
     public init(os: String? = nil, arch: String? = nil, variant: String? = nil, distro: Distro? = nil) {
@@ -69,6 +71,24 @@ public struct TargetData: Codable, Hashable, Sendable {
         self.arch = arch
         self.variant = variant
         self.distro = distro
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        os = try c.decodeIfPresent(String.self, forKey: .os)
+        arch = try c.decodeIfPresent(String.self, forKey: .arch)
+        variant = try c.decodeIfPresent(String.self, forKey: .variant)
+        distro = try c.decodeIfPresent(Distro.self, forKey: .distro)
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? c.decodeIfPresent(String.self, forKey: .legacyID)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(os, forKey: .os)
+        try c.encodeIfPresent(arch, forKey: .arch)
+        try c.encodeIfPresent(variant, forKey: .variant)
+        try c.encodeIfPresent(distro, forKey: .distro)
+        try c.encodeIfPresent(id, forKey: .id)
     }
 }
 

@@ -68,8 +68,11 @@ public struct LifecycleMetadataLabel: Codable, Hashable, Sendable {
             cache = try c.decodeIfPresent(Bool.self, forKey: .cache) ?? false
         }
         /// The `<layer>.toml` this entry was made from.
-        public var layerFile: LayerMetadataFile {
-            LayerMetadataFile(types: .init(launch: launch, build: build, cache: cache), metadata: data)
+        /// The layer's `<layer>.toml` as the restorer writes it back: its metadata, without the
+        /// `[types]` table (buildpack.md, Layer Types: "excluding the `[types]` table"), so a
+        /// buildpack that appends `[types]` to reuse the layer writes valid TOML.
+        public var restoredLayerFile: LayerMetadataFile {
+            LayerMetadataFile(types: nil, metadata: data)
         }
     }
 

@@ -153,6 +153,14 @@ public struct BuildpackPlan: Codable, Hashable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         entries = try c.decodeIfPresent([Require].self, forKey: .entries) ?? []
     }
+
+    enum CodingKeys: String, CodingKey { case entries }
+
+    /// No `entries` key when there are none, as the reference writes it.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if !entries.isEmpty { try c.encode(entries, forKey: .entries) }
+    }
 }
 
 /// plan.toml: the resolved build plan (platform.md, Data Format > plan.toml).
@@ -209,6 +217,14 @@ public struct PlanFile: Codable, Hashable, Sendable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         entries = try c.decodeIfPresent([Entry].self, forKey: .entries) ?? []
+    }
+
+    enum CodingKeys: String, CodingKey { case entries }
+
+    /// No `entries` key when there are none, as the reference writes it.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if !entries.isEmpty { try c.encode(entries, forKey: .entries) }
     }
 }
 
@@ -290,46 +306,6 @@ public struct StackFile: Codable, Hashable, Sendable {
 
     /// The same run image as run.toml would list it.
     public var asRunFile: RunFile { RunFile(images: runImage.map { [$0] } ?? []) }
-}
-
-/// `/cnb/lifecycle/lifecycle.toml`, the lifecycle descriptor (RFC 0049, as the reference and pack
-/// write and read it): the Buildpack and Platform API versions it supports, and its version.
-public struct LifecycleDescriptor: Codable, Hashable, Sendable {
-    public var apis: APIs
-    public var lifecycle: Lifecycle
-
-    public struct APIs: Codable, Hashable, Sendable {
-        public var buildpack: APISet
-        public var platform: APISet
-        public init(buildpack: APISet, platform: APISet) {
-            self.buildpack = buildpack
-            self.platform = platform
-        }
-    }
-
-    public struct APISet: Codable, Hashable, Sendable {
-        public var deprecated: [APIVersion]
-        public var supported: [APIVersion]
-        public init(deprecated: [APIVersion], supported: [APIVersion]) {
-            self.deprecated = deprecated
-            self.supported = supported
-        }
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            deprecated = try c.decodeIfPresent([APIVersion].self, forKey: .deprecated) ?? []
-            supported = try c.decodeIfPresent([APIVersion].self, forKey: .supported) ?? []
-        }
-    }
-
-    public struct Lifecycle: Codable, Hashable, Sendable {
-        public var version: String
-        public init(version: String) { self.version = version }
-    }
-
-    public init(apis: APIs, lifecycle: Lifecycle) {
-        self.apis = apis
-        self.lifecycle = lifecycle
-    }
 }
 
 /// system.toml (platform.md, Data Format > system.toml).

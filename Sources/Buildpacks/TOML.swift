@@ -21,9 +21,29 @@ public enum AnyTOML: Codable, Hashable, Sendable {
         else if let v = try? c.decode(Int64.self) { self = .integer(v) }
         else if let v = try? c.decode(Double.self) { self = .float(v) }
         else if let v = try? c.decode(String.self) { self = .string(v) }
-        else if let v = try? c.decode([AnyTOML].self) { self = .array(v) }
-        else if let v = try? c.decode([String: AnyTOML].self) { self = .table(v) }
-        else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported TOML value") }
+        else if var list = try? decoder.unkeyedContainer() {
+            var values: [AnyTOML] = []
+            while !list.isAtEnd {
+                if try list.decodeNil() { continue }
+                values.append(try list.decode(AnyTOML.self))
+            }
+            self = .array(values)
+        } else if let keyed = try? decoder.container(keyedBy: AnyKey.self) {
+            // JSON labels carry `null` where Go had a nil slice or map (the reference lifecycle
+            // writes `"args": null`); TOML has no null, and absent reads the same.
+            var table: [String: AnyTOML] = [:]
+            for key in keyed.allKeys where !(try keyed.decodeNil(forKey: key)) {
+                table[key.stringValue] = try keyed.decode(AnyTOML.self, forKey: key)
+            }
+            self = .table(table)
+        } else { throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported TOML value") }
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -49,7 +49,8 @@ public enum SupportedAPIs {
     public static let deprecatedBuildpack: [APIVersion] = []
     public static let deprecatedPlatform: [APIVersion] = []
 
-    /// The Platform API assumed when `CNB_PLATFORM_API` is not set.
+    /// The Platform API `cairn` drives a lifecycle at when its lifecycle.toml does not say (the
+    /// lifecycle itself refuses to run without `CNB_PLATFORM_API`).
     public static let defaultPlatform = APIVersion(0, 15)
 
     public static func isSupported(buildpack v: APIVersion) -> Bool { buildpack.contains(v) }
@@ -71,11 +72,15 @@ public enum BuildpackFeature: Sendable, CaseIterable {
     case sbomFiles
     /// launch.toml `command` is an array and `direct` is gone (0.9).
     case commandArray
+    /// `CNB_PLATFORM_DIR`, `CNB_BUILD_PLAN_PATH` (detect), `CNB_LAYERS_DIR`, `CNB_BP_PLAN_PATH`
+    /// (build) besides the positional arguments (0.8).
+    case pathVariables
 
     public var since: APIVersion {
         switch self {
         case .sbomFiles: return APIVersion(0, 7)
         case .commandArray: return APIVersion(0, 9)
+        case .pathVariables: return APIVersion(0, 8)
         case .targets: return APIVersion(0, 10)
         case .execEnv: return APIVersion(0, 12)
         }
@@ -91,20 +96,23 @@ public enum PlatformFeature: Sendable, CaseIterable {
     case execEnv
     /// System buildpacks, `system.toml` (0.15).
     case systemBuildpacks
-    /// Operator build config `<build-config>/env` (0.12).
-    case buildConfig
     /// The restorer records `-build-image` in analyzed.toml `[build-image]` (0.13).
     case buildImageRecord
     /// Image extensions: `[[order-extensions]]`, `bin/generate`, `-generated` (0.10).
     case imageExtensions
     /// Export to an OCI layout, `-layout` (0.12, experimental).
     case layoutExport
+    /// metadata.toml `command` is an array (0.10); before, a string with the rest in `args`.
+    case metadataCommandArray
+    /// The builder copies SBOM files to `<layers>/sbom/{launch,build}` (0.8).
+    case sbomDirectory
 
     public var since: APIVersion {
         switch self {
-        case .buildConfig, .runTOML, .layoutExport: return APIVersion(0, 12)
+        case .runTOML, .layoutExport: return APIVersion(0, 12)
+        case .sbomDirectory: return APIVersion(0, 8)
         case .buildImageRecord: return APIVersion(0, 13)
-        case .imageExtensions: return APIVersion(0, 10)
+        case .imageExtensions, .metadataCommandArray: return APIVersion(0, 10)
         case .execEnv, .systemBuildpacks: return APIVersion(0, 15)
         }
     }

@@ -73,6 +73,8 @@ public enum CNBLabel {
     public static let buildMetadata = "io.buildpacks.build.metadata"
     public static let projectMetadata = "io.buildpacks.project.metadata"
     public static let rebasable = "io.buildpacks.rebasable"
+    /// The execution environment an app image was built for (Platform API 0.15+, as the reference writes it).
+    public static let execEnv = "io.buildpacks.exec-env"
     public static let baseID = "io.buildpacks.base.id"
     public static let baseDistroName = "io.buildpacks.base.distro.name"
     public static let baseDistroVersion = "io.buildpacks.base.distro.version"
@@ -148,6 +150,9 @@ public enum LifecycleExit {
     // builder
     public static let buildLifecycleError: Int32 = 50
     public static let buildpackBuildError: Int32 = 51
+    /// A buildpack's output (layer TOML, launch.toml, SBOM files) is invalid: one of the
+    /// build-specific lifecycle codes, the one the reference lifecycle uses.
+    public static let buildpackOutputInvalid: Int32 = 52
     // analyzer, restorer, exporter, rebaser, launcher
     public static let analyzeError: Int32 = 30
     public static let restoreError: Int32 = 40

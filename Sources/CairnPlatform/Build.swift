@@ -51,6 +51,9 @@ public struct BuildRunner {
     public var store: ImageStore
     public var home: String
     public var log: (String) -> Void
+    /// Brings an image the build needs and only learns of while it runs (a run image an image
+    /// extension switches to) into the store, as the platform's pull policy says.
+    public var fetch: (String) async throws -> Void = { _ in }
 
     public init(store: ImageStore, home: String, log: @escaping (String) -> Void) {
         self.store = store
@@ -116,11 +119,11 @@ public struct BuildRunner {
 
     /// Runs the build; returns the image on success. A builder with image extensions is driven
     /// phase by phase (the creator does not extend images); others through its creator.
-    public func build(_ request: BuildRequest) throws -> StoredImage {
+    public func build(_ request: BuildRequest) async throws -> StoredImage {
         var context = try prepare(request)
         context.deadline = request.timeout.map { .now + $0.limit }
         defer { try? FileManager.default.removeItem(atPath: context.work) }
-        if try hasExtensions(context) { return try buildInPhases(context) }
+        if try hasExtensions(context) { return try await buildInPhases(context) }
         var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
                            "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
                            "-run-image", context.runImage]
@@ -221,7 +224,10 @@ public struct BuildRunner {
 
     /// Brings the app image the creator exported to the layout into the store, under its name.
     func importExported(_ reference: String, from layout: String) throws -> StoredImage {
-        let path = try ImageLocation.layoutPath(root: layout, reference: reference)
+        // Where the lifecycle wrote it (Docker Hub names: index.docker.io as the reference
+        // does, or docker.io as Cairn's lifecycle did before).
+        let path = try ImageLocation.existingLayoutPath(root: layout, reference: reference)
+            ?? ImageLocation.layoutPath(root: layout, reference: reference)
         let exported = try ImageStore(root: path)
         guard let descriptor = try exported.index().manifests.first else {
             throw PlatformError.lifecycleOutputMissing(path: path)

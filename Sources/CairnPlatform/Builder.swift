@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import Processes
 
 #if canImport(Glibc)
 import Glibc
@@ -144,6 +145,9 @@ public struct BuilderCreator {
     public var store: ImageStore
     public var binaries: LifecycleBinaries
     public var log: (String) -> Void
+    /// `--lifecycle DIR`: another lifecycle for `/cnb/lifecycle` (the reference's `lifecycle/`
+    /// directory of a release tarball, whose lifecycle.toml may sit beside it) instead of Cairn's.
+    public var lifecycleDirectory: String?
 
     public init(store: ImageStore, binaries: LifecycleBinaries, log: @escaping (String) -> Void) {
         self.store = store
@@ -182,19 +186,45 @@ public struct BuilderCreator {
             layers.append(m.layer)
             history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
         }
-        try binaries.install(into: scratch + "/lifecycle/cnb/lifecycle")
+        let lifecycle = try installLifecycle(into: scratch + "/lifecycle/cnb/lifecycle")
         layers.append(try store.writeLayer(directory: scratch + "/lifecycle", options: options))
-        history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(cairnVersion)"))
+        history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(lifecycle.lifecycle.version)"))
         try writeConfigFiles(config, order: order, into: scratch + "/config/cnb")
         layers.append(try store.writeLayer(directory: scratch + "/config", options: options))
         history.append(History(created: created, createdBy: "cairn builder create: order.toml, run.toml, build config"))
 
-        let labels = try Self.labels(config, order: order, modules: modules)
+        let labels = try Self.labels(config, order: order, modules: modules, lifecycle: lifecycle)
         return try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
             var exec = c.config ?? ExecutionConfig()
             exec.labels = (exec.labels ?? [:]).merging(labels) { _, new in new }
             c.config = exec
         }
+    }
+
+    /// Writes `/cnb/lifecycle`: Cairn's, or the `--lifecycle` directory's files (its
+    /// lifecycle.toml, or the one beside it, included); returns its descriptor.
+    func installLifecycle(into dir: String) throws -> LifecycleDescriptor {
+        guard let source = lifecycleDirectory else {
+            try binaries.install(into: dir)
+            return LifecycleBinaries.descriptor
+        }
+        let descriptorPath = [source + "/lifecycle.toml", source + "/../lifecycle.toml"].first { FileManager.default.fileExists(atPath: $0) }
+        guard FS.isDirectory(source), FileManager.default.isExecutableFile(atPath: source + "/lifecycle"),
+              FileManager.default.isExecutableFile(atPath: source + "/launcher"), let descriptorPath else {
+            throw PlatformError.invalidArgument("--lifecycle \(source)",
+                reason: "expected a lifecycle directory: executable lifecycle and launcher, and lifecycle.toml in it or beside it", cause: nil)
+        }
+        let descriptor: LifecycleDescriptor
+        do { descriptor = try TOMLFile.read(LifecycleDescriptor.self, from: descriptorPath) } catch {
+            throw PlatformError.invalidFile(path: descriptorPath, reason: "not a lifecycle descriptor: \(error)")
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try ChildProcess.tool("/bin/cp", ["-a", source + "/.", dir])
+        if !FileManager.default.fileExists(atPath: dir + "/lifecycle.toml") {
+            try FileManager.default.copyItem(atPath: descriptorPath, toPath: dir + "/lifecycle.toml")
+        }
+        log("Lifecycle \(descriptor.lifecycle.version) from \(source)")
+        return descriptor
     }
 
     /// The builder's buildpacks and extensions, each once (by id and version).
@@ -260,14 +290,15 @@ public struct BuilderCreator {
 
     /// Every label pack writes: platforms decide from the extension labels whether to run the
     /// extender, so they are present (`{}`, `[]`) when there are no extensions.
-    static func labels(_ config: BuilderConfig, order: OrderFile, modules: Modules) throws -> [String: String] {
+    static func labels(_ config: BuilderConfig, order: OrderFile, modules: Modules,
+                       lifecycle: LifecycleDescriptor = LifecycleBinaries.descriptor) throws -> [String: String] {
         let runImages = config.runImages.map { BuilderMetadataLabel.RunImage(image: $0.image, mirrors: $0.mirrors ?? []) }
         let metadata = BuilderMetadataLabel(
             description: config.description ?? "",
             buildpacks: modules.buildpacks.map { .init(id: $0.id, version: $0.version, homepage: $0.info.homepage) },
             extensions: modules.extensions.map { .init(id: $0.id, version: $0.version) },
             stack: .init(runImage: runImages[0]), images: runImages,
-            lifecycle: .init(version: cairnVersion, apis: LifecycleBinaries.descriptor.apis),
+            lifecycle: .init(version: lifecycle.lifecycle.version, apis: lifecycle.apis),
             createdBy: .init(name: "Cairn", version: cairnVersion))
         var layerLabel: ModuleLayersLabel = [:]
         var extensionLayerLabel: ModuleLayersLabel = [:]

@@ -27,7 +27,7 @@ extension BuildRunner {
         return !(try TOMLFile.read(OrderFile.self, from: path).orderExtensions ?? []).isEmpty
     }
 
-    func buildInPhases(_ context: BuildContext) throws -> StoredImage {
+    func buildInPhases(_ context: BuildContext) async throws -> StoredImage {
         guard context.api.supports(PlatformFeature.imageExtensions) else {
             throw PlatformError.incompatibleLifecycle(builder: "the builder", reason: "speaks Platform API \(context.api), which has no image extensions (0.10 or newer); the builder has extensions")
         }
@@ -53,6 +53,7 @@ extension BuildRunner {
 
         let runName = analyzed.runImage?.image ?? context.runImage
         if runName != context.runImage {
+            try await fetch(runName)
             try place(runName, in: context.layout, what: "run image \(runName), chosen by an image extension,")
             if geteuid() == 0 { try ChildProcess.tool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", context.layout]) }
         }

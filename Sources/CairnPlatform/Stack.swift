@@ -1,6 +1,7 @@
 import Buildpacks
 import Foundation
 import OCI
+import Phases
 import Processes
 import Sandbox
 
@@ -246,13 +247,4 @@ public struct StackCreator {
 }
 
 /// `ID` and `VERSION_ID` of an os-release file.
-func osRelease(_ path: String) -> (name: String, version: String)? {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-    var fields: [String: String] = [:]
-    for line in text.split(separator: "\n") {
-        guard let eq = line.firstIndex(of: "=") else { continue }
-        fields[String(line[..<eq])] = String(line[line.index(after: eq)...]).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-    }
-    guard let id = fields["ID"] else { return nil }
-    return (id, fields["VERSION_ID"] ?? "")
-}
+func osRelease(_ path: String) -> (name: String, version: String)? { BuildTarget.osRelease(path) }

@@ -58,7 +58,7 @@ public struct BuildPhase {
     /// - Throws: `LifecycleError` (`.buildpackFailed` → exit 51).
     @discardableResult
     public func run() throws -> BuildMetadataFile {
-        let group = try readFile(GroupFile.self, inputs.groupPath)
+        let group = try readGroup(inputs.groupPath)
         var plan = try readFile(PlanFile.self, inputs.planPath).entries
         let target = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath)?.runImage?.target
         let store = BuildpackStore(buildpacksDirectory: inputs.buildpacksDirectory, extensionsDirectory: nil)
@@ -84,7 +84,7 @@ public struct BuildPhase {
             try runBuild(module, layersDir: layersDir, planPath: bpPlanPath, environment: environment, target: target)
 
             // Outputs: build.toml (unmet), launch.toml, store.toml, layers.
-            let buildFile = try readFileIfPresent(BuildFile.self, layersDir + "/build.toml") ?? BuildFile()
+            let buildFile = try readOutput(BuildFile.self, layersDir + "/build.toml", module) ?? BuildFile()
             for unmet in buildFile.unmet where !bpPlan.entries.contains(where: { $0.name == unmet.name }) {
                 throw LifecycleError.buildpackOutputInvalid(id: module.id.value,
                     detail: "build.toml lists unmet \"\(unmet.name)\", which is not in its buildpack plan")
@@ -93,8 +93,8 @@ public struct BuildPhase {
             plan = plan.filter { entry in
                 !(entry.providers.contains { $0.id == module.id } && !entry.requires.contains { unmetNames.contains($0.name) })
             }
-            _ = try readFileIfPresent(StoreFile.self, layersDir + "/store.toml")
-            let launch = try readFileIfPresent(LaunchFile.self, layersDir + "/launch.toml") ?? LaunchFile()
+            _ = try readOutput(StoreFile.self, layersDir + "/store.toml", module)
+            let launch = try readOutput(LaunchFile.self, layersDir + "/launch.toml", module) ?? LaunchFile()
             for (file, bom) in [("launch.toml", launch.bom), ("build.toml", buildFile.bom)] {
                 if let bom, !bom.isEmpty {
                     log.warn("\(module.key): the [[bom]] table in \(file) is not supported by Buildpack API \(module.api) and is ignored; write SBOM files (<layer>.sbom.<ext>, launch.sbom.<ext>, build.sbom.<ext>) instead")
@@ -103,7 +103,8 @@ public struct BuildPhase {
             try checkLaunchFile(launch, module: module)
             try checkSBOMFiles(layersDir, module: module)
             let buildLayers = try finishLayers(layersDir, module: module)
-            try copySBOMFiles(layersDir, module: module)
+            // <layers>/sbom is Platform API 0.8's (the reference copies nothing before).
+            if inputs.platformAPI.supports(PlatformFeature.sbomDirectory) { try copySBOMFiles(layersDir, module: module) }
             Self.addBuildLayers(buildLayers, to: &environment)
             for layer in buildLayers {
                 try environment.apply(envDirectory: layer + "/env")
@@ -113,11 +114,13 @@ public struct BuildPhase {
             for l in launch.labels { labels[l.key] = l.value }
             metadata.slices += launch.slices
         }
-        let processes = launchProcesses.processes
+        // Sorted by type, as the reference lifecycle writes them (metadata.toml and the label).
+        let processes = launchProcesses.processes.sorted { $0.type.value < $1.type.value }
         let defaultType = launchProcesses.defaultType
         metadata.processes = processes
         metadata.buildpackDefaultProcessType = defaultType
         metadata.labels = labels.isEmpty ? nil : labels.keys.sorted().map { LaunchFile.Label(key: $0, value: labels[$0]!) }
+        metadata.commandString = !inputs.platformAPI.supports(PlatformFeature.metadataCommandArray)
         try writeFile(metadata, inputs.layersDirectory + "/" + CNBPath.configMetadata)
         return metadata
     }
@@ -128,16 +131,17 @@ public struct BuildPhase {
                   target: TargetData?) throws {
         var env = environment
         if !module.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
-        if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
-            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
-        }
+        // Operator build config (Platform API 0.11) at every version, as the reference applies it.
+        try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
         var vars = env.variables
         vars[CNBEnv.buildpackDir] = module.directory
-        vars[CNBEnv.layersDir] = layersDir
-        vars[CNBEnv.platformDir] = inputs.platformDirectory
-        vars[CNBEnv.bpPlanPath] = planPath
+        if module.api.supports(BuildpackFeature.pathVariables) {
+            vars[CNBEnv.layersDir] = layersDir
+            vars[CNBEnv.platformDir] = inputs.platformDirectory
+            vars[CNBEnv.bpPlanPath] = planPath
+        }
         if module.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
-        if module.api.supports(BuildpackFeature.targets) { vars.merge(Detector.targetEnvironment(target)) { $1 } }
+        if module.api.supports(BuildpackFeature.targets) { vars.merge(BuildTarget.environment(target)) { $1 } }
         // Positional arguments at every API: deprecated since 0.8, not removed, and still read by real buildpacks.
         let args = [layersDir, inputs.platformDirectory, planPath]
         let spec = ProcessSpec(path: module.directory + "/bin/build", arguments: args, environment: vars,
@@ -169,6 +173,17 @@ public struct BuildPhase {
         }
     }
 
+    /// A file the buildpack wrote (build.toml, launch.toml, store.toml, a layer's TOML), or nil
+    /// when absent. One that does not parse is the buildpack's invalid output (exit 52, as the
+    /// reference exits), not a lifecycle error.
+    func readOutput<T: Decodable>(_ type: T.Type, _ path: String, _ module: ModuleDescriptor) throws(LifecycleError) -> T? {
+        do {
+            return try readFileIfPresent(type, path)
+        } catch .file(let e) {
+            throw .buildpackOutputInvalid(id: module.id.value, detail: e.description)
+        }
+    }
+
     /// Layer directories after a buildpack ran: validates names and metadata, renames ignored
     /// layers to `<layer>.ignore`, returns the build layers (sorted by name).
     func finishLayers(_ layersDir: String, module: ModuleDescriptor) throws -> [String] {
@@ -180,7 +195,7 @@ public struct BuildPhase {
             guard !Self.reservedNames.contains(name) else {
                 throw LifecycleError.buildpackOutputInvalid(id: module.id.value, detail: "a layer must not be named \"\(name)\"")
             }
-            let meta = try readFileIfPresent(LayerMetadataFile.self, path + ".toml")
+            let meta = try readOutput(LayerMetadataFile.self, path + ".toml", module)
             let types = meta?.effectiveTypes ?? LayerMetadataFile.Types()
             if !types.launch && !types.build && !types.cache {
                 // buildpack.md, Ignored Layers: hide them from later buildpacks.

@@ -18,11 +18,22 @@ public enum ImageLocation: Sendable {
     /// and pushed.
     case registry(RegistryClient, work: ImageStore)
 
-    /// platform.md, "Map an image reference to a path in the layout directory".
+    /// platform.md, "Map an image reference to a path in the layout directory". platform.md does
+    /// not name Docker Hub's host; the reference lifecycle (go-containerregistry) writes and reads
+    /// `index.docker.io`, so that is where images are placed; `docker.io` is also read
+    /// (`existingLayoutPath`), where earlier Cairn versions put them.
     public static func layoutPath(root: String, reference: String) throws(LifecycleError) -> String {
+        try layoutPath(root: root, reference: reference, dockerHubDirectory: layoutDockerHub)
+    }
+
+    /// The directory Docker Hub images are placed under in a layout directory.
+    public static let layoutDockerHub = "index.docker.io"
+
+    static func layoutPath(root: String, reference: String, dockerHubDirectory: String) throws(LifecycleError) -> String {
         let ref: ImageReference
         do { ref = try ImageReference(parsing: reference) } catch { throw .invalidReference(reference, cause: error) }
-        let base = root + "/" + ref.registry + "/" + ref.repository
+        let registry = ref.registry == ImageReference.dockerHub ? dockerHubDirectory : ref.registry
+        let base = root + "/" + registry + "/" + ref.repository
         if let digest = ref.digest, ref.tag == nil { return base + "/" + digest.algorithm + "/" + digest.encoded }
         return base + "/" + (ref.tag ?? ImageReference.defaultTag)
     }
@@ -64,11 +75,26 @@ public enum ImageLocation: Sendable {
     /// The layout directory holding `reference`: its mapped path; for a digest reference whose
     /// mapped path is empty, the tag directory of the same repository whose image has that digest
     /// (analyzed.toml names the previous image by digest; it was written under its tag).
-    static func existingLayoutPath(root: String, reference: String) throws(LifecycleError) -> String? {
-        let path = try layoutPath(root: root, reference: reference)
+    public static func existingLayoutPath(root: String, reference: String) throws(LifecycleError) -> String? {
+        // `<path>@<digest>`, as analyzed.toml names an image in a layout directory.
+        if reference.hasPrefix("/"), let at = reference.lastIndex(of: "@") {
+            let path = String(reference[..<at])
+            let digest = String(reference[reference.index(after: at)...])
+            guard FileManager.default.fileExists(atPath: path + "/index.json"), let store = try? ImageStore(root: path), let first = try? store.index().manifests.first,
+                  first.digest.description == digest else { return nil }
+            return path
+        }
+        for hub in [layoutDockerHub, ImageReference.dockerHub] {
+            if let path = try existingLayoutPath(root: root, reference: reference, dockerHubDirectory: hub) { return path }
+        }
+        return nil
+    }
+
+    static func existingLayoutPath(root: String, reference: String, dockerHubDirectory hub: String) throws(LifecycleError) -> String? {
+        let path = try layoutPath(root: root, reference: reference, dockerHubDirectory: hub)
         if FileManager.default.fileExists(atPath: path + "/index.json") { return path }
         guard let ref = try? ImageReference(parsing: reference), let digest = ref.digest else { return nil }
-        let repository = root + "/" + ref.registry + "/" + ref.repository
+        let repository = root + "/" + (ref.registry == ImageReference.dockerHub ? hub : ref.registry) + "/" + ref.repository
         for tag in ((try? FileManager.default.contentsOfDirectory(atPath: repository)) ?? []).sorted() {
             let candidate = repository + "/" + tag
             guard FileManager.default.fileExists(atPath: candidate + "/index.json"), let store = try? ImageStore(root: candidate),
@@ -78,8 +104,14 @@ public enum ImageLocation: Sendable {
         return nil
     }
 
-    /// A reference that uniquely identifies `image` here (platform.md: a digest reference).
+    /// A reference that uniquely identifies `image` here (platform.md, analyzed.toml: a digest
+    /// reference in a registry; in a layout directory the image's path, `<path>@<digest>` as the
+    /// reference lifecycle writes it).
     public func uniqueReference(_ reference: String, _ image: StoredImage) -> String {
+        if case .layout(let root) = self,
+           let path = (try? Self.existingLayoutPath(root: root, reference: reference)) ?? (try? Self.layoutPath(root: root, reference: reference)) {
+            return path + "@" + image.digest.description
+        }
         guard let ref = try? ImageReference(parsing: reference) else { return image.digest.description }
         return ref.familiarName + "@" + image.digest.description
     }

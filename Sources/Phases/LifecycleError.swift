@@ -1,4 +1,5 @@
 import Buildpacks
+import FoundationEssentials
 import OCI
 import Processes
 
@@ -11,6 +12,8 @@ import Glibc
 /// exit code.
 public enum LifecycleError: Error, Sendable, CustomStringConvertible {
     case unsupportedPlatformAPI(String)
+    /// `CNB_PLATFORM_API` is not set.
+    case platformAPIUnset
     case unsupportedBuildpackAPI(id: String, version: String, api: String)
     case file(TOMLFileError)
     case buildpackNotFound(id: String, version: String?, directory: String)
@@ -58,6 +61,8 @@ public enum LifecycleError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .unsupportedPlatformAPI(let v):
             return "platform API version \"\(v)\" is not supported (this lifecycle supports \(SupportedAPIs.list(SupportedAPIs.platform)))"
+        case .platformAPIUnset:
+            return "\(CNBEnv.platformAPI) is not set: set it to the Platform API version the platform follows (this lifecycle supports \(SupportedAPIs.list(SupportedAPIs.platform)))"
         case .unsupportedBuildpackAPI(let id, let version, let api):
             return "buildpack \(id)@\(version) declares buildpack API \(api), which this lifecycle does not support (supported: \(SupportedAPIs.list(SupportedAPIs.buildpack)))"
         case .file(let e):
@@ -120,13 +125,19 @@ public enum LifecycleError: Error, Sendable, CustomStringConvertible {
     /// The exit code platform.md assigns, for the phase that failed.
     public func exitCode(phase: Phase) -> Int32 {
         switch self {
-        case .unsupportedPlatformAPI: return LifecycleExit.incompatiblePlatformAPI
+        case .unsupportedPlatformAPI, .platformAPIUnset: return LifecycleExit.incompatiblePlatformAPI
         case .unsupportedBuildpackAPI: return LifecycleExit.incompatibleBuildpackAPI
         case .noGroupPassed(let errored): return errored ? LifecycleExit.detectFailedWithError : LifecycleExit.detectFailedNoError
         case .extensionFailed: return LifecycleExit.generateError
         case .extensionOutputInvalid: return LifecycleExit.generateLifecycleError
-        case .buildpackFailed, .buildpackOutputInvalid:
+        case .buildpackFailed:
             return phase == .build || phase == .extend ? LifecycleExit.buildpackBuildError : LifecycleExit.genericError
+        case .buildpackOutputInvalid:
+            switch phase {
+            case .build: return LifecycleExit.buildpackOutputInvalid
+            case .extend: return LifecycleExit.buildpackBuildError
+            default: return LifecycleExit.genericError
+            }
         default:
             switch phase {
             case .detect: return LifecycleExit.detectLifecycleError
@@ -158,6 +169,25 @@ public func readFile<T: Decodable>(_ type: T.Type, _ path: String) throws(Lifecy
         throw .file(e)
     } catch {
         throw .invalidArgument(path, reason: "\(error)")
+    }
+}
+
+/// group.toml. A group entry whose `api` is not an API version is an incompatible buildpack API
+/// (exit 12, as the reference lifecycle exits), not an unreadable file: the entry is looked up
+/// in the raw TOML only when decoding failed.
+public func readGroup(_ path: String) throws(LifecycleError) -> GroupFile {
+    do {
+        return try readFile(GroupFile.self, path)
+    } catch {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let table = (try? TOMLParser.parse(text)) ?? [:]
+        for key in ["group", "group-extensions"] {
+            for entry in table[key]?.array ?? [] {
+                guard let api = entry["api"]?.string, APIVersion(api) == nil else { continue }
+                throw .unsupportedBuildpackAPI(id: entry["id"]?.string ?? "?", version: entry["version"]?.string ?? "?", api: api)
+            }
+        }
+        throw error
     }
 }
 

@@ -56,7 +56,7 @@ public struct Restorer {
     }
 
     public func run() async throws(LifecycleError) {
-        let group = try readFile(GroupFile.self, inputs.groupPath)
+        let group = try readGroup(inputs.groupPath)
         var analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
         if let buildImage = inputs.buildImage, !buildImage.isEmpty {
             guard let found = try await inputs.location.find(buildImage, layers: false) else {
@@ -98,14 +98,16 @@ public struct Restorer {
             let bpDir = inputs.layersDirectory + "/" + escaped
             let fromApp = appMetadata.buildpack(bp.id.description)
             let fromCache = cacheMetadata?.buildpack(bp.id.description)
+            var names = Set(fromApp?.layers.keys.map { $0 } ?? [])
+            names.formUnion(fromCache?.layers.keys.map { $0 } ?? [])
+            // A buildpack with nothing to restore gets no directory (the builder makes it).
+            guard fromApp?.store != nil || (!inputs.skipLayers && !names.isEmpty) else { continue }
             do { try FS.makeDirectories(bpDir) } catch { throw .io(operation: "create", path: bpDir, reason: "\(error)") }
             try own(bpDir)
             if let store = fromApp?.store {
                 try writeFile(store, bpDir + "/store.toml", owner: owner)
             }
             guard !inputs.skipLayers else { continue }
-            var names = Set(fromApp?.layers.keys.map { $0 } ?? [])
-            names.formUnion(fromCache?.layers.keys.map { $0 } ?? [])
             for name in names.sorted() {
                 let appLayer = fromApp?.layers[name]
                 let cacheLayer = fromCache?.layers[name]
@@ -118,14 +120,14 @@ public struct Restorer {
                     }
                     guard let cacheStore, let cacheImage else { continue }
                     try restoreContents(cacheLayer, name: name, bpDir: bpDir, store: cacheStore, image: cacheImage, book: book, what: what)
-                    try writeFile(cacheLayer.layerFile, bpDir + "/" + name + ".toml", owner: owner)
+                    try writeFile(cacheLayer.restoredLayerFile, bpDir + "/" + name + ".toml", owner: owner)
                     try restoreSBOMs(from: cacheSBOMs.map { "\($0)/\(escaped)" }, prefix: name + ".sbom.", bpDir: bpDir, name: name)
                     log.info("Restored layer '\(what)' from the cache")
                 } else if let appLayer, appLayer.launch, !appLayer.build {
                     // Launch-only layers: metadata (and SBOM) only; the exporter reuses the image's
                     // layer when kept. A build layer that is not cached is not restored at all
                     // (buildpack.md, Layer Types table).
-                    try writeFile(appLayer.layerFile, bpDir + "/" + name + ".toml", owner: owner)
+                    try writeFile(appLayer.restoredLayerFile, bpDir + "/" + name + ".toml", owner: owner)
                     try restoreSBOMs(from: appSBOMs.map { "\($0)/\(escaped)/\(name)" }, prefix: "sbom.", bpDir: bpDir, name: name)
                     log.info("Restored metadata of layer '\(what)'")
                 }
@@ -217,12 +219,15 @@ public struct Restorer {
             try FS.makeDirectories(scratch)
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             _ = try LayerExtractor.apply(blobPath: store.blobPath(descriptor.digest), to: scratch, layerName: what)
-            // The layer holds its absolute path; move the directory itself into place.
-            let inner = scratch + "/" + layerPath(target)
+            // The layer holds the path it was exported from; move the directory itself into place.
+            let inner = try Self.exportedDirectory(in: scratch, current: layerPath(target),
+                                                   suffix: String(bpDir.split(separator: "/").last ?? "") + "/" + name, what: what)
             try? FileManager.default.removeItem(atPath: target)
             guard rename(inner, target) == 0 else {
                 throw LifecycleError.io(operation: "move restored layer to", path: target, reason: String(cString: strerror(errno)))
             }
+            // A layer from another layers directory holds other paths: exported anew, not reused.
+            guard inner == scratch + "/" + layerPath(target) else { return }
             var o = layerOptions(epoch: inputs.epoch, compression: inputs.compression, owner: (inputs.uid, inputs.gid))
             o.prefix = layerPath(target)
             let key = FingerprintBook.key(directory: target, options: o)
@@ -233,6 +238,26 @@ public struct Restorer {
             throw e
         } catch {
             throw .layer(operation: "restore", layer: "layer \(what)", cause: error)
+        }
+    }
+
+    /// The layer's directory inside the extracted `scratch`: at `current` (the layers directory
+    /// did not move), else wherever the layer put `<bp>/<name>`, following the chain of single
+    /// directories down from the root. Layers are restored by their path relative to the layers
+    /// directory they were exported from, so a rebuild with `<layers>` elsewhere restores into the
+    /// current one (the reference extracts into the old path and the buildpack never sees it).
+    static func exportedDirectory(in scratch: String, current: String, suffix: String, what: String) throws(LifecycleError) -> String {
+        if FS.isDirectory(scratch + "/" + current) { return scratch + "/" + current }
+        var rel = ""
+        while true {
+            let dir = rel.isEmpty ? scratch : scratch + "/" + rel
+            if rel == suffix || rel.hasSuffix("/" + suffix) { return dir }
+            let children = ((try? FS.listDirectory(dir)) ?? []).filter { FS.isDirectory(dir + "/" + $0) }
+            guard children.count == 1 else {
+                throw .layer(operation: "restore", layer: what, cause: LifecycleError.unsupported(
+                    "the cached layer holds no directory ending in \(suffix) (looked under /\(rel))"))
+            }
+            rel += (rel.isEmpty ? "" : "/") + children[0]
         }
     }
 }

@@ -68,7 +68,30 @@ struct BuildpackPackage: AsyncParsableCommand {
 
 /// Pulls `reference` into the store unless it is there.
 func pullIfMissing(_ reference: String, store: ImageStore, registry: RegistryOptions, quiet: Bool) async throws {
-    guard (try? store.resolve(reference)) == nil else { return }
+    try await ensureImage(reference, what: "image", policy: .ifNotPresent, store: store, registry: registry, quiet: quiet)
+}
+
+/// `--pull-policy`, as pack names it.
+enum PullPolicy: String, ExpressibleByArgument, CaseIterable {
+    case always
+    case ifNotPresent = "if-not-present"
+    case never
+}
+
+/// Makes `reference` available in the store as `policy` says: pulled every time (`always`), when
+/// missing (`if-not-present`), or never (a missing image is an error naming it and the policy).
+func ensureImage(_ reference: String, what: String, policy: PullPolicy, store: ImageStore, registry: RegistryOptions,
+                 quiet: Bool) async throws {
+    let present = (try? store.resolve(reference)) != nil
+    switch policy {
+    case .never:
+        guard present else { throw CLIError("\(what) \(reference) is not in the store, and --pull-policy never forbids pulling it") }
+        return
+    case .ifNotPresent where present:
+        return
+    default:
+        break
+    }
     let ref: ImageReference
     do { ref = try ImageReference(parsing: reference) } catch { throw CLIError("\(reference) is not in the store and not an image reference: \(error)") }
     let progress = ConsoleProgress(verb: "Pulling", quiet: quiet)

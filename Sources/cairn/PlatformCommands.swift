@@ -63,6 +63,8 @@ struct BuilderCreate: AsyncParsableCommand {
 
     @Argument(help: "Name of the builder image, e.g. my-builder.") var name: String
     @Option(help: "The builder.toml.") var config: String
+    @Option(help: "A lifecycle directory to put at /cnb/lifecycle instead of Cairn's (e.g. the reference's lifecycle/, with lifecycle.toml in it or beside it).")
+    var lifecycle: String?
     @Flag(help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -79,8 +81,9 @@ struct BuilderCreate: AsyncParsableCommand {
                     try await pullIfMissing(Buildpackage.imageReference(uri), store: store, registry: registry, quiet: quiet)
                 }
             }
-            let image = try BuilderCreator(store: store, binaries: try LifecycleBinaries.locate(), log: say(quiet))
-                .create(name: name, configPath: config)
+            var creator = BuilderCreator(store: store, binaries: try LifecycleBinaries.locate(), log: say(quiet))
+            creator.lifecycleDirectory = lifecycle.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            let image = try creator.create(name: name, configPath: config)
             print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
         }
     }
@@ -158,6 +161,8 @@ struct Build: AsyncParsableCommand {
     var timeout: String?
     @Option(name: .customLong("max-processes"), help: "At most this many processes of the build user at once (default \(BuildRequest.defaultMaxProcesses)): a fork bomb in a buildpack fails its forks there.")
     var maxProcesses = BuildRequest.defaultMaxProcesses
+    @Option(name: .customLong("pull-policy"), help: "When images come from their registry: always, if-not-present (default) or never; builder, run image, lifecycle image, buildpackages and run images chosen by image extensions.")
+    var pullPolicy: PullPolicy = .ifNotPresent
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -189,21 +194,27 @@ struct Build: AsyncParsableCommand {
                 guard (1...9).contains(compressionLevel) else { throw CLIError("--compression-level \(compressionLevel): expected 1-9") }
                 request.compressionLevel = compressionLevel
             }
-            // A builder (and its run image) not in the store come from their registry, as pack does.
-            try await pullIfMissing(builder, store: store, registry: registry, quiet: quiet)
+            // Builder, run image, lifecycle image, buildpackages and extension-chosen run images
+            // come from their registries as --pull-policy says (pack's names and default).
+            let fetch = { (reference: String, what: String) in
+                try await ensureImage(reference, what: what, policy: pullPolicy, store: store, registry: registry, quiet: quiet)
+            }
+            try await fetch(builder, "builder")
             if let run = try runImage ?? BuilderCreator.runImage(of: try store.resolve(builder)) {
-                try await pullIfMissing(run, store: store, registry: registry, quiet: quiet)
+                try await fetch(run, "run image")
             }
             if let lifecycle, !FileManager.default.fileExists(atPath: lifecycle) {
-                try await pullIfMissing(lifecycle, store: store, registry: registry, quiet: quiet)
+                try await fetch(lifecycle, "lifecycle image")
             }
             for bp in buildpacks where Buildpackage.namesRegistryImage(bp) {
-                try await pullIfMissing(Buildpackage.imageReference(bp), store: store, registry: registry, quiet: quiet)
+                try await fetch(Buildpackage.imageReference(bp), "buildpackage")
             }
             request.network = network == "host"
             request.quiet = quiet
             let started = Date()
-            let built = try BuildRunner(store: store, home: cairnHome(), log: say(quiet)).build(request)
+            var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
+            runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
+            let built = try await runner.build(request)
             FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description,
                                                        Date().timeIntervalSince(started)).utf8))
             if publish {

@@ -179,11 +179,22 @@ struct Launcher {
             let error = Posix.exec(bash, args: ["bash", "-c", script, "launcher"], env: env.envp)
             throw LaunchError(message: "cannot execute \(bash): \(error)")
         }
-        var command = process.command.joined(separator: " ")
-        if !process.args.isEmpty { command += " \"$@\"" }
-        script += "exec bash -c \(quote(command)) \(quote(process.type ?? "bash")) \"$@\"\n"
-        let error = Posix.exec(bash, args: ["bash", "-c", script, "launcher"] + process.args, env: env.envp)
+        // A process of Buildpack API < 0.9 with `direct = false`, as the reference launcher runs
+        // it: without arguments its command is a bash script; with arguments, the command and
+        // each argument are one token each, evaluated by the shell after the profile scripts
+        // (`$VAR` from exec.d or profile.d expands; the words of a token do not split).
+        let tokens = process.command + process.args
+        let inner = tokens.count == 1 ? tokens[0] : tokenScript(count: tokens.count)
+        script += "exec bash -c \(quote(inner)) \"$@\"\n"
+        let first = tokens.count == 1 ? process.type ?? "bash" : tokens[0]
+        let error = Posix.exec(bash, args: ["bash", "-c", script, "launcher", first] + tokens.dropFirst(), env: env.envp)
         throw LaunchError(message: "cannot execute \(bash): \(error)")
+    }
+
+    /// `"$(eval echo \"$0\")" "$(eval echo \"${1}\")" …`: each positional parameter evaluated
+    /// by the shell as one word.
+    func tokenScript(count: Int) -> String {
+        (0..<count).map { $0 == 0 ? "\"$(eval echo \\\"$0\\\")\"" : "\"$(eval echo \\\"${\($0)}\\\")\"" }.joined(separator: " ")
     }
 
     /// `"s"` with `"` and `\` escaped: `$VAR` and `$(…)` still expand, as in the reference.

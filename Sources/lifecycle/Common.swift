@@ -27,8 +27,11 @@ func absolute(_ path: String) -> String {
 }
 
 /// The Platform API this run follows: `CNB_PLATFORM_API`, checked before any other input.
+/// Unset, the phase stops (exit 11) as the reference lifecycle does: platform.md only says the
+/// platform SHOULD set it, and guessing a version would silently pick behaviour the platform may
+/// not expect (Tests/Fixtures/differential, case `phases/platform-api-unset`).
 func platformAPI(_ environment: [String: String]) throws(LifecycleError) -> APIVersion {
-    guard let raw = environment[CNBEnv.platformAPI], !raw.isEmpty else { return SupportedAPIs.defaultPlatform }
+    guard let raw = environment[CNBEnv.platformAPI], !raw.isEmpty else { throw .platformAPIUnset }
     guard let v = APIVersion(raw), SupportedAPIs.isSupported(platform: v) else { throw .unsupportedPlatformAPI(raw) }
     if SupportedAPIs.deprecatedPlatform.contains(v) {
         StandardStream.error.write("Warning: platform API \(v) is deprecated\n")

@@ -39,7 +39,7 @@ struct ExtenderCommand: AsyncParsableCommand {
                 throw LifecycleError.invalidArgument("-kind \(kindName)", reason: "expected build or run")
             }
             let layers = options.layersDirectory(env)
-            let group = try readFile(GroupFile.self, options.groupPath(env))
+            let group = try readGroup(options.groupPath(env))
             let analyzed = try readFile(AnalyzedFile.self, options.analyzedPath(env))
             let dockerfiles: [ExtensionDockerfile]
             do {

@@ -208,6 +208,24 @@ func anExtensionSwitchesTheRunImage() throws {
     let metadata = try JSONSerialization.jsonObject(with: Data((labels["io.buildpacks.lifecycle.metadata"] ?? "{}").utf8)) as? [String: Any]
     #expect((metadata?["runImage"] as? [String: Any])?["image"] as? String == "alt/run:latest")
 
+    // A run image the store does not have, in a registry (buildpacks/samples' curl extension
+    // switches to `localhost:5000/run-image-curl`): pulled as pack pulls it, unless
+    // --pull-policy never forbids it.
+    let registry = try LocalRegistry()
+    let remote = "\(registry.host)/run-image-alt:latest"
+    let pushed = try cairnAt(["push", "alt/run:latest", remote, "--insecure-registry", registry.host], home: home)
+    try #require(pushed.status == 0, "\(pushed.stderr)")
+    try writeFile(app + "/run-image.txt", remote + "\n")
+    let never = try cairnAt(["build", "from-registry", "--path", app, "--builder", "switch-builder", "--pull-policy", "never",
+                             "--insecure-registry", registry.host], home: home)
+    #expect(never.status != 0)
+    #expect(never.stderr.contains("run image chosen by an image extension \(remote) is not in the store, and --pull-policy never forbids pulling it"),
+            "\(never.stderr)")
+    let pulled = try cairnAt(["build", "from-registry", "--path", app, "--builder", "switch-builder",
+                              "--insecure-registry", registry.host], home: home)
+    try #require(pulled.status == 0, "\(pulled.stdout)\n\(pulled.stderr)")
+    #expect(try cairnAt(["run", "from-registry"], home: home).stdout.contains("the alternative run image"))
+
     // Without run-image.txt the extension does not apply: the builder's first run image.
     try FileManager.default.removeItem(atPath: app + "/run-image.txt")
     try writeFile(app + "/Procfile", "web: cat /etc/alt-run-image || echo no alt file\n")

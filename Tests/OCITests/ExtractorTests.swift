@@ -87,7 +87,7 @@ func dir(_ name: String, mode: UInt32 = 0o755) -> (TarHeader, [UInt8]) {
 
     /// Each malicious layer is refused with an error naming the layer and entry, and nothing is
     /// written outside the target.
-    @Test(arguments: ["dotdot", "absolute", "symlink-absolute", "symlink-relative", "hardlink-out", "nested-dotdot"])
+    @Test(arguments: ["dotdot", "absolute-dotdot", "symlink-absolute", "symlink-relative", "hardlink-out", "nested-dotdot"])
     func refusesEntriesThatWouldLandOutsideTheTarget(_ kind: String) throws {
         let tmp = TempDir()
         let root = tmp.sub("target/root")
@@ -102,8 +102,8 @@ func dir(_ name: String, mode: UInt32 = 0o755) -> (TarHeader, [UInt8]) {
         case "nested-dotdot":
             bad = "a/../../../outside/x"
             entries = [dir("a"), file(bad, "pwned")]
-        case "absolute":
-            bad = outside + "/x"
+        case "absolute-dotdot":
+            bad = "/../../outside/x"
             entries = [file(bad, "pwned")]
         case "symlink-absolute":
             bad = "evil/x"
@@ -131,6 +131,19 @@ func dir(_ name: String, mode: UInt32 = 0o755) -> (TarHeader, [UInt8]) {
         #expect(outsideListing.isEmpty)
         #expect(try sh("ls '\(outside)'").stdout == "secret\n")
         #expect(try String(contentsOfFile: outside + "/secret", encoding: .utf8) == "secret")
+    }
+
+    /// The reference lifecycle writes entries from the root (`/layers/...`, hard links to
+    /// `/layers/...`); containerd, umoci and Docker read them relative to the target, and so do we.
+    @Test func absoluteNamesAreReadFromTheTargetsRoot() throws {
+        let tmp = TempDir()
+        let root = tmp.sub("target/root")
+        let outside = tmp.path + "/layers"
+        try apply(try tarOf([dir("/layers"), file("/layers/app.txt", "app"),
+                             link("/layers/hard", to: "/layers/app.txt", hard: true)]), to: root, layer: "reference.tar")
+        #expect(try String(contentsOfFile: root + "/layers/app.txt", encoding: .utf8) == "app")
+        #expect(try String(contentsOfFile: root + "/layers/hard", encoding: .utf8) == "app")
+        #expect(!FileManager.default.fileExists(atPath: outside))
     }
 
     @Test func directoryModesApplyAfterTheirContents() throws {

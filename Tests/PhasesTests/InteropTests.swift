@@ -197,8 +197,10 @@ import Glibc
         #expect((r.stdout + r.stderr).contains("previous image app: label \(CNBLabel.lifecycleMetadata) is not valid JSON"), "\(r.stdout)\(r.stderr)")
     }
 
-    @Test func buildConfigEnvironmentAppliesFromPlatformAPI012() throws {
-        for (api, expected) in [("0.11", nil as String?), ("0.12", "operator")] {
+    /// Platform API 0.11 brought `/cnb/build-config/env`; the reference applies it at every
+    /// version (Tests/DifferentialTests, platform-env-and-build-config), and so does Cairn.
+    @Test func buildConfigEnvironmentAppliesAtEveryPlatformAPI() throws {
+        for (api, expected) in [("0.7", "operator" as String?), ("0.11", "operator"), ("0.12", "operator")] {
             let w = try Workspace()
             try w.buildpack("bp")
             try writeFile(w.buildConfig + "/env/OPERATOR_SETTING", "operator")

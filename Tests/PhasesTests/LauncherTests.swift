@@ -64,8 +64,8 @@ let twoProcesses = """
 
     [[processes]]
     type = "legacy"
-    command = ["echo legacy $GREETING"]
-    args = ["one"]
+    command = ["echo"]
+    args = ["legacy $GREETING", "one"]
     direct = false
     buildpack-id = "bp/old"
 
@@ -92,12 +92,15 @@ let twoProcesses = """
     #expect(replaced.stdout == "web a b\n")
 }
 
+/// As the reference launcher: the command and each argument are one token each, evaluated by
+/// the shell with `eval echo` (a variable in an argument expands; the token stays one argument,
+/// its runs of blanks become one, as the reference's do).
 @Test func olderBuildpackAPIProcessRunsInShellWithUserArgsAppended() throws {
     let image = try LaunchImage(metadata: twoProcesses)
     let legacy = try image.link("legacy")
-    let r = try image.launch([legacy, "two"], env: ["GREETING": "hi"])
+    let r = try image.launch([legacy, "two  $GREETING"], env: ["GREETING": "hi"])
     #expect(r.status == 0, "\(r.stderr)")
-    #expect(r.stdout == "legacy hi one two\n")
+    #expect(r.stdout == "legacy hi one two hi\n")
 }
 
 @Test func doubleDashRunsADirectCommandInTheAppDirectory() throws {

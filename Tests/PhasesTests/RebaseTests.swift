@@ -207,9 +207,10 @@ func remoteDiffIDs(_ image: String, host: String) throws -> [String] {
 @Test func rebaseInOCILayouts() throws {
     let f = try RebaseFixture()
     try f.patchedRunImage("tiny/run:2")
-    // The app and the new run image at their mapped layout paths (platform.md).
+    // The app and the new run image at their mapped layout paths (platform.md): Docker Hub under
+    // index.docker.io as the reference lifecycle maps it, and under docker.io (read as well).
     let layouts = f.creator.tmp.path + "/layouts"
-    for (ref, path) in [("hello:latest", "docker.io/library/hello/latest"), ("tiny/run:2", "docker.io/tiny/run/2")] {
+    for (ref, path) in [("hello:latest", "index.docker.io/library/hello/latest"), ("tiny/run:2", "docker.io/tiny/run/2")] {
         try FileManager.default.createDirectory(atPath: layouts + "/" + path, withIntermediateDirectories: true)
         let copy = try run(["skopeo", "copy", "oci:\(f.store):\(ref)", "oci:\(layouts)/\(path):latest"])
         try #require(copy.status == 0, "\(copy.stderr)")
@@ -218,7 +219,7 @@ func remoteDiffIDs(_ image: String, host: String) throws -> [String] {
                      "-report", f.creator.tmp.path + "/report.toml", "hello", "example.com/rebased:1"],
                     environment: ["PATH": "/usr/bin:/bin", "CNB_PLATFORM_API": "0.15", "CNB_EXPERIMENTAL_MODE": "silent"])
     #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-    for path in ["docker.io/library/hello/latest", "example.com/rebased/1"] {
+    for path in ["index.docker.io/library/hello/latest", "example.com/rebased/1"] {
         let inspect = try run(["skopeo", "inspect", "--config", "oci:\(layouts)/\(path)"])
         #expect(inspect.status == 0, "\(path): \(inspect.stderr)")
         let object = try JSONSerialization.jsonObject(with: inspect.stdoutData) as! [String: Any]

@@ -22,7 +22,8 @@ public struct ExtractStats: Hashable, Sendable {
 /// Applies layers to a directory, with the OCI whiteout rules (layer.md): `.wh.NAME` removes
 /// NAME from lower layers, `.wh..wh..opq` hides all lower-layer children of its directory.
 ///
-/// Every entry is confined to the target: names that are absolute or contain `..` are refused,
+/// Every entry is confined to the target: names are read from the target's root (a leading `/`
+/// or `./` is dropped), names that contain `..` are refused,
 /// and so is any entry whose path would pass through a symlink pointing outside the target (an
 /// absolute link, or one climbing above the root). Symlinks that stay inside (`lib -> usr/lib`)
 /// are followed as parents. An existing symlink at an entry's own path is replaced, never
@@ -88,8 +89,9 @@ public enum LayerExtractor {
         func components(_ name: String, entry: String? = nil, what: String = "path") throws -> [String] {
             let entry = entry ?? name
             var n = Substring(name)
-            while n.hasPrefix("./") { n = n.dropFirst(2) }
-            if n.hasPrefix("/") { throw refuse(entry, "absolute \(what) \"\(name)\"") }
+            // A leading `/` names a path from the root, as containerd, umoci and Docker read it:
+            // the reference lifecycle writes its layers that way (`/layers/...`).
+            while n.hasPrefix("./") || n.hasPrefix("/") { n = n.dropFirst(n.hasPrefix("/") ? 1 : 2) }
             var parts: [String] = []
             for c in n.split(separator: "/", omittingEmptySubsequences: true) {
                 if c == "." { continue }

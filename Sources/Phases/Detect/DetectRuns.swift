@@ -38,7 +38,7 @@ extension Detector {
             try giveTo(inputs.user, dir)
             try giveTo(inputs.user, planPath)
             var env = try environment(for: m)
-            env[CNBEnv.buildPlanPath] = planPath
+            if m.api.supports(BuildpackFeature.pathVariables) { env[CNBEnv.buildPlanPath] = planPath }
             // Positional arguments at every API (deprecated since 0.8, not removed; the reference passes them).
             let args = [inputs.platformDirectory, planPath]
             let spec = ProcessSpec(path: detectPath, arguments: args, environment: env, workingDirectory: inputs.appDirectory,
@@ -72,28 +72,16 @@ extension Detector {
     func environment(for m: ModuleDescriptor) throws -> [String: String] {
         var env = BuildEnvironment.base(from: inputs.environment)
         if !m.clearEnv { try env.applyPlatform(envDirectory: inputs.platformDirectory + "/env") }
-        if inputs.platformAPI.supports(PlatformFeature.buildConfig) {
-            try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
-        }
+        // Operator build config (Platform API 0.11) at every version, as the reference applies it.
+        try env.apply(envDirectory: inputs.buildConfigDirectory + "/env", defaultAction: .default)
         var vars = env.variables
         vars[m.kind == .buildpack ? CNBEnv.buildpackDir : CNBEnv.extensionDir] = m.directory
-        vars[CNBEnv.platformDir] = inputs.platformDirectory
+        if m.api.supports(BuildpackFeature.pathVariables) { vars[CNBEnv.platformDir] = inputs.platformDirectory }
         if m.api.supports(BuildpackFeature.execEnv) { vars[CNBEnv.execEnv] = inputs.execEnv }
-        if m.api.supports(BuildpackFeature.targets) { vars.merge(Self.targetEnvironment(target)) { $1 } }
+        if m.api.supports(BuildpackFeature.targets) { vars.merge(BuildTarget.environment(target)) { $1 } }
         return vars
     }
 
-    /// `CNB_TARGET_*` for a run image target (buildpack.md, Environment > Targets).
-    static func targetEnvironment(_ target: TargetData?) -> [String: String] {
-        guard let target else { return [:] }
-        var env: [String: String] = [:]
-        env[CNBEnv.targetOS] = target.os
-        env[CNBEnv.targetArch] = target.arch
-        env[CNBEnv.targetArchVariant] = target.variant
-        env[CNBEnv.targetDistroName] = target.distro?.name
-        env[CNBEnv.targetDistroVersion] = target.distro?.version
-        return env.filter { !$0.value.isEmpty }
-    }
 }
 
 /// One detect run's record.

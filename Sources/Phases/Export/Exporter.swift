@@ -99,7 +99,7 @@ public struct Exporter: Sendable {
     public func run() async throws(LifecycleError) -> ExportResult {
         let firstTag = try checkedTags()
         let metadataPath = inputs.layersDirectory + "/" + CNBPath.configMetadata
-        let group = try readFile(GroupFile.self, inputs.groupPath)
+        let group = try readGroup(inputs.groupPath)
         let build = BuildOutputs(group: group, metadata: try readFile(BuildMetadataFile.self, metadataPath),
                                  analyzed: try readFile(AnalyzedFile.self, inputs.analyzedPath),
                                  buildpacks: try BuildpackOutput.read(group, layersDirectory: inputs.layersDirectory))
@@ -305,6 +305,11 @@ public struct Exporter: Sendable {
             labels[CNBLabel.buildMetadata] = try json(buildLabel)
             labels[CNBLabel.projectMetadata] = try json(project)
             labels[CNBLabel.rebasable] = rebasable ? "true" : "false"
+            // The reference labels the image with its execution environment from 0.15 (not a
+            // spec label; platforms read it, so Cairn writes it too).
+            if inputs.platformAPI.supports(PlatformFeature.execEnv), let execEnv = inputs.execEnv {
+                labels[CNBLabel.execEnv] = execEnv
+            }
         } catch {
             throw .label(image: "the app image", label: "labels", reason: "cannot be encoded", cause: error)
         }

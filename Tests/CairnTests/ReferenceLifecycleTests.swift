@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The reference lifecycle (../shared/reference, v0.21.14) behind Cairn's platform, as a user
+/// would drive it with the README's names (Docker Hub short names): a builder carrying it
+/// builds, rebuilds from the cache, and the image runs; `cairn build --lifecycle` with it; and
+/// the images it built can be run, layer-patched and indexed.
+final class ReferenceLifecycle {
+    let tmp = TempDir("reference-lifecycle")
+    /// The release tarball's `lifecycle/` directory (lifecycle.toml beside it, as released).
+    var directory: String { tmp.path + "/lifecycle" }
+
+    init() throws {
+        let tarball = packageRoot + "/../shared/reference/lifecycle-v0.21.14+linux.x86-64.tgz"
+        guard FileManager.default.fileExists(atPath: tarball) else {
+            throw TestSupportError("\(tarball) is missing: these tests need ../shared/reference beside the clone")
+        }
+        let r = try run(["tar", "-xzf", tarball, "-C", tmp.path])
+        guard r.status == 0 else { throw TestSupportError("unpacking the reference lifecycle: \(r.stderr)") }
+        chmod(tmp.path, 0o755)
+    }
+}
+
+/// A home with the tiny stack and the example builder.
+func exampleHome(_ tmp: TempDir) throws -> String {
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    return home
+}
+
+@Test(.enabled(if: geteuid() == 0, "cairn build runs its sandbox as root"))
+func aBuilderCarryingTheReferenceLifecycleBuildsRebuildsAndTheImageRuns() throws {
+    let reference = try ReferenceLifecycle()
+    let home = try exampleHome(reference.tmp)
+    let made = try cairnAt(["builder", "create", "ref-builder", "--config", packageRoot + "/examples/builder.toml",
+                            "--lifecycle", reference.directory], home: home)
+    try #require(made.status == 0, "\(made.stdout)\(made.stderr)")
+    #expect((made.stdout + made.stderr).contains("Lifecycle 0.21.14"), "\(made.stdout)\(made.stderr)")
+
+    let site = packageRoot + "/examples/apps/static-site"
+    let first = try cairnAt(["build", "site", "--path", site, "--builder", "ref-builder"], home: home)
+    try #require(first.status == 0, "\(first.stdout)\(first.stderr)")
+    let pages = try servedPages("site", home: home, paths: ["/"])
+    #expect(pages[0].contains("Hello from a Cairn-built image"), "served: \(pages[0])")
+
+    let second = try cairnAt(["build", "site", "--path", site, "--builder", "ref-builder"], home: home)
+    try #require(second.status == 0, "\(second.stdout)\(second.stderr)")
+    #expect(second.stdout.contains("Restoring data for \"examples/static-site:httpd\" from cache"), "\(second.stdout)")
+    #expect(second.stdout.contains("Reusing layer 'examples/static-site:httpd'"), "\(second.stdout)")
+
+    // The README's builder, its lifecycle replaced for one build (as pack's --lifecycle-image).
+    let replaced = try cairnAt(["build", "site2", "--path", site, "--builder", ExampleBuilder.name,
+                                "--lifecycle", reference.directory], home: home)
+    try #require(replaced.status == 0, "\(replaced.stdout)\(replaced.stderr)")
+    let inspect = try inspectJSON("site2", home: home)
+    let labels = execConfig(inspect)["Labels"] as? [String: String] ?? [:]
+    #expect(labels["io.buildpacks.build.metadata"]?.contains("\"version\":\"0.21.14\"") == true,
+            "the reference's launcher is in the image: \(labels["io.buildpacks.build.metadata"] ?? "")")
+    #expect(try servedPages("site2", home: home, paths: ["/"])[0].contains("Hello from a Cairn-built image"))
+}
+
+/// An app and a patch image both built by the reference lifecycle (tests/runtime 1.0.0 and
+/// 1.0.1): `cairn rebase --layer-patches` patches the app (the reference writes `"args": null`
+/// in io.buildpacks.build.metadata), `cairn run` runs it (its layers name entries from `/`),
+/// and `cairn audit index` reads it.
+@Test(.enabled(if: geteuid() == 0, "cairn build runs its sandbox as root"))
+func layerPatchRunAndAuditOfImagesTheReferenceBuilt() throws {
+    let reference = try ReferenceLifecycle()
+    let home = try exampleHome(reference.tmp)
+    for version in ["1.0.0", "1.0.1"] {
+        let bp = reference.tmp.path + "/runtime-\(version)"
+        _ = try sh("cp -a '\(fixturesRoot)/buildpacks/runtime' '\(bp)' && sed -i 's/^version = \"1.0.0\"/version = \"\(version)\"/' '\(bp)/buildpack.toml'")
+        try writeFile(reference.tmp.path + "/builder-\(version).toml", """
+            [[buildpacks]]
+            uri = "\(bp)"
+            [[order]]
+            [[order.group]]
+            id = "tests/runtime"
+            version = "\(version)"
+            [build]
+            image = "tiny/build:latest"
+            [[run.images]]
+            image = "tiny/run:latest"
+            """)
+        let made = try cairnAt(["builder", "create", "runtime-builder-\(version)", "--config", reference.tmp.path + "/builder-\(version).toml",
+                                "--lifecycle", reference.directory], home: home)
+        try #require(made.status == 0, "\(made.stdout)\(made.stderr)")
+    }
+    let app = packageRoot + "/examples/apps/hello-procfile"
+    let built = try cairnAt(["build", "app", "--path", app, "--builder", "runtime-builder-1.0.0"], home: home)
+    try #require(built.status == 0, "\(built.stdout)\(built.stderr)")
+    let patch = try cairnAt(["build", "patches/runtime:1.0.1", "--path", app, "--builder", "runtime-builder-1.0.1"], home: home)
+    try #require(patch.status == 0, "\(patch.stdout)\(patch.stderr)")
+
+    let before = try cairnAt(["run", "app"], home: home)
+    #expect(before.status == 0 && before.stdout.contains("runtime 1.0.0") && before.stdout.contains("old-only"),
+            "\(before.stdout)\(before.stderr)")
+
+    try writeFile(reference.tmp.path + "/patches.json",
+                  #"{"patches": [{"buildpack": "tests/runtime", "layer": "runtime", "patch-image": "patches/runtime:1.0.1"}]}"#)
+    let patched = try cairnAt(["rebase", "app", "--layer-patches", reference.tmp.path + "/patches.json"], home: home)
+    #expect(patched.status == 0, "\(patched.stdout)\(patched.stderr)")
+    let after = try cairnAt(["run", "app"], home: home)
+    #expect(after.status == 0 && after.stdout.contains("runtime 1.0.1") && !after.stdout.contains("old-only"),
+            "\(after.stdout)\(after.stderr)")
+
+    let indexed = try cairnAt(["audit", "index"], home: home)
+    #expect(indexed.status == 0, "\(indexed.stdout)\(indexed.stderr)")
+    let found = try cairnAt(["audit", "buildpack", "tests/runtime"], home: home)
+    #expect(found.status == 0 && found.stdout.contains("app"), "\(found.stdout)\(found.stderr)")
+}
