@@ -88,6 +88,7 @@ public struct Restorer {
                 log.warn("previous image \(ref) cannot be read, so its launch layers' SBOMs are not restored: \(error)")
             }
             if let previous {
+                await fetchSBOMLayer(sbom, of: previous, reference: ref)
                 appSBOMs = try extractSBOMLayer(sbom, store: previous.store, image: previous.image, into: scratch + "/app")
                     .map { $0 + "/" + layerPath(inputs.layersDirectory + "/sbom/launch") }
             }
@@ -134,6 +135,20 @@ public struct Restorer {
             }
         }
         do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
+    }
+
+    /// From a registry the previous image was read without its layers: its SBOM layer (small)
+    /// is fetched so the launch layers' SBOMs are restored there too, as the reference does. A
+    /// failure is said, not fatal: the buildpacks then re-create the SBOMs.
+    func fetchSBOMLayer(_ sha: LifecycleMetadataLabel.LayerSHA, of previous: LocatedImage, reference: String) async {
+        guard case .registry(let client, _) = inputs.location, let diffID = Digest(sha.sha),
+              let descriptor = previous.image.layer(diffID: diffID)?.descriptor, !previous.store.hasBlob(descriptor.digest),
+              let ref = try? ImageReference(parsing: reference) else { return }
+        do {
+            try await client.download(Repository(ref), descriptor, into: previous.store, progress: nil)
+        } catch {
+            log.warn("the SBOM layer of \(reference) cannot be fetched, so its launch layers' SBOMs are not restored: \(error)")
+        }
     }
 
     /// Extracts an SBOM layer of `image` (by diffID) into `directory`; nil when there is none or

@@ -92,18 +92,32 @@ func imageInputs(_ r: CaseRoot) throws {
 
 /// Runs the five phases of a build as uid 1000 with platform.md's flags. Returns the exit
 /// codes, in order; stops at the first failure.
-func buildInPhases(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, api: String, log: inout String,
+/// Where a build reads and writes images: OCI layouts (app `app`, cache dir), or a loopback
+/// registry (app and cache image named per lifecycle, run image `tiny/run:latest` there).
+enum ImageTarget {
+    case layout
+    case registry(app: String, cache: String, host: String)
+}
+
+func buildInPhases(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, api: String, target: ImageTarget = .layout, log: inout String,
                    observe: (String) -> Void) throws -> [Int32] {
-    let env = DifferentialRunner.environment(r, ["CNB_PLATFORM_API": api, "CNB_EXPERIMENTAL_MODE": "silent"])
-    let layout = ["-layout", "-layout-dir", r.path + "/layout"]
+    var values = ["CNB_PLATFORM_API": api, "CNB_EXPERIMENTAL_MODE": "silent"]
+    let images: [String], cache: [String], run: String, app: String
+    switch target {
+    case .layout:
+        (images, cache, run, app) = (["-layout", "-layout-dir", r.path + "/layout"], ["-cache-dir", r.path + "/cache"], "tiny/run:latest", "app")
+    case .registry(let appName, let cacheName, let host):
+        values["CNB_INSECURE_REGISTRIES"] = host
+        (images, cache, run, app) = ([], ["-cache-image", cacheName], host + "/tiny/run:latest", appName)
+    }
+    let env = DifferentialRunner.environment(r, values)
     let ids = ["-uid", "\(differentialUser)", "-gid", "\(differentialUser)"]
     let steps: [(String, [String])] = [
-        ("analyzer", layout + ids + ["-layers", r.layers, "-run-image", "tiny/run:latest", "app"]),
+        ("analyzer", images + ids + ["-layers", r.layers, "-run-image", run, app]),
         ("detector", ["-app", r.app, "-buildpacks", r.buildpacks, "-order", r.path + "/order.toml", "-layers", r.layers, "-platform", r.platform]),
-        ("restorer", layout + ids + ["-layers", r.layers, "-cache-dir", r.path + "/cache"]),
+        ("restorer", images + ids + ["-layers", r.layers] + cache),
         ("builder", ["-app", r.app, "-buildpacks", r.buildpacks, "-layers", r.layers, "-platform", r.platform]),
-        ("exporter", layout + ids + ["-app", r.app, "-layers", r.layers, "-cache-dir", r.path + "/cache",
-                                     "-launcher", lifecycle.launcher, "app"]),
+        ("exporter", images + ids + ["-app", r.app, "-layers", r.layers, "-launcher", lifecycle.launcher] + cache + [app]),
     ]
     var statuses: [Int32] = []
     for (phase, args) in steps {
@@ -118,13 +132,33 @@ func buildInPhases(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, api: String, 
 
 let imageCases: [DifferentialCase] = imagePlatformAPIs.map { api in
     DifferentialCase(id: "images/build-rebuild@\(api)", setup: imageInputs, execute: { r, lifecycle in
+        try buildAndRebuild(r, lifecycle, api: api, target: .layout).maskingProducedDigests(keeping: try runImageDigests())
+    })
+} + rebasePlatformAPIs.map { api in
+    DifferentialCase(id: "images/registry-cache-image@\(api)", setup: imageInputs, execute: { r, lifecycle in
+        let host = try DifferentialRegistry.host()
+        let suffix = "\(lifecycle.name)-\(api.replacingOccurrences(of: ".", with: "-"))"
+        let app = "\(host)/cached-app-\(suffix)", cache = "\(host)/cache-\(suffix)"
+        return try buildAndRebuild(r, lifecycle, api: api, target: .registry(app: app, cache: cache, host: host))
+            .replacing(app, with: "<app>").replacing(cache, with: "<cache>").replacing(host, with: "<registry>")
+            .maskingProducedDigests(keeping: try runImageDigests())
+    })
+} + rebasePlatformAPIs.map { api in
+    DifferentialCase(id: "images/rebase@\(api)", setup: imageInputs, execute: { r, lifecycle in
+        try rebaseInRegistry(r, lifecycle, api: api).maskingProducedDigests(keeping: try runImageDigests())
+    })
+}
+
+/// A build and a rebuild from the cache (a cache dir with layouts, a cache image in a
+/// registry), each with a fresh `<layers>` (a new pod, a new Tekton run): analyzed.toml, the
+/// restored layers, metadata.toml, report.toml and the image of each.
+func buildAndRebuild(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, api: String, target: ImageTarget) throws -> Observation {
         var o = Observation()
         var log = ""
         for round in ["build", "rebuild"] {
-            // Each build gets a fresh <layers> (a new pod, a new Tekton run); cache and layout stay.
             _ = try sh("rm -rf '\(r.layers)'")
             try r.writable("layers")
-            let statuses = try buildInPhases(r, lifecycle, api: api, log: &log) { phase in
+            let statuses = try buildInPhases(r, lifecycle, api: api, target: target, log: &log) { phase in
                 switch phase {
                 case "analyzer": o.toml(r.path, "layers/analyzed.toml", as: "\(round)/analyzed.toml")
                 case "restorer": o.tree(r.path, "layers", as: "\(round)/restored-layers",
@@ -135,15 +169,13 @@ let imageCases: [DifferentialCase] = imagePlatformAPIs.map { api in
             o.artifacts["\(round)/exits"] = .array(statuses.map { .integer(Int($0)) })
             o.toml(r.path, "layers/config/metadata.toml", as: "\(round)/metadata.toml")
             o.toml(r.path, "layers/report.toml", as: "\(round)/report.toml")
-            try o.image(r.path + "/layout/index.docker.io/library/app/latest", as: "\(round)/image")
+            switch target {
+            case .layout: try o.image(r.path + "/layout/index.docker.io/library/app/latest", as: "\(round)/image")
+            case .registry(let app, _, _): try o.image(registry: app + ":latest", as: "\(round)/image")
+            }
         }
         o.log = log
-        return o.maskingProducedDigests(keeping: try runImageDigests())
-    })
-} + rebasePlatformAPIs.map { api in
-    DifferentialCase(id: "images/rebase@\(api)", setup: imageInputs, execute: { r, lifecycle in
-        try rebaseInRegistry(r, lifecycle, api: api).maskingProducedDigests(keeping: try runImageDigests())
-    })
+        return o
 }
 
 /// The reference's rebaser has no `-layout`: rebases are compared in a registry, from Platform
@@ -174,15 +206,17 @@ func rebaseInRegistry(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, api: Strin
     return o.replacing(app, with: "<app>").replacing(registry, with: "<registry>")
 }
 
-/// One loopback registry per test process, holding `tiny/run:2` for the rebases.
+/// One loopback registry per test process, holding `tiny/run:latest` and `tiny/run:2`.
 enum DifferentialRegistry {
     static let started: Result<(LocalRegistry, String), TestSupportError> = {
         do {
             let registry = try LocalRegistry()
             let layout = try RunImageLayouts.path()
-            let copy = try run(["skopeo", "copy", "--dest-tls-verify=false", "oci:\(layout)/index.docker.io/tiny/run/2:latest",
-                                "docker://\(registry.host)/tiny/run:2"])
-            guard copy.status == 0 else { throw TestSupportError("skopeo copy tiny/run:2: \(copy.stderr)") }
+            for tag in ["latest", "2"] {
+                let copy = try run(["skopeo", "copy", "--dest-tls-verify=false", "oci:\(layout)/index.docker.io/tiny/run/\(tag):latest",
+                                    "docker://\(registry.host)/tiny/run:\(tag)"])
+                guard copy.status == 0 else { throw TestSupportError("skopeo copy tiny/run:\(tag): \(copy.stderr)") }
+            }
             return .success((registry, registry.host))
         } catch let e as TestSupportError {
             return .failure(e)
