@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // ECDSA P-256 and PEM keys for signatures (already in the graph through postgres-nio).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C shims over zlib and libzstd: their init macros and flush constants are not
@@ -97,11 +99,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Chain of custody: keys, cosign-format signatures in the store and on registries.
+        .target(
+            name: "Trust",
+            dependencies: ["OCI", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // What `cairn` adds around the lifecycle (the CNB platform): stacks, builder images,
         // builds, running images, audit. Not OCI.Platform (an image's os/architecture).
         .target(
             name: "CairnPlatform",
-            dependencies: ["OCI", "Buildpacks", "Phases", "Sandbox", "Extend", "Processes", "Inventory"],
+            dependencies: ["OCI", "Buildpacks", "Phases", "Sandbox", "Extend", "Processes", "Inventory", "Trust"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -120,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "OCI", "Buildpacks", "Phases", "CairnPlatform", "Extend", "Processes", "Inventory",
+                "OCI", "Buildpacks", "Phases", "CairnPlatform", "Extend", "Processes", "Inventory", "Trust",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 import TestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Builder scenarios: a group and plan as the detector would leave them, buildpacks scripted by
 /// `build-<id>@<v>.sh` in the app directory. Compared at every Platform API: the exit code, the
 /// whole `<layers>` tree (config/metadata.toml, layer TOMLs, env files, SBOM files, modes,
@@ -150,7 +154,7 @@ extension APIOrder {
     }
 }
 
-@Suite struct DifferentialBuilder {
+@Suite(.enabled(if: geteuid() == 0, "runs both lifecycles as uid 1000 with setpriv (CI runs as root)")) struct DifferentialBuilder {
     @Test func builderMatchesTheReference() throws {
         try DifferentialRunner.check("builder", builderCases)
     }

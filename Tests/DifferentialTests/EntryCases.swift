@@ -2,6 +2,10 @@ import Foundation
 import Testing
 import TestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What every phase does before reading any input (platform.md, Platform API Compatibility):
 /// `CNB_PLATFORM_API` unset, unsupported, or not a version. The exit code is compared.
 let platformAPIValues: [(name: String, value: String?)] = [("unset", nil), ("unsupported-0.3", "0.3"), ("not-a-version", "x.y")]
@@ -22,7 +26,7 @@ let entryCases: [DifferentialCase] = Lifecycles.phases.flatMap { phase in
     }
 }
 
-@Suite struct DifferentialEntry {
+@Suite(.enabled(if: geteuid() == 0, "runs both lifecycles as uid 1000 with setpriv (CI runs as root)")) struct DifferentialEntry {
     @Test func everyPhaseChecksThePlatformAPIFirstAsTheReferenceDoes() throws {
         try DifferentialRunner.check("entry", entryCases)
     }

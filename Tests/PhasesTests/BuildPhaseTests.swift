@@ -149,7 +149,8 @@ func prepareBuild(_ w: Workspace, _ buildpacks: [(String, String)], plan: [(name
         #expect(r.status == 0, "\(r.stderr)")
         let m = try w.metadata()
         #expect(m.buildpackDefaultProcessType == "web")
-        #expect(m.processes.map(\.type.value) == ["web", "worker", "shell"])
+        // Sorted by type, as the reference writes them.
+        #expect(m.processes.map(\.type.value) == ["shell", "web", "worker"])
         let worker = try #require(m.processes.first { $0.type.value == "worker" })
         #expect(worker.command == ["./better-worker"] && worker.buildpackID.value == "two" && worker.execEnv == ["*"])
         let web = try #require(m.processes.first { $0.type.value == "web" })

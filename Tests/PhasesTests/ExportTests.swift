@@ -263,13 +263,16 @@ func digest(store: String, _ image: String) throws -> String {
 @Test func aLaunchLayerKeptByMetadataOnlyIsTakenFromThePreviousImage() throws {
     let stack = try TinyStack.shared()
     let c = try CreatorRun()
-    // A buildpack that makes its launch layer once, then keeps it by leaving only the restored
-    // <layer>.toml (buildpack.md, Export: the layer of the previous image is reused).
+    // A buildpack that makes its launch layer once, then keeps it by appending `[types]` and
+    // `launch = true` to the restored <layer>.toml, as buildpack.md says to reuse a layer (the
+    // restored file has no [types] table, so the appended one is valid TOML).
     try c.addBuildpack("test/keeper", toml: "sbom-formats = [\"application/vnd.cyclonedx+json\"]\n", build: """
         #!/bin/sh
         set -e
         if [ -f "$CNB_LAYERS_DIR/kept.sbom.cdx.json" ]; then echo "kept SBOM restored"; fi
-        if [ -f "$CNB_LAYERS_DIR/kept.toml" ]; then echo "keeping layer kept"; exit 0; fi
+        if [ -f "$CNB_LAYERS_DIR/kept.toml" ]; then
+          printf '[types]\\nlaunch = true\\n' >> "$CNB_LAYERS_DIR/kept.toml"; echo "keeping layer kept"; exit 0
+        fi
         echo '{"bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1}' > "$CNB_LAYERS_DIR/kept.sbom.cdx.json"
         mkdir -p "$CNB_LAYERS_DIR/kept/bin"
         printf '#!/bin/sh\\necho kept tool\\n' > "$CNB_LAYERS_DIR/kept/bin/kept-tool"

@@ -1,0 +1,170 @@
+import Buildpacks
+import Foundation
+import OCI
+import Processes
+import Trust
+
+/// SLSA Provenance v1 (`https://slsa.dev/provenance/v1`) for an image `cairn build` made: what
+/// was asked (source, builder, env var names — never values —, run image) and what was used
+/// (builder, run image, lifecycle, each buildpack and extension with its layer in the builder),
+/// who ran it and when. The predicate only; `Trust.Attestation` wraps it in a Statement.
+public struct BuildProvenance {
+    /// Cairn's build type: the meaning of externalParameters and resolvedDependencies below.
+    public static let buildType = "https://cairn.dev/provenance/build/v1"
+    public static let builderID = "https://cairn.dev/cairn@" + cairnVersion
+
+    public var request: BuildRequest
+    public var app: StoredImage
+    public var builder: StoredImage
+    public var runImage: (name: String, digest: Digest?)?
+    public var started: Date
+    public var finished: Date
+    public var invocationID = UUID().uuidString.lowercased()
+
+    public init(request: BuildRequest, app: StoredImage, builder: StoredImage, runImage: (name: String, digest: Digest?)?,
+                started: Date, finished: Date) {
+        self.request = request
+        self.app = app
+        self.builder = builder
+        self.runImage = runImage
+        self.started = started
+        self.finished = finished
+    }
+
+    /// The predicate as JSON (keys sorted).
+    public func predicate() throws -> Data {
+        let predicate: [String: Any] = [
+            "buildDefinition": [
+                "buildType": Self.buildType,
+                "externalParameters": try externalParameters(),
+                "resolvedDependencies": try resolvedDependencies(),
+            ] as [String: Any],
+            "runDetails": [
+                "builder": ["id": Self.builderID],
+                "metadata": ["invocationId": invocationID, "startedOn": Self.rfc3339(started), "finishedOn": Self.rfc3339(finished)],
+            ] as [String: Any],
+        ]
+        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
+    func externalParameters() throws -> [String: Any] {
+        var source: [String: Any] = ["path": request.appPath]
+        if let git = SourceIdentity.git(request.appPath) {
+            source["git"] = git
+        } else {
+            source["digest"] = ["sha256": try SourceIdentity.treeDigest(request.appPath)]
+        }
+        var out: [String: Any] = [
+            "source": source,
+            "builder": request.builder,
+            // Names only: values may be secrets and never go into provenance.
+            "env": request.env.map { String($0.split(separator: "=", maxSplits: 1).first ?? "") },
+        ]
+        if let runImage { out["runImage"] = runImage.name }
+        if !request.buildpacks.isEmpty { out["buildpacks"] = request.buildpacks }
+        if let lifecycle = request.lifecycle { out["lifecycle"] = lifecycle }
+        return out
+    }
+
+    func resolvedDependencies() throws -> [[String: Any]] {
+        var deps: [[String: Any]] = [descriptor("builder", request.builder, builder.digest)]
+        if let runImage { deps.append(descriptor("run-image", runImage.name, runImage.digest)) }
+        let labels = builder.config.config?.labels ?? [:]
+        if let raw = labels[CNBLabel.builderMetadata], let m = try? JSONDecoder().decode(BuilderMetadataLabel.self, from: Data(raw.utf8)),
+           let version = m.lifecycle?.version {
+            var lifecycle: [String: Any] = ["name": "lifecycle", "uri": "pkg:generic/lifecycle@\(version)"]
+            if let diffID = lifecycleLayer() { lifecycle["digest"] = ["sha256": diffID.encoded] }
+            deps.append(lifecycle)
+        }
+        let layers = [CNBLabel.buildpackLayers: "buildpack", CNBLabel.extensionLayers: "extension"]
+        let used = app.config.config?.labels?[CNBLabel.buildMetadata].flatMap { try? JSONDecoder().decode(UsedModules.self, from: Data($0.utf8)) }
+        for (label, kind) in layers.sorted(by: { $0.key < $1.key }) {
+            guard let raw = labels[label], let modules = try? JSONDecoder().decode(ModuleLayersLabel.self, from: Data(raw.utf8)) else { continue }
+            let group = kind == "buildpack" ? used?.buildpacks : used?.extensions
+            for module in group ?? [] {
+                guard let info = modules[module.id]?[module.version] else { continue }
+                var dep: [String: Any] = ["name": "\(module.id)@\(module.version)", "uri": "pkg:cnb/\(kind)/\(module.id)@\(module.version)",
+                                          "annotations": ["kind": kind]]
+                if let d = Digest(info.layerDiffID) { dep["digest"] = ["sha256": d.encoded] }
+                deps.append(dep)
+            }
+        }
+        return deps
+    }
+
+    /// The buildpacks and extensions io.buildpacks.build.metadata says ran (only id and version
+    /// are read: the label's other fields vary between lifecycles).
+    struct UsedModules: Decodable {
+        struct Module: Decodable { var id: String; var version: String }
+        var buildpacks: [Module]?
+        var extensions: [Module]?
+    }
+
+    /// The builder layer holding `/cnb/lifecycle`, found by its history entry.
+    func lifecycleLayer() -> Digest? {
+        let history = (builder.config.history ?? []).filter { !($0.emptyLayer ?? false) }
+        guard let i = history.lastIndex(where: { ($0.createdBy ?? "").contains("lifecycle") }), i < builder.config.rootfs.diffIDs.count else { return nil }
+        return builder.config.rootfs.diffIDs[i]
+    }
+
+    func descriptor(_ name: String, _ reference: String, _ digest: Digest?) -> [String: Any] {
+        var d: [String: Any] = ["name": name, "uri": reference]
+        if let digest { d["digest"] = [digest.algorithm: digest.encoded] }
+        return d
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+}
+
+/// Where the source came from: a git checkout's commit and remote, else a digest of the tree.
+enum SourceIdentity {
+    /// `commit` and `remote` (credentials in the URL removed) when `path` is a git checkout.
+    static func git(_ path: String) -> [String: String]? {
+        guard FileManager.default.fileExists(atPath: path + "/.git"),
+              let commit = try? ChildProcess.tool("/usr/bin/git", ["-C", path, "rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines),
+              commit.count >= 40 else { return nil }
+        var out = ["commit": commit]
+        if let remote = try? ChildProcess.tool("/usr/bin/git", ["-C", path, "config", "--get", "remote.origin.url"]).trimmingCharacters(in: .whitespacesAndNewlines),
+           !remote.isEmpty {
+            out["remote"] = withoutCredentials(remote)
+        }
+        return out
+    }
+
+    /// `https://user:token@host/x` → `https://host/x`.
+    static func withoutCredentials(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@"),
+              !url[scheme.upperBound..<at].contains("/") else { return url }
+        return String(url[..<scheme.upperBound]) + String(url[url.index(after: at)...])
+    }
+
+    /// sha256 over the sorted tree: each entry's relative path, type, permission bits, and the
+    /// sha256 of a file's content or a link's target. `.git` is left out.
+    static func treeDigest(_ root: String) throws -> String {
+        var lines: [String] = []
+        let walker = FileManager.default.enumerator(atPath: root)
+        while let rel = walker?.nextObject() as? String {
+            if rel == ".git" || rel.hasPrefix(".git/") { continue }
+            let path = root + "/" + rel
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            let mode = String(Int(st.st_mode) & 0o7777, radix: 8)
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: lines.append("f \(mode) \(try fileDigest(path)) \(rel)")
+            case S_IFLNK: lines.append("l \(mode) \((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "") \(rel)")
+            case S_IFDIR: lines.append("d \(mode) \(rel)")
+            default: continue
+            }
+        }
+        return Digest.sha256(of: Data(lines.sorted().joined(separator: "\n").utf8)).encoded
+    }
+
+    static func fileDigest(_ path: String) throws -> String {
+        guard let digest = try sha256File(path) else { throw PlatformError.missingFile(what: "source file", path: path) }
+        return digest
+    }
+}

@@ -1,0 +1,129 @@
+import FoundationEssentials
+import OCI
+
+/// Where signature and attestation artifacts live: beside the image, under its repository's
+/// `sha256-<hex>.sig` / `.att` tags, in a Cairn store (an OCI layout, so `cairn push` carries
+/// them) or on a registry (as cosign writes them without the referrers API).
+public protocol SignatureLocation {
+    /// The manifest tagged `tag` in `repository` (`registry/name`) and a reader of its blobs;
+    /// nil when there is none.
+    func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)?
+    /// Stores an artifact: its config, its layer blobs (with their media types), its manifest.
+    func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws
+}
+
+extension SignatureLocation {
+    public func signatures(repository: String, digest: Digest) async throws -> SignatureArtifact? {
+        let tag = Cosign.signatureTag(for: digest)
+        guard let (manifest, blob) = try await artifact(repository: repository, tag: tag) else { return nil }
+        return try await SignatureArtifact.decode(manifest: manifest, what: "\(repository):\(tag)", blob: blob)
+    }
+
+    public func attestations(repository: String, digest: Digest) async throws -> AttestationArtifact? {
+        let tag = Attestation.tag(for: digest)
+        guard let (manifest, blob) = try await artifact(repository: repository, tag: tag) else { return nil }
+        return try await AttestationArtifact.decode(manifest: manifest, what: "\(repository):\(tag)", blob: blob)
+    }
+
+    /// Signs `digest` with `key` and adds the signature to the artifact (cosign keeps one layer
+    /// per signature). Returns the payload signed.
+    @discardableResult
+    public func sign(repository: String, digest: Digest, key: SigningKey) async throws -> Data {
+        let payload = Cosign.payload(repository: repository, digest: digest)
+        var artifact = try await signatures(repository: repository, digest: digest) ?? SignatureArtifact(layers: [])
+        artifact.add(SignatureLayer(payload: payload, signature: try key.sign(payload)))
+        let (config, blobs, manifest) = try artifact.encoded()
+        try await put(repository: repository, tag: Cosign.signatureTag(for: digest), config: config,
+                      blobs: blobs.map { ($0, Cosign.simpleSigningMediaType) }, manifest: manifest)
+        return payload
+    }
+
+    /// Signs an in-toto statement about `digest` (DSSE) and adds it to the `.att` artifact.
+    public func attest(repository: String, digest: Digest, predicateType: String, predicate: Data, key: SigningKey) async throws {
+        let statement = Attestation.statement(repository: repository, digest: digest, predicateType: predicateType, predicate: predicate)
+        var artifact = try await attestations(repository: repository, digest: digest) ?? AttestationArtifact()
+        artifact.add(predicateType: predicateType, envelope: try Attestation.envelope(statement, key: key))
+        let (config, blobs, manifest) = try artifact.encoded()
+        try await put(repository: repository, tag: Attestation.tag(for: digest), config: config,
+                      blobs: blobs.map { ($0, Attestation.envelopeMediaType) }, manifest: manifest)
+    }
+
+    /// Verifies that `digest` carries a signature by `key`; throws naming what failed.
+    public func verify(repository: String, digest: Digest, key: VerificationKey, image: String) async throws -> SignatureCheck {
+        guard let artifact = try await signatures(repository: repository, digest: digest) else {
+            throw TrustError.noSignature(image: image, tag: Cosign.signatureTag(for: digest))
+        }
+        let check = SignatureCheck.check(artifact, digest: digest, key: key)
+        guard !check.valid.isEmpty else {
+            throw TrustError.invalidSignature(image: image, detail: check.failures.joined(separator: "; "))
+        }
+        return check
+    }
+
+    /// The attestations of `digest`, each checked against `key` (none is not an error here).
+    public func verifyAttestations(repository: String, digest: Digest, key: VerificationKey) async throws -> AttestationCheck {
+        guard let artifact = try await attestations(repository: repository, digest: digest) else { return AttestationCheck() }
+        return AttestationCheck.check(artifact, digest: digest, key: key)
+    }
+}
+
+/// Signatures in a Cairn image store: an artifact is a manifest named `<repository>:<tag>`.
+public struct StoreSignatures: SignatureLocation {
+    public let store: ImageStore
+
+    public init(store: ImageStore) { self.store = store }
+
+    public func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)? {
+        let wanted = try ImageStore.storedName(repository + ":" + tag)
+        guard let entry = try store.images().first(where: { $0.name == wanted }) else { return nil }
+        return (try store.readBlob(entry.descriptor.digest), { [store] d in try store.readBlob(d.digest) })
+    }
+
+    public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {
+        let session = try store.beginWriteSession()
+        _ = try store.writeBlob(config, mediaType: MediaType.ociConfig)
+        for (b, mediaType) in blobs { _ = try store.writeBlob(b, mediaType: mediaType) }
+        let descriptor = try store.writeBlob(manifest, mediaType: MediaType.ociManifest)
+        try store.tag(descriptor, as: try ImageStore.storedName(repository + ":" + tag))
+        withExtendedLifetime(session) {}
+    }
+}
+
+/// Signatures on a registry. Blobs pass through `work` (the local store).
+public struct RegistrySignatures: SignatureLocation {
+    public let client: RegistryClient
+    public let work: ImageStore
+
+    public init(client: RegistryClient, work: ImageStore) {
+        self.client = client
+        self.work = work
+    }
+
+    func repo(_ repository: String) throws -> Repository {
+        Repository(try ImageReference(parsing: repository))
+    }
+
+    public func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)? {
+        let repo = try repo(repository)
+        let manifest: Data
+        do { manifest = try await client.manifest(repo, reference: tag).data } catch RegistryError.notFound {
+            return nil
+        }
+        return (manifest, { [client, work] d in
+            if !work.hasBlob(d.digest) { try await client.download(repo, d, into: work, progress: nil) }
+            return try work.readBlob(d.digest)
+        })
+    }
+
+    public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {
+        let repo = try repo(repository)
+        let session = try work.beginWriteSession()
+        var descriptors = [try work.writeBlob(config, mediaType: MediaType.ociConfig)]
+        for (b, mediaType) in blobs { descriptors.append(try work.writeBlob(b, mediaType: mediaType)) }
+        for d in descriptors {
+            _ = try await client.upload(repo, d, path: work.blobPath(d.digest), mountFrom: [], progress: nil)
+        }
+        try await client.putManifest(repo, reference: tag, data: manifest, mediaType: MediaType.ociManifest)
+        withExtendedLifetime(session) {}
+    }
+}

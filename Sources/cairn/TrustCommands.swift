@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import OCI
+import Trust
+
+/// The signing key: `--key FILE`, else `CAIRN_SIGNING_KEY` (a file path).
+func signingKeyPath(_ flag: String?) throws -> String {
+    if let flag { return flag }
+    if let env = ProcessInfo.processInfo.environment["CAIRN_SIGNING_KEY"], !env.isEmpty { return env }
+    throw CLIError("no signing key: pass --key FILE or set CAIRN_SIGNING_KEY to the key's path (cairn key generate makes one)")
+}
+
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Signing keys (ECDSA P-256, as cosign's key-based signing uses).", subcommands: [KeyGenerate.self])
+}
+
+struct KeyGenerate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write a new key pair: <prefix>.key (PKCS#8 PEM, mode 0600, unencrypted) and <prefix>.pub (PKIX PEM, what `cosign verify --key` takes).")
+
+    @Option(name: .customLong("output-key-prefix"), help: "Where to write the pair (default: cairn, so cairn.key and cairn.pub).")
+    var prefix = "cairn"
+
+    func run() async throws {
+        try await reportingErrors {
+            let key = SigningKey()
+            let (keyPath, pubPath) = try key.write(prefix: prefix)
+            print("Private key written to \(keyPath)")
+            print("Public key written to \(pubPath) (sha256 \(key.publicKey.fingerprint))")
+        }
+    }
+}
+
+/// An image to sign or verify: in the store (its name gives the repository the signature names),
+/// or with `--remote` in its registry (a tag is resolved to its manifest digest once).
+struct SignTarget: ParsableArguments {
+    @Argument(help: "The image: a store name, or with --remote a registry reference.") var image: String
+    @Flag(help: "The image is in its registry, not the store; the signature goes to (or comes from) the registry.") var remote = false
+    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    /// The repository (`registry/name`), the manifest digest, and where signatures live.
+    func resolve<T>(_ body: (String, Digest, any SignatureLocation) async throws -> T) async throws -> T {
+        let store = try storeOptions.open()
+        guard remote else {
+            let stored = try store.resolve(image)
+            let repository = try ImageReference(parsing: stored.name ?? image).fullName
+            return try await body(repository, stored.digest, StoreSignatures(store: store))
+        }
+        let ref = try ImageReference(parsing: image)
+        return try await withClient(registry) { client in
+            let digest = try await client.manifest(Repository(ref), reference: ref.digest?.description ?? ref.tag ?? ImageReference.defaultTag).digest
+            return try await body(ref.fullName, digest, RegistrySignatures(client: client, work: store))
+        }
+    }
+}
+
+struct Sign: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign an image as cosign does (a simple-signing payload under the sha256-<hex>.sig tag), in the store or with --remote on its registry.")
+
+    @OptionGroup var target: SignTarget
+    @Option(help: "The private key (PEM). Default: CAIRN_SIGNING_KEY.") var key: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let signingKey = try SigningKey.load(try signingKeyPath(key))
+            try await target.resolve { repository, digest, location in
+                try await location.sign(repository: repository, digest: digest, key: signingKey)
+                print("Signed \(repository)@\(digest) (\(repository):\(Cosign.signatureTag(for: digest)))")
+            }
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that an image's manifest digest is signed with a key: exit 0 only when a signature verifies; every failure is named.")
+
+    @OptionGroup var target: SignTarget
+    @Option(help: "The public key (PKIX PEM), e.g. cairn.pub or cosign.pub.") var key: String
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() async throws {
+        try await reportingErrors {
+            let verificationKey = try VerificationKey.load(key)
+            try await target.resolve { repository, digest, location in
+                let check = try await location.verify(repository: repository, digest: digest, key: verificationKey, image: target.image)
+                switch format {
+                case .json:
+                    try printJSON([
+                        "image": target.image, "repository": repository, "digest": digest.description, "verified": true,
+                        "key": ["sha256": verificationKey.fingerprint],
+                        "signatures": check.valid.map { ["docker-reference": $0.repository, "docker-manifest-digest": $0.digest] },
+                    ] as [String: Any])
+                case .table:
+                    print("Verified \(repository)@\(digest): \(check.valid.count) signature(s) by key sha256 \(verificationKey.fingerprint.prefix(16))…")
+                }
+            }
+        }
+    }
+}

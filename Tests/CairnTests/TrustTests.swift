@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// cosign v2.6.4 from ../shared/reference, unpacked once per test process, run offline: no
+/// transparency log, a trusted root with nothing in it, HOME and TUF_ROOT in a temp dir.
+final class CosignTool: @unchecked Sendable {
+    let tmp = TempDir("cosign")
+    var binary: String { tmp.path + "/cosign" }
+    var trustedRoot: String { tmp.path + "/root.json" }
+
+    private init() throws {
+        let xz = packageRoot + "/../shared/reference/cosign-v2.6.4-linux-amd64.xz"
+        guard FileManager.default.fileExists(atPath: xz) else { throw TestSupportError("\(xz) is missing: ../shared/reference beside the clone") }
+        let r = try sh("xz -dc '\(xz)' > '\(binary)' && chmod 755 '\(binary)'")
+        guard r.status == 0 else { throw TestSupportError("unpacking cosign: \(r.stderr)") }
+        try writeFile(trustedRoot, #"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#)
+    }
+
+    nonisolated(unsafe) private static var instance: CosignTool?
+    private static let lock = NSLock()
+    static func shared() throws -> CosignTool {
+        lock.lock()
+        defer { lock.unlock() }
+        if let instance { return instance }
+        let made = try CosignTool()
+        instance = made
+        return made
+    }
+
+    func run(_ args: [String], cwd: String? = nil) throws -> RunResult {
+        try TestSupport.run([binary] + args, cwd: cwd, environment: [
+            "HOME": tmp.path, "TUF_ROOT": tmp.path + "/tuf", "COSIGN_PASSWORD": "", "PATH": "/usr/bin:/bin",
+        ])
+    }
+
+    func verify(_ reference: String, key: String) throws -> RunResult {
+        try run(["verify", "--key", key, "--insecure-ignore-tlog", "--allow-insecure-registry", "--trusted-root", trustedRoot, reference])
+    }
+}
+
+/// A home with the tiny stack's store, and a key pair made by `cairn key generate`.
+final class TrustHome {
+    let tmp = TempDir("trust")
+    var home: String { tmp.path + "/home" }
+    var key: String { tmp.path + "/cairn.key" }
+    var pub: String { tmp.path + "/cairn.pub" }
+
+    init() throws {
+        _ = try sh("mkdir -p '\(home)' && cp -a '\(try TinyStack.shared().store)' '\(home)/store'")
+        let made = try cairnAt(["key", "generate", "--output-key-prefix", tmp.path + "/cairn"], home: home)
+        guard made.status == 0 else { throw TestSupportError("cairn key generate: \(made.stderr)") }
+    }
+
+    func cairn(_ args: [String]) throws -> RunResult { try cairnAt(args, home: home) }
+}
+
+/// The signature checked without Cairn: Python's `cryptography` verifies the ECDSA P-256
+/// signature over the payload bytes, as cosign's documented format says, and the payload names
+/// the digest. Prints "ok" or the reason.
+let independentVerifier = #"""
+import base64, json, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+store, ref_name, pub, digest = sys.argv[1:5]
+def blob(d):
+    return open(f"{store}/blobs/sha256/{d.split(':')[1]}", "rb").read()
+index = json.load(open(f"{store}/index.json"))
+entry = [m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref_name][0]
+manifest = json.loads(blob(entry["digest"]))
+layer = manifest["layers"][0]
+assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json", layer["mediaType"]
+payload = blob(layer["digest"])
+key = serialization.load_pem_public_key(open(pub, "rb").read())
+key.verify(base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]), payload, ec.ECDSA(hashes.SHA256()))
+claims = json.loads(payload)
+assert claims["critical"]["image"]["docker-manifest-digest"] == digest, claims
+assert claims["critical"]["type"] == "cosign container image signature"
+print("ok")
+"""#
+
+@Test func keysSignAndVerifyInTheStoreAndAnIndependentVerifierAgrees() throws {
+    let t = try TrustHome()
+    var st = stat()
+    stat(t.key, &st)
+    #expect(st.st_mode & 0o777 == 0o600, "the private key is written 0600")
+    // The PEMs are what other tools read: PKCS#8 and PKIX, loaded by Python's cryptography.
+    let load = try run(["python3", "-c", """
+        import sys
+        from cryptography.hazmat.primitives import serialization
+        k = serialization.load_pem_private_key(open(sys.argv[1], 'rb').read(), password=None)
+        p = serialization.load_pem_public_key(open(sys.argv[2], 'rb').read())
+        assert k.public_key().public_numbers() == p.public_numbers()
+        print(k.curve.name)
+        """, t.key, t.pub])
+    #expect(load.stdout == "secp256r1\n", "\(load.stdout)\(load.stderr)")
+
+    let signed = try t.cairn(["sign", "tiny/run:latest", "--key", t.key])
+    try #require(signed.status == 0, "\(signed.stderr)")
+    let verified = try t.cairn(["verify", "tiny/run:latest", "--key", t.pub, "--format", "json"])
+    #expect(verified.status == 0, "\(verified.stderr)")
+    let object = try JSONSerialization.jsonObject(with: verified.stdoutData) as? [String: Any]
+    #expect(object?["verified"] as? Bool == true)
+    let digest = try #require(object?["digest"] as? String)
+    let sigName = "tiny/run:sha256-\(digest.dropFirst(7)).sig"
+    let independent = try run(["python3", "-c", independentVerifier, t.home + "/store", sigName, t.pub, digest])
+    #expect(independent.stdout == "ok\n", "\(independent.stdout)\(independent.stderr)")
+
+    // A wrong key, an unsigned image, and a signature moved to another image each fail, named.
+    _ = try t.cairn(["key", "generate", "--output-key-prefix", t.tmp.path + "/other"])
+    let wrongKey = try t.cairn(["verify", "tiny/run:latest", "--key", t.tmp.path + "/other.pub"])
+    #expect(wrongKey.status != 0 && wrongKey.stderr.contains("does not verify with the given key"), "\(wrongKey.stderr)")
+    let unsigned = try t.cairn(["verify", "tiny/build:latest", "--key", t.pub])
+    #expect(unsigned.status != 0 && unsigned.stderr.contains("is not signed"), "\(unsigned.stderr)")
+    let buildDigest = try storeDigest(t.home + "/store", "tiny/build:latest")
+    let moved = try run(["python3", "-c", """
+        import json, sys
+        store, src, dst = sys.argv[1:4]
+        index = json.load(open(store + "/index.json"))
+        entry = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == src][0]
+        copy = dict(entry, annotations={"org.opencontainers.image.ref.name": dst})
+        index["manifests"].append(copy)
+        json.dump(index, open(store + "/index.json", "w"))
+        """, t.home + "/store", sigName, "tiny/build:sha256-\(buildDigest.dropFirst(7)).sig"])
+    try #require(moved.status == 0, "\(moved.stderr)")
+    let tampered = try t.cairn(["verify", "tiny/build:latest", "--key", t.pub])
+    #expect(tampered.status != 0 && tampered.stderr.contains("signs \(digest), not this manifest"), "\(tampered.stderr)")
+    // No key: a clear error, not a crash.
+    let noKey = try t.cairn(["sign", "tiny/run:latest"])
+    #expect(noKey.status != 0 && noKey.stderr.contains("CAIRN_SIGNING_KEY"), "\(noKey.stderr)")
+}
+
+/// The manifest digest a store's index names `name` with (read as a layout, not through Cairn).
+func storeDigest(_ store: String, _ name: String) throws -> String {
+    let r = try run(["python3", "-c", """
+        import json, sys
+        index = json.load(open(sys.argv[1] + "/index.json"))
+        print([m["digest"] for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == sys.argv[2]][0])
+        """, store, name])
+    guard r.status == 0 else { throw TestSupportError("no \(name) in \(store): \(r.stderr)") }
+    return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Both directions with cosign on a loopback docker-registry (no referrers API): cosign verifies
+/// what Cairn signed (the .sig tag is where it looks), and Cairn verifies what cosign signed.
+@Test(.enabled(if: toolAvailable("docker-registry") && toolAvailable("xz")))
+func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
+    let t = try TrustHome()
+    let cosign = try CosignTool.shared()
+    let registry = try LocalRegistry()
+    let insecure = ["--insecure-registry", registry.host]
+    let run = "\(registry.host)/tiny/run:latest", build = "\(registry.host)/tiny/build:latest"
+    for (local, remote) in [("tiny/run:latest", run), ("tiny/build:latest", build)] {
+        let pushed = try t.cairn(["push", local, remote] + insecure)
+        try #require(pushed.status == 0, "\(pushed.stderr)")
+    }
+    let signed = try t.cairn(["sign", "--remote", run, "--key", t.key] + insecure)
+    try #require(signed.status == 0, "\(signed.stderr)")
+    let tags = try TestSupport.run(["curl", "-fsS", "http://\(registry.host)/v2/tiny/run/tags/list"]).stdout
+    #expect(tags.contains(".sig\""), "\(tags)")
+
+    let byCosign = try cosign.verify(run, key: t.pub)
+    #expect(byCosign.status == 0, "cosign verify: \(byCosign.stdout)\(byCosign.stderr)")
+    _ = try t.cairn(["key", "generate", "--output-key-prefix", t.tmp.path + "/other"])
+    let wrong = try cosign.verify(run, key: t.tmp.path + "/other.pub")
+    #expect(wrong.status != 0, "cosign must refuse another key")
+
+    let pair = try cosign.run(["generate-key-pair"], cwd: t.tmp.path)
+    try #require(pair.status == 0, "\(pair.stderr)")
+    let cosignSigned = try cosign.run(["sign", "--key", t.tmp.path + "/cosign.key", "--tlog-upload=false", "--allow-insecure-registry", "--yes", build])
+    try #require(cosignSigned.status == 0, "\(cosignSigned.stderr)")
+    let byCairn = try t.cairn(["verify", "--remote", build, "--key", t.tmp.path + "/cosign.pub"] + insecure)
+    #expect(byCairn.status == 0, "cairn verify of cosign's signature: \(byCairn.stderr)")
+    let cairnWrongKey = try t.cairn(["verify", "--remote", build, "--key", t.pub] + insecure)
+    #expect(cairnWrongKey.status != 0 && cairnWrongKey.stderr.contains("does not verify with the given key"), "\(cairnWrongKey.stderr)")
+}
