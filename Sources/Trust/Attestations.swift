@@ -10,6 +10,8 @@ public enum Attestation {
     public static let inTotoPayloadType = "application/vnd.in-toto+json"
     public static let predicateTypeAnnotation = "predicateType"
     public static let statementType = "https://in-toto.io/Statement/v1"
+    /// Statements read: v1 (what Cairn writes) and v0.1 (what cosign v2 writes).
+    public static let statementTypes: Set<String> = [statementType, "https://in-toto.io/Statement/v0.1"]
     public static let slsaProvenance = "https://slsa.dev/provenance/v1"
     public static let cycloneDX = "https://cyclonedx.org/bom"
 
@@ -72,7 +74,9 @@ public struct AttestationArtifact: Sendable {
     public func encoded() throws -> (config: Data, blobs: [Data], manifest: Data) {
         let descriptors = envelopes.map { e in
             Descriptor(mediaType: Attestation.envelopeMediaType, digest: Digest.sha256(of: e.envelope), size: Int64(e.envelope.count),
-                       annotations: [Attestation.predicateTypeAnnotation: e.predicateType])
+                       // cosign wants the signature annotation on every layer of its artifacts; for
+                       // DSSE the signature is in the envelope and the annotation is empty.
+                       annotations: [Attestation.predicateTypeAnnotation: e.predicateType, Cosign.signatureAnnotation: ""])
         }
         let config = Cosign.config(layers: descriptors.map(\.digest))
         let manifest = Manifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.sha256(of: config), size: Int64(config.count)),
@@ -113,9 +117,9 @@ public struct AttestationCheck: Sendable {
                 continue
             }
             guard let object = try? JSONDecoder().decode(JSONValue.self, from: statement).object,
-                  object["_type"]?.string == Attestation.statementType,
+                  let type = object["_type"]?.string, Attestation.statementTypes.contains(type),
                   case .array(let subjects)? = object["subject"] else {
-                result.failures.append("\(name): not an in-toto Statement v1")
+                result.failures.append("\(name): not an in-toto Statement (v1 or v0.1)")
                 continue
             }
             let names = subjects.compactMap { $0.object?["digest"]?.object?[digest.algorithm]?.string }

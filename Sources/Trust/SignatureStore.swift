@@ -127,3 +127,24 @@ public struct RegistrySignatures: SignatureLocation {
         withExtendedLifetime(session) {}
     }
 }
+
+/// Copies the `.sig` and `.att` artifacts of `digest` from one location to another (push and
+/// pull carry them, as `cosign copy` does): the same manifest and blobs, so signatures and
+/// attestations verify the same there. Returns the tags copied.
+public func copyTrustArtifacts(digest: Digest, from source: any SignatureLocation, repository sourceRepository: String,
+                               to target: any SignatureLocation, repository targetRepository: String) async throws -> [String] {
+    var copied: [String] = []
+    for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest)] {
+        guard let (data, blob) = try await source.artifact(repository: sourceRepository, tag: tag) else { continue }
+        let manifest: Manifest
+        do { manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: "\(sourceRepository):\(tag)") } catch {
+            throw TrustError.artifact(what: "\(sourceRepository):\(tag)", reason: "is not an image manifest: \(error)")
+        }
+        let config = try await blob(manifest.config)
+        var blobs: [(Data, String)] = []
+        for layer in manifest.layers { blobs.append((try await blob(layer), layer.mediaType)) }
+        try await target.put(repository: targetRepository, tag: tag, config: config, blobs: blobs, manifest: data)
+        copied.append(tag)
+    }
+    return copied
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Buildpacks
 import Foundation
 import OCI
+import Trust
 import CairnPlatform
 
 /// Progress lines of platform work, on stderr so stdout stays for results.
@@ -163,12 +164,17 @@ struct Build: AsyncParsableCommand {
     var maxProcesses = BuildRequest.defaultMaxProcesses
     @Option(name: .customLong("pull-policy"), help: "When images come from their registry: always, if-not-present (default) or never; builder, run image, lifecycle image, buildpackages and run images chosen by image extensions.")
     var pullPolicy: PullPolicy = .ifNotPresent
+    @Flag(help: "Sign the image and attach its SLSA provenance and SBOM as signed attestations (cosign's formats), with --key or CAIRN_SIGNING_KEY.")
+    var sign = false
+    @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
         try await reportingErrors {
+            // The key is read before the build: a missing key is said before minutes of work.
+            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
             let limit = try timeout.map { text in
                 guard let d = GoDuration.parse(text), d > .zero else {
                     throw CLIError("--timeout \(text): expected a duration such as 90s, 10m or 1h30m")
@@ -217,6 +223,10 @@ struct Build: AsyncParsableCommand {
             let built = try await runner.build(request)
             FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description,
                                                        Date().timeIntervalSince(started)).utf8))
+            if let signingKey {
+                let lines = try await BuildSigner(store: store, key: signingKey).sign(request: request, app: built, started: started, finished: Date())
+                for line in lines { FileHandle.standardError.write(Data("[cairn] Wrote \(line)\n".utf8)) }
+            }
             if publish {
                 let ref = try ImageReference(parsing: image)
                 try await withClient(registry) { client in

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Phases
 import OCI
+import Trust
 
 /// Options of every command that talks to a registry.
 struct RegistryOptions: ParsableArguments {
@@ -54,10 +55,15 @@ struct Pull: AsyncParsableCommand {
             }
             let store = try storeOptions.open()
             let progress = ConsoleProgress(verb: "Pulling", quiet: quiet)
-            let image = try await withClient(registry) { client in
-                try await ImageTransfer(client: client, store: store).pull(ref, platform: wanted, progress: progress)
+            let (image, carried) = try await withClient(registry) { client in
+                let image = try await ImageTransfer(client: client, store: store).pull(ref, platform: wanted, progress: progress)
+                let carried = try await copyTrustArtifacts(
+                    digest: image.digest, from: RegistrySignatures(client: client, work: store), repository: ref.fullName,
+                    to: StoreSignatures(store: store), repository: try ImageReference(parsing: image.name ?? reference).fullName)
+                return (image, carried)
             }
             progress.done()
+            if !quiet { for tag in carried { FileHandle.standardError.write(Data("Pulled \(ref.fullName):\(tag)\n".utf8)) } }
             print(quiet ? image.digest.description : "Pulled \(image.name ?? ref.familiar) \(image.digest)")
         }
     }
@@ -82,11 +88,18 @@ struct Push: AsyncParsableCommand {
             let image = try store.resolve(local)
             let target = try ImageReference(parsing: remote ?? local).withDefaultTag
             let progress = ConsoleProgress(verb: "Pushing", quiet: quiet)
-            let digest = try await withClient(registry) { client in
-                try await ImageTransfer(client: client, store: store).push(image, to: target, progress: progress)
+            let (digest, carried) = try await withClient(registry) { client in
+                let digest = try await ImageTransfer(client: client, store: store).push(image, to: target, progress: progress)
+                // Signatures and attestations of this digest travel with it (cosign's tags).
+                guard digest == image.digest else { return (digest, [String]()) }
+                let carried = try await copyTrustArtifacts(
+                    digest: digest, from: StoreSignatures(store: store), repository: try ImageReference(parsing: image.name ?? local).fullName,
+                    to: RegistrySignatures(client: client, work: store), repository: target.fullName)
+                return (digest, carried)
             }
             progress.done()
             print(quiet ? digest.description : "Pushed \(target.familiar) \(digest)")
+            if !quiet { for tag in carried { print("Pushed \(target.fullName):\(tag)") } }
         }
     }
 }

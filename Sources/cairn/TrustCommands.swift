@@ -77,28 +77,50 @@ struct Sign: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check that an image's manifest digest is signed with a key: exit 0 only when a signature verifies; every failure is named.")
+        abstract: "Check an image: its manifest digest signed with the key, its attestations (SLSA provenance, SBOM) signed with it and about it, and with --policy what they must say. Exit 0 only when everything holds; every failure is named.")
 
     @OptionGroup var target: SignTarget
     @Option(help: "The public key (PKIX PEM), e.g. cairn.pub or cosign.pub.") var key: String
+    @Option(help: "A trust policy (TOML or JSON): require-provenance, allowed-builders, allowed-buildpacks, require-signed-run-image.")
+    var policy: String?
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() async throws {
         try await reportingErrors {
             let verificationKey = try VerificationKey.load(key)
+            let trustPolicy = try policy.map(TrustPolicy.load)
             try await target.resolve { repository, digest, location in
                 let check = try await location.verify(repository: repository, digest: digest, key: verificationKey, image: target.image)
-                switch format {
-                case .json:
-                    try printJSON([
-                        "image": target.image, "repository": repository, "digest": digest.description, "verified": true,
-                        "key": ["sha256": verificationKey.fingerprint],
-                        "signatures": check.valid.map { ["docker-reference": $0.repository, "docker-manifest-digest": $0.digest] },
-                    ] as [String: Any])
-                case .table:
-                    print("Verified \(repository)@\(digest): \(check.valid.count) signature(s) by key sha256 \(verificationKey.fingerprint.prefix(16))…")
+                let attestations = try await location.verifyAttestations(repository: repository, digest: digest, key: verificationKey)
+                let provenance = attestations.verified.first { $0.predicateType == Attestation.slsaProvenance }?.statement
+                let violations = await trustPolicy?.violations(provenance: provenance) { runImage in
+                    guard let ref = try? ImageReference(parsing: runImage), let d = ref.digest else { return false }
+                    return (try? await location.verify(repository: ref.fullName, digest: d, key: verificationKey, image: runImage)) != nil
+                } ?? []
+                let failures = attestations.failures + violations
+                report(repository: repository, digest: digest, check: check, attestations: attestations, failures: failures, key: verificationKey)
+                guard failures.isEmpty else {
+                    throw CLIError("\(target.image): " + failures.joined(separator: "; "))
                 }
             }
+        }
+    }
+
+    func report(repository: String, digest: Digest, check: SignatureCheck, attestations: AttestationCheck, failures: [String],
+                key: VerificationKey) {
+        switch format {
+        case .json:
+            try? printJSON([
+                "image": target.image, "repository": repository, "digest": digest.description, "verified": failures.isEmpty,
+                "key": ["sha256": key.fingerprint],
+                "signatures": check.valid.map { ["docker-reference": $0.repository, "docker-manifest-digest": $0.digest] },
+                "attestations": attestations.verified.map { ["predicateType": $0.predicateType] },
+                "failures": failures,
+            ] as [String: Any])
+        case .table:
+            print("Signature: \(repository)@\(digest): \(check.valid.count) valid signature(s) by key sha256 \(key.fingerprint.prefix(16))…")
+            for a in attestations.verified { print("Attestation: \(a.predicateType): verified") }
+            for f in failures { print("FAILED: \(f)") }
         }
     }
 }

@@ -1,0 +1,68 @@
+import Buildpacks
+import Foundation
+import OCI
+import Phases
+import Trust
+
+/// `cairn build --sign`: the image Cairn made, signed (cosign's `.sig`), with its SLSA
+/// provenance and its merged SBOM as signed in-toto attestations (`.att`), beside it in the
+/// store; `cairn push` carries them to the registry.
+public struct BuildSigner {
+    public var store: ImageStore
+    public var key: SigningKey
+
+    public init(store: ImageStore, key: SigningKey) {
+        self.store = store
+        self.key = key
+    }
+
+    /// Signs and attests `app`; returns one line per artifact written.
+    public func sign(request: BuildRequest, app: StoredImage, started: Date, finished: Date) async throws -> [String] {
+        let builder = try store.resolve(request.builder)
+        let runImage = try? app.lifecycleMetadata()?.runImage
+        let runName = runImage?.image ?? request.runImage
+        let runDigest = runName.flatMap { try? store.resolve($0).digest }
+        let provenance = BuildProvenance(request: request, app: app, builder: builder, runImage: runName.map { ($0, runDigest) },
+                                         started: started, finished: finished)
+        let repository = try ImageReference(parsing: app.name ?? request.image).fullName
+        let location = StoreSignatures(store: store)
+        var done: [String] = []
+        try await location.sign(repository: repository, digest: app.digest, key: key)
+        done.append("signature \(repository):\(Cosign.signatureTag(for: app.digest))")
+        try await location.attest(repository: repository, digest: app.digest, predicateType: Attestation.slsaProvenance,
+                                  predicate: try provenance.predicate(), key: key)
+        done.append("SLSA provenance attestation \(repository):\(Attestation.tag(for: app.digest))")
+        let documents = try SBOMReader.documents(of: app, in: store)
+        if !documents.isEmpty {
+            try await location.attest(repository: repository, digest: app.digest, predicateType: Attestation.cycloneDX,
+                                      predicate: try SBOMReader.mergedCycloneDX(documents, name: repository), key: key)
+            done.append("CycloneDX SBOM attestation (\(documents.count) documents merged)")
+        }
+        return done
+    }
+}
+
+extension SBOMReader {
+    /// One CycloneDX 1.4 document with every component of the image's SBOM documents (each
+    /// once, by name, version and purl), for an SBOM attestation.
+    public static func mergedCycloneDX(_ documents: [SBOMDocument], name: String) throws -> Data {
+        var seen = Set<String>()
+        var components: [[String: Any]] = []
+        for doc in documents {
+            for c in try doc.components() {
+                let key = [c.name, c.version ?? "", c.purl ?? ""].joined(separator: "\u{0}")
+                guard seen.insert(key).inserted else { continue }
+                var entry: [String: Any] = ["type": "library", "name": c.name]
+                if let v = c.version { entry["version"] = v }
+                if let p = c.purl { entry["purl"] = p }
+                components.append(entry)
+            }
+        }
+        let bom: [String: Any] = [
+            "bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1,
+            "metadata": ["component": ["type": "container", "name": name]],
+            "components": components,
+        ]
+        return try JSONSerialization.data(withJSONObject: bom, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads the `.att` artifact of `image` from a store (as a layout, not through Cairn), opens
+/// each DSSE envelope and prints its statement as one JSON line per predicate type:
+/// `{"predicateType": …, "statement": …}`.
+let attestationReader = #"""
+import base64, json, sys
+store, name = sys.argv[1:3]
+def blob(d):
+    return open(f"{store}/blobs/sha256/{d.split(':')[1]}", "rb").read()
+index = json.load(open(f"{store}/index.json"))
+entry = [m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == name][0]
+for layer in json.loads(blob(entry["digest"]))["layers"]:
+    envelope = json.loads(blob(layer["digest"]))
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    print(json.dumps({"predicateType": layer["annotations"]["predicateType"],
+                      "statement": json.loads(base64.b64decode(envelope["payload"]))}))
+"""#
+
+/// Validates a statement with the in-toto attestation framework's own Python package: the
+/// Statement v1 rules, and for SLSA provenance the predicate parsed strictly into its v1 proto
+/// (unknown or mistyped fields fail).
+let statementValidator = #"""
+import json, sys
+from google.protobuf import json_format
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.v1.statement import Statement
+from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+statement = json.load(sys.stdin)
+pb = json_format.ParseDict(statement, statement_pb2.Statement())
+Statement.copy_from_pb(pb).validate()
+if statement["predicateType"] == "https://slsa.dev/provenance/v1":
+    json_format.ParseDict(statement["predicate"], provenance_pb2.Provenance())
+print("valid")
+"""#
+
+@Test(.enabled(if: geteuid() == 0 && toolAvailable("docker-registry") && toolAvailable("xz"), "cairn build runs its sandbox as root"))
+func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
+    let t = try TrustHome()
+    try ExampleBuilder.make(home: t.home)
+    let built = try t.cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name,
+                             "--env", "SECRET_TOKEN=hunter2", "--sign", "--key", t.key])
+    try #require(built.status == 0, "\(built.stdout)\(built.stderr)")
+    #expect(built.stderr.contains("SLSA provenance attestation") && built.stderr.contains("CycloneDX SBOM attestation"), "\(built.stderr)")
+
+    let verified = try t.cairn(["verify", "site", "--key", t.pub, "--format", "json"])
+    #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+    #expect(verified.stdout.contains("https://slsa.dev/provenance/v1") && verified.stdout.contains("https://cyclonedx.org/bom"), "\(verified.stdout)")
+
+    // The provenance, read and validated without Cairn.
+    let digest = try storeDigest(t.home + "/store", "site:latest")
+    let builderDigest = try storeDigest(t.home + "/store", ExampleBuilder.name + ":latest")
+    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att"])
+    try #require(read.status == 0, "\(read.stderr)")
+    #expect(!read.stdout.contains("hunter2"), "an --env value never goes into provenance")
+    let lines = read.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    let provenance = try #require(lines.first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any])
+    for line in lines {
+        let statement = try JSONSerialization.data(withJSONObject: line["statement"] as Any)
+        let valid = try run(["python3", "-c", statementValidator], stdin: statement)
+        #expect(valid.stdout == "valid\n", "\(line["predicateType"] ?? ""): \(valid.stdout)\(valid.stderr)")
+    }
+    let subject = (provenance["subject"] as? [[String: Any]])?.first?["digest"] as? [String: String]
+    #expect(subject?["sha256"] == String(digest.dropFirst(7)))
+    let definition = (provenance["predicate"] as? [String: Any])?["buildDefinition"] as? [String: Any]
+    let external = definition?["externalParameters"] as? [String: Any]
+    #expect(external?["env"] as? [String] == ["SECRET_TOKEN"])
+    #expect(((external?["source"] as? [String: Any])?["digest"] as? [String: String])?["sha256"]?.count == 64)
+    let deps = definition?["resolvedDependencies"] as? [[String: Any]] ?? []
+    #expect(deps.contains { $0["name"] as? String == "builder" && ($0["digest"] as? [String: String])?["sha256"] == String(builderDigest.dropFirst(7)) })
+    #expect(deps.contains { $0["name"] as? String == "examples/static-site@0.1.0" && ($0["digest"] as? [String: String])?["sha256"]?.count == 64 })
+    #expect(deps.contains { $0["name"] as? String == "run-image" && $0["digest"] != nil })
+    #expect(deps.contains { ($0["uri"] as? String)?.hasPrefix("pkg:generic/lifecycle@") == true })
+
+    // Policies: what the provenance says is checked; each refusal names its cause.
+    try writeFile(t.tmp.path + "/ok.toml", "allowed-builders = [\"\(builderDigest)\"]\nallowed-buildpacks = [\"examples/*\"]\n")
+    let ok = try t.cairn(["verify", "site", "--key", t.pub, "--policy", t.tmp.path + "/ok.toml"])
+    #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+    try writeFile(t.tmp.path + "/bp.json", #"{"allowed-buildpacks": ["paketo-buildpacks/*"]}"#)
+    let bp = try t.cairn(["verify", "site", "--key", t.pub, "--policy", t.tmp.path + "/bp.json"])
+    #expect(bp.status != 0 && bp.stderr.contains("examples/static-site@0.1.0 is not allowed by allowed-buildpacks"), "\(bp.stderr)")
+    try writeFile(t.tmp.path + "/builder.toml", "allowed-builders = [\"docker.io/library/approved-builder\"]\n")
+    let otherBuilder = try t.cairn(["verify", "site", "--key", t.pub, "--policy", t.tmp.path + "/builder.toml"])
+    #expect(otherBuilder.status != 0 && otherBuilder.stderr.contains("is not one of allowed-builders"), "\(otherBuilder.stderr)")
+    try writeFile(t.tmp.path + "/run.toml", "require-signed-run-image = true\n")
+    let unsignedRun = try t.cairn(["verify", "site", "--key", t.pub, "--policy", t.tmp.path + "/run.toml"])
+    #expect(unsignedRun.status != 0 && unsignedRun.stderr.contains("has no valid signature by this key"), "\(unsignedRun.stderr)")
+    #expect(try t.cairn(["sign", "tiny/run:latest", "--key", t.key]).status == 0)
+    let signedRun = try t.cairn(["verify", "site", "--key", t.pub, "--policy", t.tmp.path + "/run.toml"])
+    #expect(signedRun.status == 0, "\(signedRun.stdout)\(signedRun.stderr)")
+
+    // Pushed, the signature and attestations travel; cosign finds and verifies them.
+    let registry = try LocalRegistry()
+    let remote = "\(registry.host)/site:latest"
+    let pushed = try t.cairn(["push", "site", remote, "--insecure-registry", registry.host])
+    #expect(pushed.status == 0 && pushed.stdout.contains(".sig") && pushed.stdout.contains(".att"), "\(pushed.stdout)\(pushed.stderr)")
+    let cosign = try CosignTool.shared()
+    let sig = try cosign.verify(remote, key: t.pub)
+    #expect(sig.status == 0, "cosign verify: \(sig.stderr)")
+    for type in ["slsaprovenance1", "cyclonedx"] {
+        let att = try cosign.run(["verify-attestation", "--key", t.pub, "--type", type, "--insecure-ignore-tlog", "--allow-insecure-registry",
+                                  "--trusted-root", cosign.trustedRoot, remote])
+        #expect(att.status == 0, "cosign verify-attestation --type \(type): \(att.stderr)")
+    }
+    let remoteVerify = try t.cairn(["verify", "--remote", remote, "--key", t.pub, "--insecure-registry", registry.host])
+    #expect(remoteVerify.status == 0, "\(remoteVerify.stdout)\(remoteVerify.stderr)")
+
+    // An edited attestation: the envelope no longer matches its digest, and verification says so.
+    let edited = try run(["python3", "-c", """
+        import json, sys
+        store, name = sys.argv[1:3]
+        index = json.load(open(store + "/index.json"))
+        entry = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == name][0]
+        manifest = json.load(open(store + "/blobs/sha256/" + entry["digest"].split(":")[1]))
+        path = store + "/blobs/sha256/" + manifest["layers"][0]["digest"].split(":")[1]
+        envelope = json.load(open(path)); envelope["payload"] = envelope["payload"][:-8] + "AAAAAAA="
+        open(path, "w").write(json.dumps(envelope))
+        """, t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att"])
+    try #require(edited.status == 0, "\(edited.stderr)")
+    let tampered = try t.cairn(["verify", "site", "--key", t.pub])
+    #expect(tampered.status != 0 && tampered.stderr.contains("content digest is"), "\(tampered.stderr)")
+}
