@@ -168,3 +168,83 @@ enum SourceIdentity {
         return digest
     }
 }
+
+/// SLSA Provenance v1 for `cairn rebase`: the image it started from (name and manifest digest),
+/// the run image it moved onto, each patch image a layer came from, and in byproducts what was
+/// replaced — each patched layer (old → new diffID) and the manifest (old → new digest).
+public struct RebaseProvenance {
+    public static let buildType = "https://cairn.dev/provenance/rebase/v1"
+
+    public var image: String
+    public var previousDigest: Digest
+    public var newDigest: Digest
+    public var runImage: String
+    public var runImageReference: String?
+    public var requestedRunImage: String?
+    public var removedLayers: Int
+    public var addedLayers: Int
+    public var replacements: [LayerReplacement]
+    public var layerPatchesFile: String?
+    public var started: Date
+    public var finished: Date
+    public var invocationID = UUID().uuidString.lowercased()
+
+    public init(image: String, previousDigest: Digest, newDigest: Digest, runImage: String, runImageReference: String?,
+                requestedRunImage: String?, removedLayers: Int, addedLayers: Int, replacements: [LayerReplacement],
+                layerPatchesFile: String?, started: Date, finished: Date) {
+        self.image = image
+        self.previousDigest = previousDigest
+        self.newDigest = newDigest
+        self.runImage = runImage
+        self.runImageReference = runImageReference
+        self.requestedRunImage = requestedRunImage
+        self.removedLayers = removedLayers
+        self.addedLayers = addedLayers
+        self.replacements = replacements
+        self.layerPatchesFile = layerPatchesFile
+        self.started = started
+        self.finished = finished
+    }
+
+    public func predicate() throws -> Data {
+        var external: [String: Any] = ["image": image]
+        if let requestedRunImage { external["runImage"] = requestedRunImage }
+        if let layerPatchesFile {
+            var file: [String: Any] = ["path": layerPatchesFile]
+            if let digest = try sha256File(layerPatchesFile) { file["digest"] = ["sha256": digest] }
+            external["layerPatches"] = file
+        }
+        var deps: [[String: Any]] = [["name": "previous-image", "uri": image, "digest": ["sha256": previousDigest.encoded]]]
+        var run: [String: Any] = ["name": "run-image", "uri": runImage]
+        if let d = runImageReference.flatMap({ $0.split(separator: "@").last.map(String.init) }).flatMap(Digest.init) {
+            run["digest"] = ["sha256": d.encoded]
+        }
+        deps.append(run)
+        for r in replacements {
+            guard let d = Digest(r.patchImageDigest) else { continue }
+            deps.append(["name": "patch-image", "uri": r.patchImage, "digest": ["sha256": d.encoded]])
+        }
+        var byproducts: [[String: Any]] = [[
+            "name": "manifest", "digest": ["sha256": newDigest.encoded],
+            "annotations": ["previousDigest": previousDigest.description, "runImageLayersRemoved": removedLayers, "runImageLayersAdded": addedLayers],
+        ]]
+        for r in replacements {
+            var annotations: [String: Any] = ["previousDiffID": r.oldDiffID, "patchImage": "\(r.patchImage)@\(r.patchImageDigest)"]
+            if let v = r.oldVersion { annotations["previousVersion"] = v }
+            if let v = r.newVersion { annotations["version"] = v }
+            var entry: [String: Any] = ["name": "layer \(r.name)", "annotations": annotations]
+            if let d = Digest(r.newDiffID) { entry["digest"] = ["sha256": d.encoded] }
+            byproducts.append(entry)
+        }
+        let predicate: [String: Any] = [
+            "buildDefinition": ["buildType": Self.buildType, "externalParameters": external, "resolvedDependencies": deps] as [String: Any],
+            "runDetails": [
+                "builder": ["id": BuildProvenance.builderID],
+                "metadata": ["invocationId": invocationID, "startedOn": BuildProvenance.rfc3339(started),
+                             "finishedOn": BuildProvenance.rfc3339(finished)],
+                "byproducts": byproducts,
+            ] as [String: Any],
+        ]
+        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}

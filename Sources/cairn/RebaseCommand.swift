@@ -4,6 +4,7 @@ import Foundation
 import Phases
 import OCI
 import CairnPlatform
+import Trust
 
 struct Rebase: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,9 @@ struct Rebase: AsyncParsableCommand {
     @Option(help: "How many images to rebase at once.") var jobs = 4
     @Flag(help: "Print only the digests, in the order the images were given.") var quiet = false
     @Option(help: "Output: table or json.") var format: OutputFormat = .table
+    @Flag(help: "Sign each rebased image and attach SLSA provenance naming the old and new digests, the run image and each patch image (--key or CAIRN_SIGNING_KEY).")
+    var sign = false
+    @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
@@ -43,6 +47,7 @@ struct Rebase: AsyncParsableCommand {
         var addedLayers: Int?
         var patched: [LayerReplacement]?
         var skipped: [SkippedPatch]?
+        var signed: Bool?
         var error: String?
     }
 
@@ -53,6 +58,7 @@ struct Rebase: AsyncParsableCommand {
             let patches = try layerPatches.map { path in
                 do { return try LayerPatchFile.read(path) } catch { throw CLIError("\(error)") }
             }
+            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
             var outcomes: [String: Outcome] = [:]
             let lists = PackageLists()
             try await withLocation { location in
@@ -61,7 +67,7 @@ struct Rebase: AsyncParsableCommand {
                     var pending = images.makeIterator()
                     func startNext() -> Bool {
                         guard let image = pending.next() else { return false }
-                        group.addTask { await one(image, patches: patches, location: location, lists: lists) }
+                        group.addTask { await one(image, patches: patches, location: location, lists: lists, key: signingKey) }
                         return true
                     }
                     for _ in 0..<jobs where !startNext() { break }
@@ -89,7 +95,7 @@ struct Rebase: AsyncParsableCommand {
     }
 
     /// Rebases (or, with --dry-run, plans the patches of) one image; failures become the outcome.
-    func one(_ image: String, patches: LayerPatchFile?, location: ImageLocation, lists: PackageLists) async -> Outcome {
+    func one(_ image: String, patches: LayerPatchFile?, location: ImageLocation, lists: PackageLists, key: SigningKey?) async -> Outcome {
         do {
             if dryRun, let patches {
                 guard let app = try await location.find(image, layers: false) else { throw CLIError("app image \(image) not found") }
@@ -99,9 +105,15 @@ struct Rebase: AsyncParsableCommand {
             var inputs = RebaserInputs(images: [image], previousImage: nil, runImage: runImage, force: force, reportPath: nil,
                                        location: location, platformAPI: SupportedAPIs.defaultPlatform, layerPatches: patches)
             inputs.checkRunImage = packageCheck(image, location: location, lists: lists)
+            let started = Date()
+            let previous = key == nil ? nil : try await location.find(image, layers: false)?.image.digest
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
+            if let key, let previous {
+                try await attest(result, image: image, previous: previous, started: started, location: location, key: key)
+            }
             return Outcome(image: image, digest: result.image.digest.description, runImage: result.runImage,
-                           removedLayers: result.removedLayers, addedLayers: result.addedLayers, patched: result.patches?.replacements, skipped: result.patches?.skipped)
+                           removedLayers: result.removedLayers, addedLayers: result.addedLayers, patched: result.patches?.replacements,
+                           skipped: result.patches?.skipped, signed: key == nil ? nil : true)
         } catch {
             return Outcome(image: image, error: "\(error)")
         }
@@ -134,9 +146,29 @@ struct Rebase: AsyncParsableCommand {
         }
         for s in o.skipped ?? [] { print("\(o.image): skipped \(s.patch): \(s.reason)") }
         if let digest = o.digest {
-            print("Rebased \(o.image) onto \(o.runImage ?? "?"): \(o.removedLayers ?? 0) run image layers replaced by \(o.addedLayers ?? 0); \(digest)")
+            print("Rebased \(o.image) onto \(o.runImage ?? "?"): \(o.removedLayers ?? 0) run image layers replaced by \(o.addedLayers ?? 0); \(digest)"
+                  + (o.signed == true ? "; signed, provenance attested" : ""))
         }
         if dryRun && (o.patched ?? []).isEmpty { print("\(o.image): nothing to patch") }
+    }
+
+    /// Signs the rebased image and attests how it was made from the previous one.
+    func attest(_ result: RebaseResult, image: String, previous: Digest, started: Date, location: ImageLocation, key: SigningKey) async throws {
+        let provenance = RebaseProvenance(
+            image: image, previousDigest: previous, newDigest: result.image.digest, runImage: result.runImage,
+            runImageReference: (try? result.image.lifecycleMetadata())??.runImage?.reference, requestedRunImage: runImage,
+            removedLayers: result.removedLayers, addedLayers: result.addedLayers, replacements: result.patches?.replacements ?? [],
+            layerPatchesFile: layerPatches, started: started, finished: Date())
+        let signatures: any SignatureLocation
+        switch location {
+        case .store(let store): signatures = StoreSignatures(store: store)
+        case .registry(let client, let work): signatures = RegistrySignatures(client: client, work: work)
+        case .layout: throw CLIError("--sign: images in OCI layouts are not signed here")
+        }
+        let repository = try ImageReference(parsing: image).fullName
+        try await signatures.sign(repository: repository, digest: result.image.digest, key: key)
+        try await signatures.attest(repository: repository, digest: result.image.digest, predicateType: Attestation.slsaProvenance,
+                                    predicate: try provenance.predicate(), key: key)
     }
 
     /// The store, or (--remote) a registry with a scratch store for manifests and configs.

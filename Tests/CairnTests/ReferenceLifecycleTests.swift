@@ -103,8 +103,17 @@ func layerPatchRunAndAuditOfImagesTheReferenceBuilt() throws {
 
     try writeFile(reference.tmp.path + "/patches.json",
                   #"{"patches": [{"buildpack": "tests/runtime", "layer": "runtime", "patch-image": "patches/runtime:1.0.1"}]}"#)
-    let patched = try cairnAt(["rebase", "app", "--layer-patches", reference.tmp.path + "/patches.json"], home: home)
+    let keyMade = try cairnAt(["key", "generate", "--output-key-prefix", reference.tmp.path + "/k"], home: home)
+    try #require(keyMade.status == 0, "\(keyMade.stderr)")
+    let patched = try cairnAt(["rebase", "app", "--layer-patches", reference.tmp.path + "/patches.json", "--sign", "--key", reference.tmp.path + "/k.key"],
+                              home: home)
     #expect(patched.status == 0, "\(patched.stdout)\(patched.stderr)")
+    // The patch is signed and its provenance names the patch image and the replaced layer.
+    let verified = try cairnAt(["verify", "app", "--key", reference.tmp.path + "/k.pub"], home: home)
+    #expect(verified.status == 0 && verified.stdout.contains("https://slsa.dev/provenance/v1"), "\(verified.stdout)\(verified.stderr)")
+    let patchedDigest = try storeDigest(home + "/store", "app:latest")
+    let provenance = try run(["python3", "-c", attestationReader, home + "/store", "app:sha256-\(patchedDigest.dropFirst(7)).att"])
+    #expect(provenance.stdout.contains("patches/runtime:1.0.1") && provenance.stdout.contains("layer tests/runtime:runtime"), "\(provenance.stdout)")
     let after = try cairnAt(["run", "app"], home: home)
     #expect(after.status == 0 && after.stdout.contains("runtime 1.0.1") && !after.stdout.contains("old-only"),
             "\(after.stdout)\(after.stderr)")

@@ -126,3 +126,44 @@ func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
     let tampered = try t.cairn(["verify", "site", "--key", t.pub])
     #expect(tampered.status != 0 && tampered.stderr.contains("content digest is"), "\(tampered.stderr)")
 }
+
+/// `cairn rebase --sign` onto an updated run image: the rebased image is signed and its
+/// provenance names the previous image and digest, the new run image's digest, and the old and
+/// new manifest digests.
+@Test(.enabled(if: geteuid() == 0, "cairn build runs its sandbox as root"))
+func aSignedRebaseRecordsTheOldAndNewDigestsInItsProvenance() throws {
+    let t = try TrustHome()
+    try ExampleBuilder.make(home: t.home)
+    let built = try t.cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name,
+                             "--sign", "--key", t.key])
+    try #require(built.status == 0, "\(built.stderr)")
+    let before = try storeDigest(t.home + "/store", "site:latest")
+    try writeFile(t.tmp.path + "/patch/etc/run-image-patch", "2\n")
+    let updated = try t.cairn(["import", t.tmp.path + "/patch", "tiny/run:latest", "--base", "tiny/run:latest"])
+    try #require(updated.status == 0, "\(updated.stderr)")
+    let runDigest = try storeDigest(t.home + "/store", "tiny/run:latest")
+    let rebased = try t.cairn(["rebase", "site", "--sign", "--key", t.key])
+    try #require(rebased.status == 0, "\(rebased.stdout)\(rebased.stderr)")
+    #expect(rebased.stdout.contains("signed, provenance attested"), "\(rebased.stdout)")
+    let after = try storeDigest(t.home + "/store", "site:latest")
+    #expect(after != before)
+    let verified = try t.cairn(["verify", "site", "--key", t.pub])
+    #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+
+    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "site:sha256-\(after.dropFirst(7)).att"])
+    let statement = try #require(read.stdout.split(separator: "\n").compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }.first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any])
+    let valid = try run(["python3", "-c", statementValidator], stdin: try JSONSerialization.data(withJSONObject: statement))
+    #expect(valid.stdout == "valid\n", "\(valid.stdout)\(valid.stderr)")
+    let predicate = statement["predicate"] as? [String: Any]
+    #expect((predicate?["buildDefinition"] as? [String: Any])?["buildType"] as? String == "https://cairn.dev/provenance/rebase/v1")
+    let deps = (predicate?["buildDefinition"] as? [String: Any])?["resolvedDependencies"] as? [[String: Any]] ?? []
+    #expect(deps.contains { $0["name"] as? String == "previous-image" && ($0["digest"] as? [String: String])?["sha256"] == String(before.dropFirst(7)) })
+    #expect(deps.contains { $0["name"] as? String == "run-image" && ($0["digest"] as? [String: String])?["sha256"] == String(runDigest.dropFirst(7)) },
+            "\(deps)")
+    let byproducts = (predicate?["runDetails"] as? [String: Any])?["byproducts"] as? [[String: Any]] ?? []
+    let manifest = byproducts.first { $0["name"] as? String == "manifest" }
+    #expect((manifest?["digest"] as? [String: String])?["sha256"] == String(after.dropFirst(7)))
+    #expect((manifest?["annotations"] as? [String: Any])?["previousDigest"] as? String == before)
+}
