@@ -13,6 +13,8 @@ import Glibc
 ///     allowed-builders = ["sha256:…", "docker.io/library/my-builder"]   # digest or reference
 ///     allowed-buildpacks = ["examples/*", "paketo-buildpacks/node@1.*"] # globs over id@version
 ///     require-signed-run-image = true                # the run image carries a valid signature too
+///     buildpackage-keys = ["keys/team.pub"]          # builder create, build --buildpack: only
+///                                                    # buildpackages signed by one of these keys
 ///
 /// Setting `allowed-builders`, `allowed-buildpacks` or `require-signed-run-image` implies
 /// `require-provenance`: they are answered from it.
@@ -21,6 +23,8 @@ public struct TrustPolicy: Sendable {
     public var allowedBuilders: [String]?
     public var allowedBuildpacks: [String]?
     public var requireSignedRunImage = false
+    /// Public keys (PEM paths, relative to the policy file) a buildpackage must be signed by.
+    public var buildpackageKeys: [String] = []
 
     public init() {}
 
@@ -49,13 +53,15 @@ public struct TrustPolicy: Sendable {
                 throw TrustError.artifact(what: "policy \(path)", reason: "is neither JSON nor valid TOML: \(error)")
             }
         }
-        let known: Set<String> = ["require-provenance", "allowed-builders", "allowed-buildpacks", "require-signed-run-image"]
+        let known: Set<String> = ["require-provenance", "allowed-builders", "allowed-buildpacks", "require-signed-run-image", "buildpackage-keys"]
         if let unknown = table.keys.sorted().first(where: { !known.contains($0) }) {
             throw TrustError.artifact(what: "policy \(path)", reason: "unknown key \(unknown) (known: \(known.sorted().joined(separator: ", ")))")
         }
         p.allowedBuilders = try strings(table["allowed-builders"], "allowed-builders")
         p.allowedBuildpacks = try strings(table["allowed-buildpacks"], "allowed-buildpacks")
         p.requireSignedRunImage = try bool(table["require-signed-run-image"], "require-signed-run-image")
+        let base = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        p.buildpackageKeys = (try strings(table["buildpackage-keys"], "buildpackage-keys") ?? []).map { $0.hasPrefix("/") ? $0 : base + "/" + $0 }
         p.requireProvenance = try bool(table["require-provenance"], "require-provenance")
             || p.allowedBuilders != nil || p.allowedBuildpacks != nil || p.requireSignedRunImage
         return p
@@ -88,6 +94,9 @@ public struct TrustPolicy: Sendable {
             return (o["name"]?.string ?? "", o["uri"]?.string ?? "", o["digest"]?.object?["sha256"]?.string)
         }
     }
+
+    /// Whether the policy is about the image (its provenance) rather than only buildpackages.
+    public var concernsImages: Bool { requireProvenance }
 
     /// What the provenance breaks of this policy (empty: it holds). `runImageSigned` answers
     /// whether the run image digest carries a valid signature.

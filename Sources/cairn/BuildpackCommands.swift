@@ -2,6 +2,7 @@ import ArgumentParser
 import Buildpacks
 import Foundation
 import OCI
+import Trust
 import CairnPlatform
 
 struct BuildpackCommand: AsyncParsableCommand {
@@ -24,6 +25,8 @@ struct BuildpackPackage: AsyncParsableCommand {
     @Option(help: "pack's package.toml: [buildpack] uri and [[dependencies]] uri (directories, images, .cnb files).") var config: String?
     @Option(help: "image (in the store, the default) or file (a .cnb file).") var format = "image"
     @Flag(help: "Push the image to its registry.") var publish = false
+    @Flag(help: "Sign the buildpackage image (cosign's format, in the store; --publish pushes the signature too).") var sign = false
+    @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
     @Flag(help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -31,6 +34,8 @@ struct BuildpackPackage: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard (1...2).contains(arguments.count) else { throw CLIError("give [DIR] and an image name (or a .cnb path with --format file)") }
+            if sign && format == "file" { throw CLIError("--sign signs a buildpackage image; a .cnb file carries no signature (use --format image)") }
+            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
             guard ["image", "file"].contains(format) else { throw CLIError("--format must be image or file, not \(format)") }
             if publish && format == "file" { throw CLIError("--publish pushes an image; it does not go with --format file") }
             let directory = URL(fileURLWithPath: arguments.count == 2 ? arguments[0] : ".").standardizedFileURL.path
@@ -55,10 +60,18 @@ struct BuildpackPackage: AsyncParsableCommand {
                 print(quiet ? image.digest.description : "\(target) \(image.digest)")
                 return
             }
+            if let signingKey {
+                try await StoreSignatures(store: store).sign(repository: try ImageReference(parsing: image.name ?? target).fullName,
+                                                            digest: image.digest, key: signingKey)
+            }
             if publish {
                 let ref = try ImageReference(parsing: target)
                 _ = try await withClient(registry) { client in
-                    try await ImageTransfer(client: client, store: store).push(image, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
+                    let digest = try await ImageTransfer(client: client, store: store).push(image, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
+                    if digest == image.digest {
+                        _ = try await copyTrustArtifacts(digest: digest, from: StoreSignatures(store: store), repository: try ImageReference(parsing: image.name ?? target).fullName,
+                                                         to: RegistrySignatures(client: client, work: store), repository: ref.fullName)
+                    }
                 }
             }
             print(quiet ? image.digest.description : "\(image.name ?? target) \(image.digest)")

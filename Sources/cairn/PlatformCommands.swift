@@ -66,6 +66,10 @@ struct BuilderCreate: AsyncParsableCommand {
     @Option(help: "The builder.toml.") var config: String
     @Option(help: "A lifecycle directory to put at /cnb/lifecycle instead of Cairn's (e.g. the reference's lifecycle/, with lifecycle.toml in it or beside it).")
     var lifecycle: String?
+    @Option(help: "A trust policy: with buildpackage-keys, only buildpackages signed by one of those keys are accepted.")
+    var policy: String?
+    @Flag(help: "Sign the builder and attest its provenance (each buildpack's source, digest and signer).") var sign = false
+    @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
     @Flag(help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
@@ -82,9 +86,27 @@ struct BuilderCreate: AsyncParsableCommand {
                     try await pullIfMissing(Buildpackage.imageReference(uri), store: store, registry: registry, quiet: quiet)
                 }
             }
+            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let parsed = try TOMLFile.read(BuilderConfig.self, from: config)
+            let entries = (parsed.buildpacks.map { ($0.uri, "buildpack") } + parsed.extensions.map { ($0.uri, "extension") })
+                .compactMap { uri, kind in uri.map { ($0, kind) } }
+            let packages = try await checkBuildpackages(entries.map(\.0), store: store, policy: try policy.map(TrustPolicy.load))
+            let started = Date()
             var creator = BuilderCreator(store: store, binaries: try LifecycleBinaries.locate(), log: say(quiet))
             creator.lifecycleDirectory = lifecycle.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             let image = try creator.create(name: name, configPath: config)
+            if let signingKey, let buildImage = parsed.buildImage {
+                let version = image.config.config?.labels?[CNBLabel.builderMetadata]
+                    .flatMap { try? JSONDecoder().decode(BuilderMetadataLabel.self, from: Data($0.utf8)) }?.lifecycle?.version ?? "unknown"
+                let provenance = BuilderProvenance(
+                    configPath: URL(fileURLWithPath: config).standardizedFileURL.path, buildImage: (buildImage, try store.resolve(buildImage).digest),
+                    sources: entries.map { ($0.0, $0.1, packages[$0.0]) }, lifecycleVersion: version, started: started, finished: Date())
+                let repository = try ImageReference(parsing: image.name ?? name).fullName
+                let signatures = StoreSignatures(store: store)
+                try await signatures.sign(repository: repository, digest: image.digest, key: signingKey)
+                try await signatures.attest(repository: repository, digest: image.digest, predicateType: Attestation.slsaProvenance,
+                                            predicate: try provenance.predicate(), key: signingKey)
+            }
             print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
         }
     }
@@ -166,6 +188,7 @@ struct Build: AsyncParsableCommand {
     var pullPolicy: PullPolicy = .ifNotPresent
     @Flag(help: "Sign the image and attach its SLSA provenance and SBOM as signed attestations (cosign's formats), with --key or CAIRN_SIGNING_KEY.")
     var sign = false
+    @Option(help: "A trust policy: with buildpackage-keys, --buildpack buildpackages must be signed by one of those keys.") var policy: String?
     @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
     @Flag(help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
@@ -214,6 +237,11 @@ struct Build: AsyncParsableCommand {
             }
             for bp in buildpacks where Buildpackage.namesRegistryImage(bp) {
                 try await fetch(Buildpackage.imageReference(bp), "buildpackage")
+            }
+            if let policy {
+                // --buildpack entries that are not builder ids must pass the trust policy.
+                let given = buildpacks.filter { Buildpackage.isPackageReference($0) || FileManager.default.fileExists(atPath: $0) }
+                _ = try await checkBuildpackages(given, store: store, policy: try TrustPolicy.load(policy))
             }
             request.network = network == "host"
             request.quiet = quiet

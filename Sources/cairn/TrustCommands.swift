@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCI
+import CairnPlatform
 import Trust
 
 /// The signing key: `--key FILE`, else `CAIRN_SIGNING_KEY` (a file path).
@@ -123,4 +124,39 @@ struct Verify: AsyncParsableCommand {
             for f in failures { print("FAILED: \(f)") }
         }
     }
+}
+
+/// Buildpackages under a trust policy with `buildpackage-keys`: each buildpack entry must be a
+/// buildpackage image in the store signed by one of the keys; a directory or a .cnb file (which
+/// carries no signature) is refused. Returns each buildpackage's digest and signer.
+func checkBuildpackages(_ uris: [String], store: ImageStore, policy: TrustPolicy?) async throws -> [String: (digest: Digest, signer: String?)] {
+    var out: [String: (digest: Digest, signer: String?)] = [:]
+    let keys = try (policy?.buildpackageKeys ?? []).map { ($0, try VerificationKey.load($0)) }
+    for uri in uris {
+        guard Buildpackage.isPackageReference(uri), !uri.hasSuffix(".cnb") else {
+            if !keys.isEmpty {
+                throw CLIError("buildpack \(uri) is a \(uri.hasSuffix(".cnb") ? ".cnb file" : "directory"): the trust policy accepts only buildpackage images signed by \(keys.map(\.0).joined(separator: ", "))")
+            }
+            continue
+        }
+        let reference = Buildpackage.imageReference(uri)
+        let image = try store.resolve(reference)
+        let repository = try ImageReference(parsing: image.name ?? reference).fullName
+        var signer: String?
+        var failures: [String] = []
+        for (path, key) in keys {
+            do {
+                _ = try await StoreSignatures(store: store).verify(repository: repository, digest: image.digest, key: key, image: reference)
+                signer = key.fingerprint
+                break
+            } catch {
+                failures.append("\(path): \(error)")
+            }
+        }
+        if !keys.isEmpty && signer == nil {
+            throw CLIError("buildpackage \(reference) (\(image.digest)) is not signed by a key the trust policy names: \(failures.joined(separator: "; "))")
+        }
+        out[uri] = (image.digest, signer)
+    }
+    return out
 }

@@ -178,3 +178,51 @@ func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
     let cairnWrongKey = try t.cairn(["verify", "--remote", build, "--key", t.pub] + insecure)
     #expect(cairnWrongKey.status != 0 && cairnWrongKey.stderr.contains("does not verify with the given key"), "\(cairnWrongKey.stderr)")
 }
+
+/// Buildpack binaries' chain of custody: `cairn buildpack package --sign`; a trust policy with
+/// `buildpackage-keys` makes `cairn builder create` accept only buildpackages signed by those
+/// keys, refusing unsigned ones and directories by name; a signed builder's provenance lists
+/// each buildpack's source, digest and signer.
+@Test func builderCreateAcceptsOnlySignedBuildpackagesUnderAPolicyAndAttestsTheirSources() throws {
+    let t = try TrustHome()
+    let signed = try t.cairn(["buildpack", "package", packageRoot + "/examples/buildpacks/procfile", "bp/procfile:0.1.0", "--sign", "--key", t.key])
+    try #require(signed.status == 0, "\(signed.stderr)")
+    let unsigned = try t.cairn(["buildpack", "package", packageRoot + "/examples/buildpacks/static-site", "bp/static-site:0.1.0"])
+    try #require(unsigned.status == 0, "\(unsigned.stderr)")
+    try writeFile(t.tmp.path + "/policy.toml", "buildpackage-keys = [\"cairn.pub\"]\n")
+    func config(_ uris: [String], _ id: String) throws -> String {
+        let path = t.tmp.path + "/builder-\(id).toml"
+        try writeFile(path, uris.map { "[[buildpacks]]\nuri = \"\($0)\"\n" }.joined() + """
+            [[order]]
+            [[order.group]]
+            id = "\(id)"
+            version = "0.1.0"
+            [build]
+            image = "tiny/build:latest"
+            [[run.images]]
+            image = "tiny/run:latest"
+            """)
+        return path
+    }
+    let ok = try t.cairn(["builder", "create", "trusted", "--config", try config(["bp/procfile:0.1.0"], "examples/procfile"),
+                          "--policy", t.tmp.path + "/policy.toml", "--sign", "--key", t.key])
+    #expect(ok.status == 0, "\(ok.stderr)")
+    let refusedUnsigned = try t.cairn(["builder", "create", "untrusted", "--config", try config(["bp/static-site:0.1.0"], "examples/static-site"),
+                                       "--policy", t.tmp.path + "/policy.toml"])
+    #expect(refusedUnsigned.status != 0 && refusedUnsigned.stderr.contains("buildpackage bp/static-site:0.1.0")
+            && refusedUnsigned.stderr.contains("is not signed by a key the trust policy names"), "\(refusedUnsigned.stderr)")
+    let refusedDirectory = try t.cairn(["builder", "create", "dir", "--config",
+                                        try config([packageRoot + "/examples/buildpacks/procfile"], "examples/procfile"), "--policy", t.tmp.path + "/policy.toml"])
+    #expect(refusedDirectory.status != 0 && refusedDirectory.stderr.contains("is a directory: the trust policy accepts only buildpackage images"),
+            "\(refusedDirectory.stderr)")
+    // Without a policy the same builder is made (the policy is what refuses).
+    #expect(try t.cairn(["builder", "create", "untrusted", "--config", try config(["bp/static-site:0.1.0"], "examples/static-site")]).status == 0)
+
+    let verified = try t.cairn(["verify", "trusted", "--key", t.pub])
+    #expect(verified.status == 0 && verified.stdout.contains("https://slsa.dev/provenance/v1"), "\(verified.stdout)\(verified.stderr)")
+    let builderDigest = try storeDigest(t.home + "/store", "trusted:latest")
+    let packageDigest = try storeDigest(t.home + "/store", "bp/procfile:0.1.0")
+    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "trusted:sha256-\(builderDigest.dropFirst(7)).att"])
+    #expect(read.stdout.contains("\"uri\": \"bp/procfile:0.1.0\"") && read.stdout.contains(String(packageDigest.dropFirst(7)))
+            && read.stdout.contains("signerKeySHA256"), "\(read.stdout)\(read.stderr)")
+}

@@ -1,0 +1,64 @@
+import Buildpacks
+import Foundation
+import OCI
+import Trust
+
+/// SLSA Provenance v1 for `cairn builder create --sign`: the builder.toml (path and digest), the
+/// build image, and each buildpack and extension as given — a directory with the digest of its
+/// tree, or a buildpackage image with its manifest digest and, when a trust policy checked it,
+/// the fingerprint of the key that signed it.
+public struct BuilderProvenance {
+    public static let buildType = "https://cairn.dev/provenance/builder/v1"
+
+    public var configPath: String
+    public var buildImage: (name: String, digest: Digest)
+    /// Each [[buildpacks]]/[[extensions]] uri: buildpackage digest and signer, or nil (a directory).
+    public var sources: [(uri: String, kind: String, package: (digest: Digest, signer: String?)?)]
+    public var lifecycleVersion: String
+    public var started: Date
+    public var finished: Date
+
+    public init(configPath: String, buildImage: (name: String, digest: Digest),
+                sources: [(uri: String, kind: String, package: (digest: Digest, signer: String?)?)],
+                lifecycleVersion: String, started: Date, finished: Date) {
+        self.configPath = configPath
+        self.buildImage = buildImage
+        self.sources = sources
+        self.lifecycleVersion = lifecycleVersion
+        self.started = started
+        self.finished = finished
+    }
+
+    public func predicate() throws -> Data {
+        var config: [String: Any] = ["path": configPath]
+        if let d = try sha256File(configPath) { config["digest"] = ["sha256": d] }
+        var deps: [[String: Any]] = [["name": "build-image", "uri": buildImage.name, "digest": ["sha256": buildImage.digest.encoded]],
+                                     ["name": "lifecycle", "uri": "pkg:generic/lifecycle@\(lifecycleVersion)"]]
+        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        for s in sources {
+            var dep: [String: Any] = ["name": s.kind, "uri": s.uri]
+            if let package = s.package {
+                dep["digest"] = ["sha256": package.digest.encoded]
+                var annotations: [String: Any] = ["source": "buildpackage"]
+                if let signer = package.signer { annotations["signerKeySHA256"] = signer }
+                dep["annotations"] = annotations
+            } else {
+                let path = s.uri.hasPrefix("/") ? s.uri : base + "/" + s.uri
+                if FileManager.default.fileExists(atPath: path) {
+                    dep["digest"] = ["sha256": try SourceIdentity.treeDigest(path)]
+                    dep["annotations"] = ["source": "directory"]
+                }
+            }
+            deps.append(dep)
+        }
+        let predicate: [String: Any] = [
+            "buildDefinition": ["buildType": Self.buildType, "externalParameters": ["config": config], "resolvedDependencies": deps] as [String: Any],
+            "runDetails": [
+                "builder": ["id": BuildProvenance.builderID],
+                "metadata": ["invocationId": UUID().uuidString.lowercased(), "startedOn": BuildProvenance.rfc3339(started),
+                             "finishedOn": BuildProvenance.rfc3339(finished)],
+            ] as [String: Any],
+        ]
+        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}
