@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 benchmarks=("$@")
-[ ${#benchmarks[@]} -gt 0 ] || benchmarks=(import export push rebase launcher detect build)
+[ ${#benchmarks[@]} -gt 0 ] || benchmarks=(import export push rebase launcher detect build trust)
 export RUNS=${RUNS:-3}
 BENCH_TABLE=$(mktemp /tmp/cairn-bench-table.XXXXXX)
 export BENCH_TABLE

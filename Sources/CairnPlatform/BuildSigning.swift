@@ -29,15 +29,14 @@ public struct BuildSigner {
         var done: [String] = []
         try await location.sign(repository: repository, digest: app.digest, key: key)
         done.append("signature \(repository):\(Cosign.signatureTag(for: app.digest))")
-        try await location.attest(repository: repository, digest: app.digest, predicateType: Attestation.slsaProvenance,
-                                  predicate: try provenance.predicate(), key: key)
+        var predicates = [(type: Attestation.slsaProvenance, predicate: try provenance.predicate())]
         done.append("SLSA provenance attestation \(repository):\(Attestation.tag(for: app.digest))")
         let documents = try SBOMReader.documents(of: app, in: store)
         if !documents.isEmpty {
-            try await location.attest(repository: repository, digest: app.digest, predicateType: Attestation.cycloneDX,
-                                      predicate: try SBOMReader.mergedCycloneDX(documents, name: repository), key: key)
+            predicates.append((Attestation.cycloneDX, try SBOMReader.mergedCycloneDX(documents, name: repository)))
             done.append("CycloneDX SBOM attestation (\(documents.count) documents merged)")
         }
+        try await location.attest(repository: repository, digest: app.digest, predicates: predicates, key: key)
         return done
     }
 }

@@ -12,6 +12,13 @@ public enum Cosign {
     public static let signatureAnnotation = "dev.cosignproject.cosign/signature"
     public static let signatureType = "cosign container image signature"
 
+    /// Whether a store name (`repo:tag`) is a signature or attestation artifact's.
+    public static func isArtifactName(_ name: String) -> Bool {
+        guard let colon = name.lastIndex(of: ":") else { return false }
+        let tag = name[name.index(after: colon)...]
+        return tag.hasPrefix("sha256-") && (tag.hasSuffix(".sig") || tag.hasSuffix(".att")) && tag.count == 7 + 64 + 4
+    }
+
     /// `sha256-<hex>.sig`: where the signatures of the manifest `digest` live.
     public static func signatureTag(for digest: Digest) -> String {
         "\(digest.algorithm)-\(digest.encoded).sig"

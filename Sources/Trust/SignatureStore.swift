@@ -40,9 +40,16 @@ extension SignatureLocation {
 
     /// Signs an in-toto statement about `digest` (DSSE) and adds it to the `.att` artifact.
     public func attest(repository: String, digest: Digest, predicateType: String, predicate: Data, key: SigningKey) async throws {
-        let statement = Attestation.statement(repository: repository, digest: digest, predicateType: predicateType, predicate: predicate)
+        try await attest(repository: repository, digest: digest, predicates: [(predicateType, predicate)], key: key)
+    }
+
+    /// Several statements about `digest` added to the `.att` artifact in one write.
+    public func attest(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws {
         var artifact = try await attestations(repository: repository, digest: digest) ?? AttestationArtifact()
-        artifact.add(predicateType: predicateType, envelope: try Attestation.envelope(statement, key: key))
+        for (type, predicate) in predicates {
+            let statement = Attestation.statement(repository: repository, digest: digest, predicateType: type, predicate: predicate)
+            artifact.add(predicateType: type, envelope: try Attestation.envelope(statement, key: key))
+        }
         let (config, blobs, manifest) = try artifact.encoded()
         try await put(repository: repository, tag: Attestation.tag(for: digest), config: config,
                       blobs: blobs.map { ($0, Attestation.envelopeMediaType) }, manifest: manifest)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCI
+import Trust
 import CairnPlatform
 
 struct Images: AsyncParsableCommand {
@@ -9,13 +10,15 @@ struct Images: AsyncParsableCommand {
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
 
+    @Flag(help: "Also list signature and attestation artifacts (the sha256-<hex>.sig and .att tags).") var all = false
+
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
         try await reportingErrors {
             let store = try storeOptions.open()
             var rows: [(name: String, image: StoredImage)] = []
-            for (name, descriptor) in try store.images() {
+            for (name, descriptor) in try store.images() where all || !Cosign.isArtifactName(name) {
                 rows.append((name, try store.load(descriptor, name: name)))
             }
             switch format {

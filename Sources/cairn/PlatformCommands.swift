@@ -88,9 +88,14 @@ struct BuilderCreate: AsyncParsableCommand {
             }
             let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
             let parsed = try TOMLFile.read(BuilderConfig.self, from: config)
+            // Entries as builder create reads them: a path relative to builder.toml is a directory.
+            let base = URL(fileURLWithPath: config).standardizedFileURL.deletingLastPathComponent().path
             let entries = (parsed.buildpacks.map { ($0.uri, "buildpack") } + parsed.extensions.map { ($0.uri, "extension") })
-                .compactMap { uri, kind in uri.map { ($0, kind) } }
-            let packages = try await checkBuildpackages(entries.map(\.0), store: store, policy: try policy.map(TrustPolicy.load))
+                .compactMap { uri, kind in uri.map { u in
+                    (!u.hasPrefix("/") && FileManager.default.fileExists(atPath: base + "/" + u) ? base + "/" + u : u, kind)
+                } }
+            let packages = policy == nil && !sign ? [:]
+                : try await checkBuildpackages(entries.map(\.0), store: store, policy: try policy.map(TrustPolicy.load))
             let started = Date()
             var creator = BuilderCreator(store: store, binaries: try LifecycleBinaries.locate(), log: say(quiet))
             creator.lifecycleDirectory = lifecycle.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
