@@ -10,10 +10,13 @@ import Trust
 public struct BuildSigner {
     public var store: ImageStore
     public var key: SigningKey
+    /// CAIRN_HOME: where the builder is unpacked (its buildpack.toml files name dependencies).
+    public var home: String?
 
-    public init(store: ImageStore, key: SigningKey) {
+    public init(store: ImageStore, key: SigningKey, home: String? = nil) {
         self.store = store
         self.key = key
+        self.home = home
     }
 
     /// Signs and attests `app`; returns one line per artifact written.
@@ -22,8 +25,12 @@ public struct BuildSigner {
         let runImage = try? app.lifecycleMetadata()?.runImage
         let runName = runImage?.image ?? request.runImage
         let runDigest = runName.flatMap { try? store.resolve($0).digest }
-        let provenance = BuildProvenance(request: request, app: app, builder: builder, runImage: runName.map { ($0, runDigest) },
+        var provenance = BuildProvenance(request: request, app: app, builder: builder, runImage: runName.map { ($0, runDigest) },
                                          started: started, finished: finished)
+        provenance.builderRoot = try home.map { try RootfsCache(home: $0).rootfs(of: builder, in: store, log: { _ in }) }
+        let used = app.config.config?.labels?[CNBLabel.buildMetadata]
+            .flatMap { try? JSONDecoder().decode(BuildProvenance.UsedModules.self, from: Data($0.utf8)) }?.buildpacks ?? []
+        let dependencies = used.flatMap { provenance.dependencies(of: $0.id, $0.version) }
         let repository = try ImageReference(parsing: app.name ?? request.image).fullName
         let location = StoreSignatures(store: store)
         var done: [String] = []
@@ -32,9 +39,9 @@ public struct BuildSigner {
         var predicates = [(type: Attestation.slsaProvenance, predicate: try provenance.predicate())]
         done.append("SLSA provenance attestation \(repository):\(Attestation.tag(for: app.digest))")
         let documents = try SBOMReader.documents(of: app, in: store)
-        if !documents.isEmpty {
-            predicates.append((Attestation.cycloneDX, try SBOMReader.mergedCycloneDX(documents, name: repository)))
-            done.append("CycloneDX SBOM attestation (\(documents.count) documents merged)")
+        if !documents.isEmpty || !dependencies.isEmpty {
+            predicates.append((Attestation.cycloneDX, try SBOMReader.mergedCycloneDX(documents, name: repository, dependencies: dependencies)))
+            done.append("CycloneDX SBOM attestation (\(documents.count) documents merged, \(dependencies.count) buildpack dependencies)")
         }
         try await location.attest(repository: repository, digest: app.digest, predicates: predicates, key: key)
         return done
@@ -44,7 +51,7 @@ public struct BuildSigner {
 extension SBOMReader {
     /// One CycloneDX 1.4 document with every component of the image's SBOM documents (each
     /// once, by name, version and purl), for an SBOM attestation.
-    public static func mergedCycloneDX(_ documents: [SBOMDocument], name: String) throws -> Data {
+    public static func mergedCycloneDX(_ documents: [SBOMDocument], name: String, dependencies: [BuildpackDependency] = []) throws -> Data {
         var seen = Set<String>()
         var components: [[String: Any]] = []
         for doc in documents {
@@ -56,6 +63,13 @@ extension SBOMReader {
                 if let p = c.purl { entry["purl"] = p }
                 components.append(entry)
             }
+        }
+        // What the buildpacks say they downloaded, with the digest they pinned.
+        for d in dependencies {
+            var entry: [String: Any] = ["type": "library", "name": d.id, "version": d.version,
+                                        "externalReferences": [["type": "distribution", "url": d.uri]]]
+            if let sha = d.sha256 { entry["hashes"] = [["alg": "SHA-256", "content": sha]] }
+            components.append(entry)
         }
         let bom: [String: Any] = [
             "bomFormat": "CycloneDX", "specVersion": "1.4", "version": 1,

@@ -20,6 +20,9 @@ public struct BuildProvenance {
     public var started: Date
     public var finished: Date
     public var invocationID = UUID().uuidString.lowercased()
+    /// The builder's unpacked root, where each buildpack's buildpack.toml names the dependencies
+    /// it downloads (`[[metadata.dependencies]]`, as Paketo's buildpacks list them).
+    public var builderRoot: String?
 
     public init(request: BuildRequest, app: StoredImage, builder: StoredImage, runImage: (name: String, digest: Digest?)?,
                 started: Date, finished: Date) {
@@ -87,9 +90,24 @@ public struct BuildProvenance {
                                           "annotations": ["kind": kind]]
                 if let d = Digest(info.layerDiffID) { dep["digest"] = ["sha256": d.encoded] }
                 deps.append(dep)
+                if kind == "buildpack" {
+                    for d in dependencies(of: module.id, module.version) {
+                        var entry: [String: Any] = ["name": "dependency \(d.id)@\(d.version)", "uri": d.uri,
+                                                    "annotations": ["buildpack": "\(module.id)@\(module.version)"]]
+                        if let sha = d.sha256 { entry["digest"] = ["sha256": sha] }
+                        deps.append(entry)
+                    }
+                }
             }
         }
         return deps
+    }
+
+    /// `[[metadata.dependencies]]` of a buildpack in the builder: id, version, uri, sha256
+    /// (`sha256`, or `checksum = "sha256:…"` as newer Paketo buildpacks write it).
+    public func dependencies(of id: String, _ version: String) -> [BuildpackDependency] {
+        guard let root = builderRoot else { return [] }
+        return BuildpackDependency.read(root + "/cnb/buildpacks/" + id.replacingOccurrences(of: "/", with: "_") + "/" + version + "/buildpack.toml")
     }
 
     /// The buildpacks and extensions io.buildpacks.build.metadata says ran (only id and version
@@ -246,5 +264,24 @@ public struct RebaseProvenance {
             ] as [String: Any],
         ]
         return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}
+
+/// A dependency a buildpack declares it downloads (buildpack.toml `[[metadata.dependencies]]`).
+public struct BuildpackDependency: Sendable {
+    public var id: String
+    public var version: String
+    public var uri: String
+    public var sha256: String?
+
+    public static func read(_ path: String) -> [BuildpackDependency] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let table = try? TOMLParser.parse(text),
+              let list = table["metadata"]?["dependencies"]?.array else { return [] }
+        return list.compactMap { d in
+            guard let id = d["id"]?.string else { return nil }
+            var sha = d["sha256"]?.string
+            if sha == nil, let checksum = d["checksum"]?.string, checksum.hasPrefix("sha256:") { sha = String(checksum.dropFirst(7)) }
+            return BuildpackDependency(id: id, version: d["version"]?.string ?? "", uri: d["uri"]?.string ?? "", sha256: sha)
+        }
     }
 }

@@ -257,7 +257,8 @@ struct Build: AsyncParsableCommand {
             FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description,
                                                        Date().timeIntervalSince(started)).utf8))
             if let signingKey {
-                let lines = try await BuildSigner(store: store, key: signingKey).sign(request: request, app: built, started: started, finished: Date())
+                let lines = try await BuildSigner(store: store, key: signingKey, home: cairnHome())
+                    .sign(request: request, app: built, started: started, finished: Date())
                 for line in lines { FileHandle.standardError.write(Data("[cairn] Wrote \(line)\n".utf8)) }
             }
             if publish {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OCI
 import CairnPlatform
+import Phases
 import Trust
 
 /// The signing key: `--key FILE`, else `CAIRN_SIGNING_KEY` (a file path).
@@ -159,4 +160,41 @@ func checkBuildpackages(_ uris: [String], store: ImageStore, policy: TrustPolicy
         out[uri] = (image.digest, signer)
     }
     return out
+}
+
+struct Save: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an image with its signatures and attestations to an OCI layout directory as `cosign save` does, for `cosign verify --local-image` and air-gapped transfer.")
+
+    @Argument(help: "The image in the store.") var image: String
+    @Option(help: "The directory to write (must not exist).") var dir: String
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            guard !FileManager.default.fileExists(atPath: dir) else { throw CLIError("--dir \(dir) exists; give a new directory") }
+            let store = try storeOptions.open()
+            let stored = try store.resolve(image)
+            let repository = try ImageReference(parsing: stored.name ?? image).fullName
+            let target = try ImageStore(root: dir)
+            try copyImage(stored, from: store, to: target)
+            var manifests = [Descriptor(mediaType: stored.descriptor.mediaType, digest: stored.digest, size: stored.descriptor.size,
+                                        annotations: ["kind": "dev.cosignproject.cosign/image"])]
+            let location = StoreSignatures(store: store)
+            for (tag, kind) in [(Cosign.signatureTag(for: stored.digest), "sigs"), (Attestation.tag(for: stored.digest), "atts")] {
+                guard let (data, blob) = try await location.artifact(repository: repository, tag: tag) else { continue }
+                let manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: "\(repository):\(tag)")
+                _ = try target.writeBlob(try await blob(manifest.config), mediaType: manifest.config.mediaType)
+                for layer in manifest.layers { _ = try target.writeBlob(try await blob(layer), mediaType: layer.mediaType) }
+                let written = try target.writeBlob(data, mediaType: MediaType.ociManifest)
+                manifests.append(Descriptor(mediaType: MediaType.ociManifest, digest: written.digest, size: written.size,
+                                            annotations: ["kind": "dev.cosignproject.cosign/\(kind)"]))
+            }
+            // The index as cosign writes it: one entry per kind, no names.
+            let index = try CanonicalJSON.encode(ImageIndex(manifests: manifests))
+            try index.write(to: URL(fileURLWithPath: dir + "/index.json.tmp"))
+            guard rename(dir + "/index.json.tmp", dir + "/index.json") == 0 else { throw CLIError("cannot write \(dir)/index.json") }
+            print("Saved \(repository)@\(stored.digest) with \(manifests.count - 1) signature/attestation artifact(s) to \(dir)")
+        }
+    }
 }

@@ -111,6 +111,16 @@ func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
     let remoteVerify = try t.cairn(["verify", "--remote", remote, "--key", t.pub, "--insecure-registry", registry.host])
     #expect(remoteVerify.status == 0, "\(remoteVerify.stdout)\(remoteVerify.stderr)")
 
+    // Saved as `cosign save` lays it out, cosign verifies it offline from the directory.
+    let saved = try t.cairn(["save", "site", "--dir", t.tmp.path + "/saved"])
+    #expect(saved.status == 0, "\(saved.stderr)")
+    let local = try cosign.run(["verify", "--key", t.pub, "--insecure-ignore-tlog", "--trusted-root", cosign.trustedRoot,
+                                "--local-image", t.tmp.path + "/saved"])
+    #expect(local.status == 0, "cosign verify --local-image: \(local.stderr)")
+    let localAtt = try cosign.run(["verify-attestation", "--key", t.pub, "--type", "slsaprovenance1", "--insecure-ignore-tlog",
+                                   "--trusted-root", cosign.trustedRoot, "--local-image", t.tmp.path + "/saved"])
+    #expect(localAtt.status == 0, "cosign verify-attestation --local-image: \(localAtt.stderr)")
+
     // An edited attestation: the envelope no longer matches its digest, and verification says so.
     let edited = try run(["python3", "-c", """
         import json, sys
@@ -166,4 +176,49 @@ func aSignedRebaseRecordsTheOldAndNewDigestsInItsProvenance() throws {
     let manifest = byproducts.first { $0["name"] as? String == "manifest" }
     #expect((manifest?["digest"] as? [String: String])?["sha256"] == String(after.dropFirst(7)))
     #expect((manifest?["annotations"] as? [String: Any])?["previousDigest"] as? String == before)
+}
+
+/// A buildpack's `[[metadata.dependencies]]` (id, version, uri, sha256, as Paketo's buildpacks
+/// list what they download) appear in the build's provenance and in its SBOM attestation.
+@Test(.enabled(if: geteuid() == 0, "cairn build runs its sandbox as root"))
+func buildpackDependenciesAreInTheProvenanceAndTheSBOM() throws {
+    let t = try TrustHome()
+    let bp = t.tmp.path + "/static-site"
+    let sha = String(repeating: "ab", count: 32)
+    _ = try sh("cp -a '\(packageRoot)/examples/buildpacks/static-site' '\(bp)'")
+    let descriptor = try String(contentsOfFile: bp + "/buildpack.toml", encoding: .utf8)
+    try writeFile(bp + "/buildpack.toml", descriptor + """
+
+        [[metadata.dependencies]]
+        id = "busybox-httpd"
+        version = "1.36.1"
+        uri = "https://example.com/busybox-1.36.1.tgz"
+        sha256 = "\(sha)"
+        """)
+    try writeFile(t.tmp.path + "/builder.toml", """
+        [[buildpacks]]
+        uri = "\(bp)"
+        [[order]]
+        [[order.group]]
+        id = "examples/static-site"
+        version = "0.1.0"
+        [build]
+        image = "tiny/build:latest"
+        [[run.images]]
+        image = "tiny/run:latest"
+        """)
+    #expect(try t.cairn(["builder", "create", "deps-builder", "--config", t.tmp.path + "/builder.toml"]).status == 0)
+    let built = try t.cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", "deps-builder", "--sign", "--key", t.key])
+    try #require(built.status == 0, "\(built.stderr)")
+    let digest = try storeDigest(t.home + "/store", "site:latest")
+    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att"])
+    let lines = read.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    let provenance = lines.first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any]
+    let deps = ((provenance?["predicate"] as? [String: Any])?["buildDefinition"] as? [String: Any])?["resolvedDependencies"] as? [[String: Any]] ?? []
+    let dep = deps.first { $0["name"] as? String == "dependency busybox-httpd@1.36.1" }
+    #expect(dep?["uri"] as? String == "https://example.com/busybox-1.36.1.tgz" && (dep?["digest"] as? [String: String])?["sha256"] == sha, "\(deps)")
+    let sbom = lines.first { $0["predicateType"] as? String == "https://cyclonedx.org/bom" }?["statement"] as? [String: Any]
+    let components = (sbom?["predicate"] as? [String: Any])?["components"] as? [[String: Any]] ?? []
+    let component = components.first { $0["name"] as? String == "busybox-httpd" && $0["version"] as? String == "1.36.1" }
+    #expect((component?["hashes"] as? [[String: String]])?.first?["content"] == sha, "\(components)")
 }
