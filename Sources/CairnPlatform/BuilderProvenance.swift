@@ -62,3 +62,49 @@ public struct BuilderProvenance {
         return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
     }
 }
+
+/// SLSA Provenance v1 for `cairn extend --sign`: the Dockerfile and build context (digests),
+/// the build-arg names (not values), the kind, and the base image with its digest.
+public struct ExtendProvenance {
+    public static let buildType = "https://cairn.dev/provenance/extend/v1"
+
+    public var base: (name: String, digest: Digest)
+    public var dockerfile: String
+    public var context: String
+    public var argNames: [String]
+    public var kind: String
+    public var started: Date
+    public var finished: Date
+
+    public init(base: (name: String, digest: Digest), dockerfile: String, context: String, argNames: [String], kind: String,
+                started: Date, finished: Date) {
+        self.base = base
+        self.dockerfile = dockerfile
+        self.context = context
+        self.argNames = argNames
+        self.kind = kind
+        self.started = started
+        self.finished = finished
+    }
+
+    public func predicate() throws -> Data {
+        var file: [String: Any] = ["path": dockerfile]
+        if let d = try sha256File(dockerfile) { file["digest"] = ["sha256": d] }
+        let external: [String: Any] = [
+            "dockerfile": file, "context": ["path": context, "digest": ["sha256": try SourceIdentity.treeDigest(context)]],
+            "buildArgs": argNames.sorted(), "kind": kind,
+        ]
+        let predicate: [String: Any] = [
+            "buildDefinition": [
+                "buildType": Self.buildType, "externalParameters": external,
+                "resolvedDependencies": [["name": "base-image", "uri": base.name, "digest": ["sha256": base.digest.encoded]]],
+            ] as [String: Any],
+            "runDetails": [
+                "builder": ["id": BuildProvenance.builderID],
+                "metadata": ["invocationId": UUID().uuidString.lowercased(), "startedOn": BuildProvenance.rfc3339(started),
+                             "finishedOn": BuildProvenance.rfc3339(finished)],
+            ] as [String: Any],
+        ]
+        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}

@@ -4,6 +4,7 @@ import Foundation
 import OCI
 import Buildpacks
 import CairnPlatform
+import Trust
 
 extension ExtendKind: ExpressibleByArgument {}
 
@@ -25,11 +26,15 @@ struct ExtendImage: AsyncParsableCommand {
     @Option(help: "build or run: which image kind the Dockerfile extends.") var kind: ExtendKind = .run
     @Option(help: "Layer compression: gzip, zstd or none.") var compression: Compression = .gzip
     @Option(help: "The name of the new image.") var tag: String
+    @Flag(help: "Sign the new image and attest its provenance (Dockerfile, context, base image; build-arg names only).") var sign = false
+    @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
     @Flag(help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
         try await reportingErrors {
+            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let started = Date()
             var args: [String: String] = [:]
             for a in buildArgs {
                 guard let (name, value) = EnvEntry.split(a) else { throw CLIError("--build-arg \(a): expected NAME=VALUE") }
@@ -41,6 +46,15 @@ struct ExtendImage: AsyncParsableCommand {
             let context = context ?? URL(fileURLWithPath: dockerfile).deletingLastPathComponent().path
             let image = try DockerfileRunner(store: store, home: cairnHome(), log: say(quiet))
                 .apply(base: base, dockerfile: dockerfile, context: context, args: args, kind: kind, compression: compression, tag: tag)
+            if let signingKey {
+                let provenance = ExtendProvenance(base: (base, try store.resolve(base).digest), dockerfile: dockerfile, context: context,
+                                                  argNames: Array(args.keys), kind: "\(kind)", started: started, finished: Date())
+                let repository = try ImageReference(parsing: image.name ?? tag).fullName
+                let signatures = StoreSignatures(store: store)
+                try await signatures.sign(repository: repository, digest: image.digest, key: signingKey)
+                try await signatures.attest(repository: repository, digest: image.digest, predicateType: Attestation.slsaProvenance,
+                                            predicate: try provenance.predicate(), key: signingKey)
+            }
             print(quiet ? image.digest.description : "\(image.name ?? tag) \(image.digest)")
         }
     }

@@ -286,6 +286,18 @@ func cairnExtendAppliesADockerfile() throws {
     let ran = try cairnAt(["run", "tiny-extended:1", "--", "cat", "/hello", "/opt/notes.txt"], home: home)
     #expect(ran.stdout == "hello cairn\nnotes\n", "\(ran.stdout) \(ran.stderr)")
 
+    // --sign: the extended image is signed and its provenance names the Dockerfile, the context,
+    // the base image's digest, and the build-arg names without their values.
+    _ = try cairnAt(["key", "generate", "--output-key-prefix", tmp.path + "/k"], home: home)
+    let signed = try cairnAt(["extend", "tiny/run:latest", "--dockerfile", tmp.path + "/ctx/run.Dockerfile", "--build-arg", "who=s3cret-value",
+                              "--tag", "tiny-extended:2", "--sign", "--key", tmp.path + "/k.key"], home: home)
+    try #require(signed.status == 0, "\(signed.stderr)")
+    let verified = try cairnAt(["verify", "tiny-extended:2", "--key", tmp.path + "/k.pub"], home: home)
+    #expect(verified.status == 0 && verified.stdout.contains("https://slsa.dev/provenance/v1"), "\(verified.stdout)\(verified.stderr)")
+    let digest = try storeDigest(home + "/store", "tiny-extended:2")
+    let statement = try run(["python3", "-c", attestationReader, home + "/store", "tiny-extended:sha256-\(digest.dropFirst(7)).att"]).stdout
+    #expect(statement.contains("extend/v1") && statement.contains("\"who\"") && !statement.contains("s3cret-value"), "\(statement)")
+
     try writeFile(tmp.path + "/ctx/bad.Dockerfile", "ARG base_image\nFROM ${base_image}\nHEALTHCHECK CMD true\n")
     let bad = try cairnAt(["extend", "tiny/run:latest", "--dockerfile", tmp.path + "/ctx/bad.Dockerfile", "--tag", "bad:1"], home: home)
     #expect(bad.status != 0)
