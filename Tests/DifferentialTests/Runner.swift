@@ -22,6 +22,8 @@ struct ListedDifference {
     var match: String
     var reason: String
     var spec: String
+    /// A difference seen in some runs only (`optional = true`): not reported when it does not occur.
+    var optional = false
 
     static let path = fixturesRoot + "/differential/differences.toml"
 
@@ -33,7 +35,7 @@ struct ListedDifference {
                   !reason.isEmpty, !spec.isEmpty else {
                 throw TestSupportError("\(path): difference[\(i)] needs match, reason and spec (non-empty strings)")
             }
-            return ListedDifference(match: match, reason: reason, spec: spec)
+            return ListedDifference(match: match, reason: reason, spec: spec, optional: entry["optional"]?.bool ?? false)
         }
     }
 
@@ -93,7 +95,7 @@ enum DifferentialRunner {
         for (caseID, d) in tally.unlisted {
             Issue.record("\(caseID): \(d) — not in \(ListedDifference.path)")
         }
-        for (i, entry) in listed.enumerated() where entry.match.hasPrefix(phase + "/") && !tally.usedListings.contains(i) {
+        for (i, entry) in listed.enumerated() where entry.match.hasPrefix(phase + "/") && !entry.optional && !tally.usedListings.contains(i) {
             Issue.record("\(ListedDifference.path): difference[\(i)] (\(entry.match)) matches no difference any more: remove it")
         }
         for (caseID, logs) in tally.logs.sorted(by: { $0.key < $1.key }) {
