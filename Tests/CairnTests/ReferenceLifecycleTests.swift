@@ -118,6 +118,25 @@ func layerPatchRunAndAuditOfImagesTheReferenceBuilt() throws {
     #expect(after.status == 0 && after.stdout.contains("runtime 1.0.1") && !after.stdout.contains("old-only"),
             "\(after.stdout)\(after.stderr)")
 
+    // The other readers of layers and labels, on the images the reference built: patch extract,
+    // audit scan, and a run image rebase (with its package diff of the run image layers).
+    let extracted = try cairnAt(["patch", "extract", "patches/runtime:1.0.1", "--buildpack", "tests/runtime", "--layer", "runtime",
+                                 "patches/runtime-min:1.0.1"], home: home)
+    #expect(extracted.status == 0, "\(extracted.stdout)\(extracted.stderr)")
+    let scanned = try cairnAt(["audit", "scan", "--buildpack", "tests/runtime"], home: home)
+    #expect(scanned.status == 0 && scanned.stdout.contains("app"), "\(scanned.stdout)\(scanned.stderr)")
+    try writeFile(reference.tmp.path + "/run-patch/etc/run-image-patch", "2\n")
+    let updated = try cairnAt(["import", reference.tmp.path + "/run-patch", "tiny/run:latest", "--base", "tiny/run:latest"], home: home)
+    try #require(updated.status == 0, "\(updated.stderr)")
+    let outdated = try cairnAt(["audit", "scan", "--outdated"], home: home)
+    #expect(outdated.stdout.contains("app"), "the reference-built image is on the old run image: \(outdated.stdout)\(outdated.stderr)")
+    let rebased = try cairnAt(["rebase", "app"], home: home)
+    #expect(rebased.status == 0, "\(rebased.stdout)\(rebased.stderr)")
+    let current = try cairnAt(["audit", "scan", "--outdated"], home: home)
+    #expect(current.status == 0 && !current.stdout.contains("app "), "rebased, app is current: \(current.stdout)\(current.stderr)")
+    let afterRebase = try cairnAt(["run", "app"], home: home)
+    #expect(afterRebase.status == 0 && afterRebase.stdout.contains("runtime 1.0.1"), "\(afterRebase.stdout)\(afterRebase.stderr)")
+
     let indexed = try cairnAt(["audit", "index"], home: home)
     #expect(indexed.status == 0, "\(indexed.stdout)\(indexed.stderr)")
     let found = try cairnAt(["audit", "buildpack", "tests/runtime"], home: home)
