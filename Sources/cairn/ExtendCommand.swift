@@ -33,7 +33,7 @@ struct ExtendImage: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let signingKey = try TrustConfig.signingKey(flag: sign, key: key)
             let started = Date()
             var args: [String: String] = [:]
             for a in buildArgs {

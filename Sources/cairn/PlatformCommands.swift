@@ -202,7 +202,7 @@ struct Build: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             // The key is read before the build: a missing key is said before minutes of work.
-            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let signingKey = try TrustConfig.signingKey(flag: sign, key: key)
             let limit = try timeout.map { text in
                 guard let d = GoDuration.parse(text), d > .zero else {
                     throw CLIError("--timeout \(text): expected a duration such as 90s, 10m or 1h30m")

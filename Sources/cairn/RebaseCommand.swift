@@ -58,7 +58,7 @@ struct Rebase: AsyncParsableCommand {
             let patches = try layerPatches.map { path in
                 do { return try LayerPatchFile.read(path) } catch { throw CLIError("\(error)") }
             }
-            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let signingKey = try TrustConfig.signingKey(flag: sign, key: key)
             var outcomes: [String: Outcome] = [:]
             let lists = PackageLists()
             try await withLocation { location in

@@ -1,15 +1,53 @@
 import ArgumentParser
+import Buildpacks
 import Foundation
 import OCI
 import CairnPlatform
 import Phases
 import Trust
 
-/// The signing key: `--key FILE`, else `CAIRN_SIGNING_KEY` (a file path).
+/// The signing key: `--key FILE`, else `CAIRN_SIGNING_KEY` (a file path), else `key` in
+/// `$CAIRN_HOME/config.toml`'s `[trust]` table.
 func signingKeyPath(_ flag: String?) throws -> String {
     if let flag { return flag }
     if let env = ProcessInfo.processInfo.environment["CAIRN_SIGNING_KEY"], !env.isEmpty { return env }
-    throw CLIError("no signing key: pass --key FILE or set CAIRN_SIGNING_KEY to the key's path (cairn key generate makes one)")
+    if let key = try TrustConfig.load().key { return key }
+    throw CLIError("no signing key: pass --key FILE, set CAIRN_SIGNING_KEY to the key's path, or key in [trust] of \(TrustConfig.path) (cairn key generate makes one)")
+}
+
+/// `$CAIRN_HOME/config.toml`, `[trust]`: `sign = true` signs what build, rebase and extend make
+/// without `--sign`; `key = "PATH"` names the key.
+struct TrustConfig {
+    var sign = false
+    var key: String?
+
+    static var path: String { cairnHome() + "/config.toml" }
+
+    static func load() throws -> TrustConfig {
+        guard let data = FileManager.default.contents(atPath: path) else { return TrustConfig() }
+        let table: [String: TOMLValue]
+        do { table = try TOMLParser.parse(String(decoding: data, as: UTF8.self)) } catch {
+            throw CLIError("\(path): not valid TOML: \(error)")
+        }
+        guard let trust = table["trust"] else { return TrustConfig() }
+        guard let t = trust.table else { throw CLIError("\(path): trust must be a table") }
+        var config = TrustConfig()
+        if let sign = t["sign"] {
+            guard let b = sign.bool else { throw CLIError("\(path): trust.sign must be true or false") }
+            config.sign = b
+        }
+        if let key = t["key"] {
+            guard let k = key.string else { throw CLIError("\(path): trust.key must be a string (a path)") }
+            config.key = k
+        }
+        return config
+    }
+
+    /// The key to sign with when `--sign` is given or the config asks for signing; nil otherwise.
+    static func signingKey(flag sign: Bool, key: String?) throws -> SigningKey? {
+        guard try sign || load().sign else { return nil }
+        return try SigningKey.load(try signingKeyPath(key))
+    }
 }
 
 struct KeyCommand: AsyncParsableCommand {

@@ -137,7 +137,7 @@ func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
     #expect(tampered.status != 0 && tampered.stderr.contains("content digest is"), "\(tampered.stderr)")
 }
 
-/// `cairn rebase --sign` onto an updated run image: the rebased image is signed and its
+/// `cairn rebase`, signing set in config.toml, onto an updated run image: the rebased image is signed and its
 /// provenance names the previous image and digest, the new run image's digest, and the old and
 /// new manifest digests.
 @Test(.enabled(if: geteuid() == 0, "cairn build runs its sandbox as root"))
@@ -152,7 +152,9 @@ func aSignedRebaseRecordsTheOldAndNewDigestsInItsProvenance() throws {
     let updated = try t.cairn(["import", t.tmp.path + "/patch", "tiny/run:latest", "--base", "tiny/run:latest"])
     try #require(updated.status == 0, "\(updated.stderr)")
     let runDigest = try storeDigest(t.home + "/store", "tiny/run:latest")
-    let rebased = try t.cairn(["rebase", "site", "--sign", "--key", t.key])
+    // Signing set by $CAIRN_HOME/config.toml instead of flags.
+    try writeFile(t.home + "/config.toml", "[trust]\nsign = true\nkey = \"\(t.key)\"\n")
+    let rebased = try t.cairn(["rebase", "site"])
     try #require(rebased.status == 0, "\(rebased.stdout)\(rebased.stderr)")
     #expect(rebased.stdout.contains("signed, provenance attested"), "\(rebased.stdout)")
     let after = try storeDigest(t.home + "/store", "site:latest")
