@@ -81,6 +81,7 @@ struct AuditScan: AsyncParsableCommand {
     @Option(help: "Images built with this buildpack: ID, ID@VERSION or ID@<VERSION.") var buildpack: String?
     @Option(help: "Images whose SBOMs list this package: NAME, NAME@VERSION or NAME@<VERSION.") var package: String?
     @Option(help: "table or json.") var format: OutputFormat = .table
+    @OptionGroup var trust: TrustCriteria
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
@@ -92,7 +93,11 @@ struct AuditScan: AsyncParsableCommand {
             query.package = try package.map { try VersionConstraint(parsing: $0) }
             let store = try storeOptions.open()
             let records = try Audit.records(in: store) { FileHandle.standardError.write(Data("cairn: warning: \($0)\n".utf8)) }
-            let matches = records.compactMap { r in query.reasons(r).map { (record: r, reasons: $0) } }
+            var matches: [(record: AuditRecord, reasons: [String])] = []
+            for r in records {
+                guard let reasons = query.reasons(r), let trusted = try await trust.reasons(r.image, store: store) else { continue }
+                matches.append((r, reasons + trusted))
+            }
             switch format {
             case .json:
                 struct Entry: Encodable {

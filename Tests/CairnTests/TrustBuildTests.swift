@@ -95,6 +95,38 @@ func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
     let signedRun = try t.cairn(["verify", "site", "--key", t.pub, "--policy", t.tmp.path + "/run.toml"])
     #expect(signedRun.status == 0, "\(signedRun.stdout)\(signedRun.stderr)")
 
+    // The fleet: which images are unsigned, built by another builder, or hold a buildpack from a
+    // given buildpackage (audit scan, from signatures and verified provenance).
+    let plain = try t.cairn(["build", "plain", "--path", packageRoot + "/examples/apps/static-site", "--builder", ExampleBuilder.name])
+    try #require(plain.status == 0, "\(plain.stderr)")
+    let unsignedScan = try t.cairn(["audit", "scan", "--unsigned", "--key", t.pub, "--format", "json"])
+    #expect(unsignedScan.stdout.contains("\"plain:latest\"") && !unsignedScan.stdout.contains("\"site:latest\""), "\(unsignedScan.stdout)\(unsignedScan.stderr)")
+    let otherBuilders = try t.cairn(["audit", "scan", "--key", t.pub, "--builder-not", builderDigest, "--format", "json"])
+    #expect(otherBuilders.stdout.contains("no verified provenance names its builder") && !otherBuilders.stdout.contains("\"site:latest\""),
+            "\(otherBuilders.stdout)\(otherBuilders.stderr)")
+    let packaged = try t.cairn(["buildpack", "package", packageRoot + "/examples/buildpacks/static-site", "bp/static-site:0.1.0", "--sign", "--key", t.key])
+    try #require(packaged.status == 0, "\(packaged.stderr)")
+    try writeFile(t.tmp.path + "/pkg-builder.toml", """
+        [[buildpacks]]
+        uri = "bp/static-site:0.1.0"
+        [[order]]
+        [[order.group]]
+        id = "examples/static-site"
+        version = "0.1.0"
+        [build]
+        image = "tiny/build:latest"
+        [[run.images]]
+        image = "tiny/run:latest"
+        """)
+    let pkgBuilder = try t.cairn(["builder", "create", "pkg-builder", "--config", t.tmp.path + "/pkg-builder.toml", "--sign", "--key", t.key])
+    try #require(pkgBuilder.status == 0, "\(pkgBuilder.stderr)")
+    let fromPackage = try t.cairn(["build", "site3", "--path", packageRoot + "/examples/apps/static-site", "--builder", "pkg-builder", "--sign", "--key", t.key])
+    try #require(fromPackage.status == 0, "\(fromPackage.stderr)")
+    let packageDigest = try storeDigest(t.home + "/store", "bp/static-site:0.1.0")
+    let byPackage = try t.cairn(["audit", "scan", "--key", t.pub, "--from-buildpackage", packageDigest, "--format", "json"])
+    #expect(byPackage.stdout.contains("\"site3:latest\"") && !byPackage.stdout.contains("\"site:latest\"") && byPackage.stdout.contains("from buildpackage"),
+            "\(byPackage.stdout)\(byPackage.stderr)")
+
     // Pushed, the signature and attestations travel; cosign finds and verifies them.
     let registry = try LocalRegistry()
     let remote = "\(registry.host)/site:latest"
