@@ -35,6 +35,7 @@ public struct BuilderProvenance {
         var deps: [[String: Any]] = [["name": "build-image", "uri": buildImage.name, "digest": ["sha256": buildImage.digest.encoded]],
                                      ["name": "lifecycle", "uri": "pkg:generic/lifecycle@\(lifecycleVersion)"]]
         let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        let external: [String: Any] = ["config": config]
         for s in sources {
             var dep: [String: Any] = ["name": s.kind, "uri": s.uri]
             if let package = s.package {
@@ -51,15 +52,8 @@ public struct BuilderProvenance {
             }
             deps.append(dep)
         }
-        let predicate: [String: Any] = [
-            "buildDefinition": ["buildType": Self.buildType, "externalParameters": ["config": config], "resolvedDependencies": deps] as [String: Any],
-            "runDetails": [
-                "builder": ["id": BuildProvenance.builderID],
-                "metadata": ["invocationId": UUID().uuidString.lowercased(), "startedOn": BuildProvenance.rfc3339(started),
-                             "finishedOn": BuildProvenance.rfc3339(finished)],
-            ] as [String: Any],
-        ]
-        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+        return try BuildProvenance.slsaPredicate(buildType: Self.buildType, external: external, dependencies: deps,
+                                                 started: started, finished: finished)
     }
 }
 
@@ -94,17 +88,8 @@ public struct ExtendProvenance {
             "dockerfile": file, "context": ["path": context, "digest": ["sha256": try SourceIdentity.treeDigest(context)]],
             "buildArgs": argNames.sorted(), "kind": kind,
         ]
-        let predicate: [String: Any] = [
-            "buildDefinition": [
-                "buildType": Self.buildType, "externalParameters": external,
-                "resolvedDependencies": [["name": "base-image", "uri": base.name, "digest": ["sha256": base.digest.encoded]]],
-            ] as [String: Any],
-            "runDetails": [
-                "builder": ["id": BuildProvenance.builderID],
-                "metadata": ["invocationId": UUID().uuidString.lowercased(), "startedOn": BuildProvenance.rfc3339(started),
-                             "finishedOn": BuildProvenance.rfc3339(finished)],
-            ] as [String: Any],
-        ]
-        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+        let deps: [[String: Any]] = [["name": "base-image", "uri": base.name, "digest": ["sha256": base.digest.encoded]]]
+        return try BuildProvenance.slsaPredicate(buildType: Self.buildType, external: external, dependencies: deps,
+                                                 started: started, finished: finished)
     }
 }

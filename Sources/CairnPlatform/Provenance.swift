@@ -36,16 +36,22 @@ public struct BuildProvenance {
 
     /// The predicate as JSON (keys sorted).
     public func predicate() throws -> Data {
+        try Self.slsaPredicate(buildType: Self.buildType, external: try externalParameters(), dependencies: try resolvedDependencies(),
+                               started: started, finished: finished, invocationID: invocationID)
+    }
+
+    /// An SLSA Provenance v1 predicate with Cairn as the builder: what every Cairn build type
+    /// shares (runDetails from start, finish and invocation id; byproducts when given).
+    static func slsaPredicate(buildType: String, external: [String: Any], dependencies: [[String: Any]], started: Date, finished: Date,
+                              invocationID: String = UUID().uuidString.lowercased(), byproducts: [[String: Any]] = []) throws -> Data {
+        var runDetails: [String: Any] = [
+            "builder": ["id": builderID],
+            "metadata": ["invocationId": invocationID, "startedOn": rfc3339(started), "finishedOn": rfc3339(finished)],
+        ]
+        if !byproducts.isEmpty { runDetails["byproducts"] = byproducts }
         let predicate: [String: Any] = [
-            "buildDefinition": [
-                "buildType": Self.buildType,
-                "externalParameters": try externalParameters(),
-                "resolvedDependencies": try resolvedDependencies(),
-            ] as [String: Any],
-            "runDetails": [
-                "builder": ["id": Self.builderID],
-                "metadata": ["invocationId": invocationID, "startedOn": Self.rfc3339(started), "finishedOn": Self.rfc3339(finished)],
-            ] as [String: Any],
+            "buildDefinition": ["buildType": buildType, "externalParameters": external, "resolvedDependencies": dependencies] as [String: Any],
+            "runDetails": runDetails,
         ]
         return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
     }
@@ -254,16 +260,8 @@ public struct RebaseProvenance {
             if let d = Digest(r.newDiffID) { entry["digest"] = ["sha256": d.encoded] }
             byproducts.append(entry)
         }
-        let predicate: [String: Any] = [
-            "buildDefinition": ["buildType": Self.buildType, "externalParameters": external, "resolvedDependencies": deps] as [String: Any],
-            "runDetails": [
-                "builder": ["id": BuildProvenance.builderID],
-                "metadata": ["invocationId": invocationID, "startedOn": BuildProvenance.rfc3339(started),
-                             "finishedOn": BuildProvenance.rfc3339(finished)],
-                "byproducts": byproducts,
-            ] as [String: Any],
-        ]
-        return try JSONSerialization.data(withJSONObject: predicate, options: [.sortedKeys, .withoutEscapingSlashes])
+        return try BuildProvenance.slsaPredicate(buildType: Self.buildType, external: external, dependencies: deps, started: started,
+                                                 finished: finished, invocationID: invocationID, byproducts: byproducts)
     }
 }
 

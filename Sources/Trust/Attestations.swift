@@ -85,10 +85,7 @@ public struct AttestationArtifact: Sendable {
     }
 
     public static func decode(manifest data: Data, what: String, blob: (Descriptor) async throws -> Data) async throws -> AttestationArtifact {
-        let manifest: Manifest
-        do { manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: what) } catch {
-            throw TrustError.artifact(what: what, reason: "is not an image manifest: \(error)")
-        }
+        let manifest = try Cosign.manifest(data, what: what)
         var out = AttestationArtifact()
         for d in manifest.layers where d.mediaType == Attestation.envelopeMediaType {
             let envelope = try await blob(d)

@@ -12,6 +12,13 @@ public enum Cosign {
     public static let signatureAnnotation = "dev.cosignproject.cosign/signature"
     public static let signatureType = "cosign container image signature"
 
+    /// An artifact's manifest, or an error naming it.
+    static func manifest(_ data: Data, what: String) throws -> Manifest {
+        do { return try CanonicalJSON.decode(Manifest.self, from: data, what: what) } catch {
+            throw TrustError.artifact(what: what, reason: "is not an image manifest: \(error)")
+        }
+    }
+
     /// Whether a store name (`repo:tag`) is a signature or attestation artifact's.
     public static func isArtifactName(_ name: String) -> Bool {
         guard let colon = name.lastIndex(of: ":") else { return false }
@@ -110,10 +117,7 @@ public struct SignatureArtifact: Sendable {
 
     /// Reads an artifact from its manifest, fetching payloads with `blob`.
     public static func decode(manifest data: Data, what: String, blob: (Descriptor) async throws -> Data) async throws -> SignatureArtifact {
-        let manifest: Manifest
-        do { manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: what) } catch {
-            throw TrustError.artifact(what: what, reason: "is not an image manifest: \(error)")
-        }
+        let manifest = try Cosign.manifest(data, what: what)
         var layers: [SignatureLayer] = []
         for d in manifest.layers where d.mediaType == Cosign.simpleSigningMediaType {
             guard let b64 = d.annotations?[Cosign.signatureAnnotation], let signature = Data(base64Encoded: b64) else {

@@ -143,10 +143,7 @@ public func copyTrustArtifacts(digest: Digest, from source: any SignatureLocatio
     var copied: [String] = []
     for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest)] {
         guard let (data, blob) = try await source.artifact(repository: sourceRepository, tag: tag) else { continue }
-        let manifest: Manifest
-        do { manifest = try CanonicalJSON.decode(Manifest.self, from: data, what: "\(sourceRepository):\(tag)") } catch {
-            throw TrustError.artifact(what: "\(sourceRepository):\(tag)", reason: "is not an image manifest: \(error)")
-        }
+        let manifest = try Cosign.manifest(data, what: "\(sourceRepository):\(tag)")
         let config = try await blob(manifest.config)
         var blobs: [(Data, String)] = []
         for layer in manifest.layers { blobs.append((try await blob(layer), layer.mediaType)) }
