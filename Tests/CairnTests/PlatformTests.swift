@@ -77,8 +77,8 @@ func execConfig(_ object: [String: Any]) -> [String: Any] {
     let bundle = TempDir("stack-unpack")
     let u = try run(["umoci", "unpack", "--image", "\(stack.store):\(TinyStack.buildImage)", bundle.path + "/b"])
     #expect(u.status == 0, "\(u.stderr)")
-    var st = stat()
-    #expect(stat(bundle.path + "/b/rootfs/home/cnb", &st) == 0 && st.st_uid == 1000)
+    let home = try FileManager.default.attributesOfItem(atPath: bundle.path + "/b/rootfs/home/cnb")
+    #expect((home[.ownerAccountID] as? NSNumber)?.intValue == 1000)
     #expect(FileManager.default.fileExists(atPath: bundle.path + "/b/rootfs/cnb/buildpacks"))
     #expect(FileManager.default.fileExists(atPath: bundle.path + "/b/rootfs/bin/sh"))
 }
