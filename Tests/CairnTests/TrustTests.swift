@@ -176,6 +176,12 @@ func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
     #expect(byCairn.status == 0, "cairn verify of cosign's signature: \(byCairn.stderr)")
     let cairnWrongKey = try t.cairn(["verify", "--remote", build, "--key", t.pub] + insecure)
     #expect(cairnWrongKey.status != 0 && cairnWrongKey.stderr.contains("does not verify with the given key"), "\(cairnWrongKey.stderr)")
+
+    // Pulled, cosign's signature comes along into the store and verifies there.
+    let pulled = try t.cairn(["pull", build] + insecure)
+    #expect(pulled.status == 0 && pulled.stderr.contains(".sig"), "\(pulled.stdout)\(pulled.stderr)")
+    let inStore = try t.cairn(["verify", build, "--key", t.tmp.path + "/cosign.pub"])
+    #expect(inStore.status == 0, "\(inStore.stdout)\(inStore.stderr)")
 }
 
 /// Buildpack binaries' chain of custody: `cairn buildpack package --sign`; a trust policy with
