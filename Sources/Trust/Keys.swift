@@ -144,3 +144,11 @@ func writeAtomically(_ data: Data, to path: String, mode: mode_t) throws {
         throw TrustError.io(path: path, reason: "cannot be written: \(String(cString: strerror(errno)))")
     }
 }
+
+/// SHA-256 fed in chunks (a file inside a layer, read as it streams).
+public struct StreamingSHA256 {
+    var hasher = SHA256()
+    public init() {}
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+    public func hex() -> String { hexString(hasher.finalize()) }
+}

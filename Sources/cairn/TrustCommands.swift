@@ -123,21 +123,42 @@ struct Verify: AsyncParsableCommand {
     @Option(help: "The public key (PKIX PEM), e.g. cairn.pub or cosign.pub.") var key: String
     @Option(help: "A trust policy (TOML or JSON): require-provenance, allowed-builders, allowed-buildpacks, require-signed-run-image.")
     var policy: String?
+    @Flag(help: "Check each buildpack dependency the provenance records (uri, sha256) against the files in the image's layers named like it (store images).")
+    var deps = false
     @Option(help: "table or json.") var format: OutputFormat = .table
 
     func run() async throws {
         try await reportingErrors {
+            if deps && target.remote { throw CLIError("--deps reads the image's layers: use it on an image in the store (cairn pull it first)") }
             let verificationKey = try VerificationKey.load(key)
             let trustPolicy = try policy.map(TrustPolicy.load)
             try await target.resolve { repository, digest, location in
                 let check = try await location.verify(repository: repository, digest: digest, key: verificationKey, image: target.image)
                 let attestations = try await location.verifyAttestations(repository: repository, digest: digest, key: verificationKey)
-                let provenance = attestations.verified.first { $0.predicateType == Attestation.slsaProvenance }?.statement
+                // The newest provenance answers the policy (an unchanged rebuild attests the same
+                // digest again); --deps checks what every verified provenance records.
+                let provenances = attestations.verified.filter { $0.predicateType == Attestation.slsaProvenance }.map(\.statement)
+                let provenance = provenances.last
                 let violations = await trustPolicy?.violations(provenance: provenance) { runImage in
                     guard let ref = try? ImageReference(parsing: runImage), let d = ref.digest else { return false }
                     return (try? await location.verify(repository: ref.fullName, digest: d, key: verificationKey, image: runImage)) != nil
                 } ?? []
-                let failures = attestations.failures + violations
+                var failures = attestations.failures + violations
+                if deps {
+                    if !provenances.isEmpty {
+                        var seen = Set<String>()
+                        let recorded = provenances.flatMap(TrustPolicy.dependencies).filter {
+                            $0.name.hasPrefix("dependency ") && seen.insert("\($0.name) \($0.uri) \($0.sha256 ?? "")").inserted
+                        }
+                        let store = try target.storeOptions.open()
+                        for f in try DependencyCheck.check(recorded, image: try store.resolve(target.image), store: store) {
+                            if format == .table { print("Dependency: \(f.dependency): \(f.status)") }
+                            if f.failed { failures.append("\(f.dependency): \(f.status)") }
+                        }
+                    } else {
+                        failures.append("--deps: no verified SLSA provenance records the dependencies")
+                    }
+                }
                 report(repository: repository, digest: digest, check: check, attestations: attestations, failures: failures, key: verificationKey)
                 guard failures.isEmpty else {
                     throw CLIError("\(target.image): " + failures.joined(separator: "; "))

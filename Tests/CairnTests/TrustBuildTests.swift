@@ -220,15 +220,28 @@ func buildpackDependenciesAreInTheProvenanceAndTheSBOM() throws {
     let bp = t.tmp.path + "/static-site"
     let sha = String(repeating: "ab", count: 32)
     _ = try sh("cp -a '\(packageRoot)/examples/buildpacks/static-site' '\(bp)'")
+    // The buildpack ships one of its dependencies as a file in its launch layer (the other it
+    // would unpack: not present as a file).
+    _ = try sh("printf 'echo \"a vendored archive\" > \"$layers/httpd/tool-2.0.tgz\"\\n' >> '\(bp)/bin/build'")
+    let toolSHA = try sh("printf 'a vendored archive\\n' | sha256sum | cut -d' ' -f1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     let descriptor = try String(contentsOfFile: bp + "/buildpack.toml", encoding: .utf8)
-    try writeFile(bp + "/buildpack.toml", descriptor + """
+    func dependencies(toolSHA: String) -> String {
+        descriptor + """
 
-        [[metadata.dependencies]]
-        id = "busybox-httpd"
-        version = "1.36.1"
-        uri = "https://example.com/busybox-1.36.1.tgz"
-        sha256 = "\(sha)"
-        """)
+            [[metadata.dependencies]]
+            id = "busybox-httpd"
+            version = "1.36.1"
+            uri = "https://example.com/busybox-1.36.1.tgz"
+            sha256 = "\(sha)"
+
+            [[metadata.dependencies]]
+            id = "tool"
+            version = "2.0"
+            uri = "https://example.com/dist/tool-2.0.tgz"
+            checksum = "sha256:\(toolSHA)"
+            """
+    }
+    try writeFile(bp + "/buildpack.toml", dependencies(toolSHA: toolSHA))
     try writeFile(t.tmp.path + "/builder.toml", """
         [[buildpacks]]
         uri = "\(bp)"
@@ -255,4 +268,17 @@ func buildpackDependenciesAreInTheProvenanceAndTheSBOM() throws {
     let components = (sbom?["predicate"] as? [String: Any])?["components"] as? [[String: Any]] ?? []
     let component = components.first { $0["name"] as? String == "busybox-httpd" && $0["version"] as? String == "1.36.1" }
     #expect((component?["hashes"] as? [[String: String]])?.first?["content"] == sha, "\(components)")
+
+    // --deps: the vendored file matches what the provenance records; the unpacked one is said to
+    // be absent as a file. A buildpack whose recorded digest is wrong fails verification by name.
+    let checked = try t.cairn(["verify", "site", "--key", t.pub, "--deps"])
+    #expect(checked.status == 0 && checked.stdout.contains("dependency tool@2.0: present at") && checked.stdout.contains("sha256 matches")
+            && checked.stdout.contains("dependency busybox-httpd@1.36.1: not present as a file"), "\(checked.stdout)\(checked.stderr)")
+    try writeFile(bp + "/buildpack.toml", dependencies(toolSHA: String(repeating: "0", count: 64)))
+    #expect(try t.cairn(["builder", "create", "deps-builder", "--config", t.tmp.path + "/builder.toml"]).status == 0)
+    let rebuilt = try t.cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", "deps-builder", "--sign", "--key", t.key])
+    try #require(rebuilt.status == 0, "\(rebuilt.stderr)")
+    let wrong = try t.cairn(["verify", "site", "--key", t.pub, "--deps"])
+    #expect(wrong.status != 0 && wrong.stderr.contains("dependency tool@2.0: present at") && wrong.stderr.contains("but the provenance records 0000"),
+            "\(wrong.stdout)\(wrong.stderr)")
 }
