@@ -78,10 +78,7 @@ public struct AttestationArtifact: Sendable {
                        // DSSE the signature is in the envelope and the annotation is empty.
                        annotations: [Attestation.predicateTypeAnnotation: e.predicateType, Cosign.signatureAnnotation: ""])
         }
-        let config = Cosign.config(layers: descriptors.map(\.digest))
-        let manifest = Manifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.sha256(of: config), size: Int64(config.count)),
-                                layers: descriptors)
-        return (config, envelopes.map(\.envelope), try CanonicalJSON.encode(manifest))
+        return try Cosign.encode(layers: descriptors, blobs: envelopes.map(\.envelope))
     }
 
     public static func decode(manifest data: Data, what: String, blob: (Descriptor) async throws -> Data) async throws -> AttestationArtifact {

@@ -12,6 +12,15 @@ public enum Cosign {
     public static let signatureAnnotation = "dev.cosignproject.cosign/signature"
     public static let signatureType = "cosign container image signature"
 
+    /// An artifact as cosign writes it: its config blob (an empty image whose diff_ids are the
+    /// layers), the layer blobs, and the manifest.
+    static func encode(layers descriptors: [Descriptor], blobs: [Data]) throws -> (config: Data, blobs: [Data], manifest: Data) {
+        let config = config(layers: descriptors.map(\.digest))
+        let manifest = Manifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.sha256(of: config), size: Int64(config.count)),
+                                layers: descriptors)
+        return (config, blobs, try CanonicalJSON.encode(manifest))
+    }
+
     /// An artifact's manifest, or an error naming it.
     static func manifest(_ data: Data, what: String) throws -> Manifest {
         do { return try CanonicalJSON.decode(Manifest.self, from: data, what: what) } catch {
@@ -108,11 +117,7 @@ public struct SignatureArtifact: Sendable {
 
     /// The config blob, the payload blobs and the manifest.
     public func encoded() throws -> (config: Data, blobs: [Data], manifest: Data) {
-        let descriptors = layers.map(\.descriptor)
-        let config = Cosign.config(layers: descriptors.map(\.digest))
-        let manifest = Manifest(config: Descriptor(mediaType: MediaType.ociConfig, digest: Digest.sha256(of: config), size: Int64(config.count)),
-                                layers: descriptors)
-        return (config, layers.map(\.payload), try CanonicalJSON.encode(manifest))
+        try Cosign.encode(layers: layers.map(\.descriptor), blobs: layers.map(\.payload))
     }
 
     /// Reads an artifact from its manifest, fetching payloads with `blob`.

@@ -23,6 +23,31 @@ for layer in json.loads(blob(entry["digest"]))["layers"]:
                       "statement": json.loads(base64.b64decode(envelope["payload"]))}))
 """#
 
+/// The statements of `name`'s `.att` artifact in `store` (read by `attestationReader`), each
+/// `{"predicateType": …, "statement": …}`, and the reader's raw output.
+func statements(store: String, _ name: String) throws -> (lines: [[String: Any]], text: String) {
+    let read = try run(["python3", "-c", attestationReader, store, name])
+    guard read.status == 0 else { throw TestSupportError("reading \(name): \(read.stderr)") }
+    return (read.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] },
+            read.stdout)
+}
+
+/// A builder.toml with one buildpack (`uri`) and one group of it, on the tiny stack.
+func writeTinyBuilderConfig(_ path: String, buildpack uri: String, id: String, version: String = "0.1.0") throws {
+    try writeFile(path, """
+        [[buildpacks]]
+        uri = "\(uri)"
+        [[order]]
+        [[order.group]]
+        id = "\(id)"
+        version = "\(version)"
+        [build]
+        image = "tiny/build:latest"
+        [[run.images]]
+        image = "tiny/run:latest"
+        """)
+}
+
 /// Validates a statement with the in-toto attestation framework's own Python package: the
 /// Statement v1 rules, and for SLSA provenance the predicate parsed strictly into its v1 proto
 /// (unknown or mistyped fields fail).
@@ -56,10 +81,8 @@ func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
     // The provenance, read and validated without Cairn.
     let digest = try storeDigest(t.home + "/store", "site:latest")
     let builderDigest = try storeDigest(t.home + "/store", ExampleBuilder.name + ":latest")
-    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att"])
-    try #require(read.status == 0, "\(read.stderr)")
-    #expect(!read.stdout.contains("hunter2"), "an --env value never goes into provenance")
-    let lines = read.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    let (lines, text) = try statements(store: t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att")
+    #expect(!text.contains("hunter2"), "an --env value never goes into provenance")
     let provenance = try #require(lines.first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any])
     for line in lines {
         let statement = try JSONSerialization.data(withJSONObject: line["statement"] as Any)
@@ -106,18 +129,7 @@ func buildSignsAndAttestsPushCarriesItAndCosignAndPolicyCheckIt() throws {
             "\(otherBuilders.stdout)\(otherBuilders.stderr)")
     let packaged = try t.cairn(["buildpack", "package", packageRoot + "/examples/buildpacks/static-site", "bp/static-site:0.1.0", "--sign", "--key", t.key])
     try #require(packaged.status == 0, "\(packaged.stderr)")
-    try writeFile(t.tmp.path + "/pkg-builder.toml", """
-        [[buildpacks]]
-        uri = "bp/static-site:0.1.0"
-        [[order]]
-        [[order.group]]
-        id = "examples/static-site"
-        version = "0.1.0"
-        [build]
-        image = "tiny/build:latest"
-        [[run.images]]
-        image = "tiny/run:latest"
-        """)
+    try writeTinyBuilderConfig(t.tmp.path + "/pkg-builder.toml", buildpack: "bp/static-site:0.1.0", id: "examples/static-site")
     let pkgBuilder = try t.cairn(["builder", "create", "pkg-builder", "--config", t.tmp.path + "/pkg-builder.toml", "--sign", "--key", t.key])
     try #require(pkgBuilder.status == 0, "\(pkgBuilder.stderr)")
     let fromPackage = try t.cairn(["build", "site3", "--path", packageRoot + "/examples/apps/static-site", "--builder", "pkg-builder", "--sign", "--key", t.key])
@@ -194,10 +206,8 @@ func aSignedRebaseRecordsTheOldAndNewDigestsInItsProvenance() throws {
     let verified = try t.cairn(["verify", "site", "--key", t.pub])
     #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
 
-    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "site:sha256-\(after.dropFirst(7)).att"])
-    let statement = try #require(read.stdout.split(separator: "\n").compactMap {
-        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-    }.first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any])
+    let statement = try #require(try statements(store: t.home + "/store", "site:sha256-\(after.dropFirst(7)).att").lines
+        .first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any])
     let valid = try run(["python3", "-c", statementValidator], stdin: try JSONSerialization.data(withJSONObject: statement))
     #expect(valid.stdout == "valid\n", "\(valid.stdout)\(valid.stderr)")
     let predicate = statement["predicate"] as? [String: Any]
@@ -242,24 +252,12 @@ func buildpackDependenciesAreInTheProvenanceAndTheSBOM() throws {
             """
     }
     try writeFile(bp + "/buildpack.toml", dependencies(toolSHA: toolSHA))
-    try writeFile(t.tmp.path + "/builder.toml", """
-        [[buildpacks]]
-        uri = "\(bp)"
-        [[order]]
-        [[order.group]]
-        id = "examples/static-site"
-        version = "0.1.0"
-        [build]
-        image = "tiny/build:latest"
-        [[run.images]]
-        image = "tiny/run:latest"
-        """)
+    try writeTinyBuilderConfig(t.tmp.path + "/builder.toml", buildpack: bp, id: "examples/static-site")
     #expect(try t.cairn(["builder", "create", "deps-builder", "--config", t.tmp.path + "/builder.toml"]).status == 0)
     let built = try t.cairn(["build", "site", "--path", packageRoot + "/examples/apps/static-site", "--builder", "deps-builder", "--sign", "--key", t.key])
     try #require(built.status == 0, "\(built.stderr)")
     let digest = try storeDigest(t.home + "/store", "site:latest")
-    let read = try run(["python3", "-c", attestationReader, t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att"])
-    let lines = read.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    let lines = try statements(store: t.home + "/store", "site:sha256-\(digest.dropFirst(7)).att").lines
     let provenance = lines.first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any]
     let deps = ((provenance?["predicate"] as? [String: Any])?["buildDefinition"] as? [String: Any])?["resolvedDependencies"] as? [[String: Any]] ?? []
     let dep = deps.first { $0["name"] as? String == "dependency busybox-httpd@1.36.1" }

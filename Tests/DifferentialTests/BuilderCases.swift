@@ -137,9 +137,7 @@ func runBuilder(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, platformAPI: Str
     o.exit(result.status)
     o.log = result.stdout + result.stderr
     o.tree(r.path, "layers")
-    for file in ((try? FileManager.default.contentsOfDirectory(atPath: r.path + "/out")) ?? []).sorted() {
-        if file.hasSuffix(".toml") { o.toml(r.path, "out/" + file) } else { o.envDump(r.path, "out/" + file, presenceOnly: buildEnvRandom) }
-    }
+    o.recorded(r.path, presenceOnly: buildEnvRandom)
     return o
 }
 

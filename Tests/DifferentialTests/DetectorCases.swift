@@ -116,9 +116,7 @@ func runDetector(_ r: CaseRoot, _ lifecycle: LifecycleUnderTest, platformAPI: St
     o.log = result.stdout + result.stderr
     o.toml(r.path, "layers/group.toml")
     o.toml(r.path, "layers/plan.toml")
-    for file in ((try? FileManager.default.contentsOfDirectory(atPath: r.path + "/out")) ?? []).sorted() {
-        o.envDump(r.path, "out/" + file, presenceOnly: detectEnvRandom)
-    }
+    o.recorded(r.path, presenceOnly: detectEnvRandom)
     return o
 }
 

@@ -116,6 +116,14 @@ struct Observation {
 
     mutating func text(_ name: String, _ text: String) { artifacts["text:" + name] = .string(text) }
 
+    /// What the fixture buildpacks recorded in `<root>/out`: env dumps (`presenceOnly` values
+    /// compared by presence) and TOML files (the Buildpack Plans they got).
+    mutating func recorded(_ root: String, presenceOnly: Set<String>) {
+        for file in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/out")) ?? []).sorted() {
+            if file.hasSuffix(".toml") { toml(root, "out/" + file) } else { envDump(root, "out/" + file, presenceOnly: presenceOnly) }
+        }
+    }
+
     /// Every path under `rel`: type, permission bits, owner, and content (TOML parsed, other
     /// text as is, binary as a digest). Paths in `skip` (relative to `rel`) are left out.
     mutating func tree(_ root: String, _ rel: String, as name: String? = nil, skip: Set<String> = []) {
