@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // ECDSA P-256 and PEM keys for signatures (already in the graph through postgres-nio).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Already in the graph (swift-crypto's CryptoExtras, swift-certificates); Trust reads
+        // and writes PKCS#8 EncryptedPrivateKeyInfo with it.
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // C shims over zlib and libzstd: their init macros and flush constants are not
@@ -102,7 +105,10 @@ let package = Package(
         // Chain of custody: keys, cosign-format signatures in the store and on registries.
         .target(
             name: "Trust",
-            dependencies: ["OCI", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "OCI", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: strictSettings
         ),
         // What `cairn` adds around the lifecycle (the CNB platform): stacks, builder images,

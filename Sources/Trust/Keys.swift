@@ -1,5 +1,6 @@
 import Crypto
 import FoundationEssentials
+import SwiftASN1
 
 #if canImport(Glibc)
 import Glibc
@@ -26,28 +27,44 @@ public enum TrustError: Error, CustomStringConvertible, Sendable {
 }
 
 /// An ECDSA P-256 private key, the kind cosign's key-based signing uses. Stored as PKCS#8 PEM
-/// (`-----BEGIN PRIVATE KEY-----`); SEC 1 (`EC PRIVATE KEY`) is read too. Encrypted keys (PKCS#8
-/// with a password, cosign's `ENCRYPTED SIGSTORE PRIVATE KEY`) are not read: swift-crypto has no
-/// PBES2/scrypt, and the error says so.
+/// (`-----BEGIN PRIVATE KEY-----`), or encrypted with a password (`ENCRYPTED PRIVATE KEY`, PBES2:
+/// see EncryptedPrivateKey); SEC 1 (`EC PRIVATE KEY`) is read too. cosign's own
+/// `ENCRYPTED SIGSTORE PRIVATE KEY` is not read, and the error says so.
 public struct SigningKey: Sendable {
     let key: P256.Signing.PrivateKey
 
     public init() { key = P256.Signing.PrivateKey() }
 
-    public init(pem: String, path: String) throws {
-        if pem.contains("ENCRYPTED") {
-            throw TrustError.keyFile(path: path, reason: "is encrypted; Cairn reads unencrypted PKCS#8 PEM keys (cairn key generate writes them)")
+    /// `password` opens an encrypted key; an encrypted key without one is refused, naming the
+    /// variable that gives it.
+    public init(pem: String, path: String, password: String? = nil) throws {
+        if pem.contains("ENCRYPTED SIGSTORE PRIVATE KEY") || pem.contains("ENCRYPTED COSIGN PRIVATE KEY") {
+            throw TrustError.keyFile(path: path, reason: "is cosign's encrypted key format (scrypt + NaCl secretbox), which Cairn does not read; export it unencrypted or as PKCS#8 (`openssl pkcs8 -topk8 -v2 aes-256-cbc`), or use cairn key generate")
+        }
+        var pem = pem
+        if pem.contains("BEGIN \(EncryptedPrivateKey.pemType)") {
+            guard let password, !password.isEmpty else {
+                throw TrustError.keyFile(path: path, reason: "is encrypted; give its password in CAIRN_KEY_PASSWORD")
+            }
+            let der = try EncryptedPrivateKey.decrypt(pem: pem, password: password, path: path)
+            pem = PEMDocument(type: "PRIVATE KEY", derBytes: der).pemString
         }
         do { key = try P256.Signing.PrivateKey(pemRepresentation: pem) } catch {
             throw TrustError.keyFile(path: path, reason: "is not an ECDSA P-256 private key in PEM (PKCS#8 or SEC 1): \(error)")
         }
     }
 
-    public static func load(_ path: String) throws -> SigningKey {
+    public static func load(_ path: String, password: String? = nil) throws -> SigningKey {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrustError.keyFile(path: path, reason: "cannot be read")
         }
-        return try SigningKey(pem: String(decoding: data, as: UTF8.self), path: path)
+        return try SigningKey(pem: String(decoding: data, as: UTF8.self), path: path, password: password)
+    }
+
+    /// PKCS#8 PEM, encrypted under `password` when one is given (not empty).
+    public func pem(password: String?) throws -> String {
+        guard let password, !password.isEmpty else { return pem }
+        return try EncryptedPrivateKey.encrypt(pkcs8: Array(key.derRepresentation), password: password)
     }
 
     /// PKCS#8 PEM.
@@ -97,12 +114,12 @@ public struct VerificationKey: Sendable {
 extension SigningKey {
     /// Writes `<prefix>.key` (mode 0600, written to a temporary file and renamed) and
     /// `<prefix>.pub`; refuses to overwrite either.
-    public func write(prefix: String) throws -> (key: String, pub: String) {
+    public func write(prefix: String, password: String? = nil) throws -> (key: String, pub: String) {
         let keyPath = prefix + ".key", pubPath = prefix + ".pub"
         for p in [keyPath, pubPath] where FileManager.default.fileExists(atPath: p) {
             throw TrustError.io(path: p, reason: "exists; not overwritten (remove it or choose another --output-key-prefix)")
         }
-        try writeAtomically(Data(pem.utf8), to: keyPath, mode: 0o600)
+        try writeAtomically(Data(try pem(password: password).utf8), to: keyPath, mode: 0o600)
         try writeAtomically(Data(publicKey.pem.utf8), to: pubPath, mode: 0o644)
         return (keyPath, pubPath)
     }

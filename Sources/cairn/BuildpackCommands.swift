@@ -35,7 +35,7 @@ struct BuildpackPackage: AsyncParsableCommand {
         try await reportingErrors {
             guard (1...2).contains(arguments.count) else { throw CLIError("give [DIR] and an image name (or a .cnb path with --format file)") }
             if sign && format == "file" { throw CLIError("--sign signs a buildpackage image; a .cnb file carries no signature (use --format image)") }
-            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let signingKey = try sign ? loadSigningKey(key) : nil
             guard ["image", "file"].contains(format) else { throw CLIError("--format must be image or file, not \(format)") }
             if publish && format == "file" { throw CLIError("--publish pushes an image; it does not go with --format file") }
             let directory = URL(fileURLWithPath: arguments.count == 2 ? arguments[0] : ".").standardizedFileURL.path

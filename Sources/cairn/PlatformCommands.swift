@@ -86,7 +86,7 @@ struct BuilderCreate: AsyncParsableCommand {
                     try await pullIfMissing(Buildpackage.imageReference(uri), store: store, registry: registry, quiet: quiet)
                 }
             }
-            let signingKey = try sign ? SigningKey.load(try signingKeyPath(key)) : nil
+            let signingKey = try sign ? loadSigningKey(key) : nil
             let parsed = try TOMLFile.read(BuilderConfig.self, from: config)
             // Entries as builder create reads them: a path relative to builder.toml is a directory.
             let base = URL(fileURLWithPath: config).standardizedFileURL.deletingLastPathComponent().path

@@ -15,6 +15,17 @@ func signingKeyPath(_ flag: String?) throws -> String {
     throw CLIError("no signing key: pass --key FILE, set CAIRN_SIGNING_KEY to the key's path, or key in [trust] of \(TrustConfig.path) (cairn key generate makes one)")
 }
 
+/// The password of an encrypted private key: `CAIRN_KEY_PASSWORD` (never a flag, so it is not in
+/// shell history or `ps`).
+func keyPassword() -> String? {
+    ProcessInfo.processInfo.environment["CAIRN_KEY_PASSWORD"]
+}
+
+/// The signing key named as `signingKeyPath` says, opened with `keyPassword` when encrypted.
+func loadSigningKey(_ flag: String?) throws -> SigningKey {
+    try SigningKey.load(try signingKeyPath(flag), password: keyPassword())
+}
+
 /// `$CAIRN_HOME/config.toml`, `[trust]`: `sign = true` signs what build, rebase and extend make
 /// without `--sign`; `key = "PATH"` names the key.
 struct TrustConfig {
@@ -46,7 +57,7 @@ struct TrustConfig {
     /// The key to sign with when `--sign` is given or the config asks for signing; nil otherwise.
     static func signingKey(flag sign: Bool, key: String?) throws -> SigningKey? {
         guard try sign || load().sign else { return nil }
-        return try SigningKey.load(try signingKeyPath(key))
+        return try loadSigningKey(key)
     }
 }
 
@@ -58,7 +69,7 @@ struct KeyCommand: AsyncParsableCommand {
 struct KeyGenerate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Write a new key pair: <prefix>.key (PKCS#8 PEM, mode 0600, unencrypted) and <prefix>.pub (PKIX PEM, what `cosign verify --key` takes).")
+        abstract: "Write a new key pair: <prefix>.key (PKCS#8 PEM, mode 0600; encrypted with PBES2 when CAIRN_KEY_PASSWORD is set) and <prefix>.pub (PKIX PEM, what `cosign verify --key` takes).")
 
     @Option(name: .customLong("output-key-prefix"), help: "Where to write the pair (default: cairn, so cairn.key and cairn.pub).")
     var prefix = "cairn"
@@ -66,8 +77,10 @@ struct KeyGenerate: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let key = SigningKey()
-            let (keyPath, pubPath) = try key.write(prefix: prefix)
-            print("Private key written to \(keyPath)")
+            let password = keyPassword()
+            let (keyPath, pubPath) = try key.write(prefix: prefix, password: password)
+            let encrypted = (password ?? "").isEmpty ? "unencrypted: set CAIRN_KEY_PASSWORD to encrypt it" : "encrypted with CAIRN_KEY_PASSWORD"
+            print("Private key written to \(keyPath) (\(encrypted))")
             print("Public key written to \(pubPath) (sha256 \(key.publicKey.fingerprint))")
         }
     }
@@ -106,7 +119,7 @@ struct Sign: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let signingKey = try SigningKey.load(try signingKeyPath(key))
+            let signingKey = try loadSigningKey(key)
             try await target.resolve { repository, digest, location in
                 try await location.sign(repository: repository, digest: digest, key: signingKey)
                 print("Signed \(repository)@\(digest) (\(repository):\(Cosign.signatureTag(for: digest)))")

@@ -231,3 +231,68 @@ func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
     #expect(read.stdout.contains("\"uri\": \"bp/procfile:0.1.0\"") && read.stdout.contains(String(packageDigest.dropFirst(7)))
             && read.stdout.contains("signerKeySHA256"), "\(read.stdout)\(read.stderr)")
 }
+
+/// Password-protected keys: `cairn key generate` with CAIRN_KEY_PASSWORD writes PKCS#8 PBES2 that
+/// Python's `cryptography` opens with the password (and not without); Cairn signs with keys that
+/// `cryptography` and `openssl pkcs8` encrypted; a wrong or missing password, and cosign's own
+/// encrypted format, are refused by name.
+@Test func encryptedKeysAreWrittenAndReadAsOtherToolsDo() throws {
+    let t = try TrustHome()
+    func cairn(_ args: [String], password: String?) throws -> RunResult {
+        var env = ["CAIRN_HOME": t.home, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        if let password { env["CAIRN_KEY_PASSWORD"] = password }
+        return try run([cairnBinary] + args, environment: env)
+    }
+    let prefix = t.tmp.path + "/enc"
+    let made = try cairn(["key", "generate", "--output-key-prefix", prefix], password: "correct horse")
+    try #require(made.status == 0 && made.stdout.contains("encrypted with CAIRN_KEY_PASSWORD"), "\(made.stdout)\(made.stderr)")
+    #expect(try String(contentsOfFile: prefix + ".key", encoding: .utf8).hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+    let opened = try run(["python3", "-c", """
+        import sys
+        from cryptography.hazmat.primitives import serialization
+        data = open(sys.argv[1], 'rb').read()
+        k = serialization.load_pem_private_key(data, password=b'correct horse')
+        assert k.public_key().public_numbers() == serialization.load_pem_public_key(open(sys.argv[2], 'rb').read()).public_numbers()
+        for wrong in (None, b'wrong'):
+            try:
+                serialization.load_pem_private_key(data, password=wrong); print('opened with', wrong)
+            except (TypeError, ValueError):
+                pass
+        # A key `cryptography` encrypted (its PKCS#8 PBES2), for Cairn to read.
+        fmt = serialization.BestAvailableEncryption(b'py pass')
+        from cryptography.hazmat.primitives.asymmetric import ec
+        other = ec.generate_private_key(ec.SECP256R1())
+        open(sys.argv[3] + '.key', 'wb').write(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, fmt))
+        open(sys.argv[3] + '.pub', 'wb').write(other.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        print('ok')
+        """, prefix + ".key", prefix + ".pub", t.tmp.path + "/py"])
+    #expect(opened.stdout == "ok\n", "\(opened.stdout)\(opened.stderr)")
+
+    let signed = try cairn(["sign", "tiny/run:latest", "--key", prefix + ".key"], password: "correct horse")
+    #expect(signed.status == 0, "\(signed.stderr)")
+    #expect(try cairn(["verify", "tiny/run:latest", "--key", prefix + ".pub"], password: nil).status == 0)
+    let pySigned = try cairn(["sign", "tiny/build:latest", "--key", t.tmp.path + "/py.key"], password: "py pass")
+    #expect(pySigned.status == 0, "\(pySigned.stderr)")
+    #expect(try cairn(["verify", "tiny/build:latest", "--key", t.tmp.path + "/py.pub"], password: nil).status == 0)
+    if toolAvailable("openssl") {
+        // OpenSSL's PBES2 with the RFC's default PRF (HMAC-SHA-1) and AES-128-CBC.
+        let ossl = try sh("""
+            cd '\(t.tmp.path)' && openssl ecparam -name prime256v1 -genkey -noout | \
+            CAIRN_KEY_PASSWORD=o openssl pkcs8 -topk8 -v2 aes-128-cbc -v2prf hmacWithSHA1 -passout env:CAIRN_KEY_PASSWORD -out ossl.key && \
+            CAIRN_KEY_PASSWORD=o openssl pkey -in ossl.key -passin env:CAIRN_KEY_PASSWORD -pubout -out ossl.pub
+            """)
+        try #require(ossl.status == 0, "\(ossl.stderr)")
+        #expect(try cairn(["sign", "tiny/run:latest", "--key", t.tmp.path + "/ossl.key"], password: "o").status == 0)
+        #expect(try cairn(["verify", "tiny/run:latest", "--key", t.tmp.path + "/ossl.pub"], password: nil).status == 0)
+    }
+
+    let wrong = try cairn(["sign", "tiny/run:latest", "--key", prefix + ".key"], password: "wrong")
+    #expect(wrong.status != 0 && wrong.stderr.contains("enc.key: cannot be decrypted: wrong password (CAIRN_KEY_PASSWORD)"), "\(wrong.stderr)")
+    let missing = try cairn(["sign", "tiny/run:latest", "--key", prefix + ".key"], password: nil)
+    #expect(missing.status != 0 && missing.stderr.contains("is encrypted; give its password in CAIRN_KEY_PASSWORD"), "\(missing.stderr)")
+    try writeFile(t.tmp.path + "/cosign.key", "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJ9\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n")
+    let cosignKey = try cairn(["sign", "tiny/run:latest", "--key", t.tmp.path + "/cosign.key"], password: "x")
+    #expect(cosignKey.status != 0 && cosignKey.stderr.contains("cosign's encrypted key format"), "\(cosignKey.stderr)")
+    // The key file is never echoed: not its PEM, not the password.
+    #expect(!(wrong.stderr + missing.stderr).contains("BEGIN") && !wrong.stderr.contains("wrong\n"))
+}
