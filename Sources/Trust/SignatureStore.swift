@@ -10,19 +10,43 @@ public protocol SignatureLocation {
     func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)?
     /// Stores an artifact: its config, its layer blobs (with their media types), its manifest.
     func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws
+    /// OCI 1.1 referrers of `digest` with `artifactType` (none where there are no referrers).
+    func referrerArtifacts(repository: String, digest: Digest, artifactType: String) async throws
+        -> [(manifest: Data, blob: (Descriptor) async throws -> Data)]
 }
 
 extension SignatureLocation {
+    public func referrerArtifacts(repository: String, digest: Digest, artifactType: String) async throws
+        -> [(manifest: Data, blob: (Descriptor) async throws -> Data)] { [] }
+
+    /// The signatures of `digest`: the tag-schema artifact's and every OCI 1.1 referrer's, merged.
     public func signatures(repository: String, digest: Digest) async throws -> SignatureArtifact? {
         let tag = Cosign.signatureTag(for: digest)
-        guard let (manifest, blob) = try await artifact(repository: repository, tag: tag) else { return nil }
-        return try await SignatureArtifact.decode(manifest: manifest, what: "\(repository):\(tag)", blob: blob)
+        var found: [(manifest: Data, blob: (Descriptor) async throws -> Data)] = []
+        if let legacy = try await artifact(repository: repository, tag: tag) { found.append(legacy) }
+        found += try await referrerArtifacts(repository: repository, digest: digest, artifactType: CosignReferrer.signatureArtifactType)
+        guard !found.isEmpty else { return nil }
+        var merged = SignatureArtifact(layers: [])
+        for (manifest, blob) in found {
+            for layer in try await SignatureArtifact.decode(manifest: manifest, what: "\(repository):\(tag)", blob: blob).layers { merged.add(layer) }
+        }
+        return merged
     }
 
+    /// The attestations of `digest`: the tag-schema artifact's and every OCI 1.1 referrer's.
     public func attestations(repository: String, digest: Digest) async throws -> AttestationArtifact? {
         let tag = Attestation.tag(for: digest)
-        guard let (manifest, blob) = try await artifact(repository: repository, tag: tag) else { return nil }
-        return try await AttestationArtifact.decode(manifest: manifest, what: "\(repository):\(tag)", blob: blob)
+        var found: [(manifest: Data, blob: (Descriptor) async throws -> Data)] = []
+        if let legacy = try await artifact(repository: repository, tag: tag) { found.append(legacy) }
+        found += try await referrerArtifacts(repository: repository, digest: digest, artifactType: CosignReferrer.attestationArtifactType)
+        guard !found.isEmpty else { return nil }
+        var merged = AttestationArtifact()
+        for (manifest, blob) in found {
+            for e in try await AttestationArtifact.decode(manifest: manifest, what: "\(repository):\(tag)", blob: blob).envelopes {
+                merged.add(predicateType: e.predicateType, envelope: e.envelope)
+            }
+        }
+        return merged
     }
 
     /// Signs `digest` with `key` and adds the signature to the artifact (cosign keeps one layer
@@ -100,10 +124,13 @@ public struct StoreSignatures: SignatureLocation {
 public struct RegistrySignatures: SignatureLocation {
     public let client: RegistryClient
     public let work: ImageStore
+    /// Whether each artifact is also written as an OCI 1.1 referrer (see CosignReferrer).
+    public let referrers: Bool
 
-    public init(client: RegistryClient, work: ImageStore) {
+    public init(client: RegistryClient, work: ImageStore, referrers: Bool = true) {
         self.client = client
         self.work = work
+        self.referrers = referrers
     }
 
     func repo(_ repository: String) throws -> Repository {
@@ -116,10 +143,14 @@ public struct RegistrySignatures: SignatureLocation {
         do { manifest = try await client.manifest(repo, reference: tag).data } catch RegistryError.notFound {
             return nil
         }
-        return (manifest, { [client, work] d in
+        return (manifest, blobReader(repo))
+    }
+
+    func blobReader(_ repo: Repository) -> (Descriptor) async throws -> Data {
+        { [client, work] d in
             if !work.hasBlob(d.digest) { try await client.download(repo, d, into: work, progress: nil) }
             return try work.readBlob(d.digest)
-        })
+        }
     }
 
     public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {
@@ -131,22 +162,37 @@ public struct RegistrySignatures: SignatureLocation {
             _ = try await client.upload(repo, d, path: work.blobPath(d.digest), mountFrom: [], progress: nil)
         }
         try await client.putManifest(repo, reference: tag, data: manifest, mediaType: MediaType.ociManifest)
+        if referrers { try await publishReferrer(repository: repository, tag: tag, legacyManifest: manifest) }
         withExtendedLifetime(session) {}
     }
 }
 
 /// Copies the `.sig` and `.att` artifacts of `digest` from one location to another (push and
 /// pull carry them, as `cosign copy` does): the same manifest and blobs, so signatures and
-/// attestations verify the same there. Returns the tags copied.
+/// attestations verify the same there. Where the source has only OCI 1.1 referrers (cosign's
+/// `--registry-referrers-mode=oci-1-1`), their layers are written as a tag-schema artifact.
+/// Returns the tags copied.
 public func copyTrustArtifacts(digest: Digest, from source: any SignatureLocation, repository sourceRepository: String,
                                to target: any SignatureLocation, repository targetRepository: String) async throws -> [String] {
     var copied: [String] = []
     for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest)] {
-        guard let (data, blob) = try await source.artifact(repository: sourceRepository, tag: tag) else { continue }
-        let manifest = try Cosign.manifest(data, what: "\(sourceRepository):\(tag)")
-        let config = try await blob(manifest.config)
-        var blobs: [(Data, String)] = []
-        for layer in manifest.layers { blobs.append((try await blob(layer), layer.mediaType)) }
+        var config: Data, blobs: [(Data, String)] = [], data: Data
+        if let (legacy, blob) = try await source.artifact(repository: sourceRepository, tag: tag) {
+            let manifest = try Cosign.manifest(legacy, what: "\(sourceRepository):\(tag)")
+            config = try await blob(manifest.config)
+            for layer in manifest.layers { blobs.append((try await blob(layer), layer.mediaType)) }
+            data = legacy
+        } else if tag.hasSuffix(".sig"), let merged = try await source.signatures(repository: sourceRepository, digest: digest) {
+            let encoded = try merged.encoded()
+            (config, data) = (encoded.config, encoded.manifest)
+            blobs = encoded.blobs.map { ($0, Cosign.simpleSigningMediaType) }
+        } else if tag.hasSuffix(".att"), let merged = try await source.attestations(repository: sourceRepository, digest: digest) {
+            let encoded = try merged.encoded()
+            (config, data) = (encoded.config, encoded.manifest)
+            blobs = encoded.blobs.map { ($0, Attestation.envelopeMediaType) }
+        } else {
+            continue
+        }
         try await target.put(repository: targetRepository, tag: tag, config: config, blobs: blobs, manifest: data)
         copied.append(tag)
     }

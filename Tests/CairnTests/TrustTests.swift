@@ -32,10 +32,10 @@ final class CosignTool: @unchecked Sendable {
         return made
     }
 
-    func run(_ args: [String], cwd: String? = nil) throws -> RunResult {
+    func run(_ args: [String], cwd: String? = nil, extraEnvironment: [String: String] = [:]) throws -> RunResult {
         try TestSupport.run([binary] + args, cwd: cwd, environment: [
             "HOME": tmp.path, "TUF_ROOT": tmp.path + "/tuf", "COSIGN_PASSWORD": "", "PATH": "/usr/bin:/bin",
-        ])
+        ].merging(extraEnvironment) { $1 })
     }
 
     func verify(_ reference: String, key: String) throws -> RunResult {

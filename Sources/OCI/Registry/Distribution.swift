@@ -321,8 +321,10 @@ extension RegistryClient {
         return Int64(range[range.index(after: dash)...])
     }
 
-    /// PUTs a manifest by tag or digest.
-    public func putManifest(_ repo: Repository, reference: String, data: Data, mediaType: String) async throws {
+    /// PUTs a manifest by tag or digest. Returns the response headers (`OCI-Subject` says
+    /// whether the registry processed a manifest's `subject`).
+    @discardableResult
+    public func putManifest(_ repo: Repository, reference: String, data: Data, mediaType: String) async throws -> HTTPHeaders {
         let call = Call(method: .PUT, url: url(repo, "manifests/\(reference)"), headers: [("Content-Type", mediaType)],
                         body: { .bytes(ByteBuffer(bytes: data)) })
         let r = try await send(call, registry: repo.registry, repository: repo.name, actions: "pull,push")
@@ -332,5 +334,6 @@ extension RegistryClient {
             throw RegistryError.http(method: "PUT", path: "/v2/\(repo.name)/manifests/\(reference)", status: r.status, detail: detail)
         }
         _ = try? await r.body.collect(upTo: 1 << 20)
+        return r.headers
     }
 }
