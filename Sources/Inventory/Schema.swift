@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -41,6 +41,34 @@ enum Schema {
             CREATE INDEX IF NOT EXISTS image_layer_build ON image_layer (buildpack, layer, rebasable, image_id, diffid);
             DROP INDEX IF EXISTS image_module_module;
             CREATE INDEX IF NOT EXISTS image_module_cover ON image_module (module, kind, image_id, version);
+            """
+
+    /// Chain of custody, per image and public key (its sha256 fingerprint): whether a signature
+    /// by the key verifies, whether a SLSA provenance attestation does and the builder it names,
+    /// and the buildpack sources the builder's own verified provenance lists. Rewritten on every
+    /// `audit index --key` run (signatures can be added after an image was indexed); an image
+    /// without a row for a key was never checked with it, which queries say rather than guess.
+    static let v5 = """
+            CREATE TABLE image_trust (
+              image_id BIGINT NOT NULL,
+              key TEXT NOT NULL,
+              signed INTEGER NOT NULL,
+              provenance INTEGER NOT NULL,
+              builder TEXT NOT NULL DEFAULT '',
+              builder_digest TEXT NOT NULL DEFAULT '',
+              detail TEXT NOT NULL DEFAULT '',
+              checked BIGINT NOT NULL,
+              PRIMARY KEY (image_id, key)
+            );
+            CREATE TABLE image_buildpack_source (
+              image_id BIGINT NOT NULL,
+              key TEXT NOT NULL,
+              buildpack TEXT NOT NULL,
+              source TEXT NOT NULL,
+              source_digest TEXT NOT NULL,
+              PRIMARY KEY (image_id, key, buildpack, source_digest)
+            );
+            CREATE INDEX image_buildpack_source_digest ON image_buildpack_source (source_digest, key, image_id);
             """
 
     static let v1 = """

@@ -58,10 +58,10 @@ struct AuditCommand: AsyncParsableCommand {
         discussion: """
             `cairn audit scan` (the default) reads the store on every query. The inventory commands \
             (`index`, `advisories import`, `vulns`, `package`, `run-image`, `buildpack`, `launcher`, \
-            `plan`) keep what images are made of in a database: $CAIRN_HOME/audit.db by default.
+            `plan`, `trust`) keep what images are made of in a database: $CAIRN_HOME/audit.db by default.
             """,
         subcommands: [AuditScan.self, AuditIndex.self, AuditAdvisories.self, AuditVulns.self, AuditPackage.self,
-                      AuditRunImage.self, AuditBuildpack.self, AuditLauncher.self, AuditPlan.self],
+                      AuditRunImage.self, AuditBuildpack.self, AuditLauncher.self, AuditPlan.self, AuditTrustQuery.self],
         defaultSubcommand: AuditScan.self)
 }
 

@@ -26,11 +26,19 @@ enum ListFormat: String, ExpressibleByArgument, CaseIterable {
 /// written as bytes in 1 MiB pieces, cells measured in scalars, not grapheme clusters, and the
 /// table's widths found in a first pass instead of keeping every row's cells.
 func printFindings(_ findings: [Finding], columns: [(String, (Finding) -> String)], format: ListFormat, summary: String) throws {
+    try printRows(findings, columns: columns, format: format, summary: summary) { out in
+        Finding.appendJSON(findings, to: &out.bytes) { OutputBuffer.write(&$0) }
+    }
+}
+
+/// Prints `items` as `printFindings` does, JSON written by `json`.
+func printRows<T>(_ findings: [T], columns: [(String, (T) -> String)], format: ListFormat, summary: String,
+                  json: (inout OutputBuffer) throws -> Void) throws {
     var out = OutputBuffer()
     defer { out.flush() }
     switch format {
     case .json:
-        Finding.appendJSON(findings, to: &out.bytes) { OutputBuffer.write(&$0) }
+        try json(&out)
         out.bytes.append(0x0a)
     case .csv:
         func quoted(_ s: String) {
@@ -124,6 +132,8 @@ struct AuditIndex: AsyncParsableCommand {
     @Flag(name: .customLong("store"), help: "Index the whole store (the default when neither REF nor --registry is given).") var wholeStore = false
     @Option(name: .customLong("registry"), help: "Index every tag of this registry repository (HOST/REPO); repeatable.") var repositories: [String] = []
     @Option(name: .customLong("store-path"), help: "The image store to index (default: $CAIRN_HOME/store).") var storePath: String?
+    @Option(name: .customLong("key"), help: "A public key (PEM) to check every indexed image's signature and provenance with; repeatable. `cairn audit trust` answers from it.")
+    var keys: [String] = []
     @OptionGroup var inventory: InventoryOptions
     @OptionGroup var registry: RegistryOptions
 
@@ -139,11 +149,16 @@ struct AuditIndex: AsyncParsableCommand {
                 let store = try StoreOptions.parse(storePath.map { ["--store", $0] } ?? []).open()
                 let started = Date()
                 report("store", try indexer.index(store: store, names: refs.isEmpty || wholeStore ? nil : refs), since: started)
+                try await recordTrust(indexer, store: store)
             }
             if !repositories.isEmpty {
                 let cache = try ImageStore(root: cairnHome() + "/audit-cache")
                 let started = Date()
-                let s = try await withClient(registry) { try await indexer.index(registry: repositories, client: $0, cache: cache) }
+                let s = try await withClient(registry) { client in
+                    let s = try await indexer.index(registry: repositories, client: client, cache: cache)
+                    try await recordTrust(indexer, client: client, cache: cache)
+                    return s
+                }
                 report("registry", s, since: started)
             }
             try inv.optimize()
