@@ -57,16 +57,7 @@ public struct Restorer {
 
     public func run() async throws(LifecycleError) {
         let group = try readGroup(inputs.groupPath)
-        var analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
-        if let buildImage = inputs.buildImage, !buildImage.isEmpty {
-            guard let found = try await inputs.location.find(buildImage, layers: false) else {
-                throw .imageNotFound(role: "build image", reference: buildImage)
-            }
-            var record = analyzed.buildImage ?? .init()
-            record.reference = inputs.location.uniqueReference(buildImage, found.image)
-            analyzed.buildImage = record
-            try writeFile(analyzed, inputs.analyzedPath, owner: owner)
-        }
+        let analyzed = try await recordBuildImage()
         var appMetadata = decode(analyzed.metadata, what: "\(inputs.analyzedPath): [metadata] (the previous image's \(CNBLabel.lifecycleMetadata))")
             ?? LifecycleMetadataLabel()
         if let previous = appMetadata.execEnv, let current = inputs.execEnv, previous != current {
@@ -135,6 +126,20 @@ public struct Restorer {
             }
         }
         do { try book.save() } catch { log.warn("cannot save layer fingerprints: \(error)") }
+    }
+
+    /// analyzed.toml, with `-build-image`'s unique reference recorded in it (platform.md, restorer).
+    func recordBuildImage() async throws(LifecycleError) -> AnalyzedFile {
+        var analyzed = try readFileIfPresent(AnalyzedFile.self, inputs.analyzedPath) ?? AnalyzedFile()
+        guard let buildImage = inputs.buildImage, !buildImage.isEmpty else { return analyzed }
+        guard let found = try await inputs.location.find(buildImage, layers: false) else {
+            throw .imageNotFound(role: "build image", reference: buildImage)
+        }
+        var record = analyzed.buildImage ?? .init()
+        record.reference = inputs.location.uniqueReference(buildImage, found.image)
+        analyzed.buildImage = record
+        try writeFile(analyzed, inputs.analyzedPath, owner: owner)
+        return analyzed
     }
 
     /// From a registry the previous image was read without its layers: its SBOM layer (small)
