@@ -33,9 +33,7 @@ public struct BuildSigner {
         let dependencies = used.flatMap { provenance.dependencies(of: $0.id, $0.version) }
         let repository = try ImageReference(parsing: app.name ?? request.image).fullName
         let location = StoreSignatures(store: store)
-        var done: [String] = []
-        try await location.sign(repository: repository, digest: app.digest, key: key)
-        done.append("signature \(repository):\(Cosign.signatureTag(for: app.digest))")
+        var done = ["signature \(repository):\(Cosign.signatureTag(for: app.digest))"]
         var predicates = [(type: Attestation.slsaProvenance, predicate: try provenance.predicate())]
         done.append("SLSA provenance attestation \(repository):\(Attestation.tag(for: app.digest))")
         let documents = try SBOMReader.documents(of: app, in: store)
@@ -43,7 +41,7 @@ public struct BuildSigner {
             predicates.append((Attestation.cycloneDX, try SBOMReader.mergedCycloneDX(documents, name: repository, dependencies: dependencies)))
             done.append("CycloneDX SBOM attestation (\(documents.count) documents merged, \(dependencies.count) buildpack dependencies)")
         }
-        try await location.attest(repository: repository, digest: app.digest, predicates: predicates, key: key)
+        try await location.signAndAttest(repository: repository, digest: app.digest, predicates: predicates, key: key)
         return done
     }
 }
@@ -76,6 +74,6 @@ extension SBOMReader {
             "metadata": ["component": ["type": "container", "name": name]],
             "components": components,
         ]
-        return try JSONSerialization.data(withJSONObject: bom, options: [.sortedKeys, .withoutEscapingSlashes])
+        return try canonicalJSON(bom)
     }
 }

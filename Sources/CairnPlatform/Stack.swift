@@ -212,9 +212,9 @@ public struct StackCreator {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Whether `path` exists, a dangling symbolic link included (lstat).
     func exists(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0
+        FS.exists(path)
     }
 
     /// The per-image layer: /etc/passwd and /etc/group with the user added, its home, and on the

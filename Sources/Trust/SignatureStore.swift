@@ -10,12 +10,27 @@ public protocol SignatureLocation {
     func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)?
     /// Stores an artifact: its config, its layer blobs (with their media types), its manifest.
     func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws
+    /// Stores several artifacts of `repository` (a signature and attestations): by default one
+    /// `put` each; the store writes them in one step.
+    func putAll(repository: String, _ artifacts: [ArtifactWrite]) async throws
     /// OCI 1.1 referrers of `digest` with `artifactType` (none where there are no referrers).
     func referrerArtifacts(repository: String, digest: Digest, artifactType: String) async throws
         -> [(manifest: Data, blob: (Descriptor) async throws -> Data)]
 }
 
+/// An artifact to store under a tag: its config, its layer blobs with their media types, its manifest.
+public struct ArtifactWrite: Sendable {
+    public var tag: String
+    public var config: Data
+    public var blobs: [(Data, String)]
+    public var manifest: Data
+}
+
 extension SignatureLocation {
+    public func putAll(repository: String, _ artifacts: [ArtifactWrite]) async throws {
+        for a in artifacts { try await put(repository: repository, tag: a.tag, config: a.config, blobs: a.blobs, manifest: a.manifest) }
+    }
+
     public func referrerArtifacts(repository: String, digest: Digest, artifactType: String) async throws
         -> [(manifest: Data, blob: (Descriptor) async throws -> Data)] { [] }
 
@@ -53,12 +68,8 @@ extension SignatureLocation {
     /// per signature). Returns the payload signed.
     @discardableResult
     public func sign(repository: String, digest: Digest, key: SigningKey) async throws -> Data {
-        let payload = Cosign.payload(repository: repository, digest: digest)
-        var artifact = try await signatures(repository: repository, digest: digest) ?? SignatureArtifact(layers: [])
-        artifact.add(SignatureLayer(payload: payload, signature: try key.sign(payload)))
-        let (config, blobs, manifest) = try artifact.encoded()
-        try await put(repository: repository, tag: Cosign.signatureTag(for: digest), config: config,
-                      blobs: blobs.map { ($0, Cosign.simpleSigningMediaType) }, manifest: manifest)
+        let (write, payload) = try await signatureWrite(repository: repository, digest: digest, key: key)
+        try await putAll(repository: repository, [write])
         return payload
     }
 
@@ -69,14 +80,33 @@ extension SignatureLocation {
 
     /// Several statements about `digest` added to the `.att` artifact in one write.
     public func attest(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws {
+        try await putAll(repository: repository, [try await attestationWrite(repository: repository, digest: digest, predicates: predicates, key: key)])
+    }
+
+    /// The signature and the statements about `digest` in one write (a build's: the store
+    /// syncs its blob directory and rewrites its index once, not once per artifact).
+    public func signAndAttest(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws {
+        let signature = try await signatureWrite(repository: repository, digest: digest, key: key).write
+        try await putAll(repository: repository, [signature, try await attestationWrite(repository: repository, digest: digest, predicates: predicates, key: key)])
+    }
+
+    func signatureWrite(repository: String, digest: Digest, key: SigningKey) async throws -> (write: ArtifactWrite, payload: Data) {
+        let payload = Cosign.payload(repository: repository, digest: digest)
+        var artifact = try await signatures(repository: repository, digest: digest) ?? SignatureArtifact(layers: [])
+        artifact.add(SignatureLayer(payload: payload, signature: try key.sign(payload)))
+        let (config, blobs, manifest) = try artifact.encoded()
+        return (ArtifactWrite(tag: Cosign.signatureTag(for: digest), config: config, blobs: blobs.map { ($0, Cosign.simpleSigningMediaType) },
+                              manifest: manifest), payload)
+    }
+
+    func attestationWrite(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws -> ArtifactWrite {
         var artifact = try await attestations(repository: repository, digest: digest) ?? AttestationArtifact()
         for (type, predicate) in predicates {
             let statement = Attestation.statement(repository: repository, digest: digest, predicateType: type, predicate: predicate)
             artifact.add(predicateType: type, envelope: try Attestation.envelope(statement, key: key))
         }
         let (config, blobs, manifest) = try artifact.encoded()
-        try await put(repository: repository, tag: Attestation.tag(for: digest), config: config,
-                      blobs: blobs.map { ($0, Attestation.envelopeMediaType) }, manifest: manifest)
+        return ArtifactWrite(tag: Attestation.tag(for: digest), config: config, blobs: blobs.map { ($0, Attestation.envelopeMediaType) }, manifest: manifest)
     }
 
     /// Verifies that `digest` carries a signature by `key`; throws naming what failed.
@@ -111,11 +141,18 @@ public struct StoreSignatures: SignatureLocation {
     }
 
     public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {
+        try await putAll(repository: repository, [ArtifactWrite(tag: tag, config: config, blobs: blobs, manifest: manifest)])
+    }
+
+    /// Every blob of every artifact, then every name in one index update.
+    public func putAll(repository: String, _ artifacts: [ArtifactWrite]) async throws {
         let session = try store.beginWriteSession()
-        _ = try store.writeBlob(config, mediaType: MediaType.ociConfig)
-        for (b, mediaType) in blobs { _ = try store.writeBlob(b, mediaType: mediaType) }
-        let descriptor = try store.writeBlob(manifest, mediaType: MediaType.ociManifest)
-        try store.tag(descriptor, as: try ImageStore.storedName(repository + ":" + tag))
+        var names: [(descriptor: Descriptor, reference: String)] = []
+        for a in artifacts {
+            let written = try store.writeBlobs([(a.config, MediaType.ociConfig)] + a.blobs.map { ($0.0, $0.1) } + [(a.manifest, MediaType.ociManifest)])
+            names.append((written[written.count - 1], try ImageStore.storedName(repository + ":" + a.tag)))
+        }
+        try store.tag(names)
         withExtendedLifetime(session) {}
     }
 }

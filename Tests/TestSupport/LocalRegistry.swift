@@ -100,8 +100,29 @@ public final class LocalRegistry: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Children every LocalRegistry started and has not stopped: killed when the test process
+    /// exits, so a registry held in a static (never released) does not outlive the tests.
+    nonisolated(unsafe) private static var running: Set<Int32> = []
+    private static let runningLock = NSLock()
+    private static let exitCleanup: Void = {
+        atexit {
+            LocalRegistry.runningLock.lock()
+            for pid in LocalRegistry.running { kill(pid, SIGKILL) }
+            LocalRegistry.runningLock.unlock()
+        }
+    }()
+
+    static func track(_ pid: Int32, running isRunning: Bool) {
+        _ = exitCleanup
+        runningLock.lock()
+        defer { runningLock.unlock() }
+        if isRunning { running.insert(pid) } else { running.remove(pid) }
+    }
+
     public func stop() {
-        for p in processes where p.isRunning {
+        for p in processes {
+            Self.track(p.processIdentifier, running: false)
+            guard p.isRunning else { continue }
             p.terminate()
             // A child may have inherited a blocked SIGTERM: escalate after a grace period.
             for _ in 0..<40 where p.isRunning { usleep(50_000) }
@@ -143,6 +164,7 @@ public final class LocalRegistry: @unchecked Sendable {
             p.standardError = FileHandle.standardError
         }
         try p.run()
+        track(p.processIdentifier, running: true)
         return p
     }
 

@@ -7,6 +7,12 @@ import Glibc
 
 /// Small filesystem helpers with errors that name the path.
 public enum FS {
+    /// `st_mode` of `path` itself (lstat: a symbolic link is not followed); nil when it does not exist.
+    public static func mode(_ path: String) -> UInt32? {
+        var st = stat()
+        return lstat(path, &st) == 0 ? UInt32(st.st_mode) : nil
+    }
+
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
@@ -74,11 +80,11 @@ public enum FS {
 
     /// Writes `data` to `path` atomically: a temp file in `tempDirectory` (same filesystem),
     /// fsynced, renamed over `path`, and the directory fsynced.
-    public static func writeAtomically(_ data: Data, to path: String, tempDirectory: String) throws {
+    public static func writeAtomically(_ data: Data, to path: String, tempDirectory: String, syncDirectory: Bool = true) throws {
         let temp = try TempFile(directory: tempDirectory)
         let out = HashingFileOutput(fd: temp.fd, path: temp.path)
         try data.withUnsafeBytes { try out.write($0) }
-        try temp.commit(to: path)
+        try temp.commit(to: path, syncDirectory: syncDirectory)
     }
 }
 
@@ -97,12 +103,14 @@ final class TempFile {
         self.path = String(cString: template)
     }
 
-    /// fsyncs, renames into place, fsyncs the destination directory.
-    func commit(to destination: String) throws {
+    /// fsyncs, renames into place, fsyncs the destination directory (unless the caller does,
+    /// once for several files).
+    func commit(to destination: String, syncDirectory: Bool = true) throws {
         try check(fsync(fd), "sync", path)
         try check(fchmod(fd, 0o644), "chmod", path)
         try check(rename(path, destination), "rename into place", destination)
         committed = true
+        guard syncDirectory else { return }
         let dir = destination.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         FS.fsyncDirectory(dir.isEmpty ? "/" : dir)
     }

@@ -116,6 +116,24 @@ public final class ImageStore: @unchecked Sendable {
         return Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
     }
 
+    /// Several small blobs (an artifact's config, payloads and manifest), each written as
+    /// `writeBlob` writes one, the blob directory synced once for all of them.
+    public func writeBlobs(_ blobs: [(data: Data, mediaType: String)]) throws -> [Descriptor] {
+        try withWriteLock {
+            var wrote = false
+            let descriptors = try blobs.map { blob -> Descriptor in
+                let digest = Digest.sha256(of: blob.data)
+                if !hasBlob(digest) {
+                    try FS.writeAtomically(blob.data, to: blobPath(digest), tempDirectory: tempDirectory, syncDirectory: false)
+                    wrote = true
+                }
+                return Descriptor(mediaType: blob.mediaType, digest: digest, size: Int64(blob.data.count))
+            }
+            if wrote { FS.fsyncDirectory(root + "/blobs/sha256") }
+            return descriptors
+        }
+    }
+
     /// Streams a blob into the store: `body` writes to the output; the bytes land under their
     /// digest only after they are complete and synced.
     public func writeBlob<T>(_ body: (any BlobOutput) throws -> T) throws -> (T, Digest, Int64) {
@@ -215,6 +233,16 @@ public final class ImageStore: @unchecked Sendable {
         try updateIndex { index in
             index.manifests.removeAll { $0.annotations?[Annotation.refName] == entry.annotations?[Annotation.refName] }
             index.manifests.append(entry)
+        }
+    }
+
+    /// Records several names in one update of the index.
+    public func tag(_ entries: [(descriptor: Descriptor, reference: String)]) throws {
+        let made = try entries.map { try Self.indexEntry($0.descriptor, as: $0.reference) }
+        let names = Set(made.compactMap { $0.annotations?[Annotation.refName] })
+        try updateIndex { index in
+            index.manifests.removeAll { names.contains($0.annotations?[Annotation.refName] ?? "") }
+            index.manifests += made
         }
     }
 
