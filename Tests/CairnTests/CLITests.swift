@@ -73,7 +73,7 @@ func cairn(_ args: [String], home: String, extraEnv: [String: String] = [:]) thr
         #expect(cfg.stdout.contains("\"created\" : \"2023-11-14T22:13:20Z\""))
     }
 
-    @Test(.enabled(if: toolAvailable("umoci")))
+    @Test(.requires("umoci"))
     func importOnABaseAddsALayer() throws {
         let tmp = TempDir()
         let base = tmp.sub("base"), app = tmp.sub("app")

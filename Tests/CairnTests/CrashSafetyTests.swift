@@ -174,7 +174,7 @@ struct CrashSafetyTests {
         #expect(h.killedMidRun >= h.points / 2, "\(h.summary)")
     }
 
-    @Test(.enabled(if: toolAvailable("docker-registry"))) func pushAndPullKilledAtAnyPointLeaveNoDanglingManifest() throws {
+    @Test(.requires("docker-registry")) func pushAndPullKilledAtAnyPointLeaveNoDanglingManifest() throws {
         let tmp = TempDir("kill9-registry")
         let registry = try LocalRegistry()
         defer { registry.stop() }
@@ -220,7 +220,7 @@ struct CrashSafetyTests {
     /// `lifecycle exporter` driven as Tekton's task drives it (its own container, a registry
     /// target, a cache directory), killed at any point: the tag still pulls whole and names the
     /// previous image or the new one, the cache directory verifies, and the export then succeeds.
-    @Test(.enabled(if: canRunPhasesAsUser())) func exporterKilledAtAnyPointLeavesRegistryAndCacheWhole() throws {
+    @Test(.enabled(if: canRunPhasesAsUser(), "runs the phases as uid 1000 through setpriv and bubblewrap: needs root, setpriv, bwrap and umoci")) func exporterKilledAtAnyPointLeavesRegistryAndCacheWhole() throws {
         let configDir = TempDir("kill9-phases")
         let p = try PhasePlatform(builderConfig: try classicBuilderConfig(configDir.path), builder: "classic-builder")
         let host = p.registry.host

@@ -99,7 +99,7 @@ func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) thro
 
 /// `cairn audit index --registry`: app images indexed from a real registry read manifests,
 /// configs, the SBOM layer and the run image layers (for dpkg), never app or buildpack layers.
-@Test(.enabled(if: toolAvailable("docker-registry")))
+@Test(.requires("docker-registry"))
 func theInventoryIndexesARegistryWithoutReadingAppLayers() throws {
     let tmp = TempDir("inventory-registry")
     let home = tmp.path + "/home"

@@ -133,7 +133,7 @@ func classicBuilderConfig(_ dir: String) throws -> String {
 }
 
 /// At Platform API 0.13 (Tekton's task) and 0.9 (kpack).
-@Test(.enabled(if: canRunPhasesAsUser()), arguments: ["0.13", "0.9"])
+@Test(.enabled(if: canRunPhasesAsUser(), "runs the phases as uid 1000 through setpriv and bubblewrap: needs root, setpriv, bwrap and umoci"), arguments: ["0.13", "0.9"])
 func phasesDrivenOneContainerEachAsTektonDoes(platformAPI: String) throws {
     let configDir = TempDir("phases-config")
     let p = try PhasePlatform(builderConfig: try classicBuilderConfig(configDir.path), builder: "classic-builder")

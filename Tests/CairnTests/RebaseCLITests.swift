@@ -69,7 +69,7 @@ func rootfsDiffIDs(_ inspect: [String: Any]) -> [String] {
 
 /// `cairn rebase --remote`: the image and the run image are in a registry; the rebased manifest is
 /// pushed there and the image's layers never travel.
-@Test(.enabled(if: toolAvailable("docker-registry"))) func cairnRebaseRemoteRebasesInTheRegistry() throws {
+@Test(.requires("docker-registry")) func cairnRebaseRemoteRebasesInTheRegistry() throws {
     let tmp = TempDir("rebase-remote")
     let home = tmp.path + "/home"
     try ExampleBuilder.make(home: home)

@@ -28,7 +28,7 @@ func deleteTagged(_ host: String, _ repository: String, _ tag: String) throws {
 /// referrer and plain cosign does not; Cairn verifies from referrers, including a signature
 /// cosign wrote with `--registry-referrers-mode=oci-1-1`, and `cairn pull` brings that one into
 /// the store.
-@Test(.enabled(if: toolAvailable("docker-registry") && toolAvailable("xz") && toolAvailable("curl")))
+@Test(.requires("docker-registry", "xz", "curl"))
 func signaturesAndAttestationsAreOCIReferrersWithTheTagSchemaFallback() throws {
     let t = try TrustHome()
     let cosign = try CosignTool.shared()

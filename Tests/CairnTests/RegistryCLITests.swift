@@ -6,7 +6,7 @@ import TestSupport
 // The limit guards against a hang, not for speed: on a 2-core machine these async tests can wait
 // minutes for a cooperative-pool thread while long synchronous tests (the Debian flask build, the
 // kill -9 series) hold both; with 2 minutes four of them failed one full run that way.
-@Suite(.enabled(if: toolAvailable("docker-registry") && toolAvailable("curl")), .serialized, .timeLimit(.minutes(10)))
+@Suite(.requires("docker-registry", "curl"), .serialized, .timeLimit(.minutes(10)))
 struct RegistryCLITests {
     @Test func loginPushPullThroughTheCLI() throws {
         let registry = try LocalRegistry(auth: .basic(user: "carol", password: "pa55-word"))
@@ -85,7 +85,7 @@ struct RegistryCLITests {
 // The limit guards against a hang, not for speed: on a 2-core machine these async tests can wait
 // minutes for a cooperative-pool thread while long synchronous tests (the Debian flask build, the
 // kill -9 series) hold both; with 2 minutes four of them failed one full run that way.
-@Suite(.enabled(if: toolAvailable("docker-registry") && toolAvailable("python3")), .timeLimit(.minutes(10)))
+@Suite(.requires("docker-registry", "python3"), .timeLimit(.minutes(10)))
 struct RegistryTLSTests {
     @Test func privateCAIsTrustedOnlyWhenGiven() throws {
         let registry = try LocalRegistry(tls: true)

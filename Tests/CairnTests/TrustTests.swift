@@ -146,7 +146,7 @@ func storeDigest(_ store: String, _ name: String) throws -> String {
 
 /// Both directions with cosign on a loopback docker-registry (no referrers API): cosign verifies
 /// what Cairn signed (the .sig tag is where it looks), and Cairn verifies what cosign signed.
-@Test(.enabled(if: toolAvailable("docker-registry") && toolAvailable("xz")))
+@Test(.requires("docker-registry", "xz"))
 func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
     let t = try TrustHome()
     let cosign = try CosignTool.shared()

@@ -18,7 +18,7 @@ func canRunUnprivileged() -> Bool {
 
 /// App developers build as themselves: builder, build and run as an unprivileged user, who owns
 /// everything Cairn writes in their home.
-@Test(.enabled(if: canRunUnprivileged())) func anUnprivilegedUserCreatesABuilderBuildsAndRuns() throws {
+@Test(.enabled(if: canRunUnprivileged(), "runs cairn as an unprivileged user through setpriv: needs root and setpriv")) func anUnprivilegedUserCreatesABuilderBuildsAndRuns() throws {
     try requireStaticBinaries()
     let stack = try TinyStack.shared()
     let tmp = TempDir("unprivileged")

@@ -81,7 +81,7 @@ struct Observation {
         return copy
     }
 
-    static let hexDigest = try! NSRegularExpression(pattern: "[0-9a-f]{64}")
+    static var hexDigest: Regex<Substring> { #/[0-9a-f]{64}/# }
 
     static func mask(_ v: TOMLValue, _ keeping: Set<String>) -> TOMLValue {
         switch v {
@@ -97,14 +97,14 @@ struct Observation {
 
     static func maskText(_ s: String, _ keeping: Set<String>) -> String {
         guard s.count >= 64 else { return s }
-        let ns = s as NSString
-        var out = s
-        for m in hexDigest.matches(in: s, range: NSRange(location: 0, length: ns.length)).reversed() {
-            let hex = ns.substring(with: m.range)
-            guard !keeping.contains(hex) else { continue }
-            out = (out as NSString).replacingCharacters(in: m.range, with: "<digest>")
+        var out = ""
+        var last = s.startIndex
+        for m in s.matches(of: hexDigest) {
+            out += s[last..<m.range.lowerBound]
+            out += keeping.contains(String(m.output)) ? String(m.output) : "<digest>"
+            last = m.range.upperBound
         }
-        return out
+        return out + s[last...]
     }
 
     /// A `KEY=VALUE` per line dump (what the fixture buildpacks and processes record); keys in

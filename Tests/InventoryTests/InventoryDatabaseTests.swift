@@ -280,3 +280,13 @@ final class LockedErrors: @unchecked Sendable {
     func append(_ e: any Error) { lock.withLock { errors.append(e) } }
     var all: [any Error] { lock.withLock { errors } }
 }
+
+/// With PostgreSQL installed every inventory test runs on it as well as on SQLite; without it
+/// they run on SQLite only, and this test is reported skipped, saying so.
+@Test(.enabled(if: PostgresServer.available, "PostgreSQL (initdb, pg_ctl) is not installed: the inventory tests ran on SQLite only"))
+func postgresServesTheInventoryTests() throws {
+    let server = try PostgresServer()
+    let inventory = try Inventory.open(try server.createDatabase("probe"), defaultPath: "")
+    #expect(try inventory.backend.read { try $0.value("SELECT 1 + 1", []) }?.int == 2)
+    #expect(inventory.backend.dialect == .postgres)
+}

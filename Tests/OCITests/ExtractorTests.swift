@@ -156,7 +156,7 @@ func dir(_ name: String, mode: UInt32 = 0o755) -> (TarHeader, [UInt8]) {
         #expect(FileManager.default.fileExists(atPath: root + "/ro/inside"))
     }
 
-    @Test(.enabled(if: geteuid() == 0)) func appliesOwnersAsRoot() throws {
+    @Test(.requiresRoot("chown to other owners")) func appliesOwnersAsRoot() throws {
         let tmp = TempDir()
         let root = tmp.sub("root")
         var h = TarHeader(name: "owned", type: .regular, mode: 0o640, uid: 1234, gid: 5678)

@@ -88,7 +88,7 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         }
     }
 
-    @Test(.enabled(if: toolAvailable("skopeo") && toolAvailable("umoci")), arguments: OCI.Compression.allCases)
+    @Test(.requires("skopeo", "umoci"), arguments: OCI.Compression.allCases)
     func skopeoAndUmociReadImportedImages(_ compression: OCI.Compression) throws {
         let tmp = TempDir()
         let storeRoot = tmp.sub("store")
@@ -114,7 +114,7 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         #expect(copy.status == 0, "\(copy.stderr)")
     }
 
-    @Test(.enabled(if: toolAvailable("python3")))
+    @Test(.requires("python3"))
     func storeValidatesAgainstTheOCISchemas() throws {
         let tmp = TempDir()
         let storeRoot = tmp.sub("store")
@@ -148,15 +148,16 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         let storeRoot = tmp.sub("store")
         let src = tmp.sub("src")
         try makeSampleTree(src)
-        await withTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<8 {
                 group.addTask {
                     // Separate store objects, as separate processes would have.
-                    let store = try! ImageStore(root: storeRoot)
-                    try! writeFile(src + "/../src\(i)/n", "\(i)")
-                    _ = try! importImage(store, tmp.path + "/src\(i)", as: "img:\(i)")
+                    let store = try ImageStore(root: storeRoot)
+                    try writeFile(src + "/../src\(i)/n", "\(i)")
+                    _ = try importImage(store, tmp.path + "/src\(i)", as: "img:\(i)")
                 }
             }
+            try await group.waitForAll()
         }
         let store = try ImageStore(root: storeRoot)
         #expect(try store.images().map(\.name) == (0..<8).map { "img:\($0)" })
@@ -170,19 +171,21 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         let store = try ImageStore(root: tmp.sub("store"))
         let config = try store.writeBlob(Data("{}".utf8), mediaType: MediaType.ociConfig)
         let manifest = try store.writeBlob(try CanonicalJSON.encode(Manifest(config: config, layers: [])), mediaType: MediaType.ociManifest)
-        await withTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<64 {
-                group.addTask { try! store.tag(manifest, as: "img:\(i)") }
+                group.addTask { try store.tag(manifest, as: "img:\(i)") }
             }
+            try await group.waitForAll()
         }
         #expect(try store.images().count == 64)
         // Shared holders (writers) and an exclusive one (prune) in one process.
-        await withTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<16 {
                 group.addTask {
-                    if i % 4 == 0 { _ = try! store.prune() } else { _ = try! store.writeBlob(Data("blob \(i)".utf8), mediaType: "x") }
+                    if i % 4 == 0 { _ = try store.prune() } else { _ = try store.writeBlob(Data("blob \(i)".utf8), mediaType: "x") }
                 }
             }
+            try await group.waitForAll()
         }
         #expect(try store.images().count == 64)
     }

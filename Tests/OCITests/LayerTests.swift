@@ -47,7 +47,7 @@ func options(_ c: OCI.Compression, workers: Int = 2) -> LayerWriteOptions {
         #expect(one.diffID == four.diffID)
     }
 
-    @Test(.enabled(if: toolAvailable("gzip") && toolAvailable("zstd")), arguments: [OCI.Compression.gzip, .zstd])
+    @Test(.requires("gzip", "zstd"), arguments: [OCI.Compression.gzip, .zstd])
     func compressedBlobIsOneStandardStreamWhoseContentIsTheDiffID(_ compression: OCI.Compression) throws {
         let tmp = TempDir()
         let src = tmp.sub("src")

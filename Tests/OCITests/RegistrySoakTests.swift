@@ -10,7 +10,7 @@ import TestSupport
 /// cleanly: checked against the registry itself (not through the proxy), no tag ever names a
 /// manifest with a missing or wrong blob, and every store pulled into (an empty one each time,
 /// whether the pull succeeded or not) verifies.
-@Suite(.enabled(if: registryAvailable), .serialized, .timeLimit(.minutes(10)))
+@Suite(.enabled(if: registryAvailable, "needs docker-registry on PATH (scripts/deps installs it)"), .serialized, .timeLimit(.minutes(10)))
 struct RegistrySoakTests {
     /// Replayable by seed (`CAIRN_SOAK_SEED`).
     typealias Seeded = SplitMix64
@@ -39,7 +39,8 @@ struct RegistrySoakTests {
             "dropUpload": push ? Double(some(2, 0.5)) : 0, "dropDownload": push ? 0 : Double(some(2, 0.5)),
             "corruptDownload": push ? 0 : Double(some(1, 0.1)), "delay": some(1, 0.2) > 0 ? 0.01 : 0,
         ]
-        return String(data: try! JSONSerialization.data(withJSONObject: f, options: .sortedKeys), encoding: .utf8)!
+        // Numbers only: the encoding cannot fail.
+        return (try? JSONSerialization.data(withJSONObject: f, options: .sortedKeys)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// Pulls every tag pushed so far straight from the registry (no proxy, no faults): a tag

@@ -48,7 +48,7 @@ func using<T>(_ c: RegistryClient, _ body: (RegistryClient) async throws -> T) a
 // The limit guards against a hang, not for speed: on a 2-core machine these async tests can wait
 // minutes for a cooperative-pool thread while long synchronous tests (the Debian flask build, the
 // kill -9 series) hold both; with 2 minutes four of them failed one full run that way.
-@Suite(.enabled(if: registryAvailable), .serialized, .timeLimit(.minutes(10))) struct RegistryTests {
+@Suite(.enabled(if: registryAvailable, "needs docker-registry on PATH (scripts/deps installs it)"), .serialized, .timeLimit(.minutes(10))) struct RegistryTests {
     @Test func pushThenPullGivesTheSameImage() async throws {
         let registry = try LocalRegistry()
         let tmp = TempDir()
@@ -73,7 +73,7 @@ func using<T>(_ c: RegistryClient, _ body: (RegistryClient) async throws -> T) a
         #expect(try third.images().count == 1)
     }
 
-    @Test(.enabled(if: toolAvailable("skopeo"))) func interoperatesWithSkopeo() async throws {
+    @Test(.requires("skopeo")) func interoperatesWithSkopeo() async throws {
         let registry = try LocalRegistry()
         let tmp = TempDir()
         let (store, image) = try sampleStore(tmp)

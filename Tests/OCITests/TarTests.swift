@@ -89,7 +89,7 @@ func readTar(_ bytes: [UInt8]) throws -> [(TarHeader, [UInt8])] {
         #expect(throws: OCIError.tar(.truncated(entry: "file.bin"))) { try readTar(Array(bytes.prefix(1200))) }
     }
 
-    @Test(.enabled(if: toolAvailable("tar")))
+    @Test(.requires("tar"))
     func gnuTarListsAndExtractsOurLayer() throws {
         let tmp = TempDir()
         let src = tmp.sub("src")
@@ -117,7 +117,7 @@ func readTar(_ bytes: [UInt8]) throws -> [(TarHeader, [UInt8])] {
         try expectSameTree(src, dst)
     }
 
-    @Test(.enabled(if: toolAvailable("tar")), arguments: ["gnu", "pax", "ustar", "oldgnu"])
+    @Test(.requires("tar"), arguments: ["gnu", "pax", "ustar", "oldgnu"])
     func readsArchivesMadeByGNUTar(format: String) throws {
         let tmp = TempDir()
         let src = tmp.sub("src")

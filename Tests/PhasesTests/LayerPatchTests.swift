@@ -222,7 +222,7 @@ final class PatchFixture {
 
 /// `cairn rebase --remote --layer-patches`: the patch layer is mounted from the patch image's
 /// repository; no layer bytes travel but the small SBOM layers.
-@Test(.enabled(if: toolAvailable("docker-registry"))) func aRegistryPatchMountsThePatchLayer() throws {
+@Test(.requires("docker-registry")) func aRegistryPatchMountsThePatchLayer() throws {
     let f = try PatchFixture()
     let registry = try LocalRegistry(proxy: true)
     defer { registry.stop() }
