@@ -139,6 +139,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Benchmarks that need Cairn's own code (the synthetic fleet of bench/inventory.sh);
+        // not shipped in the user-facing CLI.
+        .executableTarget(
+            name: "cairn-bench",
+            dependencies: ["CNBCore", "Inventory", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
         // Helpers shared by the test targets: temp dirs, running tools, locating fixtures.
         .target(
             name: "TestSupport",

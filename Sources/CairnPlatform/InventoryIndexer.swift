@@ -20,7 +20,7 @@ public struct InventoryIndexer {
     let warn: (String) -> Void
 
     /// Images recorded per transaction.
-    public static let batchSize = 100
+    public static var batchSize: Int { Inventory.writeBatchSize }
 
     public init(inventory: Inventory, warn: @escaping (String) -> Void) {
         self.inventory = inventory

@@ -91,6 +91,10 @@ public final class Inventory: Sendable {
         try add([Entry(image, location: location, names: names)], run: run)
     }
 
+    /// Images per `add` call that indexers (and the fleet benchmark) use: each commit writes
+    /// the pages its batch shares once.
+    public static let writeBatchSize = 100
+
     /// Records app images in one transaction: an index run commits in batches, so that each
     /// commit writes the pages the batch shares once (random index pages dominate otherwise).
     /// Rows go in multi-row inserts, and package ids come from a cache after their first insert.

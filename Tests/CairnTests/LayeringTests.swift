@@ -21,6 +21,7 @@ enum SourceRules {
         "cairn": ["ArgumentParser", "Buildpacks", "CNBCore", "CairnPlatform", "Extend", "Inventory", "OCI", "Phases", "Processes", "Trust"],
         "lifecycle": ["Buildpacks", "Extend", "OCI", "Phases", "Processes", "CNBCore"],
         "launcher": ["CNBCore"],
+        "cairn-bench": ["ArgumentParser", "CNBCore", "Inventory"],
     ]
     static let maxFileLines = 400
     static let maxFunctionLines = 80

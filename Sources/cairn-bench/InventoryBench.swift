@@ -2,13 +2,27 @@ import ArgumentParser
 import CNBCore
 import Foundation
 import Inventory
-import CairnPlatform
 
+/// `cairn-bench`: benchmarks that need Cairn's own code (the rest are scripts under bench/).
+/// Not part of the user-facing `cairn`; bench/inventory.sh builds and runs it.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "cairn-bench",
         abstract: "Benchmarks that need Cairn's own code (the rest are scripts under bench/).",
         subcommands: [InventoryBench.self])
+}
+
+/// Runs `body`, printing an error as `cairn-bench: error: …` and exiting 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("cairn-bench: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
 }
 
 /// A synthetic fleet through the inventory's real write and query paths: index rate, database
@@ -79,7 +93,7 @@ struct InventoryBench: AsyncParsableCommand {
         var batch: [Inventory.Entry] = []
         for i in 0..<images {
             batch.append(Inventory.Entry(fleet.image(i, runs: runs), location: "bench", names: ["app\(i):latest"]))
-            if batch.count == InventoryIndexer.batchSize || i == images - 1 {
+            if batch.count == Inventory.writeBatchSize || i == images - 1 {
                 try inv.add(batch, run: run)
                 batch = []
             }
