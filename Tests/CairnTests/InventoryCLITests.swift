@@ -74,12 +74,20 @@ func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) thro
     let csv = try cairn(["audit", "vulns", "--format", "csv"]).stdout
     #expect(csv.hasPrefix("image,advisory,severity,package,installed,fixed,from\n") && csv.contains("old-flask:latest,GHSA-m2qf-hxjv-5gpq,HIGH,flask,2.2.0,2.3.2,tests/flask:site-packages"), "\(csv)")
 
+    // What users and scripts read, reviewed: the same on both databases.
+    try Golden.expect("audit-vulns.json", try cairn(["audit", "vulns", "--format", "json"]).stdout, paths: [tmp.path: "<tmp>"])
+    try Golden.expect("audit-vulns.txt", try cairn(["audit", "vulns"]).stdout)
+    try Golden.expect("inspect-old-flask.txt", try cairn(["inspect", "old-flask"]).stdout)
+
     // The plan: rebase for the Debian finding, a layer patch from new-flask for the Flask one.
     let patches = tmp.path + "/patches.json"
     let plan = try cairn(["audit", "plan", "--output", patches])
     #expect(plan.stdout.contains("old-flask:latest: rebase+patch") && plan.stdout.contains("$ cairn rebase old-flask:latest --run-image tiny/run:latest --layer-patches \(patches)"), "\(plan.stdout)")
     let file = try String(contentsOfFile: patches, encoding: .utf8)
     #expect(file.contains("\"patch-image\":\"new-flask:latest\"") && file.contains("\"layer\":\"site-packages\""), "\(file)")
+    try Golden.expect("audit-plan.txt", plan.stdout, paths: [tmp.path: "<tmp>"])
+    let dryRun = try cairn(["rebase", "old-flask:latest", "--run-image", "tiny/run:latest", "--layer-patches", patches, "--dry-run"])
+    try Golden.expect("rebase-dry-run.txt", dryRun.stdout + dryRun.stderr, paths: [tmp.path: "<tmp>"])
     _ = try cairn(["rebase", "old-flask:latest", "--run-image", "tiny/run:latest", "--layer-patches", patches])
     let third = try cairn(["audit", "index"])
     #expect(third.stdout.contains("1 indexed"), "\(third.stdout)")
