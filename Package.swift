@@ -41,13 +41,13 @@ let package = Package(
         // outputs read at once, timeouts, and signal forwarding installed by the executables.
         .target(
             name: "Processes",
-            dependencies: ["CCairn", "CNBCore"],
+            dependencies: ["CCairn", "CairnBasics"],
             swiftSettings: strictSettings
         ),
         .target(
             name: "OCI",
             dependencies: [
-                "CCairn", "CNBCore", "Processes",
+                "CCairn", "CairnBasics", "Processes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -57,6 +57,12 @@ let package = Package(
         // versions and feature gates, the env-file rules, the TOML 1.0 reader.
         .target(
             name: "CNBCore",
+            dependencies: ["CairnBasics"],
+            swiftSettings: strictSettings
+        ),
+        // Foundation-free helpers every module may use: trimming, hex, paths, a seeded PRNG.
+        .target(
+            name: "CairnBasics",
             swiftSettings: strictSettings
         ),
         // The CNB data model: every TOML file of the specs (re-exports CNBCore).

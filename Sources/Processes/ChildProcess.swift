@@ -1,7 +1,7 @@
 import CCairn
 import Dispatch
 import FoundationEssentials
-import CNBCore
+import CairnBasics
 
 #if canImport(Glibc)
 import Glibc

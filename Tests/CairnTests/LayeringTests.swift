@@ -8,10 +8,11 @@ enum SourceRules {
     /// What each module may import of the project's own modules (ARCHITECTURE.md's table).
     static let allowed: [String: Set<String>] = [
         "CCairn": [],
-        "CNBCore": [],
-        "Processes": ["CCairn", "CNBCore"],
-        "Sandbox": ["Processes"],
-        "OCI": ["CCairn", "CNBCore", "Processes"],
+        "CairnBasics": [],
+        "CNBCore": ["CairnBasics"],
+        "Processes": ["CCairn", "CairnBasics"],
+        "Sandbox": ["Processes", "CairnBasics"],
+        "OCI": ["CCairn", "CairnBasics", "Processes"],
         "Buildpacks": ["CNBCore"],
         "Phases": ["Buildpacks", "OCI", "Processes", "CNBCore"],
         "Extend": ["Buildpacks", "OCI", "Sandbox", "CCairn"],

@@ -1,5 +1,5 @@
 import FoundationEssentials
-import CNBCore
+import CairnBasics
 import Processes
 
 #if canImport(Glibc)

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import FoundationEssentials
-import CNBCore
+import CairnBasics
 import NIOCore
 import NIOHTTP1
 
