@@ -154,25 +154,46 @@ public struct SQLRow {
 
     public func text(_ column: Int) -> String? { value(column).text }
 
-    /// PostgreSQL's `array_agg` of an integer column ([] elsewhere: SQLite has no arrays).
-    public func ints(_ column: Int) -> [Int64] {
-        guard case .postgres(let row) = storage else { return [] }
+    /// PostgreSQL's `array_agg` of an integer column. SQLite has no arrays: asking there is a
+    /// query that took the wrong path, an error rather than an empty answer.
+    public func ints(_ column: Int) throws -> [Int64] {
+        guard let values = intArray(column) else { throw arrayError(column, "an integer array") }
+        return values
+    }
+
+    /// PostgreSQL's `array_agg` of a text column (an error on SQLite, as `ints`).
+    public func texts(_ column: Int) throws -> [String] {
+        guard let values = textArray(column) else { throw arrayError(column, "a text array") }
+        return values
+    }
+
+    func arrayError(_ column: Int, _ expected: String) -> InventoryError {
+        guard case .postgres = storage else {
+            return InventoryError.database(location: "column \(column)", reason: "an array was read from SQLite, which has none: a PostgreSQL-only path was taken")
+        }
+        return InventoryError.database(location: "column \(column)", reason: "expected \(expected)")
+    }
+
+    func intArray(_ column: Int) -> [Int64]? {
+        guard case .postgres(let row) = storage else { return nil }
         let cell = row[column]
+        // array_agg over no rows is NULL: no elements.
+        if cell.bytes == nil { return [] }
         if cell.dataType == .int8Array, let values = PostgresBackend.arrayElements(cell, { $0.count == 8 ? Int64(bigEndian: $0.loadUnaligned(as: Int64.self)) : nil }) {
             return values
         }
-        return (try? cell.decode([Int64].self)) ?? []
+        return try? cell.decode([Int64].self)
     }
 
-    /// PostgreSQL's `array_agg` of a text column ([] elsewhere: SQLite has no arrays).
-    public func texts(_ column: Int) -> [String] {
-        guard case .postgres(let row) = storage else { return [] }
+    func textArray(_ column: Int) -> [String]? {
+        guard case .postgres(let row) = storage else { return nil }
         let cell = row[column]
+        if cell.bytes == nil { return [] }
         if cell.dataType == .textArray || cell.dataType == .varcharArray,
            let values = PostgresBackend.arrayElements(cell, { String(decoding: $0, as: UTF8.self) }) {
             return values
         }
-        return (try? cell.decode([String].self)) ?? []
+        return try? cell.decode([String].self)
     }
 }
 

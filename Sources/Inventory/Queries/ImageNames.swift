@@ -25,7 +25,7 @@ extension Inventory {
             var ids: [Int64] = [], locations: [String] = [], imageNames: [String] = [], digests: [String] = []
             func take(_ rows: inout SQLCursor) throws {
                 guard let row = try rows.next() else { return }
-                let batch = (ids: row.ints(0), locations: row.texts(1), names: row.texts(2), digests: row.texts(3))
+                let batch = (ids: try row.ints(0), locations: try row.texts(1), names: try row.texts(2), digests: try row.texts(3))
                 guard [batch.locations.count, batch.names.count, batch.digests.count].allSatisfy({ $0 == batch.ids.count }) else {
                     throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths")
                 }
@@ -102,7 +102,7 @@ extension Inventory {
 
         init(_ rows: inout SQLCursor) throws {
             guard let row = try rows.next() else { return }
-            (ids, digests, runImages) = (row.ints(0), row.texts(1), row.ints(2))
+            (ids, digests, runImages) = (try row.ints(0), try row.texts(1), try row.ints(2))
             guard ids.count == digests.count, ids.count == runImages.count else {
                 throw InventoryError.database(location: "image", reason: "id, digest and run image arrays of different lengths (\(ids.count), \(digests.count), \(runImages.count))")
             }
@@ -115,7 +115,7 @@ extension Inventory {
         digestOf.reserveCapacity(fleet.ids.count)
         for (id, digest) in zip(fleet.ids, fleet.digests) { digestOf[id] = digest }
         guard let row = try nameRows.next() else { return RankedNames() }
-        let ids = row.ints(0), locations = row.texts(1), names = row.texts(2)
+        let ids = try row.ints(0), locations = try row.texts(1), names = try row.texts(2)
         guard ids.count == locations.count, ids.count == names.count else {
             throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths (\(ids.count), \(locations.count), \(names.count))")
         }

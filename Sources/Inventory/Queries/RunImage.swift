@@ -47,7 +47,7 @@ extension Inventory {
                     SELECT array_agg(n.location), array_agg(n.name), array_agg(i.digest), array_agg(coalesce(i.run_image_id, 0))
                     FROM image i JOIN image_name n ON n.image_id = i.id\(filter)
                     """, args) { row in
-                    let (locations, names, digests, runs) = (row.texts(0), row.texts(1), row.texts(2), row.ints(3))
+                    let (locations, names, digests, runs) = (try row.texts(0), try row.texts(1), try row.texts(2), try row.ints(3))
                     guard [names.count, digests.count, runs.count].allSatisfy({ $0 == locations.count }) else {
                         throw InventoryError.database(location: "image_name", reason: "image name arrays of different lengths")
                     }

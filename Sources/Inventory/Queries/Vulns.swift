@@ -150,7 +150,7 @@ extension Inventory {
                 while let row = try rows.next() {
                     guard let package = row.int(0) else { continue }
                     let source = found.source(buildpack: row.text(1) ?? "", layer: row.text(2) ?? "")
-                    for image in row.ints(3) { add(image: image, package: package, source: source) }
+                    for image in try row.ints(3) { add(image: image, package: package, source: source) }
                 }
             } else {
                 while let row = try rows.next() {
@@ -179,7 +179,7 @@ extension Inventory {
             if postgres {
                 while let row = try rows.next() {
                     guard let package = row.int(0) else { continue }
-                    for run in row.ints(1) { add(package: package, runImage: run) }
+                    for run in try row.ints(1) { add(package: package, runImage: run) }
                 }
             } else {
                 while let row = try rows.next() {
@@ -209,7 +209,7 @@ extension Inventory {
             while let row = try rows.next() {
                 guard let run = row.int(0), let hitsOfRun = byRunImage[run] else { continue }
                 // PostgreSQL: a run image's images as one array; SQLite: a row per image.
-                for image in postgres ? row.ints(1) : (row.int(1).map { [$0] } ?? []) {
+                for image in postgres ? try row.ints(1) : (row.int(1).map { [$0] } ?? []) {
                     for (a, source) in hitsOfRun { found.hits.append(.init(image: image, affected: a, source: source)) }
                 }
             }
