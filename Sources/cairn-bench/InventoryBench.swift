@@ -13,17 +13,6 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [InventoryBench.self])
 }
 
-/// Runs `body`, printing an error as `cairn-bench: error: …` and exiting 1.
-func reportingErrors(_ body: () async throws -> Void) async throws {
-    do {
-        try await body()
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("cairn-bench: error: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-}
 
 /// A synthetic fleet through the inventory's real write and query paths: index rate, database
 /// size and each query's median.
@@ -58,7 +47,7 @@ struct InventoryBench: AsyncParsableCommand {
     typealias Random = SplitMix64
 
     func run() async throws {
-        try await reportingErrors {
+        do {
             let inv = try Inventory.open(database, defaultPath: "")
             if queriesOnly { return try timeQueries(inv) }
             var fleet = SyntheticFleet(self)
