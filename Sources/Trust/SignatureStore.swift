@@ -26,6 +26,22 @@ public struct ArtifactWrite: Sendable {
     public var manifest: Data
 }
 
+extension SignatureArtifact {
+    /// This artifact encoded for storing under `tag`.
+    func write(tag: String) throws -> ArtifactWrite {
+        let (config, blobs, manifest) = try encoded()
+        return ArtifactWrite(tag: tag, config: config, blobs: blobs.map { ($0, Cosign.simpleSigningMediaType) }, manifest: manifest)
+    }
+}
+
+extension AttestationArtifact {
+    /// This artifact encoded for storing under `tag`.
+    func write(tag: String) throws -> ArtifactWrite {
+        let (config, blobs, manifest) = try encoded()
+        return ArtifactWrite(tag: tag, config: config, blobs: blobs.map { ($0, Attestation.envelopeMediaType) }, manifest: manifest)
+    }
+}
+
 extension SignatureLocation {
     public func putAll(repository: String, _ artifacts: [ArtifactWrite]) async throws {
         for a in artifacts { try await put(repository: repository, tag: a.tag, config: a.config, blobs: a.blobs, manifest: a.manifest) }
@@ -34,12 +50,18 @@ extension SignatureLocation {
     public func referrerArtifacts(repository: String, digest: Digest, artifactType: String) async throws
         -> [(manifest: Data, blob: (Descriptor) async throws -> Data)] { [] }
 
+    /// The tag-schema artifact tagged `tag` (when there is one), then every OCI 1.1 referrer of
+    /// `digest` with `artifactType`.
+    func artifacts(repository: String, tag: String, digest: Digest, artifactType: String) async throws
+        -> [(manifest: Data, blob: (Descriptor) async throws -> Data)] {
+        let legacy = try await artifact(repository: repository, tag: tag)
+        return (legacy.map { [$0] } ?? []) + (try await referrerArtifacts(repository: repository, digest: digest, artifactType: artifactType))
+    }
+
     /// The signatures of `digest`: the tag-schema artifact's and every OCI 1.1 referrer's, merged.
     public func signatures(repository: String, digest: Digest) async throws -> SignatureArtifact? {
         let tag = Cosign.signatureTag(for: digest)
-        var found: [(manifest: Data, blob: (Descriptor) async throws -> Data)] = []
-        if let legacy = try await artifact(repository: repository, tag: tag) { found.append(legacy) }
-        found += try await referrerArtifacts(repository: repository, digest: digest, artifactType: CosignReferrer.signatureArtifactType)
+        let found = try await artifacts(repository: repository, tag: tag, digest: digest, artifactType: CosignReferrer.signatureArtifactType)
         guard !found.isEmpty else { return nil }
         var merged = SignatureArtifact(layers: [])
         for (manifest, blob) in found {
@@ -51,9 +73,7 @@ extension SignatureLocation {
     /// The attestations of `digest`: the tag-schema artifact's and every OCI 1.1 referrer's.
     public func attestations(repository: String, digest: Digest) async throws -> AttestationArtifact? {
         let tag = Attestation.tag(for: digest)
-        var found: [(manifest: Data, blob: (Descriptor) async throws -> Data)] = []
-        if let legacy = try await artifact(repository: repository, tag: tag) { found.append(legacy) }
-        found += try await referrerArtifacts(repository: repository, digest: digest, artifactType: CosignReferrer.attestationArtifactType)
+        let found = try await artifacts(repository: repository, tag: tag, digest: digest, artifactType: CosignReferrer.attestationArtifactType)
         guard !found.isEmpty else { return nil }
         var merged = AttestationArtifact()
         for (manifest, blob) in found {
@@ -94,9 +114,7 @@ extension SignatureLocation {
         let payload = Cosign.payload(repository: repository, digest: digest)
         var artifact = try await signatures(repository: repository, digest: digest) ?? SignatureArtifact(layers: [])
         artifact.add(SignatureLayer(payload: payload, signature: try key.sign(payload)))
-        let (config, blobs, manifest) = try artifact.encoded()
-        return (ArtifactWrite(tag: Cosign.signatureTag(for: digest), config: config, blobs: blobs.map { ($0, Cosign.simpleSigningMediaType) },
-                              manifest: manifest), payload)
+        return (try artifact.write(tag: Cosign.signatureTag(for: digest)), payload)
     }
 
     func attestationWrite(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws -> ArtifactWrite {
@@ -105,8 +123,7 @@ extension SignatureLocation {
             let statement = Attestation.statement(repository: repository, digest: digest, predicateType: type, predicate: predicate)
             artifact.add(predicateType: type, envelope: try Attestation.envelope(statement, key: key))
         }
-        let (config, blobs, manifest) = try artifact.encoded()
-        return ArtifactWrite(tag: Attestation.tag(for: digest), config: config, blobs: blobs.map { ($0, Attestation.envelopeMediaType) }, manifest: manifest)
+        return try artifact.write(tag: Attestation.tag(for: digest))
     }
 
     /// Verifies that `digest` carries a signature by `key`; throws naming what failed.
@@ -161,13 +178,9 @@ public struct StoreSignatures: SignatureLocation {
 public struct RegistrySignatures: SignatureLocation {
     public let client: RegistryClient
     public let work: ImageStore
-    /// Whether each artifact is also written as an OCI 1.1 referrer (see CosignReferrer).
-    public let referrers: Bool
-
-    public init(client: RegistryClient, work: ImageStore, referrers: Bool = true) {
+    public init(client: RegistryClient, work: ImageStore) {
         self.client = client
         self.work = work
-        self.referrers = referrers
     }
 
     func repo(_ repository: String) throws -> Repository {
@@ -199,7 +212,8 @@ public struct RegistrySignatures: SignatureLocation {
             _ = try await client.upload(repo, d, path: work.blobPath(d.digest), mountFrom: [], progress: nil)
         }
         try await client.putManifest(repo, reference: tag, data: manifest, mediaType: MediaType.ociManifest)
-        if referrers { try await publishReferrer(repository: repository, tag: tag, legacyManifest: manifest) }
+        // Also as an OCI 1.1 referrer (see CosignReferrer).
+        try await publishReferrer(repository: repository, tag: tag, legacyManifest: manifest)
         withExtendedLifetime(session) {}
     }
 }
@@ -213,24 +227,20 @@ public func copyTrustArtifacts(digest: Digest, from source: any SignatureLocatio
                                to target: any SignatureLocation, repository targetRepository: String) async throws -> [String] {
     var copied: [String] = []
     for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest)] {
-        var config: Data, blobs: [(Data, String)] = [], data: Data
+        let write: ArtifactWrite
         if let (legacy, blob) = try await source.artifact(repository: sourceRepository, tag: tag) {
             let manifest = try Cosign.manifest(legacy, what: "\(sourceRepository):\(tag)")
-            config = try await blob(manifest.config)
+            var blobs: [(Data, String)] = []
             for layer in manifest.layers { blobs.append((try await blob(layer), layer.mediaType)) }
-            data = legacy
+            write = ArtifactWrite(tag: tag, config: try await blob(manifest.config), blobs: blobs, manifest: legacy)
         } else if tag.hasSuffix(".sig"), let merged = try await source.signatures(repository: sourceRepository, digest: digest) {
-            let encoded = try merged.encoded()
-            (config, data) = (encoded.config, encoded.manifest)
-            blobs = encoded.blobs.map { ($0, Cosign.simpleSigningMediaType) }
+            write = try merged.write(tag: tag)
         } else if tag.hasSuffix(".att"), let merged = try await source.attestations(repository: sourceRepository, digest: digest) {
-            let encoded = try merged.encoded()
-            (config, data) = (encoded.config, encoded.manifest)
-            blobs = encoded.blobs.map { ($0, Attestation.envelopeMediaType) }
+            write = try merged.write(tag: tag)
         } else {
             continue
         }
-        try await target.put(repository: targetRepository, tag: tag, config: config, blobs: blobs, manifest: data)
+        try await target.putAll(repository: targetRepository, [write])
         copied.append(tag)
     }
     return copied

@@ -13,10 +13,7 @@ public enum FS {
         return lstat(path, &st) == 0 ? UInt32(st.st_mode) : nil
     }
 
-    public static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return lstat(path, &st) == 0
-    }
+    public static func exists(_ path: String) -> Bool { mode(path) != nil }
 
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()

@@ -106,19 +106,13 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Stores `data` as a blob; returns its descriptor.
     public func writeBlob(_ data: Data, mediaType: String) throws -> Descriptor {
-        let digest = Digest.sha256(of: data)
-        // As a store write: prune would take the temp file (and the unnamed blob) from under it.
-        try withWriteLock {
-            if !hasBlob(digest) {
-                try FS.writeAtomically(data, to: blobPath(digest), tempDirectory: tempDirectory)
-            }
-        }
-        return Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
+        try writeBlobs([(data, mediaType)])[0]
     }
 
-    /// Several small blobs (an artifact's config, payloads and manifest), each written as
-    /// `writeBlob` writes one, the blob directory synced once for all of them.
+    /// Several small blobs (an artifact's config, payloads and manifest), each synced and renamed
+    /// into place, the blob directory synced once for all of them.
     public func writeBlobs(_ blobs: [(data: Data, mediaType: String)]) throws -> [Descriptor] {
+        // As a store write: prune would take the temp file (and the unnamed blob) from under it.
         try withWriteLock {
             var wrote = false
             let descriptors = try blobs.map { blob -> Descriptor in
@@ -229,11 +223,7 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Records `descriptor` under `name` (replacing what the name pointed to before).
     public func tag(_ descriptor: Descriptor, as reference: String) throws {
-        let entry = try Self.indexEntry(descriptor, as: reference)
-        try updateIndex { index in
-            index.manifests.removeAll { $0.annotations?[Annotation.refName] == entry.annotations?[Annotation.refName] }
-            index.manifests.append(entry)
-        }
+        try tag([(descriptor, reference)])
     }
 
     /// Records several names in one update of the index.
