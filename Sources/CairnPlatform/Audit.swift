@@ -104,7 +104,7 @@ public enum Audit {
     /// Images whose labels or SBOM layer cannot be read are reported through `warn` and skipped.
     public static func records(in store: ImageStore, warn: (String) -> Void) throws -> [AuditRecord] {
         var records: [AuditRecord] = []
-        var runTops: [String: String?] = [:]
+        var runStacks: [String: String?] = [:]
         var dpkg = DpkgStatusReader(store: store)
         for (name, descriptor) in try store.images() {
             let image: StoredImage
@@ -115,18 +115,21 @@ public enum Audit {
             do {
                 guard let metadata = try image.lifecycleMetadata() else { continue }
                 let runName = metadata.runImage?.image
+                // A run image version is its whole stack of layers (their ChainID): a new
+                // version may keep a byte-identical top layer.
+                let stack = metadata.runImage.flatMap { InventoryIndexer.runImageStack(image, $0) }
                 var status = "unknown"
                 if let runName {
-                    if runTops[runName] == nil {
-                        runTops[runName] = .some((try? store.resolve(runName))?.config.rootfs.diffIDs.last?.description)
+                    if runStacks[runName] == nil {
+                        runStacks[runName] = .some((try? store.resolve(runName)).flatMap { Digest.chainID(of: $0.config.rootfs.diffIDs)?.description })
                     }
-                    if let current = runTops[runName] ?? nil {
-                        status = current == metadata.runImage?.topLayer ? "current" : "outdated"
+                    if let current = runStacks[runName] ?? nil, let stack {
+                        status = current == stack.layers ? "current" : "outdated"
                     }
                 }
                 var packages: [AuditRecord.Package] = []
-                if let top = metadata.runImage?.topLayer.flatMap(Digest.init), let index = image.layer(diffID: top)?.index {
-                    packages = try dpkg.packages(in: Array(image.manifest.layers[...index])).map {
+                if let stack {
+                    packages = try dpkg.packages(in: Array(image.manifest.layers[...stack.top])).map {
                         AuditRecord.Package(name: $0.name, version: $0.version, buildpack: nil, layer: nil)
                     }
                 }

@@ -147,7 +147,7 @@ public struct InventoryIndexer {
         for (name, image, repo) in others {
             guard let repository = try? ImageReference(parsing: name).familiarName, runImageNames.contains(repository) else { continue }
             do {
-                if let top = image.config.rootfs.diffIDs.last, try !inventory.knowsPackages(runImage: repository, topLayer: top.description) {
+                if let layers = Digest.chainID(of: image.config.rootfs.diffIDs), try !inventory.knowsPackages(runImage: repository, layers: layers.description) {
                     try await fetch(image.manifest.layers, of: repo, client: client, cache: cache)
                 }
                 try inventory.add(runImage: runImageRecord(image, name: repository, reference: name, store: cache, dpkg: &dpkg), run: run)
@@ -163,10 +163,9 @@ public struct InventoryIndexer {
     func neededBlobs(_ image: StoredImage) throws -> [Descriptor] {
         var needed: [Descriptor] = []
         if let sbom = try SBOMReader.sbomLayer(of: image) { needed.append(sbom) }
-        if let run = try image.lifecycleMetadata()?.runImage, let top = run.topLayer, let named = run.image ?? run.reference,
-           let diffID = Digest(top), let at = image.layer(diffID: diffID)?.index {
+        if let run = try image.lifecycleMetadata()?.runImage, let named = run.image ?? run.reference, let stack = Self.runImageStack(image, run) {
             let repository = (try? ImageReference(parsing: named).familiarName) ?? named
-            if try !inventory.knowsPackages(runImage: repository, topLayer: top) { needed += image.manifest.layers[...at] }
+            if try !inventory.knowsPackages(runImage: repository, layers: stack.layers) { needed += image.manifest.layers[...stack.top] }
         }
         return needed
     }
@@ -187,13 +186,17 @@ public struct InventoryIndexer {
         let labels = image.config.config?.labels ?? [:]
         if let run = metadata.runImage, let top = run.topLayer, let named = run.image ?? run.reference {
             let repository = (try? ImageReference(parsing: named).familiarName) ?? named
-            var r = RunImageRecord(identity: labels[CNBLabel.baseID] ?? labels[CNBLabel.stackID] ?? "", name: repository, topLayer: top)
+            let stack = Self.runImageStack(image, run)
+            // A top layer that is not among the image's layers leaves the version unknown; it is
+            // keyed by the top layer alone, and its packages are not read.
+            var r = RunImageRecord(identity: labels[CNBLabel.baseID] ?? labels[CNBLabel.stackID] ?? "", name: repository,
+                                   topLayer: top, layers: stack?.layers ?? top)
             r.reference = run.reference ?? ""
             r.distro = labels[CNBLabel.baseDistroName] ?? ""
             r.distroVersion = labels[CNBLabel.baseDistroVersion] ?? ""
             r.released = labels[CNBLabel.baseReleased] ?? ""
-            if try !inventory.knowsPackages(runImage: repository, topLayer: top), let top = Digest(top), let at = image.layer(diffID: top)?.index {
-                let layers = Array(image.manifest.layers[...at])
+            if let stack, try !inventory.knowsPackages(runImage: repository, layers: stack.layers) {
+                let layers = Array(image.manifest.layers[...stack.top])
                 if layers.allSatisfy({ store.hasBlob($0.digest) }) {
                     r.packages = try dpkg.packages(in: layers).map(Self.debian)
                 }
@@ -232,17 +235,29 @@ public struct InventoryIndexer {
     /// A run image found under `name`: its identity labels and dpkg packages.
     func runImageRecord(_ image: StoredImage, name: String, reference: String, store: ImageStore, dpkg: inout DpkgStatusReader) throws -> RunImageRecord {
         let labels = image.config.config?.labels ?? [:]
-        guard let top = image.config.rootfs.diffIDs.last else { throw PlatformError.image(reference: reference, reason: "has no layers") }
-        var r = RunImageRecord(identity: labels[CNBLabel.baseID] ?? labels[CNBLabel.stackID] ?? "", name: name, topLayer: top.description)
+        guard let top = image.config.rootfs.diffIDs.last, let stack = Digest.chainID(of: image.config.rootfs.diffIDs) else {
+            throw PlatformError.image(reference: reference, reason: "has no layers")
+        }
+        var r = RunImageRecord(identity: labels[CNBLabel.baseID] ?? labels[CNBLabel.stackID] ?? "", name: name,
+                               topLayer: top.description, layers: stack.description)
         r.reference = reference
         r.created = image.config.created ?? ""
         r.distro = labels[CNBLabel.baseDistroName] ?? ""
         r.distroVersion = labels[CNBLabel.baseDistroVersion] ?? ""
         r.released = labels[CNBLabel.baseReleased] ?? ""
-        if try !inventory.knowsPackages(runImage: name, topLayer: top.description), image.manifest.layers.allSatisfy({ store.hasBlob($0.digest) }) {
+        if try !inventory.knowsPackages(runImage: name, layers: stack.description), image.manifest.layers.allSatisfy({ store.hasBlob($0.digest) }) {
             r.packages = try dpkg.packages(in: image.manifest.layers).map(Self.debian)
         }
         return r
+    }
+
+    /// An app image's run image layers: the index of `runImage.topLayer` among its layers and
+    /// the ChainID of the layers up to it, which identifies the run image version; nil when the
+    /// top layer is not one of its layers.
+    static func runImageStack(_ image: StoredImage, _ run: LifecycleMetadataLabel.RunImage) -> (top: Int, layers: String)? {
+        guard let top = run.topLayer.flatMap(Digest.init), let at = image.config.rootfs.diffIDs.firstIndex(of: top),
+              at < image.manifest.layers.count, let chain = Digest.chainID(of: image.config.rootfs.diffIDs[...at]) else { return nil }
+        return (at, chain.description)
     }
 
     static func debian(_ c: SBOMDocument.Component) -> PackageRecord {

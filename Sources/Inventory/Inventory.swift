@@ -38,10 +38,11 @@ public final class Inventory: Sendable {
         try backend.read { db in try db.value("SELECT id FROM image WHERE digest = ?", [.text(digest)]) != nil }
     }
 
-    /// Whether the packages of this run image version are known (its layers need not be read).
-    public func knowsPackages(runImage name: String, topLayer: String) throws -> Bool {
+    /// Whether the packages of this run image version (`layers`: the ChainID of its layers) are
+    /// known, so its layers need not be read.
+    public func knowsPackages(runImage name: String, layers: String) throws -> Bool {
         try backend.read { db in
-            try db.value("SELECT packages_known FROM run_image WHERE name = ? AND top_layer = ?", [.text(name), .text(topLayer)])?.int == 1
+            try db.value("SELECT packages_known FROM run_image WHERE name = ? AND layers = ?", [.text(name), .text(layers)])?.int == 1
         }
     }
 
@@ -167,9 +168,9 @@ public final class Inventory: Sendable {
     static func upsert(_ db: any SQLSession, runImage r: RunImageRecord, named: Bool, run: Int64,
                        packageID: (PackageRecord) throws -> Int64) throws -> Int64 {
         let id = try db.value("""
-            INSERT INTO run_image (identity, name, top_layer, reference, released, created, distro, distro_version, first_seen, last_named)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (name, top_layer) DO UPDATE SET
+            INSERT INTO run_image (identity, name, layers, top_layer, reference, released, created, distro, distro_version, first_seen, last_named)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name, layers) DO UPDATE SET
               identity = CASE WHEN excluded.identity <> '' THEN excluded.identity ELSE run_image.identity END,
               reference = CASE WHEN excluded.reference <> '' THEN excluded.reference ELSE run_image.reference END,
               released = CASE WHEN excluded.released <> '' THEN excluded.released ELSE run_image.released END,
@@ -178,7 +179,7 @@ public final class Inventory: Sendable {
               distro_version = CASE WHEN excluded.distro_version <> '' THEN excluded.distro_version ELSE run_image.distro_version END,
               last_named = CASE WHEN excluded.last_named > run_image.last_named THEN excluded.last_named ELSE run_image.last_named END
             RETURNING id, packages_known
-            """, [.text(r.identity), .text(r.name), .text(r.topLayer), .text(r.reference), .text(r.released), .text(r.created),
+            """, [.text(r.identity), .text(r.name), .text(r.layers), .text(r.topLayer), .text(r.reference), .text(r.released), .text(r.created),
                   .text(r.distro), .text(r.distroVersion), .int(run), .int(named ? run : 0)])?.int ?? 0
         if let packages = r.packages, try db.value("SELECT packages_known FROM run_image WHERE id = ?", [.int(id)])?.int != 1 {
             let rows = try Set(packages).map { p -> [SQLValue] in [.int(id), .int(try packageID(p))] }

@@ -159,7 +159,8 @@ struct SyntheticFleet {
         for n in 0..<sizes.runImageNames {
             let set = (0..<sizes.runPackages).map { (n * 37 + $0 * 7) % debianNames }
             for v in 0..<versionsPerName where runs.count < sizes.runImages {
-                var r = RunImageRecord(identity: "io.bench.stack\(n)", name: "bench/run\(n)", topLayer: "sha256:run-\(n)-\(v)")
+                var r = RunImageRecord(identity: "io.bench.stack\(n)", name: "bench/run\(n)", topLayer: "sha256:run-\(n)-\(v)",
+                                       layers: "sha256:run-\(n)-\(v)")
                 r.reference = "bench/run\(n):\(v)"
                 r.released = String(format: "2026-%02d-%02d", 1 + v / 28, 1 + v % 28)
                 r.distro = "debian"

@@ -28,7 +28,7 @@ struct InventoryFixture {
     }
 
     static func runImage(_ version: String, libfoo: String) -> RunImageRecord {
-        var r = RunImageRecord(identity: "io.example.stack", name: "example/run", topLayer: "sha256:run-\(version)")
+        var r = RunImageRecord(identity: "io.example.stack", name: "example/run", topLayer: "sha256:run-\(version)", layers: "sha256:run-\(version)")
         r.reference = "example/run:\(version)"
         r.distro = "debian"
         r.distroVersion = "12"

@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -69,6 +69,18 @@ enum Schema {
               PRIMARY KEY (image_id, key, buildpack, source_digest)
             );
             CREATE INDEX image_buildpack_source_digest ON image_buildpack_source (source_digest, key, image_id);
+            """
+
+    /// A run image version is its whole stack of layers (their ChainID), not its top layer: a
+    /// stack rebuilt with a package added in a lower layer kept a byte-identical top layer, so
+    /// the new version was taken for the old one and its packages never read (issue 39). The
+    /// key column is renamed, so the UNIQUE constraint follows it in both databases; rows
+    /// written before keep their top layer as key, which is the ChainID of one-layer run images
+    /// and matches nothing new otherwise, so re-indexing records such versions afresh.
+    static let v6 = """
+            ALTER TABLE run_image RENAME COLUMN top_layer TO layers;
+            ALTER TABLE run_image ADD COLUMN top_layer TEXT NOT NULL DEFAULT '';
+            UPDATE run_image SET top_layer = layers;
             """
 
     static let v1 = """

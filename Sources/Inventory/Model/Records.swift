@@ -37,13 +37,16 @@ public struct PackageRecord: Sendable, Hashable, Codable {
 }
 
 /// One version of a run image: an app image records the run image it was built on (name, top
-/// layer, reference); the inventory also records run images it finds by name.
+/// layer, reference); the inventory also records run images it finds by name. A version is
+/// identified by its name and `layers`, the ChainID of all its layers.
 public struct RunImageRecord: Sendable, Hashable {
     /// `io.buildpacks.base.id` (else the stack id), "" when neither label is set.
     public var identity: String
     /// The repository, without tag or digest.
     public var name: String
     public var topLayer: String
+    /// The ChainID of the run image's layers (`Digest.chainID(of:)`): the version's key.
+    public var layers: String
     public var reference: String = ""
     public var released: String = ""
     public var created: String = ""
@@ -52,10 +55,11 @@ public struct RunImageRecord: Sendable, Hashable {
     /// Its dpkg packages; nil when they were not read (layers not at hand, or already known).
     public var packages: [PackageRecord]?
 
-    public init(identity: String, name: String, topLayer: String) {
+    public init(identity: String, name: String, topLayer: String, layers: String) {
         self.identity = identity
         self.name = name
         self.topLayer = topLayer
+        self.layers = layers
     }
 }
 

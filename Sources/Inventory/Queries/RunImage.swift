@@ -30,8 +30,8 @@ extension Inventory {
                 let (matter, source) = id.flatMap { id in
                     parts[id] ?? versions.byID[id].map { run in
                         let isOutdated = outdated(run.id)
-                        let made = (Finding.Matter(advisory: nil, severity: nil, ecosystem: nil, package: nil, version: run.topLayer,
-                                                   fixed: isOutdated ? newest[run.id]?.topLayer : nil),
+                        let made = (Finding.Matter(advisory: nil, severity: nil, ecosystem: nil, package: nil, version: run.layers,
+                                                   fixed: isOutdated ? newest[run.id]?.layers : nil),
                                     Finding.Source(buildpack: nil, layer: nil, runImage: run.name, status: isOutdated ? "outdated" : "current"))
                         parts[id] = made
                         return made
@@ -70,11 +70,12 @@ extension Inventory {
     }
 }
 
-/// Every run image version the inventory knows, and which is the newest of each run image.
+/// Every run image version the inventory knows (by name and the ChainID of its layers, which
+/// findings show as the version), and which is the newest of each run image.
 struct RunImageVersions {
     struct Version {
         var id: Int64
-        var identity, name, topLayer, reference, released, created, distroVersion: String
+        var identity, name, layers, reference, released, created, distroVersion: String
         var lastNamed, firstSeen: Int64
         var packagesKnown: Bool
 
@@ -100,10 +101,10 @@ extension Inventory {
     static func runImageVersions(_ db: any SQLSession) throws -> RunImageVersions {
         var versions = RunImageVersions()
         for row in try db.rows("""
-            SELECT id, identity, name, top_layer, reference, released, created, distro_version, last_named, first_seen, packages_known FROM run_image
+            SELECT id, identity, name, layers, reference, released, created, distro_version, last_named, first_seen, packages_known FROM run_image
             """, []) {
             let v = RunImageVersions.Version(id: row[0].int ?? 0, identity: row[1].text ?? "", name: row[2].text ?? "",
-                                             topLayer: row[3].text ?? "", reference: row[4].text ?? "", released: row[5].text ?? "",
+                                             layers: row[3].text ?? "", reference: row[4].text ?? "", released: row[5].text ?? "",
                                              created: row[6].text ?? "", distroVersion: row[7].text ?? "",
                                              lastNamed: row[8].int ?? 0, firstSeen: row[9].int ?? 0, packagesKnown: row[10].int == 1)
             versions.byID[v.id] = v

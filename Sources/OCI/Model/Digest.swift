@@ -65,6 +65,16 @@ public struct Digest: Hashable, Sendable, Codable, Comparable, CustomStringConve
         return Digest(sha256Bytes: hasher.finalize())
     }
 
+    /// The ChainID of a stack of layers, bottom first (image-spec config.md): the first diffID,
+    /// then `sha256(previous + " " + next)` for each layer above. It names the whole stack, so
+    /// two images whose top layers are byte-identical but whose lower layers differ get
+    /// different ChainIDs; nil for no layers.
+    public static func chainID<C: Collection>(of diffIDs: C) -> Digest? where C.Element == Digest {
+        guard var chain = diffIDs.first else { return nil }
+        for next in diffIDs.dropFirst() { chain = sha256(of: Array("\(chain) \(next)".utf8)) }
+        return chain
+    }
+
     public var description: String { "\(algorithm):\(encoded)" }
 
     /// The first 12 hex characters, as image listings show them.
