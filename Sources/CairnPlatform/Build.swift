@@ -17,6 +17,8 @@ public struct BuildRequest: Sendable {
     public var buildpacks: [String] = []
     public var env: [String] = []
     public var runImage: String?
+    /// project.toml's `include`/`exclude`, applied to the workspace copy of the app.
+    public var sourceFilter: SourceFilter?
     /// `--lifecycle DIR|REF`: run this lifecycle instead of the builder's.
     public var lifecycle: String?
     public var clearCache = false
@@ -189,6 +191,10 @@ public struct BuildRunner {
         try fm.createDirectory(atPath: context.cacheDirectory, withIntermediateDirectories: true)
         log("Copying \(request.appPath) to the workspace")
         try ChildProcess.tool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", context.work + "/workspace/"])
+        if let filter = request.sourceFilter {
+            let removed = try filter.apply(to: context.work + "/workspace")
+            log("project.toml \(filter.mode.rawValue): \(removed) path\(removed == 1 ? "" : "s") left out of the workspace")
+        }
         for kv in request.env {
             guard let (name, value) = EnvEntry.split(kv) else { throw PlatformError.invalidArgument("--env \(kv)", reason: "expected NAME=VALUE") }
             try value.write(toFile: context.work + "/platform/env/" + name, atomically: true, encoding: .utf8)

@@ -171,9 +171,12 @@ struct Build: AsyncParsableCommand {
 
     @Argument(help: "Name of the app image, e.g. myapp.") var image: String
     @Option(help: "The app's source directory.") var path = "."
-    @Option(help: "The builder image: in the store, else pulled from its registry.") var builder: String
-    @Option(name: .customLong("buildpack"), help: "A buildpack id[@version] from the builder or a buildpack directory; repeatable; replaces the builder's order.")
+    @Option(help: "The builder image: in the store, else pulled from its registry (default: project.toml's [io.buildpacks] builder).")
+    var builder: String?
+    @Option(name: .customLong("buildpack"), help: "A buildpack id[@version] from the builder or a buildpack directory; repeatable; replaces the builder's order (and project.toml's group).")
     var buildpacks: [String] = []
+    @Option(help: "The project descriptor (default: project.toml in the app directory): builder, include/exclude, build env, buildpack group.")
+    var descriptor: String?
     @Option(name: .customLong("env"), help: "A build-time environment variable NAME=VALUE for buildpacks; repeatable.") var env: [String] = []
     @Option(name: .customLong("run-image"), help: "Run image to use instead of the builder's.") var runImage: String?
     @Option(help: "A lifecycle to run instead of the builder's: a /cnb/lifecycle-style directory (`cairn lifecycle install`) or a lifecycle image (as pack's --lifecycle-image).")
@@ -214,20 +217,12 @@ struct Build: AsyncParsableCommand {
             let store = try storeOptions.open()
             let session = try store.beginWriteSession()  // prune waits until this command is done
             defer { withExtendedLifetime(session) {} }
-            var request = BuildRequest(image: image, appPath: URL(fileURLWithPath: path).standardizedFileURL.path, builder: builder)
-            request.buildpacks = buildpacks.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
-            request.env = env
-            request.runImage = runImage
-            request.lifecycle = lifecycle
-            request.clearCache = clearCache
-            request.caCertificates = caCerts
+            let appPath = URL(fileURLWithPath: path).standardizedFileURL.path
+            let project = try ProjectSettings.load(appPath: appPath, descriptor: descriptor, scratch: cairnHome() + "/builds")
+            defer { project?.cleanUp() }
+            var request = try makeRequest(appPath: appPath, project: project)
             request.timeout = limit
-            guard maxProcesses >= 16 else { throw CLIError("--max-processes \(maxProcesses): expected at least 16 (the lifecycle needs a few itself)") }
-            request.maxProcesses = maxProcesses
-            if let compressionLevel {
-                guard (1...9).contains(compressionLevel) else { throw CLIError("--compression-level \(compressionLevel): expected 1-9") }
-                request.compressionLevel = compressionLevel
-            }
+            let (builder, buildpacks) = (request.builder, request.buildpacks)
             // Builder, run image, lifecycle image, buildpackages and extension-chosen run images
             // come from their registries as --pull-policy says (pack's names and default).
             let fetch = { (reference: String, what: String) in
@@ -248,8 +243,6 @@ struct Build: AsyncParsableCommand {
                 let given = buildpacks.filter { Buildpackage.isPackageReference($0) || FileManager.default.fileExists(atPath: $0) }
                 _ = try await checkBuildpackages(given, store: store, policy: try TrustPolicy.load(policy))
             }
-            request.network = network == "host"
-            request.quiet = quiet
             let started = Date()
             var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
             runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
@@ -270,6 +263,32 @@ struct Build: AsyncParsableCommand {
             }
             print(built.digest)
         }
+    }
+
+    /// The request from the flags and the app's project.toml: flags win (`--builder`,
+    /// `--buildpack` replace the file's; `--env` comes after the file's env, so it overrides).
+    func makeRequest(appPath: String, project: ProjectSettings?) throws -> BuildRequest {
+        guard let builder = builder ?? project?.builder else {
+            throw CLIError("no builder: give --builder, or set builder in [io.buildpacks] of the app's project.toml")
+        }
+        var request = BuildRequest(image: image, appPath: appPath, builder: builder)
+        let chosen = buildpacks.isEmpty ? project?.buildpacks ?? [] : buildpacks
+        request.buildpacks = chosen.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
+        request.env = (project?.env ?? []) + env
+        request.sourceFilter = project?.filter
+        request.runImage = runImage
+        request.lifecycle = lifecycle
+        request.clearCache = clearCache
+        request.caCertificates = caCerts
+        guard maxProcesses >= 16 else { throw CLIError("--max-processes \(maxProcesses): expected at least 16 (the lifecycle needs a few itself)") }
+        request.maxProcesses = maxProcesses
+        if let compressionLevel {
+            guard (1...9).contains(compressionLevel) else { throw CLIError("--compression-level \(compressionLevel): expected 1-9") }
+            request.compressionLevel = compressionLevel
+        }
+        request.network = network == "host"
+        request.quiet = quiet
+        return request
     }
 }
 
