@@ -42,6 +42,7 @@ public struct Buildpackage: Sendable {
         if spec.hasPrefix("docker://") { return true }
         guard !spec.hasSuffix(".cnb"), let slash = spec.firstIndex(of: "/") else { return false }
         let first = spec[..<slash]
+        guard first != ".", first != ".." else { return false }  // ./dir, ../dir: a directory, even a missing one
         return first.contains(".") || first.contains(":") || first == "localhost"
     }
 
