@@ -19,11 +19,14 @@ public struct VersionConstraint: Sendable, CustomStringConvertible {
         if parts.count == 2 && (version ?? "").isEmpty { throw PlatformError.invalidArgument("\"\(text)\"", reason: "no version after @") }
     }
 
-    public func matches(name other: String, version candidate: String?) -> Bool {
+    /// Whether a package matches; versions are compared in the package's ecosystem's order (the
+    /// inventory's comparators: dpkg's for run image packages, PEP 440 for PyPI, …), part by
+    /// part when the ecosystem is not known.
+    public func matches(name other: String, version candidate: String?, ecosystem: Ecosystem = .generic) -> Bool {
         guard other == name else { return false }
         guard let version else { return true }
         guard let candidate else { return false }
-        return below ? Self.compare(candidate, version) < 0 : candidate == version
+        return below ? ecosystem.compare(candidate, version) < 0 : ecosystem.compare(candidate, version) == 0
     }
 
     public var description: String { name + (version.map { "@" + (below ? "<" : "") + $0 } ?? "") }
@@ -41,8 +44,9 @@ public struct AuditRecord: Codable, Sendable {
     /// The run image it was built on (or last rebased onto), by name.
     public var runImage: String?
     public var runImageTopLayer: String?
-    /// `current` when the store's image of that name has the same top layer, `outdated` when it
-    /// has another, `unknown` when the store does not hold it.
+    /// `current` when the store's image of that name has the same layers (their ChainID: a new
+    /// version may keep its top layer), `outdated` when it has others, `unknown` when the store
+    /// does not hold it.
     public var runImageStatus: String
     public var buildpacks: [Module]
     public var packages: [Package]
@@ -59,6 +63,8 @@ public struct AuditRecord: Codable, Sendable {
         public var version: String?
         public var buildpack: String?
         public var layer: String?
+        /// The ecosystem whose order its versions follow (OSV's name; "" when unknown).
+        public var ecosystem: String?
 
         var origin: String { buildpack.map { $0 + (layer.map { ":" + $0 } ?? "") } ?? "run image" }
     }
@@ -90,7 +96,7 @@ public struct AuditQuery: Sendable {
             why += hits.map { "buildpack \($0.id)@\($0.version)" }
         }
         if let package {
-            let hits = record.packages.filter { package.matches(name: $0.name, version: $0.version) }
+            let hits = record.packages.filter { package.matches(name: $0.name, version: $0.version, ecosystem: Ecosystem(rawValue: $0.ecosystem ?? "") ?? .generic) }
             guard !hits.isEmpty else { return nil }
             why += hits.map { "package \($0.name)\($0.version.map { "@" + $0 } ?? "") (\($0.origin))" }
         }
@@ -130,7 +136,7 @@ public enum Audit {
                 var packages: [AuditRecord.Package] = []
                 if let stack {
                     packages = try dpkg.packages(in: Array(image.manifest.layers[...stack.top])).map {
-                        AuditRecord.Package(name: $0.name, version: $0.version, buildpack: nil, layer: nil)
+                        AuditRecord.Package(name: $0.name, version: $0.version, buildpack: nil, layer: nil, ecosystem: Ecosystem.debian.rawValue)
                     }
                 }
                 for doc in try SBOMReader.documents(of: image, in: store) {
@@ -139,7 +145,8 @@ public enum Audit {
                         warn("\(name): \(error); its packages are not listed")
                         continue
                     }
-                    packages += components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer) }
+                    packages += components.map { AuditRecord.Package(name: $0.name, version: $0.version, buildpack: doc.buildpack, layer: doc.layer,
+                                                                           ecosystem: $0.purl.flatMap(PackageURL.init)?.osv.ecosystem.rawValue) }
                 }
                 var modules: [AuditRecord.Module] = []
                 do { modules = try buildModules(image) } catch { warn("\(name): \(error); its buildpacks are not listed") }

@@ -43,7 +43,14 @@ import TestSupport
     // The run image's packages, from the dpkg status `cairn stack create --packages` writes.
     #expect(try audit(["--package", "busybox-static"]) == ["hello:latest", "site:latest"])
     #expect(try audit(["--package", "busybox-static@<1"]) == [], "the version has an epoch (1:…)")
-    #expect(try audit(["--package", "busybox-static@<2", "--buildpack", "examples/static-site"]) == ["site:latest"])
+    #expect(try audit(["--package", "busybox-static@<2", "--buildpack", "examples/static-site"]) == [], "the epoch counts: 1:1.x > 2")
+    #expect(try audit(["--package", "busybox-static@<1:2", "--buildpack", "examples/static-site"]) == ["site:latest"])
+    // In dpkg's order (the inventory's comparator, issue 39): `~` sorts before the end, `+` after it.
+    let scanned = try JSONSerialization.jsonObject(with: cairnAt(["audit", "--format", "json", "--package", "busybox-static"], home: home).stdoutData) as! [[String: Any]]
+    let installed = try #require(((scanned.first?["record"] as? [String: Any])?["packages"] as? [[String: Any]])?
+        .first { $0["name"] as? String == "busybox-static" }?["version"] as? String)
+    #expect(try audit(["--package", "busybox-static@<\(installed)~"]) == [], "\(installed)~ < \(installed)")
+    #expect(try audit(["--package", "busybox-static@<\(installed)+x"]) == ["hello:latest", "site:latest"], "\(installed) < \(installed)+x")
     let why = try cairnAt(["audit", "--package", "bash-static"], home: home)
     #expect(why.stdout.contains("package bash-static@") && why.stdout.contains("(run image)"), "\(why.stdout)")
 
