@@ -107,9 +107,19 @@ func ensureImage(_ reference: String, what: String, policy: PullPolicy, store: I
     }
     let ref: ImageReference
     do { ref = try ImageReference(parsing: reference) } catch { throw CLIError("\(reference) is not in the store and not an image reference: \(error)") }
+    if !present && !quiet {
+        FileHandle.standardError.write(Data("[cairn] \(what) \(reference) is not in the store: pulling \(ref)\n".utf8))
+    }
     let progress = ConsoleProgress(verb: "Pulling", quiet: quiet)
-    _ = try await withClient(registry) { client in
-        try await ImageTransfer(client: client, store: store).pull(ref, progress: progress)
+    do {
+        _ = try await withClient(registry) { client in
+            try await ImageTransfer(client: client, store: store).pull(ref, progress: progress)
+        }
+    } catch {
+        // Said as what it is about: the store lacks the image, and the registry could not give it.
+        let local = present ? "" : " is not in the store (see `cairn images`), and"
+        throw CLIError("\(what) \(reference)\(local) pulling \(ref) failed: \(error)"
+                       + (what == "builder" && !present ? "; make one with `cairn builder create`" : ""))
     }
     progress.done()
 }

@@ -27,8 +27,48 @@ struct Cairn: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            if let unknown = unknownSubcommand(CommandLine.arguments.dropFirst()) {
+                FileHandle.standardError.write(Data("cairn: error: \(unknown)\n".utf8))
+                Foundation.exit(64)  // EX_USAGE, as ArgumentParser's own usage errors
+            }
             exit(withError: error)
         }
+    }
+
+    /// For a mistyped command (`cairn buidl`, `cairn audit vuln`): what was meant, by edit
+    /// distance among the subcommands at that level; nil when the words name commands.
+    static func unknownSubcommand(_ arguments: ArraySlice<String>) -> String? {
+        var command: any ParsableCommand.Type = Cairn.self
+        var path = "cairn"
+        for word in arguments where !word.hasPrefix("-") {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty else { return nil }
+            if let next = subcommands.first(where: { $0._commandName == word || $0.configuration.aliases.contains(word) }) {
+                command = next
+                path += " " + word
+                continue
+            }
+            let names = subcommands.map { $0._commandName }
+            let near = names.map { ($0, editDistance($0, word)) }.filter { $0.1 <= max(2, word.count / 3) }.min { $0.1 < $1.1 }
+            return "unknown command \"\(word)\" for \"\(path)\"" + (near.map { "; did you mean \"\(path) \($0.0)\"?" } ?? "")
+                + " (commands: \(names.joined(separator: ", ")))"
+        }
+        return nil
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let (x, y) = (Array(a), Array(b))
+        var row = Array(0...y.count)
+        for i in 1...max(x.count, 1) where !x.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(y.count, 1) where !y.isEmpty {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (x[i - 1] == y[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return x.isEmpty ? y.count : row[y.count]
     }
 }
 
@@ -51,6 +91,17 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Refuses a name that would make an invalid image reference, before any work is done.
+func validImageName(_ reference: String, what: String) throws {
+    // Upper case would make the first part a registry host (`Tiny/run` is image `run` on host `Tiny`).
+    do {
+        _ = try ImageStore.storedName(reference)
+        guard !reference.contains(where: \.isUppercase) else { throw CLIError("upper case") }
+    } catch {
+        throw CLIError("\(what): not a valid image name (\(reference)): expected lowercase letters, digits and . _ - separators, as in OCI image names")
+    }
 }
 
 /// Runs `body`, turning any error into a one-line message on stderr and exit code 1.

@@ -33,6 +33,7 @@ struct StackCreate: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            try validImageName(StackCreator.runReference(name), what: "stack name \"\(name)\"")
             let sources = [packages != nil, rootfs != nil, debian != nil].filter { $0 }.count
             guard sources == 1 else { throw CLIError("give exactly one of --packages, --rootfs or --debian") }
             let source: StackSource
@@ -76,6 +77,7 @@ struct BuilderCreate: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            try validImageName(name, what: "builder name \"\(name)\"")
             let store = try storeOptions.open()
             let session = try store.beginWriteSession()  // prune waits until this command is done
             defer { withExtendedLifetime(session) {} }
@@ -170,14 +172,14 @@ struct Build: AsyncParsableCommand {
         abstract: "Build an app image from source with a builder, in a bubblewrap sandbox, into the store (or a registry).")
 
     @Argument(help: "Name of the app image, e.g. myapp.") var image: String
-    @Option(help: "The app's source directory.") var path = "."
-    @Option(help: "The builder image: in the store, else pulled from its registry (default: project.toml's [io.buildpacks] builder).")
+    @Option(name: [.customLong("path"), .customShort("p")], help: "The app's source directory.") var path = "."
+    @Option(name: [.customLong("builder"), .customShort("B")], help: "The builder image: in the store, else pulled from its registry (default: project.toml's [io.buildpacks] builder).")
     var builder: String?
-    @Option(name: .customLong("buildpack"), help: "A buildpack id[@version] from the builder or a buildpack directory; repeatable; replaces the builder's order (and project.toml's group).")
+    @Option(name: [.customLong("buildpack"), .customShort("b")], help: "A buildpack id[@version] from the builder or a buildpack directory; repeatable; replaces the builder's order (and project.toml's group).")
     var buildpacks: [String] = []
-    @Option(help: "The project descriptor (default: project.toml in the app directory): builder, include/exclude, build env, buildpack group.")
+    @Option(name: [.customLong("descriptor"), .customShort("d")], help: "The project descriptor (default: project.toml in the app directory): builder, include/exclude, build env, buildpack group.")
     var descriptor: String?
-    @Option(name: .customLong("env"), help: "A build-time environment variable NAME=VALUE for buildpacks; repeatable.") var env: [String] = []
+    @Option(name: [.customLong("env"), .customShort("e")], help: "A build-time environment variable NAME=VALUE for buildpacks; repeatable.") var env: [String] = []
     @Option(name: .customLong("run-image"), help: "Run image to use instead of the builder's.") var runImage: String?
     @Option(help: "A lifecycle to run instead of the builder's: a /cnb/lifecycle-style directory (`cairn lifecycle install`) or a lifecycle image (as pack's --lifecycle-image).")
     var lifecycle: String?
@@ -198,7 +200,7 @@ struct Build: AsyncParsableCommand {
     var sign = false
     @Option(help: "A trust policy: with buildpackage-keys, --buildpack buildpackages must be signed by one of those keys.") var policy: String?
     @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
-    @Flag(help: "Less output: phase headers and errors only.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Less output: phase headers and errors only.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
@@ -298,7 +300,7 @@ struct Run: AsyncParsableCommand {
 
     @Argument(help: "The image.") var image: String
     @Option(help: "A buildpack process type to run instead of the default.") var process: String?
-    @Option(name: .customLong("env"), help: "An environment variable NAME=VALUE; repeatable.") var env: [String] = []
+    @Option(name: [.customLong("env"), .customShort("e")], help: "An environment variable NAME=VALUE; repeatable.") var env: [String] = []
     @Option(help: "auto (runc when usable, else bubblewrap), runc or bwrap.") var runtime: RunRequest.Runtime = .auto
     @Argument(parsing: .postTerminator, help: "Arguments replacing the image's Cmd (after --).") var args: [String] = []
     @OptionGroup var storeOptions: StoreOptions

@@ -13,8 +13,9 @@ struct RegistryOptions: ParsableArguments {
     var caCert: String?
 
     func client() throws -> RegistryClient {
-        try RegistryClient(configuration: registryConfiguration(environment: ProcessInfo.processInfo.environment,
-                                                                insecure: insecureRegistries, caBundle: caCert))
+        var configuration = try registryConfiguration(environment: ProcessInfo.processInfo.environment, insecure: insecureRegistries, caBundle: caCert)
+        configuration.onRetry = { FileHandle.standardError.write(Data("[cairn] \($0)\n".utf8)) }
+        return try RegistryClient(configuration: configuration)
     }
 }
 

@@ -27,6 +27,8 @@ public struct RegistryConfiguration: Sendable {
     /// Blob transfers in flight at once.
     public var parallelTransfers = 3
     public var userAgent = "cairn/0.1"
+    /// Told before each retry (what failed, where, the wait): long waits are not silent.
+    public var onRetry: (@Sendable (String) -> Void)?
 
     public init(credentials: CredentialStore) {
         self.credentials = credentials
@@ -173,6 +175,7 @@ public final class RegistryClient: Sendable {
                     let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init)
                     _ = try? await response.body.collect(upTo: 1 << 20)
                     lastError = "HTTP \(status)"
+                    noteRetry(path, lastError, attempt: attempt, retryAfter: retryAfter)
                     try await backoff(attempt: attempt, retryAfter: retryAfter)
                     continue
                 }
@@ -196,10 +199,16 @@ public final class RegistryClient: Sendable {
                 if error is NIOSSLError || "\(error)".contains("handshake") || "\(error)".contains("SSL") {
                     throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error))
                 }
+                // A name the resolver says does not exist (EAI_NONAME) does not come into being
+                // by retrying; a temporary resolver failure (EAI_AGAIN) is retried.
+                if Self.isUnknownHost(error) {
+                    throw RegistryError.connection(registry: registry, detail: "the host name does not resolve (\(lastError))")
+                }
                 guard call.idempotent, attempt < configuration.retry.attempts else {
                     if attempt == 1 && !call.idempotent { throw RegistryError.connection(registry: registry, detail: lastError + hint(registry, error)) }
                     throw RegistryError.retriesExhausted(method: call.method.rawValue, path: path, attempts: attempt, lastError: lastError + hint(registry, error))
                 }
+                noteRetry(path, lastError, attempt: attempt, retryAfter: nil)
                 try await backoff(attempt: attempt, retryAfter: nil)
             }
         }
@@ -240,6 +249,11 @@ public final class RegistryClient: Sendable {
     }
 
     /// Waits before retry `attempt` (the policy's delay, or the server's Retry-After).
+    func noteRetry(_ path: String, _ error: String, attempt: Int, retryAfter: Double?) {
+        let wait = configuration.retry.delay(attempt: attempt, retryAfter: retryAfter)
+        configuration.onRetry?("\(path): \(error); retrying in \((wait * 100).rounded() / 100) s (attempt \(attempt + 1) of \(configuration.retry.attempts))")
+    }
+
     func backoff(attempt: Int, retryAfter: Double?) async throws {
         try await Task.sleep(nanoseconds: UInt64(configuration.retry.delay(attempt: attempt, retryAfter: retryAfter) * 1e9))
     }
@@ -258,7 +272,13 @@ public final class RegistryClient: Sendable {
     /// The path of a URL without its query (upload locations carry session state).
     static func safePath(_ url: String) -> String {
         guard let u = URLComponents(string: url) else { return url }
-        return u.path
+        // The host too: a failure names the registry it is about (never the query: tokens).
+        return (u.host.map { $0 + (u.port.map { ":\($0)" } ?? "") } ?? "") + u.path
+    }
+
+    static func isUnknownHost(_ error: any Error) -> Bool {
+        let text = "\(error)"
+        return text.contains("UnknownHost") && (text.contains("error -2)") || text.contains("Name or service not known"))
     }
 
     static func describe(_ error: any Error) -> String {
