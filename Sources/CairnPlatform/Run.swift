@@ -14,6 +14,12 @@ public struct RunRequest: Sendable {
     public var args: [String] = []
     public var env: [String] = []
     public var runtime: Runtime = .auto
+    /// `--entrypoint`: replaces the image's Entrypoint (`args` then replace its Cmd), as docker's.
+    public var entrypoint: String?
+    /// `-i`: the container reads this process's stdin.
+    public var interactive = false
+    /// `-t`: on a pseudo-terminal (runc); needs `interactive`.
+    public var tty = false
 
     /// `runc` when usable (root and installed), else bubblewrap.
     public enum Runtime: String, Sendable, CaseIterable {
@@ -52,7 +58,18 @@ public struct ImageRunner {
             entrypoint = [CNBPath.processDir + "/" + type]
             cmd = []
         }
+        if let given = request.entrypoint {
+            guard request.processType == nil else { throw PlatformError.invalidArgument("--entrypoint", reason: "replaces the process: give it or --process, not both") }
+            entrypoint = [given]
+            cmd = []
+        }
         if !request.args.isEmpty { cmd = request.args }
+        if request.processType == nil, request.entrypoint == nil, cmd.isEmpty, entrypoint == [CNBPath.launcher] {
+            // A buildpacks image without a default process: the launcher would exit 82.
+            let known = (try? FileManager.default.contentsOfDirectory(atPath: rootfs + CNBPath.processDir))?.sorted() ?? []
+            throw PlatformError.image(reference: request.image, reason: "has no default process: choose one with --process"
+                                      + (known.isEmpty ? "" : " (it has: \(known.joined(separator: ", ")))") + ", or give a command after --")
+        }
         let args = entrypoint + cmd
         guard !args.isEmpty else { throw PlatformError.image(reference: request.image, reason: "has no Entrypoint or Cmd and no command was given") }
         var env = exec.env ?? []
@@ -62,7 +79,9 @@ public struct ImageRunner {
             env.append(kv)
         }
         let (uid, gid) = try resolveUser(exec.user ?? "", rootfs: rootfs)
-        return ContainerProcess(args: args, env: env, cwd: exec.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/", uid: uid, gid: gid)
+        var process = ContainerProcess(args: args, env: env, cwd: exec.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/", uid: uid, gid: gid)
+        process.terminal = request.tty
+        return process
     }
 
     /// `User` as `uid[:gid]` or `name[:group]`, names looked up in the image's /etc files.
@@ -122,13 +141,14 @@ public struct ImageRunner {
         if useRunc, let overlay {
             let bundle = RuncBundle(directory: scratch + "/bundle", rootfs: overlay.target, process: process)
             try bundle.write()
-            return try bundle.run(id: "cairn-" + String(UUID().uuidString.prefix(8)).lowercased())
+            return try bundle.run(id: "cairn-" + String(UUID().uuidString.prefix(8)).lowercased(), interactive: request.interactive)
         }
         var sandbox = Bubblewrap(rootfs: overlay?.target ?? rootfs)
         sandbox.writableRoot = overlay != nil
         sandbox.workingDirectory = process.cwd
         sandbox.environment.merge(EnvEntry.dictionary(process.env)) { $1 }
         sandbox.mapUser = (process.uid, process.gid)
+        sandbox.interactive = request.interactive
         return try sandbox.run(process.args)
     }
 }

@@ -19,6 +19,8 @@ public struct ProcessSpec: Sendable {
     public var user: (uid: Int, gid: Int)?
     /// Bytes written to the child's stdin (then closed); nil gives it /dev/null.
     public var input: Data?
+    /// The child reads this process's stdin (`cairn run -i`); `input` is then ignored.
+    public var inheritInput = false
     /// After this long the child is killed (SIGKILL) and the result says `timedOut`.
     public var timeout: Duration?
     /// The work the child belongs to: cancelling the group kills it.
@@ -93,8 +95,10 @@ public enum ChildProcess {
                            onSignal: (@Sendable (Int32) -> Void)? = nil) throws -> ProcessResult {
         var pipes = Pipes()
         defer { pipes.closeAll() }
-        try pipes.open(for: output, input: spec.input != nil, path: spec.path)
-        let pid = try spawn(spec, fds: pipes.childFDs(for: output))
+        try pipes.open(for: output, input: spec.input != nil && !spec.inheritInput, path: spec.path)
+        var fds = pipes.childFDs(for: output)
+        if spec.inheritInput { fds[0] = 0 }
+        let pid = try spawn(spec, fds: fds)
         pipes.closeChildEnds()
         spec.group?.add(pid)
 

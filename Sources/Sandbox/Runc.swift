@@ -118,10 +118,13 @@ public struct RuncBundle: Sendable {
     /// Runs the bundle in the foreground as container `id`. SIGINT/SIGTERM are passed to the
     /// container; if it has not stopped 5 s later it is killed. The container is deleted after.
     /// - Returns: the container process's exit status.
-    public func run(id: String) throws -> Int32 {
+    /// Runs the container in the foreground; `interactive` gives it this process's stdin (with
+    /// `process.terminal`, runc puts it on a new pseudo-terminal).
+    public func run(id: String, interactive: Bool = false) throws -> Int32 {
         let runc = try Self.locate()
         defer { _ = try? ChildProcess.tool(runc, ["delete", "--force", id]) }
-        let spec = ProcessSpec(path: runc, arguments: ["run", "--bundle", directory, id])
+        var spec = ProcessSpec(path: runc, arguments: ["run", "--bundle", directory, id])
+        spec.inheritInput = interactive
         return try ChildProcess.run(spec) { sig in
             _ = try? ChildProcess.tool(runc, ["kill", id, sig == SIGINT ? "INT" : "TERM"])
             DispatchQueue.global().asyncAfter(deadline: .now() + 5) {

@@ -62,6 +62,8 @@ public struct Bubblewrap: Sendable {
     /// process in it, also after a drop to the build user): a fork bomb fails its forks instead
     /// of filling the host's process table. Clamped to this process's own hard limit.
     public var maxProcesses: Int?
+    /// The sandboxed command reads this process's stdin (`cairn run -i`).
+    public var interactive = false
 
     public init(rootfs: String) { self.rootfs = rootfs }
 
@@ -156,6 +158,7 @@ public struct Bubblewrap: Sendable {
             getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &limit)
             spec.maxProcesses = limit.rlim_max == rlim_t.max ? maxProcesses : min(maxProcesses, Int(limit.rlim_max))
         }
+        spec.inheritInput = interactive
         return try ChildProcess.run(spec)
     }
 }

@@ -302,6 +302,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A buildpack process type to run instead of the default.") var process: String?
     @Option(name: [.customLong("env"), .customShort("e")], help: "An environment variable NAME=VALUE; repeatable.") var env: [String] = []
     @Option(help: "auto (runc when usable, else bubblewrap), runc or bwrap.") var runtime: RunRequest.Runtime = .auto
+    @Option(help: "Run this instead of the image's Entrypoint, e.g. bash, or launcher (the buildpacks' environment) with a command after --.")
+    var entrypoint: String?
+    @Flag(name: [.customLong("interactive"), .customShort("i")], help: "Keep stdin open: the container reads this terminal's input.") var interactive = false
+    @Flag(name: [.customLong("tty"), .customShort("t")], help: "Give the container a pseudo-terminal (runc; with -i).") var tty = false
     @Argument(parsing: .postTerminator, help: "Arguments replacing the image's Cmd (after --).") var args: [String] = []
     @OptionGroup var storeOptions: StoreOptions
 
@@ -314,6 +318,9 @@ struct Run: AsyncParsableCommand {
             request.args = args
             request.env = env
             request.runtime = runtime
+            request.entrypoint = entrypoint
+            request.interactive = interactive || tty
+            request.tty = tty && isatty(0) != 0
             status = try ImageRunner(store: store, home: cairnHome(), log: say(false)).run(request)
         }
         if status != 0 { throw ExitCode(status) }

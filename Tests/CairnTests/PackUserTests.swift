@@ -13,6 +13,28 @@ import TestSupport
     let built = try cairnAt(["build", "hello", "-p", app, "-B", ExampleBuilder.name, "-b", "examples/procfile", "-e", "A=1", "-q"], home: home)
     #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
 
+    // docker run's habits: --entrypoint, -i (stdin reaches the process only when asked for).
+    let cairn = "CAIRN_HOME='\(home)' '\(cairnBinary)'"
+    let shell = try sh("\(cairn) run hello --entrypoint /bin/sh -- -c 'echo from a shell in the app image'")
+    #expect(shell.stdout.contains("from a shell in the app image"), "\(shell.stdout)\(shell.stderr)")
+    let piped = try sh("echo hi | \(cairn) run hello -i --entrypoint /bin/sh -- -c 'read x; echo got:$x'")
+    #expect(piped.stdout.contains("got:hi"), "\(piped.stdout)\(piped.stderr)")
+    let closed = try sh("echo hi | \(cairn) run hello --entrypoint /bin/sh -- -c 'read x; echo got:$x'")
+    #expect(closed.stdout.contains("got:") && !closed.stdout.contains("got:hi"), "\(closed.stdout)\(closed.stderr)")
+    // No default process: the choices are listed (the launcher alone would exit 82).
+    let worker = tmp.sub("worker")
+    try writeFile(worker + "/project.toml", """
+        [[io.buildpacks.group]]
+        id = "tests/no-default"
+          [io.buildpacks.group.script]
+          api = "0.10"
+          inline = "printf '[[processes]]\\ntype = \\"worker\\"\\ncommand = [\\"echo\\", \\"working\\"]\\n[[processes]]\\ntype = \\"clock\\"\\ncommand = [\\"echo\\", \\"tick\\"]\\n' > $CNB_LAYERS_DIR/launch.toml"
+        """)
+    #expect(try cairnAt(["build", "worker", "-p", worker, "-B", ExampleBuilder.name], home: home).status == 0)
+    let noDefault = try cairnAt(["run", "worker"], home: home)
+    #expect(noDefault.status == 1 && noDefault.stderr.contains("has no default process: choose one with --process (it has: clock, worker)"), "\(noDefault.stderr)")
+    #expect(try cairnAt(["run", "worker", "--process", "worker"], home: home).stdout.contains("working"))
+
     // A mistyped command says what was meant, at every level.
     let typo = try cairnAt(["buidl", "hello", "-p", app], home: home)
     #expect(typo.status == 64 && typo.stderr.contains("unknown command \"buidl\" for \"cairn\"; did you mean \"cairn build\"?"), "\(typo.stderr)")
