@@ -168,7 +168,7 @@ public struct BuildRunner {
             if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
         }
         if let level = request.compressionLevel { environment["CAIRN_COMPRESSION_LEVEL"] = String(level) }
-        let cacheDir = home + "/cache/" + request.image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
+        let cacheDir = home + "/cache/" + HomePrune.cacheName(request.image)
         let context = BuildContext(request: request, builder: builder, rootfs: rootfs, lifecycleDirectory: lifecycleDir, api: api,
                                    runImage: runImage, work: home + "/builds/" + UUID().uuidString, cacheDirectory: cacheDir,
                                    uid: uid, gid: gid, environment: environment)

@@ -146,14 +146,24 @@ struct Rmi: AsyncParsableCommand {
 }
 
 struct Prune: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove blobs no image in the store uses.")
+    static let configuration = CommandConfiguration(
+        abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, work directories of killed builds.")
 
+    @Flag(name: .customLong("all-caches"), help: "Also remove the build caches of images still in the store (the next build of each starts cold).")
+    var allCaches = false
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
         try await reportingErrors {
-            let result = try storeOptions.open().prune()
-            print("Removed \(result.removedBlobs) blobs, freed \(formatBytes(result.freedBytes))")
+            let store = try storeOptions.open()
+            var home = HomePrune.Result()
+            let blobs = try store.prune { reachable in
+                // Names read under the lock: an image a build just finished keeps its cache.
+                let names = try store.images().map(\.name)
+                home = try HomePrune(home: cairnHome(), allCaches: allCaches).prune(reachable: reachable, names: names)
+            }
+            print("Removed \(blobs.removedBlobs) blobs, freed \(formatBytes(blobs.freedBytes))")
+            print("Removed \(home.roots) unpacked roots, \(home.caches) build caches, \(home.workDirectories) work directories, freed \(formatBytes(home.freedBytes))")
         }
     }
 }

@@ -35,6 +35,20 @@ import TestSupport
     #expect(noDefault.status == 1 && noDefault.stderr.contains("has no default process: choose one with --process (it has: clock, worker)"), "\(noDefault.stderr)")
     #expect(try cairnAt(["run", "worker", "--process", "worker"], home: home).stdout.contains("working"))
 
+    // prune: what $CAIRN_HOME keeps for an image that is gone goes with it; the rest stays.
+    let workerDigest = try #require(try inspectJSON("worker", home: home)["digest"] as? String)
+    let hex = String(workerDigest.dropFirst("sha256:".count))
+    #expect(FileManager.default.fileExists(atPath: home + "/rootfs/" + hex) && FileManager.default.fileExists(atPath: home + "/cache/worker"))
+    try FileManager.default.createDirectory(atPath: home + "/builds/left-by-a-killed-build", withIntermediateDirectories: true)
+    #expect(try cairnAt(["rmi", "worker"], home: home).status == 0)
+    let pruned = try cairnAt(["prune"], home: home)
+    #expect(pruned.status == 0 && pruned.stdout.contains("Removed 1 unpacked roots, 1 build caches, 1 work directories"), "\(pruned.stdout)\(pruned.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: home + "/rootfs/" + hex) && !FileManager.default.fileExists(atPath: home + "/cache/worker"))
+    #expect(FileManager.default.fileExists(atPath: home + "/cache/hello"), "a cache of an image in the store stays")
+    let all = try cairnAt(["prune", "--all-caches"], home: home)
+    #expect(all.stdout.contains("0 unpacked roots, 1 build caches") && !FileManager.default.fileExists(atPath: home + "/cache/hello"), "\(all.stdout)")
+    #expect(try cairnAt(["run", "hello"], home: home).status == 0, "what remains still runs")
+
     // A mistyped command says what was meant, at every level.
     let typo = try cairnAt(["buidl", "hello", "-p", app], home: home)
     #expect(typo.status == 64 && typo.stderr.contains("unknown command \"buidl\" for \"cairn\"; did you mean \"cairn build\"?"), "\(typo.stderr)")

@@ -291,8 +291,10 @@ public final class ImageStore: @unchecked Sendable {
 
     // MARK: Prune
 
-    /// Removes every blob no name in index.json reaches, and stale temp files.
-    public func prune() throws -> PruneResult {
+    /// Removes every blob no name in index.json reaches, and stale temp files. `alsoWhileLocked`
+    /// runs after, still under the store's exclusive lock (no build or other write in progress),
+    /// with the manifest digests names reach: for caches kept beside the store.
+    public func prune(alsoWhileLocked: ((Set<Digest>) throws -> Void)? = nil) throws -> PruneResult {
         try gcLock.withLock(exclusive: true) {
             var reachable = Set<Digest>()
             var queue = try index().manifests
@@ -322,6 +324,7 @@ public final class ImageStore: @unchecked Sendable {
             }
             // Temp files left by killed writers (no writer runs while we hold the lock).
             for name in try FS.listDirectory(tempDirectory) { unlink(tempDirectory + "/" + name) }
+            try alsoWhileLocked?(reachable)
             return result
         }
     }

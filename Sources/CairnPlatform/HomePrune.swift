@@ -1,0 +1,74 @@
+import Foundation
+import OCI
+
+/// What `cairn prune` removes beside the store's unreachable blobs, under `$CAIRN_HOME`:
+/// unpacked roots (`rootfs/<digest>`) of images no name reaches any more, build caches
+/// (`cache/<image>`) of images no longer in the store (all of them with `allCaches`), and work
+/// directories killed builds left (`builds/`, `extend/`; `run/` entries not mounted). It runs
+/// under the store's exclusive lock, so no build is using any of them.
+public struct HomePrune: Sendable {
+    public struct Result: Sendable {
+        public var roots = 0, caches = 0, workDirectories = 0
+        public var freedBytes: Int64 = 0
+        public init() {}
+    }
+
+    public let home: String
+    public var allCaches = false
+
+    public init(home: String, allCaches: Bool = false) {
+        self.home = home
+        self.allCaches = allCaches
+    }
+
+    /// The build cache directory of an image name as `cairn build` was given it.
+    public static func cacheName(_ image: String) -> String {
+        image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
+    }
+
+    public func prune(reachable: Set<Digest>, names: [String]) throws -> Result {
+        var result = Result()
+        let mounted = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        let rootfs = home + "/rootfs"
+        for entry in (try? FS.listDirectory(rootfs)) ?? [] where !entry.hasPrefix(".lock-") {
+            // `.tmp-*`: an unpack that was killed (an unpack in progress holds the store lock).
+            let keep = !entry.hasPrefix(".tmp-") && (reachable.contains { $0.encoded == entry } || mounted.contains(rootfs + "/" + entry))
+            if !keep { try remove(rootfs + "/" + entry, counting: &result.roots, &result.freedBytes) }
+        }
+        // Build caches are named as the build was asked: `app` or `app:latest` for one image.
+        var wanted = Set<String>()
+        for name in names {
+            wanted.insert(Self.cacheName(name))
+            if name.hasSuffix(":latest") { wanted.insert(Self.cacheName(String(name.dropLast(7)))) }
+        }
+        for entry in (try? FS.listDirectory(home + "/cache")) ?? [] where allCaches || !wanted.contains(entry) {
+            try remove(home + "/cache/" + entry, counting: &result.caches, &result.freedBytes)
+        }
+        for dir in ["builds", "extend", "run"] {
+            for entry in (try? FS.listDirectory(home + "/" + dir)) ?? [] where !mounted.contains(home + "/" + dir + "/" + entry) {
+                try remove(home + "/" + dir + "/" + entry, counting: &result.workDirectories, &result.freedBytes)
+            }
+        }
+        return result
+    }
+
+    private func remove(_ path: String, counting count: inout Int, _ freed: inout Int64) throws {
+        freed += Self.size(of: path)
+        do { try FileManager.default.removeItem(atPath: path) } catch {
+            throw PlatformError.io(operation: "remove", path: path, reason: "\(error)")
+        }
+        count += 1
+    }
+
+    static func size(of path: String) -> Int64 {
+        guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total: Int64 = 0
+        while let next = walker.nextObject() as? String {
+            if let attributes = walker.fileAttributes, attributes[.type] as? FileAttributeType == .typeRegular {
+                total += (attributes[.size] as? NSNumber)?.int64Value ?? 0
+            }
+            _ = next
+        }
+        return total
+    }
+}
