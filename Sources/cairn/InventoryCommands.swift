@@ -10,6 +10,11 @@ struct InventoryOptions: ParsableArguments {
     var database: String?
     @Option(help: "table, json or csv.") var format: ListFormat = .table
 
+    /// Commands whose answer is a summary, not rows, say so instead of ignoring `--format csv`.
+    func refuse(_ unsupported: ListFormat, for command: String) throws {
+        if format == unsupported { throw CLIError("--format \(unsupported.rawValue): \(command) prints a summary; use table or json") }
+    }
+
     func open() throws -> Inventory {
         let url = database ?? ProcessInfo.processInfo.environment["CAIRN_AUDIT_DATABASE"]
         return try Inventory.open(url, defaultPath: cairnHome() + "/audit.db")
@@ -129,9 +134,10 @@ struct AuditIndex: AsyncParsableCommand {
             """)
 
     @Argument(help: "Images in the store to index (default: all).") var refs: [String] = []
-    @Flag(name: .customLong("store"), help: "Index the whole store (the default when neither REF nor --registry is given).") var wholeStore = false
+    @Flag(name: .customLong("whole-store"), help: "Index the whole store, also with --registry (the default when neither REF nor --registry is given).") var wholeStore = false
     @Option(name: .customLong("registry"), help: "Index every tag of this registry repository (HOST/REPO); repeatable.") var repositories: [String] = []
-    @Option(name: .customLong("store-path"), help: "The image store to index (default: $CAIRN_HOME/store).") var storePath: String?
+    @Option(name: [.customLong("store"), .customLong("store-path", withSingleDash: false)], help: "The image store to index (default: $CAIRN_HOME/store), as --store means for every command.")
+    var storePath: String?
     @Option(name: .customLong("key"), help: "A public key (PEM) to check every indexed image's signature and provenance with; repeatable. `cairn audit trust` answers from it.")
     var keys: [String] = []
     @OptionGroup var inventory: InventoryOptions
@@ -139,13 +145,22 @@ struct AuditIndex: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            try inventory.refuse(.csv, for: "audit index")
             let inv = try inventory.open()
             let indexer = InventoryIndexer(inventory: inv) { FileHandle.standardError.write(Data("cairn: warning: \($0)\n".utf8)) }
+            var reports: [[String: Any]] = []
             func report(_ what: String, _ s: InventoryIndexer.Summary, since started: Date) {
-                let took = String(format: "%.2f", Date().timeIntervalSince(started))
-                print("\(what): \(s.images) images: \(s.indexed) indexed, \(s.known) already known, \(s.images - s.indexed - s.known - s.skipped) not app images, \(s.skipped) skipped; \(s.runImages) run images; \(took) s")
+                let took = Date().timeIntervalSince(started)
+                let others = s.images - s.indexed - s.known - s.skipped
+                guard inventory.format == .table else {
+                    reports.append(["location": what, "images": s.images, "indexed": s.indexed, "known": s.known, "notAppImages": others,
+                                    "skipped": s.skipped, "runImages": s.runImages, "seconds": (took * 100).rounded() / 100])
+                    return
+                }
+                print("\(what): \(s.images) images: \(s.indexed) indexed, \(s.known) already known, \(others) not app images, \(s.skipped) skipped; \(s.runImages) run images; \(String(format: "%.2f", took)) s")
             }
-            if wholeStore || !refs.isEmpty || repositories.isEmpty {
+            defer { if inventory.format == .json { try? printJSON(reports) } }
+            if wholeStore || storePath != nil || !refs.isEmpty || repositories.isEmpty {
                 let store = try StoreOptions.parse(storePath.map { ["--store", $0] } ?? []).open()
                 let started = Date()
                 report("store", try indexer.index(store: store, names: refs.isEmpty || wholeStore ? nil : refs), since: started)
@@ -183,6 +198,7 @@ struct AuditAdvisories: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
+                try inventory.refuse(.csv, for: "audit advisories import")
                 guard !paths.isEmpty else { throw CLIError("advisories import: give at least one file, directory or zip") }
                 let inv = try inventory.open()
                 var records: [OSVRecord] = []
@@ -193,7 +209,7 @@ struct AuditAdvisories: AsyncParsableCommand {
                     done += try inv.importAdvisories(Array(records[start..<min(start + 1000, records.count)]))
                 }
                 try inv.optimize()
-                print("\(done) advisories imported")
+                if inventory.format == .json { try printJSON(["imported": done, "read": records.count]) } else { print("\(done) advisories imported") }
             }
         }
     }
@@ -324,7 +340,14 @@ struct AuditPlan: AsyncParsableCommand {
             switch inventory.format {
             case .json:
                 print(String(decoding: try CanonicalJSON.encode(plan.steps), as: UTF8.self))
-            case .table, .csv:
+            case .csv:
+                try printRows(plan.steps, columns: [
+                    ("location", \.location), ("image", \.image), ("digest", \.digest), ("action", \.action),
+                    ("run-image", { $0.runImage ?? "" }),
+                    ("patches", { $0.patches.map { "\($0.buildpack):\($0.layer) from \($0.patchImage)" }.joined(separator: "; ") }),
+                    ("reasons", { $0.reasons.joined(separator: "; ") }),
+                ], format: .csv, summary: "") { _ in }
+            case .table:
                 for step in plan.steps {
                     var command = ["cairn", "rebase", step.image]
                     if let run = step.runImage { command += ["--run-image", run] }

@@ -60,7 +60,7 @@ func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) thro
         """)
     #expect(try cairn(["audit", "advisories", "import", advisories]).stdout.contains("2 advisories imported"))
     // Incremental: old-flask is known by digest, the rest is read.
-    let second = try cairn(["audit", "index", "--store"])
+    let second = try cairn(["audit", "index", "--whole-store", "--store", home + "/store"])
     #expect(second.stdout.contains("1 indexed") && second.stdout.contains("1 already known"), "\(second.stdout)")
 
     let vulns = try json(["vulns"]).map { "\($0["image"]!) \($0["advisory"]!) \($0["package"]!) \($0["version"]!) \($0["fixed"]!) \($0["buildpack"] ?? "-") \($0["layer"] ?? "-")" }

@@ -49,6 +49,19 @@ import TestSupport
     #expect(all.stdout.contains("0 unpacked roots, 1 build caches") && !FileManager.default.fileExists(atPath: home + "/cache/hello"), "\(all.stdout)")
     #expect(try cairnAt(["run", "hello"], home: home).status == 0, "what remains still runs")
 
+    // --format is honoured or refused, never ignored; --store means the store path everywhere.
+    let indexed = try JSONSerialization.jsonObject(with: cairnAt(["audit", "index", "--format", "json"], home: home).stdoutData) as? [[String: Any]]
+    #expect(indexed?.first?["location"] as? String == "store" && (indexed?.first?["indexed"] as? Int ?? 0) >= 1, "\(String(describing: indexed))")
+    let csv = try cairnAt(["audit", "index", "--format", "csv"], home: home)
+    #expect(csv.status == 1 && csv.stderr.contains("--format csv: audit index prints a summary; use table or json"), "\(csv.stderr)")
+    let other = try cairnAt(["audit", "index", "--store", tmp.sub("empty-store"), "--format", "json"], home: home)
+    #expect(other.stdout.contains("\"images\" : 0"), "the store given, not the default one: \(other.stdout)\(other.stderr)")
+    try writeFile(tmp.path + "/osv.json", #"{"id": "OSV-1", "affected": [{"package": {"ecosystem": "PyPI", "name": "x"}, "versions": ["1"]}]}"#)
+    let imported = try cairnAt(["audit", "advisories", "import", tmp.path + "/osv.json", "--format", "json"], home: home)
+    #expect(imported.stdout.contains("\"imported\" : 1"), "\(imported.stdout)\(imported.stderr)")
+    let plan = try cairnAt(["audit", "plan", "--format", "csv"], home: home)
+    #expect(plan.status == 0 && plan.stdout.hasPrefix("location,image,digest,action,run-image,patches,reasons\n"), "\(plan.stdout)\(plan.stderr)")
+
     // A mistyped command says what was meant, at every level.
     let typo = try cairnAt(["buidl", "hello", "-p", app], home: home)
     #expect(typo.status == 64 && typo.stderr.contains("unknown command \"buidl\" for \"cairn\"; did you mean \"cairn build\"?"), "\(typo.stderr)")
