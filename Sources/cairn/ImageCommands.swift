@@ -67,14 +67,25 @@ struct Inspect: AsyncParsableCommand {
             let image = try store.resolve(reference)
             switch format {
             case .json:
-                try printJSON([
+                var object: [String: Any] = [
                     "name": image.name ?? NSNull(),
                     "digest": image.digest.description,
                     "mediaType": image.descriptor.mediaType,
                     "size": image.totalSize,
                     "manifest": try JSONSerialization.jsonObject(with: image.manifestData),
                     "config": try JSONSerialization.jsonObject(with: image.configData),
-                ] as [String: Any])
+                ]
+                // The summary the table shows, for scripts: what a buildpacks image is made of.
+                if let app = AppImageSummary(image) {
+                    object["buildpacksImage"] = [
+                        "runImage": app.runImage ?? NSNull(), "runImageReference": app.runImageReference ?? NSNull(),
+                        "rebasable": app.rebasable.map { $0 == "true" } ?? NSNull(),
+                        "buildpacks": app.buildpacks.map { ["id": $0.id, "version": $0.version] },
+                        "processes": app.processes.map { ["type": $0.type, "command": $0.command, "default": $0.isDefault] as [String: Any] },
+                        "layers": image.config.rootfs.diffIDs.map { ["diffID": $0.description, "role": app.layerRoles[$0] ?? "other"] },
+                    ] as [String: Any]
+                }
+                try printJSON(object)
             case .table:
                 printHuman(image)
             }

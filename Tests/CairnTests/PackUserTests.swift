@@ -13,6 +13,12 @@ import TestSupport
     let built = try cairnAt(["build", "hello", "-p", app, "-B", ExampleBuilder.name, "-b", "examples/procfile", "-e", "A=1", "-q"], home: home)
     #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
 
+    // inspect --format json carries the summary the table shows.
+    let summary = try #require(try inspectJSON("hello", home: home)["buildpacksImage"] as? [String: Any])
+    #expect((summary["buildpacks"] as? [[String: Any]])?.first?["id"] as? String == "examples/procfile", "\(summary)")
+    #expect((summary["processes"] as? [[String: Any]])?.contains { $0["type"] as? String == "web" && $0["default"] as? Bool == true } == true, "\(summary)")
+    #expect((summary["layers"] as? [[String: Any]])?.contains { $0["role"] as? String == "app" } == true, "\(summary)")
+
     // docker run's habits: --entrypoint, -i (stdin reaches the process only when asked for).
     let cairn = "CAIRN_HOME='\(home)' '\(cairnBinary)'"
     let shell = try sh("\(cairn) run hello --entrypoint /bin/sh -- -c 'echo from a shell in the app image'")
