@@ -27,15 +27,13 @@ public struct TrustStatus: Sendable {
         } catch let error as TrustError {
             status.unsignedReason = error.description
         }
-        let provenance = try await location.verifyAttestations(repository: repository, digest: digest, key: key)
-            .verified.first { $0.predicateType == Attestation.slsaProvenance }?.statement
+        let provenance = try await location.verifyAttestations(repository: repository, digest: digest, key: key).provenance
         guard let provenance else { return status }
         status.provenance = true
         guard let b = TrustPolicy.dependencies(provenance).first(where: { $0.name == "builder" }) else { return status }
         status.builder = (b.uri, b.sha256)
         if let sha = b.sha256, let builderDigest = Digest("sha256:" + sha), let (builderLocation, builderRepository) = try await builderLookup(b.uri, builderDigest) {
-            let builderProvenance = try await builderLocation.verifyAttestations(repository: builderRepository, digest: builderDigest, key: key)
-                .verified.first { $0.predicateType == Attestation.slsaProvenance }?.statement
+            let builderProvenance = try await builderLocation.verifyAttestations(repository: builderRepository, digest: builderDigest, key: key).provenance
             status.builderSources = builderProvenance.map(TrustPolicy.dependencies) ?? []
         }
         return status

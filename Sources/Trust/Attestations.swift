@@ -101,6 +101,13 @@ public struct AttestationCheck: Sendable {
     public var verified: [(predicateType: String, statement: Data)] = []
     public var failures: [String] = []
 
+    /// The verified SLSA provenance that answers for the image: the newest, as attestations are
+    /// appended in order (an unchanged rebuild attests the same digest again). `cairn verify`,
+    /// `audit index --key` and the trust policy all read this one.
+    public var provenance: Data? { provenances.last }
+    /// Every verified SLSA provenance, oldest first.
+    public var provenances: [Data] { verified.filter { $0.predicateType == Attestation.slsaProvenance }.map(\.statement) }
+
     public static func check(_ artifact: AttestationArtifact, digest: Digest, key: VerificationKey) -> AttestationCheck {
         var result = AttestationCheck()
         for (i, e) in artifact.envelopes.enumerated() {

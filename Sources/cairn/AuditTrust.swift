@@ -27,21 +27,12 @@ struct TrustCriteria: ParsableArguments {
         let repository = try ImageReference(parsing: stored.name ?? image).fullName
         let status = try await TrustStatus.read(repository: repository, digest: stored.digest, location: StoreSignatures(store: store), key: key,
                                                 builderLookup: TrustStatus.storeBuilder(store))
-        var reasons: [String] = []
-        if unsigned {
-            guard !status.signed else { return nil }
-            reasons.append("unsigned: \(status.unsignedReason)")
-        }
-        let builder = status.builder
-        if let other = builderNot {
-            if let b = builder, b.uri == other || "sha256:" + (b.sha256 ?? "") == other { return nil }
-            reasons.append(builder.map { "built by \($0.uri)@sha256:\($0.sha256 ?? "?")" } ?? "no verified provenance names its builder")
-        }
-        if let wanted = fromBuildpackage {
-            guard let b = builder, let source = status.builderSources.first(where: { "sha256:" + ($0.sha256 ?? "") == wanted }) else { return nil }
-            reasons.append("builder \(b.uri) took \(source.name) \(source.uri) from buildpackage \(wanted)")
-        }
-        return reasons
+        // The same evaluation `audit trust` makes over the inventory's records.
+        var question = TrustQuestion(key: key.fingerprint)
+        question.unsigned = unsigned
+        question.builderNot = builderNot
+        question.fromBuildpackage = fromBuildpackage
+        return question.reasons(status.record(digest: stored.digest.description, key: key.fingerprint))
     }
 }
 

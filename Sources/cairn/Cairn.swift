@@ -20,27 +20,32 @@ struct Cairn: AsyncParsableCommand {
     static func main() async {
         SignalForwarding.install()
         do {
-            var command = try parseAsRoot()
+            var command: any ParsableCommand
+            do { command = try parseAsRoot() } catch {
+                if let unknown = unknownSubcommand(CommandLine.arguments.dropFirst()) {
+                    FileHandle.standardError.write(Data("cairn: error: \(unknown)\n".utf8))
+                    Foundation.exit(64)  // EX_USAGE, as ArgumentParser's own usage errors
+                }
+                throw error
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch {
-            if let unknown = unknownSubcommand(CommandLine.arguments.dropFirst()) {
-                FileHandle.standardError.write(Data("cairn: error: \(unknown)\n".utf8))
-                Foundation.exit(64)  // EX_USAGE, as ArgumentParser's own usage errors
-            }
             exit(withError: error)
         }
     }
 
-    /// For a mistyped command (`cairn buidl`, `cairn audit vuln`): what was meant, by edit
-    /// distance among the subcommands at that level; nil when the words name commands.
+    /// For a mistyped command (`cairn buidl`, `cairn audit vuln`) that failed to parse: what was
+    /// meant, by edit distance among the subcommands at that level; nil when the words name
+    /// commands.
     static func unknownSubcommand(_ arguments: ArraySlice<String>) -> String? {
         var command: any ParsableCommand.Type = Cairn.self
         var path = "cairn"
-        for word in arguments where !word.hasPrefix("-") {
+        // Only the words before the first option: after one, a word may be its value.
+        for word in arguments.prefix(while: { !$0.hasPrefix("-") }) {
             let subcommands = command.configuration.subcommands
             guard !subcommands.isEmpty else { return nil }
             if let next = subcommands.first(where: { $0._commandName == word || $0.configuration.aliases.contains(word) }) {

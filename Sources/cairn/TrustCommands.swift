@@ -148,10 +148,10 @@ struct Verify: AsyncParsableCommand {
             try await target.resolve { repository, digest, location in
                 let check = try await location.verify(repository: repository, digest: digest, key: verificationKey, image: target.image)
                 let attestations = try await location.verifyAttestations(repository: repository, digest: digest, key: verificationKey)
-                // The newest provenance answers the policy (an unchanged rebuild attests the same
-                // digest again); --deps checks what every verified provenance records.
-                let provenances = attestations.verified.filter { $0.predicateType == Attestation.slsaProvenance }.map(\.statement)
-                let provenance = provenances.last
+                // The newest provenance answers the policy (as for `audit index --key`); --deps
+                // checks what every verified provenance records.
+                let provenances = attestations.provenances
+                let provenance = attestations.provenance
                 let violations = await trustPolicy?.violations(provenance: provenance) { runImage in
                     guard let ref = try? ImageReference(parsing: runImage), let d = ref.digest else { return false }
                     return (try? await location.verify(repository: ref.fullName, digest: d, key: verificationKey, image: runImage)) != nil

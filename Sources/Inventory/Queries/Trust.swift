@@ -39,6 +39,28 @@ public struct TrustQuestion: Sendable {
     public var fromBuildpackage: String?
 
     public init(key: String) { self.key = key }
+
+    /// Why `record` answers every criterion, or nil when one does not hold: the one evaluation
+    /// of the criteria, for `audit trust` (records from the inventory) and `audit scan --key`
+    /// (a record read from the store just now). `sources` need only be those of the wanted
+    /// buildpackage.
+    public func reasons(_ record: TrustRecord) -> [String]? {
+        var reasons: [String] = []
+        let builder = record.builder.isEmpty ? "" : record.builder + (record.builderDigest.isEmpty ? "" : "@" + record.builderDigest)
+        if unsigned {
+            guard !record.signed else { return nil }
+            reasons.append("unsigned: " + record.detail)
+        }
+        if let other = builderNot {
+            if !record.builder.isEmpty && (record.builder == other || record.builderDigest == other) { return nil }
+            reasons.append(builder.isEmpty ? "no verified provenance names its builder" : "built by \(builder)")
+        }
+        if let wanted = fromBuildpackage {
+            guard let source = record.sources.first(where: { $0.digest == wanted }) else { return nil }
+            reasons.append("builder took \(source.buildpack) from \(source.source) (\(wanted))")
+        }
+        return reasons
+    }
 }
 
 extension Inventory {
@@ -83,44 +105,38 @@ extension Inventory {
                 LEFT JOIN image_trust t ON t.image_id = i.id AND t.key = ?
                 ORDER BY n.name, n.location
                 """, [.text(question.key)])
-            var fromPackage: Set<Int64> = []
-            var sourceOf: [Int64: String] = [:]
+            // The wanted buildpackage's sources, per image: all the criterion reads.
+            var sources: [Int64: [(buildpack: String, source: String, digest: String)]] = [:]
             if let wanted = question.fromBuildpackage {
                 for row in try db.rows("SELECT image_id, buildpack, source FROM image_buildpack_source WHERE source_digest = ? AND key = ?",
                                        [.text(wanted), .text(question.key)]) {
                     guard let id = row[0].int else { continue }
-                    fromPackage.insert(id)
-                    sourceOf[id] = "\(row[1].text ?? "") from \(row[2].text ?? "") (\(wanted))"
+                    sources[id, default: []].append((row[1].text ?? "", row[2].text ?? "", wanted))
                 }
             }
-            return rows.compactMap { row in
-                Self.trustFinding(row, question: question, fromPackage: fromPackage, sourceOf: sourceOf)
-            }
+            return rows.compactMap { row in Self.trustFinding(row, question: question, sources: sources) }
         }
     }
 
-    static func trustFinding(_ row: [SQLValue], question: TrustQuestion, fromPackage: Set<Int64>, sourceOf: [Int64: String]) -> TrustFinding? {
+    static func trustFinding(_ row: [SQLValue], question: TrustQuestion,
+                             sources: [Int64: [(buildpack: String, source: String, digest: String)]]) -> TrustFinding? {
         var f = TrustFinding(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[2].text ?? "", status: "unchecked",
                              builder: "", reasons: [])
         guard let signed = row[3].int else {
             f.reasons = ["not checked with this key: run cairn audit index --key PUB"]
             return f
         }
-        f.status = signed == 1 ? "signed" : "unsigned"
-        let builder = row[5].text ?? "", builderDigest = row[6].text ?? ""
-        f.builder = builder.isEmpty ? "" : builder + (builderDigest.isEmpty ? "" : "@" + builderDigest)
-        if question.unsigned {
-            guard signed == 0 else { return nil }
-            f.reasons.append("unsigned: " + (row[7].text ?? ""))
-        }
-        if let other = question.builderNot {
-            if !builder.isEmpty && (builder == other || builderDigest == other) { return nil }
-            f.reasons.append(builder.isEmpty ? "no verified provenance names its builder" : "built by \(f.builder)")
-        }
-        if question.fromBuildpackage != nil {
-            guard let id = row[8].int, fromPackage.contains(id) else { return nil }
-            f.reasons.append("builder took " + (sourceOf[id] ?? ""))
-        }
+        var record = TrustRecord(digest: f.digest, key: question.key)
+        record.signed = signed == 1
+        record.provenance = row[4].int == 1
+        record.builder = row[5].text ?? ""
+        record.builderDigest = row[6].text ?? ""
+        record.detail = row[7].text ?? ""
+        record.sources = row[8].int.flatMap { sources[$0] } ?? []
+        guard let reasons = question.reasons(record) else { return nil }
+        f.status = record.signed ? "signed" : "unsigned"
+        f.builder = record.builder.isEmpty ? "" : record.builder + (record.builderDigest.isEmpty ? "" : "@" + record.builderDigest)
+        f.reasons = reasons
         return f
     }
 }
