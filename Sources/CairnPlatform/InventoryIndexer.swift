@@ -217,11 +217,15 @@ public struct InventoryIndexer {
         }
         // The SBOM layer names buildpacks with `/` escaped as `_`: map them back by the label.
         let escaped = Dictionary(metadata.buildpacks.map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) }, uniquingKeysWith: { a, _ in a })
+        if try SBOMReader.sbomLayer(of: image) == nil {
+            record.unknown.append("no SBOM layer: what its buildpacks installed is not listed")
+        }
         for doc in try SBOMReader.documents(of: image, in: store) {
             let buildpack = escaped[doc.buildpack] ?? doc.buildpack
             let components: [SBOMDocument.Component]
             do { components = try doc.components() } catch {
                 warn("image \(image.digest): \(error); its packages are not indexed")
+                record.unknown.append("SBOM \(doc.buildpack)\(doc.layer.map { ":" + $0 } ?? "") cannot be read")
                 continue
             }
             for c in components {

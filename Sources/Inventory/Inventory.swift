@@ -108,11 +108,12 @@ public final class Inventory: Sendable {
                 var runImageID: SQLValue = .null
                 if let r = image.runImage { runImageID = .int(try Self.upsert(db, runImage: r, named: false, run: run, packageID: packageID)) }
                 let id = try db.value("""
-                    INSERT INTO image (digest, created, os, architecture, run_image_id, launcher_version, launcher_diffid, first_seen)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (digest) DO UPDATE SET run_image_id = excluded.run_image_id RETURNING id
+                    INSERT INTO image (digest, created, os, architecture, run_image_id, launcher_version, launcher_diffid, first_seen, unknown)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (digest) DO UPDATE SET run_image_id = excluded.run_image_id, unknown = excluded.unknown RETURNING id
                     """, [.text(image.digest), .text(image.created), .text(image.os), .text(image.architecture), runImageID,
-                          .text(image.launcherVersion), .text(image.launcherDiffID), .int(run)]) ?? .null
+                          .text(image.launcherVersion), .text(image.launcherDiffID), .int(run),
+                          .text(image.unknown.joined(separator: "; "))]) ?? .null
                 modules += image.modules.map { [id, .text($0.kind), .text($0.id), .text($0.version)] }
                 layers += image.layers.map { [id, .text($0.buildpack), .text($0.name), .text($0.diffID), .text($0.metadata), .int($0.rebasable ? 1 : 0)] }
                 for p in image.packages {

@@ -231,7 +231,7 @@ struct AuditVulns: AsyncParsableCommand {
                 ("IMAGE", \.image), ("ADVISORY", { $0.advisory ?? "" }), ("SEVERITY", { ($0.severity ?? "").isEmpty ? "-" : $0.severity ?? "" }),
                 ("PACKAGE", { $0.package ?? "" }), ("INSTALLED", { $0.version ?? "" }), ("FIXED", { ($0.fixed ?? "").isEmpty ? "-" : $0.fixed ?? "" }),
                 ("FROM", \.origin),
-            ], format: inventory.format, summary: "\(findings.count) findings in \(imageCount(findings)) images")
+            ], format: inventory.format, summary: "\(findings.count) findings in \(imageCount(findings)) images" + unknownSummary(findings))
         }
     }
 }
@@ -251,9 +251,15 @@ struct AuditPackage: AsyncParsableCommand {
             try printFindings(findings, columns: [
                 ("IMAGE", \.image), ("ECOSYSTEM", { ($0.ecosystem ?? "").isEmpty ? "-" : $0.ecosystem ?? "" }),
                 ("PACKAGE", { $0.package ?? "" }), ("VERSION", { $0.version ?? "" }), ("FROM", \.origin),
-            ], format: inventory.format, summary: "\(imageCount(findings)) images")
+            ], format: inventory.format, summary: "\(imageCount(findings)) images" + unknownSummary(findings))
         }
     }
+}
+
+/// How many of the images in an answer are there as `unknown` (never counted clean).
+func unknownSummary(_ findings: [Finding]) -> String {
+    let unknown = findings.filter { $0.status == "unknown" }.count
+    return unknown == 0 ? "" : "; \(unknown) of them unknown: their packages could not all be read (FROM says why)"
 }
 
 struct AuditRunImage: AsyncParsableCommand {
@@ -271,7 +277,7 @@ struct AuditRunImage: AsyncParsableCommand {
             let findings = try inventory.open().runImages(outdatedOnly: outdated, name: name)
             try printFindings(findings, columns: [
                 ("IMAGE", \.image), ("RUN IMAGE", { $0.runImage ?? "-" }), ("STATUS", { $0.status ?? "" }),
-                ("TOP LAYER", { String(($0.version ?? "-").prefix(19)) }), ("NEWEST", { String(($0.fixed ?? "-").prefix(19)) }),
+                ("LAYERS", { String(($0.version ?? "-").prefix(19)) }), ("NEWEST", { String(($0.fixed ?? "-").prefix(19)) }),
             ], format: inventory.format, summary: "\(imageCount(findings)) images")
         }
     }
@@ -331,7 +337,13 @@ struct AuditPlan: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let inv = try inventory.open()
-            let plan = try inv.plan(inv.vulnerabilities(id: id, minimumSeverity: severity))
+            // Unknown images cannot be planned for: said, not dropped.
+            let findings = try inv.vulnerabilities(id: id, minimumSeverity: severity)
+            let unknown = findings.filter { $0.status == "unknown" }
+            let plan = try inv.plan(findings.filter { $0.status != "unknown" })
+            defer {
+                for f in unknown { FileHandle.standardError.write(Data("\(f.image): unknown, not planned: \(f.reason ?? "")\n".utf8)) }
+            }
             let patchFile = output ?? "patches.json"
             if let output {
                 let data = try CanonicalJSON.encode(plan.patchFile)

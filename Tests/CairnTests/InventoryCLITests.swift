@@ -181,6 +181,13 @@ func theInventoryIndexesARegistryWithoutReadingAppLayers() throws {
     #expect(index.status == 0, "\(index.stderr)")
     #expect(index.stderr.contains("launch.sbom.cdx.json") || index.stderr.contains("sbom.cdx.json"), "\(index.stdout)\(index.stderr)")
     #expect(index.stderr.contains("not valid JSON") && index.stderr.contains("its packages are not indexed"), "\(index.stderr)")
+    // Not taken for clean either: every answer lists it as unknown, with the document.
+    let vulns = try cairnAt(["audit", "vulns", "--format", "json"], home: home)
+    let listed = (try JSONSerialization.jsonObject(with: vulns.stdoutData) as? [[String: Any]] ?? []).filter { $0["image"] as? String == "bad-sbom:latest" }
+    #expect(listed.count == 1 && listed[0]["status"] as? String == "unknown" && (listed[0]["reason"] as? String ?? "").contains("cannot be read"),
+            "\(vulns.stdout)\(vulns.stderr)")
+    let package = try cairnAt(["audit", "package", "anything"], home: home)
+    #expect(package.stdout.contains("bad-sbom:latest") && package.stdout.contains("unknown: SBOM"), "\(package.stdout)")
     let sbom = try cairnAt(["sbom", "bad-sbom", "--format", "json"], home: home)
     #expect(sbom.status != 0 && sbom.stderr.contains("not valid JSON"), "\(sbom.stdout)\(sbom.stderr)")
 }

@@ -267,10 +267,12 @@ struct InventoryFixture {
         }
     }
     #expect(errors.all.isEmpty, "\(errors.all)")
-    #expect(try f.inventory.package("flask").count == writers * perWriter)
+    // Known findings: these images' run image packages were never given, so each is also `unknown`.
+    #expect(try f.inventory.package("flask").filter { $0.status != "unknown" }.count == writers * perWriter)
+    #expect(try f.inventory.package("flask").filter { $0.status == "unknown" }.count == writers * perWriter)
     let rows = try f.inventory.backend.read { db in try db.value("SELECT COUNT(*) FROM package WHERE name = 'flask'")?.int }
     #expect(rows == 3)
-    let vulnerable = try f.inventory.vulnerabilities().count
+    let vulnerable = try f.inventory.vulnerabilities().filter { $0.status != "unknown" }.count
     #expect(vulnerable == (0..<writers).flatMap { w in (0..<perWriter).filter { (w + $0) % 3 != 1 } }.count)
 }
 

@@ -24,12 +24,16 @@ public struct Finding: Codable, Sendable, Hashable {
     /// Who brought it; shared by the findings of one buildpack layer or run image.
     public final class Source: Sendable {
         let buildpack, layer, runImage, status: String?
+        /// Why an image is `unknown` (its packages could not all be read).
+        let reason: String?
         /// Where the package came from, for a table: made once, shown for every finding.
         let origin: String
 
-        public init(buildpack: String?, layer: String?, runImage: String?, status: String? = nil) {
-            self.buildpack = buildpack; self.layer = layer; self.runImage = runImage; self.status = status
-            if let buildpack {
+        public init(buildpack: String?, layer: String?, runImage: String?, status: String? = nil, reason: String? = nil) {
+            self.buildpack = buildpack; self.layer = layer; self.runImage = runImage; self.status = status; self.reason = reason
+            if let reason {
+                origin = "unknown: " + reason
+            } else if let buildpack {
                 origin = buildpack + ((layer ?? "").isEmpty ? "" : ":" + (layer ?? ""))
             } else {
                 origin = "run image " + (runImage ?? "?")
@@ -55,8 +59,10 @@ public struct Finding: Codable, Sendable, Hashable {
     public var buildpack: String? { source.buildpack }
     public var layer: String? { source.layer }
     public var runImage: String? { source.runImage }
-    /// run-image and plan queries: current, outdated or unknown.
+    /// run-image and plan queries: current, outdated or unknown; `unknown` in vulns and package
+    /// answers for an image whose packages could not all be read (`reason` says why).
     public var status: String? { source.status }
+    public var reason: String? { source.reason }
 
     public init(_ subject: Subject, _ matter: Matter, _ source: Source) {
         self.subject = subject
@@ -66,17 +72,17 @@ public struct Finding: Codable, Sendable, Hashable {
 
     public init(location: String, image: String, digest: String, advisory: String? = nil, severity: String? = nil,
                 ecosystem: String? = nil, package: String? = nil, version: String? = nil, fixed: String? = nil,
-                buildpack: String? = nil, layer: String? = nil, runImage: String? = nil, status: String? = nil) {
+                buildpack: String? = nil, layer: String? = nil, runImage: String? = nil, status: String? = nil, reason: String? = nil) {
         self.init(Subject(location: location, image: image, digest: digest),
                   Matter(advisory: advisory, severity: severity, ecosystem: ecosystem, package: package, version: version, fixed: fixed),
-                  Source(buildpack: buildpack, layer: layer, runImage: runImage, status: status))
+                  Source(buildpack: buildpack, layer: layer, runImage: runImage, status: status, reason: reason))
     }
 
     /// Where the package came from, for a table: a buildpack (`id:layer`), else `run image NAME`.
     public var origin: String { source.origin }
 
     enum CodingKeys: String, CodingKey {
-        case location, image, digest, advisory, severity, ecosystem, package, version, fixed, buildpack, layer, runImage, status
+        case location, image, digest, advisory, severity, ecosystem, package, version, fixed, buildpack, layer, runImage, status, reason
     }
 
     public init(from decoder: any Decoder) throws {
@@ -85,7 +91,8 @@ public struct Finding: Codable, Sendable, Hashable {
         self.init(location: try c.decode(String.self, forKey: .location), image: try c.decode(String.self, forKey: .image),
                   digest: try c.decode(String.self, forKey: .digest), advisory: try text(.advisory), severity: try text(.severity),
                   ecosystem: try text(.ecosystem), package: try text(.package), version: try text(.version), fixed: try text(.fixed),
-                  buildpack: try text(.buildpack), layer: try text(.layer), runImage: try text(.runImage), status: try text(.status))
+                  buildpack: try text(.buildpack), layer: try text(.layer), runImage: try text(.runImage), status: try text(.status),
+                  reason: try text(.reason))
     }
 
     /// The fields that are set, as the synthesized encoding wrote them.
@@ -106,6 +113,7 @@ public struct Finding: Codable, Sendable, Hashable {
         try body(.layer, layer)
         try body(.location, location)
         try body(.package, package)
+        try body(.reason, reason)
         try body(.runImage, runImage)
         try body(.severity, severity)
         try body(.status, status)

@@ -101,6 +101,9 @@ public struct ImageRecord: Sendable {
     public var modules: [Module] = []
     public var layers: [Layer] = []
     public var packages: [Contributed] = []
+    /// Why its packages are not all known (no SBOM layer, an unreadable SBOM document); empty
+    /// when they are. Such an image is `unknown` in answers, never clean.
+    public var unknown: [String] = []
 
     public init(digest: String) { self.digest = digest }
 }

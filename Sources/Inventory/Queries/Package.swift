@@ -39,9 +39,11 @@ extension Inventory {
                 let matter = Finding.Matter(advisory: nil, severity: nil, ecosystem: eco.rawValue, package: p.name, version: p.version, fixed: nil)
                 byPackage[id, default: []].append(found.add(Affected(matter: matter, release: "")))
             }
-            guard !found.affected.isEmpty else { return [] }
+            guard !found.affected.isEmpty else { return try Self.withUnknown(db, []) }
             trace.lap("package versions")
-            return try findings(db, &found, byPackage: byPackage, allNamesAbove: nil, trace: &trace)
+            let known = try findings(db, &found, byPackage: byPackage, allNamesAbove: nil, trace: &trace)
+            defer { trace.lap("unknown images") }
+            return try Self.withUnknown(db, known)
         }
     }
 }

@@ -68,8 +68,11 @@ extension Inventory {
     }
 
     /// The fix plan for the images in `findings` (from `vulnerabilities`).
+    /// `unknown` findings (images whose packages could not all be read) cannot be planned for
+    /// and are left out; the caller says so.
     public func plan(_ findings: [Finding]) throws -> FixPlan {
-        try backend.read { db in
+        let findings = findings.filter { $0.status != "unknown" }
+        return try backend.read { db in
             var trace = QueryTrace("plan")
             let versions = try Self.runImageVersions(db)
             trace.lap("run image versions")

@@ -86,9 +86,11 @@ extension Inventory {
                                             package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "")
                 byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
             }
-            guard !found.affected.isEmpty else { return [] }
+            guard !found.affected.isEmpty else { return try Self.withUnknown(db, []) }
             trace.lap("affected packages")
-            return try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, namesSentAbove: namesSentAbove, trace: &trace)
+            let known = try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, namesSentAbove: namesSentAbove, trace: &trace)
+            defer { trace.lap("unknown images") }
+            return try Self.withUnknown(db, known)
         }
     }
 

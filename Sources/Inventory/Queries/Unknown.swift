@@ -1,0 +1,44 @@
+import Foundation
+
+extension Inventory {
+    /// Named images the inventory cannot vouch for, as `unknown` findings with the reason: no
+    /// SBOM layer or an unreadable SBOM document (`image.unknown`), a run image whose packages
+    /// were never read, or no run image recorded. `vulns` and `package` add them to every
+    /// answer: an image that could not be read is never reported clean. Each part is an index
+    /// lookup (the partial `image_unknown` index, run images by `packages_known`, images by
+    /// run image), so the few such images cost little beside a fleet's answer.
+    static func unknownFindings(_ db: any SQLSession) throws -> [Finding] {
+        var reasons: [Int64: [String]] = [:]
+        for row in try db.rows("SELECT id, unknown FROM image WHERE unknown <> ''", []) {
+            if let id = row[0].int { reasons[id, default: []].append(row[1].text ?? "") }
+        }
+        for row in try db.rows("""
+            SELECT i.id, r.name FROM run_image r JOIN image i ON i.run_image_id = r.id WHERE r.packages_known = 0
+            """, []) {
+            if let id = row[0].int { reasons[id, default: []].append("the packages of its run image \(row[1].text ?? "") were never read") }
+        }
+        for row in try db.rows("SELECT id FROM image WHERE run_image_id IS NULL", []) {
+            if let id = row[0].int { reasons[id, default: []].append("no run image recorded") }
+        }
+        guard !reasons.isEmpty else { return [] }
+        let ids = reasons.keys.sorted()
+        var findings: [Finding] = []
+        for chunk in chunks(ids, size: 500) {
+            try db.forEachRow("""
+                SELECT n.location, n.name, i.digest, i.id FROM image_name n JOIN image i ON i.id = n.image_id
+                WHERE i.id IN (\(marks(chunk.count)))
+                """, chunk.map { .int($0) }) { row in
+                let why = (reasons[row.int(3) ?? 0] ?? []).joined(separator: "; ")
+                findings.append(Finding(location: row.text(0) ?? "", image: row.text(1) ?? "", digest: row.text(2) ?? "",
+                                        status: "unknown", reason: why))
+            }
+        }
+        return findings
+    }
+
+    /// `known` with the unknown images added, in the answers' order.
+    static func withUnknown(_ db: any SQLSession, _ known: [Finding]) throws -> [Finding] {
+        let unknown = try unknownFindings(db)
+        return unknown.isEmpty ? known : (known + unknown).sortedFindings()
+    }
+}
