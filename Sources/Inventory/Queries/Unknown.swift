@@ -12,10 +12,18 @@ extension Inventory {
         for row in try db.rows("SELECT id, unknown FROM image WHERE unknown <> ''", []) {
             if let id = row[0].int { reasons[id, default: []].append(row[1].text ?? "") }
         }
-        for row in try db.rows("""
-            SELECT i.id, r.name FROM run_image r JOIN image i ON i.run_image_id = r.id WHERE r.packages_known = 0
-            """, []) {
-            if let id = row[0].int { reasons[id, default: []].append("the packages of its run image \(row[1].text ?? "") were never read") }
+        // The run images first (a few hundred rows), then only their images: as one join, SQLite
+        // walked every image (3 ms on a 20,000-image fleet with none to find).
+        var unread: [Int64: String] = [:]
+        for row in try db.rows("SELECT id, name FROM run_image WHERE packages_known = 0", []) {
+            if let id = row[0].int { unread[id] = row[1].text ?? "" }
+        }
+        for chunk in chunks(unread.keys.sorted(), size: 500) {
+            for row in try db.rows("SELECT id, run_image_id FROM image WHERE run_image_id IN (\(marks(chunk.count)))", chunk.map { .int($0) }) {
+                if let id = row[0].int, let run = row[1].int {
+                    reasons[id, default: []].append("the packages of its run image \(unread[run] ?? "") were never read")
+                }
+            }
         }
         for row in try db.rows("SELECT id FROM image WHERE run_image_id IS NULL", []) {
             if let id = row[0].int { reasons[id, default: []].append("no run image recorded") }
