@@ -27,7 +27,7 @@ struct BuildpackPackage: AsyncParsableCommand {
     @Flag(help: "Push the image to its registry.") var publish = false
     @Flag(help: "Sign the buildpackage image (cosign's format, in the store; --publish pushes the signature too).") var sign = false
     @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
-    @Flag(help: "Print only the digest.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 

@@ -28,7 +28,7 @@ struct ExtendImage: AsyncParsableCommand {
     @Option(help: "The name of the new image.") var tag: String
     @Flag(help: "Sign the new image and attest its provenance (Dockerfile, context, base image; build-arg names only).") var sign = false
     @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
-    @Flag(help: "Print only the digest.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digest.") var quiet = false
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {

@@ -27,8 +27,9 @@ struct Import: AsyncParsableCommand {
     @Option(help: "Owner gid recorded for every file in the layer.")
     var gid: Int = 0
 
-    @Flag(help: "Print only the image digest.")
+    @Flag(name: [.long, .customShort("q")], help: "Print only the image digest.")
     var quiet = false
+    @Option(help: "table (lines for people) or json (the result as one object).") var format: OutputFormat = .table
 
     @OptionGroup var storeOptions: StoreOptions
 
@@ -62,7 +63,10 @@ struct Import: AsyncParsableCommand {
                 base: baseImage, layers: [layer],
                 history: [History(created: created, createdBy: "cairn import", comment: "\(layer.entries) entries")],
                 created: created, reference: reference)
-            if quiet {
+            if format == .json {
+                try printJSON(["image": image.name ?? reference, "digest": image.digest.description, "layer": layer.digest.description,
+                               "entries": layer.entries, "size": layer.size])
+            } else if quiet {
                 print(image.digest)
             } else {
                 let seconds = Date().timeIntervalSince(started)

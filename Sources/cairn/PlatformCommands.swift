@@ -28,7 +28,8 @@ struct StackCreate: AsyncParsableCommand {
     @Option(name: .customLong("run-rootfs"), help: "Directory to use as the run image's root filesystem.") var runRootfs: String?
     @Option(help: "Debian suite for a full rootfs made by debootstrap (e.g. bookworm).") var debian: String?
     @Option(help: "Mirror for --debian.") var mirror = "http://deb.debian.org/debian"
-    @Flag(help: "Print only the image names.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Less output: the two images only.") var quiet = false
+    @Option(help: "table (lines for people) or json (the result as one object).") var format: OutputFormat = .table
     @OptionGroup var storeOptions: StoreOptions
 
     func run() async throws {
@@ -48,8 +49,13 @@ struct StackCreate: AsyncParsableCommand {
             let session = try store.beginWriteSession()  // prune waits until this command is done
             defer { withExtendedLifetime(session) {} }
             let (build, run) = try StackCreator(store: store, log: say(quiet)).create(name: name, source: source)
-            print("\(build.name ?? StackCreator.buildReference(name)) \(build.digest)")
-            print("\(run.name ?? StackCreator.runReference(name)) \(run.digest)")
+            let (buildName, runName) = (build.name ?? StackCreator.buildReference(name), run.name ?? StackCreator.runReference(name))
+            if format == .json {
+                return try printJSON(["build": ["image": buildName, "digest": build.digest.description],
+                                      "run": ["image": runName, "digest": run.digest.description]])
+            }
+            print("\(buildName) \(build.digest)")
+            print("\(runName) \(run.digest)")
         }
     }
 }
@@ -71,7 +77,8 @@ struct BuilderCreate: AsyncParsableCommand {
     var policy: String?
     @Flag(help: "Sign the builder and attest its provenance (each buildpack's source, digest and signer).") var sign = false
     @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
-    @Flag(help: "Print only the digest.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digest.") var quiet = false
+    @Option(help: "table (lines for people) or json (the result as one object).") var format: OutputFormat = .table
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
@@ -114,6 +121,7 @@ struct BuilderCreate: AsyncParsableCommand {
                 try await signatures.attest(repository: repository, digest: image.digest, predicateType: Attestation.slsaProvenance,
                                             predicate: try provenance.predicate(), key: signingKey)
             }
+            if format == .json { return try printJSON(["image": image.name ?? name, "digest": image.digest.description]) }
             print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
         }
     }
@@ -132,7 +140,8 @@ struct LifecycleImage: AsyncParsableCommand {
 
     @Argument(help: "Name of the image, e.g. registry.example.com/cairn/lifecycle:0.1.0.") var name: String
     @Flag(help: "Push the image to its registry.") var publish = false
-    @Flag(help: "Print only the digest.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digest.") var quiet = false
+    @Option(help: "table (lines for people) or json (the result as one object).") var format: OutputFormat = .table
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
@@ -148,6 +157,7 @@ struct LifecycleImage: AsyncParsableCommand {
                     try await ImageTransfer(client: client, store: store).push(image, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
                 }
             }
+            if format == .json { return try printJSON(["image": image.name ?? name, "digest": image.digest.description]) }
             print(quiet ? image.digest.description : "\(image.name ?? name) \(image.digest)")
         }
     }

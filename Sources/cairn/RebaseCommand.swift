@@ -30,7 +30,7 @@ struct Rebase: AsyncParsableCommand {
     @Flag(help: "The images and run image are in a registry: rebased images are pushed there; layers are mounted, never downloaded.")
     var remote = false
     @Option(help: "How many images to rebase at once.") var jobs = 4
-    @Flag(help: "Print only the digests, in the order the images were given.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digests, in the order the images were given.") var quiet = false
     @Option(help: "Output: table or json.") var format: OutputFormat = .table
     @Flag(help: "Sign each rebased image and attach SLSA provenance naming the old and new digests, the run image and each patch image (--key or CAIRN_SIGNING_KEY).")
     var sign = false

@@ -41,7 +41,8 @@ struct Pull: AsyncParsableCommand {
     @Option(help: "Platform to choose from a multi-platform image: os/arch[/variant]. Default: this machine's.")
     var platform: String?
 
-    @Flag(help: "Print only the digest.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digest.") var quiet = false
+    @Option(help: "table (lines for people) or json (the result as one object).") var format: OutputFormat = .table
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var storeOptions: StoreOptions
 
@@ -64,6 +65,10 @@ struct Pull: AsyncParsableCommand {
                 return (image, carried)
             }
             progress.done()
+            if format == .json {
+                return try printJSON(["image": image.name ?? ref.familiar, "digest": image.digest.description, "from": ref.description,
+                                      "trustArtifacts": carried])
+            }
             if !quiet { for tag in carried { FileHandle.standardError.write(Data("Pulled \(ref.fullName):\(tag)\n".utf8)) } }
             print(quiet ? image.digest.description : "Pulled \(image.name ?? ref.familiar) \(image.digest)")
         }
@@ -79,7 +84,8 @@ struct Push: AsyncParsableCommand {
     @Argument(help: "Where to push it (default: the local name, which must then name a registry).")
     var remote: String?
 
-    @Flag(help: "Print only the digest.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Print only the digest.") var quiet = false
+    @Option(help: "table (lines for people) or json (the result as one object).") var format: OutputFormat = .table
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var storeOptions: StoreOptions
 
@@ -99,6 +105,9 @@ struct Push: AsyncParsableCommand {
                 return (digest, carried)
             }
             progress.done()
+            if format == .json {
+                return try printJSON(["image": target.description, "digest": digest.description, "trustArtifacts": carried.map { "\(target.fullName):\($0)" }])
+            }
             print(quiet ? digest.description : "Pushed \(target.familiar) \(digest)")
             if !quiet { for tag in carried { print("Pushed \(target.fullName):\(tag)") } }
         }

@@ -68,6 +68,15 @@ import TestSupport
     let plan = try cairnAt(["audit", "plan", "--format", "csv"], home: home)
     #expect(plan.status == 0 && plan.stdout.hasPrefix("location,image,digest,action,run-image,patches,reasons\n"), "\(plan.stdout)\(plan.stderr)")
 
+    // Results scripts can read: one JSON object.
+    let dir = tmp.sub("imported")
+    try writeFile(dir + "/file", "x\n")
+    let importResult = try JSONSerialization.jsonObject(with: cairnAt(["import", dir, "imported:1", "--format", "json"], home: home).stdoutData) as? [String: Any]
+    #expect(importResult?["image"] as? String == "imported:1" && (importResult?["digest"] as? String ?? "").hasPrefix("sha256:"), "\(String(describing: importResult))")
+    let made = try cairnAt(["builder", "create", "json-builder", "--config", packageRoot + "/examples/builder.toml", "--format", "json", "-q"], home: home)
+    let builderResult = try JSONSerialization.jsonObject(with: made.stdoutData) as? [String: Any]
+    #expect(builderResult?["image"] as? String == "json-builder:latest" && builderResult?["digest"] != nil, "\(made.stdout)\(made.stderr)")
+
     // A mistyped command says what was meant, at every level.
     let typo = try cairnAt(["buidl", "hello", "-p", app], home: home)
     #expect(typo.status == 64 && typo.stderr.contains("unknown command \"buidl\" for \"cairn\"; did you mean \"cairn build\"?"), "\(typo.stderr)")
