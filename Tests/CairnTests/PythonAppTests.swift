@@ -100,3 +100,29 @@ func pythonAppsAsTheirAuthorsPublishThem() throws {
     #expect(said.contains(".python-version asks for Python 3.14; this stack has Python 3.11") && said.contains("--debian trixie"), "\(said)")
     #expect(!said.contains("Installing with"), "\(said)")
 }
+
+/// What the refusal above advises, done: a stack on Debian 13 (trixie, Python 3.13) built with
+/// `cairn stack create --debian trixie`, the example builder over it, and an app asking for 3.13
+/// built with Poetry and served.
+@Test(.enabled(if: geteuid() == 0 && toolAvailable("debootstrap") && toolAvailable("curl"), "a Debian stack needs root and debootstrap"))
+func aPythonTheStackLacksBuildsOnANewerDebianRelease() throws {
+    try requireStaticBinaries()
+    let tmp = TempDir("python-trixie")
+    let home = tmp.sub("home")
+    let stack = try cairnAt(["stack", "create", "trixie", "--debian", "trixie", "--quiet"], home: home)
+    try #require(stack.status == 0, "\(stack.stderr)")
+    let config = try String(contentsOfFile: packageRoot + "/examples/builder-debian.toml", encoding: .utf8)
+        .replacingOccurrences(of: "uri = \"", with: "uri = \"\(packageRoot)/examples/")
+        .replacingOccurrences(of: "debian/build:latest", with: "trixie/build:latest")
+        .replacingOccurrences(of: "debian/run:latest", with: "trixie/run:latest")
+    try writeFile(tmp.path + "/builder.toml", config)
+    let made = try cairnAt(["builder", "create", "trixie-builder", "--config", tmp.path + "/builder.toml"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let app = tmp.sub("app")
+    _ = try sh("cp -a '\(fixturesRoot)/python-apps/poetry/.' '\(app)/' && echo 3.13 > '\(app)/.python-version'")
+    let built = try cairnAt(["build", "newer", "--path", app, "--builder", "trixie-builder", "--ca-certs", "/etc/ssl/certs/ca-certificates.crt"], home: home)
+    try #require(built.status == 0, "\(built.stdout)\n\(built.stderr)")
+    #expect(built.stdout.contains("Python buildpack: Python 3.13") && built.stdout.contains(".python-version asks for 3.13"), "\(built.stdout)")
+    let page = try servedPages("newer", home: home, paths: ["/"])[0]
+    #expect(page == "Hello from Poetry, built by Cairn\n", "served: \(page)")
+}
