@@ -220,12 +220,19 @@ public final class Inventory: Sendable {
 
     // MARK: advisories
 
-    /// Imports OSV records (replacing earlier imports of the same ids) and re-evaluates which
-    /// package versions they affect. Returns how many records were read.
+    /// Imports OSV records (replacing earlier imports of the same ids, unless the one imported
+    /// before was modified later: OSV's `modified` decides, as its own importers do) and
+    /// re-evaluates which package versions they affect. Returns how many records were applied.
     @discardableResult
     public func importAdvisories(_ records: [OSVRecord]) throws -> Int {
         try backend.write { db in
+            var applied = 0
             for r in records {
+                if let modified = r.modified, let before = try db.value("SELECT modified FROM advisory WHERE id = ?", [.text(r.id)])?.text,
+                   OSVRecord.isLater(before, than: modified) {
+                    continue
+                }
+                applied += 1
                 try db.execute("DELETE FROM advisory_affected WHERE advisory_id = ?", [.text(r.id)])
                 try db.execute("DELETE FROM advisory_alias WHERE advisory_id = ?", [.text(r.id)])
                 try db.execute("DELETE FROM vulnerable WHERE advisory_id = ?", [.text(r.id)])
@@ -247,7 +254,7 @@ public final class Inventory: Sendable {
                     try Self.match(db, advisory: r.id, ecosystem: target.ecosystem, release: target.release, name: target.name, ranges: ranges)
                 }
             }
-            return records.count
+            return applied
         }
     }
 

@@ -190,8 +190,8 @@ struct AuditAdvisories: AsyncParsableCommand {
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import",
-            abstract: "Load OSV records from JSON files, directories of them or zip archives (as OSV publishes them per ecosystem).",
-            discussion: "A record already imported is replaced by the new one. Ecosystems matched: PyPI, npm, Debian[:release], Go, Maven.")
+            abstract: "Load OSV records from JSON files, JSON lines (.jsonl), directories of them or zip archives (as OSV publishes them per ecosystem).",
+            discussion: "A record already imported is replaced by the new one unless the one imported was modified later (OSV's `modified`); a withdrawn record matches nothing. Ecosystems matched: PyPI, npm, Debian[:release], Go, Maven.")
 
         @Argument(help: "JSON files, directories or .zip archives.") var paths: [String]
         @OptionGroup var inventory: InventoryOptions
@@ -209,7 +209,9 @@ struct AuditAdvisories: AsyncParsableCommand {
                     done += try inv.importAdvisories(Array(records[start..<min(start + 1000, records.count)]))
                 }
                 try inv.optimize()
-                if inventory.format == .json { try printJSON(["imported": done, "read": records.count]) } else { print("\(done) advisories imported") }
+                if inventory.format == .json { try printJSON(["imported": done, "read": records.count]) } else {
+                    print("\(done) advisories imported" + (done < records.count ? " (\(records.count - done) older than the ones imported before: kept those)" : ""))
+                }
             }
         }
     }

@@ -32,3 +32,40 @@ import TestSupport
     let versions = try inventory.backend.read { db in try Inventory.runImageVersions(db) }
     #expect(versions.byID.values.map(\.layers).sorted() == ["sha256:chain", "sha256:top"])
 }
+
+/// OSV as published (issue 39): JSON lines read line by line; a record modified later replaces
+/// the one imported, an older copy does not; a withdrawn record matches nothing.
+@Test(arguments: backends) func advisoriesFollowTheirModifiedTimeAndWithdrawal(backend: String) throws {
+    let f = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    let run = try f.inventory.beginRun(source: "test")
+    try f.inventory.add(InventoryFixture.app("sha256:a", flask: "2.2.0", bp: "1.0.0", run: nil), location: "store", names: ["a"], run: run)
+    func record(_ modified: String, fixed: String, withdrawn: String? = nil) -> String {
+        #"{"id": "GHSA-x", "modified": "\#(modified)"\#(withdrawn.map { #", "withdrawn": "\#($0)""# } ?? ""), "affected": [{"package": {"ecosystem": "PyPI", "name": "flask"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "\#(fixed)"}]}]}]}"#
+    }
+    func fixedVersions() throws -> [String] {
+        try f.inventory.vulnerabilities().filter { $0.status != "unknown" }.compactMap(\.fixed)
+    }
+    let lines = f.dir + "/osv.jsonl"
+    try FileManager.default.createDirectory(atPath: f.dir, withIntermediateDirectories: true)
+    // Modified twice: the later one (fractional seconds are later than none) wins, in either order.
+    try writeFile(lines, record("2026-01-02T00:00:00.5Z", fixed: "2.3.2") + "\n\n" + record("2026-01-02T00:00:00Z", fixed: "2.0.0") + "\n")
+    var read: [OSVRecord] = []
+    try OSVReader.read(lines) { read.append($0) }
+    #expect(read.count == 2)
+    #expect(try f.inventory.importAdvisories(read) == 1, "the older copy is not applied")
+    #expect(try fixedVersions() == ["2.3.2"])
+    try writeFile(lines, record("2026-02-01T00:00:00Z", fixed: "2.2.5") + "\n")
+    read = []
+    try OSVReader.read(lines) { read.append($0) }
+    #expect(try f.inventory.importAdvisories(read) == 1)
+    #expect(try fixedVersions() == ["2.2.5"], "modified later: it replaces")
+    try writeFile(lines, record("2026-03-01T00:00:00Z", fixed: "2.2.5", withdrawn: "2026-03-01T00:00:00Z") + "\n")
+    read = []
+    try OSVReader.read(lines) { read.append($0) }
+    _ = try f.inventory.importAdvisories(read)
+    #expect(try fixedVersions().isEmpty, "withdrawn: matches nothing")
+    try writeFile(lines, "{\"id\": \"A\"}\nnot json\n")
+    #expect(throws: (any Error).self) { try OSVReader.read(lines) { _ in } }
+    do { try OSVReader.read(lines) { _ in } } catch { #expect("\(error)".contains("osv.jsonl:2"), "\(error)") }
+}

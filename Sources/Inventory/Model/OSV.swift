@@ -200,6 +200,23 @@ public enum CVSS3 {
 
 /// Reads OSV records from JSON files, directories of them and zip archives of them (as OSV
 /// publishes `all.zip` per ecosystem).
+extension OSVRecord {
+    /// Whether RFC 3339 time `a` is later than `b` (fractional seconds and offsets read as
+    /// times, not text); text order when either does not parse.
+    static func isLater(_ a: String, than b: String) -> Bool {
+        func parse(_ s: String) -> Date? {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let d = f.date(from: s) { return d }
+            f.formatOptions = [.withInternetDateTime]
+            return f.date(from: s)
+        }
+        guard !a.isEmpty, !b.isEmpty else { return false }
+        if let x = parse(a), let y = parse(b) { return x > y }
+        return a > b
+    }
+}
+
 public enum OSVReader {
     /// Calls `each` with every record under `path`; a file that is not an OSV record is an error
     /// naming it.
@@ -212,7 +229,7 @@ public enum OSVReader {
             guard let walker = FileManager.default.enumerator(atPath: path) else { return }
             var files: [String] = []
             while let next = walker.nextObject() as? String {
-                if next.hasSuffix(".json") || next.hasSuffix(".zip") { files.append(next) }
+                if [".json", ".zip", ".jsonl", ".ndjson"].contains(where: next.hasSuffix) { files.append(next) }
             }
             for file in files.sorted() { try read(path + "/" + file, each) }
         } else if path.hasSuffix(".zip") {
@@ -232,7 +249,15 @@ public enum OSVReader {
             do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
                 throw InventoryError.advisories(path: path, reason: "cannot read: \(error.localizedDescription)")
             }
-            try each(decode(data, path: path))
+            if path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") {
+                // JSON lines: one record per line (as OSV's exports and `osv-scanner` stream them).
+                for (n, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
+                where !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }) {
+                    try each(decode(Data(line), path: "\(path):\(n + 1)"))
+                }
+            } else {
+                try each(decode(data, path: path))
+            }
         }
     }
 
