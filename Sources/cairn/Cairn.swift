@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import OCI
 import Processes
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Cairn: AsyncParsableCommand {
@@ -96,6 +99,32 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Where a command's result goes: stdout, or (`separated`) the original stdout while everything
+/// else written to stdout from then on, by cairn or its children, goes to stderr.
+struct ResultOutput {
+    let descriptor: Int32
+
+    static let standard = ResultOutput(descriptor: 1)
+
+    static func separated() -> ResultOutput {
+        fflush(nil)  // every C stream: what print() buffered goes where it was meant to
+        let saved = dup(1)
+        guard saved >= 0, dup2(2, 1) >= 0 else { return .standard }
+        return ResultOutput(descriptor: saved)
+    }
+
+    func write(_ line: String) {
+        fflush(nil)  // every C stream: what print() buffered goes where it was meant to
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    func write(jsonObject: Any) throws {
+        let data = try JSONSerialization.data(withJSONObject: jsonObject, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        write(String(decoding: data, as: UTF8.self))
+    }
 }
 
 /// Refuses a name that would make an invalid image reference, before any work is done.

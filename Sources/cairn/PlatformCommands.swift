@@ -210,12 +210,17 @@ struct Build: AsyncParsableCommand {
     var sign = false
     @Option(help: "A trust policy: with buildpackage-keys, --buildpack buildpackages must be signed by one of those keys.") var policy: String?
     @Option(help: "The signing key for --sign (PEM; default CAIRN_SIGNING_KEY).") var key: String?
-    @Flag(name: [.long, .customShort("q")], help: "Less output: phase headers and errors only.") var quiet = false
+    @Flag(name: [.long, .customShort("q")], help: "Less output: phase headers and errors only, on stderr; stdout holds only the digest.") var quiet = false
+    @Option(help: "table (the lifecycle's output, then the digest) or json (stdout: one object; all output on stderr).")
+    var format: OutputFormat = .table
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
         try await reportingErrors {
+            // With -q or --format json stdout holds only the result: the lifecycle's, extensions'
+            // and cairn's own output go to stderr (the descriptor is moved, children inherit it).
+            let result = quiet || format == .json ? ResultOutput.separated() : ResultOutput.standard
             // The key is read before the build: a missing key is said before minutes of work.
             let signingKey = try TrustConfig.signingKey(flag: sign, key: key)
             let limit = try timeout.map { text in
@@ -259,8 +264,20 @@ struct Build: AsyncParsableCommand {
             var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
             runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
             let built = try await runner.build(request)
-            FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description,
-                                                       Date().timeIntervalSince(started)).utf8))
+            let seconds = Date().timeIntervalSince(started)
+            FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description, seconds).utf8))
+            try await afterBuild(built, request: request, signingKey: signingKey, started: started, store: store)
+            if format == .json {
+                try result.write(jsonObject: ["image": built.name ?? image, "digest": built.digest.description,
+                                              "seconds": (seconds * 10).rounded() / 10, "signed": signingKey != nil, "published": publish])
+            } else {
+                result.write(built.digest.description)
+            }
+        }
+    }
+
+    /// Signing and publishing, when asked for.
+    func afterBuild(_ built: StoredImage, request: BuildRequest, signingKey: SigningKey?, started: Date, store: ImageStore) async throws {
             if let signingKey {
                 let lines = try await BuildSigner(store: store, key: signingKey, home: cairnHome())
                     .sign(request: request, app: built, started: started, finished: Date())
@@ -273,8 +290,6 @@ struct Build: AsyncParsableCommand {
                 }
                 FileHandle.standardError.write(Data("[cairn] Pushed \(ref)\n".utf8))
             }
-            print(built.digest)
-        }
     }
 
     /// The request from the flags and the app's project.toml: flags win (`--builder`,

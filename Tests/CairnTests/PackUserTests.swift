@@ -12,6 +12,12 @@ import TestSupport
     // pack's short flags: -p, -B, -b, -e, -q.
     let built = try cairnAt(["build", "hello", "-p", app, "-B", ExampleBuilder.name, "-b", "examples/procfile", "-e", "A=1", "-q"], home: home)
     #expect(built.status == 0, "\(built.stdout)\(built.stderr)")
+    // -q and --format json: stdout is the result alone (the lifecycle's output goes to stderr).
+    #expect(built.stdout.split(separator: "\n").count == 1 && built.stdout.hasPrefix("sha256:"), "\(built.stdout)")
+    let asJSON = try cairnAt(["build", "hello", "-p", app, "-B", ExampleBuilder.name, "--format", "json"], home: home)
+    let buildResult = try JSONSerialization.jsonObject(with: asJSON.stdoutData) as? [String: Any]
+    #expect(buildResult?["image"] as? String == "hello:latest" && (buildResult?["digest"] as? String ?? "").hasPrefix("sha256:")
+            && asJSON.stderr.contains("===> EXPORTING"), "\(asJSON.stdout)")
 
     // inspect --format json carries the summary the table shows.
     let summary = try #require(try inspectJSON("hello", home: home)["buildpacksImage"] as? [String: Any])
