@@ -35,7 +35,7 @@ RUN /venv/bin/pip install -q -r /app/requirements.txt'
     cp -a Tests/Fixtures/python-apps/poetry "$W/app"; CHANGED=server.py
     INSTALL='RUN python3 -m venv /tools && /tools/bin/pip install -q poetry==2.5.1 && python3 -m venv --without-pip /venv
 COPY pyproject.toml poetry.lock /app/
-RUN cd /app && VIRTUAL_ENV=/venv POETRY_VIRTUALENVS_CREATE=false /tools/bin/poetry sync --only main --no-root'
+RUN cd /app && HOME=/root VIRTUAL_ENV=/venv POETRY_VIRTUALENVS_CREATE=false /tools/bin/poetry sync --only main --no-root'
     CMD='CMD ["/venv/bin/gunicorn", "server:app"]' ;;
   uv)
     cp -a Tests/Fixtures/python-apps/uv "$W/app"; CHANGED=main.py

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Buildpacks
 import Foundation
 import OCI
 import Processes
@@ -11,6 +12,8 @@ struct Cairn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "Cloud Native Buildpacks without a daemon: source to OCI image, patchable and auditable.",
+        version: "cairn \(cairnVersion) (lifecycle and launcher \(cairnVersion); Platform API \(SupportedAPIs.platform.first!)-\(SupportedAPIs.platform.last!), "
+            + "Buildpack API \(SupportedAPIs.buildpack.first!)-\(SupportedAPIs.buildpack.last!))",
         subcommands: [
             StackCommand.self, BuilderCommand.self, BuildpackCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
             Prune.self, StoreCommand.self, Pull.self, Push.self, Login.self, Rebase.self, PatchCommand.self, SBOM.self, AuditCommand.self, LifecycleCommand.self,

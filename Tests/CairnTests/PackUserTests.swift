@@ -83,6 +83,9 @@ import TestSupport
     let builderResult = try JSONSerialization.jsonObject(with: made.stdoutData) as? [String: Any]
     #expect(builderResult?["image"] as? String == "json-builder:latest" && builderResult?["digest"] != nil, "\(made.stdout)\(made.stderr)")
 
+    let version = try cairnAt(["--version"], home: home)
+    #expect(version.stdout.hasPrefix("cairn ") && version.stdout.contains("Platform API 0.7-0.15, Buildpack API 0.7-0.12"), "\(version.stdout)")
+
     // A mistyped command says what was meant, at every level.
     let typo = try cairnAt(["buidl", "hello", "-p", app], home: home)
     #expect(typo.status == 64 && typo.stderr.contains("unknown command \"buidl\" for \"cairn\"; did you mean \"cairn build\"?"), "\(typo.stderr)")
