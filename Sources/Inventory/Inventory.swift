@@ -66,6 +66,14 @@ public final class Inventory: Sendable {
         return true
     }
 
+    /// The digest `name` is indexed under at `location`; nil when it is not.
+    public func indexedDigest(location: String, name: String) throws -> String? {
+        try backend.read { db in
+            try db.value("SELECT i.digest FROM image_name n JOIN image i ON i.id = n.image_id WHERE n.location = ? AND n.name = ?",
+                         [.text(location), .text(name)])?.text
+        }
+    }
+
     /// Names at `location` (starting with `prefix`) not seen since `run` are gone: the location
     /// (or the repository) was listed in full.
     public func forgetNames(location: String, prefix: String = "", notSeenIn run: Int64) throws {

@@ -29,6 +29,9 @@ public struct RebaserInputs: Sendable {
     /// Called with the app image, its current run image layers and the new run image before
     /// anything is written; throwing refuses the rebase (`cairn rebase`'s package check).
     public var checkRunImage: (@Sendable (_ app: LocatedImage, _ oldRunLayers: [Descriptor], _ newRun: LocatedImage) throws -> Void)?
+    /// Keep the app image's run image layers (only `layerPatches` change it): a fix campaign's
+    /// patch without a rebase, which must not pick up a run image the metadata's tag moved to.
+    public var keepRunImage = false
 
     public init(images: [String], previousImage: String?, runImage: String?, force: Bool, reportPath: String?,
                 reportOwner: (uid: Int, gid: Int)? = nil, location: ImageLocation, platformAPI: APIVersion,
@@ -91,7 +94,7 @@ public struct Rebaser: Sendable {
         // runImage, else the stack.runImage of images exported for older platforms (platform.md, deprecations).
         let named = metadata.runImage?.image.map { (image: $0, mirrors: metadata.runImage?.mirrors ?? []) }
             ?? metadata.stack?.runImage.map { (image: $0.image, mirrors: $0.mirrors ?? []) }
-        let runName = try chooseRunImage(named: named)
+        let runName = inputs.keepRunImage ? named?.image ?? "" : try chooseRunImage(named: named)
         guard let topLayerText = metadata.runImage?.topLayer, let topLayer = Digest(topLayerText) else {
             throw .label(image: "app image \(appName)", label: CNBLabel.lifecycleMetadata, reason: "has no valid runImage.topLayer, so its run image layers are unknown")
         }
@@ -99,26 +102,28 @@ public struct Rebaser: Sendable {
             throw .imageContent(image: "app image \(appName)", reason: "runImage.topLayer \(topLayer) is not one of its layers")
         }
 
-        guard let run = try await inputs.location.find(runName, layers: false) else { throw .imageNotFound(role: "run image", reference: runName) }
+        let run = inputs.keepRunImage ? app : try await inputs.location.find(runName, layers: false)
+        guard let run else { throw .imageNotFound(role: "run image", reference: runName) }
         // Every patch resolved and checked before anything is written: all or nothing.
         var patches: LayerPatchPlan?
         if let file = inputs.layerPatches {
             patches = try await LayerPatcher(file: file, location: inputs.location, force: inputs.force).plan(for: app, named: appName)
         }
-        if let check = inputs.checkRunImage {
+        if let check = inputs.checkRunImage, !inputs.keepRunImage {
             do { try check(app, Array(app.image.manifest.layers[...top]), run) } catch {
                 throw .imageIO(operation: "rebase", image: "app image \(appName)", cause: error)
             }
         }
         log.info("Rebasing \(appName) on run image \(runName) (\(run.image.digest))")
-        var config = try rebasedConfig(app: app.image, run: run.image, runName: runName, named: named, metadata: metadata, keptFrom: top + 1)
+        var config = inputs.keepRunImage ? app.image.config
+            : try rebasedConfig(app: app.image, run: run.image, runName: runName, named: named, metadata: metadata, keptFrom: top + 1)
         let appLayers = Array(app.image.manifest.layers[(top + 1)...])
-        var layers = run.image.manifest.layers + appLayers
+        var layers = (inputs.keepRunImage ? Array(app.image.manifest.layers[...top]) : run.image.manifest.layers) + appLayers
 
         let dest = try inputs.location.destination(for: inputs.images[0])
         let image: StoredImage
         do {
-            for d in run.image.manifest.layers { try copyBlob(d.digest, from: run.store, to: dest) }
+            for d in layers[..<(layers.count - appLayers.count)] { try copyBlob(d.digest, from: run.store, to: dest) }
             for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
             if let patches { try LayerPatchApplier.apply(patches, layers: &layers, config: &config, into: dest) }
             image = try dest.commitManifest(config: config, layers: layers, reference: inputs.images[0])
@@ -139,7 +144,8 @@ public struct Rebaser: Sendable {
             report.layerPatches = patches.replacements
         }
         if let path = inputs.reportPath { try writeFile(report, path, owner: inputs.reportOwner) }
-        return RebaseResult(image: image, runImage: runName, removedLayers: top + 1, addedLayers: run.image.manifest.layers.count,
+        return RebaseResult(image: image, runImage: runName, removedLayers: inputs.keepRunImage ? 0 : top + 1,
+                            addedLayers: inputs.keepRunImage ? 0 : run.image.manifest.layers.count,
                             patches: patches)
     }
 

@@ -109,7 +109,8 @@ struct Rebase: AsyncParsableCommand {
             let previous = key == nil ? nil : try await location.find(image, layers: false)?.image.digest
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
             if let key, let previous {
-                try await attest(result, image: image, previous: previous, started: started, location: location, key: key)
+                try await attestRebase(result, image: image, previous: previous, started: started, location: location, key: key,
+                                       requestedRunImage: runImage, layerPatchesFile: layerPatches)
             }
             return Outcome(image: image, digest: result.image.digest.description, runImage: result.runImage,
                            removedLayers: result.removedLayers, addedLayers: result.addedLayers, patched: result.patches?.replacements,
@@ -152,25 +153,6 @@ struct Rebase: AsyncParsableCommand {
         if dryRun && (o.patched ?? []).isEmpty { print("\(o.image): nothing to patch") }
     }
 
-    /// Signs the rebased image and attests how it was made from the previous one.
-    func attest(_ result: RebaseResult, image: String, previous: Digest, started: Date, location: ImageLocation, key: SigningKey) async throws {
-        let provenance = RebaseProvenance(
-            image: image, previousDigest: previous, newDigest: result.image.digest, runImage: result.runImage,
-            runImageReference: (try? result.image.lifecycleMetadata())??.runImage?.reference, requestedRunImage: runImage,
-            removedLayers: result.removedLayers, addedLayers: result.addedLayers, replacements: result.patches?.replacements ?? [],
-            layerPatchesFile: layerPatches, started: started, finished: Date())
-        let signatures: any SignatureLocation
-        switch location {
-        case .store(let store): signatures = StoreSignatures(store: store)
-        case .registry(let client, let work): signatures = RegistrySignatures(client: client, work: work)
-        case .layout: throw CLIError("--sign: images in OCI layouts are not signed here")
-        }
-        let repository = try ImageReference(parsing: image).fullName
-        try await signatures.sign(repository: repository, digest: result.image.digest, key: key)
-        try await signatures.attest(repository: repository, digest: result.image.digest, predicateType: Attestation.slsaProvenance,
-                                    predicate: try provenance.predicate(), key: key)
-    }
-
     /// The store, or (--remote) a registry with a scratch store for manifests and configs.
     func withLocation(_ body: (ImageLocation) async throws -> Void) async throws {
         guard remote else {
@@ -185,4 +167,25 @@ struct Rebase: AsyncParsableCommand {
         let work = try ImageStore(root: scratch)
         try await withClient(registry) { client in try await body(.registry(client, work: work)) }
     }
+}
+
+/// Signs a rebased image and attests how it was made from the previous one (`cairn rebase
+/// --sign`, `cairn fleet fix --sign`).
+func attestRebase(_ result: RebaseResult, image: String, previous: Digest, started: Date, location: ImageLocation, key: SigningKey,
+                  requestedRunImage: String?, layerPatchesFile: String?) async throws {
+    let provenance = RebaseProvenance(
+        image: image, previousDigest: previous, newDigest: result.image.digest, runImage: result.runImage,
+        runImageReference: (try? result.image.lifecycleMetadata())??.runImage?.reference, requestedRunImage: requestedRunImage,
+        removedLayers: result.removedLayers, addedLayers: result.addedLayers, replacements: result.patches?.replacements ?? [],
+        layerPatchesFile: layerPatchesFile, started: started, finished: Date())
+    let signatures: any SignatureLocation
+    switch location {
+    case .store(let store): signatures = StoreSignatures(store: store)
+    case .registry(let client, let work): signatures = RegistrySignatures(client: client, work: work)
+    case .layout: throw CLIError("--sign: images in OCI layouts are not signed here")
+    }
+    let repository = try ImageReference(parsing: image).fullName
+    try await signatures.sign(repository: repository, digest: result.image.digest, key: key)
+    try await signatures.attest(repository: repository, digest: result.image.digest, predicateType: Attestation.slsaProvenance,
+                                predicate: try provenance.predicate(), key: key)
 }

@@ -12,16 +12,18 @@ struct RegistryOptions: ParsableArguments {
     @Option(name: .customLong("ca-cert"), help: "A PEM file of extra CA certificates for private TLS registries.")
     var caCert: String?
 
-    func client() throws -> RegistryClient {
+    /// - Parameter rate: at most this many requests per second to each registry.
+    func client(rate: Double? = nil) throws -> RegistryClient {
         var configuration = try registryConfiguration(environment: ProcessInfo.processInfo.environment, insecure: insecureRegistries, caBundle: caCert)
+        configuration.requestsPerSecond = rate
         configuration.onRetry = { FileHandle.standardError.write(Data("[cairn] \($0)\n".utf8)) }
         return try RegistryClient(configuration: configuration)
     }
 }
 
 /// Runs an async body with a registry client, shutting the client down afterwards.
-func withClient<T>(_ options: RegistryOptions, _ body: (RegistryClient) async throws -> T) async throws -> T {
-    let client = try options.client()
+func withClient<T>(_ options: RegistryOptions, rate: Double? = nil, _ body: (RegistryClient) async throws -> T) async throws -> T {
+    let client = try options.client(rate: rate)
     do {
         let result = try await body(client)
         try await client.shutdown()

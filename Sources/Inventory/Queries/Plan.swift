@@ -15,6 +15,8 @@ public struct FixPlan: Codable, Sendable {
         public var patches: [Patch]
         /// One line per advisory finding: what it is and why this fix.
         public var reasons: [String]
+        /// The advisories this step fixes (absent in plans written before campaigns read them).
+        public var advisories: [String]?
     }
 
     /// An entry of a layer patches file (`cairn rebase --layer-patches`).
@@ -101,6 +103,7 @@ extension Inventory {
                     stepOf[StepKey(location: f.location, image: f.image)] = steps.count - 1
                     return steps.count - 1
                 }()
+                if let a = f.advisory, !(steps[i].advisories ?? []).contains(a) { steps[i].advisories = (steps[i].advisories ?? []) + [a] }
                 let what = "\(f.advisory ?? "?"): \(f.package ?? "?") \(f.version ?? "?") (\(f.origin))"
                 let advisories = fixKey.flatMap { advisoriesOf[$0] } ?? []
                 if f.buildpack == nil {

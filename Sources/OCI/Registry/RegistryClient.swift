@@ -29,6 +29,8 @@ public struct RegistryConfiguration: Sendable {
     public var userAgent = "cairn/0.1"
     /// Told before each retry (what failed, where, the wait): long waits are not silent.
     public var onRetry: (@Sendable (String) -> Void)?
+    /// At most this many requests per second to each registry (`--rate`); nil: no cap.
+    public var requestsPerSecond: Double?
 
     public init(credentials: CredentialStore) {
         self.credentials = credentials
@@ -61,6 +63,8 @@ public final class RegistryClient: Sendable {
     /// The scheme each insecure registry answered on ("https" until it fails the TLS handshake).
     let schemes = Mutex<[String: String]>([:])
     let tokens = TokenCache()
+    /// Per registry, when its next request may start (`requestsPerSecond`).
+    let nextSlot = Mutex<[String: Double]>([:])
 
     /// - Throws: when the CA bundle cannot be loaded.
     public init(configuration: RegistryConfiguration) throws {
@@ -227,6 +231,7 @@ public final class RegistryClient: Sendable {
             request.headers.replaceOrAdd(name: "Authorization", value: auth)
         }
         if let body = call.body { request.body = try body() }
+        try await pace(registry)
         trace("→ \(call.method.rawValue) \(path) [\(actions)]")
         var response = try await http.execute(request, timeout: .seconds(600))
         trace("← \(response.status.code) \(call.method.rawValue) \(path)")
@@ -246,6 +251,21 @@ public final class RegistryClient: Sendable {
             response = try await http.execute(redirected, timeout: .seconds(600))
         }
         return (response, url)
+    }
+
+    /// Waits for this registry's next request slot when a rate is set: slots are handed out
+    /// 1/rate seconds apart, so concurrent tasks together stay under the cap.
+    func pace(_ registry: String) async throws {
+        guard let rate = configuration.requestsPerSecond, rate > 0 else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let t = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let wait = nextSlot.withLock { slots -> Double in
+            let slot = max(t, slots[registry] ?? t)
+            slots[registry] = slot + 1 / rate
+            return slot - t
+        }
+        if wait > 0 { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
     }
 
     /// Waits before retry `attempt` (the policy's delay, or the server's Retry-After).

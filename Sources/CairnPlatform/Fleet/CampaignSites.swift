@@ -1,0 +1,86 @@
+import Foundation
+import Inventory
+import OCI
+import Phases
+
+/// Where a campaign's images live: the store, registries (one client for all), or both; and the
+/// few things a campaign does to a tag besides rebasing: read its digest, read an image by
+/// digest, point the tag back at an old digest.
+public struct CampaignSites: Sendable {
+    public var store: ImageStore?
+    public var client: RegistryClient?
+    /// Manifests and configs fetched from registries (never layers).
+    public var work: ImageStore
+    /// The inventory's cache of registry blobs (`audit index --registry` uses the same).
+    public var cache: ImageStore
+
+    public init(store: ImageStore?, client: RegistryClient?, work: ImageStore, cache: ImageStore) {
+        self.store = store
+        self.client = client
+        self.work = work
+        self.cache = cache
+    }
+
+    public func isRegistry(_ location: String) -> Bool { location == InventoryIndexer.registryLocation }
+
+    public func location(for step: FixPlan.Step) throws -> ImageLocation {
+        if isRegistry(step.location) {
+            guard let client else { throw CampaignError("\(step.image) is a registry image; no registry client") }
+            return .registry(client, work: work)
+        }
+        guard let store, step.location == InventoryIndexer.location(of: store) else {
+            throw CampaignError("\(step.image) is at \(step.location), not in the store this campaign was given")
+        }
+        return .store(store)
+    }
+
+    /// The digest `name` names now; nil when the tag does not exist.
+    public func currentDigest(_ name: String, at location: String) async throws -> Digest? {
+        if isRegistry(location) {
+            guard let client else { throw CampaignError("no registry client") }
+            let ref = try ImageReference(parsing: name).withDefaultTag
+            do { return try await client.manifest(Repository(ref), reference: ref.tag ?? "latest").digest } catch RegistryError.notFound {
+                return nil
+            }
+        }
+        guard let store else { throw CampaignError("no store") }
+        do { return try store.resolve(name).digest } catch OCIError.notFound { return nil }
+    }
+
+    /// The image `name@digest`: manifest and config only.
+    public func image(_ name: String, digest: String, at location: String, step: FixPlan.Step) async throws -> StoredImage {
+        let ref = try ImageReference(parsing: name)
+        let byDigest = ref.familiarName + "@" + digest
+        guard let found = try await self.location(for: step).find(byDigest, layers: false) else {
+            throw CampaignError("\(byDigest) is not in the \(isRegistry(location) ? "registry" : "store") any more")
+        }
+        return found.image
+    }
+
+    /// Points the tag `name` at `digest` (a manifest the registry or store has).
+    public func retag(_ name: String, to digest: String, at location: String) async throws {
+        if isRegistry(location) {
+            guard let client else { throw CampaignError("no registry client") }
+            let ref = try ImageReference(parsing: name).withDefaultTag
+            let repo = Repository(ref)
+            let manifest = try await client.manifest(repo, reference: digest)
+            _ = try await client.putManifest(repo, reference: ref.tag ?? "latest", data: manifest.data, mediaType: manifest.mediaType)
+            return
+        }
+        guard let store else { throw CampaignError("no store") }
+        let old = try store.resolve(try ImageReference(parsing: name).familiarName + "@" + digest)
+        try store.tag(old.descriptor, as: name)
+    }
+
+    /// Re-indexes the images a wave changed: every tag of their registry repositories (known
+    /// digests cost one lookup), and the store names.
+    public func reindex(_ targets: [(location: String, name: String)], inventory: Inventory, warn: @escaping (String) -> Void) async throws {
+        let indexer = InventoryIndexer(inventory: inventory, warn: warn)
+        let repositories = Set(targets.filter { isRegistry($0.location) }.compactMap { try? ImageReference(parsing: $0.name).familiarName })
+        if let client, !repositories.isEmpty {
+            _ = try await indexer.index(registry: repositories.sorted(), client: client, cache: cache)
+        }
+        let names = targets.filter { !isRegistry($0.location) }.map(\.name)
+        if let store, !names.isEmpty { _ = try indexer.index(store: store, names: names) }
+    }
+}
