@@ -118,6 +118,7 @@ public final class Campaign: Sendable {
             }
             size = max(size * 2, settings.jobs)
         }
+        outcomes.sort { ($0.target, $0.location) < ($1.target, $1.location) }
         let seconds = Date().timeIntervalSince(started)
         let moved = outcomes.filter { ["fixed", "adopted"].contains($0.status) }.count
         return Result(outcomes: outcomes, unknown: plan.unknown, halted: halted, waves: wave, seconds: seconds,
@@ -157,7 +158,20 @@ public final class Campaign: Sendable {
         hooks.progress("wave \(wave): re-indexing and checking \(moved.count) images")
         try await sites.reindex(moved.map { ($0.0.location, $0.1.target) }, inventory: inventory) { [hooks] in hooks.progress("warning: \($0)") }
         let still = try remainingFindings(moved.map(\.0))
-        for (step, o) in moved { outcomes.append(await verify(step, o, findings: still)) }
+        // Checked `jobs` at once: each is a few round trips.
+        try await withThrowingTaskGroup(of: Outcome.self) { group in
+            var next = moved.makeIterator()
+            func startNext() -> Bool {
+                guard let (step, o) = next.next() else { return false }
+                group.addTask { await self.verify(step, o, findings: still) }
+                return true
+            }
+            for _ in 0..<max(1, settings.jobs) where !startNext() { break }
+            while let o = try await group.next() {
+                outcomes.append(o)
+                _ = startNext()
+            }
+        }
         return outcomes
     }
 

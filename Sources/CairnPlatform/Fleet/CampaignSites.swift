@@ -72,13 +72,13 @@ public struct CampaignSites: Sendable {
         try store.tag(old.descriptor, as: name)
     }
 
-    /// Re-indexes the images a wave changed: every tag of their registry repositories (known
-    /// digests cost one lookup), and the store names.
+    /// Re-indexes the images a wave changed: those tags alone (their repositories are not
+    /// listed again), and the store names.
     public func reindex(_ targets: [(location: String, name: String)], inventory: Inventory, warn: @escaping (String) -> Void) async throws {
         let indexer = InventoryIndexer(inventory: inventory, warn: warn)
-        let repositories = Set(targets.filter { isRegistry($0.location) }.compactMap { try? ImageReference(parsing: $0.name).familiarName })
-        if let client, !repositories.isEmpty {
-            _ = try await indexer.index(registry: repositories.sorted(), client: client, cache: cache)
+        let tags = targets.filter { isRegistry($0.location) }.map(\.name)
+        if let client, !tags.isEmpty {
+            _ = try await indexer.index(tags: tags, client: client, cache: cache)
         }
         let names = targets.filter { !isRegistry($0.location) }.map(\.name)
         if let store, !names.isEmpty { _ = try indexer.index(store: store, names: names) }
