@@ -174,7 +174,7 @@ public struct Rebaser: Sendable {
                     throw .rebaseRefused("the app image names no run image, so -run-image \(given) cannot be checked against it; use -force")
                 }
                 let candidates = [named.image] + named.mirrors
-                guard candidates.contains(where: { ImageReference.sameImage($0, given) }) else {
+                guard candidates.contains(where: { ImageReference.sameImage($0, given) || Self.pins(given, $0) }) else {
                     throw .rebaseRefused("run image \(given) is not the app image's run image \(named.image) or one of its mirrors (\(named.mirrors.joined(separator: ", "))); use -force to rebase onto another image")
                 }
             }
@@ -184,6 +184,13 @@ public struct Rebaser: Sendable {
             throw .missingInput(what: "no run image", hint: "the app image names none (runImage.image in \(CNBLabel.lifecycleMetadata)); pass -run-image")
         }
         return RunImageResolution.choose(image: named.image, mirrors: named.mirrors, forApp: inputs.images[0])
+    }
+
+    /// Whether `given` is a digest reference into the repository of `named`: one version of the
+    /// app image's own run image, pinned (a fix campaign names the version its plan chose so).
+    static func pins(_ given: String, _ named: String) -> Bool {
+        guard let g = try? ImageReference(parsing: given), g.digest != nil, let n = try? ImageReference(parsing: named) else { return false }
+        return g.registry == n.registry && g.repository == n.repository
     }
 
     /// The app image's config on the new base: layers and history swapped below the app's own,

@@ -229,3 +229,53 @@ func canaryFailureHalts(_ fleet: FleetFixture, plan: String, before: [String: St
     #expect(r.status == 1 && r.stderr.contains("campaign halted: wave 1 (canary): 1 of 1 images failed"), "\(r.stdout)\(r.stderr)")
     #expect(try fleet.digests(fleet.tags) == before, "a tag moved in a halted campaign")
 }
+
+/// `cairn fleet fix` on store images: an app on run image v1 with Flask 2.2.0 is rebased onto v2
+/// and patched from a Flask 2.3.3 build in one campaign; the inventory then has no finding, the
+/// patched image runs the new Flask, and the rollback puts the old digest back.
+@Test func aFleetCampaignFixesStoreImages() throws {
+    let tmp = TempDir("fleet-store")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    func cairn(_ args: [String]) throws -> RunResult {
+        let r = try cairnAt(args, home: home)
+        guard r.status == 0 else { throw TestSupportError("cairn \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)") }
+        return r
+    }
+    func runImage(_ version: String) throws {
+        let dir = tmp.path + "/run-" + version
+        try writeFile(dir + "/var/lib/dpkg/status.d/libfoo1", "Package: libfoo1\nSource: foo\nVersion: \(version)\nStatus: install ok installed\nArchitecture: amd64\n")
+        _ = try cairn(["import", dir, "tiny/run:latest", "--base", "tiny/run:latest"])
+    }
+    func app(_ name: String, flask: String) throws {
+        try writeFile(tmp.path + "/" + name + "/requirements.txt", "flask==\(flask)\n")
+        _ = try cairn(["build", name, "--path", tmp.path + "/" + name, "--builder", ExampleBuilder.name, "--buildpack", fixturesRoot + "/buildpacks/flask"])
+    }
+    try runImage("1.0-1")
+    try app("old-flask", flask: "2.2.0")
+    _ = try cairn(["audit", "index"])
+    try runImage("1.0-2")
+    try app("new-flask", flask: "2.3.3")
+    let release = (((try inspectJSON("tiny/run:latest", home: home)["config"] as? [String: Any])?["config"] as? [String: Any])?["Labels"] as? [String: String])?["io.buildpacks.base.distro.version"] ?? ""
+    try writeFile(tmp.path + "/osv/flask.json", """
+        {"id": "GHSA-m2qf-hxjv-5gpq", "affected": [{"package": {"ecosystem": "PyPI", "name": "flask"},
+          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.3.2"}]}]}]}
+        """)
+    try writeFile(tmp.path + "/osv/dsa.json", """
+        {"id": "DSA-9999-1", "affected": [{"package": {"ecosystem": "Debian:\(release)", "name": "foo"},
+          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}]}]}
+        """)
+    _ = try cairn(["audit", "advisories", "import", tmp.path + "/osv"])
+    _ = try cairn(["audit", "index"])
+    let before = try #require(inspectJSON("old-flask", home: home)["digest"] as? String)
+    let fixed = try cairn(["fleet", "fix", "--journal", tmp.path + "/journal"])
+    #expect(fixed.stdout.contains("old-flask:latest: fixed (rebase+patch)") && fixed.stdout.contains("1 fixed"), "\(fixed.stdout)")
+    let vulns = try JSONSerialization.jsonObject(with: cairn(["audit", "vulns", "--format", "json"]).stdoutData) as? [Any]
+    #expect(vulns?.isEmpty == true, "\(String(describing: vulns))")
+    #expect(try cairn(["run", "old-flask"]).stdout.contains("__version__ = \"2.3.3\""))
+    let again = try cairn(["fleet", "fix", "--journal", tmp.path + "/journal"])
+    #expect(again.stdout.contains("1 done-before"), "a finished campaign ran again: \(again.stdout)")
+    let rollback = try cairn(["fleet", "rollback", tmp.path + "/journal"])
+    #expect(rollback.stdout.contains("1 of 1 images rolled back"), "\(rollback.stdout)")
+    #expect(try inspectJSON("old-flask", home: home)["digest"] as? String == before)
+}

@@ -106,6 +106,23 @@ final class RebaseFixture {
     #expect(try diffIDs(store: f.store, "hello") == (try diffIDs(store: f.store, "other/run:2")) + f.appLayers)
 }
 
+/// A digest reference into the app's own run image repository is one version of its run image,
+/// pinned (as a fix campaign names the version its plan chose): no -force needed. Another
+/// repository pinned by digest still needs it.
+@Test func aPinnedVersionOfTheAppsOwnRunImageNeedsNoForce() throws {
+    let f = try RebaseFixture()
+    try f.patchedRunImage(TinyStack.runImage)
+    try f.patchedRunImage("other/run:3")
+    let store = try ImageStore(root: f.store)
+    let pinned = try ImageReference(parsing: TinyStack.runImage).familiarName + "@" + store.resolve(TinyStack.runImage).digest.description
+    let other = "other/run@" + (try store.resolve("other/run:3").digest.description)
+    let refused = try f.rebase(["-run-image", other, "hello"])
+    #expect(refused.status == 70 && refused.stderr.contains("is not the app image's run image"), "\(refused.stderr)")
+    let r = try f.rebase(["-run-image", pinned, "hello"])
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    #expect(try diffIDs(store: f.store, "hello") == (try diffIDs(store: f.store, TinyStack.runImage)) + f.appLayers)
+}
+
 @Test func anotherTargetOrUnrebasableImageIsRefusedWithoutForce() throws {
     let f = try RebaseFixture()
     try f.patchedRunImage("arm/run:1")

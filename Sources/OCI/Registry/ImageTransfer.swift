@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -71,22 +72,29 @@ public struct ImageTransfer: Sendable {
         let reference = reference.withDefaultTag
         let repo = Repository(reference)
         let blobs = [image.manifest.config] + image.manifest.layers
+        // Blobs the registry just answered for (a HEAD found it, a mount created it): confirmed.
+        let confirmed = Mutex<Set<Digest>>([])
         try await forEachBlob(blobs) { d in
             guard store.hasBlob(d.digest) else {
                 // Known only remotely (a metadata-only pull): present, mountable, or missing.
                 guard let outcome = try await client.existsOrMounted(repo, d, mountFrom: store.sources(of: d.digest)) else {
                     throw OCIError.blobNotFound(d.digest, store: store.root)
                 }
+                confirmed.withLock { _ = $0.insert(d.digest) }
                 progress?.finished(d.digest, outcome)
                 return
             }
             progress?.started(d.digest, size: d.size)
             let outcome = try await client.upload(repo, d, path: store.blobPath(d.digest), mountFrom: store.sources(of: d.digest),
                                                   progress: progress)
+            if case .uploaded = outcome {} else { confirmed.withLock { _ = $0.insert(d.digest) } }
             progress?.finished(d.digest, outcome)
         }
-        // Every blob is confirmed before the manifest goes up.
-        for d in blobs where !(try await client.blobExists(repo, d.digest)) {
+        // Every uploaded blob is confirmed before the manifest goes up (a rebase's mounted or
+        // present layers were answered for a moment ago: asking again doubled its requests).
+        let answered = confirmed.withLock { $0 }
+        for d in blobs where !answered.contains(d.digest) {
+            guard try await !client.blobExists(repo, d.digest) else { continue }
             throw RegistryError.badResponse("\(repo) does not show blob \(d.digest.short) after upload; the manifest was not pushed")
         }
         let mediaType = image.manifest.mediaType ?? image.descriptor.mediaType
