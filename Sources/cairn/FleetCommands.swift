@@ -74,7 +74,11 @@ struct FleetFix: AsyncParsableCommand {
         settings.jobs = jobs
         settings.force = force
         let signingKey = try TrustConfig.signingKey(flag: sign, key: key)
-        let work = try ImageStore(root: cairnHome() + "/fleet-work")
+        // Manifests and configs of this run only: an image layout that grew with every campaign
+        // made each of its index writes and lookups slower (as `cairn rebase --remote` does).
+        let scratch = FileManager.default.temporaryDirectory.path + "/cairn-fleet-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let work = try ImageStore(root: scratch)
         let cache = try ImageStore(root: cairnHome() + "/audit-cache")
         var signer: (@Sendable (RebaseResult, String, Digest, Date, ImageLocation) async throws -> Void)?
         if let signingKey {

@@ -63,8 +63,10 @@ struct FleetRollback: AsyncParsableCommand {
             let inv = try inventory.open()
             let store = try storeOptions.open()
             let format = inventory.format
+            let scratch = FileManager.default.temporaryDirectory.path + "/cairn-fleet-" + UUID().uuidString
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
             let outcomes = try await withClient(registry) { client in
-                let sites = CampaignSites(store: store, client: client, work: try ImageStore(root: cairnHome() + "/fleet-work"),
+                let sites = CampaignSites(store: store, client: client, work: try ImageStore(root: scratch),
                                           cache: try ImageStore(root: cairnHome() + "/audit-cache"))
                 return try await CampaignRollback.run(journal: book, sites: sites, inventory: inv, only: image.isEmpty ? nil : image) { line in
                     if format == .table { FileHandle.standardError.write(Data("[fleet] \(line)\n".utf8)) }
