@@ -60,18 +60,19 @@ echo '{"id": "DSA-9999-1", "affected": [{"package": {"ecosystem": "Debian:'"$rel
 R=(--registry "$D/team-a/web" --registry "$D/team-b/api" --registry "$D/team-c/worker")
 "$CAIRN" audit index "${R[@]}" --registry "$D/tiny/run" "${I[@]}" >/dev/null
 
+# Bytes first: team-a's images named through the proxy, a campaign of their own (-p tags). The
+# timed campaign then finds those configs present (a rebase is deterministic) for a third of the fleet.
+"$CAIRN" audit index --registry "$H/team-a/web" "${I[@]}" >/dev/null
+curl -sf -X POST "http://$H/__reset" >/dev/null
+"$CAIRN" fleet fix --registry "$H/team-a/web" "${I[@]}" --tag-suffix=-p --jobs "$JOBS" --canary 5 > "$W/proxied.txt" 2>"$W/proxied.err" || { cat "$W/proxied.err" >&2; exit 1; }
+stats=$(curl -sf "http://$H/__stats")
+proxied=$(grep -c ": fixed" "$W/proxied.txt" || true)
 s=$(date +%s.%N)
 "$CAIRN" fleet fix "${R[@]}" "${I[@]}" --tag-suffix=-fleet --jobs "$JOBS" --canary 5 > "$W/campaign.txt" 2>"$W/campaign.err" || { cat "$W/campaign.err" >&2; exit 1; }
 e=$(date +%s.%N)
 campaign=$(echo "$e - $s" | bc -l)
 tail -1 "$W/campaign.txt"
 grep -E "re-indexing|images, " "$W/campaign.err" | sed 's/^/  /' >&2 || true
-# Bytes: team-a's images again, named through the proxy (a campaign of their own, -p tags).
-"$CAIRN" audit index --registry "$H/team-a/web" "${I[@]}" >/dev/null
-curl -sf -X POST "http://$H/__reset" >/dev/null
-"$CAIRN" fleet fix --registry "$H/team-a/web" "${I[@]}" --tag-suffix=-p --jobs "$JOBS" --canary 5 > "$W/proxied.txt" 2>"$W/proxied.err" || { cat "$W/proxied.err" >&2; exit 1; }
-stats=$(curl -sf "http://$H/__stats")
-proxied=$(grep -c ": fixed" "$W/proxied.txt" || true)
 s=$(date +%s.%N)
 while read -r tag; do "$CAIRN" rebase --remote "${I[@]}" "$tag" --quiet >/dev/null 2>>"$W/rebase.err"; done < "$W/tags"
 e=$(date +%s.%N)
