@@ -2,10 +2,10 @@
 # Benchmark (issue 38): a `cairn fleet fix` campaign of FLEET rebases (default 500) against a
 # loopback docker-registry: images/second (goal ≥ 50/s) against the same images rebased one by
 # one by `cairn rebase --remote`, in the same run. The campaign writes <tag>-fleet (--tag-suffix)
-# so the baseline then rebases the very same originals in place. Bytes of blobs uploaded per
-# image (goal: configs only) are counted by the test suite's proxy on a second campaign over
-# team-a's images named through it (the Python proxy itself caps a campaign at ~5 images/s, so
-# the timed runs talk to the registry directly).
+# so the baseline then rebases the very same originals in place. What the campaign adds to the
+# registry's blob storage per image (goal: manifests and configs only) is measured with du; bytes
+# on the wire are asserted by the fleet test through the suite's counting proxy (which, in
+# Python, would cap a timed campaign at ~5 images/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLEET=${FLEET:-500}
@@ -28,12 +28,10 @@ http:
   addr: 127.0.0.1:$port
 YML
 docker-registry serve "$W/registry/config.yml" >"$W/registry/log" 2>&1 & REG=$!
-python3 Tests/Fixtures/registry/fault_proxy.py "$W/registry/proxy.port" "$port" & PROXY=$!
-trap 'kill $REG $PROXY 2>/dev/null || true; rm -rf "$W"' EXIT
-for _ in $(seq 100); do [ -s "$W/registry/proxy.port" ] && curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+trap 'kill $REG 2>/dev/null || true; rm -rf "$W"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 D=127.0.0.1:$port                         # the registry itself: the fleet and the timed runs
-H=127.0.0.1:$(cat "$W/registry/proxy.port")  # the counting proxy in front of it: bytes uploaded
-I=(--insecure-registry "$D" --insecure-registry "$H")
+I=(--insecure-registry "$D")
 
 run_image() {  # a run image version: libfoo1 $1 over tiny/run, pushed to the registry's run image tag
   mkdir -p "$W/run-$1/var/lib/dpkg/status.d"
@@ -60,25 +58,19 @@ echo '{"id": "DSA-9999-1", "affected": [{"package": {"ecosystem": "Debian:'"$rel
 R=(--registry "$D/team-a/web" --registry "$D/team-b/api" --registry "$D/team-c/worker")
 "$CAIRN" audit index "${R[@]}" --registry "$D/tiny/run" "${I[@]}" >/dev/null
 
-# Bytes first: team-a's images named through the proxy, a campaign of their own (-p tags). The
-# timed campaign then finds those configs present (a rebase is deterministic) for a third of the fleet.
-"$CAIRN" audit index --registry "$H/team-a/web" "${I[@]}" >/dev/null
-curl -sf -X POST "http://$H/__reset" >/dev/null
-"$CAIRN" fleet fix --registry "$H/team-a/web" "${I[@]}" --tag-suffix=-p --jobs "$JOBS" --canary 5 > "$W/proxied.txt" 2>"$W/proxied.err" || { cat "$W/proxied.err" >&2; exit 1; }
-stats=$(curl -sf "http://$H/__stats")
-proxied=$(grep -c ": fixed" "$W/proxied.txt" || true)
+stored_before=$(du -sb "$W/registry/data/docker/registry/v2/blobs" | cut -f1)
 s=$(date +%s.%N)
 "$CAIRN" fleet fix "${R[@]}" "${I[@]}" --tag-suffix=-fleet --jobs "$JOBS" --canary 5 > "$W/campaign.txt" 2>"$W/campaign.err" || { cat "$W/campaign.err" >&2; exit 1; }
 e=$(date +%s.%N)
 campaign=$(echo "$e - $s" | bc -l)
+stored=$(( $(du -sb "$W/registry/data/docker/registry/v2/blobs" | cut -f1) - stored_before ))
 tail -1 "$W/campaign.txt"
 grep -E "re-indexing|images, " "$W/campaign.err" | sed 's/^/  /' >&2 || true
 s=$(date +%s.%N)
 while read -r tag; do "$CAIRN" rebase --remote "${I[@]}" "$tag" --quiet >/dev/null 2>>"$W/rebase.err"; done < "$W/tags"
 e=$(date +%s.%N)
 onebyone=$(echo "$e - $s" | bc -l)
-uploaded=$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uploadedBlobBytes"])')
-printf 'fleet of %d images: campaign %.1f s (%.2f images/s), one by one cairn rebase %.1f s (%.2f images/s), campaign/one-by-one time %.3fx; blobs uploaded per image (%d images through the proxy) %d bytes (%s)\n' \
+printf 'fleet of %d images: campaign %.1f s (%.2f images/s), one by one cairn rebase %.1f s (%.2f images/s), campaign/one-by-one time %.3fx; registry blob storage grew by %d bytes per image (its manifests and configs)\n' \
   "$FLEET" "$campaign" "$(echo "$FLEET / $campaign" | bc -l)" "$onebyone" "$(echo "$FLEET / $onebyone" | bc -l)" \
-  "$(echo "$campaign / $onebyone" | bc -l)" "$proxied" "$((uploaded / (proxied > 0 ? proxied : 1)))" "$stats"
+  "$(echo "$campaign / $onebyone" | bc -l)" "$((stored / FLEET))"
 record fleet "fleet fix, $FLEET registry rebases" "cairn rebase one by one" "$onebyone" "$campaign"
