@@ -3,6 +3,18 @@
 public struct ProjectDescriptor: Codable, Hashable, Sendable {
     public var project: Project?
     public var io: IO?
+    /// The legacy form (schema 0.1, pack's `[project]` + `[build]`): its `[build]` table.
+    public var legacyBuild: LegacyBuild?
+
+    /// `[build]` of a schema 0.1 descriptor: include/exclude, builder, `[[build.buildpacks]]`
+    /// and `[[build.env]]`, with the meanings 0.2 gives them under `[io.buildpacks]`.
+    public struct LegacyBuild: Codable, Hashable, Sendable {
+        public var include: [String]?
+        public var exclude: [String]?
+        public var builder: String?
+        public var buildpacks: [Buildpacks.Entry]?
+        public var env: [Buildpacks.EnvVar]?
+    }
 
     public struct Project: Codable, Hashable, Sendable {
         public var schemaVersion: APIVersion
@@ -105,13 +117,37 @@ public struct ProjectDescriptor: Codable, Hashable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey { case builder, include, exclude, group, pre, post, build }
+
+        /// The 0.2 meaning of a legacy `[build]` table.
+        init(legacy: LegacyBuild) throws {
+            if legacy.include != nil && legacy.exclude != nil {
+                throw ProjectDescriptorError.legacyIncludeAndExclude
+            }
+            builder = legacy.builder
+            include = legacy.include
+            exclude = legacy.exclude
+            group = legacy.buildpacks
+            build = legacy.env.map { Build(env: $0) }
+        }
     }
 
     enum CodingKeys: String, CodingKey {
         case project = "_"
         case io
+        case legacyBuild = "build"
     }
 
     /// The `[io.buildpacks]` table, if any.
     public var buildpacks: Buildpacks? { io?.buildpacks }
+
+    /// The `[io.buildpacks]` table, else a legacy `[build]` table read the same way.
+    public func buildpacksSettings() throws -> Buildpacks? {
+        if let io = io?.buildpacks { return io }
+        return try legacyBuild.map(Buildpacks.init(legacy:))
+    }
+}
+
+public enum ProjectDescriptorError: Error, CustomStringConvertible, Equatable {
+    case legacyIncludeAndExclude
+    public var description: String { "[build]: include and exclude are mutually exclusive" }
 }

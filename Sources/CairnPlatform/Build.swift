@@ -9,40 +9,6 @@ import Sandbox
 import Glibc
 #endif
 
-/// What `cairn build` was asked to do.
-public struct BuildRequest: Sendable {
-    public var image: String
-    public var appPath: String
-    public var builder: String
-    public var buildpacks: [String] = []
-    public var env: [String] = []
-    public var runImage: String?
-    /// project.toml's `include`/`exclude`, applied to the workspace copy of the app.
-    public var sourceFilter: SourceFilter?
-    /// `--lifecycle DIR|REF`: run this lifecycle instead of the builder's.
-    public var lifecycle: String?
-    public var clearCache = false
-    /// `--ca-certs FILE`: a CA bundle buildpacks and extension RUNs trust (mounted at
-    /// `/cairn/ca/ca-certificates.crt`, named by the usual variables in the platform env).
-    public var caCertificates: String?
-    /// `--compression-level`: the gzip level of the app image's new layers (Cairn's lifecycle
-    /// reads `CAIRN_COMPRESSION_LEVEL`; other lifecycles ignore it).
-    public var compressionLevel: Int32?
-    public var network = true
-    public var quiet = false
-    /// `--timeout`: how long the lifecycle may run (and the text the user gave, for errors).
-    public var timeout: (limit: Duration, text: String)?
-    /// `--max-processes`: processes the build user may have at once (a fork bomb stops there).
-    public var maxProcesses = BuildRequest.defaultMaxProcesses
-    public static let defaultMaxProcesses = 4096
-
-    public init(image: String, appPath: String, builder: String) {
-        self.image = image
-        self.appPath = appPath
-        self.builder = builder
-    }
-}
-
 /// `cairn build`: runs the builder's lifecycle (or one given with `--lifecycle`) as `creator`
 /// inside a bubblewrap sandbox rooted at the builder's unpacked filesystem, with `/workspace` (a
 /// copy of the source), `/layers`, `/platform`, `/cache` (kept per image) and `/layout` mounted,
@@ -91,14 +57,15 @@ public struct BuildRunner {
         func sandbox(root: String) -> Bubblewrap {
             var sandbox = Bubblewrap(rootfs: root)
             sandbox.mounts = [
-                Mount(work + "/workspace", at: "/workspace"), Mount(work + "/layers", at: "/layers"),
+                Mount(work + "/workspace", at: request.appDirectory), Mount(work + "/layers", at: "/layers"),
                 Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDirectory, at: "/cache"),
                 Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
                 Mount(work + "/ca", at: "/cairn/ca", writable: false),
             ]
             if let lifecycleDirectory { sandbox.mounts.append(Mount(lifecycleDirectory, at: "/cnb/lifecycle", writable: false)) }
+            sandbox.mounts += request.volumes
             sandbox.environment = environment
-            sandbox.workingDirectory = "/workspace"
+            sandbox.workingDirectory = request.appDirectory
             sandbox.network = request.network
             sandbox.maxProcesses = request.maxProcesses
             if geteuid() != 0 { sandbox.mapUser = (uid, gid) }
@@ -126,22 +93,21 @@ public struct BuildRunner {
         context.deadline = request.timeout.map { .now + $0.limit }
         defer { try? FileManager.default.removeItem(atPath: context.work) }
         if try hasExtensions(context) { return try await buildInPhases(context) }
-        var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", "/workspace", "-layers", "/layers",
+        var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", request.appDirectory, "-layers", "/layers",
                            "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
                            "-run-image", context.runImage]
         if context.customOrder { creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"] }
+        creatorArgs += context.exportArguments + (request.previousImage.map { ["-previous-image", $0] } ?? [])
         creatorArgs.append(request.image)
         try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil)
+        try copySBOMs(context)
         return try importExported(request.image, from: context.layout)
     }
 
     /// Checks the request, unpacks the builder, makes the work directories (workspace with a copy
     /// of the source, layers, platform env, layout with the run and previous images, cache).
     func prepare(_ request: BuildRequest) throws -> BuildContext {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: request.appPath, isDirectory: &isDir), isDir.boolValue else {
-            throw PlatformError.notADirectory(what: "app path", path: request.appPath)
-        }
+        try checkSource(request)
         do { _ = try ImageStore.storedName(request.image) } catch { throw PlatformError.invalidArgument("image name \"\(request.image)\"", reason: "not a valid image name", cause: error) }
         _ = try Bubblewrap.locate()
         let builder: StoredImage
@@ -153,10 +119,11 @@ public struct BuildRunner {
         }
         let env = builder.config.config?.env ?? []
         func envValue(_ name: String) -> String? { env.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
-        guard let uid = envValue(CNBEnv.userID).flatMap(Int.init), let gid = envValue(CNBEnv.groupID).flatMap(Int.init) else {
+        guard let uid = request.uid ?? envValue(CNBEnv.userID).flatMap(Int.init), let gid = request.gid ?? envValue(CNBEnv.groupID).flatMap(Int.init) else {
             throw PlatformError.image(reference: "builder \(request.builder)", reason: "does not set \(CNBEnv.userID) and \(CNBEnv.groupID) in its config")
         }
         let rootfs = try RootfsCache(home: home).rootfs(of: builder, in: store, mountPoints: Self.mountPoints, log: log)
+        try checkMountTargets(request, rootfs: rootfs)
         let lifecycleDir = try request.lifecycle.map { try lifecycleDirectory($0) }
         let api = try platformAPI(lifecycleDirectory: lifecycleDir ?? rootfs + "/cnb/lifecycle", builder: request.builder)
         let runImage = try request.runImage ?? builderRunImage(rootfs: rootfs, builder: request.builder)
@@ -168,6 +135,9 @@ public struct BuildRunner {
             if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
         }
         if let level = request.compressionLevel { environment["CAIRN_COMPRESSION_LEVEL"] = String(level) }
+        if let time = request.creationTime { environment["SOURCE_DATE_EPOCH"] = String(time) }
+        environment[CNBEnv.userID] = String(uid)
+        environment[CNBEnv.groupID] = String(gid)
         let cacheDir = home + "/cache/" + HomePrune.cacheName(request.image)
         let context = BuildContext(request: request, builder: builder, rootfs: rootfs, lifecycleDirectory: lifecycleDir, api: api,
                                    runImage: runImage, work: home + "/builds/" + UUID().uuidString, cacheDirectory: cacheDir,
@@ -189,8 +159,7 @@ public struct BuildRunner {
         }
         if request.clearCache { try? fm.removeItem(atPath: context.cacheDirectory) }
         try fm.createDirectory(atPath: context.cacheDirectory, withIntermediateDirectories: true)
-        log("Copying \(request.appPath) to the workspace")
-        try ChildProcess.tool("/bin/cp", ["-a", request.appPath.hasSuffix("/") ? request.appPath + "." : request.appPath + "/.", context.work + "/workspace/"])
+        try copySource(request.appPath, to: context.work + "/workspace")
         if let filter = request.sourceFilter {
             let removed = try filter.apply(to: context.work + "/workspace")
             log("project.toml \(filter.mode.rawValue): \(removed) path\(removed == 1 ? "" : "s") left out of the workspace")
@@ -207,7 +176,11 @@ public struct BuildRunner {
         }
         // The images the lifecycle reads, at their mapped paths in the layout (hard links).
         try place(context.runImage, in: context.layout, what: "run image")
-        if (try? store.resolve(request.image)) != nil { try place(request.image, in: context.layout, what: "previous image") }
+        if let previous = request.previousImage {
+            try place(previous, in: context.layout, what: "previous image (--previous-image)")
+        } else if (try? store.resolve(request.image)) != nil {
+            try place(request.image, in: context.layout, what: "previous image")
+        }
         if context.customOrder { try prepareBuildpacks(request.buildpacks, rootfs: context.rootfs, work: context.work) }
         if geteuid() == 0 {
             // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.

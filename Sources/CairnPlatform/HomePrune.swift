@@ -26,14 +26,28 @@ public struct HomePrune: Sendable {
         image.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }.map(String.init).joined()
     }
 
-    public func prune(reachable: Set<Digest>, names: [String]) throws -> Result {
-        var result = Result()
+    /// What $CAIRN_HOME keeps beside the store, by kind.
+    public enum Kind: String, CaseIterable, Sendable {
+        case roots = "unpacked roots", caches = "build caches", workDirectories = "work directories"
+        /// Where entries of this kind live under the home.
+        var directories: [String] {
+            switch self {
+            case .roots: ["rootfs"]
+            case .caches: ["cache"]
+            case .workDirectories: ["builds", "extend", "run"]
+            }
+        }
+    }
+
+    /// Every entry of each kind under the home, and whether prune would remove it (`stale`).
+    public func entries(reachable: Set<Digest>, names: [String]) -> [(kind: Kind, path: String, stale: Bool)] {
         let mounted = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        var found: [(kind: Kind, path: String, stale: Bool)] = []
         let rootfs = home + "/rootfs"
         for entry in (try? FS.listDirectory(rootfs)) ?? [] where !entry.hasPrefix(".lock-") {
             // `.tmp-*`: an unpack that was killed (an unpack in progress holds the store lock).
             let keep = !entry.hasPrefix(".tmp-") && (reachable.contains { $0.encoded == entry } || mounted.contains(rootfs + "/" + entry))
-            if !keep { try remove(rootfs + "/" + entry, counting: &result.roots, &result.freedBytes) }
+            found.append((.roots, rootfs + "/" + entry, !keep))
         }
         // Build caches are named as the build was asked: `app` or `app:latest` for one image.
         var wanted = Set<String>()
@@ -41,12 +55,24 @@ public struct HomePrune: Sendable {
             wanted.insert(Self.cacheName(name))
             if name.hasSuffix(":latest") { wanted.insert(Self.cacheName(String(name.dropLast(7)))) }
         }
-        for entry in (try? FS.listDirectory(home + "/cache")) ?? [] where allCaches || !wanted.contains(entry) {
-            try remove(home + "/cache/" + entry, counting: &result.caches, &result.freedBytes)
+        for entry in (try? FS.listDirectory(home + "/cache")) ?? [] {
+            found.append((.caches, home + "/cache/" + entry, allCaches || !wanted.contains(entry)))
         }
-        for dir in ["builds", "extend", "run"] {
-            for entry in (try? FS.listDirectory(home + "/" + dir)) ?? [] where !mounted.contains(home + "/" + dir + "/" + entry) {
-                try remove(home + "/" + dir + "/" + entry, counting: &result.workDirectories, &result.freedBytes)
+        for dir in Kind.workDirectories.directories {
+            for entry in (try? FS.listDirectory(home + "/" + dir)) ?? [] {
+                found.append((.workDirectories, home + "/" + dir + "/" + entry, !mounted.contains(home + "/" + dir + "/" + entry)))
+            }
+        }
+        return found
+    }
+
+    public func prune(reachable: Set<Digest>, names: [String]) throws -> Result {
+        var result = Result()
+        for (kind, path, stale) in entries(reachable: reachable, names: names) where stale {
+            switch kind {
+            case .roots: try remove(path, counting: &result.roots, &result.freedBytes)
+            case .caches: try remove(path, counting: &result.caches, &result.freedBytes)
+            case .workDirectories: try remove(path, counting: &result.workDirectories, &result.freedBytes)
             }
         }
         return result
@@ -60,7 +86,10 @@ public struct HomePrune: Sendable {
         count += 1
     }
 
-    static func size(of path: String) -> Int64 {
+    public static func size(of path: String) -> Int64 {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return 0 }
+        if (st.st_mode & S_IFMT) == S_IFREG { return Int64(st.st_size) }
         guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
         var total: Int64 = 0
         while let next = walker.nextObject() as? String {

@@ -37,8 +37,9 @@ extension BuildRunner {
         let layout = ["-layout", "-layout-dir", "/layout"]
         let layers = context.work + "/layers"
         log("Builder has image extensions: running the lifecycle phase by phase")
-        try phase("analyzer", ["-layers", "/layers", "-run-image", context.runImage] + layout + ids + common + [request.image], context)
-        try phase("detector", ["-app", "/workspace", "-layers", "/layers", "-platform", "/platform"] + common, context, asUser: true)
+        let previous = request.previousImage.map { ["-previous-image", $0] } ?? []
+        try phase("analyzer", ["-layers", "/layers", "-run-image", context.runImage] + previous + layout + ids + common + [request.image], context)
+        try phase("detector", ["-app", request.appDirectory, "-layers", "/layers", "-platform", "/platform"] + common, context, asUser: true)
         try phase("restorer", ["-layers", "/layers", "-cache-dir", "/cache"] + layout + ids + common, context)
 
         let analyzed = try TOMLFile.read(AnalyzedFile.self, from: layers + "/analyzed.toml")
@@ -49,7 +50,7 @@ extension BuildRunner {
             let extended = try extendImage(context.builder, name: request.builder, dockerfiles, kind: .build)
             buildRoot = try RootfsCache(home: home).rootfs(of: extended, in: store, mountPoints: Self.mountPoints, log: log)
         }
-        try phase("builder", ["-app", "/workspace", "-layers", "/layers", "-platform", "/platform"] + common, context, root: buildRoot, asUser: true)
+        try phase("builder", ["-app", request.appDirectory, "-layers", "/layers", "-platform", "/platform"] + common, context, root: buildRoot, asUser: true)
 
         let runName = analyzed.runImage?.image ?? context.runImage
         if runName != context.runImage {
@@ -63,7 +64,9 @@ extension BuildRunner {
             let extended = try extendImage(runImage, name: runName, dockerfiles, kind: .run)
             try writeExtendedLayout(extended, base: runImage, name: runName, to: layers + "/extended/run")
         }
-        try phase("exporter", ["-app", "/workspace", "-layers", "/layers", "-cache-dir", "/cache"] + layout + ids + common + [request.image], context)
+        try phase("exporter", ["-app", request.appDirectory, "-layers", "/layers", "-cache-dir", "/cache"] + context.exportArguments + layout + ids + common
+                  + [request.image], context)
+        try copySBOMs(context)
         return try importExported(request.image, from: context.layout)
     }
 

@@ -1,8 +1,8 @@
 import Buildpacks
 import Foundation
 
-/// What an app's project.toml (project-descriptor.md, schema 0.2) asks of `cairn build`, as
-/// pack reads it: `[io.buildpacks] builder`, `include`/`exclude`, `[[io.buildpacks.build.env]]`
+/// What an app's project.toml (project-descriptor.md, schema 0.2, or the legacy 0.1 form with
+/// the same settings in `[build]`) asks of `cairn build`, as pack reads it: `[io.buildpacks] builder`, `include`/`exclude`, `[[io.buildpacks.build.env]]`
 /// and `[[io.buildpacks.group]]` (ids, directories relative to the app, inline scripts).
 /// Flags win: `--builder`, `--buildpack` replace the file's builder and group, `--env` values
 /// come after the file's (so they override). `pre`/`post` groups are refused by name (the
@@ -32,10 +32,14 @@ public struct ProjectSettings: Sendable {
         }
         let project: ProjectDescriptor
         do { project = try TOMLFile.decode(ProjectDescriptor.self, from: text, file: file) } catch {
-            throw PlatformError.invalidFile(path: file, reason: "is not a project descriptor (schema 0.2)", cause: error)
+            throw PlatformError.invalidFile(path: file, reason: "is not a project descriptor (schema 0.2 or the legacy 0.1)", cause: error)
         }
         var settings = ProjectSettings(file: file)
-        guard let io = project.buildpacks else { return settings }
+        let found: ProjectDescriptor.Buildpacks?
+        do { found = try project.buildpacksSettings() } catch {
+            throw PlatformError.invalidFile(path: file, reason: "is not a valid project descriptor", cause: error)
+        }
+        guard let io = found else { return settings }
         if io.pre != nil || io.post != nil {
             throw PlatformError.inFile(path: file, .invalidArgument("[io.buildpacks.pre] / [io.buildpacks.post]",
                                                                     reason: "not supported yet: list the whole group in [[io.buildpacks.group]]"))

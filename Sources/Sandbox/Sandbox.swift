@@ -93,6 +93,18 @@ public struct Bubblewrap: Sendable {
             a += [writableRoot ? "--bind" : "--ro-bind", rootfs, "/"]
         }
         a += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp"]
+        // Directories above a mount point that the root lacks are made on the tmpfs root with the
+        // usual mode (bwrap alone would make them 0700: only root could pass through).
+        var made = Set<String>()
+        for m in mounts {
+            var parent = URL(fileURLWithPath: m.target).deletingLastPathComponent().path
+            var chain: [String] = []
+            while parent != "/" && !Self.directoryExists(rootfs + parent) && !made.contains(parent) {
+                chain.append(parent)
+                parent = URL(fileURLWithPath: parent).deletingLastPathComponent().path
+            }
+            for dir in chain.reversed() where made.insert(dir).inserted { a += ["--perms", "0755", "--dir", dir] }
+        }
         for m in mounts { a += [m.writable ? "--bind" : "--ro-bind", m.source, m.target] }
         for file in ["/etc/resolv.conf", "/etc/hosts"] where network && FileManager.default.fileExists(atPath: file) {
             if FileManager.default.fileExists(atPath: rootfs + file) { a += ["--ro-bind-try", file, file] }

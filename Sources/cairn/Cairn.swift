@@ -17,7 +17,7 @@ struct Cairn: AsyncParsableCommand {
         subcommands: [
             StackCommand.self, BuilderCommand.self, BuildpackCommand.self, Build.self, Run.self, Import.self, Images.self, Inspect.self, Rmi.self,
             Prune.self, StoreCommand.self, Pull.self, Push.self, Login.self, Rebase.self, PatchCommand.self, SBOM.self, AuditCommand.self, LifecycleCommand.self,
-            ExtendImage.self, KeyCommand.self, Sign.self, Verify.self, Save.self, FleetCommand.self,
+            ExtendImage.self, KeyCommand.self, Sign.self, Verify.self, Save.self, FleetCommand.self, ConfigCommand.self, SystemCommand.self,
         ]
     )
 

@@ -333,6 +333,35 @@ func roundTrip<T: Codable & Equatable>(_ type: T.Type, _ toml: String, file: Str
         #expect(p.buildpacks?.build?.env?.first?.value == "-Xmx1g")
     }
 
+    @Test func readsTheLegacyForm() throws {
+        // Schema 0.1 as pack still reads it: [project] and [build].
+        let p = try TOMLFile.decode(ProjectDescriptor.self, from: """
+            [project]
+            id = "io.buildpacks.my-app"
+            version = "0.1"
+            [build]
+            builder = "cnbs/sample-builder:bionic"
+            exclude = ["secrets/", "*.log"]
+            [[build.buildpacks]]
+            id = "io.buildpacks/java"
+            version = "1.0"
+            [[build.buildpacks]]
+            uri = "./local-buildpack"
+            [[build.env]]
+            name = "JAVA_OPTS"
+            value = "-Xmx1g"
+            """, file: "project.toml")
+        let settings = try #require(try p.buildpacksSettings())
+        #expect(settings.builder == "cnbs/sample-builder:bionic" && settings.exclude == ["secrets/", "*.log"] && settings.include == nil)
+        #expect(settings.group?.map { $0.id ?? $0.uri ?? "" } == ["io.buildpacks/java", "./local-buildpack"])
+        #expect(settings.build?.env?.first?.name == "JAVA_OPTS" && settings.build?.env?.first?.value == "-Xmx1g")
+        let both = try TOMLFile.decode(ProjectDescriptor.self, from: "[build]\ninclude = [\"a\"]\nexclude = [\"b\"]\n", file: "project.toml")
+        #expect(throws: ProjectDescriptorError.legacyIncludeAndExclude) { try both.buildpacksSettings() }
+        // [io.buildpacks] wins over a [build] table beside it.
+        let newer = try TOMLFile.decode(ProjectDescriptor.self, from: "[io.buildpacks]\nbuilder = \"new\"\n[build]\nbuilder = \"old\"\n", file: "project.toml")
+        #expect(try newer.buildpacksSettings()?.builder == "new")
+    }
+
     @Test func includeAndExcludeTogetherIsAnError() {
         #expect(throws: TOMLFileError.invalid(file: "project.toml", key: "io.buildpacks", message: "include and exclude are mutually exclusive")) {
             try TOMLFile.decode(ProjectDescriptor.self, from: "[io.buildpacks]\ninclude = [\"a\"]\nexclude = [\"b\"]\n", file: "project.toml")

@@ -27,9 +27,8 @@ struct RegistryCLITests {
         #expect(!(good.stdout + good.stderr).contains("pa55-word"))
         let config = try String(contentsOfFile: tmp.path + "/.docker/config.json", encoding: .utf8)
         #expect(config.contains(Data("carol:pa55-word".utf8).base64EncodedString()))
-        var st = stat()
-        stat(tmp.path + "/.docker/config.json", &st)
-        #expect(st.st_mode & 0o777 == 0o600)
+        let mode = try FileManager.default.attributesOfItem(atPath: tmp.path + "/.docker/config.json")[.posixPermissions] as? Int
+        #expect(mode.map { $0 & 0o777 } == 0o600)
 
         let push = try cairn(["push", "app:1", "\(registry.host)/team/app:1"] + insecure, home: tmp.path)
         #expect(push.status == 0, "\(push.stderr)")

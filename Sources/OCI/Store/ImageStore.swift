@@ -291,24 +291,30 @@ public final class ImageStore: @unchecked Sendable {
 
     // MARK: Prune
 
+    /// Every blob a name in index.json reaches: manifests, indexes, configs, layers, subjects.
+    public func reachableDigests() throws -> Set<Digest> {
+        var reachable = Set<Digest>()
+        var queue = try index().manifests
+        while let d = queue.popLast() {
+            guard reachable.insert(d.digest).inserted, hasBlob(d.digest) else { continue }
+            if MediaType.indexes.contains(d.mediaType) {
+                queue += try CanonicalJSON.decode(ImageIndex.self, from: readBlob(d.digest), what: "index \(d.digest)").manifests
+            } else if MediaType.manifests.contains(d.mediaType) {
+                let m = try CanonicalJSON.decode(Manifest.self, from: readBlob(d.digest), what: "manifest \(d.digest)")
+                reachable.insert(m.config.digest)
+                for l in m.layers { reachable.insert(l.digest) }
+                if let s = m.subject { reachable.insert(s.digest) }
+            }
+        }
+        return reachable
+    }
+
     /// Removes every blob no name in index.json reaches, and stale temp files. `alsoWhileLocked`
     /// runs after, still under the store's exclusive lock (no build or other write in progress),
     /// with the manifest digests names reach: for caches kept beside the store.
     public func prune(alsoWhileLocked: ((Set<Digest>) throws -> Void)? = nil) throws -> PruneResult {
         try gcLock.withLock(exclusive: true) {
-            var reachable = Set<Digest>()
-            var queue = try index().manifests
-            while let d = queue.popLast() {
-                guard reachable.insert(d.digest).inserted, hasBlob(d.digest) else { continue }
-                if MediaType.indexes.contains(d.mediaType) {
-                    queue += try CanonicalJSON.decode(ImageIndex.self, from: readBlob(d.digest), what: "index \(d.digest)").manifests
-                } else if MediaType.manifests.contains(d.mediaType) {
-                    let m = try CanonicalJSON.decode(Manifest.self, from: readBlob(d.digest), what: "manifest \(d.digest)")
-                    reachable.insert(m.config.digest)
-                    for l in m.layers { reachable.insert(l.digest) }
-                    if let s = m.subject { reachable.insert(s.digest) }
-                }
-            }
+            let reachable = try reachableDigests()
             var result = PruneResult(removedBlobs: 0, freedBytes: 0)
             let blobsRoot = root + "/blobs"
             for algorithm in try FS.listDirectory(blobsRoot) {

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// pack build's flags through the real binary, with a legacy (schema 0.1) project.toml whose
+/// inline buildpack reports what it was given.
+@Test func packBuildFlagsReachTheLifecycle() throws {
+    let tmp = TempDir("pack-flags")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let app = tmp.sub("app"), data = tmp.sub("data")
+    try writeFile(data + "/secret.txt", "s3cret-data\n")
+    try writeFile(app + "/debug.log", "left out\n")
+    try writeFile(app + "/keep.txt", "kept\n")
+    try writeFile(app + "/project.toml", #"""
+        [project]
+        id = "tests.flags"
+        version = "1.0"
+
+        [build]
+        exclude = ["*.log"]
+
+        [[build.env]]
+        name = "FROM_PROJECT"
+        value = "p1"
+
+        [[build.buildpacks]]
+        id = "tests/flags"
+          [build.buildpacks.script]
+          api = "0.10"
+          inline = """
+        echo "ENV: FROM_PROJECT=$FROM_PROJECT FROM_FLAG=$FROM_FLAG FROM_HOST=$FROM_HOST FROM_FILE=$FROM_FILE"
+        echo "USER: $(id -u):$(id -g) PWD: $(pwd) FILES: $(ls | tr '\n' ' ')"
+        echo "VOLUME: $(cat /data/secret.txt)"
+        touch /data/x 2>/dev/null && echo "VOLUME WRITABLE" || echo "VOLUME READ-ONLY"
+        printf '[[processes]]\ntype = "web"\ncommand = ["echo", "web here"]\ndefault = true\n[[processes]]\ntype = "worker"\ncommand = ["echo", "worker here"]\n' > $CNB_LAYERS_DIR/launch.toml
+        """
+        """#)
+    let envFile = tmp.path + "/app.env"
+    try writeFile(envFile, "FROM_FILE=f1\n# a comment\n\nFROM_HOST\n")
+
+    // No -B: the default builder from `cairn config default-builder`.
+    #expect(try cairnAt(["config", "default-builder", ExampleBuilder.name], home: home).status == 0)
+    #expect(try cairnAt(["config", "default-builder"], home: home).stdout == ExampleBuilder.name + "\n")
+    let environment = ["CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "FROM_HOST": "h1",
+                       "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+    let built = try run([cairnBinary, "build", "flags", "-p", app, "-t", "flags:v2", "-t", "other/flags:v3", "-e", "FROM_FLAG=x1", "--env-file", envFile,
+                         "-D", "worker", "-v", data + ":/data", "--uid", "1234", "--gid", "1235", "--workspace", "/srv/app",
+                         "--creation-time", "1641013200"], environment: environment)
+    let log = built.stdout + built.stderr
+    #expect(built.status == 0, "\(log)")
+    // project.toml 0.1 env < --env-file < --env; `--env NAME` and a bare NAME line take this environment's value.
+    #expect(log.contains("ENV: FROM_PROJECT=p1 FROM_FLAG=x1 FROM_HOST=h1 FROM_FILE=f1"), "\(log)")
+    // --uid/--gid, --workspace (nested, made on the fresh root), project.toml 0.1 exclude.
+    #expect(log.contains("USER: 1234:1235 PWD: /srv/app FILES: keep.txt project.toml "), "\(log)")
+    #expect(log.contains("VOLUME: s3cret-data") && log.contains("VOLUME READ-ONLY"), "\(log)")
+
+    // -D: the default process; --creation-time: the config's created; -t: more names, one digest.
+    #expect(try cairnAt(["run", "flags"], home: home).stdout.contains("worker here"))
+    let config = try #require(try inspectJSON("flags", home: home)["config"] as? [String: Any])
+    #expect(config["created"] as? String == "2022-01-01T05:00:00Z", "\(config)")
+    let digests = try ["flags", "flags:v2", "other/flags:v3"].map { try inspectJSON($0, home: home)["digest"] as? String }
+    #expect(digests[0] != nil && Set(digests).count == 1, "\(digests)")
+
+    // A zip file as --path; --sbom-output-dir; --previous-image reuses another image's layers.
+    let zip = tmp.path + "/site.zip"
+    _ = try sh("cd '\(packageRoot)/examples/apps/static-site' && python3 -m zipfile -c '\(zip)' .")
+    let sbomDir = tmp.path + "/sbom"
+    let site = try cairnAt(["build", "site", "-p", zip, "--sbom-output-dir", sbomDir], home: home)
+    #expect(site.status == 0 && site.stderr.contains("Unpacking \(zip) into the workspace"), "\(site.stdout)\(site.stderr)")
+    let launchSBOM = sbomDir + "/launch/examples_static-site/sbom.cdx.json"
+    #expect((try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: launchSBOM))) as? [String: Any])?["bomFormat"] as? String == "CycloneDX")
+    let reused = try cairnAt(["build", "site2", "-p", zip, "--previous-image", "site"], home: home)
+    #expect(reused.stdout.contains("Reusing layer 'examples/static-site:httpd'"), "\(reused.stdout)\(reused.stderr)")
+
+    // Mistakes are said before any work, naming the flag and what was expected.
+    let refused: [([String], String)] = [
+        (["--previous-image", "nothere"], "previous image (--previous-image) nothere is not in the store"),
+        (["--cache-image", "x"], "--cache-image x: not supported"),
+        (["-v", "/nonexistent-dir:/x"], "--volume /nonexistent-dir:/x: /nonexistent-dir does not exist on this host"),
+        (["-v", data + ":/cnb/x"], "/cnb belongs to the lifecycle"),
+        (["-v", data], "expected HOST-PATH:TARGET-PATH[:ro|rw]"),
+        (["-v", data + ":/usr/share/nothere"], "the builder has /usr but not /usr/share/nothere"),
+        (["-t", "Bad"], "--tag: not a valid image name (Bad)"),
+        (["--creation-time", "yesterday"], "expected now or a Unix time in seconds"),
+        (["--uid", "0"], "buildpacks never run as root"),
+        (["--env-file", tmp.path + "/none.env"], "--env-file \(tmp.path)/none.env: no readable file"),
+    ]
+    for (flags, message) in refused {
+        let r = try cairnAt(["build", "site3", "-p", zip] + flags, home: home)
+        #expect(r.status == 1 && r.stderr.contains(message), "\(flags): \(r.stderr)")
+    }
+    let listed = try cairnAt(["images"], home: home).stdout
+    #expect(!listed.contains("site3"), "\(listed)")
+
+    // builder inspect (the default builder) and system df.
+    let inspected = try cairnAt(["builder", "inspect"], home: home)
+    #expect(inspected.stdout.contains("Inspecting builder: \(ExampleBuilder.name)") && inspected.stdout.contains("Run Images:\n  tiny/run:latest")
+            && inspected.stdout.contains("Group #2:\n    examples/procfile@0.1.0"), "\(inspected.stdout)")
+    let asJSON = try JSONSerialization.jsonObject(with: cairnAt(["builder", "inspect", ExampleBuilder.name, "--format", "json"], home: home).stdoutData) as? [String: Any]
+    #expect((asJSON?["order"] as? [[[String: Any]]])?.count == 2 && (asJSON?["buildpacks"] as? [[String: Any]])?.count == 2, "\(String(describing: asJSON))")
+    let df = try JSONSerialization.jsonObject(with: cairnAt(["system", "df", "--format", "json"], home: home).stdoutData) as? [String: Any]
+    let rows = (df?["rows"] as? [[String: Any]]) ?? []
+    let images = rows.first { $0["type"] as? String == "images (store)" }
+    #expect(images?["count"] as? Int == 8 && (images?["bytes"] as? Int ?? 0) > 1_000_000, "\(rows)")
+    // flags, site, site2, and the empty one of site3 (its --previous-image build failed after the cache was made).
+    #expect(rows.contains { $0["type"] as? String == "build caches" && $0["count"] as? Int == 4 }, "\(rows)")
+    #expect(try cairnAt(["config", "default-builder", "--unset"], home: home).status == 0)
+    let noBuilder = try cairnAt(["build", "site4", "-p", zip], home: home)
+    #expect(noBuilder.status == 1 && noBuilder.stderr.contains("cairn config default-builder NAME"), "\(noBuilder.stderr)")
+}
