@@ -22,6 +22,8 @@ public struct LifecycleBinaries: Sendable {
         let resolved = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         candidates.append(invoked.deletingLastPathComponent().appendingPathComponent("static-bin").path)
         candidates.append(resolved.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("static-bin").path)
+        // An installed cairn: PREFIX/bin/cairn → PREFIX/lib/cairn (README, Install).
+        candidates.append(resolved.deletingLastPathComponent().appendingPathComponent("lib/cairn").path)
         for dir in candidates {
             let l = dir + "/lifecycle"
             let r = dir + "/launcher"

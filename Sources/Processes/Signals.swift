@@ -61,6 +61,12 @@ public final class RunningChildren: @unchecked Sendable {
 /// ends this process as it would have by default.
 public enum SignalForwarding {
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    private static let lock = Lock()
+    nonisolated(unsafe) private static var forwarded: Int32?
+
+    /// The signal forwarded to a child, if one was: a command that then fails exits 128 + it,
+    /// as a shell reports an interrupted command (130 for Ctrl-C).
+    public static var received: Int32? { lock.withLock { forwarded } }
 
     public static func install() {
         guard sources.isEmpty else { return }
@@ -69,7 +75,10 @@ public enum SignalForwarding {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             source.setEventHandler {
-                if RunningChildren.shared.forward(sig) { return }
+                if RunningChildren.shared.forward(sig) {
+                    lock.withLock { forwarded = sig }
+                    return
+                }
                 signal(sig, SIG_DFL)
                 raise(sig)
                 // Still here (PID 1 ignores default-action signals): exit as the signal would.

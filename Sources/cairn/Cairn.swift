@@ -149,7 +149,8 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         throw error
     } catch {
         FileHandle.standardError.write(Data("cairn: error: \(error)\n".utf8))
-        throw ExitCode(1)
+        // Interrupted (Ctrl-C, SIGTERM): the shell's status for it, 130 or 143.
+        throw ExitCode(SignalForwarding.received.map { 128 + $0 } ?? 1)
     }
 }
 

@@ -109,3 +109,42 @@ import TestSupport
     let noBuilder = try cairnAt(["build", "site4", "-p", zip], home: home)
     #expect(noBuilder.status == 1 && noBuilder.stderr.contains("cairn config default-builder NAME"), "\(noBuilder.stderr)")
 }
+
+/// Ctrl-C during a build: the build stops, cairn exits 130 as a shell reports an interrupted
+/// command, and no work directory is left behind.
+@Test func anInterruptedBuildExits130() throws {
+    let tmp = TempDir("interrupted")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let app = tmp.sub("sleeper")
+    try writeFile(app + "/project.toml", """
+        [[io.buildpacks.group]]
+        id = "tests/sleeper"
+          [io.buildpacks.group.script]
+          api = "0.10"
+          inline = "echo sleeper-started; sleep 60"
+        """)
+    let logPath = tmp.path + "/build.log"
+    FileManager.default.createFile(atPath: logPath, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: cairnBinary)
+    process.arguments = ["build", "sleeper", "-p", app, "-B", ExampleBuilder.name]
+    process.environment = ["CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline, !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("sleeper-started") {
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    let interrupted = Date()
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    #expect(output.contains("sleeper-started"), "\(output)")
+    #expect(process.terminationStatus == 130, "\(process.terminationStatus): \(output)")
+    #expect(Date().timeIntervalSince(interrupted) < 10)
+    #expect(((try? FileManager.default.contentsOfDirectory(atPath: home + "/builds")) ?? []).isEmpty)
+    #expect(try cairnAt(["inspect", "sleeper"], home: home).status == 1, "no image from an interrupted build")
+}
