@@ -51,7 +51,9 @@ struct Images: AsyncParsableCommand {
 }
 
 struct Inspect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an image's manifest, config, layers and labels.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show an image's manifest, config, layers and labels.",
+        discussion: "Examples:\n  cairn inspect myapp\n  cairn inspect myapp@sha256:… --format json")
 
     @Argument(help: "Image name, name@digest, or manifest digest.")
     var reference: String
@@ -158,7 +160,8 @@ struct Rmi: AsyncParsableCommand {
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, work directories of killed builds.")
+        abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, work directories of killed builds.",
+        discussion: "Examples:\n  cairn system df   (what prune would free)\n  cairn prune\n  cairn prune --all-caches")
 
     @Flag(name: .customLong("all-caches"), help: "Also remove the build caches of images still in the store (the next build of each starts cold).")
     var allCaches = false

@@ -20,7 +20,8 @@ struct StackCommand: AsyncParsableCommand {
 struct StackCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Make NAME/build:latest and NAME/run:latest from Debian packages, directories, or debootstrap.")
+        abstract: "Make NAME/build:latest and NAME/run:latest from Debian packages, directories, or debootstrap.",
+        discussion: "Examples:\n  cairn stack create tiny --packages busybox-static,bash-static\n  cairn stack create bookworm --debian bookworm   (as root)")
 
     @Argument(help: "Stack name; the images are NAME/build:latest and NAME/run:latest.") var name: String
     @Option(help: "Comma-separated Debian packages unpacked with dpkg-deb (e.g. busybox-static,bash-static).") var packages: String?
@@ -67,7 +68,9 @@ struct BuilderCommand: AsyncParsableCommand {
 }
 
 struct BuilderCreate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Make a builder image from pack's builder.toml format.")
+    static let configuration = CommandConfiguration(
+        commandName: "create", abstract: "Make a builder image from pack's builder.toml format.",
+        discussion: "Examples:\n  cairn builder create my-builder --config examples/builder.toml\n  cairn builder create my-builder --config builder.toml --lifecycle ../shared/reference/lifecycle")
 
     @Argument(help: "Name of the builder image, e.g. my-builder.") var name: String
     @Option(help: "The builder.toml.") var config: String
@@ -179,7 +182,14 @@ struct LifecycleInstall: AsyncParsableCommand {
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run an image from the store with runc (bubblewrap when runc is not usable); host network.")
+        abstract: "Run an image from the store with runc (bubblewrap when runc is not usable); host network.",
+        discussion: """
+            Examples:
+              cairn run myapp
+              cairn run myapp --process worker -e PORT=9000
+              cairn run -it myapp --entrypoint /bin/sh
+              cairn run myapp --entrypoint launcher -- env
+            """)
 
     @Argument(help: "The image.") var image: String
     @Option(help: "A buildpack process type to run instead of the default.") var process: String?

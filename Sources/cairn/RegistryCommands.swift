@@ -35,7 +35,9 @@ func withClient<T>(_ options: RegistryOptions, rate: Double? = nil, _ body: (Reg
 }
 
 struct Pull: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Pull an image from a registry into the store.")
+    static let configuration = CommandConfiguration(
+        abstract: "Pull an image from a registry into the store.",
+        discussion: "Examples:\n  cairn pull registry.example.com/team/app:1.2\n  cairn pull localhost:5000/app@sha256:…  --insecure-registry localhost:5000")
 
     @Argument(help: "Image reference, e.g. registry.example.com/team/app:1.0")
     var reference: String
@@ -78,7 +80,9 @@ struct Pull: AsyncParsableCommand {
 }
 
 struct Push: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Push an image from the store to a registry.")
+    static let configuration = CommandConfiguration(
+        abstract: "Push an image from the store to a registry.",
+        discussion: "Examples:\n  cairn push myapp registry.example.com/team/myapp:1.2\n  cairn push registry.example.com/team/myapp:1.2 --format json")
 
     @Argument(help: "The image in the store.")
     var local: String
