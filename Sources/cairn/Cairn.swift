@@ -166,6 +166,14 @@ func formatBytes(_ n: Int64) -> String {
     return i == 0 ? "\(n) B" : String(format: v < 10 ? "%.2f %@" : "%.1f %@", v, units[i])
 }
 
+/// `--format json` output of a Codable result: the same style as `printJSON` (pretty, sorted
+/// keys, slashes as they are).
+func printEncoded<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 func printJSON(_ object: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
     FileHandle.standardOutput.write(data + Data("\n".utf8))

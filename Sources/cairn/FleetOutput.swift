@@ -84,8 +84,3 @@ struct FleetRollback: AsyncParsableCommand {
     }
 }
 
-func printEncoded<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}

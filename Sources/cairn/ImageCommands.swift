@@ -203,9 +203,7 @@ struct StoreCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let report = try storeOptions.open().verify(repair: repair)
                 if format == .json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                    try printEncoded(report)
                 } else {
                     for problem in report.problems { print("problem: \(problem)") }
                     print("store: \(report.images) names, \(report.blobsChecked) blobs checked, \(report.problems.count) problems, "

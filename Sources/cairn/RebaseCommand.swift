@@ -80,9 +80,7 @@ struct Rebase: AsyncParsableCommand {
             }
             let ordered = images.compactMap { outcomes[$0] }
             if format == .json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(ordered), as: UTF8.self))
+                try printEncoded(ordered)
             } else if quiet {
                 // Quiet output is for scripts: digests in the order the images were given.
                 for o in ordered { if let d = o.digest { print(d) } }
