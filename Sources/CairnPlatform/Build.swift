@@ -51,7 +51,7 @@ public struct BuildRunner {
         /// When `--timeout` runs out: set when the lifecycle first starts.
         var deadline: ContinuousClock.Instant?
         var layout: String { work + "/layout" }
-        var customOrder: Bool { !request.buildpacks.isEmpty }
+        var customOrder: Bool { !request.buildpacks.isEmpty || !request.preBuildpacks.isEmpty || !request.postBuildpacks.isEmpty }
 
         /// A fresh sandbox over `root` with the build's volumes and environment.
         func sandbox(root: String) -> Bubblewrap {
@@ -181,7 +181,7 @@ public struct BuildRunner {
         } else if (try? store.resolve(request.image)) != nil {
             try place(request.image, in: context.layout, what: "previous image")
         }
-        if context.customOrder { try prepareBuildpacks(request.buildpacks, rootfs: context.rootfs, work: context.work) }
+        if context.customOrder { try prepareBuildpacks(request, rootfs: context.rootfs, work: context.work) }
         if geteuid() == 0 {
             // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
             for d in [context.work + "/workspace", context.work + "/layers", context.layout, context.cacheDirectory] {
@@ -272,72 +272,5 @@ public struct BuildRunner {
         if let run = try read(RunFile.self, CNBPath.run), let first = run.images.first { return first.image }
         if let stack = try read(StackFile.self, CNBPath.stack), let image = stack.runImage?.image { return image }
         throw PlatformError.image(reference: "builder \(builder)", reason: "names no run image (no \(CNBPath.run) or \(CNBPath.stack)); pass --run-image")
-    }
-
-    /// `--buildpack ID[@VERSION]|DIR`: a buildpacks directory with the builder's buildpacks
-    /// (links into /cnb/buildpacks) plus the given directories, and an order of one group.
-    func prepareBuildpacks(_ specs: [String], rootfs: String, work: String) throws {
-        let fm = FileManager.default
-        let dir = work + "/buildpacks"
-        for id in (try? fm.contentsOfDirectory(atPath: rootfs + "/cnb/buildpacks")) ?? [] {
-            try fm.createSymbolicLink(atPath: dir + "/" + id, withDestinationPath: "/cnb/buildpacks/" + id)
-        }
-        var group: [GroupReference] = []
-        for var spec in specs {
-            if let unpacked = try ClassicBuildpack.unpackIfArchive(spec, into: work + "/classic-archive-" + UUID().uuidString.prefix(8)) {
-                spec = unpacked
-            }
-            var isDir: ObjCBool = false
-            if fm.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
-                if ClassicBuildpack.isClassic(spec) {
-                    let wrapped = work + "/classic-" + UUID().uuidString.prefix(8)
-                    _ = try ClassicBuildpack.wrap(spec, into: wrapped, log: log)
-                    spec = wrapped
-                }
-                let d = try TOMLFile.read(BuildpackDescriptor.self, from: spec + "/buildpack.toml")
-                let escaped = d.buildpack.id.escaped
-                let target = dir + "/" + escaped
-                if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil {
-                    // The builder has this id too: keep its versions beside the given one.
-                    try fm.removeItem(atPath: target)
-                    try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
-                    for v in (try? fm.contentsOfDirectory(atPath: rootfs + "/cnb/buildpacks/" + escaped)) ?? [] {
-                        try fm.createSymbolicLink(atPath: target + "/" + v, withDestinationPath: "/cnb/buildpacks/\(escaped)/\(v)")
-                    }
-                }
-                try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
-                try? fm.removeItem(atPath: target + "/" + d.buildpack.version)
-                try ChildProcess.tool("/bin/cp", ["-a", spec, target + "/" + d.buildpack.version])
-                group.append(GroupReference(id: d.buildpack.id, version: d.buildpack.version))
-            } else if let id = builderBuildpack(spec, rootfs: rootfs) {
-                group.append(id)
-            } else if Buildpackage.isPackageReference(spec) {
-                // A buildpackage: each of its buildpacks unpacked beside the builder's.
-                let package = try Buildpackage.open(spec, store: store, scratch: work)
-                for m in try package.modules() {
-                    let unpacked = work + "/unpack-" + UUID().uuidString
-                    try fm.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-                    _ = try LayerExtractor.apply(blobPath: package.store.blobPath(m.layer.digest), to: unpacked, layerName: "\(m.id)@\(m.version)")
-                    let escaped = try BuildpackID(m.id).escaped
-                    let target = dir + "/" + escaped
-                    if (try? fm.destinationOfSymbolicLink(atPath: target)) != nil { try fm.removeItem(atPath: target) }
-                    try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
-                    try? fm.removeItem(atPath: target + "/" + m.version)
-                    try fm.moveItem(atPath: unpacked + "/cnb/buildpacks/" + escaped + "/" + m.version, toPath: target + "/" + m.version)
-                    try? fm.removeItem(atPath: unpacked)
-                }
-                group.append(GroupReference(id: try BuildpackID(package.metadata.id), version: package.metadata.version))
-            } else {
-                throw PlatformError.invalidArgument("--buildpack \(spec)", reason: "not a directory, not a buildpack of the builder, not a buildpackage")
-            }
-        }
-        try TOMLFile.write(OrderFile(order: [OrderGroup(group: group)]), to: dir + "/order.toml")
-    }
-
-    /// `ID[@VERSION]` of a buildpack the builder has.
-    func builderBuildpack(_ spec: String, rootfs: String) -> GroupReference? {
-        let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
-        guard let id = try? BuildpackID(parts[0]), FileManager.default.fileExists(atPath: rootfs + "/cnb/buildpacks/" + id.escaped) else { return nil }
-        return GroupReference(id: id, version: parts.count > 1 ? parts[1] : nil)
     }
 }

@@ -9,6 +9,9 @@ public struct BuildRequest: Sendable {
     public var appPath: String
     public var builder: String
     public var buildpacks: [String] = []
+    /// project.toml's `[[io.buildpacks.pre.group]]`/`post`: put before/after every group.
+    public var preBuildpacks: [String] = []
+    public var postBuildpacks: [String] = []
     public var env: [String] = []
     public var runImage: String?
     /// project.toml's `include`/`exclude`, applied to the workspace copy of the app.

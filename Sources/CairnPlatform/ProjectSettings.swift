@@ -5,8 +5,8 @@ import Foundation
 /// the same settings in `[build]`) asks of `cairn build`, as pack reads it: `[io.buildpacks] builder`, `include`/`exclude`, `[[io.buildpacks.build.env]]`
 /// and `[[io.buildpacks.group]]` (ids, directories relative to the app, inline scripts).
 /// Flags win: `--builder`, `--buildpack` replace the file's builder and group, `--env` values
-/// come after the file's (so they override). `pre`/`post` groups are refused by name (the
-/// builder's order is not merged with them yet).
+/// come after the file's (so they override). `pre`/`post` groups go before/after every group of
+/// the order (the file's or the flags' group, else each of the builder's).
 public struct ProjectSettings: Sendable {
     public var file: String
     public var builder: String?
@@ -14,6 +14,9 @@ public struct ProjectSettings: Sendable {
     public var env: [String] = []
     /// Buildpack references as `--buildpack` takes them: `id`, `id@version` or a directory.
     public var buildpacks: [String] = []
+    /// `[[io.buildpacks.pre.group]]` and `post`: references as `buildpacks` holds them.
+    public var pre: [String] = []
+    public var post: [String] = []
     public var filter: SourceFilter?
     /// Inline-script buildpacks written for this build (removed by `cleanUp`).
     var inlineDirectory: String?
@@ -40,10 +43,6 @@ public struct ProjectSettings: Sendable {
             throw PlatformError.invalidFile(path: file, reason: "is not a valid project descriptor", cause: error)
         }
         guard let io = found else { return settings }
-        if io.pre != nil || io.post != nil {
-            throw PlatformError.inFile(path: file, .invalidArgument("[io.buildpacks.pre] / [io.buildpacks.post]",
-                                                                    reason: "not supported yet: list the whole group in [[io.buildpacks.group]]"))
-        }
         settings.builder = io.builder
         settings.env = (io.build?.env ?? []).map { "\($0.name)=\($0.value)" }
         if let include = io.include {
@@ -51,9 +50,13 @@ public struct ProjectSettings: Sendable {
         } else if let exclude = io.exclude {
             settings.filter = try SourceFilter(mode: .exclude, patterns: exclude, file: file)
         }
-        for (n, entry) in (io.group ?? []).enumerated() {
-            settings.buildpacks.append(try settings.reference(entry, index: n, appPath: appPath, scratch: scratch))
-        }
+        // Inline scripts are numbered across group, pre and post: each gets its own directory.
+        let all = (io.group ?? []) + (io.pre?.group ?? []) + (io.post?.group ?? [])
+        let references = try all.enumerated().map { n, entry in try settings.reference(entry, index: n, appPath: appPath, scratch: scratch) }
+        let (groupCount, preCount) = ((io.group ?? []).count, (io.pre?.group ?? []).count)
+        settings.buildpacks = Array(references[..<groupCount])
+        settings.pre = Array(references[groupCount..<(groupCount + preCount)])
+        settings.post = Array(references[(groupCount + preCount)...])
         return settings
     }
 

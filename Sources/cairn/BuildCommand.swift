@@ -189,7 +189,10 @@ struct Build: AsyncParsableCommand {
         }
         var request = BuildRequest(image: image, appPath: appPath, builder: builder)
         let chosen = buildpacks.isEmpty ? project?.buildpacks ?? [] : buildpacks
-        request.buildpacks = chosen.map { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : $0 }
+        let local = { (spec: String) in FileManager.default.fileExists(atPath: spec) ? URL(fileURLWithPath: spec).standardizedFileURL.path : spec }
+        request.buildpacks = chosen.map(local)
+        request.preBuildpacks = (project?.pre ?? []).map(local)
+        request.postBuildpacks = (project?.post ?? []).map(local)
         let environment = ProcessInfo.processInfo.environment
         let fromFiles = try envFiles.flatMap { try EnvFile.read($0, environment: environment) }
         request.env = (project?.env ?? []) + fromFiles + env.map { EnvFile.entry($0, environment: environment) }

@@ -148,3 +148,34 @@ import TestSupport
     #expect(((try? FileManager.default.contentsOfDirectory(atPath: home + "/builds")) ?? []).isEmpty)
     #expect(try cairnAt(["inspect", "sleeper"], home: home).status == 1, "no image from an interrupted build")
 }
+
+/// project.toml's pre and post groups go around each group of the builder's order: the one that
+/// passes detection (examples/procfile) runs between them.
+@Test func projectPreAndPostGroupsWrapTheBuildersOrder() throws {
+    let tmp = TempDir("pre-post")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    let app = tmp.sub("app")
+    _ = try sh("cp -a '\(packageRoot)/examples/apps/hello-procfile/.' '\(app)/'")
+    try writeFile(app + "/project.toml", """
+        [_]
+        schema-version = "0.2"
+        [[io.buildpacks.pre.group]]
+        id = "tests/pre"
+          [io.buildpacks.pre.group.script]
+          api = "0.10"
+          inline = "echo PRE-RAN"
+        [[io.buildpacks.post.group]]
+        id = "tests/post"
+          [io.buildpacks.post.group.script]
+          api = "0.10"
+          inline = "echo POST-RAN"
+        """)
+    let built = try cairnAt(["build", "wrapped", "-p", app, "-B", ExampleBuilder.name], home: home)
+    let log = built.stdout + built.stderr
+    #expect(built.status == 0, "\(log)")
+    let pre = log.range(of: "PRE-RAN"), procfile = log.range(of: "Running build for buildpack examples/procfile"), post = log.range(of: "POST-RAN")
+    #expect(pre != nil && procfile != nil && post != nil, "\(log)")
+    if let pre, let procfile, let post { #expect(pre.lowerBound < procfile.lowerBound && procfile.lowerBound < post.lowerBound, "\(log)") }
+    #expect(try cairnAt(["run", "wrapped"], home: home).stdout.contains("hello from"))
+}
