@@ -16,7 +16,7 @@ struct DiskUsage: AsyncParsableCommand {
         abstract: "Show the space the store, unpacked roots, build caches and work directories take, and what `cairn prune` would free.",
         discussion: "Examples:\n  cairn system df\n  cairn system df --format json")
 
-    @Option(help: "table or json (one object: rows of type, count, bytes, reclaimableBytes).") var format: OutputFormat = .table
+    @Option(help: "table or json (an array of rows: type, count, bytes, reclaimableBytes).") var format: OutputFormat = .table
     @OptionGroup var storeOptions: StoreOptions
 
     struct Row {
@@ -33,11 +33,11 @@ struct DiskUsage: AsyncParsableCommand {
             // Under the store's shared lock: a prune does not remove what is being counted.
             let rows = try store.withWriteLock { try usage(store: store, home: home) }
             if format == .json {
-                return try printJSON(["rows": rows.map { r -> [String: Any] in
+                return try printJSON(rows.map { r -> [String: Any] in
                     var row: [String: Any] = ["type": r.type, "count": r.count, "bytes": r.bytes]
                     if let reclaimable = r.reclaimable { row["reclaimableBytes"] = reclaimable }
                     return row
-                }])
+                })
             }
             print("TYPE".padding(toLength: 20, withPad: " ", startingAt: 0) + "COUNT".padding(toLength: 8, withPad: " ", startingAt: 0)
                   + "SIZE".padding(toLength: 12, withPad: " ", startingAt: 0) + "RECLAIMABLE")
@@ -76,7 +76,7 @@ struct DiskUsage: AsyncParsableCommand {
         }
         // The rest of the home: the audit inventory, campaign journals, keys, the config.
         let counted = Set(["rootfs", "cache", "builds", "extend", "run"])
-        var other = Row(type: "other (inventory…)", count: 0, bytes: 0, reclaimable: nil)
+        var other = Row(type: "other", count: 0, bytes: 0, reclaimable: nil)
         for entry in (try? FS.listDirectory(home)) ?? [] where !counted.contains(entry) && home + "/" + entry != store.root {
             other.count += 1
             other.bytes += HomePrune.size(of: home + "/" + entry)
