@@ -9,12 +9,16 @@ struct RegistryOptions: ParsableArguments {
     @Option(name: .customLong("insecure-registry"), help: "A registry (host[:port]) reached without TLS verification: HTTPS without certificate checks, then plain HTTP; repeatable. Also CNB_INSECURE_REGISTRIES (comma-separated).")
     var insecureRegistries: [String] = []
 
-    @Option(name: .customLong("ca-cert"), help: "A PEM file of extra CA certificates for private TLS registries.")
-    var caCert: String?
+    @Option(name: .customLong("registry-ca-cert"), help: "A PEM file of extra CA certificates for private TLS registries (what cairn trusts; build's --ca-certs is what buildpacks trust).")
+    var registryCACert: String?
+    /// The earlier name, still taken; hidden so that `build --help` does not show `--ca-cert`
+    /// beside `--ca-certs`.
+    @Option(name: .customLong("ca-cert"), help: .hidden) var caCert: String?
 
     /// - Parameter rate: at most this many requests per second to each registry.
     func client(rate: Double? = nil) throws -> RegistryClient {
-        var configuration = try registryConfiguration(environment: ProcessInfo.processInfo.environment, insecure: insecureRegistries, caBundle: caCert)
+        var configuration = try registryConfiguration(environment: ProcessInfo.processInfo.environment, insecure: insecureRegistries,
+                                                      caBundle: registryCACert ?? caCert)
         configuration.requestsPerSecond = rate
         configuration.onRetry = { FileHandle.standardError.write(Data("[cairn] \($0)\n".utf8)) }
         return try RegistryClient(configuration: configuration)
@@ -149,7 +153,7 @@ struct Login: AsyncParsableCommand {
             try probeStore.saveLogin(registry: host, username: username, password: password)
             var config = RegistryConfiguration(credentials: probeStore)
             config.insecureRegistries = Set(registry.insecureRegistries)
-            config.caBundlePath = registry.caCert
+            config.caBundlePath = registry.registryCACert ?? registry.caCert
             let client = try RegistryClient(configuration: config)
             do {
                 try await client.ping(host)

@@ -95,7 +95,7 @@ struct RegistryTLSTests {
         let untrusted = try cairn(["push", "app:1", "\(registry.host)/tls/app:1"], home: tmp.path)
         #expect(untrusted.status != 0)
         #expect(untrusted.stderr.contains("cannot reach \(registry.host)"), "\(untrusted.stderr)")
-        let trusted = try cairn(["push", "--ca-cert", registry.caBundle!, "app:1", "\(registry.host)/tls/app:1"], home: tmp.path)
+        let trusted = try cairn(["push", "--registry-ca-cert", registry.caBundle!, "app:1", "\(registry.host)/tls/app:1"], home: tmp.path)
         #expect(trusted.status == 0, "\(trusted.stderr)")
         let pulled = try cairn(["pull", "--ca-cert", registry.caBundle!, "--store", tmp.path + "/p", "\(registry.host)/tls/app:1"], home: tmp.path)
         #expect(pulled.status == 0, "\(pulled.stderr)")
