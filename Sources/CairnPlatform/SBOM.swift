@@ -87,7 +87,7 @@ public enum SBOMReader {
     }
 
     /// The SBOM layer the lifecycle metadata label names, if any.
-    static func sbomLayer(of image: StoredImage) throws -> Descriptor? {
+    public static func sbomLayer(of image: StoredImage) throws -> Descriptor? {
         guard let label = try image.lifecycleMetadata(), let sha = label.sbom?.sha else { return nil }
         guard let layer = Digest(sha).flatMap(image.layer(diffID:)) else {
             throw PlatformError.invalidLabel(image: image.name ?? image.digest.description, label: CNBLabel.lifecycleMetadata, reason: "names SBOM layer \(sha), which is not one of the image's layers")

@@ -9,16 +9,24 @@ struct SBOM: AsyncParsableCommand {
         abstract: "Show or save the SBOMs in an app image's SBOM layer.",
         discussion: "With --output DIR the documents are written to DIR/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>, as `pack sbom download` does.")
 
-    @Argument(help: "The app image (in the store).") var image: String
+    @Argument(help: "The app image (in the store, or with --remote in its registry).") var image: String
     @Option(help: "Directory to write the SBOM documents to.") var output: String?
     @Option(help: "table or json.") var format: OutputFormat = .table
+    @Flag(help: "Read the image from its registry (manifest, config and the SBOM layer only) instead of the store.") var remote = false
     @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var registry: RegistryOptions
 
     func run() async throws {
         try await reportingErrors {
-            let store = try storeOptions.open()
-            let stored = try store.resolve(image)
-            let documents = try SBOMReader.documents(of: stored, in: store)
+            let documents: [SBOMDocument]
+            if remote {
+                documents = try await withRemoteImage(image, registry: registry, layers: { try SBOMReader.sbomLayer(of: $0).map { [$0] } ?? [] }) {
+                    try SBOMReader.documents(of: $0, in: $1)
+                }
+            } else {
+                let store = try storeOptions.open()
+                documents = try SBOMReader.documents(of: try store.resolve(image), in: store)
+            }
             guard !documents.isEmpty else { throw CLIError("\(image) has no SBOM layer: no buildpack wrote a launch SBOM") }
             if let output {
                 for doc in documents {

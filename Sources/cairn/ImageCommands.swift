@@ -53,10 +53,12 @@ struct Images: AsyncParsableCommand {
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show an image's manifest, config, layers and labels.",
-        discussion: "Examples:\n  cairn inspect myapp\n  cairn inspect myapp@sha256:… --format json")
+        discussion: "Examples:\n  cairn inspect myapp\n  cairn inspect myapp@sha256:… --format json\n  cairn inspect --remote registry.example.com/team/app:1.2")
 
     @Argument(help: "Image name, name@digest, or manifest digest.")
     var reference: String
+    @Flag(help: "Read the image from its registry (manifest and config only) instead of the store.") var remote = false
+    @OptionGroup var registry: RegistryOptions
 
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
@@ -65,32 +67,35 @@ struct Inspect: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try storeOptions.open()
-            let image = try store.resolve(reference)
-            switch format {
-            case .json:
-                var object: [String: Any] = [
-                    "name": image.name ?? NSNull(),
-                    "digest": image.digest.description,
-                    "mediaType": image.descriptor.mediaType,
-                    "size": image.totalSize,
-                    "manifest": try JSONSerialization.jsonObject(with: image.manifestData),
-                    "config": try JSONSerialization.jsonObject(with: image.configData),
-                ]
-                // The summary the table shows, for scripts: what a buildpacks image is made of.
-                if let app = AppImageSummary(image) {
-                    object["buildpacksImage"] = [
-                        "runImage": app.runImage ?? NSNull(), "runImageReference": app.runImageReference ?? NSNull(),
-                        "rebasable": app.rebasable.map { $0 == "true" } ?? NSNull(),
-                        "buildpacks": app.buildpacks.map { ["id": $0.id, "version": $0.version] },
-                        "processes": app.processes.map { ["type": $0.type, "command": $0.command, "default": $0.isDefault] as [String: Any] },
-                        "layers": image.config.rootfs.diffIDs.map { ["diffID": $0.description, "role": app.layerRoles[$0] ?? "other"] },
-                    ] as [String: Any]
-                }
-                try printJSON(object)
-            case .table:
-                printHuman(image)
+            if remote { return try await withRemoteImage(reference, registry: registry) { image, _ in try show(image) } }
+            try show(try storeOptions.open().resolve(reference))
+        }
+    }
+
+    func show(_ image: StoredImage) throws {
+        switch format {
+        case .json:
+            var object: [String: Any] = [
+                "name": image.name ?? NSNull(),
+                "digest": image.digest.description,
+                "mediaType": image.descriptor.mediaType,
+                "size": image.totalSize,
+                "manifest": try JSONSerialization.jsonObject(with: image.manifestData),
+                "config": try JSONSerialization.jsonObject(with: image.configData),
+            ]
+            // The summary the table shows, for scripts: what a buildpacks image is made of.
+            if let app = AppImageSummary(image) {
+                object["buildpacksImage"] = [
+                    "runImage": app.runImage ?? NSNull(), "runImageReference": app.runImageReference ?? NSNull(),
+                    "rebasable": app.rebasable.map { $0 == "true" } ?? NSNull(),
+                    "buildpacks": app.buildpacks.map { ["id": $0.id, "version": $0.version] },
+                    "processes": app.processes.map { ["type": $0.type, "command": $0.command, "default": $0.isDefault] as [String: Any] },
+                    "layers": image.config.rootfs.diffIDs.map { ["diffID": $0.description, "role": app.layerRoles[$0] ?? "other"] },
+                ] as [String: Any]
             }
+            try printJSON(object)
+        case .table:
+            printHuman(image)
         }
     }
 

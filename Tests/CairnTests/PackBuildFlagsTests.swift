@@ -178,3 +178,31 @@ import TestSupport
     if let pre, let procfile, let post { #expect(pre.lowerBound < procfile.lowerBound && procfile.lowerBound < post.lowerBound, "\(log)") }
     #expect(try cairnAt(["run", "wrapped"], home: home).stdout.contains("hello from"))
 }
+
+/// `inspect --remote` and `sbom --remote` read a registry image without pulling it into the
+/// store (manifest, config, and for sbom the SBOM layer alone).
+@Test(.requires("docker-registry")) func inspectAndSBOMOfARegistryImage() throws {
+    let tmp = TempDir("remote-inspect")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    #expect(try cairnAt(["build", "site", "-p", packageRoot + "/examples/apps/static-site", "-B", ExampleBuilder.name], home: home).status == 0)
+    let registry = try LocalRegistry()
+    defer { registry.stop() }
+    let remote = "\(registry.host)/team/site:1"
+    let insecure = ["--insecure-registry", registry.host]
+    try #require(try cairnAt(["push", "site", remote] + insecure, home: home).status == 0)
+    let local = try inspectJSON("site", home: home)
+    let inspected = try cairnAt(["inspect", "--remote", remote, "--format", "json"] + insecure, home: home)
+    let object = try JSONSerialization.jsonObject(with: inspected.stdoutData) as? [String: Any]
+    #expect(object?["digest"] as? String == local["digest"] as? String, "\(inspected.stdout)\(inspected.stderr)")
+    #expect(((object?["buildpacksImage"] as? [String: Any])?["buildpacks"] as? [[String: Any]])?.first?["id"] as? String == "examples/static-site")
+    let sbom = try cairnAt(["sbom", "--remote", remote, "--format", "json"] + insecure, home: home)
+    let documents = try JSONSerialization.jsonObject(with: sbom.stdoutData) as? [[String: Any]]
+    #expect(documents?.contains { $0["buildpack"] as? String == "examples_static-site" && $0["layer"] as? String == "httpd" } == true,
+            "\(sbom.stdout)\(sbom.stderr)")
+    // The store did not get the registry image; no scratch store is left.
+    #expect(!(try cairnAt(["images"], home: home).stdout.contains("team/site")))
+    #expect(((try? FileManager.default.contentsOfDirectory(atPath: home)) ?? []).allSatisfy { !$0.hasPrefix("remote-") })
+    let missing = try cairnAt(["inspect", "--remote", "\(registry.host)/team/nothere:1"] + insecure, home: home)
+    #expect(missing.status == 1 && missing.stderr.contains("team/nothere"), "\(missing.stderr)")
+}
