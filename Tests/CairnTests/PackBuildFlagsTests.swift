@@ -206,3 +206,15 @@ import TestSupport
     let missing = try cairnAt(["inspect", "--remote", "\(registry.host)/team/nothere:1"] + insecure, home: home)
     #expect(missing.status == 1 && missing.stderr.contains("team/nothere"), "\(missing.stderr)")
 }
+
+/// `cairn run -it IMAGE --entrypoint /bin/sh` on a terminal (util-linux `script` gives one): the
+/// shell's stdin is a pseudo-terminal and what is typed reaches it.
+@Test(.requires("script")) func runItGivesAShellOnATerminal() throws {
+    let tmp = TempDir("run-it")
+    let home = tmp.path + "/home"
+    try ExampleBuilder.make(home: home)
+    #expect(try cairnAt(["build", "hello", "-p", packageRoot + "/examples/apps/hello-procfile", "-B", ExampleBuilder.name], home: home).status == 0)
+    let command = "CAIRN_HOME='\(home)' CAIRN_LIFECYCLE_BIN='\(staticBin)' '\(cairnBinary)' run -it hello --entrypoint /bin/sh"
+    let r = try sh("printf 'tty; echo inside-$((6*7)); exit\\n' | timeout 60 script -qec \"\(command)\" /dev/null")
+    #expect(r.stdout.contains("/dev/pts/") && r.stdout.contains("inside-42"), "\(r.stdout)\(r.stderr)")
+}
