@@ -119,8 +119,15 @@ public struct StackCreator {
                 throw SandboxError.toolMissing(tool: "debootstrap", package: "debootstrap", purpose: "make a Debian stack")
             }
             guard geteuid() == 0 else { throw PlatformError.needsRoot(option: "--debian", reason: "debootstrap creates device files and chroots") }
-            log("Running debootstrap \(suite) (this takes a few minutes)")
-            try ChildProcess.tool(debootstrap, ["--variant=minbase", suite, buildRoot, mirror], what: "debootstrap \(suite)")
+            log("Running debootstrap \(suite) (this takes a few minutes; its progress follows)")
+            // Its "I: Retrieving/Validating/Extracting/Installing …" lines are the progress; they go
+            // to stderr as they come (debootstrap writes them to stdout, which holds our result).
+            let spec = ProcessSpec(path: "/bin/sh", arguments: ["-c", "exec \"$0\" \"$@\" 1>&2", debootstrap, "--variant=minbase", suite, buildRoot, mirror])
+            let status = try ChildProcess.run(spec, output: .inherit).status
+            guard status == 0 else {
+                throw PlatformError.toolFailed(command: "debootstrap \(suite)", output: "exit status \(status); its output is above",
+                                               hint: "check the mirror \(mirror) and the suite name")
+            }
         }
         return (buildRoot, runRoot)
     }
