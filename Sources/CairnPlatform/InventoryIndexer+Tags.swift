@@ -18,7 +18,7 @@ extension InventoryIndexer {
             do {
                 let parsed = try ImageReference(parsing: text).withDefaultTag
                 let ref = ImageReference(registry: parsed.registry, repository: parsed.repository, tag: parsed.tag)
-                let image = try await transfer.pull(ref, layers: false)
+                let image = try await transfer.pull(ref, layers: false, naming: false)
                 if try inventory.bind(location: location, name: ref.familiar, digest: image.digest.description, run: run) {
                     summary.known += 1
                     continue

@@ -125,7 +125,7 @@ public struct InventoryIndexer {
                         summary.known += 1
                         continue
                     }
-                    let image = try await transfer.pull(ref, layers: false)
+                    let image = try await transfer.pull(ref, layers: false, naming: false)
                     try await fetch(neededBlobs(image), of: repo, client: client, cache: cache)
                     guard var record = try appRecord(image, store: cache, dpkg: &dpkg) else {
                         others.append((name, image, repo))

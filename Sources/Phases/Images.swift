@@ -59,7 +59,8 @@ public enum ImageLocation: Sendable {
             case .registry(let client, let work):
                 let ref = try ImageReference(parsing: reference)
                 do {
-                    let image = try await ImageTransfer(client: client, store: work).pull(ref, platform: platform, layers: layers)
+                    // The work store is read by digest: naming images there only rewrites its index.
+                    let image = try await ImageTransfer(client: client, store: work).pull(ref, platform: platform, layers: layers, naming: false)
                     return LocatedImage(store: work, image: image)
                 } catch RegistryError.notFound {
                     return nil
@@ -114,6 +115,13 @@ public enum ImageLocation: Sendable {
         }
         guard let ref = try? ImageReference(parsing: reference) else { return image.digest.description }
         return ref.familiarName + "@" + image.digest.description
+    }
+
+    /// Whether images assembled here are named in their store (not in a registry's work store,
+    /// where they are pushed and read by digest).
+    public var namesAssembledImages: Bool {
+        if case .registry = self { return false }
+        return true
     }
 
     /// The store an image exported to `reference` is assembled in.

@@ -126,7 +126,7 @@ public struct Rebaser: Sendable {
             for d in layers[..<(layers.count - appLayers.count)] { try copyBlob(d.digest, from: run.store, to: dest) }
             for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
             if let patches { try LayerPatchApplier.apply(patches, layers: &layers, config: &config, into: dest) }
-            image = try dest.commitManifest(config: config, layers: layers, reference: inputs.images[0])
+            image = try dest.commitManifest(config: config, layers: layers, reference: inputs.images[0], naming: inputs.location.namesAssembledImages)
         } catch let e as LifecycleError {
             throw e
         } catch {

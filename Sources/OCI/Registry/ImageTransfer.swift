@@ -20,8 +20,9 @@ public struct ImageTransfer: Sendable {
     /// - Returns: the stored image.
     /// With `layers: false` only the manifest and config are fetched (enough to read labels and
     /// reuse layers the registry already has); the layers' repository is still recorded so a
-    /// push can mount them.
-    public func pull(_ reference: ImageReference, platform: Platform = .host, layers: Bool = true,
+    /// push can mount them. With `naming: false` the image is not named in the store (a scratch
+    /// store of a registry operation, which reads it by digest): its index is not rewritten.
+    public func pull(_ reference: ImageReference, platform: Platform = .host, layers: Bool = true, naming: Bool = true,
                      progress: (any TransferProgress)? = nil) async throws -> StoredImage {
         let session = try store.beginWriteSession()
         let repo = Repository(reference)
@@ -57,7 +58,7 @@ public struct ImageTransfer: Sendable {
         precondition(descriptor.digest == digest)
         try store.recordSources(blobs.map(\.digest) + [digest], repository: repo.description)
         let name = reference.digest != nil && reference.tag == nil ? "\(reference.familiarName)@\(digest)" : reference.withDefaultTag.familiar
-        try store.tag(descriptor, as: name)
+        if naming { try store.tag(descriptor, as: name) }
         withExtendedLifetime(session) {}
         return try store.load(descriptor, name: name)
     }

@@ -38,12 +38,12 @@ extension ImageStore {
 
     /// Writes `config` and a manifest of `layers` (blobs already in the store), and records it
     /// under `reference`, all as one write: `prune` cannot take the new blobs before they are named.
-    public func commitManifest(config: ImageConfig, layers: [Descriptor], reference: String) throws -> StoredImage {
+    public func commitManifest(config: ImageConfig, layers: [Descriptor], reference: String, naming: Bool = true) throws -> StoredImage {
         try withWriteLock {
             let configDescriptor = try writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
             let manifest = Manifest(config: configDescriptor, layers: layers.map(\.asOCILayer))
             let manifestDescriptor = try writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
-            try tag(manifestDescriptor, as: reference)
+            if naming { try tag(manifestDescriptor, as: reference) }
             return try load(manifestDescriptor, name: try Self.storedName(reference))
         }
     }

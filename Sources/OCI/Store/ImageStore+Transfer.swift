@@ -55,28 +55,53 @@ extension ImageStore {
     /// Starts receiving a blob.
     public func beginBlob() throws -> PendingBlob { try PendingBlob(store: self) }
 
-    private var sourcesPath: String { root + "/.cairn/sources.json" }
+    /// Before: one JSON map rewritten whole (and fsynced) on every pull, decoded whole for every
+    /// blob a push looked up; a 500-image campaign spent most of its time there.
+    private var legacySourcesPath: String { root + "/.cairn/sources.json" }
+    /// `<digest> <repository>` lines, appended. A lost or torn line only costs a mount (the
+    /// push uploads instead), so lines are not fsynced.
+    private var sourcesLogPath: String { root + "/.cairn/sources.log" }
 
     /// Repositories (`registry/repository`) a blob is known to exist in, from earlier pulls and
     /// pushes: candidates for a cross-repository mount.
     public func sources(of digest: Digest) -> [String] {
-        guard let data = FileManager.default.contents(atPath: sourcesPath),
-              let map = try? JSONDecoder().decode([String: [String]].self, from: data) else { return [] }
-        return map[digest.description] ?? []
+        var found: [String] = []
+        if let data = FileManager.default.contents(atPath: legacySourcesPath),
+           let map = try? JSONDecoder().decode([String: [String]].self, from: data) {
+            found = map[digest.description] ?? []
+        }
+        let prefix = digest.description + " "
+        for line in sourceLines() where line.hasPrefix(prefix) {
+            let repository = String(line.dropFirst(prefix.count))
+            if !found.contains(repository) { found.append(repository) }
+        }
+        return found
     }
 
     /// Remembers that `digests` exist in `repository` (`registry/repository`).
     public func recordSources(_ digests: [Digest], repository: String) throws {
         try withIndexLock {
-            var map: [String: [String]] = [:]
-            if let data = FileManager.default.contents(atPath: sourcesPath) {
-                map = (try? JSONDecoder().decode([String: [String]].self, from: data)) ?? [:]
-            }
-            for d in digests where !(map[d.description] ?? []).contains(repository) {
-                map[d.description, default: []].append(repository)
-            }
-            try FS.writeAtomically(try CanonicalJSON.encode(map), to: sourcesPath, tempDirectory: tempDirectory)
+            let known = Set(sourceLines().map(String.init))
+            var added = ""
+            for line in Set(digests.map { $0.description + " " + repository }) where !known.contains(line) { added += line + "\n" }
+            guard !added.isEmpty else { return }
+            try FileManager.default.createDirectory(atPath: root + "/.cairn", withIntermediateDirectories: true)
+            let fd = open(sourcesLogPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw OCIError.io(operation: "open", path: sourcesLogPath, errno: errno) }
+            defer { close(fd) }
+            let bytes = Array(added.utf8)
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard written == bytes.count else { throw OCIError.io(operation: "append", path: sourcesLogPath, errno: errno) }
         }
+    }
+
+    /// The complete lines of the sources log (a torn last line is left out).
+    private func sourceLines() -> [Substring] {
+        guard let data = FileManager.default.contents(atPath: sourcesLogPath), !data.isEmpty else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        if !text.hasSuffix("\n"), !lines.isEmpty { lines.removeLast() }
+        return lines
     }
 }
 
