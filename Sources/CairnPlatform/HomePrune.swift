@@ -87,9 +87,8 @@ public struct HomePrune: Sendable {
     }
 
     public static func size(of path: String) -> Int64 {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return 0 }
-        if (st.st_mode & S_IFMT) == S_IFREG { return Int64(st.st_size) }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return 0 }
+        if attributes[.type] as? FileAttributeType == .typeRegular { return (attributes[.size] as? NSNumber)?.int64Value ?? 0 }
         guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
         var total: Int64 = 0
         while let next = walker.nextObject() as? String {
