@@ -189,4 +189,31 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         }
         #expect(try store.images().count == 64)
     }
+
+    /// Where blobs are known to exist (for cross-repository mounts): an append-only log that a
+    /// store written by another process, an older JSON map and a torn last line all feed.
+    @Test func blobSourcesAreRememberedAcrossProcessesAndFormats() throws {
+        let tmp = TempDir()
+        let store = try ImageStore(root: tmp.path + "/store")
+        let a = try #require(Digest("sha256:" + String(repeating: "a", count: 64)))
+        let b = try #require(Digest("sha256:" + String(repeating: "b", count: 64)))
+        #expect(store.sources(of: a).isEmpty)
+        try store.recordSources([a, b], repository: "reg.example/team/app")
+        try store.recordSources([a], repository: "reg.example/team/app")  // no duplicate line
+        try store.recordSources([a], repository: "reg.example/base/run")
+        #expect(store.sources(of: a) == ["reg.example/team/app", "reg.example/base/run"])
+        #expect(store.sources(of: b) == ["reg.example/team/app"])
+        let log = tmp.path + "/store/.cairn/sources.log"
+        #expect(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count == 3)
+        // Another writer appends (a line of its own, then a torn one): the complete line is read.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("\(b) reg.example/other/app\n\(a) reg.example/tor".utf8))
+        try handle.close()
+        #expect(store.sources(of: b) == ["reg.example/team/app", "reg.example/other/app"])
+        #expect(store.sources(of: a) == ["reg.example/team/app", "reg.example/base/run"])
+        // A store from before the log: its JSON map is still read.
+        try #"{"\#(b)": ["reg.example/legacy/app"]}"#.write(toFile: tmp.path + "/store/.cairn/sources.json", atomically: true, encoding: .utf8)
+        #expect(store.sources(of: b) == ["reg.example/legacy/app", "reg.example/team/app", "reg.example/other/app"])
+    }
 }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -70,10 +71,8 @@ extension ImageStore {
            let map = try? JSONDecoder().decode([String: [String]].self, from: data) {
             found = map[digest.description] ?? []
         }
-        let prefix = digest.description + " "
-        for line in sourceLines() where line.hasPrefix(prefix) {
-            let repository = String(line.dropFirst(prefix.count))
-            if !found.contains(repository) { found.append(repository) }
+        for repository in SourcesLog.repositories(of: digest.description, log: sourcesLogPath) where !found.contains(repository) {
+            found.append(repository)
         }
         return found
     }
@@ -81,27 +80,59 @@ extension ImageStore {
     /// Remembers that `digests` exist in `repository` (`registry/repository`).
     public func recordSources(_ digests: [Digest], repository: String) throws {
         try withIndexLock {
-            let known = Set(sourceLines().map(String.init))
-            var added = ""
-            for line in Set(digests.map { $0.description + " " + repository }) where !known.contains(line) { added += line + "\n" }
+            let added = Set(digests.map(\.description)).filter { !SourcesLog.repositories(of: $0, log: sourcesLogPath).contains(repository) }
             guard !added.isEmpty else { return }
             try FileManager.default.createDirectory(atPath: root + "/.cairn", withIntermediateDirectories: true)
             let fd = open(sourcesLogPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw OCIError.io(operation: "open", path: sourcesLogPath, errno: errno) }
             defer { close(fd) }
-            let bytes = Array(added.utf8)
+            let bytes = Array(added.sorted().map { $0 + " " + repository + "\n" }.joined().utf8)
             let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             guard written == bytes.count else { throw OCIError.io(operation: "append", path: sourcesLogPath, errno: errno) }
         }
     }
+}
 
-    /// The complete lines of the sources log (a torn last line is left out).
-    private func sourceLines() -> [Substring] {
-        guard let data = FileManager.default.contents(atPath: sourcesLogPath), !data.isEmpty else { return [] }
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-        if !text.hasSuffix("\n"), !lines.isEmpty { lines.removeLast() }
-        return lines
+/// This process's view of each store's sources log: read once, then only what was appended
+/// since (a campaign looks blobs up thousands of times).
+enum SourcesLog {
+    struct State {
+        var offset: UInt64 = 0
+        var map: [String: [String]] = [:]
+    }
+    static let states = Mutex<[String: State]>([:])
+
+    /// The repositories the log at `path` records for `digest`.
+    static func repositories(of digest: String, log path: String) -> [String] {
+        states.withLock { states in
+            var state = states[path] ?? State()
+            refresh(&state, path: path)
+            states[path] = state
+            return state.map[digest] ?? []
+        }
+    }
+
+    /// Reads the complete lines appended since `state.offset` (a torn last line waits).
+    static func refresh(_ state: inout State, path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        guard size >= 0 else { return }
+        let end = UInt64(size)
+        if end < state.offset { state = State() }  // replaced by a shorter file
+        guard end > state.offset else { return }
+        var data = [UInt8](repeating: 0, count: Int(end - state.offset))
+        let got = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(state.offset)) }
+        guard got > 0, let lastNewline = data[..<got].lastIndex(of: 0x0a) else { return }
+        let complete = data[...lastNewline]
+        for line in complete.split(separator: 0x0a) {
+            guard let space = line.firstIndex(of: 0x20) else { continue }
+            let digest = String(decoding: line[line.startIndex..<space], as: UTF8.self)
+            let repository = String(decoding: line[line.index(after: space)...], as: UTF8.self)
+            if !(state.map[digest] ?? []).contains(repository) { state.map[digest, default: []].append(repository) }
+        }
+        state.offset += UInt64(complete.count)
     }
 }
 
