@@ -172,7 +172,8 @@ func aFleetCampaignFixesRegistryImagesInCheckedResumableWaves() throws {
 
     _ = try fleet.registry.proxy("/__reset")
     let journal = fleet.tmp.path + "/campaign"
-    let args = ["fleet", "fix", "--plan", planPath, "--journal", journal, "--rate", "60", "--jobs", "4"] + scope
+    // --rate keeps the campaign slow enough (it asks the registry little per image) for ten kills.
+    let args = ["fleet", "fix", "--plan", planPath, "--journal", journal, "--rate", "30", "--jobs", "4"] + scope
     var kills = 0, delay = 0.8
     let log = fleet.tmp.path + "/killed.log"
     while kills < 10 {

@@ -26,6 +26,10 @@ public struct ImageTransfer: Sendable {
                      progress: (any TransferProgress)? = nil) async throws -> StoredImage {
         let session = try store.beginWriteSession()
         let repo = Repository(reference)
+        if !naming, let local = try localManifest(reference, layers: layers) {
+            withExtendedLifetime(session) {}
+            return local
+        }
         let tagOrDigest = reference.digest?.description ?? reference.tag ?? ImageReference.defaultTag
         var (data, mediaType, digest) = try await client.manifest(repo, reference: tagOrDigest)
         if MediaType.indexes.contains(mediaType) {
@@ -63,6 +67,19 @@ public struct ImageTransfer: Sendable {
         return try store.load(descriptor, name: name)
     }
 
+    /// A digest reference whose manifest (and config, and layers when asked for) this store has
+    /// already: the content is what the digest says, so the registry need not be asked again (a
+    /// campaign reads each old and new image several times). Nil for anything else.
+    func localManifest(_ reference: ImageReference, layers: Bool) throws -> StoredImage? {
+        guard let digest = reference.digest, store.hasBlob(digest) else { return nil }
+        let data = try store.readBlob(digest)
+        guard let manifest = try? CanonicalJSON.decode(Manifest.self, from: data, what: "manifest \(digest)"),
+              let mediaType = manifest.mediaType, MediaType.manifests.contains(mediaType),
+              store.hasBlob(manifest.config.digest), !layers || manifest.layers.allSatisfy({ store.hasBlob($0.digest) }) else { return nil }
+        let descriptor = Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count))
+        return try store.load(descriptor, name: "\(reference.familiarName)@\(digest)")
+    }
+
     /// Pushes a stored image to `reference`: blobs first (skipping those the repository has,
     /// mounting from repositories they are known in), the manifest last — so the registry never
     /// holds a manifest naming a missing blob. The manifest is put by digest and by tag; a
@@ -73,6 +90,27 @@ public struct ImageTransfer: Sendable {
         let reference = reference.withDefaultTag
         let repo = Repository(reference)
         let blobs = [image.manifest.config] + image.manifest.layers
+        // Layers this store saw in the target repository (pulled from a manifest there, or pushed
+        // there) are not asked about: a rebase of an image in its own repository needs no request
+        // for them. Should the registry no longer have one, it refuses the manifest, and the push
+        // is done again asking about every blob.
+        let known = Set(image.manifest.layers.map(\.digest).filter { store.sources(of: $0).contains(repo.description) })
+        if !known.isEmpty {
+            do {
+                return try await push(image, blobs: blobs.filter { !known.contains($0.digest) }, known: known, to: reference, progress: progress)
+            } catch let e as RegistryError {
+                if case .unauthorized = e { throw e }
+                if case .denied = e { throw e }
+            }
+        }
+        return try await push(image, blobs: blobs, known: [], to: reference, progress: progress)
+    }
+
+    /// Pushes `blobs` (those of `image` not `known` to be in the repository), then the manifest.
+    func push(_ image: StoredImage, blobs: [Descriptor], known: Set<Digest>, to reference: ImageReference,
+              progress: (any TransferProgress)?) async throws -> Digest {
+        let repo = Repository(reference)
+        for d in known { progress?.finished(d, .existed) }
         // Blobs the registry just answered for (a HEAD found it, a mount created it): confirmed.
         let confirmed = Mutex<Set<Digest>>([])
         try await forEachBlob(blobs) { d in
@@ -99,10 +137,8 @@ public struct ImageTransfer: Sendable {
             throw RegistryError.badResponse("\(repo) does not show blob \(d.digest.short) after upload; the manifest was not pushed")
         }
         let mediaType = image.manifest.mediaType ?? image.descriptor.mediaType
-        try await client.putManifest(repo, reference: image.digest.description, data: image.manifestData, mediaType: mediaType)
-        if let tag = reference.tag {
-            try await client.putManifest(repo, reference: tag, data: image.manifestData, mediaType: mediaType)
-        }
+        // By tag when there is one (the registry then has it by digest too), else by digest.
+        try await client.putManifest(repo, reference: reference.tag ?? image.digest.description, data: image.manifestData, mediaType: mediaType)
         try store.recordSources(blobs.map(\.digest) + [image.digest], repository: repo.description)
         return image.digest
     }
