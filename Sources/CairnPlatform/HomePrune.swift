@@ -58,6 +58,9 @@ public struct HomePrune: Sendable {
         for entry in (try? FS.listDirectory(home + "/cache")) ?? [] {
             found.append((.caches, home + "/cache/" + entry, allCaches || !wanted.contains(entry)))
         }
+        // What `audit index` and campaigns read from registries (configs, SBOM layers): only
+        // re-read for images the inventory does not know yet, so it goes with --all-caches.
+        if FS.isDirectory(home + "/audit-cache") { found.append((.caches, home + "/audit-cache", allCaches)) }
         for dir in Kind.workDirectories.directories {
             for entry in (try? FS.listDirectory(home + "/" + dir)) ?? [] {
                 found.append((.workDirectories, home + "/" + dir + "/" + entry, !mounted.contains(home + "/" + dir + "/" + entry)))

@@ -168,7 +168,7 @@ struct Prune: AsyncParsableCommand {
         abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, work directories of killed builds.",
         discussion: "Examples:\n  cairn system df   (what prune would free)\n  cairn prune\n  cairn prune --all-caches")
 
-    @Flag(name: .customLong("all-caches"), help: "Also remove the build caches of images still in the store (the next build of each starts cold).")
+    @Flag(name: .customLong("all-caches"), help: "Also remove the build caches of images still in the store (the next build of each starts cold) and the registry blobs `audit index` keeps.")
     var allCaches = false
     @OptionGroup var storeOptions: StoreOptions
 
