@@ -65,9 +65,10 @@ struct FleetFix: AsyncParsableCommand {
         let store = try storeOptions.open()
         let directory = journal ?? cairnHome() + "/campaigns/" + selectionHash(store: store)
         let book = try CampaignJournal(directory: directory)
-        let campaignPlan = try book.savedPlan() ?? (try newPlan(inv, store: store))
+        let saved = try book.savedPlan()
+        let campaignPlan = try saved ?? (try newPlan(inv, store: store))
         if dryRun { return try printDryRun(campaignPlan) }
-        if try book.savedPlan() == nil { try book.save(campaignPlan) } else { progress("resuming the campaign in \(directory)") }
+        if saved == nil { try book.save(campaignPlan) } else { progress("resuming the campaign in \(directory)") }
         var settings = Campaign.Settings()
         settings.canary = try Self.count(canary, of: campaignPlan.steps.filter { $0.action != "rebuild" }.count)
         settings.maxFailuresPercent = maxPercent

@@ -107,14 +107,21 @@ struct CrashSafetyTests {
     /// end; measured: a 5 s sleep killed at 0.5 s was waited for 4.5 s.) Returns once no process
     /// has `trace` (an absolute path) in its command line: sandboxed children in other sessions
     /// die with their parent.
-    static func killed(_ command: [String], environment: [String: String]?, after delay: Double, trace: String) throws -> Bool {
+    /// With `log`, the command's output is kept there.
+    static func killed(_ command: [String], environment: [String: String]?, after delay: Double, trace: String, log: String? = nil) throws -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : try which(command[0]))
         p.arguments = Array(command.dropFirst())
         if let environment { p.environment = environment }
         p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        var output: FileHandle?
+        if let log {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        }
+        defer { try? output?.close() }
+        p.standardOutput = output ?? FileHandle.nullDevice
+        p.standardError = output ?? FileHandle.nullDevice
         try p.run()
         let deadline = Date().addingTimeInterval(delay)
         while p.isRunning && Date() < deadline { usleep(2_000) }

@@ -116,23 +116,8 @@ final class FleetFixture: @unchecked Sendable {
     /// Starts `cairn args`, SIGKILLs it after `delay` seconds (a campaign runs in one process);
     /// true when it was still running then. What it printed is kept in `log`.
     func killed(_ args: [String], after delay: Double, log: String) throws -> Bool {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: cairnBinary)
-        p.arguments = args
-        p.environment = ["CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        defer { try? out.close() }
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = Date().addingTimeInterval(delay)
-        while p.isRunning && Date() < deadline { usleep(2_000) }
-        let wasRunning = p.isRunning
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        return wasRunning
+        let environment = ["CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        return try CrashSafetyTests.killed([cairnBinary] + args, environment: environment, after: delay, trace: home, log: log)
     }
 
     func vulnerableImages() throws -> Set<String> {

@@ -48,11 +48,11 @@ public struct CampaignSites: Sendable {
     }
 
     /// The image `name@digest`: manifest and config only.
-    public func image(_ name: String, digest: String, at location: String, step: FixPlan.Step) async throws -> StoredImage {
+    public func image(_ name: String, digest: String, step: FixPlan.Step) async throws -> StoredImage {
         let ref = try ImageReference(parsing: name)
         let byDigest = ref.familiarName + "@" + digest
         guard let found = try await self.location(for: step).find(byDigest, layers: false) else {
-            throw CampaignError("\(byDigest) is not in the \(isRegistry(location) ? "registry" : "store") any more")
+            throw CampaignError("\(byDigest) is not in the \(isRegistry(step.location) ? "registry" : "store") any more")
         }
         return found.image
     }

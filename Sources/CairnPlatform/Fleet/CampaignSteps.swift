@@ -46,8 +46,8 @@ extension Campaign {
     /// The tag no longer names the planned digest: when it names the plan's fix of it (a killed
     /// run moved it before journalling), that is recorded and not redone; else it is left alone.
     func adoptOrRefuse(_ step: FixPlan.Step, target: String, current: String, wave: Int) async throws -> Outcome {
-        let old = try await sites.image(step.image, digest: step.digest, at: step.location, step: step)
-        let now = try await sites.image(target, digest: current, at: step.location, step: step)
+        let old = try await sites.image(step.image, digest: step.digest, step: step)
+        let now = try await sites.image(target, digest: current, step: step)
         let problems = CampaignCheck.problems(old: old, new: now, step: step, runImage: try await runImage(of: step))
         guard problems.isEmpty else {
             throw CampaignError("\(target) names \(Digest(current)?.short ?? current) since the plan, which is not the plan's fix of \(Digest(step.digest)?.short ?? step.digest) (\(problems.joined(separator: "; "))): left alone")
@@ -71,8 +71,8 @@ extension Campaign {
             if current != new {
                 problems.append("the tag names \(current ?? "nothing"), not \(new)")
             } else {
-                let old = try await sites.image(step.image, digest: step.digest, at: step.location, step: step)
-                let now = try await sites.image(o.target, digest: new, at: step.location, step: step)
+                let old = try await sites.image(step.image, digest: step.digest, step: step)
+                let now = try await sites.image(o.target, digest: new, step: step)
                 problems += CampaignCheck.problems(old: old, new: now, step: step, runImage: try await runImage(of: step))
             }
             let indexed = try inventory.indexedDigest(location: step.location, name: o.target)
