@@ -82,7 +82,8 @@ public struct ImageTransfer: Sendable {
 
     /// Pushes a stored image to `reference`: blobs first (skipping those the repository has,
     /// mounting from repositories they are known in), the manifest last — so the registry never
-    /// holds a manifest naming a missing blob. The manifest is put by digest and by tag; a
+    /// holds a manifest naming a missing blob. The manifest is put once, by tag (by digest when
+    /// the reference has no tag); a
     /// reference with neither tag nor digest means `:latest`, as everywhere in the ecosystem.
     /// - Returns: the manifest digest.
     @discardableResult
