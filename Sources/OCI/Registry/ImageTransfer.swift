@@ -82,9 +82,9 @@ public struct ImageTransfer: Sendable {
 
     /// Pushes a stored image to `reference`: blobs first (skipping those the repository has,
     /// mounting from repositories they are known in), the manifest last — so the registry never
-    /// holds a manifest naming a missing blob. The manifest is put once, by tag (by digest when
-    /// the reference has no tag); a
-    /// reference with neither tag nor digest means `:latest`, as everywhere in the ecosystem.
+    /// holds a manifest naming a missing blob. The manifest is put once, by tag (the registry then
+    /// has it by digest too); a reference with neither tag nor digest means `:latest`, as
+    /// everywhere in the ecosystem.
     /// - Returns: the manifest digest.
     @discardableResult
     public func push(_ image: StoredImage, to reference: ImageReference, progress: (any TransferProgress)? = nil) async throws -> Digest {
