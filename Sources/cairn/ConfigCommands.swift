@@ -12,12 +12,7 @@ struct CairnConfig {
     var defaultBuilder: String?
 
     static func load() throws -> CairnConfig {
-        guard let data = FileManager.default.contents(atPath: TrustConfig.path) else { return CairnConfig() }
-        let table: [String: TOMLValue]
-        do { table = try TOMLParser.parse(String(decoding: data, as: UTF8.self)) } catch {
-            throw CLIError("\(TrustConfig.path): not valid TOML: \(error)")
-        }
-        guard let value = table[defaultBuilderKey] else { return CairnConfig() }
+        guard let value = try TrustConfig.table()[defaultBuilderKey] else { return CairnConfig() }
         guard let name = value.string else { throw CLIError("\(TrustConfig.path): \(defaultBuilderKey) must be a string (an image name)") }
         return CairnConfig(defaultBuilder: name)
     }

@@ -34,13 +34,16 @@ struct TrustConfig {
 
     static var path: String { cairnHome() + "/config.toml" }
 
-    static func load() throws -> TrustConfig {
-        guard let data = FileManager.default.contents(atPath: path) else { return TrustConfig() }
-        let table: [String: TOMLValue]
-        do { table = try TOMLParser.parse(String(decoding: data, as: UTF8.self)) } catch {
+    /// The whole of config.toml (empty when there is none); every setting in it is read from here.
+    static func table() throws -> [String: TOMLValue] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+        do { return try TOMLParser.parse(String(decoding: data, as: UTF8.self)) } catch {
             throw CLIError("\(path): not valid TOML: \(error)")
         }
-        guard let trust = table["trust"] else { return TrustConfig() }
+    }
+
+    static func load() throws -> TrustConfig {
+        guard let trust = try table()["trust"] else { return TrustConfig() }
         guard let t = trust.table else { throw CLIError("\(path): trust must be a table") }
         var config = TrustConfig()
         if let sign = t["sign"] {

@@ -197,6 +197,10 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         let store = try ImageStore(root: tmp.path + "/store")
         let a = try #require(Digest("sha256:" + String(repeating: "a", count: 64)))
         let b = try #require(Digest("sha256:" + String(repeating: "b", count: 64)))
+        // A store from before the log: its JSON map (read once per process; nothing writes it now).
+        let old = try ImageStore(root: tmp.path + "/old")
+        try FileManager.default.createDirectory(atPath: tmp.path + "/old/.cairn", withIntermediateDirectories: true)
+        try #"{"\#(b)": ["reg.example/legacy/app"]}"#.write(toFile: tmp.path + "/old/.cairn/sources.json", atomically: true, encoding: .utf8)
         #expect(store.sources(of: a).isEmpty)
         try store.recordSources([a, b], repository: "reg.example/team/app")
         try store.recordSources([a], repository: "reg.example/team/app")  // no duplicate line
@@ -212,8 +216,9 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         try handle.close()
         #expect(store.sources(of: b) == ["reg.example/team/app", "reg.example/other/app"])
         #expect(store.sources(of: a) == ["reg.example/team/app", "reg.example/base/run"])
-        // A store from before the log: its JSON map is still read.
-        try #"{"\#(b)": ["reg.example/legacy/app"]}"#.write(toFile: tmp.path + "/store/.cairn/sources.json", atomically: true, encoding: .utf8)
-        #expect(store.sources(of: b) == ["reg.example/legacy/app", "reg.example/team/app", "reg.example/other/app"])
+        try old.recordSources([b], repository: "reg.example/team/app")
+        try old.recordSources([b], repository: "reg.example/legacy/app")  // known from the map: no line
+        #expect(old.sources(of: b) == ["reg.example/legacy/app", "reg.example/team/app"])
+        #expect(try String(contentsOfFile: tmp.path + "/old/.cairn/sources.log", encoding: .utf8).split(separator: "\n").count == 1)
     }
 }

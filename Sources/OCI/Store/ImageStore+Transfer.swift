@@ -66,21 +66,14 @@ extension ImageStore {
     /// Repositories (`registry/repository`) a blob is known to exist in, from earlier pulls and
     /// pushes: candidates for a cross-repository mount.
     public func sources(of digest: Digest) -> [String] {
-        var found: [String] = []
-        if let data = FileManager.default.contents(atPath: legacySourcesPath),
-           let map = try? JSONDecoder().decode([String: [String]].self, from: data) {
-            found = map[digest.description] ?? []
-        }
-        for repository in SourcesLog.repositories(of: digest.description, log: sourcesLogPath) where !found.contains(repository) {
-            found.append(repository)
-        }
-        return found
+        SourcesLog.map(log: sourcesLogPath, legacy: legacySourcesPath)[digest.description] ?? []
     }
 
     /// Remembers that `digests` exist in `repository` (`registry/repository`).
     public func recordSources(_ digests: [Digest], repository: String) throws {
         try withIndexLock {
-            let added = Set(digests.map(\.description)).filter { !SourcesLog.repositories(of: $0, log: sourcesLogPath).contains(repository) }
+            let known = SourcesLog.map(log: sourcesLogPath, legacy: legacySourcesPath)
+            let added = Set(digests.map(\.description)).filter { !(known[$0] ?? []).contains(repository) }
             guard !added.isEmpty else { return }
             try FileManager.default.createDirectory(atPath: root + "/.cairn", withIntermediateDirectories: true)
             let fd = open(sourcesLogPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
@@ -93,23 +86,34 @@ extension ImageStore {
     }
 }
 
-/// This process's view of each store's sources log: read once, then only what was appended
-/// since (a campaign looks blobs up thousands of times).
+/// This process's view of each store's sources: the older JSON map and the log, read once, then
+/// only what was appended to the log since (a campaign looks blobs up thousands of times).
 enum SourcesLog {
     struct State {
         var offset: UInt64 = 0
-        var map: [String: [String]] = [:]
+        /// The legacy map (read once: nothing writes it any more) and what the log added.
+        var legacy: [String: [String]]
+        var map: [String: [String]]
+        init(legacy: [String: [String]]) {
+            self.legacy = legacy
+            map = legacy
+        }
     }
     static let states = Mutex<[String: State]>([:])
 
-    /// The repositories the log at `path` records for `digest`.
-    static func repositories(of digest: String, log path: String) -> [String] {
+    /// Repositories by blob digest: the legacy map's first, then the log's.
+    static func map(log path: String, legacy: String) -> [String: [String]] {
         states.withLock { states in
-            var state = states[path] ?? State()
+            var state = states[path] ?? State(legacy: legacyMap(legacy))
             refresh(&state, path: path)
             states[path] = state
-            return state.map[digest] ?? []
+            return state.map
         }
+    }
+
+    static func legacyMap(_ path: String) -> [String: [String]] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+        return (try? JSONDecoder().decode([String: [String]].self, from: data)) ?? [:]
     }
 
     /// Reads the complete lines appended since `state.offset` (a torn last line waits).
@@ -120,7 +124,7 @@ enum SourcesLog {
         let size = lseek(fd, 0, SEEK_END)
         guard size >= 0 else { return }
         let end = UInt64(size)
-        if end < state.offset { state = State() }  // replaced by a shorter file
+        if end < state.offset { state = State(legacy: state.legacy) }  // replaced by a shorter file
         guard end > state.offset else { return }
         var data = [UInt8](repeating: 0, count: Int(end - state.offset))
         let got = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(state.offset)) }
