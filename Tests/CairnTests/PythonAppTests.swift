@@ -43,7 +43,7 @@ func flaskAppOnTheDebianStack() throws {
 
 /// Issue 41: Python apps laid out as their authors publish them, on the Debian stack — Poetry
 /// (`package-mode = false`, poetry.lock, a dev group), Pipenv (Pipfile.lock, a WSGI callable and
-/// no Procfile), uv (uv.lock, an ASGI app), a standard-library script, Django (collectstatic).
+/// no Procfile; a Pipfile alone, locked at build by pipenv; a lock older than its Pipfile refused), uv (uv.lock, an ASGI app), a standard-library script, Django (collectstatic).
 /// Each is built, served over loopback, and rebuilt with every installer's network cut off
 /// (proxies and indexes on a closed port): the virtualenv comes back from the cache and no
 /// installer runs. Dev dependencies (iniconfig) are in no image. A Python version the stack
@@ -66,6 +66,7 @@ func pythonAppsAsTheirAuthorsPublishThem() throws {
     let layouts: [(app: String, installed: String, page: String, package: String)] = [
         ("poetry", "poetry sync --only main --no-root", "Hello from Poetry, built by Cairn\n", "gunicorn"),
         ("pipenv", "Pipfile.lock: 1 packages of its default section", "Hello from Pipenv, built by Cairn\n", "gunicorn"),
+        ("pipenv-unlocked", "pipenv/bin/pipenv lock", "Hello from Pipenv, built by Cairn\n", "gunicorn"),
         ("uv", "uv sync --frozen --no-dev", "Hello from uv, built by Cairn\n", "uvicorn"),
         ("script", "Installing with none", "Hello from a plain script, built by Cairn\n", ""),
         ("django", "Django collectstatic: 1 static file copied", "Hello from Django, built by Cairn\n", "Django"),
@@ -99,6 +100,15 @@ func pythonAppsAsTheirAuthorsPublishThem() throws {
     let said = refused.stdout + refused.stderr
     #expect(said.contains(".python-version asks for Python 3.14; this stack has Python 3.11") && said.contains("--debian trixie"), "\(said)")
     #expect(!said.contains("Installing with"), "\(said)")
+
+    // A Pipfile changed after its lock was made is refused, as `pipenv install --deploy` does.
+    let stale = tmp.sub("stale")
+    _ = try sh("cp -a '\(apps)pipenv/.' '\(stale)/' && sed -i 's/^gunicorn = .*/gunicorn = \"==23.0.0\"/' '\(stale)/Pipfile'")
+    let outdated = try build("stale", stale)
+    #expect(outdated.status != 0, "\(outdated.stdout)")
+    let told = outdated.stdout + outdated.stderr
+    #expect(told.contains("Pipfile.lock (97c5b5) is out of date") && told.contains("Run `pipenv lock`"), "\(told)")
+    #expect(!told.contains("install --disable-pip-version-check"), "nothing is installed from a stale lock: \(told)")
 }
 
 /// What the refusal above advises, done: a stack on Debian 13 (trixie, Python 3.13) built with

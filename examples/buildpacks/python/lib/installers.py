@@ -1,21 +1,28 @@
 """The installer an app's files call for, and how each fills the virtualenv.
 
 Chosen by lock file first: uv.lock (uv), poetry.lock or `[tool.poetry]` (Poetry),
-Pipfile.lock (pip from the lock), requirements.txt (pip), a pyproject.toml/setup.py package
+Pipfile.lock (pip from the lock, after checking its `_meta` hash against the Pipfile as
+`pipenv install --deploy` does), a Pipfile alone (locked at build by pipenv, then as with a lock),
+requirements.txt (pip), a pyproject.toml/setup.py package
 (`pip install .`), PEP 621 `dependencies` of a project that is not a package (pip), else none
 (a standard-library app). Dev dependencies are never installed: Poetry `--only main`, uv
 `--no-dev`, Pipfile.lock's `default` section only.
 """
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
 # Installer versions, pinned so builds are reproducible; an app may ask for others.
 POETRY_VERSION = os.environ.get("BP_POETRY_VERSION", "2.5.1")
 UV_VERSION = os.environ.get("BP_UV_VERSION", "0.13.9")
+PIPENV_VERSION = os.environ.get("BP_PIPENV_VERSION", "2026.10.3")
 
 
 class BuildFailed(Exception):
@@ -48,10 +55,9 @@ def choose(app):
     if has("poetry.lock") or "poetry" in pyproject.get("tool", {}):
         return "poetry", ["pyproject.toml", "poetry.lock"]
     if has("Pipfile.lock"):
-        return "pipfile-lock", ["Pipfile.lock"]
+        return "pipfile-lock", ["Pipfile", "Pipfile.lock"]
     if has("Pipfile"):
-        raise BuildFailed("Pipfile has no Pipfile.lock beside it: run `pipenv lock` and add Pipfile.lock to the app "
-                          "(builds install from the lock file only, so that they are reproducible)")
+        return "pipenv-lock", ["Pipfile"]
     if has("requirements.txt"):
         return "pip-requirements", ["requirements.txt"]
     if "build-system" in pyproject or has("setup.py") or has("setup.cfg"):
@@ -82,14 +88,65 @@ def tool(layers, name, version, env):
     return exe
 
 
+# What plette (Pipenv's Pipfile model) puts in a Pipfile without a [[source]].
+DEFAULT_SOURCES = [{"name": "pypi", "url": "https://pypi.org/simple", "verify_ssl": True}]
+PIPFILE_SECTIONS = ("source", "packages", "dev-packages", "requires", "scripts", "pipfile", "pipenv")
+
+
+def pipfile_hashes(pipfile):
+    """The `_meta.hash.sha256` values a Pipfile.lock made from `pipfile` may carry: the one
+    Pipenv computes since 2026 (package names in PEP 503 form) and the one older Pipenv (plette's
+    `get_hash`) wrote with the names as spelled. sha256 of the sorted, compact JSON of the
+    sources, requires and package sections."""
+    raw = toml(pipfile)
+    canonical = lambda section: {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in section.items()}
+    hashes = []
+    for names in (canonical, lambda section: dict(section)):
+        data = {"_meta": {"sources": raw.get("source", DEFAULT_SOURCES), "requires": raw.get("requires", {})},
+                "default": names(raw.get("packages", {})), "develop": names(raw.get("dev-packages", {}))}
+        for category, values in raw.items():
+            if category not in PIPFILE_SECTIONS and category not in ("default", "develop"):
+                data[category] = names(values)
+        content = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        hashes.append(hashlib.sha256(content.encode("utf-8")).hexdigest())
+    return hashes
+
+
+def read_lock(app):
+    """Pipfile.lock, refused when it was not made from the Pipfile beside it."""
+    try:
+        lock = json.loads((app / "Pipfile.lock").read_text())
+        packages, recorded = lock["default"], lock["_meta"]["hash"]["sha256"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BuildFailed("Pipfile.lock: not a Pipenv lock file (%s missing or malformed)" % e)
+    if (app / "Pipfile").is_file():
+        expected = pipfile_hashes(app / "Pipfile")
+        if recorded not in expected:
+            raise BuildFailed("Pipfile.lock (%s) is out of date: the Pipfile's hash is %s. Run `pipenv lock` and add "
+                              "the new Pipfile.lock to the app (`pipenv install --deploy` refuses it too)"
+                              % (recorded[-6:], expected[0][-6:]))
+    return packages
+
+
+def pipenv_lock(app, layers, env):
+    """Locks the Pipfile with pipenv (installed into a cached build-only layer) in a scratch
+    directory, so the app keeps its files; returns the directory holding Pipfile.lock."""
+    pipenv = tool(layers, "pipenv", PIPENV_VERSION, env)
+    print("---> warning: no Pipfile.lock: pipenv resolves the Pipfile afresh (not reproducible; "
+          "add Pipfile.lock to the app)", flush=True)
+    scratch = Path(tempfile.mkdtemp(prefix="pipenv-lock-"))
+    shutil.copy(app / "Pipfile", scratch / "Pipfile")
+    penv = dict(env, PIPENV_PIPFILE=str(scratch / "Pipfile"), WORKON_HOME=str(scratch / "venvs"), PIPENV_NOSPIN="1",
+                PIPENV_YES="1", PIPENV_PYTHON=sys.executable, PIPENV_CACHE_DIR=str(layers / "pip-cache"))
+    penv.pop("VIRTUAL_ENV", None)
+    run([pipenv, "lock"], env=penv, quiet=True)
+    return scratch
+
+
 def pipfile_requirements(app, out):
     """Pipfile.lock's `default` packages as a hash-checked requirements file (what
     `pipenv requirements --hash` writes)."""
-    try:
-        lock = json.loads((app / "Pipfile.lock").read_text())
-        packages = lock["default"]
-    except (ValueError, KeyError) as e:
-        raise BuildFailed("Pipfile.lock: not a Pipenv lock file (%s)" % e)
+    packages = read_lock(app)
     lines = []
     for name, p in sorted(packages.items()):
         if "version" not in p or not p.get("hashes"):
@@ -112,12 +169,15 @@ def install(kind, app, layers, venv, env):
     elif kind == "pip-dependencies":
         deps = toml(app / "pyproject.toml")["project"]["dependencies"]
         run(pip + list(deps), env=env)
-    elif kind == "pipfile-lock":
+    elif kind in ("pipfile-lock", "pipenv-lock"):
+        locked = pipenv_lock(app, layers, env) if kind == "pipenv-lock" else app
         reqs = layers / "pipfile-requirements.txt"
-        count = pipfile_requirements(app, reqs)
+        count = pipfile_requirements(locked, reqs)
         print("---> Pipfile.lock: %d packages of its default section" % count, flush=True)
         run(pip + ["--require-hashes", "--no-deps", "-r", reqs], env=env)
         reqs.unlink()
+        if locked != app:
+            shutil.rmtree(locked, ignore_errors=True)
     elif kind == "poetry":
         poetry = tool(layers, "poetry", POETRY_VERSION, env)
         package_mode = toml(app / "pyproject.toml").get("tool", {}).get("poetry", {}).get("package-mode", True)
