@@ -22,11 +22,18 @@ public struct BuildRunner {
     /// Brings an image the build needs and only learns of while it runs (a run image an image
     /// extension switches to) into the store, as the platform's pull policy says.
     public var fetch: (String) async throws -> Void = { _ in }
+    /// Where the build's work directory goes when the build is done: removed in the background
+    /// when set (the caller waits for it before it exits), else before `build` returns.
+    public var removals: BackgroundRemovals?
 
     public init(store: ImageStore, home: String, log: @escaping (String) -> Void) {
         self.store = store
         self.home = home
         self.log = log
+    }
+
+    func removeWorkDirectory(_ path: String) {
+        if let removals { removals.remove(path) } else { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// Mount points every builder root gets.
@@ -89,9 +96,9 @@ public struct BuildRunner {
     /// Runs the build; returns the image on success. A builder with image extensions is driven
     /// phase by phase (the creator does not extend images); others through its creator.
     public func build(_ request: BuildRequest) async throws -> StoredImage {
-        var context = try prepare(request)
+        var context = try Trace.step("build: prepare") { try prepare(request) }
         context.deadline = request.timeout.map { .now + $0.limit }
-        defer { try? FileManager.default.removeItem(atPath: context.work) }
+        defer { removeWorkDirectory(context.work) }
         if try hasExtensions(context) { return try await buildInPhases(context) }
         var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", request.appDirectory, "-layers", "/layers",
                            "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
@@ -99,9 +106,9 @@ public struct BuildRunner {
         if context.customOrder { creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"] }
         creatorArgs += context.exportArguments + (request.previousImage.map { ["-previous-image", $0] } ?? [])
         creatorArgs.append(request.image)
-        try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil)
+        try Trace.step("build: creator") { try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil) }
         try copySBOMs(context)
-        return try importExported(request.image, from: context.layout)
+        return try Trace.step("build: import") { try importExported(request.image, from: context.layout) }
     }
 
     /// Checks the request, unpacks the builder, makes the work directories (workspace with a copy

@@ -7,7 +7,7 @@ import Trust
 /// `cairn build --sign`: the image Cairn made, signed (cosign's `.sig`), with its SLSA
 /// provenance and its merged SBOM as signed in-toto attestations (`.att`), beside it in the
 /// store; `cairn push` carries them to the registry.
-public struct BuildSigner {
+public struct BuildSigner: Sendable {
     public var store: ImageStore
     public var key: SigningKey
     /// CAIRN_HOME: where the builder is unpacked (its buildpack.toml files name dependencies).
@@ -19,20 +19,61 @@ public struct BuildSigner {
         self.home = home
     }
 
-    /// Signs and attests `app`; returns one line per artifact written.
-    public func sign(request: BuildRequest, app: StoredImage, started: Date, finished: Date) async throws -> [String] {
-        let builder = try store.resolve(request.builder)
-        let runImage = try? app.lifecycleMetadata()?.runImage
-        let runName = runImage?.image ?? request.runImage
-        let runDigest = runName.flatMap { try? store.resolve($0).digest }
-        var provenance = BuildProvenance(request: request, app: app, builder: builder, runImage: runName.map { ($0, runDigest) },
+    /// What signing needs that does not depend on the image built, found while the build runs
+    /// (`prepare` in a task beside it): the builder, its unpacked root, the source's identity,
+    /// the run image the build is expected to use and its digest.
+    public struct Preparation: Sendable {
+        var builder: StoredImage
+        var builderRoot: String?
+        var source: SourceIdentity.Found
+        var runImage: (name: String, digest: Digest)?
+    }
+
+    public func prepare(request: BuildRequest, started: Date = Date()) async throws -> Preparation {
+        try await Trace.step("sign: prepare") {
+            let builder = try store.resolve(request.builder)
+            let root = try home.map { try RootfsCache(home: $0).rootfs(of: builder, in: store, log: { _ in }) }
+            let runName = try request.runImage ?? BuilderCreator.runImage(of: builder)
+            let run = runName.flatMap { name in (try? store.resolve(name)).map { (name, $0.digest) } }
+            let ready = Preparation(builder: builder, builderRoot: root, source: try SourceIdentity.of(request.appPath), runImage: run)
+            // A rehearsal: the artifacts made (not stored) for the builder image as if it were
+            // the app. The first pass through this code costs several ms of one-time runtime
+            // work (lazy symbol binding, protocol conformance lookups, type metadata, the crypto
+            // library's setup) and the second a fraction of it: paid here, while the build runs
+            // on the other core, it is not paid again when the real image is waited for.
+            _ = try await artifacts(request: request, app: builder, started: started, finished: started, prepared: ready)
+            return ready
+        }
+    }
+
+    /// Signs and attests `app`; returns one line per artifact written. `prepared`: what
+    /// `prepare` found before the build ended (found now when nil).
+    public func sign(request: BuildRequest, app: StoredImage, started: Date, finished: Date, prepared: Preparation? = nil) async throws -> [String] {
+        var ready = prepared
+        if ready == nil { ready = try await prepare(request: request, started: started) }
+        guard let ready else { return [] }
+        let (writes, repository, done) = try await Trace.step("sign: artifacts") { try await artifacts(request: request, app: app, started: started, finished: finished, prepared: ready) }
+        try await Trace.step("sign: store") { try await StoreSignatures(store: store).putAll(repository: repository, writes) }
+        return done
+    }
+
+    /// The signature and attestations of `app`, made, not stored; their repository; a line each.
+    func artifacts(request: BuildRequest, app: StoredImage, started: Date, finished: Date, prepared ready: Preparation) async throws
+        -> (writes: [ArtifactWrite], repository: String, done: [String]) {
+        let runName = (try? app.lifecycleMetadata()?.runImage)?.image ?? request.runImage
+        // The run image the build used: the one resolved beforehand unless the build chose
+        // another (an image extension may).
+        let runDigest = runName.flatMap { name in
+            ready.runImage.flatMap { $0.name == name ? $0.digest : nil } ?? (try? store.resolve(name))?.digest
+        }
+        var provenance = BuildProvenance(request: request, app: app, builder: ready.builder, runImage: runName.map { ($0, runDigest) },
                                          started: started, finished: finished)
-        provenance.builderRoot = try home.map { try RootfsCache(home: $0).rootfs(of: builder, in: store, log: { _ in }) }
+        provenance.builderRoot = ready.builderRoot
+        provenance.source = ready.source
         let used = app.config.config?.labels?[CNBLabel.buildMetadata]
             .flatMap { try? JSONDecoder().decode(BuildProvenance.UsedModules.self, from: Data($0.utf8)) }?.buildpacks ?? []
         let dependencies = used.flatMap { provenance.dependencies(of: $0.id, $0.version) }
         let repository = try ImageReference(parsing: app.name ?? request.image).fullName
-        let location = StoreSignatures(store: store)
         var done = ["signature \(repository):\(Cosign.signatureTag(for: app.digest))"]
         var predicates = [(type: Attestation.slsaProvenance, predicate: try provenance.predicate())]
         done.append("SLSA provenance attestation \(repository):\(Attestation.tag(for: app.digest))")
@@ -41,8 +82,8 @@ public struct BuildSigner {
             predicates.append((Attestation.cycloneDX, try SBOMReader.mergedCycloneDX(documents, name: repository, dependencies: dependencies)))
             done.append("CycloneDX SBOM attestation (\(documents.count) documents merged, \(dependencies.count) buildpack dependencies)")
         }
-        try await location.signAndAttest(repository: repository, digest: app.digest, predicates: predicates, key: key)
-        return done
+        let writes = try await StoreSignatures.snapshot(of: store).signAndAttestWrites(repository: repository, digest: app.digest, predicates: predicates, key: key)
+        return (writes, repository, done)
     }
 }
 

@@ -23,6 +23,8 @@ public struct BuildProvenance {
     /// The builder's unpacked root, where each buildpack's buildpack.toml names the dependencies
     /// it downloads (`[[metadata.dependencies]]`, as Paketo's buildpacks list them).
     public var builderRoot: String?
+    /// The source's identity when found beforehand (`BuildSigner.prepare`); read now when nil.
+    public var source: SourceIdentity.Found?
 
     public init(request: BuildRequest, app: StoredImage, builder: StoredImage, runImage: (name: String, digest: Digest?)?,
                 started: Date, finished: Date) {
@@ -58,10 +60,9 @@ public struct BuildProvenance {
 
     func externalParameters() throws -> [String: Any] {
         var source: [String: Any] = ["path": request.appPath]
-        if let git = SourceIdentity.git(request.appPath) {
-            source["git"] = git
-        } else {
-            source["digest"] = ["sha256": try SourceIdentity.treeDigest(request.appPath)]
+        switch try self.source ?? SourceIdentity.of(request.appPath) {
+        case .git(let git): source["git"] = git
+        case .digest(let sha256): source["digest"] = ["sha256": sha256]
         }
         var out: [String: Any] = [
             "source": source,
@@ -144,8 +145,19 @@ public struct BuildProvenance {
     }
 }
 
-/// Where the source came from: a git checkout's commit and remote, else a digest of the tree.
-enum SourceIdentity {
+/// Where the source came from: a git checkout's commit and remote, else a digest of the tree
+/// (of the file, for a zip or jar app).
+public enum SourceIdentity {
+    public enum Found: Sendable {
+        case git([String: String])
+        case digest(String)
+    }
+
+    static func of(_ path: String) throws -> Found {
+        if let git = git(path) { return .git(git) }
+        return .digest(FS.isDirectory(path) ? try treeDigest(path) : try fileDigest(path))
+    }
+
     /// `commit` and `remote` (credentials in the URL removed) when `path` is a git checkout.
     static func git(_ path: String) -> [String: String]? {
         guard FileManager.default.fileExists(atPath: path + "/.git"),

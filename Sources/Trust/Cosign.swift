@@ -40,6 +40,16 @@ public enum Cosign {
         "\(digest.algorithm)-\(digest.encoded).sig"
     }
 
+    /// The image a stored name is about when its tag is one of the tag schema's: cosign's
+    /// `sha256-<hex>.sig` and `.att`, or the referrers fallback tag `sha256-<hex>`; else nil.
+    public static func subject(ofStoredName name: String) -> Digest? {
+        guard let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") else { return nil }
+        var tag = name[name.index(after: colon)...]
+        for suffix in [".sig", ".att"] where tag.hasSuffix(suffix) { tag = tag.dropLast(suffix.count) }
+        guard tag.hasPrefix("sha256-"), let digest = Digest("sha256:" + tag.dropFirst(7)) else { return nil }
+        return digest
+    }
+
     /// The simple-signing payload for `digest` in `repository` (`registry/name`), key order and
     /// spacing as cosign writes it.
     public static func payload(repository: String, digest: Digest) -> Data {

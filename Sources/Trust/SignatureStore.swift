@@ -106,8 +106,14 @@ extension SignatureLocation {
     /// The signature and the statements about `digest` in one write (a build's: the store
     /// syncs its blob directory and rewrites its index once, not once per artifact).
     public func signAndAttest(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws {
+        try await putAll(repository: repository, try await signAndAttestWrites(repository: repository, digest: digest, predicates: predicates, key: key))
+    }
+
+    /// What `signAndAttest` stores, made but not stored.
+    public func signAndAttestWrites(repository: String, digest: Digest, predicates: [(type: String, predicate: Data)], key: SigningKey) async throws
+        -> [ArtifactWrite] {
         let signature = try await signatureWrite(repository: repository, digest: digest, key: key).write
-        try await putAll(repository: repository, [signature, try await attestationWrite(repository: repository, digest: digest, predicates: predicates, key: key)])
+        return [signature, try await attestationWrite(repository: repository, digest: digest, predicates: predicates, key: key)]
     }
 
     func signatureWrite(repository: String, digest: Digest, key: SigningKey) async throws -> (write: ArtifactWrite, payload: Data) {
@@ -148,13 +154,31 @@ extension SignatureLocation {
 /// Signatures in a Cairn image store: an artifact is a manifest named `<repository>:<tag>`.
 public struct StoreSignatures: SignatureLocation {
     public let store: ImageStore
+    /// The store's names as read once (`snapshot`), for a run of lookups that would each decode
+    /// index.json again (it grows by two names per signed image); nil: read at each lookup.
+    let names: [String: Descriptor]?
 
-    public init(store: ImageStore) { self.store = store }
+    public init(store: ImageStore) {
+        self.store = store
+        names = nil
+    }
+
+    /// Lookups answered from the names the store has now.
+    public static func snapshot(of store: ImageStore) throws -> StoreSignatures {
+        StoreSignatures(store: store, names: Dictionary(try store.images(), uniquingKeysWith: { first, _ in first }))
+    }
+
+    init(store: ImageStore, names: [String: Descriptor]?) {
+        self.store = store
+        self.names = names
+    }
 
     public func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)? {
         let wanted = try ImageStore.storedName(repository + ":" + tag)
-        guard let entry = try store.images().first(where: { $0.name == wanted }) else { return nil }
-        return (try store.readBlob(entry.descriptor.digest), { [store] d in try store.readBlob(d.digest) })
+        guard let digest = try names.map({ $0[wanted]?.digest }) ?? store.images().first(where: { $0.name == wanted })?.descriptor.digest else {
+            return nil
+        }
+        return (try store.readBlob(digest), { [store] d in try store.readBlob(d.digest) })
     }
 
     public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {
@@ -164,10 +188,14 @@ public struct StoreSignatures: SignatureLocation {
     /// Every blob of every artifact, then every name in one index update.
     public func putAll(repository: String, _ artifacts: [ArtifactWrite]) async throws {
         let session = try store.beginWriteSession()
+        // One writeBlobs call: the blob directory is synced once for all of them.
+        let blobs = artifacts.map { a in [(a.config, MediaType.ociConfig)] + a.blobs.map { ($0.0, $0.1) } + [(a.manifest, MediaType.ociManifest)] }
+        let written = try store.writeBlobs(blobs.flatMap { $0 })
         var names: [(descriptor: Descriptor, reference: String)] = []
-        for a in artifacts {
-            let written = try store.writeBlobs([(a.config, MediaType.ociConfig)] + a.blobs.map { ($0.0, $0.1) } + [(a.manifest, MediaType.ociManifest)])
-            names.append((written[written.count - 1], try ImageStore.storedName(repository + ":" + a.tag)))
+        var end = 0
+        for (a, group) in zip(artifacts, blobs) {
+            end += group.count
+            names.append((written[end - 1], try ImageStore.storedName(repository + ":" + a.tag)))
         }
         try store.tag(names)
         withExtendedLifetime(session) {}

@@ -79,7 +79,7 @@ struct Build: AsyncParsableCommand {
             // and cairn's own output go to stderr (the descriptor is moved, children inherit it).
             let result = quiet || format == .json ? ResultOutput.separated() : ResultOutput.standard
             // The key is read before the build: a missing key is said before minutes of work.
-            let signingKey = try TrustConfig.signingKey(flag: sign, key: key)
+            let signingKey = try Trace.step("signing key") { try TrustConfig.signingKey(flag: sign, key: key) }
             try checkNames()
             let limit = try timeout.map { text in
                 guard let d = GoDuration.parse(text), d > .zero else {
@@ -121,12 +121,19 @@ struct Build: AsyncParsableCommand {
             }
             let started = Date()
             var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
+            // The work directory goes while the image is signed; waited for before exit.
+            let removals = BackgroundRemovals()
+            defer { removals.wait() }
+            runner.removals = removals
             runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
-            let built = try await runner.build(request)
+            // What signing needs from before the build is found while the build runs.
+            let signer = signingKey.map { BuildSigner(store: store, key: $0, home: cairnHome()) }
+            let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request, started: started) } }
+            let built = try await Trace.step("build") { try await runner.build(request) }
             for tag in tags { try store.tag(built.descriptor, as: tag) }
             let seconds = Date().timeIntervalSince(started)
             FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description, seconds).utf8))
-            try await afterBuild(built, request: request, signingKey: signingKey, started: started, store: store)
+            try await Trace.step("after build") { try await afterBuild(built, request: request, signer: signer, preparing: preparing, started: started, store: store) }
             if format == .json {
                 try result.write(jsonObject: ["image": built.name ?? image, "digest": built.digest.description, "tags": tags,
                                               "seconds": (seconds * 10).rounded() / 10, "signed": signingKey != nil, "published": publish])
@@ -137,10 +144,11 @@ struct Build: AsyncParsableCommand {
     }
 
     /// Signing and publishing, when asked for.
-    func afterBuild(_ built: StoredImage, request: BuildRequest, signingKey: SigningKey?, started: Date, store: ImageStore) async throws {
-            if let signingKey {
-                let lines = try await BuildSigner(store: store, key: signingKey, home: cairnHome())
-                    .sign(request: request, app: built, started: started, finished: Date())
+    func afterBuild(_ built: StoredImage, request: BuildRequest, signer: BuildSigner?, preparing: Task<BuildSigner.Preparation, any Error>?,
+                    started: Date, store: ImageStore) async throws {
+            if let signer {
+                let finished = Date()
+                let lines = try await signer.sign(request: request, app: built, started: started, finished: finished, prepared: try await preparing?.value)
                 for line in lines { FileHandle.standardError.write(Data("[cairn] Wrote \(line)\n".utf8)) }
             }
             if publish {

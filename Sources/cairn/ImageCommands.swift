@@ -176,12 +176,13 @@ struct Prune: AsyncParsableCommand {
         try await reportingErrors {
             let store = try storeOptions.open()
             var home = HomePrune.Result()
-            let blobs = try store.prune { reachable in
+            let blobs = try store.prune(subjectOf: Cosign.subject(ofStoredName:)) { reachable in
                 // Names read under the lock: an image a build just finished keeps its cache.
                 let names = try store.images().map(\.name)
                 home = try HomePrune(home: cairnHome(), allCaches: allCaches).prune(reachable: reachable, names: names)
             }
             print("Removed \(blobs.removedBlobs) blobs, freed \(formatBytes(blobs.freedBytes))")
+            if blobs.removedNames > 0 { print("Removed \(blobs.removedNames) signature and attestation names of images no name reaches any more") }
             print("Removed \(home.roots) unpacked roots, \(home.caches) build caches, \(home.workDirectories) work directories, freed \(formatBytes(home.freedBytes))")
         }
     }

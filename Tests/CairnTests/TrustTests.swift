@@ -296,3 +296,26 @@ func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
     // The key file is never echoed: not its PEM, not the password.
     #expect(!(wrong.stderr + missing.stderr).contains("BEGIN") && !wrong.stderr.contains("wrong\n"))
 }
+
+/// A signature is about one digest: once no name reaches that image (rebuilt under the same
+/// name, or removed), `cairn prune` removes its `.sig` name, so index.json does not grow by a
+/// name per signed rebuild forever; the current image's signature stays and verifies.
+@Test func pruneRemovesSignaturesOfImagesNoNameReaches() throws {
+    let t = try TrustHome()
+    let src = t.tmp.sub("src")
+    try writeFile(src + "/a.txt", "one\n")
+    #expect(try t.cairn(["import", "--quiet", src, "app:1"]).status == 0)
+    #expect(try t.cairn(["sign", "app:1", "--key", t.key]).status == 0)
+    try writeFile(src + "/a.txt", "two\n")
+    #expect(try t.cairn(["import", "--quiet", src, "app:1"]).status == 0)
+    #expect(try t.cairn(["sign", "app:1", "--key", t.key]).status == 0)
+    let names = { try t.cairn(["images", "--all"]).stdout.split(separator: "\n").filter { $0.contains(".sig") }.count }
+    #expect(try names() == 2)
+    let pruned = try t.cairn(["prune"])
+    #expect(pruned.status == 0 && pruned.stdout.contains("Removed 1 signature and attestation names"), "\(pruned.stdout)\(pruned.stderr)")
+    #expect(try names() == 1)
+    let verified = try t.cairn(["verify", "app:1", "--key", t.pub])
+    #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+    // Pruning again removes nothing more.
+    #expect(try !t.cairn(["prune"]).stdout.contains("signature and attestation names"))
+}

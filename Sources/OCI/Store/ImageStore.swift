@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -30,6 +31,8 @@ public struct StoredImage: Sendable {
 public struct PruneResult: Sendable, Hashable {
     public var removedBlobs: Int
     public var freedBytes: Int64
+    /// Names of artifacts about images no name reaches any more (see `ImageStore.prune`).
+    public var removedNames = 0
 }
 
 /// Cairn's local image store: an OCI image layout directory (image-layout.md). Blobs are shared
@@ -45,6 +48,9 @@ public final class ImageStore: @unchecked Sendable {
     let tempDirectory: String
     let gcLock: FileLock
     private let indexLock: FileLock
+    /// index.json's bytes as last read and their decoding: a command reads the index many times
+    /// (each resolve, each name lookup, each tag) and decoding it costs ~10 µs per name.
+    private let lastIndex = Mutex<(data: Data, index: ImageIndex)?>(nil)
 
     /// Opens the store at `root`, creating an empty layout if the directory is new or empty.
     /// - Throws: `OCIError.invalidLayout` when `root` holds something that is not an OCI layout.
@@ -154,7 +160,13 @@ public final class ImageStore: @unchecked Sendable {
     /// index.json as it is now.
     public func index() throws -> ImageIndex {
         let path = root + "/index.json"
-        return try CanonicalJSON.decode(ImageIndex.self, from: try FS.read(path), what: path)
+        let data = try FS.read(path)
+        // Compared by content, not by inode or time stamps (which another writer's rename can
+        // repeat within a clock tick): reading and comparing the bytes costs far less than decoding.
+        if let hit = lastIndex.withLock({ $0.flatMap { $0.data == data ? $0.index : nil } }) { return hit }
+        let decoded = try CanonicalJSON.decode(ImageIndex.self, from: data, what: path)
+        lastIndex.withLock { $0 = (data, decoded) }
+        return decoded
     }
 
     /// The name under which `reference` is recorded: the familiar form with a tag
@@ -291,10 +303,11 @@ public final class ImageStore: @unchecked Sendable {
 
     // MARK: Prune
 
-    /// Every blob a name in index.json reaches: manifests, indexes, configs, layers, subjects.
-    public func reachableDigests() throws -> Set<Digest> {
+    /// Every blob a name in index.json reaches (or the given entries): manifests, indexes,
+    /// configs, layers, subjects.
+    public func reachableDigests(from entries: [Descriptor]? = nil) throws -> Set<Digest> {
         var reachable = Set<Digest>()
-        var queue = try index().manifests
+        var queue = try entries ?? index().manifests
         while let d = queue.popLast() {
             guard reachable.insert(d.digest).inserted, hasBlob(d.digest) else { continue }
             if MediaType.indexes.contains(d.mediaType) {
@@ -312,10 +325,16 @@ public final class ImageStore: @unchecked Sendable {
     /// Removes every blob no name in index.json reaches, and stale temp files. `alsoWhileLocked`
     /// runs after, still under the store's exclusive lock (no build or other write in progress),
     /// with the manifest digests names reach: for caches kept beside the store.
-    public func prune(alsoWhileLocked: ((Set<Digest>) throws -> Void)? = nil) throws -> PruneResult {
+    ///
+    /// `subjectOf` says which names are artifacts about another image (a signature's
+    /// `sha256-<hex>.sig` tag: that image's digest); such a name is removed first when no other
+    /// name reaches its subject any more (the image was rebuilt or removed), so signatures of
+    /// images long gone do not pile up in index.json.
+    public func prune(subjectOf: ((String) -> Digest?)? = nil, alsoWhileLocked: ((Set<Digest>) throws -> Void)? = nil) throws -> PruneResult {
         try gcLock.withLock(exclusive: true) {
-            let reachable = try reachableDigests()
             var result = PruneResult(removedBlobs: 0, freedBytes: 0)
+            if let subjectOf { result.removedNames = try removeOrphanedArtifacts(subjectOf) }
+            let reachable = try reachableDigests()
             let blobsRoot = root + "/blobs"
             for algorithm in try FS.listDirectory(blobsRoot) {
                 for encoded in try FS.listDirectory(blobsRoot + "/" + algorithm) {
@@ -333,5 +352,19 @@ public final class ImageStore: @unchecked Sendable {
             try alsoWhileLocked?(reachable)
             return result
         }
+    }
+
+    /// Removes the artifact names (see `prune`) whose subject no other name reaches; their count.
+    func removeOrphanedArtifacts(_ subjectOf: (String) -> Digest?) throws -> Int {
+        var removed = 0
+        try updateIndex { index in
+            let name = { (d: Descriptor) in d.annotations?[Annotation.refName] ?? "" }
+            let subjects = index.manifests.map { subjectOf(name($0)) }
+            let reachable = try reachableDigests(from: zip(index.manifests, subjects).filter { $0.1 == nil }.map(\.0))
+            let kept = zip(index.manifests, subjects).filter { $0.1.map(reachable.contains) ?? true }.map(\.0)
+            removed = index.manifests.count - kept.count
+            index.manifests = kept
+        }
+        return removed
     }
 }
