@@ -81,14 +81,14 @@ let package = Package(
         // Running processes in root filesystems: bubblewrap for builds, runc for `cairn run`.
         .target(
             name: "Sandbox",
-            dependencies: ["Processes"],
+            dependencies: ["Processes", "CairnBasics"],
             swiftSettings: strictSettings
         ),
         // Image extensions applied: extension Dockerfiles over overlay layers of an unpacked
         // image, RUN in runc, deterministic layers (DESIGN.md, Extend/).
         .target(
             name: "Extend",
-            dependencies: ["Buildpacks", "OCI", "Sandbox", "CCairn"],
+            dependencies: ["Buildpacks", "OCI", "Sandbox", "CCairn", "CairnBasics"],
             swiftSettings: strictSettings
         ),
         // The audit inventory: its database (SQLite through GRDB, or PostgreSQL through
@@ -97,6 +97,7 @@ let package = Package(
         .target(
             name: "Inventory",
             dependencies: [
+                "CairnBasics",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's column functions, for stepping whole-fleet answers in place.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -112,7 +113,7 @@ let package = Package(
         .target(
             name: "Trust",
             dependencies: [
-                "OCI", .product(name: "Crypto", package: "swift-crypto"),
+                "OCI", "CairnBasics", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: strictSettings
@@ -134,7 +135,7 @@ let package = Package(
         // The launcher in every app image: Glibc only, no Foundation, linked statically.
         .executableTarget(
             name: "launcher",
-            dependencies: ["CNBCore"],
+            dependencies: ["CNBCore", "CairnBasics"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OCI
 
 /// What a run image rebase does to the packages dpkg records in the run image layers: a rebase
@@ -48,18 +49,17 @@ public struct PackageDiff: Codable, Hashable, Sendable {
 
 /// The package lists of run image layer stacks already read, shared by the rebases of one
 /// command: a fleet on one run image reads its layers once.
-public final class PackageLists: @unchecked Sendable {
-    private let lock = NSLock()
-    private var known: [[Digest]: [SBOMDocument.Component]] = [:]
+public final class PackageLists: Sendable {
+    private let known = Mutex<[[Digest]: [SBOMDocument.Component]]>([:])
 
     public init() {}
 
     func packages(in layers: [Descriptor], store: ImageStore) throws -> [SBOMDocument.Component] {
         let key = layers.map(\.digest)
-        if let found = lock.withLock({ known[key] }) { return found }
+        if let found = known.withLock({ $0[key] }) { return found }
         var reader = DpkgStatusReader(store: store)
         let packages = try reader.packages(in: layers)
-        lock.withLock { known[key] = packages }
+        known.withLock { $0[key] = packages }
         return packages
     }
 }

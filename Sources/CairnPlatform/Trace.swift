@@ -32,11 +32,25 @@ public enum Trace {
 }
 
 /// Directories removed on another thread while the command goes on (a build's work directory
-/// while the image is signed); `wait` before the process exits, so nothing is left behind.
+/// while the image is signed); `during` waits for them before it returns or throws, so nothing
+/// is left behind.
 public final class BackgroundRemovals: Sendable {
     let group = DispatchGroup()
 
-    public init() {}
+    init() {}
+
+    /// Runs `body` with a removal queue, then waits (without blocking a thread) for its removals.
+    public static func during<T>(_ body: (BackgroundRemovals) async throws -> T) async throws -> T {
+        let removals = BackgroundRemovals()
+        do {
+            let value = try await body(removals)
+            await removals.finished()
+            return value
+        } catch {
+            await removals.finished()
+            throw error
+        }
+    }
 
     public func remove(_ path: String) {
         DispatchQueue.global().async(group: group) {
@@ -44,5 +58,7 @@ public final class BackgroundRemovals: Sendable {
         }
     }
 
-    public func wait() { group.wait() }
+    func finished() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in group.notify(queue: .global()) { done.resume() } }
+    }
 }

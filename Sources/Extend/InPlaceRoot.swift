@@ -1,3 +1,4 @@
+import CairnBasics
 import CCairn
 import FoundationEssentials
 import OCI
@@ -66,7 +67,7 @@ final class InPlaceRoot: ExtendWorkspace {
         var path = command[0]
         if !path.contains("/") {
             let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/bin:/bin"
-            path = searchPath.split(separator: ":").map { "\($0)/\(command[0])" }.first { access($0, X_OK) == 0 } ?? command[0]
+            path = CairnBasics.searchPath(command[0], in: searchPath) ?? command[0]
         }
         let cArgs = command.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup($0) } + [nil]

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The audit inventory: what every indexed image is made of, the advisories imported, and which
 /// package versions they affect (kept up to date on every write).
@@ -327,10 +328,9 @@ public final class Inventory: Sendable {
 }
 
 /// Package ids by package, shared by the writes of one Inventory; filled only after a commit.
-final class PackageIDCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ids: [PackageRecord: Int64] = [:]
+final class PackageIDCache: Sendable {
+    private let ids = Mutex<[PackageRecord: Int64]>([:])
 
-    func get(_ p: PackageRecord) -> Int64? { lock.withLock { ids[p] } }
-    func merge(_ fresh: [PackageRecord: Int64]) { lock.withLock { ids.merge(fresh) { a, _ in a } } }
+    func get(_ p: PackageRecord) -> Int64? { ids.withLock { $0[p] } }
+    func merge(_ fresh: [PackageRecord: Int64]) { ids.withLock { $0.merge(fresh) { a, _ in a } } }
 }

@@ -1,3 +1,4 @@
+import CairnBasics
 import FoundationEssentials
 import Processes
 
@@ -22,12 +23,10 @@ public enum SandboxError: Error, CustomStringConvertible, Sendable {
 
 /// Finds an executable on PATH.
 public func findExecutable(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-    for dir in (environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(separator: ":") {
-        let path = "\(dir)/\(name)"
-        if access(path, X_OK) == 0 { return path }
-    }
-    for dir in ["/usr/sbin", "/sbin"] where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
-    return nil
+    // Host tools: an empty PATH entry (the working directory) is not searched; the sbin
+    // directories are, last, since a non-root PATH often lacks them.
+    searchPath(name, in: (environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") + ":/usr/sbin:/sbin",
+               emptyIsCurrent: false)
 }
 
 /// A bind mount into the sandbox.

@@ -120,25 +120,25 @@ struct Build: AsyncParsableCommand {
                 _ = try await checkBuildpackages(given, store: store, policy: try TrustPolicy.load(policy))
             }
             let started = Date()
-            var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
-            // The work directory goes while the image is signed; waited for before exit.
-            let removals = BackgroundRemovals()
-            defer { removals.wait() }
-            runner.removals = removals
-            runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
-            // What signing needs from before the build is found while the build runs.
-            let signer = signingKey.map { BuildSigner(store: store, key: $0, home: cairnHome()) }
-            let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request, started: started) } }
-            let built = try await Trace.step("build") { try await runner.build(request) }
-            for tag in tags { try store.tag(built.descriptor, as: tag) }
-            let seconds = Date().timeIntervalSince(started)
-            FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description, seconds).utf8))
-            try await Trace.step("after build") { try await afterBuild(built, request: request, signer: signer, preparing: preparing, started: started, store: store) }
-            if format == .json {
-                try result.write(jsonObject: ["image": built.name ?? image, "digest": built.digest.description, "tags": tags,
-                                              "seconds": (seconds * 10).rounded() / 10, "signed": signingKey != nil, "published": publish])
-            } else {
-                result.write(built.digest.description)
+            // The work directory goes while the image is signed; waited for before the end.
+            try await BackgroundRemovals.during { removals in
+                var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
+                runner.removals = removals
+                runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
+                // What signing needs from before the build is found while the build runs.
+                let signer = signingKey.map { BuildSigner(store: store, key: $0, home: cairnHome()) }
+                let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request, started: started) } }
+                let built = try await Trace.step("build") { try await runner.build(request) }
+                for tag in tags { try store.tag(built.descriptor, as: tag) }
+                let seconds = Date().timeIntervalSince(started)
+                FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description, seconds).utf8))
+                try await Trace.step("after build") { try await afterBuild(built, request: request, signer: signer, preparing: preparing, started: started, store: store) }
+                if format == .json {
+                    try result.write(jsonObject: ["image": built.name ?? image, "digest": built.digest.description, "tags": tags,
+                                                  "seconds": (seconds * 10).rounded() / 10, "signed": signingKey != nil, "published": publish])
+                } else {
+                    result.write(built.digest.description)
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import OCI
 
 struct Import: AsyncParsableCommand {
@@ -80,22 +81,22 @@ struct Import: AsyncParsableCommand {
 extension Compression: ExpressibleByArgument {}
 
 /// A one-line progress indicator on a terminal; silent when stderr is not a terminal.
-final class Progress: @unchecked Sendable {
+final class Progress: Sendable {
     private let label: String
     private let enabled = isatty(2) == 1
-    private var last = Date.distantPast
-    private let lock = NSLock()
+    /// When the line was last drawn.
+    private let last = Mutex(Date.distantPast)
 
     init(label: String) { self.label = label }
 
     func update(_ bytes: Int64) {
         guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let now = Date()
-        guard now.timeIntervalSince(last) > 0.2 else { return }
-        last = now
-        FileHandle.standardError.write(Data("\r\(label): \(formatBytes(bytes))\u{1b}[K".utf8))
+        last.withLock { last in
+            let now = Date()
+            guard now.timeIntervalSince(last) > 0.2 else { return }
+            last = now
+            FileHandle.standardError.write(Data("\r\(label): \(formatBytes(bytes))\u{1b}[K".utf8))
+        }
     }
 
     func done() {

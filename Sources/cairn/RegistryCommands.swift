@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Phases
 import OCI
 import Trust
@@ -170,56 +171,79 @@ struct Login: AsyncParsableCommand {
 }
 
 /// Per-blob progress: bars redrawn in place on a terminal, one line per finished blob otherwise.
-final class ConsoleProgress: TransferProgress, @unchecked Sendable {
+final class ConsoleProgress: TransferProgress, Sendable {
     private let verb: String
     private let quiet: Bool
     private let tty = isatty(2) == 1
-    private let lock = NSLock()
-    private var order: [Digest] = []
-    private var totals: [Digest: Int64] = [:]
-    private var transferred: [Digest: Int64] = [:]
-    private var status: [Digest: String] = [:]
-    private var drawnLines = 0
-    private var lastDraw = Date.distantPast
+    private let state = Mutex(Bars())
+
+    /// What the bars show, changed under the mutex.
+    struct Bars {
+        var order: [Digest] = []
+        var totals: [Digest: Int64] = [:]
+        var transferred: [Digest: Int64] = [:]
+        var status: [Digest: String] = [:]
+        var drawnLines = 0
+        var lastDraw = Date.distantPast
+
+        mutating func redraw(force: Bool) {
+            let now = Date()
+            guard force || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+            lastDraw = now
+            var out = drawnLines > 0 ? "\u{1b}[\(drawnLines)A" : ""
+            for d in order {
+                let total = max(totals[d] ?? 0, 1)
+                let got = min(transferred[d] ?? 0, total)
+                let width = 30
+                let filled = Int(Double(width) * Double(got) / Double(total))
+                let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+                out += "\(d.short) [\(bar)] \(formatBytes(got))/\(formatBytes(total)) \(status[d] ?? "")\u{1b}[K\n"
+            }
+            drawnLines = order.count
+            FileHandle.standardError.write(Data(out.utf8))
+        }
+    }
 
     init(verb: String, quiet: Bool) {
         self.verb = verb
         self.quiet = quiet
     }
 
+    private var draws: Bool { tty && !quiet }
+
     func started(_ digest: Digest, size: Int64) {
-        lock.withLock {
-            if totals[digest] == nil { order.append(digest) }
-            totals[digest] = size
-            transferred[digest] = 0
-            status[digest] = verb.lowercased()
-            redraw(force: true)
+        state.withLock { bars in
+            if bars.totals[digest] == nil { bars.order.append(digest) }
+            bars.totals[digest] = size
+            bars.transferred[digest] = 0
+            bars.status[digest] = verb.lowercased()
+            if draws { bars.redraw(force: true) }
         }
     }
 
     func advanced(_ digest: Digest, by bytes: Int) {
-        lock.withLock {
-            transferred[digest, default: 0] += Int64(bytes)
-            redraw(force: false)
+        state.withLock { bars in
+            bars.transferred[digest, default: 0] += Int64(bytes)
+            if draws { bars.redraw(force: false) }
         }
     }
 
     func finished(_ digest: Digest, _ outcome: BlobOutcome) {
-        lock.withLock {
-            let text: String
-            switch outcome {
-            case .existed: text = "already in the registry"
-            case .mounted(let from): text = "mounted from \(from)"
-            case .uploaded(let b): text = "uploaded \(formatBytes(b))"
-            case .downloaded(let b): text = "downloaded \(formatBytes(b))"
-            case .present: text = "already in the store"
-            }
-            if totals[digest] == nil { order.append(digest) }
-            status[digest] = text
-            if let t = totals[digest] { transferred[digest] = t }
+        let text: String
+        switch outcome {
+        case .existed: text = "already in the registry"
+        case .mounted(let from): text = "mounted from \(from)"
+        case .uploaded(let b): text = "uploaded \(formatBytes(b))"
+        case .downloaded(let b): text = "downloaded \(formatBytes(b))"
+        case .present: text = "already in the store"
+        }
+        state.withLock { bars in
+            if bars.totals[digest] == nil { bars.order.append(digest) }
+            bars.status[digest] = text
+            if let t = bars.totals[digest] { bars.transferred[digest] = t }
             if quiet { return }
             if tty {
-                redraw(force: true)
+                bars.redraw(force: true)
             } else {
                 FileHandle.standardError.write(Data("\(digest.short): \(text)\n".utf8))
             }
@@ -227,26 +251,8 @@ final class ConsoleProgress: TransferProgress, @unchecked Sendable {
     }
 
     func done() {
-        lock.withLock {
-            if tty && !quiet { redraw(force: true) }
+        state.withLock { bars in
+            if draws { bars.redraw(force: true) }
         }
-    }
-
-    private func redraw(force: Bool) {
-        guard tty, !quiet else { return }
-        let now = Date()
-        guard force || now.timeIntervalSince(lastDraw) > 0.1 else { return }
-        lastDraw = now
-        var out = drawnLines > 0 ? "\u{1b}[\(drawnLines)A" : ""
-        for d in order {
-            let total = max(totals[d] ?? 0, 1)
-            let got = min(transferred[d] ?? 0, total)
-            let width = 30
-            let filled = Int(Double(width) * Double(got) / Double(total))
-            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-            out += "\(d.short) [\(bar)] \(formatBytes(got))/\(formatBytes(total)) \(status[d] ?? "")\u{1b}[K\n"
-        }
-        drawnLines = order.count
-        FileHandle.standardError.write(Data(out.utf8))
     }
 }

@@ -40,10 +40,6 @@ enum Posix {
         }
     }
 
-    static func isExecutableFile(_ path: String) -> Bool {
-        kind(path) == .file && access(path, X_OK) == 0
-    }
-
     /// Entry names of a directory, sorted ascending by bytes; empty when it does not exist.
     static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }

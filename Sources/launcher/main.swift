@@ -1,3 +1,4 @@
+import CairnBasics
 import CNBCore
 
 #if canImport(Glibc)
@@ -28,12 +29,7 @@ struct LaunchEnvironment {
 
     /// Finds `command` in this environment's PATH as execvp would, but against the launch PATH.
     func lookPath(_ command: String) -> String? {
-        if command.contains("/") { return command }
-        for dir in (values["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
-            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + command
-            if Posix.isExecutableFile(candidate) { return candidate }
-        }
-        return nil
+        searchPath(command, in: values["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
     }
 }
 

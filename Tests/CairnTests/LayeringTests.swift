@@ -15,13 +15,13 @@ enum SourceRules {
         "OCI": ["CCairn", "CairnBasics", "Processes"],
         "Buildpacks": ["CNBCore"],
         "Phases": ["Buildpacks", "OCI", "Processes", "CNBCore"],
-        "Extend": ["Buildpacks", "OCI", "Sandbox", "CCairn"],
-        "Inventory": [],
-        "Trust": ["OCI", "CNBCore"],
+        "Extend": ["Buildpacks", "OCI", "Sandbox", "CCairn", "CairnBasics"],
+        "Inventory": ["CairnBasics"],
+        "Trust": ["OCI", "CNBCore", "CairnBasics"],
         "CairnPlatform": ["Buildpacks", "Extend", "Inventory", "OCI", "Phases", "Processes", "Sandbox", "Trust", "CNBCore", "CCairn"],
         "cairn": ["ArgumentParser", "Buildpacks", "CNBCore", "CairnPlatform", "Extend", "Inventory", "OCI", "Phases", "Processes", "Trust"],
         "lifecycle": ["Buildpacks", "Extend", "OCI", "Phases", "Processes", "CNBCore"],
-        "launcher": ["CNBCore"],
+        "launcher": ["CNBCore", "CairnBasics"],
         "cairn-bench": ["ArgumentParser", "CNBCore", "Inventory"],
     ]
     static let maxFileLines = 400

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Inventory
 import OCI
 
@@ -41,10 +42,10 @@ public struct CampaignEvent: Codable, Sendable, Equatable {
 /// campaign does what the first run planned, not what the fleet looks like half fixed) and
 /// `journal.jsonl`, appended one fsynced line per event. A line torn by a kill is the last one and
 /// is ignored on reading (its event is redone: every step is idempotent against the tag's digest).
-public final class CampaignJournal: @unchecked Sendable {  // appends serialized by `lock`
+public final class CampaignJournal: Sendable {
     public let directory: String
-    let lock = NSLock()
-    var fd: Int32 = -1
+    /// The journal's descriptor once opened (-1 before); appends hold the mutex.
+    let fd = Mutex<Int32>(-1)
 
     public static let planFile = "plan.json"
     public static let journalFile = "journal.jsonl"
@@ -54,7 +55,7 @@ public final class CampaignJournal: @unchecked Sendable {  // appends serialized
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { fd.withLock { if $0 >= 0 { close($0) } } }
 
     public var planPath: String { directory + "/" + Self.planFile }
     public var journalPath: String { directory + "/" + Self.journalFile }
@@ -94,11 +95,11 @@ public final class CampaignJournal: @unchecked Sendable {  // appends serialized
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = try encoder.encode(event)
         line.append(UInt8(ascii: "\n"))
-        try lock.withLock {
+        try fd.withLock { fd in
             if fd < 0 {
                 fd = open(journalPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw CampaignError("\(journalPath): cannot open: \(String(cString: strerror(errno)))") }
-                try terminateTornLine()
+                try terminateTornLine(fd)
             }
             let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             guard written == line.count, fsync(fd) == 0 else {
@@ -108,7 +109,7 @@ public final class CampaignJournal: @unchecked Sendable {  // appends serialized
     }
 
     /// A line torn by a kill gets its newline, so the next event starts a line of its own.
-    func terminateTornLine() throws {
+    func terminateTornLine(_ fd: Int32) throws {
         guard let data = FileManager.default.contents(atPath: journalPath), let last = data.last, last != UInt8(ascii: "\n") else { return }
         _ = write(fd, "\n", 1)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import NIOCore
 import NIOPosix
@@ -14,7 +15,8 @@ public final class PostgresBackend: SQLBackend {
     public let location: String
     let connection: PostgresConnection
     let logger: Logger
-    private let lock = NSLock()
+    /// One statement or transaction at a time on the one connection.
+    private let serial = Mutex(())
 
     public init(url: String) throws {
         location = Self.redacted(url)
@@ -168,7 +170,7 @@ public final class PostgresBackend: SQLBackend {
 
     /// A statement that cannot run in a transaction (VACUUM), on its own.
     func executeOutsideTransaction(_ sql: String) throws {
-        try lock.withLock {
+        try serial.withLock { _ in
             do {
                 _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
             } catch {
@@ -178,7 +180,7 @@ public final class PostgresBackend: SQLBackend {
     }
 
     func transaction<T>(_ body: (any SQLSession) throws -> T) throws -> T {
-        try lock.withLock {
+        try serial.withLock { _ in
             let session = Session(backend: self)
             var attempt = 0
             while true {

@@ -1,3 +1,4 @@
+import CairnBasics
 import Foundation
 
 /// One named image a query found, and why.
@@ -185,31 +186,8 @@ extension Finding {
         out.append(UInt8(ascii: "]"))
     }
 
-    /// A JSON string as Foundation's encoder writes it: `"` and `\` escaped, control characters
-    /// as \b \t \n \f \r or \u00xx, everything else (also `/` and non-ASCII) as it is.
-    static func appendJSONString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        defer { out.append(UInt8(ascii: "\"")) }
-        if !s.utf8Contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: s.utf8)
-            return
-        }
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x0a: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0c: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case 0x0d: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0..<0x20: out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-            default: out.append(byte)
-            }
-        }
-    }
-
-    private static let hex = Array("0123456789abcdef".utf8)
+    /// A JSON string as Foundation's encoder writes it (CairnBasics' writer).
+    static func appendJSONString(_ s: String, to out: inout [UInt8]) { CairnBasics.appendJSONString(s, to: &out) }
 }
 
 extension String {
