@@ -22,7 +22,7 @@ BASE='FROM localhost/debian-run
 USER root
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY .ca.crt /etc/ssl/certs/extra-ca.crt
-ENV PIP_CERT=/etc/ssl/certs/extra-ca.crt SSL_CERT_FILE=/etc/ssl/certs/extra-ca.crt'
+ENV PIP_CERT=/etc/ssl/certs/extra-ca.crt SSL_CERT_FILE=/etc/ssl/certs/extra-ca.crt REQUESTS_CA_BUNDLE=/etc/ssl/certs/extra-ca.crt'
 # The same installer, lock and versions on both sides (Poetry 2.5.1 and uv 0.13.9 in a tools venv).
 case "$APP" in
   flask)
@@ -56,8 +56,8 @@ cairn_cold() {
 }
 cairn_warm() { cairn_build; }
 cairn_change() { echo "# $RANDOM" >> "$W/app/$CHANGED"; cairn_build; }
-buildah_cold() { "${BUILDAH[@]}" bud --isolation chroot --pull-never --no-cache --layers -q -t flask -f "$W/Dockerfile" "$W/app"; }
-buildah_warm() { "${BUILDAH[@]}" bud --isolation chroot --pull-never --layers -q -t flask -f "$W/Dockerfile" "$W/app"; }
+buildah_cold() { "${BUILDAH[@]}" bud --isolation chroot --pull-never --no-cache --layers -q -t flask -f "$W/Dockerfile" "$W/app" 1>&2; }  # its output with the errors, should it fail
+buildah_warm() { "${BUILDAH[@]}" bud --isolation chroot --pull-never --layers -q -t flask -f "$W/Dockerfile" "$W/app" 1>&2; }
 buildah_change() { echo "# $RANDOM" >> "$W/app/$CHANGED"; buildah_warm; }
 cc=(); cw=(); c1=(); bc_=(); bw=(); b1=()
 for _ in $(seq "$RUNS"); do

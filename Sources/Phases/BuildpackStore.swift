@@ -1,5 +1,6 @@
 import Buildpacks
 import FoundationEssentials
+import Synchronization
 import Processes
 
 #if canImport(Glibc)
@@ -40,11 +41,10 @@ public struct ModuleDescriptor: Sendable, Hashable {
 
 /// Finds buildpacks under `<buildpacks>/<id>/<version>/` (id with `/` as `_`) and extensions
 /// under `<extensions>/...` (platform.md, Buildpacks Directory Layout), reading each descriptor once.
-public final class BuildpackStore: @unchecked Sendable {
+public final class BuildpackStore: Sendable {
     public let buildpacksDirectory: String
     public let extensionsDirectory: String?
-    private let lock = Lock()
-    private var cache: [String: ModuleDescriptor] = [:]
+    private let cache = Mutex<[String: ModuleDescriptor]>([:])
 
     public init(buildpacksDirectory: String, extensionsDirectory: String?) {
         self.buildpacksDirectory = buildpacksDirectory
@@ -67,17 +67,10 @@ public final class BuildpackStore: @unchecked Sendable {
             version = versions[0]
         }
         let key = "\(kind.rawValue):\(id)@\(version!)"
-        lock.lock()
-        if let hit = cache[key] {
-            lock.unlock()
-            return hit
-        }
-        lock.unlock()
+        if let hit = cache.withLock({ $0[key] }) { return hit }
         let dir = idDir + "/" + version!
         let descriptor = try load(directory: dir, kind: kind, id: id, version: version!)
-        lock.lock()
-        cache[key] = descriptor
-        lock.unlock()
+        cache.withLock { $0[key] = descriptor }
         return descriptor
     }
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 import CNBCore
 import Processes
 import OCI
@@ -41,7 +42,7 @@ public enum Fingerprint {
 
 /// `fingerprints.json` beside the cache: layer key → (fingerprint, the layer it produced).
 /// Written atomically; a missing or unreadable book just means no fast path.
-public final class FingerprintBook: @unchecked Sendable {
+public final class FingerprintBook: Sendable {
     public struct Entry: Codable, Hashable, Sendable {
         public var fingerprint: String
         public var diffID: String
@@ -51,16 +52,15 @@ public final class FingerprintBook: @unchecked Sendable {
     }
 
     private let path: String?
-    private var entries: [String: Entry]
-    private let lock = Lock()
+    private let entries: Mutex<[String: Entry]>
 
     public init(cacheDirectory: String?) {
         path = cacheDirectory.map { $0 + "/fingerprints.json" }
         if let path, let data = FileManager.default.contents(atPath: path),
            let decoded = try? JSONDecoder().decode([String: Entry].self, from: data) {
-            entries = decoded
+            entries = Mutex(decoded)
         } else {
-            entries = [:]
+            entries = Mutex([:])
         }
     }
 
@@ -71,30 +71,26 @@ public final class FingerprintBook: @unchecked Sendable {
 
     /// The recorded layer when the fingerprint still matches and its blob is in `store`.
     public func lookup(_ key: String, fingerprint: String, in store: ImageStore) -> LayerResult? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let e = entries[key], e.fingerprint == fingerprint, let diffID = Digest(e.diffID), let digest = Digest(e.digest),
+        guard let e = entries.withLock({ $0[key] }), e.fingerprint == fingerprint, let diffID = Digest(e.diffID), let digest = Digest(e.digest),
               store.hasBlob(digest)
         else { return nil }
         return LayerResult(diffID: diffID, digest: digest, size: e.size, uncompressedSize: 0, mediaType: e.mediaType, entries: 0)
     }
 
     public func record(_ key: String, fingerprint: String, _ r: LayerResult) {
-        lock.lock()
-        defer { lock.unlock() }
-        entries[key] = Entry(fingerprint: fingerprint, diffID: r.diffID.description, digest: r.digest.description, size: r.size,
-                             mediaType: r.mediaType)
+        let entry = Entry(fingerprint: fingerprint, diffID: r.diffID.description, digest: r.digest.description, size: r.size,
+                          mediaType: r.mediaType)
+        entries.withLock { $0[key] = entry }
     }
 
     public func save() throws {
         guard let path else { return }
-        lock.lock()
-        defer { lock.unlock() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let dir = parentDirectory(of: path)
         try FS.makeDirectories(dir)
-        try FS.writeAtomically(try encoder.encode(entries), to: path, tempDirectory: dir)
+        // Under the mutex: two saves write their snapshots in the order they took them.
+        try entries.withLock { try FS.writeAtomically(try encoder.encode($0), to: path, tempDirectory: dir) }
     }
 }
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 import Processes
 
 #if canImport(Glibc)
@@ -7,16 +8,15 @@ import Glibc
 
 /// A one-line byte counter for the layers being written, on a terminal only (stdout is the log):
 /// `writing layer 'x': 12 MiB`, or the sum over several layers written at once.
-final class LayerProgress: @unchecked Sendable {
+final class LayerProgress: Sendable {
     static let onTerminal = isatty(1) == 1
     private let what: String
-    private let lock = Lock()
-    private var bytes: [Int64]
-    private var last = Date.distantPast
+    /// Each part's bytes so far, and when the line was last drawn.
+    private let state: Mutex<(bytes: [Int64], last: Date)>
 
     private init(_ what: String, parts: Int) {
         self.what = what
-        bytes = Array(repeating: 0, count: parts)
+        state = Mutex((Array(repeating: 0, count: parts), Date.distantPast))
     }
 
     /// A counter for `parts` layers named together as `what`; nil off a terminal.
@@ -31,12 +31,13 @@ final class LayerProgress: @unchecked Sendable {
 
     private func update(_ i: Int, _ n: Int64) {
         let now = Date()
-        lock.lock()
-        bytes[i] = n
-        guard now.timeIntervalSince(last) > 0.2 else { return lock.unlock() }
-        last = now
-        let total = bytes.reduce(0, +)
-        lock.unlock()
+        let due = state.withLock { s -> Int64? in
+            s.bytes[i] = n
+            guard now.timeIntervalSince(s.last) > 0.2 else { return nil }
+            s.last = now
+            return s.bytes.reduce(0, +)
+        }
+        guard let total = due else { return }
         StandardStream.output.write("\r  writing \(what): \(total >> 20) MiB\u{1b}[K")
     }
 
