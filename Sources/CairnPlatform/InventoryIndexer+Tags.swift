@@ -8,7 +8,7 @@ extension InventoryIndexer {
     /// yet) its config and SBOM layer per tag, from `cache` when it has them.
     public func index(tags: [String], client: RegistryClient, cache: ImageStore) async throws -> Summary {
         let location = Self.registryLocation
-        let run = try inventory.beginRun(source: "registry tags")
+        let run = try await inventory.run { try $0.beginRun(source: "registry tags") }
         var summary = Summary()
         var dpkg = DpkgStatusReader(store: cache)
         let transfer = ImageTransfer(client: client, store: cache)
@@ -19,12 +19,12 @@ extension InventoryIndexer {
                 let parsed = try ImageReference(parsing: text).withDefaultTag
                 let ref = ImageReference(registry: parsed.registry, repository: parsed.repository, tag: parsed.tag)
                 let image = try await transfer.pull(ref, layers: false, naming: false)
-                if try inventory.bind(location: location, name: ref.familiar, digest: image.digest.description, run: run) {
+                if try await inventory.run({ try $0.bind(location: location, name: ref.familiar, digest: image.digest.description, run: run) }) {
                     summary.known += 1
                     continue
                 }
-                try await fetch(neededBlobs(image), of: Repository(ref), client: client, cache: cache)
-                guard var record = try appRecord(image, store: cache, dpkg: &dpkg) else {
+                try await fetch(inventory.run { [self] _ in try neededBlobs(image) }, of: Repository(ref), client: client, cache: cache)
+                guard var record = try await appRecordOffPool(image, store: cache, dpkg: &dpkg) else {
                     warn("\(text): not an app image (no lifecycle metadata label)")
                     summary.skipped += 1
                     continue
@@ -38,7 +38,8 @@ extension InventoryIndexer {
             }
         }
         for start in stride(from: 0, to: entries.count, by: Inventory.writeBatchSize) {
-            try inventory.add(Array(entries[start..<min(entries.count, start + Inventory.writeBatchSize)]), run: run)
+            let batch = Array(entries[start..<min(entries.count, start + Inventory.writeBatchSize)])
+            try await inventory.run { try $0.add(batch, run: run) }
         }
         return summary
     }

@@ -7,7 +7,7 @@ import OCI
 /// Reads app images into the audit inventory: manifests, configs, labels, the SBOM layer and the
 /// run image's dpkg status, never app layers. An image already indexed (by digest) costs one
 /// lookup; a run image's packages are read once, however many images share it.
-public struct InventoryIndexer {
+public struct InventoryIndexer: Sendable {
     public struct Summary: Sendable {
         public var images = 0
         public var indexed = 0
@@ -17,12 +17,12 @@ public struct InventoryIndexer {
     }
 
     let inventory: Inventory
-    let warn: (String) -> Void
+    let warn: @Sendable (String) -> Void
 
     /// Images recorded per transaction.
     public static var batchSize: Int { Inventory.writeBatchSize }
 
-    public init(inventory: Inventory, warn: @escaping (String) -> Void) {
+    public init(inventory: Inventory, warn: @escaping @Sendable (String) -> Void) {
         self.inventory = inventory
         self.warn = warn
     }
@@ -106,7 +106,8 @@ public struct InventoryIndexer {
     public func index(registry repositories: [String], client: RegistryClient, cache: ImageStore,
                       progress: (String) -> Void = { _ in }) async throws -> Summary {
         let location = Self.registryLocation
-        let run = try inventory.beginRun(source: "registry " + repositories.joined(separator: " "))
+        let source = "registry " + repositories.joined(separator: " ")
+        let run = try await inventory.run { try $0.beginRun(source: source) }
         var summary = Summary()
         var dpkg = DpkgStatusReader(store: cache)
         var others: [(name: String, image: StoredImage, repo: Repository)] = []
@@ -121,19 +122,19 @@ public struct InventoryIndexer {
                 let name = ref.familiar
                 do {
                     let digest = try await client.manifest(repo, reference: tag).digest
-                    if try inventory.bind(location: location, name: name, digest: digest.description, run: run) {
+                    if try await inventory.run({ try $0.bind(location: location, name: name, digest: digest.description, run: run) }) {
                         summary.known += 1
                         continue
                     }
                     let image = try await transfer.pull(ref, layers: false, naming: false)
-                    try await fetch(neededBlobs(image), of: repo, client: client, cache: cache)
-                    guard var record = try appRecord(image, store: cache, dpkg: &dpkg) else {
+                    try await fetch(inventory.run { [self] _ in try neededBlobs(image) }, of: repo, client: client, cache: cache)
+                    guard var record = try await appRecordOffPool(image, store: cache, dpkg: &dpkg) else {
                         others.append((name, image, repo))
                         continue
                     }
                     record.digest = digest.description
                     if let r = record.runImage { runImageNames.insert(r.name) }
-                    try inventory.add(record, location: location, names: [name], run: run)
+                    try await inventory.run { [record] in try $0.add(record, location: location, names: [name], run: run) }
                     summary.indexed += 1
                     progress("indexed \(name)")
                 } catch {
@@ -141,16 +142,21 @@ public struct InventoryIndexer {
                     summary.skipped += 1
                 }
             }
-            try inventory.forgetNames(location: location, prefix: base.familiarName + ":", notSeenIn: run)
+            try await inventory.run { try $0.forgetNames(location: location, prefix: base.familiarName + ":", notSeenIn: run) }
         }
-        runImageNames.formUnion(try inventory.runImageNames())
+        runImageNames.formUnion(try await inventory.run { try $0.runImageNames() })
         for (name, image, repo) in others {
             guard let repository = try? ImageReference(parsing: name).familiarName, runImageNames.contains(repository) else { continue }
             do {
-                if let layers = Digest.chainID(of: image.config.rootfs.diffIDs), try !inventory.knowsPackages(runImage: repository, layers: layers.description) {
+                if let layers = Digest.chainID(of: image.config.rootfs.diffIDs),
+                   try await !inventory.run({ try $0.knowsPackages(runImage: repository, layers: layers.description) }) {
                     try await fetch(image.manifest.layers, of: repo, client: client, cache: cache)
                 }
-                try inventory.add(runImage: runImageRecord(image, name: repository, reference: name, store: cache, dpkg: &dpkg), run: run)
+                dpkg = try await inventory.run { [self, dpkg] inventory in
+                    var reader = dpkg
+                    try inventory.add(runImage: runImageRecord(image, name: repository, reference: name, store: cache, dpkg: &reader), run: run)
+                    return reader
+                }
                 summary.runImages += 1
             } catch {
                 warn("\(name): \(error)")
@@ -174,6 +180,17 @@ public struct InventoryIndexer {
         for d in blobs where !cache.hasBlob(d.digest) {
             try await client.download(repo, d, into: cache, progress: nil)
         }
+    }
+
+    /// `appRecord` from async code, off Swift concurrency's threads (it asks the inventory which
+    /// run images' packages are known; see `Inventory.run`).
+    func appRecordOffPool(_ image: StoredImage, store: ImageStore, dpkg: inout DpkgStatusReader) async throws -> ImageRecord? {
+        let (record, reader) = try await inventory.run { [self, dpkg] _ in
+            var reader = dpkg
+            return (try appRecord(image, store: store, dpkg: &reader), reader)
+        }
+        dpkg = reader
+        return record
     }
 
     /// What an app image is made of; nil when it is not one (no lifecycle metadata label).

@@ -67,9 +67,9 @@ extension InventoryIndexer {
                             target: (String) throws -> (location: any SignatureLocation, repository: String),
                             builderLookup: TrustStatus.BuilderLookup) async throws -> Int {
         guard !keys.isEmpty else { return 0 }
-        let run = try inventory.beginRun(source: "trust " + location)
+        let run = try await inventory.run { try $0.beginRun(source: "trust " + location) }
         var records: [TrustRecord] = []
-        for (name, digestText) in try inventory.namedImages(location: location) {
+        for (name, digestText) in try await inventory.run({ try $0.namedImages(location: location) }) {
             guard let digest = Digest(digestText) else { continue }
             do {
                 let (signatures, repository) = try target(name)
@@ -82,6 +82,7 @@ extension InventoryIndexer {
                 warn("\(name): signatures not checked: \(error)")
             }
         }
-        return try inventory.recordTrust(records, run: run)
+        let found = records
+        return try await inventory.run { try $0.recordTrust(found, run: run) }
     }
 }

@@ -93,7 +93,7 @@ struct AuditTrustQuery: AsyncParsableCommand {
             question.unsigned = unsigned
             question.builderNot = builderNot
             question.fromBuildpackage = fromBuildpackage
-            let findings = try inventory.open().trust(question)
+            let findings = try await inventory.open().run { [question] in try $0.trust(question) }
             let unchecked = findings.filter { $0.status == "unchecked" }.count
             try printRows(findings, columns: [("IMAGE", { $0.image }), ("STATUS", { $0.status }), ("BUILDER", { $0.builder.isEmpty ? "-" : $0.builder }),
                                               ("WHY", { $0.reasons.isEmpty ? "-" : $0.reasons.joined(separator: "; ") })],

@@ -61,12 +61,14 @@ struct FleetFix: AsyncParsableCommand {
         if plan != nil && (id != nil || severity != nil) { throw CLIError("--plan and --id/--severity: the plan file already chose its advisories") }
         let maxPercent = try Self.percent(maxFailures, option: "--max-failures")
         let requests = try rate.map { try Self.rate($0) }
-        let inv = try inventory.open()
+        let inv = try await inventory.open()
         let store = try storeOptions.open()
         let directory = journal ?? cairnHome() + "/campaigns/" + selectionHash(store: store)
         let book = try CampaignJournal(directory: directory)
         let saved = try book.savedPlan()
-        let campaignPlan = try saved ?? (try newPlan(inv, store: store))
+        var campaignPlan = saved
+        if campaignPlan == nil { campaignPlan = try await newPlan(inv, store: store) }
+        guard let campaignPlan else { return }
         if dryRun { return try printDryRun(campaignPlan) }
         if saved == nil { try book.save(campaignPlan) } else { progress("resuming the campaign in \(directory)") }
         var settings = Campaign.Settings()
@@ -106,7 +108,7 @@ struct FleetFix: AsyncParsableCommand {
 
     /// The plan from the file or the inventory, limited to the chosen registry repositories and
     /// the store; unknown images are carried along to be listed.
-    func newPlan(_ inv: Inventory, store: ImageStore) throws -> CampaignPlan {
+    func newPlan(_ inv: Inventory, store: ImageStore) async throws -> CampaignPlan {
         var steps: [FixPlan.Step]
         var unknown: [String] = []
         if let plan {
@@ -116,10 +118,11 @@ struct FleetFix: AsyncParsableCommand {
                 throw CLIError("\(plan): not a plan (the JSON of `cairn audit plan --format json`): \(error)")
             }
         } else {
-            let findings = try inv.vulnerabilities(id: id, minimumSeverity: severity)
+            let (id, severity) = (id, severity)
+            let findings = try await inv.run { try $0.vulnerabilities(id: id, minimumSeverity: severity) }
             var seen = Set<String>()
             for f in findings where f.status == "unknown" && seen.insert(f.image).inserted { unknown.append("\(f.image): \(f.reason ?? "packages unknown")") }
-            steps = try inv.plan(findings.filter { $0.status != "unknown" }).steps
+            steps = try await inv.run { try $0.plan(findings.filter { $0.status != "unknown" }).steps }
         }
         let repos = try repositories.map { try ImageReference(parsing: $0).familiarName }
         let storeLocation = InventoryIndexer.location(of: store)

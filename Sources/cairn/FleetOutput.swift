@@ -60,7 +60,7 @@ struct FleetRollback: AsyncParsableCommand {
                 throw CLIError("\(journal): no campaign journal (\(CampaignJournal.journalFile)) there")
             }
             let book = try CampaignJournal(directory: journal)
-            let inv = try inventory.open()
+            let inv = try await inventory.open()
             let store = try storeOptions.open()
             let format = inventory.format
             let scratch = FileManager.default.temporaryDirectory.path + "/cairn-fleet-" + UUID().uuidString

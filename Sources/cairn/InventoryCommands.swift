@@ -15,9 +15,10 @@ struct InventoryOptions: ParsableArguments {
         if format == unsupported { throw CLIError("--format \(unsupported.rawValue): \(command) prints a summary; use table or json") }
     }
 
-    func open() throws -> Inventory {
+    /// The inventory, opened off Swift concurrency's threads (see `Inventory.run`).
+    func open() async throws -> Inventory {
         let url = database ?? ProcessInfo.processInfo.environment["CAIRN_AUDIT_DATABASE"]
-        return try Inventory.open(url, defaultPath: cairnHome() + "/audit.db")
+        return try await Inventory.opened(url, defaultPath: cairnHome() + "/audit.db")
     }
 }
 
@@ -146,7 +147,7 @@ struct AuditIndex: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             try inventory.refuse(.csv, for: "audit index")
-            let inv = try inventory.open()
+            let inv = try await inventory.open()
             let indexer = InventoryIndexer(inventory: inv) { FileHandle.standardError.write(Data("cairn: warning: \($0)\n".utf8)) }
             var reports: [[String: Any]] = []
             func report(_ what: String, _ s: InventoryIndexer.Summary, since started: Date) {
@@ -163,7 +164,8 @@ struct AuditIndex: AsyncParsableCommand {
             if wholeStore || storePath != nil || !refs.isEmpty || repositories.isEmpty {
                 let store = try StoreOptions.parse(storePath.map { ["--store", $0] } ?? []).open()
                 let started = Date()
-                report("store", try indexer.index(store: store, names: refs.isEmpty || wholeStore ? nil : refs), since: started)
+                let names = refs.isEmpty || wholeStore ? nil : refs
+                report("store", try await inv.run { _ in try indexer.index(store: store, names: names) }, since: started)
                 try await recordTrust(indexer, store: store)
             }
             if !repositories.isEmpty {
@@ -176,7 +178,7 @@ struct AuditIndex: AsyncParsableCommand {
                 }
                 report("registry", s, since: started)
             }
-            try inv.optimize()
+            try await inv.run { try $0.optimize() }
         }
     }
 }
@@ -200,15 +202,19 @@ struct AuditAdvisories: AsyncParsableCommand {
             try await reportingErrors {
                 try inventory.refuse(.csv, for: "audit advisories import")
                 guard !paths.isEmpty else { throw CLIError("advisories import: give at least one file, directory or zip") }
-                let inv = try inventory.open()
+                let inv = try await inventory.open()
                 var records: [OSVRecord] = []
                 for path in paths { try OSVReader.read(path) { records.append($0) } }
-                var done = 0
-                // Batches keep memory and transaction size bounded for ecosystem dumps.
-                for start in stride(from: 0, to: records.count, by: 1000) {
-                    done += try inv.importAdvisories(Array(records[start..<min(start + 1000, records.count)]))
+                let read = records
+                let done = try await inv.run { inv in
+                    var done = 0
+                    // Batches keep memory and transaction size bounded for ecosystem dumps.
+                    for start in stride(from: 0, to: read.count, by: 1000) {
+                        done += try inv.importAdvisories(Array(read[start..<min(start + 1000, read.count)]))
+                    }
+                    try inv.optimize()
+                    return done
                 }
-                try inv.optimize()
                 if inventory.format == .json { try printJSON(["imported": done, "read": records.count]) } else {
                     print("\(done) advisories imported" + (done < records.count ? " (\(records.count - done) older than the ones imported before: kept those)" : ""))
                 }
@@ -228,7 +234,8 @@ struct AuditVulns: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let findings = try inventory.open().vulnerabilities(id: id, minimumSeverity: severity)
+            let (id, severity) = (id, severity)
+            let findings = try await inventory.open().run { try $0.vulnerabilities(id: id, minimumSeverity: severity) }
             try printFindings(findings, columns: [
                 ("IMAGE", \.image), ("ADVISORY", { $0.advisory ?? "" }), ("SEVERITY", { ($0.severity ?? "").isEmpty ? "-" : $0.severity ?? "" }),
                 ("PACKAGE", { $0.package ?? "" }), ("INSTALLED", { $0.version ?? "" }), ("FIXED", { ($0.fixed ?? "").isEmpty ? "-" : $0.fixed ?? "" }),
@@ -249,7 +256,8 @@ struct AuditPackage: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let findings = try inventory.open().package(package, versions: version.map { try VersionRange(parsing: $0) })
+            let (package, versions) = (package, try version.map { try VersionRange(parsing: $0) })
+            let findings = try await inventory.open().run { try $0.package(package, versions: versions) }
             try printFindings(findings, columns: [
                 ("IMAGE", \.image), ("ECOSYSTEM", { ($0.ecosystem ?? "").isEmpty ? "-" : $0.ecosystem ?? "" }),
                 ("PACKAGE", { $0.package ?? "" }), ("VERSION", { $0.version ?? "" }), ("FROM", \.origin),
@@ -276,7 +284,8 @@ struct AuditRunImage: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let findings = try inventory.open().runImages(outdatedOnly: outdated, name: name)
+            let (outdated, name) = (outdated, name)
+            let findings = try await inventory.open().run { try $0.runImages(outdatedOnly: outdated, name: name) }
             try printFindings(findings, columns: [
                 ("IMAGE", \.image), ("RUN IMAGE", { $0.runImage ?? "-" }), ("STATUS", { $0.status ?? "" }),
                 ("LAYERS", { String(($0.version ?? "-").prefix(19)) }), ("NEWEST", { String(($0.fixed ?? "-").prefix(19)) }),
@@ -296,7 +305,8 @@ struct AuditBuildpack: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let findings = try inventory.open().buildpack(id, versions: version.map { try VersionRange(parsing: $0) })
+            let (id, versions) = (id, try version.map { try VersionRange(parsing: $0) })
+            let findings = try await inventory.open().run { try $0.buildpack(id, versions: versions) }
             try printFindings(findings, columns: [("IMAGE", \.image), ("BUILDPACK", { $0.buildpack ?? "" }), ("VERSION", { $0.version ?? "" })],
                               format: inventory.format, summary: "\(imageCount(findings)) images")
         }
@@ -313,7 +323,8 @@ struct AuditLauncher: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let findings = try inventory.open().launcher(versions: version.map { try VersionRange(parsing: $0) })
+            let versions = try version.map { try VersionRange(parsing: $0) }
+            let findings = try await inventory.open().run { try $0.launcher(versions: versions) }
             try printFindings(findings, columns: [("IMAGE", \.image), ("LAUNCHER", { ($0.version ?? "").isEmpty ? "-" : $0.version ?? "" }),
                                                   ("LAYER", { String(($0.layer ?? "-").prefix(19)) })],
                               format: inventory.format, summary: "\(imageCount(findings)) images")
@@ -338,11 +349,12 @@ struct AuditPlan: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let inv = try inventory.open()
+            let inv = try await inventory.open()
             // Unknown images cannot be planned for: said, not dropped.
-            let findings = try inv.vulnerabilities(id: id, minimumSeverity: severity)
+            let (id, severity) = (id, severity)
+            let findings = try await inv.run { try $0.vulnerabilities(id: id, minimumSeverity: severity) }
             let unknown = findings.filter { $0.status == "unknown" }
-            let plan = try inv.plan(findings.filter { $0.status != "unknown" })
+            let plan = try await inv.run { try $0.plan(findings.filter { $0.status != "unknown" }) }
             defer {
                 for f in unknown { FileHandle.standardError.write(Data("\(f.image): unknown, not planned: \(f.reason ?? "")\n".utf8)) }
             }

@@ -160,7 +160,7 @@ let staleStaticBinary: String? = {
         return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
     }
     let built = min(mtime(staticBin + "/launcher"), mtime(staticBin + "/lifecycle"))
-    for module in ["CNBCore", "Buildpacks", "OCI", "Phases", "Extend", "Sandbox", "Processes", "lifecycle", "launcher", "CCairn"] {
+    for module in ["CairnBasics", "CNBCore", "Buildpacks", "OCI", "Phases", "Extend", "Sandbox", "Processes", "lifecycle", "launcher", "CCairn"] {
         let dir = packageRoot + "/Sources/" + module
         for rel in FileManager.default.enumerator(atPath: dir)?.compactMap({ $0 as? String }) ?? [] where mtime(dir + "/" + rel) > built {
             return "\(staticBin) is older than Sources/\(module)/\(rel): run scripts/build-static (scripts/test does)"

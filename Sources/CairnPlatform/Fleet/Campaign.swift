@@ -157,7 +157,7 @@ public final class Campaign: Sendable {
         guard !moved.isEmpty else { return outcomes }
         hooks.progress("wave \(wave): re-indexing and checking \(moved.count) images")
         try await sites.reindex(moved.map { ($0.0.location, $0.1.target) }, inventory: inventory) { [hooks] in hooks.progress("warning: \($0)") }
-        let still = try remainingFindings(moved.map(\.0))
+        let still = try await remainingFindings(moved.map(\.0))
         // Checked `jobs` at once: each is a few round trips.
         try await withThrowingTaskGroup(of: Outcome.self) { group in
             var next = moved.makeIterator()
@@ -176,12 +176,12 @@ public final class Campaign: Sendable {
     }
 
     /// The findings of the campaign's advisories still on the wave's targets, by location and name.
-    func remainingFindings(_ steps: [FixPlan.Step]) throws -> [String: [String]] {
+    func remainingFindings(_ steps: [FixPlan.Step]) async throws -> [String: [String]] {
         let advisories = Set(steps.flatMap { $0.advisories ?? [] })
         let targets = Set(steps.map { $0.location + "\0" + Self.target(of: $0, suffix: plan.tagSuffix) })
         var found: [String: [String]] = [:]
         for advisory in advisories.sorted() {
-            for f in try inventory.vulnerabilities(id: advisory) where targets.contains(f.location + "\0" + f.image) {
+            for f in try await inventory.run({ try $0.vulnerabilities(id: advisory) }) where targets.contains(f.location + "\0" + f.image) {
                 found[f.location + "\0" + f.image, default: []].append(f.status == "unknown" ? "unknown: \(f.reason ?? "")" : f.advisory ?? advisory)
             }
         }

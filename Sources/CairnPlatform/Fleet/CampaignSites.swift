@@ -74,13 +74,13 @@ public struct CampaignSites: Sendable {
 
     /// Re-indexes the images a wave changed: those tags alone (their repositories are not
     /// listed again), and the store names.
-    public func reindex(_ targets: [(location: String, name: String)], inventory: Inventory, warn: @escaping (String) -> Void) async throws {
+    public func reindex(_ targets: [(location: String, name: String)], inventory: Inventory, warn: @escaping @Sendable (String) -> Void) async throws {
         let indexer = InventoryIndexer(inventory: inventory, warn: warn)
         let tags = targets.filter { isRegistry($0.location) }.map(\.name)
         if let client, !tags.isEmpty {
             _ = try await indexer.index(tags: tags, client: client, cache: cache)
         }
         let names = targets.filter { !isRegistry($0.location) }.map(\.name)
-        if let store, !names.isEmpty { _ = try indexer.index(store: store, names: names) }
+        if let store, !names.isEmpty { _ = try await inventory.run { _ in try indexer.index(store: store, names: names) } }
     }
 }

@@ -47,7 +47,13 @@ public final class PostgresBackend: SQLBackend {
         }
     }
 
-    deinit { try? connection.close().wait() }
+    // Not waited for: the last reference may go in async code, where waiting would block one of
+    // Swift concurrency's threads. The completion holds the connection until it is closed
+    // (postgres-nio requires a connection to be closed before it goes).
+    deinit {
+        let connection = connection
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
 
     /// The URL without its password, for messages.
     static func redacted(_ url: String) -> String {
