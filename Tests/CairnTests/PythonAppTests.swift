@@ -92,21 +92,21 @@ func pythonAppsAsTheirAuthorsPublishThem() throws {
         #expect(!sbom.stdout.contains("iniconfig"), "\(layout.app): a dev dependency is in the image: \(sbom.stdout)")
     }
 
+    /// A copy of a fixture app, changed by `edit` (a shell command run in it), built: it must fail; what it said.
+    func refused(_ name: String, from fixture: String, edit: String) throws -> String {
+        let dir = tmp.sub(name)
+        _ = try sh("cp -a '\(apps)\(fixture)/.' '\(dir)/' && cd '\(dir)' && \(edit)")
+        let r = try build(name, dir)
+        #expect(r.status != 0, "\(name): \(r.stdout)")
+        return r.stdout + r.stderr
+    }
     // A version the stack's Python (Debian 12: 3.11) cannot satisfy fails before installing anything.
-    let newer = tmp.sub("newer")
-    _ = try sh("cp -a '\(apps)poetry/.' '\(newer)/' && echo 3.14 > '\(newer)/.python-version'")
-    let refused = try build("newer", newer)
-    #expect(refused.status != 0, "\(refused.stdout)")
-    let said = refused.stdout + refused.stderr
+    let said = try refused("newer", from: "poetry", edit: "echo 3.14 > .python-version")
     #expect(said.contains(".python-version asks for Python 3.14; this stack has Python 3.11") && said.contains("--debian trixie"), "\(said)")
     #expect(!said.contains("Installing with"), "\(said)")
 
     // A Pipfile changed after its lock was made is refused, as `pipenv install --deploy` does.
-    let stale = tmp.sub("stale")
-    _ = try sh("cp -a '\(apps)pipenv/.' '\(stale)/' && sed -i 's/^gunicorn = .*/gunicorn = \"==23.0.0\"/' '\(stale)/Pipfile'")
-    let outdated = try build("stale", stale)
-    #expect(outdated.status != 0, "\(outdated.stdout)")
-    let told = outdated.stdout + outdated.stderr
+    let told = try refused("stale", from: "pipenv", edit: "sed -i 's/^gunicorn = .*/gunicorn = \"==23.0.0\"/' Pipfile")
     #expect(told.contains("Pipfile.lock (97c5b5) is out of date") && told.contains("Run `pipenv lock`"), "\(told)")
     #expect(!told.contains("install --disable-pip-version-check"), "nothing is installed from a stale lock: \(told)")
 }
