@@ -55,7 +55,7 @@ extension TOMLValue {
 
     func appendJSON(to out: inout [UInt8]) {
         switch self {
-        case .string(let s), .datetime(let s): Self.appendJSONString(s, to: &out)
+        case .string(let s), .datetime(let s): CairnBasics.appendJSONString(s, to: &out)
         case .integer(let n): out.append(contentsOf: String(n).utf8)
         case .float(let d):
             if d.isNaN { out.append(contentsOf: #""nan""#.utf8) }
@@ -73,31 +73,12 @@ extension TOMLValue {
             out.append(UInt8(ascii: "{"))
             for (n, key) in entries.keys.sorted().enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
-                Self.appendJSONString(key, to: &out)
+                CairnBasics.appendJSONString(key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 entries[key]!.appendJSON(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
-    }
-
-    static func appendJSONString(_ s: String, to out: inout [UInt8]) {
-        let digits = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(c)
-            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
-            case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
-            case ..<0x20:
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(digits[Int(c >> 4)])
-                out.append(digits[Int(c & 0xF)])
-            default: out.append(c)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
 

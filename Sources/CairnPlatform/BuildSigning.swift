@@ -49,9 +49,8 @@ public struct BuildSigner: Sendable {
     /// Signs and attests `app`; returns one line per artifact written. `prepared`: what
     /// `prepare` found before the build ended (found now when nil).
     public func sign(request: BuildRequest, app: StoredImage, started: Date, finished: Date, prepared: Preparation? = nil) async throws -> [String] {
-        var ready = prepared
-        if ready == nil { ready = try await prepare(request: request, started: started) }
-        guard let ready else { return [] }
+        let ready: Preparation
+        if let prepared { ready = prepared } else { ready = try await prepare(request: request, started: started) }
         let (writes, repository, done) = try await Trace.step("sign: artifacts") { try await artifacts(request: request, app: app, started: started, finished: finished, prepared: ready) }
         try await Trace.step("sign: store") { try await StoreSignatures(store: store).putAll(repository: repository, writes) }
         return done
@@ -82,7 +81,7 @@ public struct BuildSigner: Sendable {
             predicates.append((Attestation.cycloneDX, try SBOMReader.mergedCycloneDX(documents, name: repository, dependencies: dependencies)))
             done.append("CycloneDX SBOM attestation (\(documents.count) documents merged, \(dependencies.count) buildpack dependencies)")
         }
-        let writes = try await StoreSignatures.snapshot(of: store).signAndAttestWrites(repository: repository, digest: app.digest, predicates: predicates, key: key)
+        let writes = try await StoreSignatures(store: store).signAndAttestWrites(repository: repository, digest: app.digest, predicates: predicates, key: key)
         return (writes, repository, done)
     }
 }

@@ -1,3 +1,4 @@
+import CairnBasics
 import FoundationEssentials
 import OCI
 
@@ -21,7 +22,7 @@ public enum Attestation {
     /// An in-toto Statement v1 about the manifest `digest` of `repository`, with `predicate`
     /// (JSON text) of `predicateType`.
     public static func statement(repository: String, digest: Digest, predicateType: String, predicate: Data) -> Data {
-        var out = Data(#"{"_type":"\#(statementType)","subject":[{"name":\#(Cosign.jsonString(repository)),"digest":{"\#(digest.algorithm)":"\#(digest.encoded)"}}],"predicateType":\#(Cosign.jsonString(predicateType)),"predicate":"#.utf8)
+        var out = Data(#"{"_type":"\#(statementType)","subject":[{"name":\#(jsonString(repository)),"digest":{"\#(digest.algorithm)":"\#(digest.encoded)"}}],"predicateType":\#(jsonString(predicateType)),"predicate":"#.utf8)
         out.append(predicate)
         out.append(Data("}".utf8))
         return out

@@ -81,8 +81,6 @@ public enum Cosign {
         let ids = layers.map { jsonString($0.description) }.joined(separator: ",")
         return Data(#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[\#(ids)]},"config":{}}"#.utf8)
     }
-
-    static func jsonString(_ s: String) -> String { CairnBasics.jsonString(s) }
 }
 
 /// One signature: the signed payload and the DER signature over it.

@@ -154,31 +154,13 @@ extension SignatureLocation {
 /// Signatures in a Cairn image store: an artifact is a manifest named `<repository>:<tag>`.
 public struct StoreSignatures: SignatureLocation {
     public let store: ImageStore
-    /// The store's names as read once (`snapshot`), for a run of lookups that would each decode
-    /// index.json again (it grows by two names per signed image); nil: read at each lookup.
-    let names: [String: Descriptor]?
 
-    public init(store: ImageStore) {
-        self.store = store
-        names = nil
-    }
-
-    /// Lookups answered from the names the store has now.
-    public static func snapshot(of store: ImageStore) throws -> StoreSignatures {
-        StoreSignatures(store: store, names: Dictionary(try store.images(), uniquingKeysWith: { first, _ in first }))
-    }
-
-    init(store: ImageStore, names: [String: Descriptor]?) {
-        self.store = store
-        self.names = names
-    }
+    public init(store: ImageStore) { self.store = store }
 
     public func artifact(repository: String, tag: String) async throws -> (manifest: Data, blob: (Descriptor) async throws -> Data)? {
         let wanted = try ImageStore.storedName(repository + ":" + tag)
-        guard let digest = try names.map({ $0[wanted]?.digest }) ?? store.images().first(where: { $0.name == wanted })?.descriptor.digest else {
-            return nil
-        }
-        return (try store.readBlob(digest), { [store] d in try store.readBlob(d.digest) })
+        guard let entry = try store.images().first(where: { $0.name == wanted }) else { return nil }
+        return (try store.readBlob(entry.descriptor.digest), { [store] d in try store.readBlob(d.digest) })
     }
 
     public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {

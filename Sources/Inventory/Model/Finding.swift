@@ -176,9 +176,9 @@ extension Finding {
                 guard let value else { return }
                 out.append(UInt8(ascii: first ? "{" : ","))
                 first = false
-                appendJSONString(key.rawValue, to: &out)
+                CairnBasics.appendJSONString(key.rawValue, to: &out)
                 out.append(UInt8(ascii: ":"))
-                appendJSONString(value, to: &out)
+                CairnBasics.appendJSONString(value, to: &out)
             }
             out.append(UInt8(ascii: "}"))
             if out.count >= 1 << 20 { flush(&out) }
@@ -186,8 +186,6 @@ extension Finding {
         out.append(UInt8(ascii: "]"))
     }
 
-    /// A JSON string as Foundation's encoder writes it (CairnBasics' writer).
-    static func appendJSONString(_ s: String, to out: inout [UInt8]) { CairnBasics.appendJSONString(s, to: &out) }
 }
 
 extension String {
