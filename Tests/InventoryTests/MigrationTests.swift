@@ -69,3 +69,47 @@ import TestSupport
     #expect(throws: (any Error).self) { try OSVReader.read(lines) { _ in } }
     do { try OSVReader.read(lines) { _ in } } catch { #expect("\(error)".contains("osv.jsonl:2"), "\(error)") }
 }
+
+/// One migration mechanism (issue 40): a SQLite database whose migrations GRDB's
+/// `DatabaseMigrator` recorded (the table it writes: `grdb_migrations (identifier TEXT NOT NULL
+/// PRIMARY KEY)`) is adopted: v1–v5 are not run again, v6 and v7 are, and one table lists them all.
+@Test func sqliteDatabasesMigratedByGRDBAreAdopted() throws {
+    let dir = NSTemporaryDirectory() + "cairn-migration-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let old = try SQLiteBackend(path: dir + "/audit.db")
+    try old.write { db in
+        for (name, sql) in Schema.migrations(.sqlite).prefix(5) {
+            for statement in sql.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
+                try db.execute(String(statement), [])
+            }
+            try db.execute("CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)", [])
+            try db.execute("INSERT INTO grdb_migrations (identifier) VALUES (?)", [.text(name)])
+        }
+        try db.execute("INSERT INTO run_image (identity, name, top_layer, packages_known, first_seen) VALUES ('io.example', 'example/run', 'sha256:top', 1, 1)", [])
+    }
+    let inventory = try Inventory(backend: try SQLiteBackend(path: dir + "/audit.db"))
+    let names = try inventory.backend.read { db in try db.rows("SELECT name FROM cairn_migrations ORDER BY name", []).compactMap { $0.first?.text } }
+    #expect(names == Schema.migrations(.sqlite).map(\.name))
+    let grdb = try inventory.backend.read { db in try db.rows("SELECT 1 FROM sqlite_master WHERE name = 'grdb_migrations'", []) }
+    #expect(grdb.isEmpty)
+    #expect(try inventory.knowsPackages(runImage: "example/run", layers: "sha256:top"), "v6 ran on the adopted database")
+}
+
+/// A migration that fails leaves the database as it was, on both databases, and says so.
+@Test(arguments: backends) func aFailedMigrationChangesNothing(backend: String) throws {
+    let dir = NSTemporaryDirectory() + "cairn-migration-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let server = backend == "postgres" ? try PostgresServer() : nil
+    defer { server?.stop() }
+    let url = try server?.createDatabase("failed") ?? dir + "/audit.db"
+    let db: any SQLBackend = server == nil ? try SQLiteBackend(path: url) : try PostgresBackend(url: url)
+    try db.migrate([("a", "CREATE TABLE a (x INTEGER)")])
+    #expect(throws: InventoryError.self) {
+        try db.migrate([("a", "CREATE TABLE a (x INTEGER)"), ("b", "CREATE TABLE b (x INTEGER); INSERT INTO a (x) VALUES (1); SELECT nothing FROM nowhere")])
+    }
+    let applied = try db.read { s in try s.rows("SELECT name FROM cairn_migrations", []).compactMap { $0.first?.text } }
+    #expect(applied == ["a"])
+    #expect(try db.read { s in try s.rows("SELECT x FROM a", []) }.isEmpty)
+    try db.migrate([("a", "CREATE TABLE a (x INTEGER)"), ("b", "CREATE TABLE b (x INTEGER)")])
+    #expect(try db.read { s in try s.rows("SELECT x FROM b", []) }.isEmpty)
+}

@@ -233,8 +233,8 @@ public protocol SQLBackend: Sendable {
     var location: String { get }
     func write<T>(_ body: (any SQLSession) throws -> T) throws -> T
     func read<T>(_ body: (any SQLSession) throws -> T) throws -> T
-    /// Applies the migrations not yet applied, in order, each in its own transaction.
-    func migrate(_ migrations: [(name: String, sql: String)]) throws
+    /// A write transaction that no other process's `exclusiveWrite` runs beside (migrations).
+    func exclusiveWrite<T>(_ body: (any SQLSession) throws -> T) throws -> T
 }
 
 /// SQLite through GRDB: a WAL database pool, so readers never wait for the writer and several
@@ -318,13 +318,16 @@ public final class SQLiteBackend: SQLBackend {
         try pool.read { db in try body(Session(db: db)) }
     }
 
-    public func migrate(_ migrations: [(name: String, sql: String)]) throws {
-        var migrator = DatabaseMigrator()
-        for m in migrations {
-            migrator.registerMigration(m.name) { db in try db.execute(sql: m.sql) }
-        }
-        do { try migrator.migrate(pool) } catch {
-            throw InventoryError.database(location: location, reason: "migration failed: \(error)")
+    /// BEGIN IMMEDIATE: the write lock is taken before the migrations table is read, so a second
+    /// process's first run waits (busy timeout) instead of reading a list that is about to change.
+    public func exclusiveWrite<T>(_ body: (any SQLSession) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(Session(db: db))
+                return .commit
+            }
+            return result!
         }
     }
 }

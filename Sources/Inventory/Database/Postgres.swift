@@ -215,20 +215,11 @@ public final class PostgresBackend: SQLBackend {
     public func write<T>(_ body: (any SQLSession) throws -> T) throws -> T { try transaction(body) }
     public func read<T>(_ body: (any SQLSession) throws -> T) throws -> T { try transaction(body) }
 
-    /// Migrations in a table of their own; a transaction-level advisory lock makes concurrent
-    /// first runs take turns.
-    public func migrate(_ migrations: [(name: String, sql: String)]) throws {
+    /// A transaction-level advisory lock first: concurrent first runs take turns.
+    public func exclusiveWrite<T>(_ body: (any SQLSession) throws -> T) throws -> T {
         try transaction { db in
             try db.execute("SELECT pg_advisory_xact_lock(4242001)", [])
-            try db.execute("CREATE TABLE IF NOT EXISTS cairn_migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)", [])
-            let done = Set(try db.rows("SELECT name FROM cairn_migrations", []).compactMap { $0.first?.text })
-            for m in migrations where !done.contains(m.name) {
-                // One statement per call: the extended protocol takes one at a time.
-                for statement in m.sql.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
-                    try db.execute(String(statement), [])
-                }
-                try db.execute("INSERT INTO cairn_migrations (name, applied) VALUES (?, ?)", [.text(m.name), .text(ISO8601DateFormatter().string(from: Date()))])
-            }
+            return try body(db)
         }
     }
 }
