@@ -203,7 +203,7 @@ public struct BuildRunner {
         do { image = try store.resolve(reference) } catch {
             throw PlatformError.notInStore(what: what, reference: reference, hint: "pull it first (`cairn pull \(reference)`)")
         }
-        let target = try ImageStore(root: try ImageLocation.layoutPath(root: layout, reference: reference))
+        let target = try ImageStore(root: try ImageLocation.layoutPath(root: layout, reference: reference)).beginWriteSession()
         try copyImage(image, from: store, to: target)
         try target.setOnlyImage(image.descriptor, as: reference)
     }
@@ -221,9 +221,8 @@ public struct BuildRunner {
         let image = try exported.load(descriptor, name: reference)
         // A write session from the first blob to the name: prune does not run in between.
         let session = try store.beginWriteSession()
-        try copyImage(image, from: exported, to: store)
-        try store.tag(image.descriptor, as: reference)
-        withExtendedLifetime(session) {}
+        try copyImage(image, from: exported, to: session)
+        try session.tag(image.descriptor, as: reference)
         return try store.resolve(reference)
     }
 

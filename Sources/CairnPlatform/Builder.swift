@@ -43,12 +43,13 @@ public struct LifecycleBinaries: Sendable {
         options.uid = 0
         options.gid = 0
         let created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
-        let layer = try store.writeLayer(directory: scratch, options: options)
+        let session = try store.beginWriteSession()
+        let layer = try session.writeLayer(directory: scratch, options: options)
         let labels = [
             CNBLabel.lifecycleVersion: cairnVersion,
             CNBLabel.lifecycleAPIs: try jsonLabel(Self.descriptor.apis),
         ]
-        return try store.commitImage(base: nil, layers: [layer],
+        return try session.commitImage(base: nil, layers: [layer],
                                      history: [History(created: created, createdBy: "cairn lifecycle image: lifecycle \(cairnVersion)")],
                                      created: created, reference: reference) { c in
             c.config = ExecutionConfig(user: "root", env: ["PATH=/cnb/lifecycle"], workingDir: "/layers", labels: labels)
@@ -189,14 +190,15 @@ public struct BuilderCreator {
             history.append(History(created: created, createdBy: "cairn builder create: \(m.id)@\(m.version)"))
         }
         let lifecycle = try installLifecycle(into: scratch + "/lifecycle/cnb/lifecycle")
-        layers.append(try store.writeLayer(directory: scratch + "/lifecycle", options: options))
+        let session = try store.beginWriteSession()
+        layers.append(try session.writeLayer(directory: scratch + "/lifecycle", options: options))
         history.append(History(created: created, createdBy: "cairn builder create: lifecycle \(lifecycle.lifecycle.version)"))
         try writeConfigFiles(config, order: order, into: scratch + "/config/cnb")
-        layers.append(try store.writeLayer(directory: scratch + "/config", options: options))
+        layers.append(try session.writeLayer(directory: scratch + "/config", options: options))
         history.append(History(created: created, createdBy: "cairn builder create: order.toml, run.toml, build config"))
 
         let labels = try Self.labels(config, order: order, modules: modules, lifecycle: lifecycle)
-        return try store.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
+        return try session.commitImage(base: buildImage, layers: layers, history: history, created: created, reference: name) { c in
             var exec = c.config ?? ExecutionConfig()
             exec.labels = (exec.labels ?? [:]).merging(labels) { _, new in new }
             c.config = exec

@@ -202,7 +202,7 @@ public struct BuildpackPackager {
         ]
         let options = try LayerWriteOptions.fromEnvironment(ProcessInfo.processInfo.environment)
         let created = options.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(options.mtime)
-        return try store.commitImage(base: nil, layers: unique.map(\.layer),
+        return try store.beginWriteSession().commitImage(base: nil, layers: unique.map(\.layer),
                                      history: unique.map { History(created: created, createdBy: "cairn buildpack package: \($0.id)@\($0.version)") },
                                      created: created, reference: reference) { c in
             var exec = c.config ?? ExecutionConfig()
@@ -216,7 +216,7 @@ public struct BuildpackPackager {
     public func writeFile(_ image: StoredImage, to path: String) throws {
         let scratch = FileManager.default.temporaryDirectory.path + "/cairn-cnb-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let layout = try ImageStore(root: scratch + "/layout")
+        let layout = try ImageStore(root: scratch + "/layout").beginWriteSession()
         try copyImage(image, from: store, to: layout)
         try layout.setOnlyImage(image.descriptor, as: image.name ?? "buildpackage")
         try? FileManager.default.removeItem(atPath: scratch + "/layout/.cairn")
@@ -255,7 +255,8 @@ struct ModuleAssembler {
             log("Adding buildpackage \(package.metadata.id)@\(package.metadata.version) from \(uri)")
             let modules = try package.modules()
             if package.store.root != store.root {
-                for m in modules { try copyBlob(m.layer.digest, from: package.store, to: store) }
+                let session = try store.beginWriteSession()
+                for m in modules { try copyBlob(m.layer.digest, from: package.store, to: session) }
             }
             return modules
         }
@@ -289,7 +290,7 @@ struct ModuleAssembler {
         o.gid = 0
         o.prefix = (isExtension ? "cnb/extensions/" : "cnb/buildpacks/") + id.escaped + "/" + version
         log("Adding \(isExtension ? "extension" : "buildpack") \(id)@\(version) from \(dir)")
-        let layer = try store.writeLayer(directory: dir, options: o)
+        let layer = try store.beginWriteSession().writeLayer(directory: dir, options: o)
         var withDiffID = info
         withDiffID.layerDiffID = layer.diffID.description
         return [ModuleLayer(id: id.description, version: version, info: withDiffID, layer: layer)]

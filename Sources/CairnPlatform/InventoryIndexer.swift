@@ -177,8 +177,9 @@ public struct InventoryIndexer: Sendable {
     }
 
     func fetch(_ blobs: [Descriptor], of repo: Repository, client: RegistryClient, cache: ImageStore) async throws {
+        let session = try cache.beginWriteSession()
         for d in blobs where !cache.hasBlob(d.digest) {
-            try await client.download(repo, d, into: cache, progress: nil)
+            try await client.download(repo, d, into: session, progress: nil)
         }
     }
 

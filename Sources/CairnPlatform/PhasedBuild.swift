@@ -116,7 +116,7 @@ extension BuildRunner {
     func writeExtendedLayout(_ image: StoredImage, base: StoredImage, name: String, to directory: String) throws {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let target = try ImageStore(root: directory)
+        let target = try ImageStore(root: directory).beginWriteSession()
         for d in [image.descriptor, image.manifest.config] + image.manifest.layers.dropFirst(base.manifest.layers.count) {
             try copyBlob(d.digest, from: store, to: target)
         }

@@ -57,6 +57,7 @@ public struct StackCreator {
         epochOptions.uid = 0
         epochOptions.gid = 0
         let created = epochOptions.mtime == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(epochOptions.mtime)
+        let session = try store.beginWriteSession()
 
         func baseLayer(_ root: String) throws -> LayerResult {
             var o = epochOptions
@@ -64,7 +65,7 @@ public struct StackCreator {
             // Files unpacked by an unprivileged user are recorded as root's, as dpkg would install them.
             o.owner = { _, uid, gid in (uid == me ? 0 : uid, gid == Int(getgid()) ? 0 : gid) }
             log("Writing the root filesystem layer from \(root)")
-            return try store.writeLayer(directory: root, options: o)
+            return try session.writeLayer(directory: root, options: o)
         }
         let base = try baseLayer(buildRoot)
         let runBase = try runRoot.map(baseLayer) ?? base
@@ -74,7 +75,7 @@ public struct StackCreator {
 
         let labels = baseLabels(targetID: targetID, distro: distro, source: source)
         let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        let build = try store.commitImage(
+        let build = try session.commitImage(
             base: nil, layers: [base, buildExtras],
             history: [History(created: created, createdBy: "cairn stack create: root filesystem"),
                       History(created: created, createdBy: "cairn stack create: CNB user \(buildUser.uid), /cnb, /workspace, /layers")],
@@ -87,7 +88,7 @@ public struct StackCreator {
         }
         var runLabels = labels
         runLabels[CNBLabel.rebasable] = "true"
-        let run = try store.commitImage(
+        let run = try session.commitImage(
             base: nil, layers: [runBase, runExtras],
             history: [History(created: created, createdBy: "cairn stack create: root filesystem"),
                       History(created: created, createdBy: "cairn stack create: run user \(runUser.uid)")],
@@ -249,7 +250,7 @@ public struct StackCreator {
         let ownedSet = Set(owned)
         let u = user
         o.owner = { path, _, _ in ownedSet.contains(path) ? (u.uid, u.gid) : (0, 0) }
-        return try store.writeLayer(directory: scratch, options: o)
+        return try store.beginWriteSession().writeLayer(directory: scratch, options: o)
     }
 }
 

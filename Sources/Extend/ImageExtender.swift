@@ -50,8 +50,10 @@ public struct ImageExtender {
         let applied = try DockerfileSequence(workspace: stack, store: store, layerOptions: layerOptions, log: log)
             .apply(dockerfiles, config: base.config.config ?? ExecutionConfig(), baseName: baseName, kind: kind)
         do {
-            let image = try store.commitImage(base: base, layers: applied.layers, history: applied.history, created: applied.created,
-                                              reference: reference) { c in c.config = applied.config }
+            let image = try store.writing { session in
+                try session.commitImage(base: base, layers: applied.layers, history: applied.history, created: applied.created,
+                                        reference: reference) { c in c.config = applied.config }
+            }
             return ExtendedImage(image: image, newLayers: applied.layers, rebasable: applied.rebasable)
         } catch {
             throw .environment("cannot write the extended image: \(error)")
@@ -127,12 +129,13 @@ func writeLayer(_ source: LayerSource, into store: ImageStore, options: LayerWri
     o.owner = { _, uid, gid in (uid, gid) }
     do {
         let result: LayerResult
+        let session = try store.beginWriteSession()
         switch source {
         case .overlayUpper(let upper):
             o.overlayUpper = true
-            result = try store.writeLayer(directory: upper, options: o)
+            result = try session.writeLayer(directory: upper, options: o)
         case .changes(let root, let changed, let deleted):
-            result = try ChangeLayer(root: root, changed: changed, deleted: deleted).write(into: store, options: o)
+            result = try ChangeLayer(root: root, changed: changed, deleted: deleted).write(into: session, options: o)
         }
         log("  \(what): layer \(result.diffID.short) (\(result.entries) entries)")
         return result

@@ -120,7 +120,7 @@ struct ChangeLayer {
     let changed: [String]
     let deleted: [String]
 
-    func write(into store: ImageStore, options o: LayerWriteOptions) throws -> LayerResult {
+    func write(into store: WriteSession, options o: LayerWriteOptions) throws -> LayerResult {
         let base = root == "/" ? "" : root
         var entries: [(name: String, whiteout: Bool)] = changed.map { ($0, false) }
         for d in deleted {

@@ -141,10 +141,10 @@ public enum ImageLocation: Sendable {
         do {
             switch self {
             case .store(let target):
-                try target.tag(image.descriptor, as: reference)
+                try target.beginWriteSession().tag(image.descriptor, as: reference)
             case .layout:
                 // The path is the reference: its layout holds this image and no other.
-                let target = try destination(for: reference)
+                let target = try destination(for: reference).beginWriteSession()
                 try copyImage(image, from: store, to: target)
                 try target.setOnlyImage(image.descriptor, as: reference)
             case .registry(let client, _):
@@ -180,20 +180,27 @@ public struct LocatedImage: Sendable {
     }
 }
 
+/// A write session on `store` (see `WriteSession`), its failure as the lifecycle's error.
+public func writeSession(_ store: ImageStore, for what: String) throws(LifecycleError) -> WriteSession {
+    do { return try store.beginWriteSession() } catch {
+        throw .io(operation: "open for writing (\(what))", path: store.root, reason: "\(error)")
+    }
+}
+
 /// Copies the blobs of `image` (manifest, config, layers) into `target`, hard-linking where the
 /// file system allows.
-public func copyImage(_ image: StoredImage, from source: ImageStore, to target: ImageStore) throws {
-    guard source.root != target.root else { return }
+public func copyImage(_ image: StoredImage, from source: ImageStore, to target: WriteSession) throws {
+    guard source.root != target.store.root else { return }
     for d in [image.descriptor, image.manifest.config] + image.manifest.layers {
         try copyBlob(d.digest, from: source, to: target)
     }
 }
 
 /// Copies one blob between stores (hard link, else a streamed copy committed atomically).
-public func copyBlob(_ digest: Digest, from source: ImageStore, to target: ImageStore) throws {
-    guard source.root != target.root, !target.hasBlob(digest) else { return }
+public func copyBlob(_ digest: Digest, from source: ImageStore, to target: WriteSession) throws {
+    guard source.root != target.store.root, !target.store.hasBlob(digest) else { return }
     let from = source.blobPath(digest)
-    if link(from, target.blobPath(digest)) == 0 || errno == EEXIST { return }
+    if link(from, target.store.blobPath(digest)) == 0 || errno == EEXIST { return }
     let pending = try target.beginBlob()
     let fd = open(from, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw LifecycleError.io(operation: "read", path: from, reason: String(cString: strerror(errno))) }

@@ -121,12 +121,13 @@ public struct Rebaser: Sendable {
         var layers = (inputs.keepRunImage ? Array(app.image.manifest.layers[...top]) : run.image.manifest.layers) + appLayers
 
         let dest = try inputs.location.destination(for: inputs.images[0])
+        let session = try writeSession(dest, for: "the rebased image")
         let image: StoredImage
         do {
-            for d in layers[..<(layers.count - appLayers.count)] { try copyBlob(d.digest, from: run.store, to: dest) }
-            for d in appLayers { try copyBlob(d.digest, from: app.store, to: dest) }
-            if let patches { try LayerPatchApplier.apply(patches, layers: &layers, config: &config, into: dest) }
-            image = try dest.commitManifest(config: config, layers: layers, reference: inputs.images[0], naming: inputs.location.namesAssembledImages)
+            for d in layers[..<(layers.count - appLayers.count)] { try copyBlob(d.digest, from: run.store, to: session) }
+            for d in appLayers { try copyBlob(d.digest, from: app.store, to: session) }
+            if let patches { try LayerPatchApplier.apply(patches, layers: &layers, config: &config, into: session) }
+            image = try session.commitManifest(config: config, layers: layers, reference: inputs.images[0], naming: inputs.location.namesAssembledImages)
         } catch let e as LifecycleError {
             throw e
         } catch {
@@ -136,6 +137,7 @@ public struct Rebaser: Sendable {
             try await inputs.location.publish(image, from: dest, as: tag)
             log.info("*** Image: \(tag)@\(image.digest)")
         }
+        withExtendedLifetime(session) {}  // until it is named or pushed
         var report = ReportFile(image: .init(tags: inputs.images, digest: image.digest.description, manifestSize: image.descriptor.size))
         report.image.imageID = image.manifest.config.digest.description
         if let patches {

@@ -150,7 +150,7 @@ public struct Restorer {
               let descriptor = previous.image.layer(diffID: diffID)?.descriptor, !previous.store.hasBlob(descriptor.digest),
               let ref = try? ImageReference(parsing: reference) else { return }
         do {
-            try await client.download(Repository(ref), descriptor, into: previous.store, progress: nil)
+            try await client.download(Repository(ref), descriptor, into: try previous.store.beginWriteSession(), progress: nil)
         } catch {
             log.warn("the SBOM layer of \(reference) cannot be fetched, so its launch layers' SBOMs are not restored: \(error)")
         }

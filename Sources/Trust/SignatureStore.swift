@@ -172,15 +172,14 @@ public struct StoreSignatures: SignatureLocation {
         let session = try store.beginWriteSession()
         // One writeBlobs call: the blob directory is synced once for all of them.
         let blobs = artifacts.map { a in [(a.config, MediaType.ociConfig)] + a.blobs.map { ($0.0, $0.1) } + [(a.manifest, MediaType.ociManifest)] }
-        let written = try store.writeBlobs(blobs.flatMap { $0 })
+        let written = try session.writeBlobs(blobs.flatMap { $0 })
         var names: [(descriptor: Descriptor, reference: String)] = []
         var end = 0
         for (a, group) in zip(artifacts, blobs) {
             end += group.count
             names.append((written[end - 1], try ImageStore.storedName(repository + ":" + a.tag)))
         }
-        try store.tag(names)
-        withExtendedLifetime(session) {}
+        try session.tag(names)
     }
 }
 
@@ -208,16 +207,17 @@ public struct RegistrySignatures: SignatureLocation {
 
     func blobReader(_ repo: Repository) -> (Descriptor) async throws -> Data {
         { [client, work] d in
-            if !work.hasBlob(d.digest) { try await client.download(repo, d, into: work, progress: nil) }
-            return try work.readBlob(d.digest)
+            let session = try work.beginWriteSession()
+            if !work.hasBlob(d.digest) { try await client.download(repo, d, into: session, progress: nil) }
+            return try withExtendedLifetime(session) { try work.readBlob(d.digest) }
         }
     }
 
     public func put(repository: String, tag: String, config: Data, blobs: [(Data, String)], manifest: Data) async throws {
         let repo = try repo(repository)
         let session = try work.beginWriteSession()
-        var descriptors = [try work.writeBlob(config, mediaType: MediaType.ociConfig)]
-        for (b, mediaType) in blobs { descriptors.append(try work.writeBlob(b, mediaType: mediaType)) }
+        var descriptors = [try session.writeBlob(config, mediaType: MediaType.ociConfig)]
+        for (b, mediaType) in blobs { descriptors.append(try session.writeBlob(b, mediaType: mediaType)) }
         for d in descriptors {
             _ = try await client.upload(repo, d, path: work.blobPath(d.digest), mountFrom: [], progress: nil)
         }

@@ -129,7 +129,7 @@ struct Build: AsyncParsableCommand {
                 let signer = signingKey.map { BuildSigner(store: store, key: $0, home: cairnHome()) }
                 let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request, started: started) } }
                 let built = try await Trace.step("build") { try await runner.build(request) }
-                for tag in tags { try store.tag(built.descriptor, as: tag) }
+                for tag in tags { try session.tag(built.descriptor, as: tag) }
                 let seconds = Date().timeIntervalSince(started)
                 FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description, seconds).utf8))
                 try await Trace.step("after build") { try await afterBuild(built, request: request, signer: signer, preparing: preparing, started: started, store: store) }

@@ -57,10 +57,10 @@ struct Import: AsyncParsableCommand {
                 options.progress = { @Sendable (bytes: Int64) in progress.update(bytes) }
             }
             let started = Date()
-            let layer = try store.writeLayer(directory: directory, options: options)
+            let layer = try session.writeLayer(directory: directory, options: options)
             progress?.done()
             let created = environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }.map(rfc3339) ?? normalizedCreated
-            let image = try store.commitImage(
+            let image = try session.commitImage(
                 base: baseImage, layers: [layer],
                 history: [History(created: created, createdBy: "cairn import", comment: "\(layer.entries) entries")],
                 created: created, reference: reference)

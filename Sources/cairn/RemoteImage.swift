@@ -14,8 +14,9 @@ func withRemoteImage<T>(_ reference: String, registry: RegistryOptions, layers: 
     let store = try ImageStore(root: scratch)
     return try await withClient(registry) { client in
         let image = try await ImageTransfer(client: client, store: store).pull(ref, layers: false)
+        let session = try store.beginWriteSession()
         for layer in try layers(image) where !store.hasBlob(layer.digest) {
-            try await client.download(Repository(ref), layer, into: store, progress: nil)
+            try await client.download(Repository(ref), layer, into: session, progress: nil)
         }
         return try body(image, store)
     }

@@ -31,7 +31,7 @@ struct DiskUsage: AsyncParsableCommand {
             let store = try storeOptions.open()
             let home = cairnHome()
             // Under the store's shared lock: a prune does not remove what is being counted.
-            let rows = try store.withWriteLock { try usage(store: store, home: home) }
+            let rows = try store.writing { _ in try usage(store: store, home: home) }
             if format == .json {
                 return try printJSON(rows.map { r -> [String: Any] in
                     var row: [String: Any] = ["type": r.type, "count": r.count, "bytes": r.bytes]

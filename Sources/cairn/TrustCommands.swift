@@ -251,7 +251,7 @@ struct Save: AsyncParsableCommand {
             let store = try storeOptions.open()
             let stored = try store.resolve(image)
             let repository = try ImageReference(parsing: stored.name ?? image).fullName
-            let target = try ImageStore(root: dir)
+            let target = try ImageStore(root: dir).beginWriteSession()
             try copyImage(stored, from: store, to: target)
             var manifests = [Descriptor(mediaType: stored.descriptor.mediaType, digest: stored.digest, size: stored.descriptor.size,
                                         annotations: ["kind": "dev.cosignproject.cosign/image"])]

@@ -117,7 +117,7 @@ struct ExtenderCommand: AsyncParsableCommand {
         config.history = (config.history ?? []) + result.history
         config.config = result.config
         do {
-            let image = try store.commitManifest(config: config, layers: base.image.manifest.layers + result.layers.map(\.descriptor),
+            let image = try store.beginWriteSession().commitManifest(config: config, layers: base.image.manifest.layers + result.layers.map(\.descriptor),
                                                  reference: runName)
             log.info("Extended run image \(image.digest): \(result.layers.count) new layer(s), rebasable: \(result.rebasable)")
         } catch {

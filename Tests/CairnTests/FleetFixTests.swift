@@ -65,7 +65,7 @@ final class FleetFixture: @unchecked Sendable {
             var config = base.config
             config.config?.labels?["test.fleet/variant"] = "\(i)"
             let tag = "\(repo):v\(i)"
-            _ = try store.commitManifest(config: config, layers: base.manifest.layers, reference: tag)
+            _ = try store.beginWriteSession().commitManifest(config: config, layers: base.manifest.layers, reference: tag)
             _ = try cairn(["push", tag, tag] + insecure)
             tags.append(tag)
         }

@@ -18,7 +18,7 @@ import TestSupport
 
     // Garbage: a blob nothing names and a temp file a killed writer left.
     let s = try ImageStore(root: store)
-    let orphan = try s.writeBlob(Data("nobody names me".utf8), mediaType: "application/octet-stream")
+    let orphan = try s.beginWriteSession().writeBlob(Data("nobody names me".utf8), mediaType: "application/octet-stream")
     try writeFile(store + "/.cairn/tmp/partial-123", "half a layer")
     let garbage = try verify(["--format", "json"])
     #expect(garbage.status == 0, "garbage is not a problem: \(garbage.stderr)")

@@ -28,7 +28,7 @@ struct ExtendFixture {
                                                     withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: source.blobPath(d), toPath: store.blobPath(d))
         }
-        try store.tag(run.descriptor, as: TinyStack.runImage)
+        try store.beginWriteSession().tag(run.descriptor, as: TinyStack.runImage)
         base = try store.resolve(TinyStack.runImage)
         baseRoot = dir.sub("base")
         try unpack(base, in: store, to: baseRoot)

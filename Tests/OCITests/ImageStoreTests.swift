@@ -7,8 +7,8 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
                  compression: OCI.Compression = .gzip) throws -> StoredImage {
     var o = LayerWriteOptions()
     o.compression = compression
-    let layer = try store.writeLayer(directory: dir, options: o)
-    return try store.commitImage(base: try base.map { try store.resolve($0) }, layers: [layer],
+    let layer = try store.beginWriteSession().writeLayer(directory: dir, options: o)
+    return try store.beginWriteSession().commitImage(base: try base.map { try store.resolve($0) }, layers: [layer],
                                  history: [History(created: normalizedCreated, createdBy: "test")],
                                  created: normalizedCreated, reference: reference)
 }
@@ -135,9 +135,9 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         let tmp = TempDir()
         let storeRoot = tmp.sub("store")
         let store = try ImageStore(root: storeRoot)
-        let bogus = try store.writeBlob(Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.utf8),
+        let bogus = try store.beginWriteSession().writeBlob(Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.utf8),
                                         mediaType: MediaType.ociManifest)
-        try store.tag(bogus, as: "bogus")
+        try store.beginWriteSession().tag(bogus, as: "bogus")
         let result = try run(["python3", fixturesRoot + "/validate_oci_layout.py", fixturesRoot + "/oci-schema", storeRoot])
         #expect(result.status == 1)
         #expect(result.stdout.contains("'config' is a required property"))
@@ -164,16 +164,35 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         for i in 0..<8 { #expect(try store.resolve("img:\(i)").manifest.layers.count == 1) }
     }
 
+    /// Writing takes a `WriteSession` (the only type with write methods); while one is open, a
+    /// prune (here through another store object, as another process would) waits, and a blob
+    /// the session wrote but has not named yet survives; once it is dropped, prune runs.
+    @Test func pruneWaitsForAnOpenWriteSession() async throws {
+        let tmp = TempDir()
+        let root = tmp.sub("store")
+        let store = try ImageStore(root: root)
+        var session: WriteSession? = try store.beginWriteSession()
+        let blob = try session!.writeBlob(Data("not named yet".utf8), mediaType: "application/octet-stream")
+        let pruning = Task.detached { try ImageStore(root: root).prune() }
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(store.hasBlob(blob.digest), "prune waited for the session")
+        session = nil
+        let result = try await pruning.value
+        #expect(result.removedBlobs >= 1)
+        #expect(!store.hasBlob(blob.digest), "and ran once it was dropped")
+        _ = session
+    }
+
     /// One store object shared by concurrent tasks (a fleet rebase, parallel pulls): every name
     /// lands. flock alone does not exclude threads that share its descriptor.
     @Test func concurrentTasksSharingOneStoreLoseNoName() async throws {
         let tmp = TempDir()
         let store = try ImageStore(root: tmp.sub("store"))
-        let config = try store.writeBlob(Data("{}".utf8), mediaType: MediaType.ociConfig)
-        let manifest = try store.writeBlob(try CanonicalJSON.encode(Manifest(config: config, layers: [])), mediaType: MediaType.ociManifest)
+        let config = try store.beginWriteSession().writeBlob(Data("{}".utf8), mediaType: MediaType.ociConfig)
+        let manifest = try store.beginWriteSession().writeBlob(try CanonicalJSON.encode(Manifest(config: config, layers: [])), mediaType: MediaType.ociManifest)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<64 {
-                group.addTask { try store.tag(manifest, as: "img:\(i)") }
+                group.addTask { try store.beginWriteSession().tag(manifest, as: "img:\(i)") }
             }
             try await group.waitForAll()
         }
@@ -182,7 +201,7 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<16 {
                 group.addTask {
-                    if i % 4 == 0 { _ = try store.prune() } else { _ = try store.writeBlob(Data("blob \(i)".utf8), mediaType: "x") }
+                    if i % 4 == 0 { _ = try store.prune() } else { _ = try store.beginWriteSession().writeBlob(Data("blob \(i)".utf8), mediaType: "x") }
                 }
             }
             try await group.waitForAll()

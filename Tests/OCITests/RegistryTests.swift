@@ -268,11 +268,11 @@ func using<T>(_ c: RegistryClient, _ body: (RegistryClient) async throws -> T) a
         var arm = image.config
         arm.architecture = "arm64"
         arm.variant = "v8"
-        let armConfig = try store.writeBlob(try CanonicalJSON.encode(arm), mediaType: MediaType.ociConfig)
+        let armConfig = try store.beginWriteSession().writeBlob(try CanonicalJSON.encode(arm), mediaType: MediaType.ociConfig)
         let armManifest = Manifest(config: armConfig, layers: image.manifest.layers)
         let armData = try CanonicalJSON.encode(armManifest)
-        let armDescriptor = try store.writeBlob(armData, mediaType: MediaType.ociManifest)
-        try store.tag(armDescriptor, as: "sample-arm:1")
+        let armDescriptor = try store.beginWriteSession().writeBlob(armData, mediaType: MediaType.ociManifest)
+        try store.beginWriteSession().tag(armDescriptor, as: "sample-arm:1")
         try await using(try client(registry)) { c in
             let t = ImageTransfer(client: c, store: store)
             try await t.push(image, to: try ImageReference(parsing: "\(repo)@\(image.digest)"))

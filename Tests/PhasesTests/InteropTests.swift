@@ -188,7 +188,7 @@ import Glibc
         _ = try sh("cp -a '\(stack.store)' '\(store)'")
         let s = try ImageStore(root: store)
         let run = try s.resolve(TinyStack.runImage)
-        _ = try s.commitImage(base: run, layers: [], history: [], created: run.config.created ?? "", reference: "app") {
+        _ = try s.beginWriteSession().commitImage(base: run, layers: [], history: [], created: run.config.created ?? "", reference: "app") {
             $0.config?.labels?[CNBLabel.lifecycleMetadata] = "{not json"
         }
         try writeFile(w.root + "/run.toml", "[[images]]\nimage = \"tiny/run:latest\"\n")

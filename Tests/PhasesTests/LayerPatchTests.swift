@@ -150,7 +150,7 @@ final class PatchFixture {
     // A patch image for another platform is refused.
     let s = try ImageStore(root: f.store)
     let patchImage = try s.resolve("patches/runtime:1.0.1")
-    _ = try s.commitImage(base: patchImage, layers: [], history: [], created: patchImage.config.created ?? "",
+    _ = try s.beginWriteSession().commitImage(base: patchImage, layers: [], history: [], created: patchImage.config.created ?? "",
                           reference: "patches/runtime:other-arch") { $0.architecture = "s390x" }
     try f.patches(#"{"patches": [{"buildpack": "tests/runtime", "layer": "runtime", "patch-image": "patches/runtime:other-arch"}]}"#)
     r = try f.rebase(["-layer-patches", f.patchesFile, "app"])

@@ -36,7 +36,7 @@ final class RebaseFixture {
     func retag(_ from: String, as reference: String, _ change: (inout ImageConfig) -> Void) throws {
         let s = try ImageStore(root: store)
         let image = try s.resolve(from)
-        _ = try s.commitImage(base: image, layers: [], history: [], created: image.config.created ?? "", reference: reference, configure: change)
+        _ = try s.beginWriteSession().commitImage(base: image, layers: [], history: [], created: image.config.created ?? "", reference: reference, configure: change)
     }
 
     func rebase(_ args: [String]) throws -> RunResult {

@@ -69,7 +69,7 @@ public struct CampaignSites: Sendable {
         }
         guard let store else { throw CampaignError("no store") }
         let old = try store.resolve(try ImageReference(parsing: name).familiarName + "@" + digest)
-        try store.tag(old.descriptor, as: name)
+        try store.beginWriteSession().tag(old.descriptor, as: name)
     }
 
     /// Re-indexes the images a wave changed: those tags alone (their repositories are not

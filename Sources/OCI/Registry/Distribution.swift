@@ -121,9 +121,9 @@ extension RegistryClient {
     /// Downloads a blob into the store, verifying size and digest; a dropped connection resumes
     /// with a Range request (or restarts when the registry ignores Range); a copy with the wrong
     /// digest is fetched again once.
-    public func download(_ repo: Repository, _ descriptor: Descriptor, into store: ImageStore,
+    public func download(_ repo: Repository, _ descriptor: Descriptor, into session: WriteSession,
                          progress: (any TransferProgress)?) async throws {
-        let pending = try store.beginBlob()
+        let pending = try session.beginBlob()
         let what = "blob \(descriptor.digest.short) of \(repo)"
         var failures = 0
         var refetched = false

@@ -26,10 +26,7 @@ public struct ImageTransfer: Sendable {
                      progress: (any TransferProgress)? = nil) async throws -> StoredImage {
         let session = try store.beginWriteSession()
         let repo = Repository(reference)
-        if !naming, let local = try localManifest(reference, layers: layers) {
-            withExtendedLifetime(session) {}
-            return local
-        }
+        if !naming, let local = try localManifest(reference, layers: layers) { return local }
         let tagOrDigest = reference.digest?.description ?? reference.tag ?? ImageReference.defaultTag
         var (data, mediaType, digest) = try await client.manifest(repo, reference: tagOrDigest)
         if MediaType.indexes.contains(mediaType) {
@@ -55,16 +52,15 @@ public struct ImageTransfer: Sendable {
                 return
             }
             progress?.started(d.digest, size: d.size)
-            try await client.download(repo, d, into: store, progress: progress)
+            try await client.download(repo, d, into: session, progress: progress)
             progress?.finished(d.digest, .downloaded(bytes: d.size))
         }
-        let descriptor = try store.writeBlob(data, mediaType: mediaType)
+        let descriptor = try session.writeBlob(data, mediaType: mediaType)
         precondition(descriptor.digest == digest)
         try store.recordSources(blobs.map(\.digest) + [digest], repository: repo.description)
         let name = reference.digest != nil && reference.tag == nil ? "\(reference.familiarName)@\(digest)" : reference.withDefaultTag.familiar
-        if naming { try store.tag(descriptor, as: name) }
-        withExtendedLifetime(session) {}
-        return try store.load(descriptor, name: name)
+        if naming { try session.tag(descriptor, as: name) }
+        return try withExtendedLifetime(session) { try store.load(descriptor, name: name) }
     }
 
     /// A digest reference whose manifest (and config, and layers when asked for) this store has

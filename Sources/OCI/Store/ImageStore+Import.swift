@@ -17,9 +17,9 @@ extension ImageStore {
     /// and records it under `reference`. Config `created` and history times are `created`
     /// (reproducible: SOURCE_DATE_EPOCH or the fixed time).
     /// - Returns: the new image.
-    public func commitImage(base: StoredImage?, layers: [LayerResult], history: [History], created: String,
-                            reference: String, configure: (inout ImageConfig) -> Void = { _ in }) throws -> StoredImage {
-        try withWriteLock {
+    func commitImage(base: StoredImage?, layers: [LayerResult], history: [History], created: String,
+                     reference: String, configure: (inout ImageConfig) -> Void = { _ in }) throws -> StoredImage {
+        do {
             var config: ImageConfig
             if let base {
                 config = base.config
@@ -38,12 +38,12 @@ extension ImageStore {
 
     /// Writes `config` and a manifest of `layers` (blobs already in the store), and records it
     /// under `reference`, all as one write: `prune` cannot take the new blobs before they are named.
-    public func commitManifest(config: ImageConfig, layers: [Descriptor], reference: String, naming: Bool = true) throws -> StoredImage {
-        try withWriteLock {
-            let configDescriptor = try writeBlob(try CanonicalJSON.encode(config), mediaType: MediaType.ociConfig)
+    func commitManifest(config: ImageConfig, layers: [Descriptor], reference: String, naming: Bool = true) throws -> StoredImage {
+        do {
+            let configDescriptor = try writeBlobs([(try CanonicalJSON.encode(config), MediaType.ociConfig)])[0]
             let manifest = Manifest(config: configDescriptor, layers: layers.map(\.asOCILayer))
-            let manifestDescriptor = try writeBlob(try CanonicalJSON.encode(manifest), mediaType: MediaType.ociManifest)
-            if naming { try tag(manifestDescriptor, as: reference) }
+            let manifestDescriptor = try writeBlobs([(try CanonicalJSON.encode(manifest), MediaType.ociManifest)])[0]
+            if naming { try tag([(manifestDescriptor, reference)]) }
             return try load(manifestDescriptor, name: try Self.storedName(reference))
         }
     }

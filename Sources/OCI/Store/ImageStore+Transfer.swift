@@ -53,9 +53,6 @@ public final class PendingBlob: BlobOutput {
 }
 
 extension ImageStore {
-    /// Starts receiving a blob.
-    public func beginBlob() throws -> PendingBlob { try PendingBlob(store: self) }
-
     /// Before: one JSON map rewritten whole (and fsynced) on every pull, decoded whole for every
     /// blob a push looked up; a 500-image campaign spent most of its time there.
     private var legacySourcesPath: String { root + "/.cairn/sources.json" }
@@ -137,25 +134,5 @@ enum SourcesLog {
             if !(state.map[digest] ?? []).contains(repository) { state.map[digest, default: []].append(repository) }
         }
         state.offset += UInt64(complete.count)
-    }
-}
-
-/// A store write spanning async work (a pull): while it is open, `prune` waits. Each session has
-/// its own lock descriptor, so sessions in one process do not release each other's lock.
-public final class WriteSession: @unchecked Sendable {
-    private let lock: FileLock
-
-    init(path: String) throws {
-        lock = try FileLock(path: path)
-        try lock.lock(exclusive: false)
-    }
-
-    deinit { lock.unlock() }
-}
-
-extension ImageStore {
-    /// Opens a write session (released when the value is dropped).
-    public func beginWriteSession() throws -> WriteSession {
-        try WriteSession(path: root + "/.cairn/gc.lock")
     }
 }

@@ -111,16 +111,13 @@ public final class ImageStore: @unchecked Sendable {
         return data
     }
 
-    /// Stores `data` as a blob; returns its descriptor.
-    public func writeBlob(_ data: Data, mediaType: String) throws -> Descriptor {
-        try writeBlobs([(data, mediaType)])[0]
-    }
+    // Writes: internal, called through a `WriteSession` (WriteSession.swift), which holds the
+    // store's write lock so that `prune` cannot take a temp file or an unnamed blob.
 
     /// Several small blobs (an artifact's config, payloads and manifest), each synced and renamed
     /// into place, the blob directory synced once for all of them.
-    public func writeBlobs(_ blobs: [(data: Data, mediaType: String)]) throws -> [Descriptor] {
-        // As a store write: prune would take the temp file (and the unnamed blob) from under it.
-        try withWriteLock {
+    func writeBlobs(_ blobs: [(data: Data, mediaType: String)]) throws -> [Descriptor] {
+        do {
             var wrote = false
             let descriptors = try blobs.map { blob -> Descriptor in
                 let digest = Digest.sha256(of: blob.data)
@@ -137,23 +134,11 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Streams a blob into the store: `body` writes to the output; the bytes land under their
     /// digest only after they are complete and synced.
-    public func writeBlob<T>(_ body: (any BlobOutput) throws -> T) throws -> (T, Digest, Int64) {
-        try withWriteLock {
-            let pending = try beginBlob()
-            let result = try body(pending)
-            let digest = try pending.commitAsWritten()
-            return (result, digest, pending.count)
-        }
-    }
-
-    /// Writes `directory` as a layer blob.
-    public func writeLayer(directory: String, options: LayerWriteOptions) throws -> LayerResult {
-        try gcLock.withLock(exclusive: false) {
-            let (result, _, _) = try writeBlob { out in
-                try LayerWriter.write(directory: directory, options: options, to: out)
-            }
-            return result
-        }
+    func writeBlob<T>(_ body: (any BlobOutput) throws -> T) throws -> (T, Digest, Int64) {
+        let pending = try PendingBlob(store: self)
+        let result = try body(pending)
+        let digest = try pending.commitAsWritten()
+        return (result, digest, pending.count)
     }
 
     // MARK: Index and names
@@ -234,13 +219,8 @@ public final class ImageStore: @unchecked Sendable {
                            config: config, configData: configData)
     }
 
-    /// Records `descriptor` under `name` (replacing what the name pointed to before).
-    public func tag(_ descriptor: Descriptor, as reference: String) throws {
-        try tag([(descriptor, reference)])
-    }
-
     /// Records several names in one update of the index.
-    public func tag(_ entries: [(descriptor: Descriptor, reference: String)]) throws {
+    func tag(_ entries: [(descriptor: Descriptor, reference: String)]) throws {
         let made = try entries.map { try Self.indexEntry($0.descriptor, as: $0.reference) }
         let names = Set(made.compactMap { $0.annotations?[Annotation.refName] })
         try updateIndex { index in
@@ -252,7 +232,7 @@ public final class ImageStore: @unchecked Sendable {
     /// Makes `descriptor`, named `reference`, the only image in the index: for a layout that holds
     /// one image (platform.md's per-reference layout paths), where a second entry would leave
     /// readers to guess.
-    public func setOnlyImage(_ descriptor: Descriptor, as reference: String) throws {
+    func setOnlyImage(_ descriptor: Descriptor, as reference: String) throws {
         let entry = try Self.indexEntry(descriptor, as: reference)
         try updateIndex { index in index.manifests = [entry] }
     }
@@ -293,13 +273,6 @@ public final class ImageStore: @unchecked Sendable {
     /// Runs `body` holding the index lock (short metadata updates only).
     func withIndexLock<T>(_ body: () throws -> T) throws -> T {
         try indexLock.withLock(exclusive: true, body)
-    }
-
-    /// Runs `body` as one store write: `prune` waits until it is done. Within one process, a
-    /// `prune` must not run while a `WriteSession` of the same store is open (it would wait for
-    /// the session, which waits for it).
-    public func withWriteLock<T>(_ body: () throws -> T) throws -> T {
-        try gcLock.withLock(exclusive: false, body)
     }
 
     // MARK: Prune

@@ -22,6 +22,14 @@ struct CacheWriter {
                created: String) async throws(LifecycleError) {
         guard inputs.cacheDirectory != nil || inputs.cacheImage != nil else { return }
         let cacheStore = try store()
+        // The session ends with the call: `commit` prunes the cache directory, which would wait for it.
+        let (metadata, cacheLayers) = try layers(outputs, launchResults: launchResults, dest: dest, into: try writeSession(cacheStore, for: "the cache"), book: book)
+        try await commit(metadata, layers: cacheLayers, into: cacheStore, book: book, created: created)
+    }
+
+    /// The cached layers, written to the cache, and the label that lists them.
+    func layers(_ outputs: [BuildpackOutput], launchResults: [String: LayerResult], dest: ImageStore, into cacheStore: WriteSession,
+                book: FingerprintBook) throws(LifecycleError) -> (LifecycleMetadataLabel, [LayerResult]) {
         var metadata = LifecycleMetadataLabel()
         var cacheLayers: [LayerResult] = []
         // The cached layers' SBOM files go in one layer: `<bp>/<layer>.sbom.<ext>`.
@@ -46,7 +54,7 @@ struct CacheWriter {
             cacheLayers.append(sbom)
             metadata.sbom = .init(sha: sbom.diffID.description)
         }
-        try await commit(metadata, layers: cacheLayers, into: cacheStore, book: book, created: created)
+        return (metadata, cacheLayers)
     }
 
     /// The cache directory's store, or the registry target's work store for a cache image.
@@ -62,7 +70,7 @@ struct CacheWriter {
 
     /// One cached layer: the app image's blob when the layer was exported for launch too, else
     /// the directory's layer, recognised by fingerprint in the cache or written there.
-    func layer(_ directory: String, what: String, shared: LayerResult?, dest: ImageStore, cache: ImageStore,
+    func layer(_ directory: String, what: String, shared: LayerResult?, dest: ImageStore, cache: WriteSession,
                book: FingerprintBook) throws(LifecycleError) -> LayerResult {
         do {
             if let shared {
@@ -73,7 +81,7 @@ struct CacheWriter {
             o.prefix = layerPath(directory)
             let key = FingerprintBook.key(directory: directory, options: o)
             let fingerprint = try Fingerprint.of(directory)
-            if let known = book.lookup(key, fingerprint: fingerprint, in: cache) { return known }
+            if let known = book.lookup(key, fingerprint: fingerprint, in: cache.store) { return known }
             let result = try cache.writeLayer(directory: directory, options: o)
             book.record(key, fingerprint: fingerprint, result)
             return result
@@ -88,11 +96,13 @@ struct CacheWriter {
                 created: String) async throws(LifecycleError) {
         do {
             let labelValue = try json(metadata)
-            let image = try cacheStore.commitImage(base: nil, layers: layers, history: [], created: created,
-                                                   reference: cacheReference) { config in
-                var exec = config.config ?? ExecutionConfig()
-                exec.labels = [CNBLabel.cacheMetadata: labelValue]
-                config.config = exec
+            // Its own session, ended before the prune below (which would wait for it).
+            let image = try cacheStore.writing { session in
+                try session.commitImage(base: nil, layers: layers, history: [], created: created, reference: cacheReference) { config in
+                    var exec = config.config ?? ExecutionConfig()
+                    exec.labels = [CNBLabel.cacheMetadata: labelValue]
+                    config.config = exec
+                }
             }
             if inputs.cacheDirectory != nil { _ = try cacheStore.prune() }
             try book.save()

@@ -121,7 +121,7 @@ public struct Exporter: Sendable {
         }
 
         let extended = try extendedRunImage(build.analyzed)
-        let dest = try inputs.location.destination(for: firstTag)
+        let dest = try writeSession(inputs.location.destination(for: firstTag), for: "the app image")
         do { try copyImage(run.image, from: run.store, to: dest) } catch {
             throw .imageIO(operation: "copy to the export target", image: "run image \(runName)", cause: error)
         }
@@ -163,7 +163,8 @@ public struct Exporter: Sendable {
         let rebasable = extended.map { $0.image.config.config?.labels?[CNBLabel.rebasable] == "true" } ?? true
         let image = try commit(layers, base: base, into: dest, reference: firstTag,
                                config: try imageConfig(build, label: label, entrypoint: entrypoint, rebasable: rebasable))
-        try await publish(image, from: dest, build: build, launchResults: launch.results, book: book)
+        try await publish(image, from: dest.store, build: build, launchResults: launch.results, book: book)
+        withExtendedLifetime(dest) {}  // until the image is named or pushed
         return ExportResult(image: image, reused: factory.reused, added: factory.added)
     }
 
@@ -335,7 +336,7 @@ public struct Exporter: Sendable {
     }
 
     /// The image: the run image's layers, then `layers`, with one history line each.
-    func commit(_ layers: [NewLayer], base: StoredImage, into dest: ImageStore, reference: String,
+    func commit(_ layers: [NewLayer], base: StoredImage, into dest: WriteSession, reference: String,
                 config: @Sendable (inout ImageConfig) -> Void) throws(LifecycleError) -> StoredImage {
         let created = inputs.epoch == LayerWriteOptions.normalizedTime ? normalizedCreated : rfc3339(inputs.epoch)
         do {

@@ -12,7 +12,7 @@ import Glibc
 /// is recognised by its fingerprint (in the target, else in the cache directory) and its layer
 /// reused without reading its bytes. Records which layers were reused and which added, for the log.
 final class LayerFactory: @unchecked Sendable {
-    let dest: ImageStore
+    let dest: WriteSession
     let book: FingerprintBook
     /// The cache directory's store: layers the restorer extracted from it have their blobs there.
     let cacheStore: ImageStore?
@@ -26,7 +26,7 @@ final class LayerFactory: @unchecked Sendable {
     private(set) var reused: [String] = []
     private(set) var added: [String] = []
 
-    init(dest: ImageStore, book: FingerprintBook, cacheStore: ImageStore?, previous: LocatedImage?,
+    init(dest: WriteSession, book: FingerprintBook, cacheStore: ImageStore?, previous: LocatedImage?,
          epoch: Int64, compression: Compression, owner: (uid: Int, gid: Int), log: Logger) {
         self.dest = dest
         self.book = book
@@ -100,7 +100,7 @@ final class LayerFactory: @unchecked Sendable {
         let key = FingerprintBook.key(directory: r.directory, options: o, slice: r.slice)
         do {
             let fingerprint = try Fingerprint.of(r.directory, include: r.include)
-            var known = book.lookup(key, fingerprint: fingerprint, in: dest)
+            var known = book.lookup(key, fingerprint: fingerprint, in: dest.store)
             if known == nil, let cacheStore, let cached = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
                 try copyBlob(cached.digest, from: cacheStore, to: dest)
                 known = cached
@@ -135,7 +135,7 @@ final class LayerFactory: @unchecked Sendable {
         do {
             let digest = try sha256(file: path)
             let key = "launcher|\(epoch)|\(compression)|\(rootOptions.level.map(String.init) ?? "default")"
-            if let known = book.lookup(key, fingerprint: digest, in: dest) { return known }
+            if let known = book.lookup(key, fingerprint: digest, in: dest.store) { return known }
             let o = rootOptions
             let (result, _, _) = try dest.writeBlob { output in
                 try LayerWriter.writeStream(options: o, to: output) { tar in
@@ -223,7 +223,7 @@ final class LayerFactory: @unchecked Sendable {
 /// A layer of files (`target` paths under `root`, with their parent directories) owned by
 /// `options.owner`; nil when there are none. It holds SBOM files, in the app image and the cache.
 func filesLayer(_ files: [(target: String, source: String)], root: String, options o: LayerWriteOptions,
-                into store: ImageStore) throws(LifecycleError) -> LayerResult? {
+                into store: WriteSession) throws(LifecycleError) -> LayerResult? {
     guard !files.isEmpty else { return nil }
     do {
         let (result, _, _) = try store.writeBlob { output in

@@ -16,7 +16,7 @@ enum LayerPatchApplier {
     }
 
     static func apply(_ plan: LayerPatchPlan, layers: inout [Descriptor], config: inout ImageConfig,
-                      into dest: ImageStore) throws(LifecycleError) {
+                      into dest: WriteSession) throws(LifecycleError) {
         guard !plan.isEmpty else { return }
         let layerHistory = historyIndexes(config)
         for (replacement, source) in zip(plan.replacements, plan.sources) {
@@ -56,7 +56,7 @@ enum LayerPatchApplier {
     /// The SBOM layer with each replaced buildpack layer's documents swapped for the patch
     /// image's; returns its diffID, or nil when nothing changed.
     static func rebuildSBOM(_ plan: LayerPatchPlan, layers: inout [Descriptor], config: inout ImageConfig,
-                            into dest: ImageStore) throws(LifecycleError) -> Digest? {
+                            into dest: WriteSession) throws(LifecycleError) -> Digest? {
         guard var sbom = plan.appSBOM, let oldSHA = sbom.diffID, let index = config.rootfs.diffIDs.firstIndex(of: oldSHA) else { return nil }
         var changed = false
         for (replacement, source) in zip(plan.replacements, plan.sources) {
@@ -76,7 +76,7 @@ enum LayerPatchApplier {
     }
 
     /// Writes an SBOM layer, compressed as `mediaType` says.
-    static func write(_ sbom: SBOMEntries, mediaType: String, into store: ImageStore) throws(LifecycleError) -> LayerResult {
+    static func write(_ sbom: SBOMEntries, mediaType: String, into store: WriteSession) throws(LifecycleError) -> LayerResult {
         var options = LayerWriteOptions()
         options.compression = mediaType.hasSuffix("zstd") ? .zstd : mediaType.hasSuffix("gzip") ? .gzip : .none
         do {

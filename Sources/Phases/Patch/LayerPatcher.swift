@@ -212,7 +212,7 @@ extension ImageLocation {
             throw .imageContent(image: "image \(reference)", reason: "blob \(descriptor.digest) is missing from \(store.root)")
         }
         do {
-            try await client.download(Repository(try ImageReference(parsing: reference)), descriptor, into: store, progress: nil)
+            try await client.download(Repository(try ImageReference(parsing: reference)), descriptor, into: try store.beginWriteSession(), progress: nil)
         } catch {
             throw .layer(operation: "download", layer: "blob \(descriptor.digest) of \(reference)", cause: error)
         }

@@ -11,7 +11,8 @@ import Glibc
 /// version and the layer's metadata — small to publish, complete enough to apply.
 public enum PatchImageExtractor {
     public static func extract(_ source: LocatedImage, name: String, buildpack: String, layer: String,
-                               into store: ImageStore, reference: String) throws(LifecycleError) -> StoredImage {
+                               into target: ImageStore, reference: String) throws(LifecycleError) -> StoredImage {
+        let store = try writeSession(target, for: "patch image \(reference)")
         guard let metadata = try source.image.lifecycleMetadata(), let bp = metadata.buildpack(buildpack), let entry = bp.layers[layer] else {
             throw .label(image: "image \(name)", label: CNBLabel.lifecycleMetadata, reason: "names no layer \(layer) of buildpack \(buildpack)")
         }
@@ -58,7 +59,7 @@ public enum PatchImageExtractor {
 
     /// An SBOM layer holding only the layer's documents; nil when it has none.
     static func sbomLayer(_ source: LocatedImage, name: String, metadata: LifecycleMetadataLabel, buildpack: String,
-                          layer: String, into store: ImageStore) throws(LifecycleError) -> LayerResult? {
+                          layer: String, into store: WriteSession) throws(LifecycleError) -> LayerResult? {
         guard let sha = metadata.sbom?.sha, let digest = Digest(sha), let found = source.image.layer(diffID: digest) else { return nil }
         let all = try SBOMEntries.read(source.store.blobPath(found.descriptor.digest), what: "the SBOM layer of \(name)")
         guard let mine = all.below(LayerPatchApplier.sbomDirectory(buildpack, layer)) else { return nil }
