@@ -133,7 +133,7 @@ public final class Inventory: Sendable {
             try Self.insertRows(db, "image_module (image_id, kind, module, version)", modules)
             try Self.insertRows(db, "image_layer (image_id, buildpack, layer, diffid, metadata, rebasable)", layers)
             try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", packages)
-            try Self.matchNewPackages(db)
+            try AdvisoryMatch.matchNewPackages(db)
         }
     }
 
@@ -171,7 +171,7 @@ public final class Inventory: Sendable {
     public func add(runImage: RunImageRecord, run: Int64) throws {
         try writeWithPackageIDs { db, packageID in
             _ = try Self.upsert(db, runImage: runImage, named: true, run: run, packageID: packageID)
-            try Self.matchNewPackages(db)
+            try AdvisoryMatch.matchNewPackages(db)
         }
     }
 
@@ -255,75 +255,16 @@ public final class Inventory: Sendable {
                 }
                 guard r.withdrawn == nil else { continue }
                 for a in r.affected ?? [] {
-                    guard let target = Self.target(a) else { continue }
+                    guard let target = AdvisoryMatch.target(a) else { continue }
                     let ranges = AffectedRanges(ranges: a.ranges ?? [], versions: a.versions ?? [])
                     let json = String(decoding: try JSONEncoder().encode(ranges), as: UTF8.self)
                     try db.execute("INSERT INTO advisory_affected (advisory_id, ecosystem, release, name, ranges) VALUES (?, ?, ?, ?, ?)",
-                                   [.text(r.id), .text(target.ecosystem.rawValue), .text(target.release), .text(target.name), .text(json)])
-                    try Self.match(db, advisory: r.id, ecosystem: target.ecosystem, release: target.release, name: target.name, ranges: ranges)
+                                   [.text(r.id), .text(target.ecosystem), .text(target.release), .text(target.name), .text(json)])
+                    try AdvisoryMatch.match(db, advisory: r.id, ecosystem: target.ecosystem, release: target.release, name: target.name, ranges: ranges)
                 }
             }
             return applied
         }
-    }
-
-    /// The ecosystem, release and name an affected entry names (from its package, else its purl).
-    static func target(_ a: OSVRecord.Affected) -> (ecosystem: Ecosystem, release: String, name: String)? {
-        if let eco = a.package?.ecosystem, let name = a.package?.name {
-            let (ecosystem, release) = Ecosystem.parse(eco)
-            guard ecosystem != .generic else { return nil }
-            return (ecosystem, release, ecosystem.normalize(name: name))
-        }
-        if let purl = a.package?.purl.flatMap(PackageURL.init) {
-            let osv = purl.osv
-            return osv.ecosystem == .generic ? nil : (osv.ecosystem, "", osv.name)
-        }
-        return nil
-    }
-
-    /// Evaluates one affected entry against every package of that name.
-    static func match(_ db: any SQLSession, advisory: String, ecosystem: Ecosystem, release: String, name: String, ranges: AffectedRanges) throws {
-        let rows = try db.rows("""
-            SELECT id, name, version, source_name, source_version FROM package
-            WHERE ecosystem = ? AND (name = ? OR source_name = ?)
-            """, [.text(ecosystem.rawValue), .text(name), .text(name)])
-        for row in rows {
-            let p = PackageRecord(ecosystem: ecosystem, name: row[1].text ?? "", version: row[2].text ?? "",
-                                  sourceName: row[3].text ?? "", sourceVersion: row[4].text ?? "")
-            guard p.advisoryKey.name == name else { continue }
-            let result = ranges.evaluate(p.advisoryKey.version, in: ecosystem)
-            guard result.affected else { continue }
-            try db.execute("INSERT INTO vulnerable (package_id, advisory_id, release, fixed) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                           [row[0], .text(advisory), .text(release), .text(result.fixed ?? "")])
-        }
-    }
-
-    /// Evaluates the packages added since the last match against the advisories naming them.
-    static func matchNewPackages(_ db: any SQLSession) throws {
-        let fresh = try db.rows("SELECT id, ecosystem, name, version, source_name, source_version FROM package WHERE matched = 0", [])
-        guard !fresh.isEmpty else { return }
-        var cache: [String: [(advisory: String, release: String, ranges: AffectedRanges)]] = [:]
-        for row in fresh {
-            let ecosystem = Ecosystem(rawValue: row[1].text ?? "") ?? .generic
-            let p = PackageRecord(ecosystem: ecosystem, name: row[2].text ?? "", version: row[3].text ?? "",
-                                  sourceName: row[4].text ?? "", sourceVersion: row[5].text ?? "")
-            guard ecosystem != .generic else { continue }
-            let key = ecosystem.rawValue + "\u{0}" + p.advisoryKey.name
-            if cache[key] == nil {
-                cache[key] = try db.rows("SELECT advisory_id, release, ranges FROM advisory_affected WHERE ecosystem = ? AND name = ?",
-                                         [.text(ecosystem.rawValue), .text(p.advisoryKey.name)]).compactMap { r in
-                    guard let json = r[2].text, let ranges = try? JSONDecoder().decode(AffectedRanges.self, from: Data(json.utf8)) else { return nil }
-                    return (r[0].text ?? "", r[1].text ?? "", ranges)
-                }
-            }
-            for entry in cache[key] ?? [] {
-                let result = entry.ranges.evaluate(p.advisoryKey.version, in: ecosystem)
-                guard result.affected else { continue }
-                try db.execute("INSERT INTO vulnerable (package_id, advisory_id, release, fixed) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               [row[0], .text(entry.advisory), .text(entry.release), .text(result.fixed ?? "")])
-            }
-        }
-        try db.execute("UPDATE package SET matched = 1 WHERE matched = 0")
     }
 }
 

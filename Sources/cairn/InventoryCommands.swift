@@ -268,8 +268,8 @@ struct AuditPackage: AsyncParsableCommand {
 
 /// How many of the images in an answer are there as `unknown` (never counted clean).
 func unknownSummary(_ findings: [Finding]) -> String {
-    let unknown = findings.filter { $0.status == "unknown" }.count
-    return unknown == 0 ? "" : "; \(unknown) of them unknown: their packages could not all be read (FROM says why)"
+    let unknown = Set(findings.filter { $0.status == "unknown" }.map { $0.location + "\u{0}" + $0.image }).count
+    return unknown == 0 ? "" : "; \(unknown) of them unknown: packages that could not all be read, or versions that cannot be ordered (FROM says why)"
 }
 
 struct AuditRunImage: AsyncParsableCommand {

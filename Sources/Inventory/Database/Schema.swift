@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -86,6 +86,13 @@ enum Schema {
     /// Why an image's packages are not all known ('' when they are): no SBOM layer, an SBOM
     /// document that cannot be read. Queries report such images as `unknown`, never as clean;
     /// the partial index keeps that lookup to the few it concerns.
+    /// Why a package version may be affected by an advisory when that cannot be told ('' when
+    /// the answer is sure): a version its ecosystem's grammar does not accept, an ecosystem whose
+    /// order Cairn does not know. Answers list such rows as `unknown`, never as clean.
+    static let v8 = """
+            ALTER TABLE vulnerable ADD COLUMN unknown TEXT NOT NULL DEFAULT '';
+            """
+
     static let v7 = """
             ALTER TABLE image ADD COLUMN unknown TEXT NOT NULL DEFAULT '';
             CREATE INDEX image_unknown ON image (id) WHERE unknown <> '';

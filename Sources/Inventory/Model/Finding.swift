@@ -16,9 +16,12 @@ public struct Finding: Codable, Sendable, Hashable {
     /// What was found in it; shared by the findings of one affected package version (vulns).
     public final class Matter: Sendable {
         let advisory, severity, ecosystem, package, version, fixed: String?
-        public init(advisory: String?, severity: String?, ecosystem: String?, package: String?, version: String?, fixed: String?) {
+        /// Why it cannot be told whether this version is affected (see `AdvisoryMatch`).
+        let unknown: String?
+        public init(advisory: String?, severity: String?, ecosystem: String?, package: String?, version: String?, fixed: String?,
+                    unknown: String? = nil) {
             self.advisory = advisory; self.severity = severity; self.ecosystem = ecosystem
-            self.package = package; self.version = version; self.fixed = fixed
+            self.package = package; self.version = version; self.fixed = fixed; self.unknown = unknown
         }
     }
 
@@ -61,9 +64,10 @@ public struct Finding: Codable, Sendable, Hashable {
     public var layer: String? { source.layer }
     public var runImage: String? { source.runImage }
     /// run-image and plan queries: current, outdated or unknown; `unknown` in vulns and package
-    /// answers for an image whose packages could not all be read (`reason` says why).
-    public var status: String? { source.status }
-    public var reason: String? { source.reason }
+    /// answers for an image whose packages could not all be read, and in vulns for a package
+    /// version whether an advisory affects cannot be told (`reason` says why).
+    public var status: String? { source.status ?? (matter.unknown == nil ? nil : "unknown") }
+    public var reason: String? { source.reason ?? matter.unknown }
 
     public init(_ subject: Subject, _ matter: Matter, _ source: Source) {
         self.subject = subject
@@ -80,7 +84,7 @@ public struct Finding: Codable, Sendable, Hashable {
     }
 
     /// Where the package came from, for a table: a buildpack (`id:layer`), else `run image NAME`.
-    public var origin: String { source.origin }
+    public var origin: String { matter.unknown.map { source.origin + " (unknown: " + $0 + ")" } ?? source.origin }
 
     enum CodingKeys: String, CodingKey {
         case location, image, digest, advisory, severity, ecosystem, package, version, fixed, buildpack, layer, runImage, status, reason

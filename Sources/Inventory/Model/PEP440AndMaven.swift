@@ -70,15 +70,15 @@ public enum PEP440Version {
             }
             return nil
         }
-        /// An optional separator, one of `words`, an optional separator and number.
+        /// An optional separator, one of `words`, an optional separator, an optional number (the
+        /// separator after the word is taken even without a number, as PEP 440's grammar does:
+        /// `1.0a-` is `1.0a0`, `10a--1` is `10a0.post1`).
         func tagged(_ words: [String]) -> (String, Int)? {
             let start = i
             if isSeparator(i) { i += 1 }
             guard let w = word(words) else { i = start; return nil }
-            let afterWord = i
-            if isSeparator(i) && isDigit(i + 1) { i += 1 }
-            guard let n = number() else { i = afterWord; return (w, 0) }
-            return (w, n)
+            if isSeparator(i) { i += 1 }
+            return (w, number() ?? 0)
         }
         guard let first = number() else { return nil }
         if i < s.count && s[i] == UInt8(ascii: "!") {
@@ -106,9 +106,10 @@ public enum PEP440Version {
         }
         if let (_, n) = tagged(["dev"]) { v.dev = n }
         if i < s.count && s[i] == UInt8(ascii: "+") {
+            // `[a-z0-9]+([-_.][a-z0-9]+)*`: ASCII parts, one separator between two.
             let local = String(decoding: s[(i + 1)...], as: UTF8.self)
-            let parts = local.split(whereSeparator: { $0 == "." || $0 == "-" || $0 == "_" })
-            guard !parts.isEmpty, parts.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber } }) else { return nil }
+            let parts = local.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "." || $0 == "-" || $0 == "_" })
+            guard parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }) else { return nil }
             v.local = parts
             i = s.count
         }

@@ -44,6 +44,21 @@ public struct PackageURL: Sendable, Hashable {
         }
     }
 
+    /// OSV's ecosystem names by purl type (and namespace, for distributions) for ecosystems
+    /// whose version order Cairn does not implement: their advisories still match by name, and
+    /// where a range needs the order the answer is `unknown` (see `AdvisoryMatch`).
+    static let unorderedTypes = ["gem": "RubyGems", "cargo": "crates.io", "nuget": "NuGet", "composer": "Packagist",
+                                 "hex": "Hex", "pub": "Pub", "hackage": "Hackage", "cran": "CRAN", "swift": "SwiftURL"]
+    static let unorderedDistributions = ["deb/ubuntu": "Ubuntu", "apk/alpine": "Alpine", "rpm/redhat": "Red Hat",
+                                         "rpm/rocky": "Rocky Linux", "rpm/almalinux": "AlmaLinux", "rpm/opensuse": "openSUSE", "rpm/suse": "SUSE"]
+    static let unorderedEcosystemNames = Set(unorderedTypes.values).union(unorderedDistributions.values)
+
+    /// The OSV ecosystem of a package Cairn matches by name only; nil for ordered ecosystems and
+    /// types OSV has no ecosystem for.
+    public var unorderedEcosystem: String? {
+        Self.unorderedTypes[type] ?? Self.unorderedDistributions[type + "/" + (namespace ?? "").lowercased()]
+    }
+
     static func decode(_ s: String) -> String {
         guard s.contains("%") else { return s }
         var bytes: [UInt8] = []

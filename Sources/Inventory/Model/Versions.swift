@@ -30,6 +30,18 @@ public enum Ecosystem: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// Why `version` is not a version of this ecosystem (its ordering would be a guess), nil
+    /// when it is one: dpkg's syntax (`dpkg --validate-version`) for Debian, PEP 440 (Python's
+    /// `packaging`) for PyPI, SemVer's numeric core for npm and Go. Maven orders any string.
+    public func invalidVersionReason(_ version: String) -> String? {
+        switch self {
+        case .debian: return DpkgVersion.invalidReason(version)
+        case .pypi: return PEP440Version.parse(version) == nil ? "is not a PEP 440 version" : nil
+        case .npm, .go: return SemVer.isValid(version) ? nil : "is not a semantic version"
+        case .maven, .generic: return nil
+        }
+    }
+
     /// The name as the ecosystem compares names: PEP 503 for PyPI (lower case, runs of `-_.` as
     /// one `-`), lower case for Debian and Maven, as given for npm and Go.
     public func normalize(name: String) -> String {
@@ -63,6 +75,42 @@ public enum DpkgVersion {
         return upstream != 0 ? upstream : verrevcmp(x.revision, y.revision)
     }
 
+    /// dpkg's parseversion (lib/dpkg/parsehelp.c): what it refuses or warns about, which
+    /// `dpkg --validate-version` reports as invalid. Blanks around the version are ignored.
+    static func invalidReason(_ text: String) -> String? {
+        var s = Substring(text)
+        while let c = s.first, c == " " || c == "\t" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\t" { s = s.dropLast() }
+        guard !s.isEmpty else { return "is empty" }
+        if s.contains(" ") || s.contains("\t") { return "has embedded spaces" }
+        var rest = s.utf8[...]
+        if let colon = rest.firstIndex(of: UInt8(ascii: ":")) {
+            // strtol: an optional sign, then digits.
+            var epoch = rest[..<colon]
+            let negative = epoch.first == UInt8(ascii: "-")
+            if epoch.first == UInt8(ascii: "-") || epoch.first == UInt8(ascii: "+") { epoch = epoch.dropFirst() }
+            guard !epoch.isEmpty else { return "has an empty epoch" }
+            guard epoch.allSatisfy(isDigit) else { return "has an epoch that is not a number" }
+            let digits = epoch.drop { $0 == UInt8(ascii: "0") }
+            guard digits.count <= 10, Int(String(decoding: epoch, as: UTF8.self)) ?? .max <= Int(Int32.max) else { return "has an epoch that is too big" }
+            if negative && !digits.isEmpty { return "has a negative epoch" }
+            rest = rest[rest.index(after: colon)...]
+            guard !rest.isEmpty else { return "has nothing after the epoch's colon" }
+        }
+        var upstream = rest, revision = rest[rest.endIndex...]
+        if let hyphen = rest.lastIndex(of: UInt8(ascii: "-")) {
+            upstream = rest[..<hyphen]
+            revision = rest[rest.index(after: hyphen)...]
+            guard !revision.isEmpty else { return "has an empty revision" }
+        }
+        guard let first = upstream.first else { return "has an empty upstream version" }
+        guard isDigit(first) else { return "does not start with a digit" }
+        func isAlnum(_ c: UInt8) -> Bool { isDigit(c) || (c | 0x20 >= UInt8(ascii: "a") && c | 0x20 <= UInt8(ascii: "z")) }
+        if !upstream.allSatisfy({ isAlnum($0) || ".-+~:".utf8.contains($0) }) { return "has a character dpkg does not allow in a version" }
+        if !revision.allSatisfy({ isAlnum($0) || ".+~".utf8.contains($0) }) { return "has a character dpkg does not allow in a revision" }
+        return nil
+    }
+
     static func split(_ v: String) -> (epoch: Int, upstream: [UInt8], revision: [UInt8]) {
         var rest = Substring(v.trimmingSpaces)
         var epoch = 0
@@ -84,7 +132,7 @@ public enum DpkgVersion {
         return Int(c) + 256
     }
 
-    private static func isDigit(_ c: UInt8?) -> Bool { c.map { $0 >= 48 && $0 <= 57 } ?? false }
+    static func isDigit(_ c: UInt8?) -> Bool { c.map { $0 >= 48 && $0 <= 57 } ?? false }
 
     static func verrevcmp(_ a: [UInt8], _ b: [UInt8]) -> Int {
         var i = 0, j = 0
@@ -135,6 +183,15 @@ public enum SemVer {
             }
         }
         return x.pre.count == y.pre.count ? 0 : (x.pre.count < y.pre.count ? -1 : 1)
+    }
+
+    /// A numeric core of one to three parts (after a leading `v` or `=`), each a number.
+    static func isValid(_ text: String) -> Bool {
+        var s = Substring(text.trimmingSpaces)
+        while s.first == "v" || s.first == "V" || s.first == "=" { s = s.dropFirst() }
+        let core = s.prefix { $0 != "-" && $0 != "+" }
+        let parts = core.split(separator: ".", omittingEmptySubsequences: false)
+        return (1...3).contains(parts.count) && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && UInt64($0) != nil }
     }
 
     static func parse(_ text: String) -> (core: [UInt64], pre: [Substring]) {

@@ -18,7 +18,7 @@ enum VulnsSQL {
     /// `Inventory.advisoryFilter`.
     static func affected(filter: String) -> String {
         """
-        SELECT v.package_id, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, v.release
+        SELECT v.package_id, v.advisory_id, a.severity, p.ecosystem, p.name, p.version, v.fixed, v.release, v.unknown
         FROM vulnerable v JOIN advisory a ON a.id = v.advisory_id JOIN package p ON p.id = v.package_id
         WHERE 1 = 1\(filter)
         """
@@ -83,7 +83,8 @@ extension Inventory {
             var byPackage: [Int64: [Int32]] = [:]
             try db.forEachRow(VulnsSQL.affected(filter: filter), args) { row in
                 let matter = Finding.Matter(advisory: row.text(1) ?? "", severity: row.text(2) ?? "", ecosystem: row.text(3) ?? "",
-                                            package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "")
+                                            package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "",
+                                            unknown: row.text(8).flatMap { $0.isEmpty ? nil : $0 })
                 byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
             }
             guard !found.affected.isEmpty else { return try Self.withUnknown(db, []) }
