@@ -92,13 +92,7 @@ struct ExtenderCommand: AsyncParsableCommand {
         guard let runName = analyzed.runImage?.image ?? analyzed.runImage?.reference else {
             throw LifecycleError.missingInput(what: "no run image", hint: "\(options.analyzedPath(env)) names none")
         }
-        let (location, cleanup) = try images.location(env, log: log)
-        let found: LocatedImage?
-        do { found = try await location.find(runName, layers: false) } catch {
-            await cleanup()
-            throw error
-        }
-        await cleanup()
+        let found = try await inLocation(images.location(env, log: log)) { try await $0.find(runName, layers: false) }
         guard let base = found else { throw LifecycleError.imageNotFound(role: "run image", reference: runName) }
         let dir = resolvePath(extended, CNBEnv.extendedDir, env, default: options.layersDirectory(env) + "/extended") + "/run"
         try? FileManager.default.removeItem(atPath: dir)

@@ -8,6 +8,20 @@ import OCI
 import Glibc
 #endif
 
+/// Runs `body` in an image location (`LocationOptions.location`), then its clean-up (a registry
+/// client's shutdown), whether `body` throws or not.
+func inLocation<T>(_ located: (ImageLocation, () async -> Void), _ body: (ImageLocation) async throws -> T) async throws -> T {
+    let (location, cleanup) = located
+    do {
+        let result = try await body(location)
+        await cleanup()
+        return result
+    } catch {
+        await cleanup()
+        throw error
+    }
+}
+
 /// Where images live, for every phase that reads or writes them: a registry (default), an OCI
 /// layout (`-layout`), or a Cairn image store (`-store`, Cairn's own).
 struct LocationOptions: ParsableArguments {
@@ -105,24 +119,19 @@ struct AnalyzerCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
-            let (location, cleanup) = try images.location(env, log: log)
-            let runImages = runImagesFile(run: runPath, stack: stackPath, env, api)
-            var inputs = AnalyzerInputs(
-                image: image,
-                previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
-                runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
-                runPath: runImages.path,
-                analyzedPath: options.analyzedPath(env), location: location, platformAPI: api,
-                skipLayers: skipLayers || envFlag(CNBEnv.skipLayers, env))
-            inputs.runPathIsStackFile = runImages.isStackFile
-            do {
+            try await inLocation(images.location(env, log: log)) { location in
+                let runImages = runImagesFile(run: runPath, stack: stackPath, env, api)
+                var inputs = AnalyzerInputs(
+                    image: image,
+                    previousImage: nonEmpty(resolve(previousImage, CNBEnv.previousImage, env, default: "")),
+                    runImage: nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")),
+                    runPath: runImages.path,
+                    analyzedPath: options.analyzedPath(env), location: location, platformAPI: api,
+                    skipLayers: skipLayers || envFlag(CNBEnv.skipLayers, env))
+                inputs.runPathIsStackFile = runImages.isStackFile
                 try await Analyzer(inputs: inputs, log: log).run()
                 try ensureOwner(uid: images.userID(env), gid: images.groupID(env), paths: [inputs.analyzedPath])
-            } catch {
-                await cleanup()
-                throw error
             }
-            await cleanup()
         }
     }
 }
@@ -143,21 +152,16 @@ struct RestorerCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
-            let (location, cleanup) = try images.location(env, log: log)
-            var inputs = RestorerInputs(
-                layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env), analyzedPath: options.analyzedPath(env),
-                cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env),
-                skipLayers: skipLayers || envFlag(CNBEnv.skipLayers, env), location: location,
-                uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), execEnv: options.execEnv(env, api))
-            if api.supports(PlatformFeature.buildImageRecord) { inputs.buildImage = nonEmpty(resolve(buildImage, CNBEnv.buildImage, env, default: "")) }
-            do {
+            try await inLocation(images.location(env, log: log)) { location in
+                var inputs = RestorerInputs(
+                    layersDirectory: options.layersDirectory(env), groupPath: options.groupPath(env), analyzedPath: options.analyzedPath(env),
+                    cacheDirectory: images.cacheDirectory(env), cacheImage: images.cacheImageReference(env),
+                    skipLayers: skipLayers || envFlag(CNBEnv.skipLayers, env), location: location,
+                    uid: images.userID(env), gid: images.groupID(env), epoch: try epoch(env), execEnv: options.execEnv(env, api))
+                if api.supports(PlatformFeature.buildImageRecord) { inputs.buildImage = nonEmpty(resolve(buildImage, CNBEnv.buildImage, env, default: "")) }
                 try await Restorer(inputs: inputs, log: log).run()
                 try images.ownVolumes(options, env)
-            } catch {
-                await cleanup()
-                throw error
             }
-            await cleanup()
         }
     }
 }
@@ -213,17 +217,12 @@ struct ExporterCommand: AsyncParsableCommand {
             let api = try platformAPI(env)
             let log = try logger(options.logLevel, env)
             guard !tags.isEmpty else { throw LifecycleError.missingInput(what: "no image tag", hint: "at least one image tag is required") }
-            let (location, cleanup) = try images.location(env, log: log)
-            do {
+            try await inLocation(images.location(env, log: log)) { location in
                 var inputs = try export.inputs(options, images, tags: tags, location: location, env: env, api: api)
                 if !api.supports(PlatformFeature.runTOML) { inputs.runImage = nonEmpty(resolve(runImage, CNBEnv.runImage, env, default: "")) }
                 _ = try await Exporter(inputs: inputs, log: log).run()
                 try images.ownVolumes(options, env)
-            } catch {
-                await cleanup()
-                throw error
             }
-            await cleanup()
         }
     }
 }

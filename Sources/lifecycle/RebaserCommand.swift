@@ -45,8 +45,7 @@ struct RebaserCommand: AsyncParsableCommand {
                 try experimental("-layer-patches", env, log: log)
                 do throws(LayerPatchError) { patches = try LayerPatchFile.read(patchesPath) } catch { throw LifecycleError.layerPatchFile(error) }
             }
-            let (location, cleanup) = try target.location(env, log: log)
-            do {
+            try await inLocation(target.location(env, log: log)) { location in
                 let inputs = RebaserInputs(
                     images: images,
                     previousImage: previousImage.flatMap(nonEmpty),
@@ -55,11 +54,7 @@ struct RebaserCommand: AsyncParsableCommand {
                     reportPath: resolvePath(report, CNBEnv.reportPath, env, default: layers + "/" + CNBPath.reportFile),
                     reportOwner: owner, location: location, platformAPI: api, layerPatches: patches)
                 try await Rebaser(inputs: inputs, log: log).run()
-            } catch {
-                await cleanup()
-                throw error
             }
-            await cleanup()
         }
     }
 }
