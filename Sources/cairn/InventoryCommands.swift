@@ -183,46 +183,6 @@ struct AuditIndex: AsyncParsableCommand {
     }
 }
 
-struct AuditAdvisories: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "advisories",
-        abstract: "Vulnerability advisories (OSV) in the inventory.",
-        subcommands: [Import.self])
-
-    struct Import: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "import",
-            abstract: "Load OSV records from JSON files, JSON lines (.jsonl), directories of them or zip archives (as OSV publishes them per ecosystem).",
-            discussion: "A record already imported is replaced by the new one unless the one imported was modified later (OSV's `modified`); a withdrawn record matches nothing. Ecosystems matched: PyPI, npm, Debian[:release], Go, Maven.")
-
-        @Argument(help: "JSON files, directories or .zip archives.") var paths: [String]
-        @OptionGroup var inventory: InventoryOptions
-
-        func run() async throws {
-            try await reportingErrors {
-                try inventory.refuse(.csv, for: "audit advisories import")
-                guard !paths.isEmpty else { throw CLIError("advisories import: give at least one file, directory or zip") }
-                let inv = try await inventory.open()
-                var records: [OSVRecord] = []
-                for path in paths { try OSVReader.read(path) { records.append($0) } }
-                let read = records
-                let done = try await inv.run { inv in
-                    var done = 0
-                    // Batches keep memory and transaction size bounded for ecosystem dumps.
-                    for start in stride(from: 0, to: read.count, by: 1000) {
-                        done += try inv.importAdvisories(Array(read[start..<min(start + 1000, read.count)]))
-                    }
-                    try inv.optimize()
-                    return done
-                }
-                if inventory.format == .json { try printJSON(["imported": done, "read": records.count]) } else {
-                    print("\(done) advisories imported" + (done < records.count ? " (\(records.count - done) older than the ones imported before: kept those)" : ""))
-                }
-            }
-        }
-    }
-}
-
 struct AuditVulns: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vulns",
@@ -230,17 +190,28 @@ struct AuditVulns: AsyncParsableCommand {
 
     @Option(help: "Only this advisory (its id or an alias: CVE-…, GHSA-…).") var id: String?
     @Option(help: "Only advisories at least this severe: LOW, MEDIUM, HIGH, CRITICAL.") var severity: String?
+    @Option(help: "image (by image name) or risk: advisories in CISA's KEV catalog first, then by severity, then by EPSS score (import them with `audit advisories import --kev/--epss`).")
+    var sort: String = "image"
     @OptionGroup var inventory: InventoryOptions
 
     func run() async throws {
         try await reportingErrors {
-            let (id, severity) = (id, severity)
-            let findings = try await inventory.open().run { try $0.vulnerabilities(id: id, minimumSeverity: severity) }
-            try printFindings(findings, columns: [
+            guard ["image", "risk"].contains(sort) else { throw CLIError("--sort \(sort): expected image or risk") }
+            let (id, severity, risk) = (id, severity, sort == "risk")
+            var findings = try await inventory.open().run { try $0.vulnerabilities(id: id, minimumSeverity: severity, risk: risk) }
+            var columns: [(String, (Finding) -> String)] = [
                 ("IMAGE", \.image), ("ADVISORY", { $0.advisory ?? "" }), ("SEVERITY", { ($0.severity ?? "").isEmpty ? "-" : $0.severity ?? "" }),
+            ]
+            if risk {
+                findings = findings.sortedByRisk()
+                columns += [("KEV", { $0.kev ?? "-" }), ("EPSS", { $0.epss ?? "-" })]
+            }
+            columns += [
                 ("PACKAGE", { $0.package ?? "" }), ("INSTALLED", { $0.version ?? "" }), ("FIXED", { ($0.fixed ?? "").isEmpty ? "-" : $0.fixed ?? "" }),
                 ("FROM", \.origin),
-            ], format: inventory.format, summary: "\(findings.count) findings in \(imageCount(findings)) images" + unknownSummary(findings))
+            ]
+            try printFindings(findings, columns: columns, format: inventory.format,
+                              summary: "\(findings.count) findings in \(imageCount(findings)) images" + unknownSummary(findings))
         }
     }
 }

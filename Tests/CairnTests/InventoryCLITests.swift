@@ -79,6 +79,21 @@ func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) thro
     try Golden.expect("audit-vulns.txt", try cairn(["audit", "vulns"]).stdout)
     try Golden.expect("inspect-old-flask.txt", try cairn(["inspect", "old-flask"]).stdout)
 
+    // Exploit data (issue 39): KEV as CISA publishes its CSV (quoted fields with commas), EPSS
+    // gzipped with its comment line; --sort risk carries both.
+    try writeFile(tmp.path + "/kev.csv", """
+        cveID,vendorProject,product,vulnerabilityName,dateAdded,shortDescription,requiredAction,dueDate,knownRansomwareCampaignUse,notes,cwes
+        CVE-2023-30861,Pallets,Flask,"Flask session, cookie",2026-11-02,"Cached, shared",Apply updates,2026-11-23,Unknown,,CWE-539
+
+        """)
+    try writeFile(tmp.path + "/epss.csv", "#model_version:v2025.03.14,score_date:2026-12-01T00:00:00+0000\ncve,epss,percentile\nCVE-2023-30861,0.97012,0.99901\n")
+    _ = try sh("gzip -f epss.csv", cwd: tmp.path)
+    let exploits = try cairn(["audit", "advisories", "import", "--kev", tmp.path + "/kev.csv", "--epss", tmp.path + "/epss.csv.gz"])
+    #expect(exploits.stderr.contains("1 KEV entries imported") && exploits.stderr.contains("1 EPSS scores imported"), "\(exploits.stderr)")
+    let risky = try json(["vulns", "--sort", "risk"])
+    #expect(risky.first?["kev"] as? String == "2026-11-02" && risky.first?["epss"] as? String == "0.97012", "\(risky)")
+    #expect(try cairn(["audit", "vulns", "--sort", "risk"]).stdout.contains("KEV"))
+
     // The plan: rebase for the Debian finding, a layer patch from new-flask for the Flask one.
     let patches = tmp.path + "/patches.json"
     let plan = try cairn(["audit", "plan", "--output", patches])

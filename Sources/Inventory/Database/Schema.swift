@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8), ("v9", v9)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -91,6 +91,13 @@ enum Schema {
     /// order Cairn does not know. Answers list such rows as `unknown`, never as clean.
     static let v8 = """
             ALTER TABLE vulnerable ADD COLUMN unknown TEXT NOT NULL DEFAULT '';
+            """
+
+    /// Exploit data for `vulns --sort risk`, each table a whole published snapshot (replaced on
+    /// import): CISA's KEV catalog and FIRST's EPSS scores, by CVE.
+    static let v9 = """
+            CREATE TABLE kev (cve TEXT PRIMARY KEY, date_added TEXT NOT NULL, ransomware TEXT NOT NULL);
+            CREATE TABLE epss (cve TEXT PRIMARY KEY, score DOUBLE PRECISION NOT NULL, percentile DOUBLE PRECISION NOT NULL);
             """
 
     static let v7 = """

@@ -18,10 +18,13 @@ public struct Finding: Codable, Sendable, Hashable {
         let advisory, severity, ecosystem, package, version, fixed: String?
         /// Why it cannot be told whether this version is affected (see `AdvisoryMatch`).
         let unknown: String?
+        /// With `--sort risk`: when the advisory's CVE entered CISA's KEV catalog, and its EPSS score.
+        let kev, epss: String?
         public init(advisory: String?, severity: String?, ecosystem: String?, package: String?, version: String?, fixed: String?,
-                    unknown: String? = nil) {
+                    unknown: String? = nil, kev: String? = nil, epss: String? = nil) {
             self.advisory = advisory; self.severity = severity; self.ecosystem = ecosystem
             self.package = package; self.version = version; self.fixed = fixed; self.unknown = unknown
+            self.kev = kev; self.epss = epss
         }
     }
 
@@ -59,6 +62,8 @@ public struct Finding: Codable, Sendable, Hashable {
     public var package: String? { matter.package }
     public var version: String? { matter.version }
     public var fixed: String? { matter.fixed }
+    public var kev: String? { matter.kev }
+    public var epss: String? { matter.epss }
     /// Who brought the package: a buildpack (and layer, "" for its launch SBOM), else the run image.
     public var buildpack: String? { source.buildpack }
     public var layer: String? { source.layer }
@@ -77,9 +82,11 @@ public struct Finding: Codable, Sendable, Hashable {
 
     public init(location: String, image: String, digest: String, advisory: String? = nil, severity: String? = nil,
                 ecosystem: String? = nil, package: String? = nil, version: String? = nil, fixed: String? = nil,
-                buildpack: String? = nil, layer: String? = nil, runImage: String? = nil, status: String? = nil, reason: String? = nil) {
+                buildpack: String? = nil, layer: String? = nil, runImage: String? = nil, status: String? = nil, reason: String? = nil,
+                kev: String? = nil, epss: String? = nil) {
         self.init(Subject(location: location, image: image, digest: digest),
-                  Matter(advisory: advisory, severity: severity, ecosystem: ecosystem, package: package, version: version, fixed: fixed),
+                  Matter(advisory: advisory, severity: severity, ecosystem: ecosystem, package: package, version: version, fixed: fixed,
+                         kev: kev, epss: epss),
                   Source(buildpack: buildpack, layer: layer, runImage: runImage, status: status, reason: reason))
     }
 
@@ -88,6 +95,7 @@ public struct Finding: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case location, image, digest, advisory, severity, ecosystem, package, version, fixed, buildpack, layer, runImage, status, reason
+        case kev, epss
     }
 
     public init(from decoder: any Decoder) throws {
@@ -97,7 +105,7 @@ public struct Finding: Codable, Sendable, Hashable {
                   digest: try c.decode(String.self, forKey: .digest), advisory: try text(.advisory), severity: try text(.severity),
                   ecosystem: try text(.ecosystem), package: try text(.package), version: try text(.version), fixed: try text(.fixed),
                   buildpack: try text(.buildpack), layer: try text(.layer), runImage: try text(.runImage), status: try text(.status),
-                  reason: try text(.reason))
+                  reason: try text(.reason), kev: try text(.kev), epss: try text(.epss))
     }
 
     /// The fields that are set, as the synthesized encoding wrote them.
@@ -113,8 +121,10 @@ public struct Finding: Codable, Sendable, Hashable {
         try body(.buildpack, buildpack)
         try body(.digest, digest)
         try body(.ecosystem, ecosystem)
+        try body(.epss, epss)
         try body(.fixed, fixed)
         try body(.image, image)
+        try body(.kev, kev)
         try body(.layer, layer)
         try body(.location, location)
         try body(.package, package)

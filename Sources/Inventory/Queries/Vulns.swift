@@ -67,24 +67,28 @@ extension Inventory {
     /// aliases) and `minimumSeverity` (LOW, MEDIUM, HIGH, CRITICAL) narrow it. Sorted by image
     /// name, location, advisory, package, origin (run image first), then ecosystem, installed and
     /// fixed version; bytewise.
-    public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil) throws -> [Finding] {
-        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: nil, namesSentAbove: nil)
+    /// `risk`: each finding carries its advisory's KEV date and EPSS score (see `sortedByRisk`).
+    public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil, risk: Bool = false) throws -> [Finding] {
+        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: nil, namesSentAbove: nil, risk: risk)
     }
 
     /// `allNamesAbove`: from how many hits every image name is read rather than those of the
     /// images found; `namesSentAbove`: from how many affected package versions PostgreSQL is
     /// asked for every name with the first statements; nil for the backend's own (tests take
     /// every path on small inventories).
-    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?, namesSentAbove: Int?) throws -> [Finding] {
+    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?, namesSentAbove: Int?, risk: Bool = false) throws -> [Finding] {
         try backend.read { db in
             let (filter, args) = try Self.advisoryFilter(db, id: id, minimumSeverity: minimumSeverity)
+            let exploits = risk ? try Self.risk(db) : [:]
             var trace = QueryTrace("vulns")
             var found = FoundVulnerabilities()
             var byPackage: [Int64: [Int32]] = [:]
             try db.forEachRow(VulnsSQL.affected(filter: filter), args) { row in
+                let exploit = exploits[row.text(1) ?? ""]
                 let matter = Finding.Matter(advisory: row.text(1) ?? "", severity: row.text(2) ?? "", ecosystem: row.text(3) ?? "",
                                             package: row.text(4) ?? "", version: row.text(5) ?? "", fixed: row.text(6) ?? "",
-                                            unknown: row.text(8).flatMap { $0.isEmpty ? nil : $0 })
+                                            unknown: row.text(8).flatMap { $0.isEmpty ? nil : $0 },
+                                            kev: exploit?.kev, epss: exploit?.epss.map { String(format: "%.5f", $0) })
                 byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
             }
             guard !found.affected.isEmpty else { return try Self.withUnknown(db, []) }
