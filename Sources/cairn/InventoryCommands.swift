@@ -192,13 +192,18 @@ struct AuditVulns: AsyncParsableCommand {
     @Option(help: "Only advisories at least this severe: LOW, MEDIUM, HIGH, CRITICAL.") var severity: String?
     @Option(help: "image (by image name) or risk: advisories in CISA's KEV catalog first, then by severity, then by EPSS score (import them with `audit advisories import --kev/--epss`).")
     var sort: String = "image"
+    @Option(help: "A VEX document (OpenVEX or CycloneDX): findings it says are not_affected or fixed are left out (repeatable).")
+    var vex: [String] = []
     @OptionGroup var inventory: InventoryOptions
 
     func run() async throws {
         try await reportingErrors {
             guard ["image", "risk"].contains(sort) else { throw CLIError("--sort \(sort): expected image or risk") }
             let (id, severity, risk) = (id, severity, sort == "risk")
-            var findings = try await inventory.open().run { try $0.vulnerabilities(id: id, minimumSeverity: severity, risk: risk) }
+            let statements = try readVEX(vex)
+            var (findings, settled) = try await inventory.open().run { inv in
+                try inv.applyVEX(try inv.vulnerabilities(id: id, minimumSeverity: severity, risk: risk), statements)
+            }
             var columns: [(String, (Finding) -> String)] = [
                 ("IMAGE", \.image), ("ADVISORY", { $0.advisory ?? "" }), ("SEVERITY", { ($0.severity ?? "").isEmpty ? "-" : $0.severity ?? "" }),
             ]
@@ -211,7 +216,8 @@ struct AuditVulns: AsyncParsableCommand {
                 ("FROM", \.origin),
             ]
             try printFindings(findings, columns: columns, format: inventory.format,
-                              summary: "\(findings.count) findings in \(imageCount(findings)) images" + unknownSummary(findings))
+                              summary: "\(findings.count) findings in \(imageCount(findings)) images" + unknownSummary(findings)
+                                + (vex.isEmpty ? "" : "; \(settled) left out as not affected or fixed per VEX"))
         }
     }
 }

@@ -94,6 +94,20 @@ func theInventoryFindsVulnerableImagesAndThePlanFixesThem(database: String) thro
     #expect(risky.first?["kev"] as? String == "2026-11-02" && risky.first?["epss"] as? String == "0.97012", "\(risky)")
     #expect(try cairn(["audit", "vulns", "--sort", "risk"]).stdout.contains("KEV"))
 
+    // VEX (issue 39): written for an image, and a vendor's not_affected taken into account.
+    let vex = try JSONSerialization.jsonObject(with: cairn(["audit", "vex", "old-flask:latest"]).stdoutData) as? [String: Any]
+    #expect((vex?["statements"] as? [[String: Any]])?.count == 2 && vex?["@context"] as? String == "https://openvex.dev/ns/v0.2.0")
+    _ = try cairn(["audit", "vex", "old-flask:latest", "--document", "cyclonedx", "--output", tmp.path + "/old-flask.cdx.json"])
+    #expect(FileManager.default.fileExists(atPath: tmp.path + "/old-flask.cdx.json"))
+    try writeFile(tmp.path + "/vendor.openvex.json", """
+        {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:x", "author": "vendor", "timestamp": "2026-12-01T00:00:00Z", "version": 1,
+         "statements": [{"vulnerability": {"name": "CVE-2023-30861"}, "status": "not_affected", "justification": "vulnerable_code_not_present",
+                         "products": [{"@id": "pkg:pypi/flask@2.2.0"}]}]}
+        """)
+    let filtered = try cairn(["audit", "vulns", "--vex", tmp.path + "/vendor.openvex.json"])
+    #expect(!filtered.stdout.contains("GHSA-m2qf-hxjv-5gpq") && filtered.stdout.contains("DSA-9999-1")
+            && filtered.stderr.contains("1 left out as not affected or fixed per VEX"), "\(filtered.stdout)\(filtered.stderr)")
+
     // The plan: rebase for the Debian finding, a layer patch from new-flask for the Flask one.
     let patches = tmp.path + "/patches.json"
     let plan = try cairn(["audit", "plan", "--output", patches])

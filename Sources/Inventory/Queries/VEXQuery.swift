@@ -1,0 +1,123 @@
+import Foundation
+
+/// `audit vex IMAGE` and `audit vulns --vex FILE`: VEX statements from the inventory's answers,
+/// and statements from elsewhere applied to them.
+enum VEXSQL {
+    static let aliases = "SELECT advisory_id, alias FROM advisory_alias"
+    static func purls(_ count: Int) -> String {
+        "SELECT ecosystem, name, version, purl FROM package WHERE purl <> '' AND name IN (\(Inventory.marks(count)))"
+    }
+}
+
+extension Inventory {
+    /// Every name of each advisory (its id and aliases), upper-cased, by advisory id.
+    func vulnerabilityNames(_ db: any SQLSession) throws -> [String: Set<String>] {
+        var names: [String: Set<String>] = [:]
+        for row in try db.rows(VEXSQL.aliases, []) {
+            guard let id = row[0].text, let alias = row[1].text else { continue }
+            names[id, default: [id.uppercased()]].insert(alias.uppercased())
+        }
+        return names
+    }
+
+    /// The purl of each (ecosystem, name, version) of `findings`: the SBOM's, else one made from
+    /// the ecosystem (a run image's dpkg packages have none recorded).
+    func packagePURLs(_ db: any SQLSession, _ findings: [Finding]) throws -> [String: String] {
+        var out: [String: String] = [:]
+        let names = Array(Set(findings.compactMap(\.package)))
+        for chunk in Self.chunks(names, size: 500) {
+            for row in try db.rows(VEXSQL.purls(chunk.count), chunk.map { .text($0) }) {
+                out[(row[0].text ?? "") + "\u{0}" + (row[1].text ?? "") + "\u{0}" + (row[2].text ?? "")] = row[3].text
+            }
+        }
+        for f in findings {
+            let key = (f.ecosystem ?? "") + "\u{0}" + (f.package ?? "") + "\u{0}" + (f.version ?? "")
+            if out[key] == nil { out[key] = PackageURL.make(ecosystem: f.ecosystem ?? "", name: f.package ?? "", version: f.version ?? "") }
+        }
+        return out
+    }
+
+    /// What Cairn can state of an image it has indexed: `affected` (with the fixed version to
+    /// update to) for each advisory and package found, `under_investigation` where whether the
+    /// version is affected cannot be told. Nothing is stated of what was not found: an image
+    /// whose packages could not all be read gets no `not_affected` statement.
+    public func vexStatements(image: String) throws -> (image: (name: String, digest: String, purl: String), statements: [VEXStatement]) {
+        let all = try vulnerabilities().filter { $0.image == image }
+        let named = try imageDigest(name: image).map { Finding(location: $0.location, image: image, digest: $0.digest) }
+        guard let first = all.first ?? named else {
+            throw InventoryError.query("\(image): no image of this name in the inventory (run `cairn audit index` first)")
+        }
+        return try backend.read { db in
+            let names = try vulnerabilityNames(db)
+            let purls = try packagePURLs(db, all)
+            let statements = all.compactMap { f -> VEXStatement? in
+                guard let advisory = f.advisory else { return nil }
+                let others = (names[advisory] ?? [advisory.uppercased()]).sorted()
+                let main = others.first { $0.hasPrefix("CVE-") } ?? advisory
+                let package = purls[(f.ecosystem ?? "") + "\u{0}" + (f.package ?? "") + "\u{0}" + (f.version ?? "")]
+                let unknown = f.status == "unknown"
+                let action = (f.fixed ?? "").isEmpty ? "No fixed version of \(f.package ?? "the package") is known: remove it or rebuild when one is"
+                    : "Update \(f.package ?? "the package") to \(f.fixed ?? "") or later (cairn audit plan proposes how)"
+                var aliases: [String] = []
+                for n in [advisory] + others where n.uppercased() != main.uppercased() && !aliases.contains(where: { $0.uppercased() == n.uppercased() }) {
+                    aliases.append(n)
+                }
+                return VEXStatement(vulnerability: main, aliases: aliases,
+                                    product: Self.imagePURL(f), subcomponent: package, status: unknown ? .underInvestigation : .affected,
+                                    detail: unknown ? f.reason : action, severity: f.severity)
+            }
+            return ((first.image, first.digest, Self.imagePURL(first)), Array(Set(statements)).sorted { ($0.vulnerability, $0.subcomponent ?? "") < ($1.vulnerability, $1.subcomponent ?? "") })
+        }
+    }
+
+    /// The image's digest and location by name, for an image with no finding.
+    func imageDigest(name: String) throws -> (location: String, digest: String)? {
+        try backend.read { db in
+            try db.rows("SELECT n.location, i.digest FROM image_name n JOIN image i ON i.id = n.image_id WHERE n.name = ?", [.text(name)])
+                .first.map { ($0[0].text ?? "", $0[1].text ?? "") }
+        }
+    }
+
+    /// `pkg:oci/<name>@<digest>` with the repository for a registry image.
+    static func imagePURL(_ f: Finding) -> String {
+        var repository = f.image
+        if let at = repository.firstIndex(of: "@") { repository = String(repository[..<at]) }
+        if let colon = repository.lastIndex(of: ":"), !repository[colon...].contains("/") { repository = String(repository[..<colon]) }
+        let name = repository.split(separator: "/").last.map(String.init) ?? repository
+        let base = "pkg:oci/\(name.lowercased())@\(f.digest.replacingOccurrences(of: ":", with: "%3A"))"
+        return f.location == "store" || !repository.contains("/") ? base : base + "?repository_url=" + repository
+    }
+
+    /// `findings` less those VEX statements say are `not_affected` or `fixed`; returns how many went.
+    public func applyVEX(_ findings: [Finding], _ statements: [VEXStatement]) throws -> (kept: [Finding], notAffected: Int) {
+        let settled = statements.filter { $0.status == .notAffected || $0.status == .fixed }
+        guard !settled.isEmpty else { return (findings, 0) }
+        return try backend.read { db in
+            let names = try vulnerabilityNames(db)
+            let purls = try packagePURLs(db, findings)
+            let kept = findings.filter { f in
+                guard let advisory = f.advisory else { return true }
+                let known = names[advisory] ?? [advisory.uppercased()]
+                let image = PackageURL(Self.imagePURL(f))
+                let package = purls[(f.ecosystem ?? "") + "\u{0}" + (f.package ?? "") + "\u{0}" + (f.version ?? "")].flatMap(PackageURL.init)
+                return !settled.contains { $0.covers(names: known, imagePURL: image, packagePURL: package) }
+            }
+            return (kept, findings.count - kept.count)
+        }
+    }
+}
+
+extension PackageURL {
+    /// A purl for a package of an ecosystem, where the SBOM gave none.
+    static func make(ecosystem: String, name: String, version: String) -> String {
+        let v = version.replacingOccurrences(of: ":", with: "%3A")
+        switch Ecosystem(rawValue: ecosystem) ?? .generic {
+        case .pypi: return "pkg:pypi/\(Ecosystem.pypi.normalize(name: name))@\(v)"
+        case .npm: return "pkg:npm/\(name)@\(v)"
+        case .debian: return "pkg:deb/debian/\(name)@\(v)"
+        case .go: return "pkg:golang/\(name)@\(v)"
+        case .maven: return "pkg:maven/\(name.replacingOccurrences(of: ":", with: "/"))@\(v)"
+        case .generic: return "pkg:generic/\(name)@\(v)"
+        }
+    }
+}
