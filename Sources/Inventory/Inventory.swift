@@ -26,11 +26,12 @@ public final class Inventory: Sendable {
 
     // MARK: indexing
 
-    /// Starts an index run: its number orders what was seen when.
-    public func beginRun(source: String) throws -> Int64 {
+    /// Starts an index run: its number orders what was seen when (`at`: now, but for tests of
+    /// history).
+    public func beginRun(source: String, at time: Date = Date()) throws -> Int64 {
         try backend.write { db in
             try db.value("INSERT INTO index_run (started, source) VALUES (?, ?) RETURNING id",
-                         [.text(ISO8601DateFormatter().string(from: Date())), .text(source)])?.int ?? 0
+                         [.text(ISO8601DateFormatter().string(from: time)), .text(source)])?.int ?? 0
         }
     }
 
@@ -60,6 +61,13 @@ public final class Inventory: Sendable {
 
     static func bind(_ db: any SQLSession, location: String, name: String, digest: String, run: Int64) throws -> Bool {
         guard let id = try db.value("SELECT id FROM image WHERE digest = ?", [.text(digest)]) else { return false }
+        // History: a name that now points elsewhere (or anywhere, the first time) closes its
+        // interval and opens one.
+        let before = try db.value("SELECT image_id FROM image_name WHERE location = ? AND name = ?", [.text(location), .text(name)])
+        if before?.int != id.int {
+            try db.execute("UPDATE name_history SET until_run = ? WHERE location = ? AND name = ? AND until_run IS NULL", [.int(run), .text(location), .text(name)])
+            try db.execute("INSERT INTO name_history (location, name, image_id, from_run) VALUES (?, ?, ?, ?)", [.text(location), .text(name), id, .int(run)])
+        }
         try db.execute("""
             INSERT INTO image_name (location, name, image_id, seen) VALUES (?, ?, ?, ?)
             ON CONFLICT (location, name) DO UPDATE SET image_id = excluded.image_id, seen = excluded.seen
@@ -81,6 +89,10 @@ public final class Inventory: Sendable {
         try backend.write { db in
             try db.execute("DELETE FROM image_name WHERE location = ? AND substr(name, 1, length(?)) = ? AND seen < ?",
                            [.text(location), .text(prefix), .text(prefix), .int(run)])
+            try db.execute("""
+                UPDATE name_history SET until_run = ? WHERE until_run IS NULL AND location = ? AND substr(name, 1, length(?)) = ?
+                AND NOT EXISTS (SELECT 1 FROM image_name n WHERE n.location = name_history.location AND n.name = name_history.name)
+                """, [.int(run), .text(location), .text(prefix), .text(prefix)])
         }
     }
 
@@ -246,10 +258,11 @@ public final class Inventory: Sendable {
                 try db.execute("DELETE FROM advisory_alias WHERE advisory_id = ?", [.text(r.id)])
                 try db.execute("DELETE FROM vulnerable WHERE advisory_id = ?", [.text(r.id)])
                 try db.execute("""
-                    INSERT INTO advisory (id, modified, summary, severity, withdrawn) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO advisory (id, modified, summary, severity, withdrawn, published) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, summary = excluded.summary,
-                      severity = excluded.severity, withdrawn = excluded.withdrawn
-                    """, [.text(r.id), .text(r.modified ?? ""), .text(r.summary ?? ""), .text(r.severityLevel), .text(r.withdrawn ?? "")])
+                      severity = excluded.severity, withdrawn = excluded.withdrawn, published = excluded.published
+                    """, [.text(r.id), .text(r.modified ?? ""), .text(r.summary ?? ""), .text(r.severityLevel), .text(r.withdrawn ?? ""),
+                          .text(r.published ?? "")])
                 for alias in Set(r.aliases ?? []) {
                     try db.execute("INSERT INTO advisory_alias (alias, advisory_id) VALUES (?, ?) ON CONFLICT DO NOTHING", [.text(alias), .text(r.id)])
                 }

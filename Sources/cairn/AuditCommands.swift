@@ -68,7 +68,7 @@ struct AuditCommand: AsyncParsableCommand {
             (`index`, `advisories import`, `vulns`, `package`, `run-image`, `buildpack`, `launcher`, \
             `plan`, `trust`) keep what images are made of in a database: $CAIRN_HOME/audit.db by default.
             """,
-        subcommands: [AuditScan.self, AuditIndex.self, AuditAdvisories.self, AuditVulns.self, AuditVEX.self, AuditPackage.self,
+        subcommands: [AuditScan.self, AuditIndex.self, AuditAdvisories.self, AuditVulns.self, AuditVEX.self, AuditExposure.self, AuditPackage.self,
                       AuditRunImage.self, AuditBuildpack.self, AuditLauncher.self, AuditPlan.self, AuditTrustQuery.self],
         defaultSubcommand: AuditScan.self)
 }

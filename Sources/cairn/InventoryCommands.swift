@@ -194,15 +194,17 @@ struct AuditVulns: AsyncParsableCommand {
     var sort: String = "image"
     @Option(help: "A VEX document (OpenVEX or CycloneDX): findings it says are not_affected or fixed are left out (repeatable).")
     var vex: [String] = []
+    @Option(name: .customLong("as-of"), help: "The images the names pointed to on this date (YYYY-MM-DD or RFC 3339), as index runs saw them; today's advisories.")
+    var asOf: String?
     @OptionGroup var inventory: InventoryOptions
 
     func run() async throws {
         try await reportingErrors {
             guard ["image", "risk"].contains(sort) else { throw CLIError("--sort \(sort): expected image or risk") }
-            let (id, severity, risk) = (id, severity, sort == "risk")
+            let (id, severity, risk, date) = (id, severity, sort == "risk", try asOf.map(parseDate))
             let statements = try readVEX(vex)
             var (findings, settled) = try await inventory.open().run { inv in
-                try inv.applyVEX(try inv.vulnerabilities(id: id, minimumSeverity: severity, risk: risk), statements)
+                try inv.applyVEX(try inv.vulnerabilities(id: id, minimumSeverity: severity, risk: risk, asOf: date), statements)
             }
             var columns: [(String, (Finding) -> String)] = [
                 ("IMAGE", \.image), ("ADVISORY", { $0.advisory ?? "" }), ("SEVERITY", { ($0.severity ?? "").isEmpty ? "-" : $0.severity ?? "" }),

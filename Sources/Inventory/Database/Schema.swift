@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8), ("v9", v9)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8), ("v9", v9), ("v10", v10)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -98,6 +98,23 @@ enum Schema {
     static let v9 = """
             CREATE TABLE kev (cve TEXT PRIMARY KEY, date_added TEXT NOT NULL, ransomware TEXT NOT NULL);
             CREATE TABLE epss (cve TEXT PRIMARY KEY, score DOUBLE PRECISION NOT NULL, percentile DOUBLE PRECISION NOT NULL);
+            """
+
+    /// History: which image each name pointed to from which index run until which (NULL: still),
+    /// for `vulns --as-of` and `exposure`; advisories' publication time. Names indexed before
+    /// start their history at the run they were last seen in.
+    static let v10 = """
+            ALTER TABLE advisory ADD COLUMN published TEXT NOT NULL DEFAULT '';
+            CREATE TABLE name_history (
+              location TEXT NOT NULL,
+              name TEXT NOT NULL,
+              image_id BIGINT NOT NULL,
+              from_run BIGINT NOT NULL,
+              until_run BIGINT
+            );
+            CREATE INDEX name_history_name ON name_history (location, name, from_run);
+            CREATE INDEX name_history_open ON name_history (location, name) WHERE until_run IS NULL;
+            INSERT INTO name_history (location, name, image_id, from_run) SELECT location, name, image_id, seen FROM image_name;
             """
 
     static let v7 = """

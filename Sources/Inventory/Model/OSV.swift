@@ -5,6 +5,7 @@ import ZIPFoundation
 public struct OSVRecord: Codable, Sendable, Hashable {
     public var id: String
     public var modified: String?
+    public var published: String?
     public var withdrawn: String?
     public var aliases: [String]?
     public var summary: String?
@@ -12,10 +13,11 @@ public struct OSVRecord: Codable, Sendable, Hashable {
     public var affected: [Affected]?
     public var databaseSpecific: Specific?
 
-    public init(id: String, modified: String? = nil, withdrawn: String? = nil, aliases: [String]? = nil, summary: String? = nil,
+    public init(id: String, modified: String? = nil, published: String? = nil, withdrawn: String? = nil, aliases: [String]? = nil, summary: String? = nil,
                 severity: [Severity]? = nil, databaseSpecific: Specific? = nil, affected: [Affected]? = nil) {
         self.id = id
         self.modified = modified
+        self.published = published
         self.withdrawn = withdrawn
         self.aliases = aliases
         self.summary = summary
@@ -99,7 +101,7 @@ public struct OSVRecord: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, modified, withdrawn, aliases, summary, severity, affected
+        case id, modified, published, withdrawn, aliases, summary, severity, affected
         case databaseSpecific = "database_specific"
     }
 
@@ -203,14 +205,17 @@ public enum CVSS3 {
 extension OSVRecord {
     /// Whether RFC 3339 time `a` is later than `b` (fractional seconds and offsets read as
     /// times, not text); text order when either does not parse.
+    /// An RFC 3339 time, with or without fractional seconds.
+    static func time(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: s)
+    }
+
     static func isLater(_ a: String, than b: String) -> Bool {
-        func parse(_ s: String) -> Date? {
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            if let d = f.date(from: s) { return d }
-            f.formatOptions = [.withInternetDateTime]
-            return f.date(from: s)
-        }
+        let parse = time
         guard !a.isEmpty, !b.isEmpty else { return false }
         if let x = parse(a), let y = parse(b) { return x > y }
         return a > b

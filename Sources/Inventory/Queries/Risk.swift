@@ -19,25 +19,13 @@ extension Inventory {
         try backend.write { db in
             if let kev {
                 try db.execute("DELETE FROM kev", [])
-                try Self.insertRows(db, "INSERT INTO kev (cve, date_added, ransomware) VALUES", kev.map { [.text($0.cve), .text($0.dateAdded), .text($0.ransomware)] },
-                                    conflict: " ON CONFLICT (cve) DO NOTHING")
+                try Self.insertRows(db, "kev (cve, date_added, ransomware)", kev.map { [.text($0.cve), .text($0.dateAdded), .text($0.ransomware)] })
             }
             if let epss {
                 try db.execute("DELETE FROM epss", [])
-                try Self.insertRows(db, "INSERT INTO epss (cve, score, percentile) VALUES", epss.map { [.text($0.cve), .real($0.score), .real($0.percentile)] },
-                                    conflict: " ON CONFLICT (cve) DO NOTHING")
+                try Self.insertRows(db, "epss (cve, score, percentile)", epss.map { [.text($0.cve), .real($0.score), .real($0.percentile)] })
             }
             return (kev?.count ?? 0, epss?.count ?? 0)
-        }
-    }
-
-    /// Rows a few hundred per statement (EPSS is ~300,000 rows: one statement each cost a round
-    /// trip per row on PostgreSQL).
-    static func insertRows(_ db: any SQLSession, _ head: String, _ rows: [[SQLValue]], conflict: String) throws {
-        guard let width = rows.first?.count else { return }
-        for chunk in chunks(Array(rows.indices), size: 300) {
-            let values = Array(repeating: "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")", count: chunk.count)
-            try db.execute(head + " " + values.joined(separator: ", ") + conflict, chunk.flatMap { rows[$0] })
         }
     }
 

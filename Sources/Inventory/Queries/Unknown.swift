@@ -7,7 +7,8 @@ extension Inventory {
     /// answer: an image that could not be read is never reported clean. Each part is an index
     /// lookup (the partial `image_unknown` index, run images by `packages_known`, images by
     /// run image), so the few such images cost little beside a fleet's answer.
-    static func unknownFindings(_ db: any SQLSession) throws -> [Finding] {
+    /// `names`: the images' names to use (as of a date, see `History.swift`), else today's.
+    static func unknownFindings(_ db: any SQLSession, names: RankedNames? = nil) throws -> [Finding] {
         var reasons: [Int64: [String]] = [:]
         for row in try db.rows("SELECT id, unknown FROM image WHERE unknown <> ''", []) {
             if let id = row[0].int { reasons[id, default: []].append(row[1].text ?? "") }
@@ -31,6 +32,16 @@ extension Inventory {
         guard !reasons.isEmpty else { return [] }
         let ids = reasons.keys.sorted()
         var findings: [Finding] = []
+        if let names {
+            for id in ids {
+                names.forEachRank(of: id) { rank in
+                    let s = names.subjects[Int(rank)]
+                    findings.append(Finding(location: s.location, image: s.image, digest: s.digest, status: "unknown",
+                                            reason: (reasons[id] ?? []).joined(separator: "; ")))
+                }
+            }
+            return findings
+        }
         for chunk in chunks(ids, size: 500) {
             try db.forEachRow("""
                 SELECT n.location, n.name, i.digest, i.id FROM image_name n JOIN image i ON i.id = n.image_id
@@ -45,8 +56,8 @@ extension Inventory {
     }
 
     /// `known` with the unknown images added, in the answers' order.
-    static func withUnknown(_ db: any SQLSession, _ known: [Finding]) throws -> [Finding] {
-        let unknown = try unknownFindings(db)
+    static func withUnknown(_ db: any SQLSession, _ known: [Finding], names: RankedNames? = nil) throws -> [Finding] {
+        let unknown = try unknownFindings(db, names: names)
         return unknown.isEmpty ? known : (known + unknown).sortedFindings()
     }
 }

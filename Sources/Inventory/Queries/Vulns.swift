@@ -68,16 +68,20 @@ extension Inventory {
     /// name, location, advisory, package, origin (run image first), then ecosystem, installed and
     /// fixed version; bytewise.
     /// `risk`: each finding carries its advisory's KEV date and EPSS score (see `sortedByRisk`).
-    public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil, risk: Bool = false) throws -> [Finding] {
-        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: nil, namesSentAbove: nil, risk: risk)
+    /// `asOf`: the images the names pointed to then (see `History.swift`), with today's
+    /// advisories.
+    public func vulnerabilities(id: String? = nil, minimumSeverity: String? = nil, risk: Bool = false, asOf: Date? = nil) throws -> [Finding] {
+        try vulnerabilities(id: id, minimumSeverity: minimumSeverity, allNamesAbove: nil, namesSentAbove: nil, risk: risk, asOf: asOf)
     }
 
     /// `allNamesAbove`: from how many hits every image name is read rather than those of the
     /// images found; `namesSentAbove`: from how many affected package versions PostgreSQL is
     /// asked for every name with the first statements; nil for the backend's own (tests take
     /// every path on small inventories).
-    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?, namesSentAbove: Int?, risk: Bool = false) throws -> [Finding] {
+    func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?, namesSentAbove: Int?, risk: Bool = false,
+                         asOf: Date? = nil) throws -> [Finding] {
         try backend.read { db in
+            let then = try asOf.map { try Self.namesAsOf(db, $0) }
             let (filter, args) = try Self.advisoryFilter(db, id: id, minimumSeverity: minimumSeverity)
             let exploits = risk ? try Self.risk(db) : [:]
             var trace = QueryTrace("vulns")
@@ -91,11 +95,12 @@ extension Inventory {
                                             kev: exploit?.kev, epss: exploit?.epss.map { String(format: "%.5f", $0) })
                 byPackage[row.int(0) ?? 0, default: []].append(found.add(Affected(matter: matter, release: row.text(7) ?? "")))
             }
-            guard !found.affected.isEmpty else { return try Self.withUnknown(db, []) }
+            guard !found.affected.isEmpty else { return try Self.withUnknown(db, [], names: then) }
             trace.lap("affected packages")
-            let known = try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, namesSentAbove: namesSentAbove, trace: &trace)
+            let known = try findings(db, &found, byPackage: byPackage, allNamesAbove: allNamesAbove, namesSentAbove: namesSentAbove,
+                                     names: then, trace: &trace)
             defer { trace.lap("unknown images") }
-            return try Self.withUnknown(db, known)
+            return try Self.withUnknown(db, known, names: then)
         }
     }
 
@@ -105,7 +110,7 @@ extension Inventory {
     /// read in the order sent: buildpack rows, run image rows, then (with every name sent) the
     /// fleet's images and names.
     func findings(_ db: any SQLSession, _ found: inout FoundVulnerabilities, byPackage: [Int64: [Int32]], allNamesAbove: Int?,
-                  namesSentAbove: Int? = nil, trace: inout QueryTrace) throws -> [Finding] {
+                  namesSentAbove: Int? = nil, names given: RankedNames? = nil, trace: inout QueryTrace) throws -> [Finding] {
         // Per package, the advisories for every release: the only ones an app layer can match
         // (an app layer has no distribution).
         let appAffected = byPackage.compactMapValues { list -> [Int32]? in
@@ -120,7 +125,7 @@ extension Inventory {
         // Many affected packages make a fleet's worth of findings: on PostgreSQL every image's
         // name is asked for with the rest, and the server reads them while the rows before are
         // read here.
-        let allNamesSent = postgres && byPackage.count > (namesSentAbove ?? Self.allNamesFromPackages)
+        let allNamesSent = given == nil && postgres && byPackage.count > (namesSentAbove ?? Self.allNamesFromPackages)
         if allNamesSent { statements += Self.allImageNamesStatements }
         // Before the statements are sent: a statement after them waits for all of them.
         let runImages = try Self.runImageVersions(db).byID
@@ -135,7 +140,9 @@ extension Inventory {
         let images: Set<Int64>? = found.hits.count > (allNamesAbove ?? Self.allNamesAbove) ? nil : Set(found.hits.map(\.image))
         trace.lap("images of run images")
         let names: RankedNames
-        if let fleet, var nameRows = try queue.next() {
+        if let given {
+            names = given
+        } else if let fleet, var nameRows = try queue.next() {
             names = try Self.allImageNamesAsArrays(fleet, names: &nameRows, images: images)
         } else {
             names = try Self.imageNames(db, dialect: backend.dialect, images, runImages: byRunImage.keys.sorted())
