@@ -102,8 +102,8 @@ final class TempFile {
 
     /// fsyncs, renames into place, fsyncs the destination directory (unless the caller does,
     /// once for several files).
-    func commit(to destination: String, syncDirectory: Bool = true) throws {
-        try check(fsync(fd), "sync", path)
+    func commit(to destination: String, syncDirectory: Bool = true, synced: Bool = false) throws {
+        if !synced { try check(fsync(fd), "sync", path) }
         try check(fchmod(fd, 0o644), "chmod", path)
         try check(rename(path, destination), "rename into place", destination)
         committed = true

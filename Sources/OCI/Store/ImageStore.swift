@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Processes
 import Synchronization
 
 #if canImport(Glibc)
@@ -115,21 +116,33 @@ public final class ImageStore: @unchecked Sendable {
     // store's write lock so that `prune` cannot take a temp file or an unnamed blob.
 
     /// Several small blobs (an artifact's config, payloads and manifest), each synced and renamed
-    /// into place, the blob directory synced once for all of them.
+    /// into place, the blob directory synced once for all of them. The files' fsyncs run at once,
+    /// on threads of their own: the file system's journal commits them together (seven small blobs,
+    /// as a signed build writes, on this machine's ext4: 2.97 ms one after the other, 1.73 ms at
+    /// once, medians of 60 alternating rounds).
     func writeBlobs(_ blobs: [(data: Data, mediaType: String)]) throws -> [Descriptor] {
-        do {
-            var wrote = false
-            let descriptors = try blobs.map { blob -> Descriptor in
-                let digest = Digest.sha256(of: blob.data)
-                if !hasBlob(digest) {
-                    try FS.writeAtomically(blob.data, to: blobPath(digest), tempDirectory: tempDirectory, syncDirectory: false)
-                    wrote = true
-                }
-                return Descriptor(mediaType: blob.mediaType, digest: digest, size: Int64(blob.data.count))
+        var pending: [(temp: TempFile, path: String)] = []
+        let descriptors = try blobs.map { blob -> Descriptor in
+            let digest = Digest.sha256(of: blob.data)
+            let path = blobPath(digest)
+            if !hasBlob(digest) && !pending.contains(where: { $0.path == path }) {
+                let temp = try TempFile(directory: tempDirectory)
+                let out = HashingFileOutput(fd: temp.fd, path: temp.path)
+                try blob.data.withUnsafeBytes { try out.write($0) }
+                pending.append((temp, path))
             }
-            if wrote { FS.fsyncDirectory(root + "/blobs/sha256") }
-            return descriptors
+            return Descriptor(mediaType: blob.mediaType, digest: digest, size: Int64(blob.data.count))
         }
+        guard !pending.isEmpty else { return descriptors }
+        let fds = pending.map(\.temp.fd)
+        let errors = pending.count == 1 ? [fsync(fds[0]) == 0 ? 0 : errno]
+            : concurrentMap(fds.count, width: fds.count) { i in fsync(fds[i]) == 0 ? 0 : errno }
+        if let failed = errors.firstIndex(where: { $0 != 0 }) {
+            throw OCIError.io(operation: "sync", path: pending[failed].temp.path, errno: errors[failed])
+        }
+        for p in pending { try p.temp.commit(to: p.path, syncDirectory: false, synced: true) }
+        FS.fsyncDirectory(root + "/blobs/sha256")
+        return descriptors
     }
 
     /// Streams a blob into the store: `body` writes to the output; the bytes land under their
