@@ -180,11 +180,18 @@ public enum Audit {
 /// The packages dpkg records as installed in a stack of layers: `var/lib/dpkg/status` (the top-most
 /// layer that has it) and `var/lib/dpkg/status.d/*` (distroless images). Each layer is read once
 /// per reader, however many images share it. Whiteouts of these files are not followed.
-struct DpkgStatusReader {
+public struct DpkgStatusReader: Sendable {
     let store: ImageStore
-    private var seen: [Digest: (status: String?, statusD: [String: String])] = [:]
+    private var seen: [Digest: Scanned] = [:]
 
-    init(store: ImageStore) { self.store = store }
+    struct Scanned: Sendable {
+        var status: String?
+        var statusD: [String: String] = [:]
+        /// `etc/os-release`, else `usr/lib/os-release` (etc/os-release is often a link to it).
+        var osRelease: String?
+    }
+
+    public init(store: ImageStore) { self.store = store }
 
     mutating func packages(in layers: [Descriptor]) throws -> [SBOMDocument.Component] {
         var status: String?
@@ -198,11 +205,25 @@ struct DpkgStatusReader {
         return texts.flatMap(Self.parse)
     }
 
-    private mutating func scan(_ layer: Descriptor) throws -> (status: String?, statusD: [String: String]) {
+    /// `ID` and `VERSION_ID` of the os-release the layers leave (the last layer that has one).
+    public mutating func osRelease(in layers: [Descriptor]) throws -> (id: String, versionID: String)? {
+        var text: String?
+        for layer in layers { if let t = try scan(layer).osRelease { text = t } }
+        guard let text else { return nil }
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            fields[String(line[..<eq])] = line[line.index(after: eq)...].trimmingCharacters(in: CharacterSet(charactersIn: "\"' "))
+        }
+        guard let id = fields["ID"], !id.isEmpty else { return nil }
+        return (id, fields["VERSION_ID"] ?? "")
+    }
+
+    private mutating func scan(_ layer: Descriptor) throws -> Scanned {
         if let known = seen[layer.digest] { return known }
         guard store.hasBlob(layer.digest) else { throw PlatformError.notInStore(what: "layer", reference: layer.digest.description) }
         let reader = try TarReader(layerBlob: store.blobPath(layer.digest), what: "layer \(layer.digest)")
-        var result: (status: String?, statusD: [String: String]) = (nil, [:])
+        var result = Scanned()
         while let header = try reader.next() {
             guard header.type == .regular, header.size <= Int64(SBOMReader.maxDocument) else { continue }
             let name = header.name.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
@@ -210,6 +231,8 @@ struct DpkgStatusReader {
                 result.status = String(decoding: try reader.readAll(), as: UTF8.self)
             } else if name.hasPrefix("var/lib/dpkg/status.d/") {
                 result.statusD[name] = String(decoding: try reader.readAll(), as: UTF8.self)
+            } else if name == "etc/os-release" || (name == "usr/lib/os-release" && result.osRelease == nil) {
+                result.osRelease = String(decoding: try reader.readAll(), as: UTF8.self)
             }
         }
         seen[layer.digest] = result

@@ -216,7 +216,7 @@ public struct InventoryIndexer: Sendable {
             if let stack, try !inventory.knowsPackages(runImage: repository, layers: stack.layers) {
                 let layers = Array(image.manifest.layers[...stack.top])
                 if layers.allSatisfy({ store.hasBlob($0.digest) }) {
-                    r.packages = try dpkg.packages(in: layers).map(Self.debian)
+                    try Self.readLayers(&r, layers, dpkg: &dpkg)
                 }
             }
             record.runImage = r
@@ -268,7 +268,7 @@ public struct InventoryIndexer: Sendable {
         r.distroVersion = labels[CNBLabel.baseDistroVersion] ?? ""
         r.released = labels[CNBLabel.baseReleased] ?? ""
         if try !inventory.knowsPackages(runImage: name, layers: stack.description), image.manifest.layers.allSatisfy({ store.hasBlob($0.digest) }) {
-            r.packages = try dpkg.packages(in: image.manifest.layers).map(Self.debian)
+            try Self.readLayers(&r, image.manifest.layers, dpkg: &dpkg)
         }
         return r
     }
@@ -282,9 +282,23 @@ public struct InventoryIndexer: Sendable {
         return (at, chain.description)
     }
 
-    static func debian(_ c: SBOMDocument.Component) -> PackageRecord {
+    /// A run image's packages from its layers' dpkg status, and its distribution from their
+    /// os-release where its labels do not say (advisories for a distribution release apply only
+    /// to run images known to be that release).
+    static func readLayers(_ r: inout RunImageRecord, _ layers: [Descriptor], dpkg: inout DpkgStatusReader) throws {
+        if r.distro.isEmpty || r.distroVersion.isEmpty, let os = try dpkg.osRelease(in: layers) {
+            if r.distro.isEmpty { r.distro = os.id }
+            if r.distroVersion.isEmpty { r.distroVersion = os.versionID }
+        }
+        let ubuntu = r.distro.lowercased() == "ubuntu"
+        r.packages = try dpkg.packages(in: layers).map { dpkgPackage($0, ubuntu: ubuntu) }
+    }
+
+    /// A dpkg package of a run image: Ubuntu's for an Ubuntu run image (its advisories name
+    /// Ubuntu releases), else Debian's.
+    static func dpkgPackage(_ c: SBOMDocument.Component, ubuntu: Bool) -> PackageRecord {
         let version = c.version ?? ""
-        return PackageRecord(ecosystem: .debian, name: c.name, version: version,
+        return PackageRecord(ecosystem: ubuntu ? .ubuntu : .debian, name: c.name, version: version,
                              sourceName: c.source ?? c.name, sourceVersion: c.sourceVersion ?? version)
     }
 

@@ -89,7 +89,7 @@ import TestSupport
     }
     let inventory = try Inventory(backend: try SQLiteBackend(path: dir + "/audit.db"))
     let names = try inventory.backend.read { db in try db.rows("SELECT name FROM cairn_migrations ORDER BY name", []).compactMap { $0.first?.text } }
-    #expect(names == Schema.migrations(.sqlite).map(\.name))
+    #expect(Set(names) == Set(Schema.migrations(.sqlite).map(\.name)) && names.count == Schema.migrations(.sqlite).count)
     let grdb = try inventory.backend.read { db in try db.rows("SELECT 1 FROM sqlite_master WHERE name = 'grdb_migrations'", []) }
     #expect(grdb.isEmpty)
     #expect(try inventory.knowsPackages(runImage: "example/run", layers: "sha256:top"), "v6 ran on the adopted database")

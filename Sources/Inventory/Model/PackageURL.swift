@@ -38,6 +38,7 @@ public struct PackageURL: Sendable, Hashable {
         case "pypi": return (.pypi, Ecosystem.pypi.normalize(name: name))
         case "npm": return (.npm, namespace.map { $0 + "/" + name } ?? name)
         case "deb" where (namespace ?? "").lowercased() == "debian": return (.debian, name.lowercased())
+        case "deb" where (namespace ?? "").lowercased() == "ubuntu": return (.ubuntu, name.lowercased())
         case "golang": return (.go, namespace.map { $0 + "/" + name } ?? name)
         case "maven": return (.maven, ((namespace.map { $0 + ":" } ?? "") + name).lowercased())
         default: return (.generic, name)
@@ -49,7 +50,7 @@ public struct PackageURL: Sendable, Hashable {
     /// where a range needs the order the answer is `unknown` (see `AdvisoryMatch`).
     static let unorderedTypes = ["gem": "RubyGems", "cargo": "crates.io", "nuget": "NuGet", "composer": "Packagist",
                                  "hex": "Hex", "pub": "Pub", "hackage": "Hackage", "cran": "CRAN", "swift": "SwiftURL"]
-    static let unorderedDistributions = ["deb/ubuntu": "Ubuntu", "apk/alpine": "Alpine", "rpm/redhat": "Red Hat",
+    static let unorderedDistributions = ["apk/alpine": "Alpine", "rpm/redhat": "Red Hat",
                                          "rpm/rocky": "Rocky Linux", "rpm/almalinux": "AlmaLinux", "rpm/opensuse": "openSUSE", "rpm/suse": "SUSE"]
     static let unorderedEcosystemNames = Set(unorderedTypes.values).union(unorderedDistributions.values)
 

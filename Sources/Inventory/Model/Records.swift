@@ -32,7 +32,7 @@ public struct PackageRecord: Sendable, Hashable, Codable {
 
     /// The name and version advisories of its ecosystem are written against.
     var advisoryKey: (name: String, version: String) {
-        ecosystem == .debian && !sourceName.isEmpty ? (sourceName, sourceVersion.isEmpty ? version : sourceVersion) : (name, version)
+        (ecosystem == .debian || ecosystem == .ubuntu) && !sourceName.isEmpty ? (sourceName, sourceVersion.isEmpty ? version : sourceVersion) : (name, version)
     }
 }
 

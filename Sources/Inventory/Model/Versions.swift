@@ -3,6 +3,8 @@ public enum Ecosystem: String, Sendable, CaseIterable, Codable {
     case pypi = "PyPI"
     case npm = "npm"
     case debian = "Debian"
+    /// Ubuntu's packages: dpkg's order, source package names, releases such as `22.04`.
+    case ubuntu = "Ubuntu"
     case go = "Go"
     case maven = "Maven"
     /// Anything else: versions compared part by part (numbers as numbers).
@@ -14,6 +16,10 @@ public enum Ecosystem: String, Sendable, CaseIterable, Codable {
         let base = parts.first ?? ""
         let release = parts.count > 1 ? parts[1] : ""
         if let known = Ecosystem.allCases.first(where: { $0 != .generic && $0.rawValue.lowercased() == base.lowercased() }) {
+            // OSV's Ubuntu releases carry more parts: `Ubuntu:22.04:LTS`, `Ubuntu:Pro:18.04:LTS`.
+            if known == .ubuntu, let number = parts.dropFirst().joined(separator: ":").split(separator: ":").first(where: { $0.first?.isNumber == true }) {
+                return (known, String(number))
+            }
             return (known, release)
         }
         return (.generic, "")
@@ -22,7 +28,7 @@ public enum Ecosystem: String, Sendable, CaseIterable, Codable {
     /// How two versions of this ecosystem compare: negative, zero or positive.
     public func compare(_ a: String, _ b: String) -> Int {
         switch self {
-        case .debian: return DpkgVersion.compare(a, b)
+        case .debian, .ubuntu: return DpkgVersion.compare(a, b)
         case .pypi: return PEP440Version.compare(a, b)
         case .npm, .go: return SemVer.compare(a, b)
         case .maven: return MavenVersion.compare(a, b)
@@ -35,7 +41,7 @@ public enum Ecosystem: String, Sendable, CaseIterable, Codable {
     /// `packaging`) for PyPI, SemVer's numeric core for npm and Go. Maven orders any string.
     public func invalidVersionReason(_ version: String) -> String? {
         switch self {
-        case .debian: return DpkgVersion.invalidReason(version)
+        case .debian, .ubuntu: return DpkgVersion.invalidReason(version)
         case .pypi: return PEP440Version.parse(version) == nil ? "is not a PEP 440 version" : nil
         case .npm, .go: return SemVer.isValid(version) ? nil : "is not a semantic version"
         case .maven, .generic: return nil
@@ -59,7 +65,7 @@ public enum Ecosystem: String, Sendable, CaseIterable, Codable {
                 }
             }
             return out
-        case .debian, .maven: return name.lowercased()
+        case .debian, .ubuntu, .maven: return name.lowercased()
         case .npm, .go, .generic: return name
         }
     }

@@ -21,6 +21,24 @@ struct FoundVulnerabilities {
         return Int32(affected.count - 1)
     }
 
+    /// Entries for advisories of a distribution release on run images whose release is not
+    /// known, by advisory, package and version: one `unknown` entry each, made once.
+    var releaseUnknownOf: [String: Int32] = [:]
+
+    /// `a` as unknown: its advisory names a distribution release and the run image's is not known.
+    mutating func releaseUnknown(_ a: Int32) -> Int32 {
+        let m = affected[Int(a)].matter
+        let key = [m.advisory, m.ecosystem, m.package, m.version].map { $0 ?? "" }.joined(separator: "\u{0}")
+        if let known = releaseUnknownOf[key] { return known }
+        let why = "the run image's distribution release is not known (no io.buildpacks.base.distro.version label, no os-release): "
+            + "whether this \(m.ecosystem ?? "") advisory for release \(affected[Int(a)].release) applies cannot be told"
+        let made = add(Inventory.Affected(matter: Finding.Matter(advisory: m.advisory, severity: m.severity, ecosystem: m.ecosystem,
+                                                                  package: m.package, version: m.version, fixed: "", unknown: why,
+                                                                  kev: m.kev, epss: m.epss), release: ""))
+        releaseUnknownOf[key] = made
+        return made
+    }
+
     /// The index of a buildpack layer's or a run image's source, made once.
     mutating func source(buildpack: String? = nil, layer: String? = nil, runImage: String? = nil) -> Int32 {
         sourceTable.number(buildpack: buildpack, layer: layer, runImage: runImage)

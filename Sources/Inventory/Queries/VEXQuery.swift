@@ -115,6 +115,7 @@ extension PackageURL {
         case .pypi: return "pkg:pypi/\(Ecosystem.pypi.normalize(name: name))@\(v)"
         case .npm: return "pkg:npm/\(name)@\(v)"
         case .debian: return "pkg:deb/debian/\(name)@\(v)"
+        case .ubuntu: return "pkg:deb/ubuntu/\(name)@\(v)"
         case .go: return "pkg:golang/\(name)@\(v)"
         case .maven: return "pkg:maven/\(name.replacingOccurrences(of: ":", with: "/"))@\(v)"
         case .generic: return "pkg:generic/\(name)@\(v)"

@@ -184,8 +184,13 @@ extension Inventory {
         func add(package: Int64, runImage run: Int64) {
             guard let affected = byPackage[package], let info = runImages[run] else { return }
             let source = found.source(runImage: info.name)
-            for a in affected where found.affected[Int(a)].applies(toDistroVersion: info.distroVersion) {
-                byRunImage[run, default: []].append((a, source))
+            for a in affected {
+                if found.affected[Int(a)].applies(toDistroVersion: info.distroVersion) {
+                    byRunImage[run, default: []].append((a, source))
+                } else if info.distroVersion.isEmpty {
+                    // A release's advisory on a run image whose release is not known: unknown.
+                    byRunImage[run, default: []].append((found.releaseUnknown(a), source))
+                }
             }
         }
         for _ in 0..<count {
