@@ -65,13 +65,5 @@ struct AuditAdvisories: AsyncParsableCommand {
 func readMaybeCompressed(_ path: String) throws -> Data {
     guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(path): cannot be read") }
     guard data.starts(with: [0x1f, 0x8b]) else { return data }
-    let source = try DecompressingSource(MemorySource(Array(data)), compression: .gzip, what: path)
-    var out = Data()
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-        if n == 0 { break }
-        out.append(contentsOf: buffer[..<n])
-    }
-    return out
+    return try FS.readAll(try DecompressingSource(MemorySource(Array(data)), compression: .gzip, what: path))
 }

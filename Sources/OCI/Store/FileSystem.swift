@@ -56,7 +56,11 @@ public enum FS {
     }
 
     public static func read(_ path: String) throws -> Data {
-        let src = try FileSource(path: path)
+        try readAll(try FileSource(path: path))
+    }
+
+    /// Every byte `src` gives.
+    public static func readAll(_ src: any ByteSource) throws -> Data {
         var out = Data()
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
