@@ -49,4 +49,5 @@ import TestSupport
         #expect("\(error)".contains("epss.csv: line 4"), "\(error)")
     }
     #expect(ExploitData.csvRows("a,\"b \"\"c\"\", d\"\r\ne,f\n") == [["a", "b \"c\", d"], ["e", "f"]])
+    #expect(ExploitData.csvRows("\u{FEFF}cveID,dateAdded\n") == [["cveID", "dateAdded"]])
 }
