@@ -183,6 +183,29 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         _ = session
     }
 
+    /// Issue 38: the sources log (where blobs can be mounted from) no longer only grows: prune
+    /// drops the lines of blobs it removed, and a store opened afterwards reads the same.
+    @Test func pruneForgetsTheSourcesOfBlobsItRemoves() throws {
+        let tmp = TempDir()
+        let root = tmp.sub("store")
+        let store = try ImageStore(root: root)
+        let (config, manifest, gone) = try store.writing { session in
+            let config = try session.writeBlob(Data("{}".utf8), mediaType: MediaType.ociConfig)
+            let manifest = try session.writeBlob(try CanonicalJSON.encode(Manifest(config: config, layers: [])), mediaType: MediaType.ociManifest)
+            try session.tag(manifest, as: "kept:1")
+            return (config, manifest, try session.writeBlob(Data("nobody names me".utf8), mediaType: "application/octet-stream"))
+        }
+        try store.recordSources([config.digest, manifest.digest, gone.digest], repository: "registry.example/app")
+        try store.recordSources([gone.digest], repository: "registry.example/other")
+        #expect(store.sources(of: gone.digest).sorted() == ["registry.example/app", "registry.example/other"])
+        #expect(try store.prune().removedBlobs == 1)
+        #expect(store.sources(of: gone.digest).isEmpty && store.sources(of: config.digest) == ["registry.example/app"])
+        let log = try String(contentsOfFile: root + "/.cairn/sources.log", encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 2 && !log.contains(gone.digest.description), "\(log)")
+        try store.recordSources([gone.digest], repository: "registry.example/again")
+        #expect(try ImageStore(root: root).sources(of: gone.digest) == ["registry.example/again"], "appended after the compaction, read whole")
+    }
+
     /// One store object shared by concurrent tasks (a fleet rebase, parallel pulls): every name
     /// lands. flock alone does not exclude threads that share its descriptor.
     @Test func concurrentTasksSharingOneStoreLoseNoName() async throws {

@@ -83,11 +83,39 @@ extension ImageStore {
     }
 }
 
+extension ImageStore {
+    /// Drops the sources of blobs the store no longer has (`prune` calls it, with what it
+    /// kept): the log is rewritten with a line per (digest, repository) kept, the older JSON map
+    /// goes. Returns how many lines went. Without it the log only grew.
+    @discardableResult
+    func compactSources(keeping reachable: Set<Digest>) throws -> Int {
+        try withIndexLock {
+            let all = SourcesLog.map(log: sourcesLogPath, legacy: legacySourcesPath)
+            var lines = "", dropped = 0
+            for digest in all.keys.sorted() {
+                let repositories = all[digest] ?? []
+                if let d = Digest(digest), reachable.contains(d) {
+                    for r in repositories { lines += digest + " " + r + "\n" }
+                } else {
+                    dropped += repositories.count
+                }
+            }
+            guard dropped > 0 || FS.exists(legacySourcesPath) else { return 0 }
+            try FS.writeAtomically(Data(lines.utf8), to: sourcesLogPath, tempDirectory: tempDirectory)
+            unlink(legacySourcesPath)
+            SourcesLog.forget(sourcesLogPath)
+            return dropped
+        }
+    }
+}
+
 /// This process's view of each store's sources: the older JSON map and the log, read once, then
 /// only what was appended to the log since (a campaign looks blobs up thousands of times).
 enum SourcesLog {
     struct State {
         var offset: UInt64 = 0
+        /// The log file read: a compacted log is a new file (renamed into place).
+        var inode: UInt64 = 0
         /// The legacy map (read once: nothing writes it any more) and what the log added.
         var legacy: [String: [String]]
         var map: [String: [String]]
@@ -108,6 +136,11 @@ enum SourcesLog {
         }
     }
 
+    /// Forgets what this process read of a log (after compacting it).
+    static func forget(_ path: String) {
+        _ = states.withLock { $0.removeValue(forKey: path) }
+    }
+
     static func legacyMap(_ path: String) -> [String: [String]] {
         guard let data = FileManager.default.contents(atPath: path) else { return [:] }
         return (try? JSONDecoder().decode([String: [String]].self, from: data)) ?? [:]
@@ -121,7 +154,11 @@ enum SourcesLog {
         let size = lseek(fd, 0, SEEK_END)
         guard size >= 0 else { return }
         let end = UInt64(size)
-        if end < state.offset { state = State(legacy: state.legacy) }  // replaced by a shorter file
+        var st = stat()
+        let inode = fstat(fd, &st) == 0 ? UInt64(st.st_ino) : 0
+        // Replaced (compacted by a prune, here or in another process): read from the start.
+        if end < state.offset || (state.inode != 0 && inode != state.inode) { state = State(legacy: state.legacy) }
+        state.inode = inode
         guard end > state.offset else { return }
         var data = [UInt8](repeating: 0, count: Int(end - state.offset))
         let got = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(state.offset)) }

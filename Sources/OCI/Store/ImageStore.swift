@@ -336,6 +336,7 @@ public final class ImageStore: @unchecked Sendable {
             }
             // Temp files left by killed writers (no writer runs while we hold the lock).
             for name in try FS.listDirectory(tempDirectory) { unlink(tempDirectory + "/" + name) }
+            try compactSources(keeping: reachable)
             try alsoWhileLocked?(reachable)
             return result
         }
