@@ -205,6 +205,26 @@ func using<T>(_ c: RegistryClient, _ body: (RegistryClient) async throws -> T) a
         #expect(stats["faults"] == 12, "\(stats)")
     }
 
+    /// Issue 38: a blob upload the registry refuses (413) fails at once, with the registry's
+    /// word; it is not started again six times with backoff as a transient fault would be.
+    @Test func aRefusedUploadIsNotRetried() async throws {
+        let registry = try LocalRegistry(proxy: true)
+        let tmp = TempDir()
+        let (store, image) = try sampleStore(tmp)
+        try registry.proxy("/__config", #"{"refuseUpload": 1000}"#)
+        do {
+            try await using(try client(registry)) { c in
+                try await ImageTransfer(client: c, store: store).push(image, to: try ImageReference(parsing: "\(registry.host)/refused/app:1"))
+            }
+            Issue.record("the push succeeded")
+        } catch {
+            #expect("\(error)".contains("413"), "\(error)")
+        }
+        // One refusal per blob (they go up at once), not six each.
+        let faults = try registry.proxy("/__stats")["faults"] ?? 0
+        #expect(faults >= 1 && faults <= 1 + image.manifest.layers.count, "\(faults) refused uploads for \(1 + image.manifest.layers.count) blobs")
+    }
+
     @Test func aFailedPushLeavesNoManifestAndSaysWhy() async throws {
         let registry = try LocalRegistry(proxy: true)
         let tmp = TempDir()

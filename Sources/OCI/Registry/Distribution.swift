@@ -193,10 +193,7 @@ extension RegistryClient {
                     : try await putChunked(repo, descriptor, path: path, session: sessionURL!, progress: progress)
                 return .uploaded(bytes: bytes)
             } catch let e as RegistryError {
-                switch e {
-                case .unauthorized, .denied, .digestMismatch: throw e
-                default: break
-                }
+                guard e.restartsUpload else { throw e }
                 failures += 1
                 if failures >= configuration.retry.attempts { throw e }
                 try await backoff(attempt: failures, retryAfter: nil)
@@ -295,7 +292,7 @@ extension RegistryClient {
                 if let loc = r.headers.first(name: "Location") { location = resolve(loc, against: r.url) }
                 offset = Self.rangeEnd(r.headers).map { $0 + 1 } ?? (start + n)
             } catch let e as RegistryError {
-                if case .unauthorized = e { throw e }
+                guard e.restartsUpload else { throw e }
                 failures += 1
                 if failures >= configuration.retry.attempts { throw e }
                 try await backoff(attempt: failures, retryAfter: nil)

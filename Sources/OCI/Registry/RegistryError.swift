@@ -13,6 +13,21 @@ public enum RegistryError: Error, Hashable, Sendable, CustomStringConvertible {
     case noMatchingPlatform(reference: String, platform: String, available: [String])
     case tokenServer(realm: String, detail: String)
 
+    /// Whether starting a blob upload again may succeed: the registry lost the upload session
+    /// (404, 416, 400 BLOB_UPLOAD_INVALID), received damaged bytes (400 DIGEST_INVALID after a
+    /// cut-off chunk: ours are checked before they leave), a transient status (408, 429, 5xx
+    /// after the request's own retries), a dropped connection or a short write. Not a refusal
+    /// (authorization, other 400s, 405, 413, …): those fail the same way again.
+    var restartsUpload: Bool {
+        switch self {
+        case .http(_, _, let status, let detail):
+            if status == 400 { return detail.contains("DIGEST_INVALID") || detail.contains("BLOB_UPLOAD_INVALID") }
+            return [404, 408, 416, 429, 500, 502, 503, 504].contains(status)
+        case .connection, .sizeMismatch, .badResponse: return true
+        default: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .unauthorized(let registry, let repository, let had):

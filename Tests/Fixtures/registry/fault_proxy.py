@@ -9,6 +9,7 @@ POST /__config with JSON sets the faults (counts are per request kind):
   {"throttle429": n}      the next n requests get 429 with Retry-After: 1
   {"dropDownload": n}     the next n blob GETs send half the body, then close the connection
   {"dropUpload": n}       the next n blob uploads (PATCH/PUT with a body) are cut off half way
+  {"refuseUpload": n}     the next n blob uploads get 413 Payload Too Large (a refusal, not a fault to retry)
   {"corruptDownload": n}  the next n blob GETs have one byte flipped
   {"delay": seconds}      every response waits this long
 GET /__stats returns {"uploadedBlobBytes", "downloadedBlobBytes", "requests", "manifestPuts", "faults"}; POST /__reset zeroes them.
@@ -22,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port_file, upstream_port = sys.argv[1], int(sys.argv[2])
 lock = threading.Lock()
-config = {"fail503": 0, "throttle429": 0, "dropDownload": 0, "dropUpload": 0, "corruptDownload": 0, "delay": 0}
+config = {"fail503": 0, "throttle429": 0, "dropDownload": 0, "dropUpload": 0, "refuseUpload": 0, "corruptDownload": 0, "delay": 0}
 stats = {"uploadedBlobBytes": 0, "downloadedBlobBytes": 0, "requests": 0, "manifestPuts": 0, "faults": 0}
 
 def take(key):
@@ -78,6 +79,9 @@ class Proxy(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if is_upload and take("refuseUpload"):
+            self.rfile.read(length)
+            return self.local(413, {"errors": [{"code": "SIZE_INVALID", "message": "injected: too large"}]})
         if is_upload and take("dropUpload"):
             part = self.rfile.read(length // 2)
             with lock:
