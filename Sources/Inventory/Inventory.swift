@@ -31,7 +31,7 @@ public final class Inventory: Sendable {
     public func beginRun(source: String, at time: Date = Date()) throws -> Int64 {
         try backend.write { db in
             try db.value("INSERT INTO index_run (started, source) VALUES (?, ?) RETURNING id",
-                         [.text(ISO8601DateFormatter().string(from: time)), .text(source)])?.int ?? 0
+                         [.text(OSVRecord.rfc3339(time)), .text(source)])?.int ?? 0
         }
     }
 

@@ -79,9 +79,7 @@ import TestSupport
     let old = try SQLiteBackend(path: dir + "/audit.db")
     try old.write { db in
         for (name, sql) in Schema.migrations(.sqlite).prefix(5) {
-            for statement in sql.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
-                try db.execute(String(statement), [])
-            }
+            for statement in SQLiteBackend.statements(sql) { try db.execute(statement, []) }
             try db.execute("CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)", [])
             try db.execute("INSERT INTO grdb_migrations (identifier) VALUES (?)", [.text(name)])
         }

@@ -14,11 +14,8 @@ extension SQLBackend {
                 if dialect == .sqlite { try Self.adoptGRDBMigrations(db) }
                 let done = Set(try db.rows("SELECT name FROM cairn_migrations", []).compactMap { $0.first?.text })
                 for m in migrations where !done.contains(m.name) {
-                    // One statement per call: PostgreSQL's extended protocol takes one at a time.
-                    for statement in m.sql.split(separator: ";") where !statement.allSatisfy(\.isWhitespace) {
-                        try db.execute(String(statement), [])
-                    }
-                    try db.execute("INSERT INTO cairn_migrations (name, applied) VALUES (?, ?)", [.text(m.name), .text(Self.now())])
+                    for statement in Self.statements(m.sql) { try db.execute(statement, []) }
+                    try db.execute("INSERT INTO cairn_migrations (name, applied) VALUES (?, ?)", [.text(m.name), .text(OSVRecord.rfc3339())])
                 }
             }
         } catch let error as InventoryError {
@@ -28,15 +25,18 @@ extension SQLBackend {
         }
     }
 
+    /// A migration's statements, one per call: PostgreSQL's extended protocol takes one at a time.
+    static func statements(_ sql: String) -> [String] {
+        sql.split(separator: ";").filter { !$0.allSatisfy(\.isWhitespace) }.map(String.init)
+    }
+
     static func adoptGRDBMigrations(_ db: any SQLSession) throws {
         let grdb = try db.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'", [])
         guard !grdb.isEmpty else { return }
         for row in try db.rows("SELECT identifier FROM grdb_migrations", []) {
             guard let name = row.first?.text else { continue }
-            try db.execute("INSERT INTO cairn_migrations (name, applied) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [.text(name), .text(Self.now())])
+            try db.execute("INSERT INTO cairn_migrations (name, applied) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [.text(name), .text(OSVRecord.rfc3339())])
         }
         try db.execute("DROP TABLE grdb_migrations", [])
     }
-
-    static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 }

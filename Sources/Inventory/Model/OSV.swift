@@ -205,6 +205,9 @@ public enum CVSS3 {
 extension OSVRecord {
     /// Whether RFC 3339 time `a` is later than `b` (fractional seconds and offsets read as
     /// times, not text); text order when either does not parse.
+    /// A time as the inventory writes it: RFC 3339, whole seconds, UTC.
+    static func rfc3339(_ date: Date = Date()) -> String { ISO8601DateFormatter().string(from: date) }
+
     /// An RFC 3339 time, with or without fractional seconds.
     static func time(_ s: String) -> Date? {
         let f = ISO8601DateFormatter()

@@ -49,8 +49,6 @@ public struct VEXStatement: Sendable, Hashable {
 
 /// VEX documents in the two formats verifiers read: OpenVEX 0.2.0 and CycloneDX 1.5.
 public enum VEXDocument {
-    static func timestamp() -> String { ISO8601DateFormatter().string(from: Date()) }
-
     static func json(_ object: Any) throws -> Data {
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
@@ -58,13 +56,14 @@ public enum VEXDocument {
     /// OpenVEX: a statement per vulnerability, status and package, its product the image with
     /// the package as subcomponent.
     public static func openVEX(_ statements: [VEXStatement], author: String, tooling: String) throws -> Data {
-        let now = timestamp()
+        let now = OSVRecord.rfc3339()
         let items: [[String: Any]] = statements.map { s in
             var product: [String: Any] = [:]
             if let p = s.product { product["@id"] = p }
             if let c = s.subcomponent { product["subcomponents"] = [["@id": c]] }
-            var item: [String: Any] = ["vulnerability": ["name": s.vulnerability, "aliases": s.aliases].filter { !($0.value as? [String] ?? ["x"]).isEmpty },
-                                       "products": [product], "status": s.status.rawValue, "timestamp": now]
+            var vulnerability: [String: Any] = ["name": s.vulnerability]
+            if !s.aliases.isEmpty { vulnerability["aliases"] = s.aliases }
+            var item: [String: Any] = ["vulnerability": vulnerability, "products": [product], "status": s.status.rawValue, "timestamp": now]
             switch s.status {
             case .affected: item["action_statement"] = s.detail ?? "No remediation is known."
             case .notAffected: item["justification"] = s.justification ?? "vulnerable_code_not_present"
@@ -102,7 +101,7 @@ public enum VEXDocument {
             return v
         }
         let metadata: [String: Any] = [
-            "timestamp": timestamp(),
+            "timestamp": OSVRecord.rfc3339(),
             "tools": ["components": [["type": "application", "name": "cairn", "version": tooling]]],
             "component": ["type": "container", "bom-ref": "image", "name": image.name, "version": image.digest, "purl": image.purl],
         ]

@@ -59,19 +59,26 @@ extension Inventory {
 
     /// The names as they were at `date` (after the last index run started by then), in the
     /// answers' order; none before the first run.
-    static func namesAsOf(_ db: any SQLSession, _ date: Date) throws -> RankedNames {
+    static func namesAsOf(_ db: any SQLSession, dialect: SQLDialect, _ date: Date) throws -> RankedNames {
+        guard let run = try runTimes(db).filter({ $0.value <= date }).keys.max() else { return RankedNames() }
+        return try rankedNames(db, HistorySQL.namesAsOf + " ORDER BY " + dialect.order(["h.name", "h.location"]), [.int(run), .int(run)])
+    }
+
+    /// Today's names of one image name (at every location), in the answers' order.
+    static func namesNamed(_ db: any SQLSession, dialect: SQLDialect, _ name: String) throws -> RankedNames {
+        try rankedNames(db, """
+            SELECT n.image_id, n.location, n.name, i.digest FROM image_name n JOIN image i ON i.id = n.image_id
+            WHERE n.name = ? ORDER BY \(dialect.order(["n.location"]))
+            """, [.text(name)])
+    }
+
+    /// Rows of (image id, location, name, digest), already in the answers' order.
+    static func rankedNames(_ db: any SQLSession, _ sql: String, _ arguments: [SQLValue]) throws -> RankedNames {
         var names = RankedNames()
-        guard let run = try runTimes(db).filter({ $0.value <= date }).keys.max() else { return names }
-        var rows: [(image: Int64, subject: Finding.Subject)] = []
-        for row in try db.rows(HistorySQL.namesAsOf, [.int(run), .int(run)]) {
+        for row in try db.rows(sql, arguments) {
             guard let image = row[0].int else { continue }
-            rows.append((image, Finding.Subject(location: row[1].text ?? "", image: row[2].text ?? "", digest: row[3].text ?? "")))
+            names.append(image: image, Finding.Subject(location: row[1].text ?? "", image: row[2].text ?? "", digest: row[3].text ?? ""))
         }
-        rows.sort { a, b in
-            a.subject.image != b.subject.image ? Array(a.subject.image.utf8).lexicographicallyPrecedes(b.subject.image.utf8)
-                : Array(a.subject.location.utf8).lexicographicallyPrecedes(b.subject.location.utf8)
-        }
-        for r in rows { names.append(image: r.image, r.subject) }
         return names
     }
 
@@ -100,16 +107,16 @@ extension Inventory {
                         let boundAt = n > 0 ? runs[row[3].int ?? 0] : nil
                         let start = [published, created, boundAt].compactMap { $0 }.max() ?? runs[row[3].int ?? 0] ?? Date()
                         open = Exposure(location: row[0].text ?? "", image: row[1].text ?? "", digest: row[5].text ?? "", advisory: id,
-                                        from: Self.rfc3339(start), until: nil, fixedBy: nil, days: 0)
+                                        from: OSVRecord.rfc3339(start), until: nil, fixedBy: nil, days: 0)
                     } else if !isAffected, var window = open {
-                        window.until = runs[row[3].int ?? 0].map(Self.rfc3339)
+                        window.until = runs[row[3].int ?? 0].map(OSVRecord.rfc3339)
                         window.fixedBy = row[5].text
                         out.append(window)
                         open = nil
                     }
                     // The name was removed and not bound again: the window ends there.
                     if n == intervals.count - 1, var window = open, let until = row[4].int {
-                        window.until = runs[until].map(Self.rfc3339)
+                        window.until = runs[until].map(OSVRecord.rfc3339)
                         out.append(window)
                         open = nil
                     }
@@ -124,6 +131,4 @@ extension Inventory {
             }
         }
     }
-
-    static func rfc3339(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 }

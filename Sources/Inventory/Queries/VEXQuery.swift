@@ -27,24 +27,31 @@ extension Inventory {
         let names = Array(Set(findings.compactMap(\.package)))
         for chunk in Self.chunks(names, size: 500) {
             for row in try db.rows(VEXSQL.purls(chunk.count), chunk.map { .text($0) }) {
-                out[(row[0].text ?? "") + "\u{0}" + (row[1].text ?? "") + "\u{0}" + (row[2].text ?? "")] = row[3].text
+                out[Self.purlKey(row[0].text, row[1].text, row[2].text)] = row[3].text
             }
         }
-        for f in findings {
-            let key = (f.ecosystem ?? "") + "\u{0}" + (f.package ?? "") + "\u{0}" + (f.version ?? "")
-            if out[key] == nil { out[key] = PackageURL.make(ecosystem: f.ecosystem ?? "", name: f.package ?? "", version: f.version ?? "") }
+        for f in findings where out[Self.purlKey(f)] == nil {
+            out[Self.purlKey(f)] = PackageURL.make(ecosystem: f.ecosystem ?? "", name: f.package ?? "", version: f.version ?? "")
         }
         return out
     }
+
+    /// The key of `packagePURLs`: ecosystem, name and version.
+    static func purlKey(_ ecosystem: String?, _ name: String?, _ version: String?) -> String {
+        (ecosystem ?? "") + "\u{0}" + (name ?? "") + "\u{0}" + (version ?? "")
+    }
+
+    static func purlKey(_ f: Finding) -> String { purlKey(f.ecosystem, f.package, f.version) }
 
     /// What Cairn can state of an image it has indexed: `affected` (with the fixed version to
     /// update to) for each advisory and package found, `under_investigation` where whether the
     /// version is affected cannot be told. Nothing is stated of what was not found: an image
     /// whose packages could not all be read gets no `not_affected` statement.
     public func vexStatements(image: String) throws -> (image: (name: String, digest: String, purl: String), statements: [VEXStatement]) {
-        let all = try vulnerabilities().filter { $0.image == image }
-        let named = try imageDigest(name: image).map { Finding(location: $0.location, image: image, digest: $0.digest) }
-        guard let first = all.first ?? named else {
+        // Only this image's findings are made (its names stand for the fleet's).
+        let all = try vulnerabilities(id: nil, minimumSeverity: nil, allNamesAbove: nil, namesSentAbove: nil, image: image)
+        let named = try backend.read { db in try Self.namesNamed(db, dialect: backend.dialect, image) }.subjects.first
+        guard let first = named else {
             throw InventoryError.query("\(image): no image of this name in the inventory (run `cairn audit index` first)")
         }
         return try backend.read { db in
@@ -54,7 +61,7 @@ extension Inventory {
                 guard let advisory = f.advisory else { return nil }
                 let others = (names[advisory] ?? [advisory.uppercased()]).sorted()
                 let main = others.first { $0.hasPrefix("CVE-") } ?? advisory
-                let package = purls[(f.ecosystem ?? "") + "\u{0}" + (f.package ?? "") + "\u{0}" + (f.version ?? "")]
+                let package = purls[Self.purlKey(f)]
                 let unknown = f.status == "unknown"
                 let action = (f.fixed ?? "").isEmpty ? "No fixed version of \(f.package ?? "the package") is known: remove it or rebuild when one is"
                     : "Update \(f.package ?? "the package") to \(f.fixed ?? "") or later (cairn audit plan proposes how)"
@@ -66,15 +73,8 @@ extension Inventory {
                                     product: Self.imagePURL(f), subcomponent: package, status: unknown ? .underInvestigation : .affected,
                                     detail: unknown ? f.reason : action, severity: f.severity)
             }
-            return ((first.image, first.digest, Self.imagePURL(first)), Array(Set(statements)).sorted { ($0.vulnerability, $0.subcomponent ?? "") < ($1.vulnerability, $1.subcomponent ?? "") })
-        }
-    }
-
-    /// The image's digest and location by name, for an image with no finding.
-    func imageDigest(name: String) throws -> (location: String, digest: String)? {
-        try backend.read { db in
-            try db.rows("SELECT n.location, i.digest FROM image_name n JOIN image i ON i.id = n.image_id WHERE n.name = ?", [.text(name)])
-                .first.map { ($0[0].text ?? "", $0[1].text ?? "") }
+            let subject = Finding(location: first.location, image: first.image, digest: first.digest)
+            return ((first.image, first.digest, Self.imagePURL(subject)), Array(Set(statements)).sorted { ($0.vulnerability, $0.subcomponent ?? "") < ($1.vulnerability, $1.subcomponent ?? "") })
         }
     }
 
@@ -99,7 +99,7 @@ extension Inventory {
                 guard let advisory = f.advisory else { return true }
                 let known = names[advisory] ?? [advisory.uppercased()]
                 let image = PackageURL(Self.imagePURL(f))
-                let package = purls[(f.ecosystem ?? "") + "\u{0}" + (f.package ?? "") + "\u{0}" + (f.version ?? "")].flatMap(PackageURL.init)
+                let package = purls[Self.purlKey(f)].flatMap(PackageURL.init)
                 return !settled.contains { $0.covers(names: known, imagePURL: image, packagePURL: package) }
             }
             return (kept, findings.count - kept.count)

@@ -78,10 +78,12 @@ extension Inventory {
     /// images found; `namesSentAbove`: from how many affected package versions PostgreSQL is
     /// asked for every name with the first statements; nil for the backend's own (tests take
     /// every path on small inventories).
+    /// `image`: only the findings of that image name (`audit vex`).
     func vulnerabilities(id: String?, minimumSeverity: String?, allNamesAbove: Int?, namesSentAbove: Int?, risk: Bool = false,
-                         asOf: Date? = nil) throws -> [Finding] {
+                         asOf: Date? = nil, image: String? = nil) throws -> [Finding] {
         try backend.read { db in
-            let then = try asOf.map { try Self.namesAsOf(db, $0) }
+            let dialect = backend.dialect
+            let then = try image.map { try Self.namesNamed(db, dialect: dialect, $0) } ?? asOf.map { try Self.namesAsOf(db, dialect: dialect, $0) }
             let (filter, args) = try Self.advisoryFilter(db, id: id, minimumSeverity: minimumSeverity)
             let exploits = risk ? try Self.risk(db) : [:]
             var trace = QueryTrace("vulns")
