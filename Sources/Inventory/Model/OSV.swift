@@ -105,12 +105,15 @@ public struct OSVRecord: Codable, Sendable, Hashable {
         case databaseSpecific = "database_specific"
     }
 
-    /// The highest severity the record gives: a CVSS v3 vector's base score level, else the
-    /// database's own word (GHSA's `MODERATE` read as `MEDIUM`); "" when none.
+    /// The highest severity the record gives: the level of each CVSS v3 or v4 vector's score,
+    /// computed from the vector (a record's own words can lag its vectors), and the database's
+    /// own words (GHSA's `MODERATE` read as `MEDIUM`); "" when none. The highest, not the newest,
+    /// because an answer that drives a CVE response must not understate.
     public var severityLevel: String {
         var levels: [String] = []
-        for s in (severity ?? []) + (affected ?? []).flatMap({ $0.severity ?? [] }) where s.type.hasPrefix("CVSS_V3") {
-            if let score = CVSS3.baseScore(s.score) { levels.append(CVSS3.level(score)) }
+        for s in (severity ?? []) + (affected ?? []).flatMap({ $0.severity ?? [] }) {
+            let score = s.type.hasPrefix("CVSS_V3") ? CVSS3.baseScore(s.score) : s.type == "CVSS_V4" ? CVSS4.score(s.score) : nil
+            if let score { levels.append(CVSS3.level(score)) }
         }
         let words = [databaseSpecific?.severity] + (affected ?? []).flatMap { [$0.ecosystemSpecific?.severity, $0.databaseSpecific?.severity] }
         levels += words.compactMap { $0.map(Severity.normalize) }.filter { Severity.order.contains($0) }
@@ -166,45 +169,9 @@ public struct AffectedRanges: Codable, Sendable, Hashable {
     }
 }
 
-/// CVSS v3.x base scores from a vector (`CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`).
-public enum CVSS3 {
-    public static func baseScore(_ vector: String) -> Double? {
-        var m: [String: String] = [:]
-        for part in vector.split(separator: "/").dropFirst() {
-            let kv = part.split(separator: ":", maxSplits: 1).map(String.init)
-            if kv.count == 2 { m[kv[0]] = kv[1] }
-        }
-        let changed = m["S"] == "C"
-        guard let av = ["N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2][m["AV"] ?? ""],
-              let ac = ["L": 0.77, "H": 0.44][m["AC"] ?? ""],
-              let pr = (changed ? ["N": 0.85, "L": 0.68, "H": 0.5] : ["N": 0.85, "L": 0.62, "H": 0.27])[m["PR"] ?? ""],
-              let ui = ["N": 0.85, "R": 0.62][m["UI"] ?? ""],
-              m["S"] == "U" || changed else { return nil }
-        let cia = ["H": 0.56, "L": 0.22, "N": 0.0]
-        guard let c = cia[m["C"] ?? ""], let i = cia[m["I"] ?? ""], let a = cia[m["A"] ?? ""] else { return nil }
-        let iss = 1 - (1 - c) * (1 - i) * (1 - a)
-        let impact = changed ? 7.52 * (iss - 0.029) - 3.25 * pow(iss - 0.02, 15) : 6.42 * iss
-        guard impact > 0 else { return 0 }
-        let exploitability = 8.22 * av * ac * pr * ui
-        return roundUp(min((changed ? 1.08 : 1) * (impact + exploitability), 10))
-    }
-
-    /// CVSS v3.1's Roundup: the smallest one-decimal number not below `x`.
-    static func roundUp(_ x: Double) -> Double {
-        let n = Int((x * 100_000).rounded())
-        return n % 10_000 == 0 ? Double(n) / 100_000 : (floor(Double(n) / 10_000) + 1) / 10
-    }
-
-    public static func level(_ score: Double) -> String {
-        score >= 9 ? "CRITICAL" : score >= 7 ? "HIGH" : score >= 4 ? "MEDIUM" : score > 0 ? "LOW" : "NONE"
-    }
-}
-
 /// Reads OSV records from JSON files, directories of them and zip archives of them (as OSV
 /// publishes `all.zip` per ecosystem).
 extension OSVRecord {
-    /// Whether RFC 3339 time `a` is later than `b` (fractional seconds and offsets read as
-    /// times, not text); text order when either does not parse.
     /// A time as the inventory writes it: RFC 3339, whole seconds, UTC.
     static func rfc3339(_ date: Date = Date()) -> String { ISO8601DateFormatter().string(from: date) }
 
@@ -217,6 +184,8 @@ extension OSVRecord {
         return f.date(from: s)
     }
 
+    /// Whether RFC 3339 time `a` is later than `b` (fractional seconds and offsets read as
+    /// times, not text); text order when either does not parse.
     static func isLater(_ a: String, than b: String) -> Bool {
         let parse = time
         guard !a.isEmpty, !b.isEmpty else { return false }
