@@ -108,7 +108,9 @@ public struct BuildRunner {
         creatorArgs.append(request.image)
         try Trace.step("build: creator") { try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil) }
         try copySBOMs(context)
-        return try Trace.step("build: import") { try importExported(request.image, from: context.layout) }
+        let image = try Trace.step("build: import") { try importExported(request.image, from: context.layout) }
+        try await keepBuildSBOM(context, image)
+        return image
     }
 
     /// Checks the request, unpacks the builder, makes the work directories (workspace with a copy

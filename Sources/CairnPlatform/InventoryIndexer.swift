@@ -3,6 +3,7 @@ import Foundation
 import Inventory
 import Phases
 import OCI
+import Trust
 
 /// Reads app images into the audit inventory: manifests, configs, labels, the SBOM layer and the
 /// run image's dpkg status, never app layers. An image already indexed (by digest) costs one
@@ -45,6 +46,7 @@ public struct InventoryIndexer: Sendable {
             pending = []
         }
         let all = try store.images()
+        let byName = Dictionary(all.map { ($0.name, $0.descriptor) }, uniquingKeysWith: { a, _ in a })
         let wanted = try names.map { list in
             try list.map { n -> (name: String, descriptor: Descriptor) in
                 guard let hit = all.first(where: { ImageReference.sameImage($0.name, n) }) else {
@@ -53,7 +55,8 @@ public struct InventoryIndexer: Sendable {
                 return hit
             }
         } ?? all
-        for (name, descriptor) in wanted {
+        // Signatures, attestations, build SBOMs and referrers-tag indexes are about images, not images.
+        for (name, descriptor) in wanted where Cosign.subject(ofStoredName: name) == nil {
             summary.images += 1
             if try inventory.bind(location: location, name: name, digest: descriptor.digest.description, run: run) {
                 summary.known += 1
@@ -66,10 +69,11 @@ public struct InventoryIndexer: Sendable {
                 continue
             }
             do {
-                guard let record = try appRecord(image, store: store, dpkg: &dpkg) else {
+                guard var record = try appRecord(image, store: store, dpkg: &dpkg) else {
                     others.append((name, image))
                     continue
                 }
+                addBuildPackages(&record, of: image, store: store, names: byName)
                 if let r = record.runImage { runImageNames.insert(r.name) }
                 pending.append(Inventory.Entry(record, location: location, names: [name]))
                 if pending.count >= Self.batchSize { try flush() }
@@ -116,7 +120,9 @@ public struct InventoryIndexer: Sendable {
         for text in repositories {
             let base = try ImageReference(parsing: text)
             let repo = Repository(base)
-            for tag in try await client.tags(repo).sorted() {
+            let tags = try await client.tags(repo).sorted()
+            let tagSet = Set(tags)
+            for tag in tags where Cosign.subject(ofStoredName: "\(base.familiarName):\(tag)") == nil {
                 summary.images += 1
                 let ref = ImageReference(registry: base.registry, repository: base.repository, tag: tag)
                 let name = ref.familiar
@@ -133,6 +139,7 @@ public struct InventoryIndexer: Sendable {
                         continue
                     }
                     record.digest = digest.description
+                    await addBuildPackages(&record, of: image, repo: repo, tags: tagSet, client: client, cache: cache)
                     if let r = record.runImage { runImageNames.insert(r.name) }
                     try await inventory.run { [record] in try $0.add(record, location: location, names: [name], run: run) }
                     summary.indexed += 1

@@ -67,7 +67,9 @@ extension BuildRunner {
         try phase("exporter", ["-app", request.appDirectory, "-layers", "/layers", "-cache-dir", "/cache"] + context.exportArguments + layout + ids + common
                   + [request.image], context)
         try copySBOMs(context)
-        return try importExported(request.image, from: context.layout)
+        let image = try importExported(request.image, from: context.layout)
+        try await keepBuildSBOM(context, image)
+        return image
     }
 
     /// Runs one phase in a fresh sandbox over `root` (the builder's, or the extended build

@@ -95,10 +95,11 @@ public enum SBOMReader {
         return layer.descriptor
     }
 
-    /// `…/sbom/launch/<bp>/sbom.<ext>` or `…/sbom/launch/<bp>/<layer>/sbom.<ext>`.
-    static func parse(_ name: String) -> SBOMDocument? {
+    /// `…/sbom/<scope>/<bp>/sbom.<ext>` or `…/sbom/<scope>/<bp>/<layer>/sbom.<ext>`; the scope is
+    /// `launch` (the image's SBOM layer) or `build` (the build-time SBOM kept beside it).
+    static func parse(_ name: String, scope: String = "launch") -> SBOMDocument? {
         let parts = name.split(separator: "/").map(String.init)
-        guard let at = parts.lastIndex(of: "launch"), at > 0, parts[at - 1] == "sbom" else { return nil }
+        guard let at = parts.lastIndex(of: scope), at > 0, parts[at - 1] == "sbom" else { return nil }
         let rest = Array(parts[(at + 1)...])
         guard rest.count == 2 || rest.count == 3, let file = rest.last, file.hasPrefix("sbom.") else { return nil }
         return SBOMDocument(path: name, buildpack: rest[0], layer: rest.count == 3 ? rest[1] : nil,

@@ -123,7 +123,7 @@ public final class Inventory: Sendable {
     public func add(_ entries: [Entry], run: Int64) throws {
         guard !entries.isEmpty else { return }
         try writeWithPackageIDs { db, packageID in
-            var modules: [[SQLValue]] = [], layers: [[SQLValue]] = [], packages: [[SQLValue]] = []
+            var modules: [[SQLValue]] = [], layers: [[SQLValue]] = [], packages: [[SQLValue]] = [], buildPackages: [[SQLValue]] = []
             for entry in entries {
                 let image = entry.image
                 var runImageID: SQLValue = .null
@@ -140,11 +140,13 @@ public final class Inventory: Sendable {
                 for p in image.packages {
                     packages.append([id, .int(try packageID(p.package)), .text(p.buildpack), .text(p.layer)])
                 }
+                for p in image.buildPackages { buildPackages.append([id, .int(try packageID(p.package)), .text(p.buildpack)]) }
                 for name in entry.names { _ = try Self.bind(db, location: entry.location, name: name, digest: image.digest, run: run) }
             }
             try Self.insertRows(db, "image_module (image_id, kind, module, version)", modules)
             try Self.insertRows(db, "image_layer (image_id, buildpack, layer, diffid, metadata, rebasable)", layers)
             try Self.insertRows(db, "image_package (image_id, package_id, buildpack, layer)", packages)
+            try Self.insertRows(db, "image_build_package (image_id, package_id, buildpack)", buildPackages)
             try AdvisoryMatch.matchNewPackages(db)
         }
     }

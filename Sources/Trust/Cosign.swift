@@ -29,11 +29,15 @@ public enum Cosign {
         }
     }
 
-    /// Whether a store name (`repo:tag`) is a signature or attestation artifact's.
+    /// The suffixes of the tags artifacts about an image live under: cosign's signatures and
+    /// attestations, Cairn's build-time SBOM.
+    public static let artifactTagSuffixes = [".sig", ".att", BuildSBOM.tagSuffix]
+
+    /// Whether a store name (`repo:tag`) is a signature, attestation or build-SBOM artifact's.
     public static func isArtifactName(_ name: String) -> Bool {
         guard let colon = name.lastIndex(of: ":") else { return false }
         let tag = name[name.index(after: colon)...]
-        return tag.hasPrefix("sha256-") && (tag.hasSuffix(".sig") || tag.hasSuffix(".att")) && tag.count == 7 + 64 + 4
+        return tag.hasPrefix("sha256-") && artifactTagSuffixes.contains { tag.hasSuffix($0) && tag.count == 7 + 64 + $0.count }
     }
 
     /// `sha256-<hex>.sig`: where the signatures of the manifest `digest` live.
@@ -42,11 +46,12 @@ public enum Cosign {
     }
 
     /// The image a stored name is about when its tag is one of the tag schema's: cosign's
-    /// `sha256-<hex>.sig` and `.att`, or the referrers fallback tag `sha256-<hex>`; else nil.
+    /// `sha256-<hex>.sig` and `.att`, Cairn's `.build-sbom`, or the referrers fallback tag
+    /// `sha256-<hex>`; else nil.
     public static func subject(ofStoredName name: String) -> Digest? {
         guard let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") else { return nil }
         var tag = name[name.index(after: colon)...]
-        for suffix in [".sig", ".att"] where tag.hasSuffix(suffix) { tag = tag.dropLast(suffix.count) }
+        for suffix in artifactTagSuffixes where tag.hasSuffix(suffix) { tag = tag.dropLast(suffix.count) }
         guard tag.hasPrefix("sha256-"), let digest = Digest("sha256:" + tag.dropFirst(7)) else { return nil }
         return digest
     }

@@ -228,15 +228,15 @@ public struct RegistrySignatures: SignatureLocation {
     }
 }
 
-/// Copies the `.sig` and `.att` artifacts of `digest` from one location to another (push and
-/// pull carry them, as `cosign copy` does): the same manifest and blobs, so signatures and
+/// Copies the `.sig`, `.att` and `.build-sbom` artifacts of `digest` from one location to another
+/// (push and pull carry them, as `cosign copy` does): the same manifest and blobs, so signatures and
 /// attestations verify the same there. Where the source has only OCI 1.1 referrers (cosign's
 /// `--registry-referrers-mode=oci-1-1`), their layers are written as a tag-schema artifact.
 /// Returns the tags copied.
 public func copyTrustArtifacts(digest: Digest, from source: any SignatureLocation, repository sourceRepository: String,
                                to target: any SignatureLocation, repository targetRepository: String) async throws -> [String] {
     var copied: [String] = []
-    for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest)] {
+    for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest), BuildSBOM.tag(for: digest)] {
         let write: ArtifactWrite
         if let (legacy, blob) = try await source.artifact(repository: sourceRepository, tag: tag) {
             let manifest = try Cosign.manifest(legacy, what: "\(sourceRepository):\(tag)")

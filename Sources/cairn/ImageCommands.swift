@@ -176,7 +176,8 @@ struct Prune: AsyncParsableCommand {
         try await reportingErrors {
             let store = try storeOptions.open()
             var home = HomePrune.Result()
-            let blobs = try store.prune(subjectOf: Cosign.subject(ofStoredName:)) { reachable in
+            // A manifest a fleet campaign moved a name from is kept while its journal is there.
+            let blobs = try store.prune(subjectOf: Cosign.subject(ofStoredName:), holds: { FileManager.default.fileExists(atPath: $0 + "/" + CampaignJournal.journalFile) }) { reachable in
                 // Names read under the lock: an image a build just finished keeps its cache.
                 let names = try store.images().map(\.name)
                 home = try HomePrune(home: cairnHome(), allCaches: allCaches).prune(reachable: reachable, names: names)

@@ -104,8 +104,9 @@ struct Rebase: AsyncParsableCommand {
                                        location: location, platformAPI: SupportedAPIs.defaultPlatform, layerPatches: patches)
             inputs.checkRunImage = packageCheck(image, location: location, lists: lists)
             let started = Date()
-            let previous = key == nil ? nil : try await location.find(image, layers: false)?.image.digest
+            let previous = try await location.find(image, layers: false)?.image.digest
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
+            if let previous { try await location.carryBuildSBOM(image: image, from: previous, to: result.image.digest) }
             if let key, let previous {
                 try await attestRebase(result, image: image, previous: previous, started: started, location: location, key: key,
                                        requestedRunImage: runImage, layerPatchesFile: layerPatches)
@@ -176,12 +177,7 @@ func attestRebase(_ result: RebaseResult, image: String, previous: Digest, start
         runImageReference: (try? result.image.lifecycleMetadata())??.runImage?.reference, requestedRunImage: requestedRunImage,
         removedLayers: result.removedLayers, addedLayers: result.addedLayers, replacements: result.patches?.replacements ?? [],
         layerPatchesFile: layerPatchesFile, started: started, finished: Date())
-    let signatures: any SignatureLocation
-    switch location {
-    case .store(let store): signatures = StoreSignatures(store: store)
-    case .registry(let client, let work): signatures = RegistrySignatures(client: client, work: work)
-    case .layout: throw CLIError("--sign: images in OCI layouts are not signed here")
-    }
+    guard let signatures = location.artifacts else { throw CLIError("--sign: images in OCI layouts are not signed here") }
     let repository = try ImageReference(parsing: image).fullName
     try await signatures.sign(repository: repository, digest: result.image.digest, key: key)
     try await signatures.attest(repository: repository, digest: result.image.digest, predicateType: Attestation.slsaProvenance,

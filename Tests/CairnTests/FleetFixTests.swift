@@ -254,14 +254,36 @@ func canaryFailureHalts(_ fleet: FleetFixture, plan: String, before: [String: St
     _ = try cairn(["audit", "advisories", "import", tmp.path + "/osv"])
     _ = try cairn(["audit", "index"])
     let before = try #require(inspectJSON("old-flask", home: home)["digest"] as? String)
+    // What scripts read is what docs/schemas says (the dry run, the result, the journal, rollback).
+    func validate(_ schema: String, _ json: String, lines: Bool = false) throws {
+        let file = tmp.path + "/check-" + schema
+        try writeFile(file, json)
+        let r = try sh("python3 \(fixturesRoot)/validate_json.py \(packageRoot)/docs/schemas \(schema) \(file)\(lines ? " --lines" : "")", cwd: tmp.path)
+        #expect(r.status == 0 && r.stdout.contains("valid:"), "\(schema): \(r.stdout)\(r.stderr)")
+    }
+    try validate("fleet-dry-run.schema.json", try cairn(["fleet", "fix", "--dry-run", "--format", "json"]).stdout)
     let fixed = try cairn(["fleet", "fix", "--journal", tmp.path + "/journal"])
     #expect(fixed.stdout.contains("old-flask:latest: fixed (rebase+patch)") && fixed.stdout.contains("1 fixed"), "\(fixed.stdout)")
     let vulns = try JSONSerialization.jsonObject(with: cairn(["audit", "vulns", "--format", "json"]).stdoutData) as? [Any]
     #expect(vulns?.isEmpty == true, "\(String(describing: vulns))")
     #expect(try cairn(["run", "old-flask"]).stdout.contains("__version__ = \"2.3.3\""))
-    let again = try cairn(["fleet", "fix", "--journal", tmp.path + "/journal"])
-    #expect(again.stdout.contains("1 done-before"), "a finished campaign ran again: \(again.stdout)")
-    let rollback = try cairn(["fleet", "rollback", tmp.path + "/journal"])
-    #expect(rollback.stdout.contains("1 of 1 images rolled back"), "\(rollback.stdout)")
+    let again = try cairn(["fleet", "fix", "--journal", tmp.path + "/journal", "--format", "json"])
+    #expect(again.stdout.contains("\"done-before\""), "a finished campaign ran again: \(again.stdout)")
+    try validate("fleet-result.schema.json", again.stdout)
+    try validate("fleet-journal-event.schema.json", try String(contentsOfFile: tmp.path + "/journal/journal.jsonl", encoding: .utf8), lines: true)
+    // A prune between the campaign and its rollback keeps the old manifest (no name reaches it
+    // now): the campaign pinned it for as long as its journal is there.
+    _ = try cairn(["prune"])
+    let rollback = try cairn(["fleet", "rollback", tmp.path + "/journal", "--format", "json"])
+    #expect(rollback.stdout.contains("\"rolled-back\""), "\(rollback.stdout)")
+    try validate("fleet-rollback.schema.json", rollback.stdout)
     #expect(try inspectJSON("old-flask", home: home)["digest"] as? String == before)
+    #expect(try cairn(["run", "old-flask"]).stdout.contains("__version__ = \"2.2.0\""), "the old image is whole")
+    #expect(try cairn(["store", "verify"]).stdout.contains(" 0 problems"))
+    // Without the journal the pin goes with the next prune.
+    let index = home + "/store/index.json"
+    #expect(try String(contentsOfFile: index, encoding: .utf8).contains("dev.cairn.pinned-by"))
+    try FileManager.default.removeItem(atPath: tmp.path + "/journal")
+    _ = try cairn(["prune"])
+    #expect(try !String(contentsOfFile: index, encoding: .utf8).contains("dev.cairn.pinned-by"))
 }

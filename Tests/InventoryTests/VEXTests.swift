@@ -21,31 +21,7 @@ import TestSupport
     #expect(throws: InventoryError.self) { try f.inventory.vexStatements(image: "nothing:here") }
 
     let dir = TempDir("vex")
-    try VEXDocument.openVEX(statements, author: "Test", tooling: "cairn test").write(to: URL(fileURLWithPath: dir.path + "/doc.openvex.json"))
-    try VEXDocument.cycloneDX(statements, image: subject, tooling: "test").write(to: URL(fileURLWithPath: dir.path + "/doc.cdx.json"))
-    let checked = try sh("""
-        python3 - <<'PY'
-        import json
-        from cyclonedx.schema import SchemaVersion
-        from cyclonedx.validation.json import JsonStrictValidator
-        error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open("doc.cdx.json").read())
-        print("cyclonedx:", "valid" if error is None else error)
-        from lib4vex.parser import VEXParser
-        parser = VEXParser(vex_type="openvex")
-        parser.parse("doc.openvex.json")
-        print("lib4vex:", sorted((v["id"], v["status"]) for v in parser.get_vulnerabilities()))
-        doc = json.load(open("doc.openvex.json"))
-        allowed = {"@context", "@id", "author", "role", "timestamp", "last_updated", "version", "tooling", "statements"}
-        problems = [k for k in ["@context", "@id", "author", "timestamp", "version", "statements"] if k not in doc]
-        problems += [k for k in doc if k not in allowed]
-        for s in doc["statements"]:
-            problems += [] if s["status"] in ("not_affected", "affected", "fixed", "under_investigation") else ["status"]
-            problems += [] if s["status"] != "affected" or s.get("action_statement") else ["action_statement"]
-            problems += [] if "name" in s["vulnerability"] and set(s["vulnerability"]) <= {"@id", "name", "description", "aliases"} else ["vulnerability"]
-            problems += [] if all(set(p) <= {"@id", "identifiers", "hashes", "subcomponents"} for p in s["products"]) else ["products"]
-        print("openvex rules:", problems or "kept")
-        PY
-        """, cwd: dir.path)
+    let checked = try checkVEXDocuments(statements, subject: subject, in: dir.path)
     #expect(checked.stdout.contains("cyclonedx: valid"), "\(checked.stdout)\(checked.stderr)")
     #expect(checked.stdout.contains("lib4vex: [('CVE-2023-30861', 'affected'), ('CVE-2099-0001', 'affected')]"), "\(checked.stdout)\(checked.stderr)")
     #expect(checked.stdout.contains("openvex rules: kept"), "\(checked.stdout)\(checked.stderr)")
@@ -68,4 +44,69 @@ import TestSupport
         """.utf8), path: "cdx.json")
     #expect(try f.inventory.applyVEX(all, resolved).kept.map { $0.advisory ?? "" } == ["GHSA-m2qf-hxjv-5gpq"], "by CVE alias, any version")
     #expect(throws: InventoryError.self) { try VEXReader.read(Data("{\"statements\": []}".utf8), path: "x.json") }
+}
+
+/// Writes `statements` as OpenVEX and CycloneDX into `dir` and checks them with others' code:
+/// CycloneDX against its JSON schema (cyclonedx-python-lib's strict validator), OpenVEX read by
+/// lib4vex and checked against the rules of OpenVEX's schema.
+func checkVEXDocuments(_ statements: [VEXStatement], subject: (name: String, digest: String, purl: String), in dir: String) throws -> RunResult {
+    try VEXDocument.openVEX(statements, author: "Test", tooling: "cairn test").write(to: URL(fileURLWithPath: dir + "/doc.openvex.json"))
+    try VEXDocument.cycloneDX(statements, image: subject, tooling: "test").write(to: URL(fileURLWithPath: dir + "/doc.cdx.json"))
+    return try sh("""
+        python3 - <<'PY'
+        import json
+        from cyclonedx.schema import SchemaVersion
+        from cyclonedx.validation.json import JsonStrictValidator
+        error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open("doc.cdx.json").read())
+        print("cyclonedx:", "valid" if error is None else error)
+        from lib4vex.parser import VEXParser
+        parser = VEXParser(vex_type="openvex")
+        parser.parse("doc.openvex.json")
+        print("lib4vex:", sorted((v["id"], v["status"]) for v in parser.get_vulnerabilities()))
+        doc = json.load(open("doc.openvex.json"))
+        allowed = {"@context", "@id", "author", "role", "timestamp", "last_updated", "version", "tooling", "statements"}
+        problems = [k for k in ["@context", "@id", "author", "timestamp", "version", "statements"] if k not in doc]
+        problems += [k for k in doc if k not in allowed]
+        for s in doc["statements"]:
+            problems += [] if s["status"] in ("not_affected", "affected", "fixed", "under_investigation") else ["status"]
+            problems += [] if s["status"] != "affected" or s.get("action_statement") else ["action_statement"]
+            justifications = ("component_not_present", "vulnerable_code_not_present", "vulnerable_code_not_in_execute_path",
+                              "vulnerable_code_cannot_be_controlled_by_adversary", "inline_mitigations_already_exist")
+            problems += [] if s["status"] != "not_affected" or s.get("justification") in justifications or s.get("impact_statement") else ["justification"]
+            problems += [] if "name" in s["vulnerability"] and set(s["vulnerability"]) <= {"@id", "name", "description", "aliases"} else ["vulnerability"]
+            problems += [] if all(set(p) <= {"@id", "identifiers", "hashes", "subcomponents"} for p in s["products"]) else ["products"]
+        print("openvex rules:", problems or "kept")
+        PY
+        """, cwd: dir)
+}
+
+/// Issue 39: a package only the build used (the image's build-time SBOM lists it, no layer of the
+/// image and not its run image contains it) is never a finding; the image's VEX says
+/// `not_affected` with `vulnerable_code_not_present` for it, and still `affected` for a package
+/// the build-time SBOM lists that is also in a launch layer. The documents are what verifiers read.
+@Test(.requires("python3"), arguments: backends) func buildOnlyPackagesAreNotAffected(backend: String) throws {
+    let f = try InventoryFixture(backend)
+    defer { try? FileManager.default.removeItem(atPath: f.dir) }
+    let setuptools = OSVRecord(
+        id: "GHSA-cx63-2mw6-8hw5", aliases: ["CVE-2024-6345"], summary: "setuptools code injection via download functions",
+        affected: [.init(package: .init(ecosystem: "PyPI", name: "setuptools"),
+                         ranges: [.init(type: "ECOSYSTEM", events: [.init(introduced: "0"), .init(fixed: "70.0.0")])])])
+    try f.inventory.importAdvisories([InventoryFixture.flaskAdvisory, setuptools])
+    var app = InventoryFixture.app("sha256:c", flask: "2.2.0", bp: "1.0.0", run: nil)
+    app.buildPackages = [
+        .init(package: PackageRecord(name: "setuptools", version: "65.5.0", purl: "pkg:pypi/setuptools@65.5.0"), buildpack: "tests/python", layer: ""),
+        .init(package: PackageRecord(name: "Flask", version: "2.2.0", purl: "pkg:pypi/Flask@2.2.0"), buildpack: "tests/python", layer: ""),
+    ]
+    try f.inventory.add(app, location: "store", names: ["c:latest"], run: try f.inventory.beginRun(source: "test"))
+    #expect(try f.inventory.vulnerabilities().filter { $0.status == nil }.compactMap(\.advisory) == ["GHSA-m2qf-hxjv-5gpq"],
+            "a build-only package is no finding")
+    let (subject, statements) = try f.inventory.vexStatements(image: "c:latest")
+    #expect(statements.map { "\($0.vulnerability) \($0.status.rawValue) \($0.subcomponent ?? "")" }
+            == ["CVE-2023-30861 affected pkg:pypi/Flask@2.2.0", "CVE-2024-6345 not_affected pkg:pypi/setuptools@65.5.0"])
+    #expect(statements.last?.justification == "vulnerable_code_not_present" && statements.last?.aliases == ["GHSA-cx63-2mw6-8hw5"])
+    let dir = TempDir("vex-build")
+    let checked = try checkVEXDocuments(statements, subject: subject, in: dir.path)
+    #expect(checked.stdout.contains("cyclonedx: valid"), "\(checked.stdout)\(checked.stderr)")
+    #expect(checked.stdout.contains("lib4vex: [('CVE-2023-30861', 'affected'), ('CVE-2024-6345', 'not_affected')]"), "\(checked.stdout)\(checked.stderr)")
+    #expect(checked.stdout.contains("openvex rules: kept"), "\(checked.stdout)\(checked.stderr)")
 }

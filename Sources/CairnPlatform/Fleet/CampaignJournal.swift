@@ -10,7 +10,7 @@ import Glibc
 /// One line of a campaign journal: what happened to one image, or to the campaign.
 public struct CampaignEvent: Codable, Sendable, Equatable {
     /// `begin` (a fix of `image` from `old` starts), `tagged` (the tag now names `new`),
-    /// `verified`, `failed`, `rolled-back`, `halted`, `wave`.
+    /// `verified`, `failed`, `rolled-back`, `halted`, `resumed`, `wave` (docs/schemas).
     public var event: String
     public var image: String?
     public var location: String?

@@ -15,10 +15,15 @@ extension Campaign {
             let current = try await sites.currentDigest(target, at: step.location)?.description
             let known = state.images[target]
             // Moved by a run killed before its check: the wave's check follows.
-            if let new = known?.new, known?.rolledBack == false, current == new { return outcome(step, status: "fixed", new: new) }
+            if let new = known?.new, known?.rolledBack == false, current == new {
+                // A run killed after the tag moved may not have carried the build SBOM yet.
+                if let old = Digest(step.digest), let moved = Digest(new) { try await location.carryBuildSBOM(image: target, from: old, to: moved) }
+                return outcome(step, status: "fixed", new: new)
+            }
             if let current, current != step.digest {
                 return try await adoptOrRefuse(step, target: target, current: current, wave: wave)
             }
+            try pinOldManifest(step, at: location)
             try journal.append(event("begin", step, wave: wave))
             let patches = step.patches.isEmpty ? nil
                 : LayerPatchFile(patches: step.patches.map { LayerPatchFile.Patch(buildpack: $0.buildpack, layer: $0.layer, patchImage: $0.patchImage) })
@@ -28,7 +33,10 @@ extension Campaign {
             inputs.keepRunImage = step.runImage == nil
             let started = Date()
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
-            if let sign = hooks.sign, let old = Digest(step.digest) { try await sign(result, target, old, started, location) }
+            if let old = Digest(step.digest) {
+                try await location.carryBuildSBOM(image: target, from: old, to: result.image.digest)
+                if let sign = hooks.sign { try await sign(result, target, old, started, location) }
+            }
             var tagged = event("tagged", step, wave: wave)
             tagged.new = result.image.digest.description
             tagged.signed = hooks.sign == nil ? nil : true
@@ -41,6 +49,14 @@ extension Campaign {
             try? journal.append(failed)
             return outcome(step, status: "failed", detail: detail)
         }
+    }
+
+    /// In a store, the manifest a step moves a name from stays while the campaign's journal
+    /// does (`cairn prune` keeps it): rollback puts it back. A registry keeps it by digest anyway.
+    func pinOldManifest(_ step: FixPlan.Step, at location: ImageLocation) throws {
+        guard case .store(let store) = location, let old = Digest(step.digest),
+              let entry = try store.images().first(where: { $0.descriptor.digest == old }) else { return }
+        try store.beginWriteSession().pin(entry.descriptor, holder: journal.directory)
     }
 
     /// The tag no longer names the planned digest: when it names the plan's fix of it (a killed

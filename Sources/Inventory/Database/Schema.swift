@@ -5,7 +5,7 @@ import Foundation
 enum Schema {
     /// The migrations in order, for a dialect (its id column type replaces `{ID}`).
     static func migrations(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8), ("v9", v9), ("v10", v10)]
+        [("v1", v1.replacingOccurrences(of: "{ID}", with: dialect.idColumn)), ("v2", v2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6), ("v7", v7), ("v8", v8), ("v9", v9), ("v10", v10), ("v11", v11)]
     }
 
     /// The whole-fleet `audit vulns` reads each affected package's image rows with their
@@ -115,6 +115,17 @@ enum Schema {
             CREATE INDEX name_history_name ON name_history (location, name, from_run);
             CREATE INDEX name_history_open ON name_history (location, name) WHERE until_run IS NULL;
             INSERT INTO name_history (location, name, image_id, from_run) SELECT location, name, image_id, seen FROM image_name;
+            """
+
+    /// Packages an image's build used but does not contain (its build-time SBOM, kept beside the
+    /// image): never findings, and `not_affected` in the image's VEX.
+    static let v11 = """
+            CREATE TABLE image_build_package (
+              image_id BIGINT NOT NULL,
+              package_id BIGINT NOT NULL,
+              buildpack TEXT NOT NULL,
+              PRIMARY KEY (image_id, package_id, buildpack)
+            );
             """
 
     static let v7 = """

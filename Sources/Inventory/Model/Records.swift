@@ -101,6 +101,9 @@ public struct ImageRecord: Sendable {
     public var modules: [Module] = []
     public var layers: [Layer] = []
     public var packages: [Contributed] = []
+    /// The packages its build-time SBOM lists (what its buildpacks used to build, not in the
+    /// image); the layer is the build layer's name, or "".
+    public var buildPackages: [Contributed] = []
     /// Why its packages are not all known (no SBOM layer, an unreadable SBOM document); empty
     /// when they are. Such an image is `unknown` in answers, never clean.
     public var unknown: [String] = []

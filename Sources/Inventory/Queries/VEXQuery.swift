@@ -7,6 +7,17 @@ enum VEXSQL {
     static func purls(_ count: Int) -> String {
         "SELECT ecosystem, name, version, purl FROM package WHERE purl <> '' AND name IN (\(Inventory.marks(count)))"
     }
+
+    /// The advisories matching packages of an image's build-time SBOM that it does not contain
+    /// (in none of its layers' SBOMs, not in its run image).
+    static let buildOnly = """
+        SELECT v.advisory_id, a.severity, p.ecosystem, p.name, p.version, p.purl
+        FROM image i JOIN image_build_package b ON b.image_id = i.id
+        JOIN vulnerable v ON v.package_id = b.package_id JOIN advisory a ON a.id = v.advisory_id JOIN package p ON p.id = b.package_id
+        WHERE i.digest = ?
+          AND NOT EXISTS (SELECT 1 FROM image_package ip WHERE ip.image_id = i.id AND ip.package_id = b.package_id)
+          AND NOT EXISTS (SELECT 1 FROM run_image_package rp WHERE rp.run_image_id = i.run_image_id AND rp.package_id = b.package_id)
+        """
 }
 
 extension Inventory {
@@ -59,22 +70,45 @@ extension Inventory {
             let purls = try packagePURLs(db, all)
             let statements = all.compactMap { f -> VEXStatement? in
                 guard let advisory = f.advisory else { return nil }
-                let others = (names[advisory] ?? [advisory.uppercased()]).sorted()
-                let main = others.first { $0.hasPrefix("CVE-") } ?? advisory
+                let (main, aliases) = Self.vexNames(advisory, names)
                 let package = purls[Self.purlKey(f)]
                 let unknown = f.status == "unknown"
                 let action = (f.fixed ?? "").isEmpty ? "No fixed version of \(f.package ?? "the package") is known: remove it or rebuild when one is"
                     : "Update \(f.package ?? "the package") to \(f.fixed ?? "") or later (cairn audit plan proposes how)"
-                var aliases: [String] = []
-                for n in [advisory] + others where n.uppercased() != main.uppercased() && !aliases.contains(where: { $0.uppercased() == n.uppercased() }) {
-                    aliases.append(n)
-                }
                 return VEXStatement(vulnerability: main, aliases: aliases,
                                     product: Self.imagePURL(f), subcomponent: package, status: unknown ? .underInvestigation : .affected,
                                     detail: unknown ? f.reason : action, severity: f.severity)
             }
             let subject = Finding(location: first.location, image: first.image, digest: first.digest)
-            return ((first.image, first.digest, Self.imagePURL(subject)), Array(Set(statements)).sorted { ($0.vulnerability, $0.subcomponent ?? "") < ($1.vulnerability, $1.subcomponent ?? "") })
+            let product = Self.imagePURL(subject)
+            let buildOnly = try buildOnlyStatements(db, digest: first.digest, product: product, names: names)
+            return ((first.image, first.digest, product), Array(Set(statements + buildOnly)).sorted { ($0.vulnerability, $0.subcomponent ?? "") < ($1.vulnerability, $1.subcomponent ?? "") })
+        }
+    }
+
+    /// The name a statement gives an advisory (its CVE alias when it has one) and its other names.
+    static func vexNames(_ advisory: String, _ names: [String: Set<String>]) -> (main: String, aliases: [String]) {
+        let others = (names[advisory] ?? [advisory.uppercased()]).sorted()
+        let main = others.first { $0.hasPrefix("CVE-") } ?? advisory
+        var aliases: [String] = []
+        for n in [advisory] + others where n.uppercased() != main.uppercased() && !aliases.contains(where: { $0.uppercased() == n.uppercased() }) {
+            aliases.append(n)
+        }
+        return (main, aliases)
+    }
+
+    /// `not_affected` (`vulnerable_code_not_present`) for each advisory matching a package only
+    /// the image's build used: its build-time SBOM lists it, the image does not contain it.
+    func buildOnlyStatements(_ db: any SQLSession, digest: String, product: String, names: [String: Set<String>]) throws -> [VEXStatement] {
+        try db.rows(VEXSQL.buildOnly, [.text(digest)]).compactMap { row in
+            guard let advisory = row[0].text else { return nil }
+            let (main, aliases) = Self.vexNames(advisory, names)
+            let (ecosystem, name, version) = (row[2].text ?? "", row[3].text ?? "", row[4].text ?? "")
+            let purl = (row[5].text ?? "").isEmpty ? PackageURL.make(ecosystem: ecosystem, name: name, version: version) : row[5].text!
+            return VEXStatement(vulnerability: main, aliases: aliases,
+                                product: product, subcomponent: purl, status: .notAffected, justification: "vulnerable_code_not_present",
+                                detail: "\(name) \(version) is listed only in the image's build-time SBOM: its build used it, the image does not contain it",
+                                severity: row[1].text)
         }
     }
 

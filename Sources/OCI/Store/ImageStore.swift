@@ -242,6 +242,18 @@ public final class ImageStore: @unchecked Sendable {
         }
     }
 
+    /// The annotation of an unnamed index entry that keeps a manifest (see `WriteSession.pin`).
+    public static let pinAnnotation = "dev.cairn.pinned-by"
+
+    func pin(_ descriptor: Descriptor, holder: String) throws {
+        var d = descriptor
+        d.platform = nil
+        d.annotations = [Self.pinAnnotation: holder]
+        try updateIndex { index in
+            if !index.manifests.contains(where: { $0.digest == d.digest && $0.annotations?[Self.pinAnnotation] == holder }) { index.manifests.append(d) }
+        }
+    }
+
     /// Makes `descriptor`, named `reference`, the only image in the index: for a layout that holds
     /// one image (platform.md's per-reference layout paths), where a second entry would leave
     /// readers to guess.
@@ -317,10 +329,17 @@ public final class ImageStore: @unchecked Sendable {
     /// `sha256-<hex>.sig` tag: that image's digest); such a name is removed first when no other
     /// name reaches its subject any more (the image was rebuilt or removed), so signatures of
     /// images long gone do not pile up in index.json.
-    public func prune(subjectOf: ((String) -> Digest?)? = nil, alsoWhileLocked: ((Set<Digest>) throws -> Void)? = nil) throws -> PruneResult {
+    ///
+    /// A pinned manifest (`WriteSession.pin`) is kept while `holds(holder)`; its entry goes when not.
+    public func prune(subjectOf: ((String) -> Digest?)? = nil, holds: (String) -> Bool = { _ in true },
+                      alsoWhileLocked: ((Set<Digest>) throws -> Void)? = nil) throws -> PruneResult {
         try gcLock.withLock(exclusive: true) {
             var result = PruneResult(removedBlobs: 0, freedBytes: 0)
             if let subjectOf { result.removedNames = try removeOrphanedArtifacts(subjectOf) }
+            let released = Set(try index().manifests.compactMap { $0.annotations?[Self.pinAnnotation] }.filter { !holds($0) })
+            if !released.isEmpty {
+                try updateIndex { $0.manifests.removeAll { d in d.annotations?[Self.pinAnnotation].map(released.contains) ?? false } }
+            }
             let reachable = try reachableDigests()
             let blobsRoot = root + "/blobs"
             for algorithm in try FS.listDirectory(blobsRoot) {

@@ -70,6 +70,14 @@ public final class WriteSession: @unchecked Sendable {  // the lock is only rele
         try store.tag(entries)
     }
 
+    /// Keeps `descriptor` (a manifest already in the store) and what it reaches through `prune`
+    /// without a name: an unnamed index.json entry annotated with `holder`, which stays while
+    /// `prune`'s `holds` says so. A campaign pins each old manifest it moves a name from, so that
+    /// its rollback can put it back.
+    public func pin(_ descriptor: Descriptor, holder: String) throws {
+        try store.pin(descriptor, holder: holder)
+    }
+
     /// Makes `descriptor`, named `reference`, the only image in the index (a layout that holds one
     /// image, as platform.md's per-reference layout paths do).
     public func setOnlyImage(_ descriptor: Descriptor, as reference: String) throws {

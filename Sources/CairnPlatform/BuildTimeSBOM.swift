@@ -1,0 +1,115 @@
+import Buildpacks
+import Foundation
+import Inventory
+import OCI
+import Phases
+import Trust
+
+/// The build-time SBOM files of a build, kept beside its image (see `Trust.BuildSBOM`), so the
+/// inventory can tell packages the image contains from those only its build used.
+enum BuildTimeSBOM {
+    /// The SBOM files under `<layers>/sbom/build` with their paths under `sbom/`
+    /// (`build/<bp>/[<layer>/]sbom.<ext>`); none when the buildpacks wrote none.
+    static func files(layers: String) throws -> [(path: String, data: Data)] {
+        let root = layers + "/sbom"
+        guard FS.isDirectory(root + "/build"), let walk = FileManager.default.enumerator(atPath: root + "/build") else { return [] }
+        var out: [(path: String, data: Data)] = []
+        for case let relative as String in walk {
+            let path = "build/" + relative
+            guard BuildSBOM.mediaType(ofFile: relative) != nil, SBOMReader.parse("sbom/" + path, scope: "build") != nil,
+                  !FS.isDirectory(root + "/" + path) else { continue }
+            let size = (try FileManager.default.attributesOfItem(atPath: root + "/" + path)[.size] as? NSNumber)?.intValue ?? 0
+            guard size <= SBOMReader.maxDocument else { throw PlatformError.tooLarge(what: "build SBOM \(path)", limitMiB: SBOMReader.maxDocument >> 20) }
+            out.append((path, try Data(contentsOf: URL(fileURLWithPath: root + "/" + path))))
+        }
+        return out
+    }
+
+    /// The documents of a build-SBOM artifact's files, as the launch SBOM's are read.
+    static func documents(_ files: [(path: String, data: Data)]) -> [SBOMDocument] {
+        files.compactMap { f in
+            guard var doc = SBOMReader.parse("sbom/" + f.path, scope: "build") else { return nil }
+            doc.data = f.data
+            return doc
+        }
+    }
+}
+
+extension BuildRunner {
+    /// Keeps the build's build-time SBOM files beside `image` in the store under
+    /// `sha256-<hex>.build-sbom`; nothing when its buildpacks wrote none.
+    func keepBuildSBOM(_ context: BuildContext, _ image: StoredImage) async throws {
+        let files = try BuildTimeSBOM.files(layers: context.work + "/layers")
+        guard !files.isEmpty else { return }
+        let repository = try ImageReference(parsing: image.name ?? context.request.image).fullName
+        try await StoreSignatures(store: store).putAll(repository: repository, [try BuildSBOM.write(for: image.digest, files: files)])
+        log("Kept \(files.count) build-time SBOM file(s) beside the image (\(BuildSBOM.tag(for: image.digest)))")
+    }
+}
+
+extension InventoryIndexer {
+    /// Adds the packages of the build-time SBOM kept beside `image` (the artifact's manifest and a
+    /// reader of its blobs) to `record`. A document that cannot be read is reported and skipped:
+    /// these packages never make findings, they only let VEX say what the image does not contain.
+    func addBuildPackages(_ record: inout ImageRecord, of image: StoredImage, manifest: Data, blob: (Descriptor) throws -> Data) throws {
+        let what = "build SBOM of \(image.name ?? image.digest.description)"
+        let escaped = Dictionary((try image.lifecycleMetadata()?.buildpacks ?? []).map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) },
+                                 uniquingKeysWith: { a, _ in a })
+        for doc in BuildTimeSBOM.documents(try BuildSBOM.files(manifest: manifest, what: what, blob: blob)) {
+            do {
+                for c in try doc.components() {
+                    record.buildPackages.append(.init(package: PackageRecord(name: c.name, version: c.version, purl: c.purl),
+                                                      buildpack: escaped[doc.buildpack] ?? doc.buildpack, layer: doc.layer ?? ""))
+                }
+            } catch {
+                warn("\(what): \(error); its packages are not indexed")
+            }
+        }
+    }
+
+    /// `addBuildPackages` for an image in `store`, whose artifact (if any) is among `names`.
+    func addBuildPackages(_ record: inout ImageRecord, of image: StoredImage, store: ImageStore, names: [String: Descriptor]) {
+        guard let name = image.name, let repository = try? ImageReference(parsing: name).fullName,
+              let stored = try? ImageStore.storedName(repository + ":" + BuildSBOM.tag(for: image.digest)), let artifact = names[stored] else { return }
+        do {
+            let manifest = try store.readBlob(artifact.digest)
+            try addBuildPackages(&record, of: image, manifest: manifest) { try store.readBlob($0.digest) }
+        } catch {
+            warn("\(name): its build SBOM cannot be read: \(error)")
+        }
+    }
+
+    /// `addBuildPackages` for a registry image whose repository has the artifact's tag among `tags`;
+    /// the blobs come through `cache`.
+    func addBuildPackages(_ record: inout ImageRecord, of image: StoredImage, repo: Repository, tags: Set<String>,
+                          client: RegistryClient, cache: ImageStore) async {
+        let tag = BuildSBOM.tag(for: image.digest)
+        guard tags.contains(tag) else { return }
+        do {
+            let manifest = try await client.manifest(repo, reference: tag).data
+            try await fetch(try CanonicalJSON.decode(Manifest.self, from: manifest, what: tag).layers, of: repo, client: client, cache: cache)
+            try addBuildPackages(&record, of: image, manifest: manifest) { try cache.readBlob($0.digest) }
+        } catch {
+            warn("\(image.name ?? tag): its build SBOM cannot be read: \(error)")
+        }
+    }
+}
+
+extension ImageLocation {
+    /// Where the signatures, attestations and build-time SBOMs of this location's images live;
+    /// nil for an OCI layout (Cairn keeps none there).
+    public var artifacts: (any SignatureLocation)? {
+        switch self {
+        case .store(let store): return StoreSignatures(store: store)
+        case .registry(let client, let work): return RegistrySignatures(client: client, work: work)
+        case .layout: return nil
+        }
+    }
+
+    /// After a rebase or layer patch of `image` from `old` to `new`: the build-time SBOM of `old`
+    /// (if any) is kept beside `new` too.
+    public func carryBuildSBOM(image: String, from old: Digest, to new: Digest) async throws {
+        guard let artifacts else { return }
+        try await BuildSBOM.carry(repository: try ImageReference(parsing: image).fullName, from: old, to: new, at: artifacts)
+    }
+}
