@@ -267,6 +267,8 @@ func canaryFailureHalts(_ fleet: FleetFixture, plan: String, before: [String: St
     let vulns = try JSONSerialization.jsonObject(with: cairn(["audit", "vulns", "--format", "json"]).stdoutData) as? [Any]
     #expect(vulns?.isEmpty == true, "\(String(describing: vulns))")
     #expect(try cairn(["run", "old-flask"]).stdout.contains("__version__ = \"2.3.3\""))
+    let after = try #require(inspectJSON("old-flask", home: home)["digest"] as? String)
+    #expect(try cairn(["images", "--all"]).stdout.contains("old-flask:sha256-\(after.dropFirst(7)).build-sbom"), "the build SBOM went with the fix")
     let again = try cairn(["fleet", "fix", "--journal", tmp.path + "/journal", "--format", "json"])
     #expect(again.stdout.contains("\"done-before\""), "a finished campaign ran again: \(again.stdout)")
     try validate("fleet-result.schema.json", again.stdout)

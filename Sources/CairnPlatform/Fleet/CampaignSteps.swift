@@ -17,7 +17,9 @@ extension Campaign {
             // Moved by a run killed before its check: the wave's check follows.
             if let new = known?.new, known?.rolledBack == false, current == new {
                 // A run killed after the tag moved may not have carried the build SBOM yet.
-                if let old = Digest(step.digest), let moved = Digest(new) { try await location.carryBuildSBOM(image: target, from: old, to: moved) }
+                if step.buildSBOM == true, let old = Digest(step.digest), let moved = Digest(new) {
+                    try await location.carryBuildSBOM(image: target, from: old, to: moved)
+                }
                 return outcome(step, status: "fixed", new: new)
             }
             if let current, current != step.digest {
@@ -34,7 +36,7 @@ extension Campaign {
             let started = Date()
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
             if let old = Digest(step.digest) {
-                try await location.carryBuildSBOM(image: target, from: old, to: result.image.digest)
+                if step.buildSBOM == true { try await location.carryBuildSBOM(image: target, from: old, to: result.image.digest) }
                 if let sign = hooks.sign { try await sign(result, target, old, started, location) }
             }
             var tagged = event("tagged", step, wave: wave)

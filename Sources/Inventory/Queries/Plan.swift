@@ -17,6 +17,9 @@ public struct FixPlan: Codable, Sendable {
         public var reasons: [String]
         /// The advisories this step fixes (absent in plans written before campaigns read them).
         public var advisories: [String]?
+        /// true when the image has a build-time SBOM (`sha256-<hex>.build-sbom`) that its fix
+        /// carries to the new digest; absent otherwise (a campaign asks the registry only then).
+        public var buildSBOM: Bool?
     }
 
     /// An entry of a layer patches file (`cairn rebase --layer-patches`).
@@ -99,7 +102,8 @@ extension Inventory {
             var stepOf: [StepKey: Int] = [:]
             for (f, fixKey) in zip(findings, keys) {
                 let i = stepOf[StepKey(location: f.location, image: f.image)] ?? {
-                    steps.append(FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: []))
+                    steps.append(FixPlan.Step(location: f.location, image: f.image, digest: f.digest, action: "", patches: [], reasons: [],
+                                              buildSBOM: images[f.digest]?.buildSBOM == true ? true : nil))
                     stepOf[StepKey(location: f.location, image: f.image)] = steps.count - 1
                     return steps.count - 1
                 }()

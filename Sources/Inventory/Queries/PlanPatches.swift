@@ -10,6 +10,8 @@ extension Inventory {
     struct ImageRow {
         var id: Int64
         var runImage: Int64?
+        /// Whether a build-time SBOM with packages was indexed for it (a fix carries it along).
+        var buildSBOM = false
     }
 
     /// The images with these digests, by digest. The chunks are queued (PostgreSQL runs each
@@ -17,13 +19,16 @@ extension Inventory {
     static func images(_ db: any SQLSession, digests: Set<String>) throws -> [String: ImageRow] {
         let chunks = chunks(digests.sorted())
         var queue = try db.queue(chunks.map { chunk in
-            SQLStatement("SELECT digest, id, run_image_id FROM image WHERE digest IN (\(marks(chunk.count)))", chunk.map { .text($0) })
+            SQLStatement("""
+                SELECT digest, id, run_image_id, CASE WHEN EXISTS (SELECT 1 FROM image_build_package b WHERE b.image_id = image.id) THEN 1 ELSE 0 END
+                FROM image WHERE digest IN (\(marks(chunk.count)))
+                """, chunk.map { .text($0) })
         })
         var images: [String: ImageRow] = [:]
         images.reserveCapacity(digests.count)
         while var cursor = try queue.next() {
             while let row = try cursor.next() {
-                if let digest = row.text(0), let id = row.int(1) { images[digest] = ImageRow(id: id, runImage: row.int(2)) }
+                if let digest = row.text(0), let id = row.int(1) { images[digest] = ImageRow(id: id, runImage: row.int(2), buildSBOM: row.int(3) == 1) }
             }
         }
         return images
