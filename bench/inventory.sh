@@ -22,16 +22,9 @@ SELECT COUNT(*) FROM vulnerable v CROSS JOIN run_image_package rp CROSS JOIN run
 raw=(); for _ in 1 2 3; do raw+=("$(timeit sqlite3 "$W/audit.db" "$join")"); done
 printf 'baseline: the whole-fleet vulns join counted by the sqlite3 shell: %.1f ms\n' "$(echo "$(m "${raw[@]}") * 1000" | bc -l)"
 
-BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-if [ -x "$BIN/initdb" ]; then
-  echo "== PostgreSQL ($BIN)"
-  PG=$W/pg; mkdir -p "$PG"; chown postgres "$PG" 2>/dev/null || true
-  AS=(); [ "$(id -u)" -eq 0 ] && AS=(runuser -u postgres --)
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "${AS[@]}" "$BIN/initdb" -D "$PG/data" -U cairn --auth=trust -E UTF8 --no-sync >/dev/null
-  python3 -c 'import subprocess,sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)' \
-    "${AS[@]}" "$BIN/pg_ctl" -D "$PG/data" -l "$PG/log" -w -o "-p $PORT -k $PG -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=512MB" start
-  trap '"${AS[@]}" "$BIN/pg_ctl" -D "$PG/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
-  psql -q -h 127.0.0.1 -p "$PORT" -U cairn -d postgres -c "CREATE DATABASE bench"
-  "$BENCH" inventory --images "$IMAGES" --database "postgres://cairn@127.0.0.1:$PORT/bench" 2>/dev/null
+if pg_start "$W/pg"; then
+  echo "== PostgreSQL ($PG_BIN)"
+  trap 'pg_stop; rm -rf "$W"' EXIT
+  psql -q -h 127.0.0.1 -p "$PG_PORT" -U cairn -d postgres -c "CREATE DATABASE bench"
+  "$BENCH" inventory --images "$IMAGES" --database "postgres://cairn@127.0.0.1:$PG_PORT/bench" 2>/dev/null
 fi

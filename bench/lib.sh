@@ -32,3 +32,18 @@ bench_setup() {
 # record BENCHMARK MEASURE BASELINE BASELINE_SECONDS CAIRN_SECONDS: one row of the table that
 # bench/all.sh prints (a no-op when a benchmark runs on its own).
 record() { [ -z "${BENCH_TABLE:-}" ] || printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$BENCH_TABLE"; }
+
+# pg_start DIR: a throwaway PostgreSQL cluster in DIR (the newest installed server; trust auth,
+# fsync off) on a free loopback port $PG_PORT, user cairn; pg_stop stops it. Returns 1 when no
+# PostgreSQL server is installed.
+pg_start() {
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || return 1
+  PG_DIR=$1; mkdir -p "$PG_DIR"; chown postgres "$PG_DIR" 2>/dev/null || true
+  PG_AS=(); [ "$(id -u)" -eq 0 ] && PG_AS=(runuser -u postgres --)
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U cairn --auth=trust -E UTF8 --no-sync >/dev/null
+  python3 -c 'import subprocess,sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)' \
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=512MB" start
+}
+pg_stop() { "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; }

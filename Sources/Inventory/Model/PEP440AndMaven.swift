@@ -120,7 +120,8 @@ public enum PEP440Version {
 /// Maven's ordering (ComparableVersion): items split at `.`, `-` and digit/letter changes,
 /// `-` and changes opening a sub-list; known qualifiers ordered
 /// `alpha < beta < milestone < rc = cr < snapshot < "" = ga = final = release < sp`, other
-/// qualifiers after them in text order; trailing zeros and empty qualifiers ignored.
+/// qualifiers after them in text order; trailing zeros and empty qualifiers ignored. Checked
+/// against Maven's own ComparableVersion (maven-artifact 3.8.7) in the suite.
 public enum MavenVersion {
     indirect enum Item {
         case number(String)
@@ -208,6 +209,9 @@ public enum MavenVersion {
                 if c == "-" { open() }
             } else if c.isASCII && c.isNumber {
                 if !digits && k > start {
+                    // Maven 3.8+: "1.0.0.X1 < 1.0.0-X2": a qualifier followed by a digit starts a
+                    // sub-list of its own, as if `-` came before it.
+                    if !stack[stack.count - 1].isEmpty { open() }
                     add(item(String(s[start..<k]), digits: false, followedByDigit: true))
                     start = k
                     open()
@@ -222,7 +226,11 @@ public enum MavenVersion {
                 digits = false
             }
         }
-        if s.count > start { add(item(String(s[start...]), digits: digits)) }
+        if s.count > start {
+            // The same for a qualifier at the end ("1.sp" orders as "1-sp").
+            if !digits && !stack[stack.count - 1].isEmpty { open() }
+            add(item(String(s[start...]), digits: digits))
+        }
         // Close the sub-lists from the innermost, trimming null items at their ends.
         func normalized(_ list: [Item]) -> [Item] {
             var l = list
