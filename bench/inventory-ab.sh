@@ -5,11 +5,12 @@
 # IMAGES-image fleet (default 20,000; same generator) into SQLite and, when a PostgreSQL server is
 # installed, into a throwaway cluster on loopback; then ROUNDS rounds (default 9) of
 # `--queries-only --repeat REPEAT` (default 15), before and after alternately. Prints each
-# query's median of the round medians for both, and after/before.
+# query's median of the round medians for both, and after/before. DATABASES="sqlite postgres"
+# (the default) or either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${BEFORE:?set BEFORE to an earlier cairn-bench}"
-IMAGES=${IMAGES:-20000}; ROUNDS=${ROUNDS:-9}; REPEAT=${REPEAT:-15}
+IMAGES=${IMAGES:-20000}; ROUNDS=${ROUNDS:-9}; REPEAT=${REPEAT:-15}; DATABASES=${DATABASES:-sqlite postgres}
 source bench/lib.sh
 swift build -c release --product cairn-bench >/dev/null
 AFTER=$PWD/.build/release/cairn-bench
@@ -44,8 +45,8 @@ for q in queries:
 PY
 }
 
-compare SQLite "$W/before.db" "$W/after.db"
-if pg_start "$W/pg"; then
+[[ " $DATABASES " == *" sqlite "* ]] && compare SQLite "$W/before.db" "$W/after.db"
+if [[ " $DATABASES " == *" postgres "* ]] && pg_start "$W/pg"; then
   trap 'pg_stop; rm -rf "$W"' EXIT
   for db in before after; do psql -q -h 127.0.0.1 -p "$PG_PORT" -U cairn -d postgres -c "CREATE DATABASE $db"; done
   compare PostgreSQL "postgres://cairn@127.0.0.1:$PG_PORT/before" "postgres://cairn@127.0.0.1:$PG_PORT/after"

@@ -12,7 +12,9 @@ POST /__config with JSON sets the faults (counts are per request kind):
   {"refuseUpload": n}     the next n blob uploads get 413 Payload Too Large (a refusal, not a fault to retry)
   {"corruptDownload": n}  the next n blob GETs have one byte flipped
   {"delay": seconds}      every response waits this long
-GET /__stats returns {"uploadedBlobBytes", "downloadedBlobBytes", "requests", "manifestPuts", "faults"}; POST /__reset zeroes them.
+GET /__stats returns {"uploadedBlobBytes", "downloadedBlobBytes", "requests", "manifestPuts", "faults",
+"maxPerSecond"}; POST /__reset zeroes them. maxPerSecond: the most requests that arrived within any one
+second since the last reset (or POST /__resetRate, which clears only that).
 """
 import signal
 # Started from a test process whose threads may block SIGTERM; take default handling back.
@@ -24,7 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port_file, upstream_port = sys.argv[1], int(sys.argv[2])
 lock = threading.Lock()
 config = {"fail503": 0, "throttle429": 0, "dropDownload": 0, "dropUpload": 0, "refuseUpload": 0, "corruptDownload": 0, "delay": 0}
-stats = {"uploadedBlobBytes": 0, "downloadedBlobBytes": 0, "requests": 0, "manifestPuts": 0, "faults": 0}
+stats = {"uploadedBlobBytes": 0, "downloadedBlobBytes": 0, "requests": 0, "manifestPuts": 0, "faults": 0, "maxPerSecond": 0}
+arrivals = []  # monotonic times of the requests in the last second
 
 def take(key):
     with lock:
@@ -60,9 +63,18 @@ class Proxy(BaseHTTPRequestHandler):
                 elif self.path == "/__reset":
                     for k in stats:
                         stats[k] = 0
+                    arrivals.clear()
+                elif self.path == "/__resetRate":
+                    stats["maxPerSecond"] = 0
+                    arrivals.clear()
                 return self.local(200, dict(stats))
         with lock:
             stats["requests"] += 1
+            now = time.monotonic()
+            arrivals.append(now)
+            while arrivals and arrivals[0] <= now - 1.0:
+                arrivals.pop(0)
+            stats["maxPerSecond"] = max(stats["maxPerSecond"], len(arrivals))
             delay = config["delay"]
         if delay:
             time.sleep(delay)
