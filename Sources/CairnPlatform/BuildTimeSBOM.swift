@@ -53,8 +53,7 @@ extension InventoryIndexer {
     /// these packages never make findings, they only let VEX say what the image does not contain.
     func addBuildPackages(_ record: inout ImageRecord, of image: StoredImage, manifest: Data, blob: (Descriptor) throws -> Data) throws {
         let what = "build SBOM of \(image.name ?? image.digest.description)"
-        let escaped = Dictionary((try image.lifecycleMetadata()?.buildpacks ?? []).map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) },
-                                 uniquingKeysWith: { a, _ in a })
+        let escaped = Self.buildpackIDs(try image.lifecycleMetadata())
         for doc in BuildTimeSBOM.documents(try BuildSBOM.files(manifest: manifest, what: what, blob: blob)) {
             do {
                 for c in try doc.components() {

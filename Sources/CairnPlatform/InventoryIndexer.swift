@@ -240,8 +240,7 @@ public struct InventoryIndexer: Sendable {
                                            rebasable: LayerPatchMatching.isRebasable(layer.data)))
             }
         }
-        // The SBOM layer names buildpacks with `/` escaped as `_`: map them back by the label.
-        let escaped = Dictionary(metadata.buildpacks.map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) }, uniquingKeysWith: { a, _ in a })
+        let escaped = Self.buildpackIDs(metadata)
         if try SBOMReader.sbomLayer(of: image) == nil {
             record.unknown.append("no SBOM layer: what its buildpacks installed is not listed")
         }
@@ -259,6 +258,11 @@ public struct InventoryIndexer: Sendable {
             }
         }
         return record
+    }
+
+    /// SBOM directories name buildpacks with `/` escaped as `_`: the IDs they stand for, by the label.
+    static func buildpackIDs(_ metadata: LifecycleMetadataLabel?) -> [String: String] {
+        Dictionary((metadata?.buildpacks ?? []).map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// A run image found under `name`: its identity labels and dpkg packages.

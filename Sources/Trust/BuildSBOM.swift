@@ -60,11 +60,9 @@ extension BuildSBOM {
     /// makes a new image of the same build); false when `old` has none.
     @discardableResult
     public static func carry(repository: String, from old: Digest, to new: Digest, at location: any SignatureLocation) async throws -> Bool {
-        guard old != new, let (manifest, blob) = try await location.artifact(repository: repository, tag: tag(for: old)) else { return false }
-        let parsed = try Cosign.manifest(manifest, what: "\(repository):\(tag(for: old))")
-        var blobs: [(Data, String)] = []
-        for layer in parsed.layers { blobs.append((try await blob(layer), layer.mediaType)) }
-        let write = ArtifactWrite(tag: tag(for: new), config: try await blob(parsed.config), blobs: blobs, manifest: manifest)
+        guard old != new, let write = try await location.artifactWrite(repository: repository, tag: tag(for: old), as: tag(for: new)) else {
+            return false
+        }
         try await location.putAll(repository: repository, [write])
         return true
     }

@@ -50,6 +50,16 @@ extension SignatureLocation {
     public func referrerArtifacts(repository: String, digest: Digest, artifactType: String) async throws
         -> [(manifest: Data, blob: (Descriptor) async throws -> Data)] { [] }
 
+    /// The artifact tagged `tag` (nil when there is none) as a write of the same manifest, config
+    /// and layers under `newTag`: a copy elsewhere, or under another image's tag.
+    public func artifactWrite(repository: String, tag: String, as newTag: String) async throws -> ArtifactWrite? {
+        guard let (manifest, blob) = try await artifact(repository: repository, tag: tag) else { return nil }
+        let parsed = try Cosign.manifest(manifest, what: "\(repository):\(tag)")
+        var blobs: [(Data, String)] = []
+        for layer in parsed.layers { blobs.append((try await blob(layer), layer.mediaType)) }
+        return ArtifactWrite(tag: newTag, config: try await blob(parsed.config), blobs: blobs, manifest: manifest)
+    }
+
     /// The tag-schema artifact tagged `tag` (when there is one), then every OCI 1.1 referrer of
     /// `digest` with `artifactType`.
     func artifacts(repository: String, tag: String, digest: Digest, artifactType: String) async throws
@@ -238,11 +248,8 @@ public func copyTrustArtifacts(digest: Digest, from source: any SignatureLocatio
     var copied: [String] = []
     for tag in [Cosign.signatureTag(for: digest), Attestation.tag(for: digest), BuildSBOM.tag(for: digest)] {
         let write: ArtifactWrite
-        if let (legacy, blob) = try await source.artifact(repository: sourceRepository, tag: tag) {
-            let manifest = try Cosign.manifest(legacy, what: "\(sourceRepository):\(tag)")
-            var blobs: [(Data, String)] = []
-            for layer in manifest.layers { blobs.append((try await blob(layer), layer.mediaType)) }
-            write = ArtifactWrite(tag: tag, config: try await blob(manifest.config), blobs: blobs, manifest: legacy)
+        if let stored = try await source.artifactWrite(repository: sourceRepository, tag: tag, as: tag) {
+            write = stored
         } else if tag.hasSuffix(".sig"), let merged = try await source.signatures(repository: sourceRepository, digest: digest) {
             write = try merged.write(tag: tag)
         } else if tag.hasSuffix(".att"), let merged = try await source.attestations(repository: sourceRepository, digest: digest) {

@@ -17,9 +17,7 @@ extension Campaign {
             // Moved by a run killed before its check: the wave's check follows.
             if let new = known?.new, known?.rolledBack == false, current == new {
                 // A run killed after the tag moved may not have carried the build SBOM yet.
-                if step.buildSBOM == true, let old = Digest(step.digest), let moved = Digest(new) {
-                    try await location.carryBuildSBOM(image: target, from: old, to: moved)
-                }
+                if let moved = Digest(new) { try await carryBuildSBOM(step, target: target, to: moved, at: location) }
                 return outcome(step, status: "fixed", new: new)
             }
             if let current, current != step.digest {
@@ -35,10 +33,8 @@ extension Campaign {
             inputs.keepRunImage = step.runImage == nil
             let started = Date()
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
-            if let old = Digest(step.digest) {
-                if step.buildSBOM == true { try await location.carryBuildSBOM(image: target, from: old, to: result.image.digest) }
-                if let sign = hooks.sign { try await sign(result, target, old, started, location) }
-            }
+            try await carryBuildSBOM(step, target: target, to: result.image.digest, at: location)
+            if let sign = hooks.sign, let old = Digest(step.digest) { try await sign(result, target, old, started, location) }
             var tagged = event("tagged", step, wave: wave)
             tagged.new = result.image.digest.description
             tagged.signed = hooks.sign == nil ? nil : true
@@ -51,6 +47,12 @@ extension Campaign {
             try? journal.append(failed)
             return outcome(step, status: "failed", detail: detail)
         }
+    }
+
+    /// The build-time SBOM of the step's old image goes with its fix, when the plan says it has one.
+    func carryBuildSBOM(_ step: FixPlan.Step, target: String, to new: Digest, at location: ImageLocation) async throws {
+        guard step.buildSBOM == true, let old = Digest(step.digest) else { return }
+        try await location.carryBuildSBOM(image: target, from: old, to: new)
     }
 
     /// In a store, the manifest a step moves a name from stays while the campaign's journal
