@@ -133,9 +133,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The launcher in every app image: Glibc only, no Foundation, linked statically.
+        // scripts/build-static builds the shipped one as Embedded Swift from the same sources
+        // (Embedded/: its C library module and runtime stub; main.swift left out).
         .executableTarget(
             name: "launcher",
             dependencies: ["CNBCore", "CairnBasics"],
+            exclude: ["Embedded"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -1,5 +1,5 @@
 /// A Buildpack or Platform API version: `<major>.<minor>`, or `<major>` meaning `<major>.0`.
-public struct APIVersion: Hashable, Comparable, Sendable, Codable, LosslessStringConvertible {
+public struct APIVersion: Hashable, Comparable, Sendable, LosslessStringConvertible {
     public let major: UInt64
     public let minor: UInt64
 
@@ -22,6 +22,15 @@ public struct APIVersion: Hashable, Comparable, Sendable, Codable, LosslessStrin
 
     public static func < (l: APIVersion, r: APIVersion) -> Bool { (l.major, l.minor) < (r.major, r.minor) }
 
+    /// Whether this version has `feature` (introduced at or before this version).
+    public func supports(_ feature: BuildpackFeature) -> Bool { self >= feature.since }
+    public func supports(_ feature: PlatformFeature) -> Bool { self >= feature.since }
+}
+
+#if !hasFeature(Embedded)
+// The launcher's Embedded Swift build has no Codable (its existential coders); the lifecycle's
+// TOML and JSON files decode API versions through this.
+extension APIVersion: Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         let s = try c.decode(String.self)
@@ -35,11 +44,8 @@ public struct APIVersion: Hashable, Comparable, Sendable, Codable, LosslessStrin
         var c = encoder.singleValueContainer()
         try c.encode(description)
     }
-
-    /// Whether this version has `feature` (introduced at or before this version).
-    public func supports(_ feature: BuildpackFeature) -> Bool { self >= feature.since }
-    public func supports(_ feature: PlatformFeature) -> Bool { self >= feature.since }
 }
+#endif
 
 /// Which API versions this lifecycle implements — declared once.
 public enum SupportedAPIs {
@@ -58,7 +64,7 @@ public enum SupportedAPIs {
 
     /// "0.7, 0.8, ... 0.12" for error messages.
     public static func list(_ versions: [APIVersion]) -> String {
-        versions.map(\.description).joined(separator: ", ")
+        versions.map { $0.description }.joined(separator: ", ")
     }
 }
 

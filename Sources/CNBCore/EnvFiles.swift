@@ -16,8 +16,8 @@ public enum EnvFiles {
     /// `NAME.override|default|append|prepend`, a bare `NAME` taking `defaultAction`, `NAME.delim`
     /// the delimiter of that directory's append and prepend for NAME. A file with another suffix
     /// is not an env file; one `read` returns nil for is skipped.
-    public static func apply(names: [String], read: (String) throws -> String?, to variables: inout [String: String],
-                             defaultAction: Action) rethrows {
+    public static func apply<E: Error>(names: [String], read: (String) throws(E) -> String?, to variables: inout [String: String],
+                             defaultAction: Action) throws(E) {
         for file in sorted(names) {
             let parts = file.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])

@@ -13,7 +13,7 @@ public enum TOMLValue: Equatable, Sendable {
     public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var array: [TOMLValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var table: [String: TOMLValue]? { if case .table(let t) = self { return t } else { return nil } }
-    public var strings: [String]? { array?.compactMap(\.string) }
+    public var strings: [String]? { array?.compactMap { $0.string } }
     public subscript(key: String) -> TOMLValue? { table?[key] }
 
     public static func == (a: TOMLValue, b: TOMLValue) -> Bool {

@@ -1,4 +1,6 @@
-#if canImport(Glibc)
+#if hasFeature(Embedded)
+import CLibc
+#elseif canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -17,7 +19,7 @@ public func searchPath(_ command: String, in searchPath: String, emptyIsCurrent:
         if dir.isEmpty && !emptyIsCurrent { continue }
         let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + command
         var st = stat()
-        if stat(candidate, &st) == 0, st.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 { return candidate }
+        if stat(candidate, &st) == 0, st.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG), access(candidate, X_OK) == 0 { return candidate }
     }
     return nil
 }

@@ -1,6 +1,8 @@
 import CNBCore
 
-#if canImport(Glibc)
+#if hasFeature(Embedded)
+import CLibc
+#elseif canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
@@ -10,7 +12,11 @@ import Musl
 /// linked statically into every app image and must start fast).
 enum Posix {
     static func readFile(_ path: String) -> String? {
+        #if hasFeature(Embedded)
+        let fd = cairn_open(path, O_RDONLY | O_CLOEXEC)
+        #else
         let fd = open(path, O_RDONLY | O_CLOEXEC)
+        #endif
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         return readAll(fd)
@@ -33,9 +39,9 @@ enum Posix {
     static func kind(_ path: String) -> Kind {
         var st = stat()
         guard stat(path, &st) == 0 else { return .missing }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: return .file
-        case S_IFDIR: return .directory
+        switch st.st_mode & mode_t(S_IFMT) {
+        case mode_t(S_IFREG): return .file
+        case mode_t(S_IFDIR): return .directory
         default: return .other
         }
     }
@@ -56,10 +62,11 @@ enum Posix {
 
     static func environment() -> [(String, String)] {
         var out: [(String, String)] = []
-        var p = environ
-        while let entry = p.pointee {
+        // Optional in the Embedded build's C import, not in Glibc's overlay.
+        var p: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
+        while let q = p, let entry = q.pointee {
             if let pair = EnvEntry.split(String(cString: entry)) { out.append(pair) }
-            p += 1
+            p = q + 1
         }
         return out
     }

@@ -7,8 +7,9 @@ import Glibc
 #endif
 
 /// The launcher, run as a process, one test per rule of platform.md's launcher section and
-/// buildpack.md's launch environment.
-let launcherBinary = ProcessInfo.processInfo.environment["LAUNCHER_BIN"] ?? packageRoot + "/.build/debug/launcher"
+/// buildpack.md's launch environment. The shipped one (scripts/build-static: Embedded Swift);
+/// LAUNCHER_BIN=.build/debug/launcher runs them on the SwiftPM build of the same sources.
+let launcherBinary = ProcessInfo.processInfo.environment["LAUNCHER_BIN"] ?? staticBin + "/launcher"
 
 /// An app image's /layers and /workspace laid out in a temp dir.
 final class LaunchImage {
@@ -18,6 +19,7 @@ final class LaunchImage {
     var processDir: String { tmp.path + "/cnb/process" }
 
     init(metadata: String) throws {
+        if ProcessInfo.processInfo.environment["LAUNCHER_BIN"] == nil { try requireStaticBinaries() }
         try writeFile(layers + "/config/metadata.toml", metadata)
         try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: processDir, withIntermediateDirectories: true)
