@@ -57,6 +57,11 @@ public struct BuildRunner {
         var environment: [String: String]
         /// When `--timeout` runs out: set when the lifecycle first starts.
         var deadline: ContinuousClock.Instant?
+        /// The app as the build sees it: the image name's kept workspace, or a fresh copy in
+        /// `work` (BuildSource.swift, prepareWorkspace).
+        var workspace = ""
+        /// The kept workspace's lock, held until the build ends.
+        var workspaceLock: Int32?
         var layout: String { work + "/layout" }
         var customOrder: Bool { !request.buildpacks.isEmpty || !request.preBuildpacks.isEmpty || !request.postBuildpacks.isEmpty }
 
@@ -64,7 +69,7 @@ public struct BuildRunner {
         func sandbox(root: String) -> Bubblewrap {
             var sandbox = Bubblewrap(rootfs: root)
             sandbox.mounts = [
-                Mount(work + "/workspace", at: request.appDirectory), Mount(work + "/layers", at: "/layers"),
+                Mount(workspace, at: request.appDirectory), Mount(work + "/layers", at: "/layers"),
                 Mount(work + "/platform", at: "/platform", writable: false), Mount(cacheDirectory, at: "/cache"),
                 Mount(layout, at: "/layout"), Mount(work + "/buildpacks", at: "/cairn/buildpacks", writable: false),
                 Mount(work + "/ca", at: "/cairn/ca", writable: false),
@@ -98,7 +103,10 @@ public struct BuildRunner {
     public func build(_ request: BuildRequest) async throws -> StoredImage {
         var context = try Trace.step("build: prepare") { try prepare(request) }
         context.deadline = request.timeout.map { .now + $0.limit }
-        defer { removeWorkDirectory(context.work) }
+        defer {
+            removeWorkDirectory(context.work)
+            if let lock = context.workspaceLock { close(lock) }
+        }
         if try hasExtensions(context) { return try await buildInPhases(context) }
         var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", request.appDirectory, "-layers", "/layers",
                            "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
@@ -151,28 +159,26 @@ public struct BuildRunner {
         let context = BuildContext(request: request, builder: builder, rootfs: rootfs, lifecycleDirectory: lifecycleDir, api: api,
                                    runImage: runImage, work: home + "/builds/" + UUID().uuidString, cacheDirectory: cacheDir,
                                    uid: uid, gid: gid, environment: environment)
+        var prepared = context
         do {
-            try makeWorkDirectories(context)
+            try makeWorkDirectories(&prepared)
         } catch {
             try? FileManager.default.removeItem(atPath: context.work)
+            if let lock = prepared.workspaceLock { close(lock) }
             throw error
         }
-        return context
+        return prepared
     }
 
-    func makeWorkDirectories(_ context: BuildContext) throws {
+    func makeWorkDirectories(_ context: inout BuildContext) throws {
         let fm = FileManager.default
         let request = context.request
-        for d in ["workspace", "layers", "platform/env", "buildpacks", "layout", "ca"] {
+        for d in ["layers", "platform/env", "buildpacks", "layout", "ca"] {
             try fm.createDirectory(atPath: context.work + "/" + d, withIntermediateDirectories: true)
         }
         if request.clearCache { try? fm.removeItem(atPath: context.cacheDirectory) }
         try fm.createDirectory(atPath: context.cacheDirectory, withIntermediateDirectories: true)
-        try copySource(request.appPath, to: context.work + "/workspace")
-        if let filter = request.sourceFilter {
-            let removed = try filter.apply(to: context.work + "/workspace")
-            log("project.toml \(filter.mode.rawValue): \(removed) path\(removed == 1 ? "" : "s") left out of the workspace")
-        }
+        try Trace.step("build: workspace") { try prepareWorkspace(&context) }
         for kv in request.env {
             guard let (name, value) = EnvEntry.split(kv) else { throw PlatformError.invalidArgument("--env \(kv)", reason: "expected NAME=VALUE") }
             try value.write(toFile: context.work + "/platform/env/" + name, atomically: true, encoding: .utf8)
@@ -193,7 +199,7 @@ public struct BuildRunner {
         if context.customOrder { try prepareBuildpacks(request, rootfs: context.rootfs, work: context.work) }
         if geteuid() == 0 {
             // The CNB user owns what buildpacks write; the lifecycle runs as root and drops to it.
-            for d in [context.work + "/workspace", context.work + "/layers", context.layout, context.cacheDirectory] {
+            for d in [context.work + "/layers", context.layout, context.cacheDirectory] {
                 try ChildProcess.tool("/bin/chown", ["-R", "\(context.uid):\(context.gid)", d])
             }
         }

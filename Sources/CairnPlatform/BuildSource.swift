@@ -45,6 +45,58 @@ extension BuildRunner {
         }
     }
 
+    /// The workspace the build mounts. An app directory is synced into the image name's kept
+    /// workspace (`<home>/workspaces/<name>/app`, WorkspaceSync): only what changed is copied,
+    /// and an unchanged app keeps its inodes, so the exporter reuses its layer without reading it.
+    /// A fresh copy in the work directory instead for a zip or jar, an app with entries the sync
+    /// does not copy (devices, sockets, names that are not UTF-8), or while another build of the
+    /// same name holds the kept workspace.
+    func prepareWorkspace(_ context: inout BuildContext) throws {
+        let request = context.request
+        let owner = geteuid() == 0 ? (uid: UInt32(context.uid), gid: UInt32(context.gid)) : nil
+        if FS.isDirectory(request.appPath), let kept = try lockKeptWorkspace(request.image) {
+            let app = URL(fileURLWithPath: request.appPath).resolvingSymlinksInPath().path
+            let sync = WorkspaceSync(app: app, workspace: kept.path + "/app", statePath: kept.path + "/state.json", owner: owner,
+                                     excluded: try request.sourceFilter?.excludedPaths(in: app) ?? [])
+            do {
+                let counts = try sync.run()
+                if let filter = request.sourceFilter { log("project.toml \(filter.mode.rawValue): \(sync.excluded.count) path\(sync.excluded.count == 1 ? "" : "s") left out of the workspace") }
+                log("Synced \(request.appPath) into the workspace: \(counts.copied) copied, \(counts.kept) unchanged, \(counts.removed) removed")
+                context.workspace = kept.path + "/app"
+                context.workspaceLock = kept.lock
+                return
+            } catch let unsupported as WorkspaceSync.Unsupported {
+                log("\(unsupported.path) cannot be synced (not a file, directory or symbolic link, or a name that is not UTF-8): copying the app afresh")
+                close(kept.lock)
+            } catch {
+                close(kept.lock)
+                throw error
+            }
+        }
+        context.workspace = context.work + "/workspace"
+        try FS.makeDirectories(context.workspace)
+        try copySource(request.appPath, to: context.workspace)
+        if let filter = request.sourceFilter {
+            let removed = try filter.apply(to: context.workspace)
+            log("project.toml \(filter.mode.rawValue): \(removed) path\(removed == 1 ? "" : "s") left out of the workspace")
+        }
+        if let owner { try ChildProcess.tool("/bin/chown", ["-R", "\(owner.uid):\(owner.gid)", context.workspace]) }
+    }
+
+    /// The kept workspace of `image`, locked (flock) for this build; nil while another holds it.
+    func lockKeptWorkspace(_ image: String) throws -> (path: String, lock: Int32)? {
+        let path = home + "/workspaces/" + HomePrune.cacheName(image)
+        try FS.makeDirectories(path)
+        let fd = open(path + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw PlatformError.invalidFile(path: path + "/lock", reason: "cannot be opened: \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            log("Another build of \(image) is using its kept workspace: copying the app afresh")
+            return nil
+        }
+        return (path, fd)
+    }
+
     /// Copies the app directory into `workspace`, or unpacks the app's zip or jar file there.
     func copySource(_ appPath: String, to workspace: String) throws {
         if FS.isDirectory(appPath) {

@@ -3,7 +3,8 @@ import OCI
 
 /// What `cairn prune` removes beside the store's unreachable blobs, under `$CAIRN_HOME`:
 /// unpacked roots (`rootfs/<digest>`) of images no name reaches any more, build caches
-/// (`cache/<image>`) of images no longer in the store (all of them with `allCaches`), and work
+/// (`cache/<image>`) and kept workspaces (`workspaces/<image>`) of images no longer in the store
+/// (all of them with `allCaches`), and work
 /// directories killed builds left (`builds/`, `extend/`; `run/` entries not mounted). It runs
 /// under the store's exclusive lock, so no build is using any of them.
 public struct HomePrune: Sendable {
@@ -33,10 +34,18 @@ public struct HomePrune: Sendable {
         var directories: [String] {
             switch self {
             case .roots: ["rootfs"]
-            case .caches: ["cache"]
+            case .caches: ["cache", "workspaces"]
             case .workDirectories: ["builds", "extend", "run"]
             }
         }
+    }
+
+    /// Whether another process holds the flock on `path` (a kept workspace's lock).
+    static func isLocked(_ path: String) -> Bool {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0
     }
 
     /// Every entry of each kind under the home, and whether prune would remove it (`stale`).
@@ -57,6 +66,11 @@ public struct HomePrune: Sendable {
         }
         for entry in (try? FS.listDirectory(home + "/cache")) ?? [] {
             found.append((.caches, home + "/cache/" + entry, allCaches || !wanted.contains(entry)))
+        }
+        // A kept workspace a build holds (its lock) stays.
+        for entry in (try? FS.listDirectory(home + "/workspaces")) ?? [] {
+            let path = home + "/workspaces/" + entry
+            found.append((.caches, path, (allCaches || !wanted.contains(entry)) && !Self.isLocked(path + "/lock")))
         }
         // What `audit index` and campaigns read from registries (configs, SBOM layers): only
         // re-read for images the inventory does not know yet, so it goes with --all-caches.

@@ -90,7 +90,7 @@ extension BuildRunner {
     func generated(_ context: BuildContext, group: GroupFile, kind: ExtendKind) throws -> [ExtensionDockerfile] {
         do {
             return try GeneratedDockerfiles.find(generatedDirectory: context.work + "/layers/generated", group: group, kind: kind,
-                                                 appDirectory: context.work + "/workspace", platformAPI: context.api)
+                                                 appDirectory: context.workspace, platformAPI: context.api)
         } catch {
             throw PlatformError.extensionFailed(kind: kind.rawValue, cause: error)
         }

@@ -95,13 +95,24 @@ public struct SourceFilter: Sendable {
     /// `include` does not. Returns the number of paths removed.
     public func apply(to root: String) throws -> Int {
         var removed = 0
-        try walk(root, "", parentMatched: false, removed: &removed)
+        try walk(root, "", parentMatched: false) { path in
+            try FileManager.default.removeItem(atPath: root + "/" + path)
+            removed += 1
+        }
         return removed
+    }
+
+    /// The paths (relative, `/`-separated) `apply` would remove from a copy of `root`, which is
+    /// not changed: the workspace sync leaves them out (everything below them too).
+    public func excludedPaths(in root: String) throws -> Set<String> {
+        var paths = Set<String>()
+        try walk(root, "", parentMatched: false) { paths.insert($0) }
+        return paths
     }
 
     /// Returns whether anything is left in `relative` (a directory).
     @discardableResult
-    private func walk(_ root: String, _ relative: String, parentMatched: Bool, removed: inout Int) throws -> Bool {
+    private func walk(_ root: String, _ relative: String, parentMatched: Bool, drop: (String) throws -> Void) throws -> Bool {
         let fm = FileManager.default
         var kept = false
         for name in try fm.contentsOfDirectory(atPath: root + "/" + relative).sorted() {
@@ -112,20 +123,18 @@ public struct SourceFilter: Sendable {
             switch mode {
             case .exclude:
                 if matched {
-                    try fm.removeItem(atPath: full)
-                    removed += 1
+                    try drop(path)
                 } else {
                     kept = true
-                    if isDirectory { try walk(root, path, parentMatched: false, removed: &removed) }
+                    if isDirectory { try walk(root, path, parentMatched: false, drop: drop) }
                 }
             case .include:
                 // A directory stays while it is included or something inside it is.
-                let keep = isDirectory ? try walk(root, path, parentMatched: matched, removed: &removed) || matched : matched
+                let keep = isDirectory ? try walk(root, path, parentMatched: matched, drop: drop) || matched : matched
                 if keep {
                     kept = true
                 } else {
-                    try fm.removeItem(atPath: full)
-                    removed += 1
+                    try drop(path)
                 }
             }
         }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Benchmark: Cairn's lifecycle against the reference lifecycle (../shared/reference, v0.21.14)
+# behind the same platform: `cairn build --lifecycle DIR` on the README's example builder, the
+# same app, the same machine, rounds alternating between the two. Per lifecycle: cold (cache
+# cleared, no previous image), warm (nothing changed), one file changed. Medians of RUNS.
+# APP=big (default): ~250 MB, random + text + 5,000 small files, a Procfile app; APP=site:
+# examples/apps/static-site. Run as root (the build sandbox); the reference's phases run as the
+# builder's CNB user (1000), as they require.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+APP=${APP:-big}
+REF_TGZ=../shared/reference/lifecycle-v0.21.14+linux.x86-64.tgz
+[ -f "$REF_TGZ" ] || { echo "bench/lifecycles.sh: $REF_TGZ is missing" >&2; exit 1; }
+source bench/lib.sh
+bench_setup lifecycles
+tar -xzf "$REF_TGZ" -C "$W"
+chmod 755 "$W"
+"$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
+"$CAIRN" builder create b --config examples/builder.toml --quiet >/dev/null
+if [ "$APP" = site ]; then
+  cp -a examples/apps/static-site "$W/app"; changed=public/index.html
+else
+  mkdir -p "$W/app/small" "$W/app/text"
+  head -c 200000000 /dev/urandom > "$W/app/random.bin"
+  python3 - "$W/app" <<'PY'
+import os, random, sys
+root = sys.argv[1]; r = random.Random(42)
+words = ["layer", "image", "build", "cairn", "stack", "run", "app", "export", "cache", "launch"]
+for i in range(8):
+    with open(f"{root}/text/part{i}.txt", "w") as f:
+        f.write("\n".join(" ".join(r.choice(words) for _ in range(12)) for _ in range(90000)))
+for i in range(5000):
+    d = f"{root}/small/d{i // 100:02d}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/f{i:04d}.txt", "w") as f: f.write(f"file {i}\n" * r.randint(1, 300))
+PY
+  echo 'web: /bin/sh -c "ls /workspace"' > "$W/app/Procfile"
+  changed=text/part0.txt
+fi
+echo "app: $(du -sb "$W/app" | cut -f1) bytes, $(find "$W/app" -type f | wc -l) files"
+
+ref=(--lifecycle "$W/lifecycle")
+build() { local name=$1; shift; "$CAIRN" build "example.com/bench/$name" --path "$W/app" --builder b --quiet "$@"; }
+cold() { local name=$1; shift; "$CAIRN" rmi "example.com/bench/$name" >/dev/null 2>&1 || true; build "$name" --clear-cache "$@"; }
+warm() { build "$@"; }
+changed() { local name=$1; shift; echo "changed $RANDOM" >> "$W/app/$changed"; build "$name" "$@"; }
+build cairn >/dev/null; build ref "${ref[@]}" >/dev/null  # the builder unpacked once (cached per digest)
+cc=(); cw=(); c1=(); rc=(); rw=(); r1=()
+for _ in $(seq "$RUNS"); do
+  cc+=("$(timeit cold cairn)"); rc+=("$(timeit cold ref "${ref[@]}")")
+  cw+=("$(timeit warm cairn)"); rw+=("$(timeit warm ref "${ref[@]}")")
+  c1+=("$(timeit changed cairn)"); r1+=("$(timeit changed ref "${ref[@]}")")
+done
+row() {
+  local what=$1 r=$2 c=$3
+  printf '%-18s reference %7.2f s   cairn %7.2f s   %.2fx\n' "$what" "$r" "$c" "$(echo "$r / $c" | bc -l)"
+  record lifecycle "$what, $APP app" "reference lifecycle 0.21.14" "$r" "$c"
+}
+row cold "$(m "${rc[@]}")" "$(m "${cc[@]}")"
+row warm "$(m "${rw[@]}")" "$(m "${cw[@]}")"
+row "one file changed" "$(m "${r1[@]}")" "$(m "${c1[@]}")"
+if [ -n "${TRACE:-}" ]; then
+  echo "--- cairn warm, traced"; CAIRN_TRACE=1 warm cairn 2>&1 | grep '\[trace\]'
+fi
