@@ -42,7 +42,13 @@ echo "app: $(du -sb "$W/app" | cut -f1) bytes, $(find "$W/app" -type f | wc -l) 
 
 ref=(--lifecycle "$W/lifecycle")
 build() { local name=$1; shift; "$CAIRN" build "example.com/bench/$name" --path "$W/app" --builder b --quiet "$@"; }
-cold() { local name=$1; shift; "$CAIRN" rmi "example.com/bench/$name" >/dev/null 2>&1 || true; build "$name" --clear-cache "$@"; }
+# Cold: no previous image, no cache, no kept workspace (the app is copied in full).
+cold() {
+  local name=$1; shift
+  "$CAIRN" rmi "example.com/bench/$name" >/dev/null 2>&1 || true
+  rm -rf "$CAIRN_HOME/workspaces/example.com_bench_$name"
+  build "$name" --clear-cache "$@"
+}
 warm() { build "$@"; }
 changed() { local name=$1; shift; echo "changed $RANDOM" >> "$W/app/$changed"; build "$name" "$@"; }
 build cairn >/dev/null; build ref "${ref[@]}" >/dev/null  # the builder unpacked once (cached per digest)
@@ -61,5 +67,6 @@ row cold "$(m "${rc[@]}")" "$(m "${cc[@]}")"
 row warm "$(m "${rw[@]}")" "$(m "${cw[@]}")"
 row "one file changed" "$(m "${r1[@]}")" "$(m "${c1[@]}")"
 if [ -n "${TRACE:-}" ]; then
+  warm cairn >/dev/null 2>&1
   echo "--- cairn warm, traced"; CAIRN_TRACE=1 warm cairn 2>&1 | grep '\[trace\]'
 fi

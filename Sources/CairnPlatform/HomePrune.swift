@@ -9,7 +9,7 @@ import OCI
 /// under the store's exclusive lock, so no build is using any of them.
 public struct HomePrune: Sendable {
     public struct Result: Sendable {
-        public var roots = 0, caches = 0, workDirectories = 0
+        public var roots = 0, caches = 0, workspaces = 0, workDirectories = 0
         public var freedBytes: Int64 = 0
         public init() {}
     }
@@ -29,12 +29,13 @@ public struct HomePrune: Sendable {
 
     /// What $CAIRN_HOME keeps beside the store, by kind.
     public enum Kind: String, CaseIterable, Sendable {
-        case roots = "unpacked roots", caches = "build caches", workDirectories = "work directories"
+        case roots = "unpacked roots", caches = "build caches", workspaces = "kept workspaces", workDirectories = "work directories"
         /// Where entries of this kind live under the home.
         var directories: [String] {
             switch self {
             case .roots: ["rootfs"]
-            case .caches: ["cache", "workspaces"]
+            case .caches: ["cache"]
+            case .workspaces: ["workspaces"]
             case .workDirectories: ["builds", "extend", "run"]
             }
         }
@@ -70,7 +71,7 @@ public struct HomePrune: Sendable {
         // A kept workspace a build holds (its lock) stays.
         for entry in (try? FS.listDirectory(home + "/workspaces")) ?? [] {
             let path = home + "/workspaces/" + entry
-            found.append((.caches, path, (allCaches || !wanted.contains(entry)) && !Self.isLocked(path + "/lock")))
+            found.append((.workspaces, path, (allCaches || !wanted.contains(entry)) && !Self.isLocked(path + "/lock")))
         }
         // What `audit index` and campaigns read from registries (configs, SBOM layers): only
         // re-read for images the inventory does not know yet, so it goes with --all-caches.
@@ -89,6 +90,7 @@ public struct HomePrune: Sendable {
             switch kind {
             case .roots: try remove(path, counting: &result.roots, &result.freedBytes)
             case .caches: try remove(path, counting: &result.caches, &result.freedBytes)
+            case .workspaces: try remove(path, counting: &result.workspaces, &result.freedBytes)
             case .workDirectories: try remove(path, counting: &result.workDirectories, &result.freedBytes)
             }
         }

@@ -165,10 +165,10 @@ struct Rmi: AsyncParsableCommand {
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, work directories of killed builds.",
+        abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, kept workspaces, work directories of killed builds.",
         discussion: "Examples:\n  cairn system df   (what prune would free)\n  cairn prune\n  cairn prune --all-caches")
 
-    @Flag(name: .customLong("all-caches"), help: "Also remove the build caches of images still in the store (the next build of each starts cold) and the registry blobs `audit index` keeps.")
+    @Flag(name: .customLong("all-caches"), help: "Also remove the build caches and kept workspaces of images still in the store (the next build of each starts cold) and the registry blobs `audit index` keeps.")
     var allCaches = false
     @OptionGroup var storeOptions: StoreOptions
 
@@ -184,7 +184,7 @@ struct Prune: AsyncParsableCommand {
             }
             print("Removed \(blobs.removedBlobs) blobs, freed \(formatBytes(blobs.freedBytes))")
             if blobs.removedNames > 0 { print("Removed \(blobs.removedNames) signature and attestation names of images no name reaches any more") }
-            print("Removed \(home.roots) unpacked roots, \(home.caches) build caches, \(home.workDirectories) work directories, freed \(formatBytes(home.freedBytes))")
+            print("Removed \(home.roots) unpacked roots, \(home.caches) build caches, \(home.workspaces) kept workspaces, \(home.workDirectories) work directories, freed \(formatBytes(home.freedBytes))")
         }
     }
 }

@@ -13,7 +13,7 @@ struct SystemCommand: AsyncParsableCommand {
 struct DiskUsage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "df",
-        abstract: "Show the space the store, unpacked roots, build caches and work directories take, and what `cairn prune` would free.",
+        abstract: "Show the space the store, unpacked roots, build caches, kept workspaces and work directories take, and what `cairn prune` would free.",
         discussion: "Examples:\n  cairn system df\n  cairn system df --format json")
 
     @Option(help: "table or json (an array of rows: type, count, bytes, reclaimableBytes).") var format: OutputFormat = .table
@@ -75,7 +75,7 @@ struct DiskUsage: AsyncParsableCommand {
             rows.append(row)
         }
         // The rest of the home: the audit inventory, campaign journals, keys, the config.
-        let counted = Set(["rootfs", "cache", "builds", "extend", "run", "audit-cache"])
+        let counted = Set(["rootfs", "cache", "workspaces", "builds", "extend", "run", "audit-cache"])
         var other = Row(type: "other", count: 0, bytes: 0, reclaimable: nil)
         for entry in (try? FS.listDirectory(home)) ?? [] where !counted.contains(entry) && home + "/" + entry != store.root {
             other.count += 1

@@ -103,6 +103,8 @@ import TestSupport
     #expect(images?["count"] as? Int == 8 && (images?["bytes"] as? Int ?? 0) > 1_000_000, "\(rows)")
     // flags, site, site2, and the empty one of site3 (its --previous-image build failed after the cache was made).
     #expect(rows.contains { $0["type"] as? String == "build caches" && $0["count"] as? Int == 4 }, "\(rows)")
+    // Only flags was built from a directory (the sites from a zip file, unpacked afresh).
+    #expect(rows.contains { $0["type"] as? String == "kept workspaces" && $0["count"] as? Int == 1 }, "\(rows)")
     // The registry blobs `audit index` keeps go with --all-caches only.
     try writeFile(home + "/audit-cache/blobs/sha256/00", "x")
     #expect(try cairnAt(["prune"], home: home).status == 0 && FileManager.default.fileExists(atPath: home + "/audit-cache"))

@@ -54,11 +54,12 @@ import TestSupport
     try FileManager.default.createDirectory(atPath: home + "/builds/left-by-a-killed-build", withIntermediateDirectories: true)
     #expect(try cairnAt(["rmi", "worker"], home: home).status == 0)
     let pruned = try cairnAt(["prune"], home: home)
-    #expect(pruned.status == 0 && pruned.stdout.contains("Removed 1 unpacked roots, 1 build caches, 1 work directories"), "\(pruned.stdout)\(pruned.stderr)")
-    #expect(!FileManager.default.fileExists(atPath: home + "/rootfs/" + hex) && !FileManager.default.fileExists(atPath: home + "/cache/worker"))
+    #expect(pruned.status == 0 && pruned.stdout.contains("Removed 1 unpacked roots, 1 build caches, 1 kept workspaces, 1 work directories"), "\(pruned.stdout)\(pruned.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: home + "/rootfs/" + hex) && !FileManager.default.fileExists(atPath: home + "/cache/worker")
+            && !FileManager.default.fileExists(atPath: home + "/workspaces/worker"))
     #expect(FileManager.default.fileExists(atPath: home + "/cache/hello"), "a cache of an image in the store stays")
     let all = try cairnAt(["prune", "--all-caches"], home: home)
-    #expect(all.stdout.contains("0 unpacked roots, 1 build caches") && !FileManager.default.fileExists(atPath: home + "/cache/hello"), "\(all.stdout)")
+    #expect(all.stdout.contains("0 unpacked roots, 1 build caches, 1 kept workspaces") && !FileManager.default.fileExists(atPath: home + "/cache/hello"), "\(all.stdout)")
     #expect(try cairnAt(["run", "hello"], home: home).status == 0, "what remains still runs")
 
     // --format is honoured or refused, never ignored; --store means the store path everywhere.
