@@ -61,8 +61,9 @@ final class StoreCompressor: Compressor {
 /// gzip in parallel on all cores, producing one standard gzip member (pigz's scheme): the
 /// input is cut into the chunks the tar writer hands over; each is raw-deflated independently
 /// with the previous chunk's last 32 KiB as dictionary and ends with a sync flush; CRC-32s are
-/// combined. The output depends only on the chunk size and level, never on the number of
-/// threads, so digests are the same on every machine.
+/// combined. A chunk that deflate would not shrink is stored (`looksIncompressible`). The output
+/// depends only on the chunk size, level and bytes, never on the number of threads, so digests
+/// are the same on every machine.
 final class ParallelGzipCompressor: Compressor {
     private struct Job: Sendable {
         let sequence: Int
@@ -131,10 +132,11 @@ final class ParallelGzipCompressor: Compressor {
 
             let bound = cairn_deflate_bound(job.input.count)
             var output = [UInt8](unsafeUninitializedCapacity: bound) { _, n in n = bound }
+            let chunkLevel = level > 0 && looksIncompressible(job.input) ? 0 : level
             let produced = job.input.withUnsafeBufferPointer { input in
                 job.dictionary.withUnsafeBufferPointer { dict in
                     output.withUnsafeMutableBufferPointer { outp in
-                        cairn_deflate_chunk(level, dict.baseAddress, dict.count, input.baseAddress, input.count,
+                        cairn_deflate_chunk(chunkLevel, dict.baseAddress, dict.count, input.baseAddress, input.count,
                                             job.isFinal ? 1 : 0, outp.baseAddress, outp.count)
                     }
                 }
@@ -151,6 +153,26 @@ final class ParallelGzipCompressor: Compressor {
             shared.condition.broadcast()
             shared.condition.unlock()
         }
+    }
+
+    /// Whether deflate would not shrink `chunk`: three 4 KiB samples (start, middle, end), each
+    /// deflated at level 1, none below 95% of its size. Such a chunk (random bytes, or already
+    /// compressed: jars, wheels, images, archives) is stored (level 0), as fast as copying,
+    /// instead of deflated for nothing; a compressible first sample ends the check. Depends
+    /// only on the chunk's bytes, so digests stay reproducible.
+    static func looksIncompressible(_ chunk: [UInt8]) -> Bool {
+        let sample = 4096
+        guard chunk.count >= 16 * sample else { return false }
+        var scratch = [UInt8](repeating: 0, count: cairn_deflate_bound(sample))
+        for start in [0, chunk.count / 2, chunk.count - sample] {
+            let produced = chunk.withUnsafeBufferPointer { input in
+                scratch.withUnsafeMutableBufferPointer { outp in
+                    cairn_deflate_chunk(1, nil, 0, input.baseAddress! + start, sample, 1, outp.baseAddress, outp.count)
+                }
+            }
+            if produced < 0 || produced * 100 < sample * 95 { return false }
+        }
+        return true
     }
 
     func add(_ chunk: [UInt8]) throws {
