@@ -123,8 +123,13 @@ struct WorkspaceSyncTests {
         try ExampleBuilder.make(home: home)
         try writeFile(app + "/Procfile", "web: cat hello.txt\n")
         try writeFile(app + "/hello.txt", "one\n")
+        // A large file (over CAIRN_LARGE_FILE_LAYER_MB) gets a layer of its own.
+        _ = try sh("head -c 2000000 /dev/urandom > '\(app)/model.bin'")
         func build() throws -> String {
-            let r = try cairnAt(["build", "kept", "--path", app, "--builder", ExampleBuilder.name], home: home)
+            let r = try run([cairnBinary, "build", "kept", "--path", app, "--builder", ExampleBuilder.name], environment: [
+                "CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "CAIRN_LARGE_FILE_LAYER_MB": "1",
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+            ])
             try #require(r.status == 0, "\(r.stdout)\(r.stderr)")
             return r.stdout + r.stderr
         }
@@ -132,20 +137,26 @@ struct WorkspaceSyncTests {
             let stored = try ImageStore(root: home + "/store").resolve("kept")
             let label = try #require(stored.config.config?.labels?["io.buildpacks.lifecycle.metadata"])
             let metadata = try JSONSerialization.jsonObject(with: Data(label.utf8)) as! [String: Any]
-            let sha = try #require((metadata["app"] as? [[String: Any]])?.first?["sha"] as? String)
+            let layers = metadata["app"] as? [[String: Any]] ?? []
+            #expect(layers.count == 2, "model.bin in its own layer, then the rest: \(layers)")
+            let sha = try #require(layers.last?["sha"] as? String)
             let diffID = try #require(Digest(sha))
             let layer = try #require(stored.layer(diffID: diffID))
             return try sh("tar -xzOf '\(home)/store/blobs/sha256/\(layer.descriptor.digest.encoded)' workspace/hello.txt").stdout
         }
         let first = try build()
-        #expect(first.contains("2 copied, 0 unchanged"), "\(first)")
+        #expect(first.contains("3 copied, 0 unchanged"), "\(first)")
         let second = try build()
-        #expect(second.contains("0 copied, 2 unchanged, 0 removed"), "\(second)")
-        #expect(second.contains("(unchanged since the last export)"), "the app layer was read again: \(second)")
+        #expect(second.contains("0 copied, 3 unchanged, 0 removed"), "\(second)")
+        for layer in ["slice-1", "app"] {
+            #expect(second.contains("Reusing layer '\(layer)' with SHA") && second.contains("(unchanged since the last export)"),
+                    "the \(layer) layer was read again: \(second)")
+        }
         // Same size, same mtime: only the ctime says the file changed.
         _ = try sh("cd '\(app)' && cp -p hello.txt old && printf 'two\\n' > hello.txt && touch -r old hello.txt && rm old")
         let third = try build()
-        #expect(third.contains("1 copied, 1 unchanged"), "\(third)")
+        #expect(third.contains("1 copied, 2 unchanged"), "\(third)")
+        #expect(third.contains("Reusing layer 'slice-1'") && third.contains("Adding layer 'app'"), "\(third)")
         #expect(try imageFile() == "two\n")
 
         // prune keeps the workspace while the image is in the store, removes it after.

@@ -42,4 +42,26 @@ import Testing
         #expect(sets[0] == ["bin", "bin/run"])
         #expect(sets[1] == [])
     }
+
+    /// Large files get a layer each after the buildpacks' slices; a file a buildpack's slice
+    /// names stays there; names with glob characters match only themselves.
+    @Test func largeFilesGetALayerEachAfterTheBuildpacksSlices() throws {
+        let dir = try app(["src/main.py", "README", "lib/small.so"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for sub in ["models", "vendor"] { try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
+        for big in ["models/weights[1].bin", "models/weights*.bin", "vendor/big.tar"] {
+            #expect(FileManager.default.createFile(atPath: dir + "/" + big, contents: Data(count: 3 << 20)))
+        }
+        let large = try AppSlices.largeFileSlices(dir, minimumBytes: 2 << 20)
+        #expect(large.map(\.paths) == [["models/weights\\*.bin"], ["models/weights\\[1].bin"], ["vendor/big.tar"]])
+        let sets = try AppSlices.split(dir, [.init(paths: ["vendor/*"])] + large)
+        #expect(sets.count == 4)
+        #expect(sets[0] == ["vendor", "vendor/big.tar"])
+        #expect(sets[1] == ["models", "models/weights*.bin"])
+        #expect(sets[2] == ["models", "models/weights[1].bin"])
+        #expect(sets[3] == ["src", "src/main.py", "README", "lib", "lib/small.so"])
+        #expect(try AppSlices.largeFileSlices(dir, minimumBytes: 0).isEmpty)
+        #expect(try AppSlices.largeFileMinimum([:]) == 64 << 20 && AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "0"]) == 0)
+        #expect(throws: LifecycleError.self) { try AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "big"]) }
+    }
 }

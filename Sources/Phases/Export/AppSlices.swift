@@ -40,6 +40,42 @@ enum AppSlices {
         return out
     }
 
+    /// Files of at least `minimumBytes` get a layer each (issue 42), after the buildpacks' slices
+    /// (a file one of them names stays in it): editing the rest of the app then rewrites only
+    /// the rest, and an unchanged large file's layer is reused by its fingerprint without being
+    /// read — jib splits dependencies from classes for the same reason. At most `limit`, in path
+    /// order. `CAIRN_LARGE_FILE_LAYER_MB` sets the size (default 64; 0: none).
+    static func largeFileSlices(_ appDirectory: String, minimumBytes: Int64, limit: Int = 16) throws(LifecycleError) -> [LaunchFile.Slice] {
+        guard minimumBytes > 0 else { return [] }
+        let all: [(path: String, isDir: Bool)]
+        do { all = try walk(appDirectory) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
+        var out: [LaunchFile.Slice] = []
+        for entry in all where !entry.isDir && out.count < limit {
+            var st = stat()
+            guard lstat(appDirectory + "/" + entry.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int64(st.st_size) >= minimumBytes else { continue }
+            out.append(LaunchFile.Slice(paths: [escapeGlob(entry.path)]))
+        }
+        return out
+    }
+
+    static func largeFileMinimum(_ environment: [String: String]) throws(LifecycleError) -> Int64 {
+        guard let text = environment["CAIRN_LARGE_FILE_LAYER_MB"], !text.isEmpty else { return 64 << 20 }
+        guard let mb = Int64(text), mb >= 0, mb < 1 << 40 else {
+            throw .invalidArgument("CAIRN_LARGE_FILE_LAYER_MB", reason: "\"\(text)\" is not a size in MB (0 turns large-file layers off)")
+        }
+        return mb << 20
+    }
+
+    /// `path` as a glob matching only itself (fnmatch escapes).
+    static func escapeGlob(_ path: String) -> String {
+        var out = ""
+        for c in path {
+            if c == "*" || c == "?" || c == "[" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
     /// Every entry below `directory`, depth first in name order, as relative paths.
     static func walk(_ directory: String) throws -> [(path: String, isDir: Bool)] {
         var all: [(path: String, isDir: Bool)] = []
