@@ -55,6 +55,8 @@ extension BuildRunner {
         let request = context.request
         let owner = geteuid() == 0 ? (uid: UInt32(context.uid), gid: UInt32(context.gid)) : nil
         if FS.isDirectory(request.appPath), let kept = try lockKeptWorkspace(request.image) {
+            // --clear-cache starts from nothing here too: the app is copied in full.
+            if request.clearCache { try? FileManager.default.removeItem(atPath: kept.path + "/state.json") }
             let app = URL(fileURLWithPath: request.appPath).resolvingSymlinksInPath().path
             let sync = WorkspaceSync(app: app, workspace: kept.path + "/app", statePath: kept.path + "/state.json", owner: owner,
                                      excluded: try request.sourceFilter?.excludedPaths(in: app) ?? [])
