@@ -35,5 +35,15 @@ for bench, measure, baseline, b, c in rows:
 if failed:
     print(f"\nFailed (no rows): {', '.join(failed)}")
 PY
+# The table replaces the file's first section; the sections other benchmarks wrote stay.
+python3 - <<'PY'
+new = open("bench/RESULTS.md.tmp").read().rstrip() + "\n"
+try:
+    old = open("bench/RESULTS.md").read()
+except FileNotFoundError:
+    old = ""
+rest = old[old.index("\n## ") + 1:] if "\n## " in old else ""
+open("bench/RESULTS.md.tmp", "w").write(new + ("\n" + rest if rest else ""))
+PY
 mv bench/RESULTS.md.tmp bench/RESULTS.md
 [ ${#failed[@]} -eq 0 ]
