@@ -148,7 +148,7 @@ public struct BuildRunner {
         environment[CNBEnv.platformAPI] = api.description
         // Export to an OCI layout is experimental in platform.md; this platform opts in.
         environment[CNBEnv.experimentalMode] = "silent"
-        for name in ["SOURCE_DATE_EPOCH", "CAIRN_COMPRESSION_LEVEL", "CAIRN_LARGE_FILE_LAYER_MB"] {
+        for name in ["SOURCE_DATE_EPOCH", "CAIRN_COMPRESSION_LEVEL", "CAIRN_LARGE_FILE_LAYER_MB", "CAIRN_TRACE"] {
             if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
         }
         if let level = request.compressionLevel { environment["CAIRN_COMPRESSION_LEVEL"] = String(level) }

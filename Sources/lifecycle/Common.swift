@@ -58,9 +58,27 @@ func logger(_ flag: String?, _ environment: [String: String]) throws(LifecycleEr
     return Logger(level: level)
 }
 
+/// With `CAIRN_TRACE` set (not "" or "0"; `cairn build` passes it into the sandbox), each phase
+/// says how long it took on stderr, `[trace] lifecycle: <action> <ms> ms`, beside `cairn`'s own
+/// steps: the breakdown inside the creator.
+let tracePhases: Bool = {
+    let value = ProcessInfo.processInfo.environment["CAIRN_TRACE"] ?? ""
+    return !value.isEmpty && value != "0"
+}()
+
 /// Runs a phase body, printing a failure once as "ERROR: failed to <action>: <cause>" and exiting
 /// with platform.md's code.
 func runPhase(_ phase: LifecycleError.Phase, action: String, _ body: () async throws -> Void) async throws {
+    var start = timespec()
+    if tracePhases { clock_gettime(CLOCK_MONOTONIC, &start) }
+    defer {
+        if tracePhases {
+            var end = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &end)
+            let ms = Double(end.tv_sec - start.tv_sec) * 1000 + Double(end.tv_nsec - start.tv_nsec) / 1e6
+            StandardStream.error.write("[trace] lifecycle: \(action) \((ms * 100).rounded() / 100) ms\n")
+        }
+    }
     do {
         try await body()
     } catch let e as LifecycleError {

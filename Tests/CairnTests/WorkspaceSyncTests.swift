@@ -125,9 +125,9 @@ struct WorkspaceSyncTests {
         try writeFile(app + "/hello.txt", "one\n")
         // A large file (over CAIRN_LARGE_FILE_LAYER_MB) gets a layer of its own.
         _ = try sh("head -c 2000000 /dev/urandom > '\(app)/model.bin'")
-        func build() throws -> String {
+        func build(trace: Bool = false) throws -> String {
             let r = try run([cairnBinary, "build", "kept", "--path", app, "--builder", ExampleBuilder.name], environment: [
-                "CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "CAIRN_LARGE_FILE_LAYER_MB": "1",
+                "CAIRN_HOME": home, "CAIRN_LIFECYCLE_BIN": staticBin, "CAIRN_LARGE_FILE_LAYER_MB": "1", "CAIRN_TRACE": trace ? "1" : "",
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin",
             ])
             try #require(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -146,8 +146,14 @@ struct WorkspaceSyncTests {
         }
         let first = try build()
         #expect(first.contains("3 copied, 0 unchanged"), "\(first)")
-        let second = try build()
+        let second = try build(trace: true)
         #expect(second.contains("0 copied, 3 unchanged, 0 removed"), "\(second)")
+        // The traced build's breakdown: cairn's steps and each phase inside the creator.
+        for step in ["build: workspace", "build: creator", "lifecycle: analyze", "lifecycle: detect", "lifecycle: restore",
+                     "lifecycle: build", "lifecycle: export"] {
+            #expect(second.contains("[trace] \(step) "), "no \(step) in the trace: \(second)")
+        }
+        #expect(!first.contains("[trace]"), "\(first)")
         for layer in ["slice-1", "app"] {
             #expect(second.contains("Reusing layer '\(layer)' with SHA") && second.contains("(unchanged since the last export)"),
                     "the \(layer) layer was read again: \(second)")
