@@ -47,3 +47,16 @@ pg_start() {
     "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=512MB" start
 }
 pg_stop() { "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; }
+
+# reference_setup NAME: bench_setup NAME, plus the reference lifecycle (../shared/reference)
+# unpacked into $W/lifecycle (readable by the CNB user) and the tiny stack and the README's
+# example builder (`b`) in $CAIRN_HOME.
+reference_setup() {
+  local tgz=../shared/reference/lifecycle-v0.21.14+linux.x86-64.tgz
+  [ -f "$tgz" ] || { echo "bench/$1.sh: $tgz is missing" >&2; exit 1; }
+  bench_setup "$1"
+  tar -xzf "$tgz" -C "$W"
+  chmod 755 "$W"
+  "$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
+  "$CAIRN" builder create b --config examples/builder.toml --quiet >/dev/null
+}

@@ -10,14 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 APP=${APP:-big}
-REF_TGZ=../shared/reference/lifecycle-v0.21.14+linux.x86-64.tgz
-[ -f "$REF_TGZ" ] || { echo "bench/lifecycles.sh: $REF_TGZ is missing" >&2; exit 1; }
 source bench/lib.sh
-bench_setup lifecycles
-tar -xzf "$REF_TGZ" -C "$W"
-chmod 755 "$W"
-"$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
-"$CAIRN" builder create b --config examples/builder.toml --quiet >/dev/null
+reference_setup lifecycles
 if [ "$APP" = site ]; then
   cp -a examples/apps/static-site "$W/app"; changed=public/index.html
 else

@@ -8,14 +8,10 @@
 # under another name than the one the app was built on. Medians of RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-1024}
-REF_TGZ=../shared/reference/lifecycle-v0.21.14+linux.x86-64.tgz
-[ -f "$REF_TGZ" ] || { echo "bench/rebaser.sh: $REF_TGZ is missing" >&2; exit 1; }
-source bench/lib.sh
-bench_setup rebaser
-tar -xzf "$REF_TGZ" -C "$W"
-chmod 755 "$W"
+reference_setup rebaser
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -24,8 +20,6 @@ docker-registry serve "$W/registry.yml" >/dev/null 2>&1 & pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 R=127.0.0.1:$port
 
-"$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
-"$CAIRN" builder create b --config examples/builder.toml --quiet >/dev/null
 mkdir -p "$W/app" "$W/patch/etc"
 head -c "$((SIZE_MB * 1048576))" /dev/urandom > "$W/app/data.bin"
 echo 'web: ls' > "$W/app/Procfile"
