@@ -9,8 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-RUNS=${RUNS:-3}
-SIZE_MB=${SIZE_MB:-1024}
+RUNS=${RUNS:-3} SIZE_MB=${SIZE_MB:-1024}
 reference_setup rebaser
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"' EXIT
