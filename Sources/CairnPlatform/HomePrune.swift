@@ -31,7 +31,7 @@ public struct HomePrune: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case roots = "unpacked roots", caches = "build caches", workspaces = "kept workspaces", workDirectories = "work directories"
         /// Where entries of this kind live under the home.
-        var directories: [String] {
+        public var directories: [String] {
             switch self {
             case .roots: ["rootfs"]
             case .caches: ["cache"]

@@ -75,7 +75,7 @@ struct DiskUsage: AsyncParsableCommand {
             rows.append(row)
         }
         // The rest of the home: the audit inventory, campaign journals, keys, the config.
-        let counted = Set(["rootfs", "cache", "workspaces", "builds", "extend", "run", "audit-cache"])
+        let counted = Set(HomePrune.Kind.allCases.flatMap(\.directories) + ["audit-cache"])
         var other = Row(type: "other", count: 0, bytes: 0, reclaimable: nil)
         for entry in (try? FS.listDirectory(home)) ?? [] where !counted.contains(entry) && home + "/" + entry != store.root {
             other.count += 1
