@@ -52,7 +52,7 @@ import Testing
         for big in ["models/weights[1].bin", "models/weights*.bin", "vendor/big.tar"] {
             #expect(FileManager.default.createFile(atPath: dir + "/" + big, contents: Data(count: 3 << 20)))
         }
-        let large = try AppSlices.largeFileSlices(dir, minimumBytes: 2 << 20)
+        let large = AppSlices.largeFileSlices(try AppSlices.walk(dir), minimumBytes: 2 << 20)
         #expect(large.map(\.paths) == [["models/weights\\*.bin"], ["models/weights\\[1].bin"], ["vendor/big.tar"]])
         let sets = try AppSlices.split(dir, [.init(paths: ["vendor/*"])] + large)
         #expect(sets.count == 4)
@@ -60,7 +60,9 @@ import Testing
         #expect(sets[1] == ["models", "models/weights*.bin"])
         #expect(sets[2] == ["models", "models/weights[1].bin"])
         #expect(sets[3] == ["src", "src/main.py", "README", "lib", "lib/small.so"])
-        #expect(try AppSlices.largeFileSlices(dir, minimumBytes: 0).isEmpty)
+        // The exporter's call: the large files found by split's own walk, the same sets.
+        #expect(try AppSlices.split(dir, [.init(paths: ["vendor/*"])], largeFiles: 2 << 20) == sets)
+        #expect(AppSlices.largeFileSlices(try AppSlices.walk(dir), minimumBytes: 0).isEmpty)
         #expect(try AppSlices.largeFileMinimum([:]) == 64 << 20 && AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "0"]) == 0)
         #expect(throws: LifecycleError.self) { try AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "big"]) }
     }

@@ -8,13 +8,21 @@ import Glibc
 
 /// The app directory split by slices (buildpack.md, launch.toml `[[slices]]`).
 enum AppSlices {
+    /// An entry below the app directory: its relative path, whether it is a directory (a link to
+    /// one counts, as the walk follows it), and its size when it is a regular file.
+    typealias Entry = (path: String, isDir: Bool, fileSize: Int64?)
+
     /// One include set per slice that matched something, then the rest (always one set, even
     /// when empty). Each set holds matched paths and their parents; a path belongs to the first
-    /// slice whose glob matches it or one of its parents. No slices: the whole directory (`nil`).
-    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice]) throws(LifecycleError) -> [Set<String>?] {
-        guard !slices.isEmpty else { return [nil] }
-        let all: [(path: String, isDir: Bool)]
+    /// slice whose glob matches it or one of its parents. The slices are `slices`, then one per
+    /// file of at least `largeFiles` bytes (`largeFileSlices`; 0: none), found by the same walk.
+    /// No slices: the whole directory (`nil`).
+    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws(LifecycleError) -> [Set<String>?] {
+        guard !slices.isEmpty || largeFiles > 0 else { return [nil] }
+        let all: [Entry]
         do { all = try walk(appDirectory) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
+        let slices = slices + largeFileSlices(all, minimumBytes: largeFiles)
+        guard !slices.isEmpty else { return [nil] }
         var owner: [String: Int] = [:]
         for (i, slice) in slices.enumerated() {
             let patterns = slice.paths.map { relative($0, to: appDirectory) }
@@ -45,14 +53,11 @@ enum AppSlices {
     /// the rest, and an unchanged large file's layer is reused by its fingerprint without being
     /// read — jib splits dependencies from classes for the same reason. At most `limit`, in path
     /// order. `CAIRN_LARGE_FILE_LAYER_MB` sets the size (default 64; 0: none).
-    static func largeFileSlices(_ appDirectory: String, minimumBytes: Int64, limit: Int = 16) throws(LifecycleError) -> [LaunchFile.Slice] {
+    static func largeFileSlices(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [LaunchFile.Slice] {
         guard minimumBytes > 0 else { return [] }
-        let all: [(path: String, isDir: Bool)]
-        do { all = try walk(appDirectory) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
         var out: [LaunchFile.Slice] = []
-        for entry in all where !entry.isDir && out.count < limit {
-            var st = stat()
-            guard lstat(appDirectory + "/" + entry.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int64(st.st_size) >= minimumBytes else { continue }
+        for entry in all where out.count < limit {
+            guard let size = entry.fileSize, size >= minimumBytes else { continue }
             out.append(LaunchFile.Slice(paths: [escapeGlob(entry.path)]))
         }
         return out
@@ -76,15 +81,20 @@ enum AppSlices {
         return out
     }
 
-    /// Every entry below `directory`, depth first in name order, as relative paths.
-    static func walk(_ directory: String) throws -> [(path: String, isDir: Bool)] {
-        var all: [(path: String, isDir: Bool)] = []
+    /// Every entry below `directory`, depth first in name order, as relative paths (one lstat
+    /// each; a symbolic link is followed to see whether it leads to a directory).
+    static func walk(_ directory: String) throws -> [Entry] {
+        var all: [Entry] = []
         func visit(_ dir: String, _ inner: String) throws {
             for name in try FS.listDirectory(dir).sorted() {
                 let rel = inner + name
-                let isDir = FS.isDirectory(dir + "/" + name)
-                all.append((rel, isDir))
-                if isDir { try visit(dir + "/" + name, rel + "/") }
+                let path = dir + "/" + name
+                var st = stat()
+                let found = lstat(path, &st) == 0
+                let kind = st.st_mode & S_IFMT
+                let isDir = found && (kind == S_IFDIR || (kind == S_IFLNK && FS.isDirectory(path)))
+                all.append((rel, isDir, found && kind == S_IFREG ? Int64(st.st_size) : nil))
+                if isDir { try visit(path, rel + "/") }
             }
         }
         try visit(directory, "")
