@@ -60,3 +60,23 @@ reference_setup() {
   "$CAIRN" stack create tiny --packages busybox-static,bash-static --quiet >/dev/null
   "$CAIRN" builder create b --config examples/builder.toml --quiet >/dev/null
 }
+
+# make_big_app DIR: the ~250 MB app of bench/lifecycles.sh and bench/registry-export.sh: 200 MB
+# random, 8 text files, 5,000 small files (text and small files seeded), and a Procfile.
+make_big_app() {
+  mkdir -p "$1/small" "$1/text"
+  head -c 200000000 /dev/urandom > "$1/random.bin"
+  python3 - "$1" <<'PY'
+import os, random, sys
+root = sys.argv[1]; r = random.Random(42)
+words = ["layer", "image", "build", "cairn", "stack", "run", "app", "export", "cache", "launch"]
+for i in range(8):
+    with open(f"{root}/text/part{i}.txt", "w") as f:
+        f.write("\n".join(" ".join(r.choice(words) for _ in range(12)) for _ in range(90000)))
+for i in range(5000):
+    d = f"{root}/small/d{i // 100:02d}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/f{i:04d}.txt", "w") as f: f.write(f"file {i}\n" * r.randint(1, 300))
+PY
+  echo 'web: /bin/sh -c "ls /workspace"' > "$1/Procfile"
+}

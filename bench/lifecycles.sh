@@ -15,21 +15,7 @@ reference_setup lifecycles
 if [ "$APP" = site ]; then
   cp -a examples/apps/static-site "$W/app"; changed=public/index.html
 else
-  mkdir -p "$W/app/small" "$W/app/text"
-  head -c 200000000 /dev/urandom > "$W/app/random.bin"
-  python3 - "$W/app" <<'PY'
-import os, random, sys
-root = sys.argv[1]; r = random.Random(42)
-words = ["layer", "image", "build", "cairn", "stack", "run", "app", "export", "cache", "launch"]
-for i in range(8):
-    with open(f"{root}/text/part{i}.txt", "w") as f:
-        f.write("\n".join(" ".join(r.choice(words) for _ in range(12)) for _ in range(90000)))
-for i in range(5000):
-    d = f"{root}/small/d{i // 100:02d}"
-    os.makedirs(d, exist_ok=True)
-    with open(f"{d}/f{i:04d}.txt", "w") as f: f.write(f"file {i}\n" * r.randint(1, 300))
-PY
-  echo 'web: /bin/sh -c "ls /workspace"' > "$W/app/Procfile"
+  make_big_app "$W/app"
   changed=text/part0.txt
 fi
 echo "app: $(du -sb "$W/app" | cut -f1) bytes, $(find "$W/app" -type f | wc -l) files"

@@ -76,18 +76,10 @@ public struct Rebaser: Sendable {
     public func run() async throws(LifecycleError) -> RebaseResult {
         try checkTags()
         let appName = inputs.previousImage ?? inputs.images[0]
+        let (given, prefetch) = prefetchRunImage()
+        defer { prefetch?.cancel() }
         guard let app = try await inputs.location.find(appName, layers: false) else { throw .imageNotFound(role: "app image", reference: appName) }
-        let labels = app.image.config.config?.labels ?? [:]
-        if labels[CNBLabel.rebasable] == "false" && !inputs.force {
-            // Which extensions: io.buildpacks.build.metadata names them.
-            let build = labels[CNBLabel.buildMetadata].flatMap { try? JSONDecoder().decode(BuildMetadataLabel.self, from: Data($0.utf8)) }
-            let names = (build?.extensions ?? []).map { "\($0.id)@\($0.version)" }
-            let who = names.isEmpty ? "an image extension" : "image extension(s) " + names.joined(separator: ", ")
-            throw .rebaseRefused("""
-                app image \(appName) is not rebasable (\(CNBLabel.rebasable)=false): \(who) changed its run image with layers \
-                not declared safe to rebase (a run.Dockerfile without LABEL \(CNBLabel.rebasable)=true); rebuild it, or force the rebase
-                """)
-        }
+        try checkRebasable(app, appName)
         guard let metadata = try app.image.lifecycleMetadata() else {
             throw .missingLabel(image: "app image \(appName)", label: CNBLabel.lifecycleMetadata, meaning: "it was not built by a buildpacks lifecycle")
         }
@@ -102,7 +94,14 @@ public struct Rebaser: Sendable {
             throw .imageContent(image: "app image \(appName)", reason: "runImage.topLayer \(topLayer) is not one of its layers")
         }
 
-        let run = inputs.keepRunImage ? app : try await inputs.location.find(runName, layers: false)
+        let run: LocatedImage?
+        if inputs.keepRunImage {
+            run = app
+        } else if let prefetch, runName == given {
+            run = try await prefetch.value.get()
+        } else {
+            run = try await inputs.location.find(runName, layers: false)
+        }
         guard let run else { throw .imageNotFound(role: "run image", reference: runName) }
         // Every patch resolved and checked before anything is written: all or nothing.
         var patches: LayerPatchPlan?
@@ -149,6 +148,31 @@ public struct Rebaser: Sendable {
         return RebaseResult(image: image, runImage: runName, removedLayers: inputs.keepRunImage ? 0 : top + 1,
                             addedLayers: inputs.keepRunImage ? 0 : run.image.manifest.layers.count,
                             patches: patches)
+    }
+
+    /// A run image given by name (`-run-image`) is read while the app image is: in a registry,
+    /// two round trips fewer. Its checks against the app image's metadata still come first.
+    func prefetchRunImage() -> (String?, Task<Result<LocatedImage?, LifecycleError>, Never>?) {
+        guard !inputs.keepRunImage, let given = inputs.runImage, !given.isEmpty else { return (nil, nil) }
+        let location = inputs.location
+        return (given, Task {
+            do throws(LifecycleError) { return .success(try await location.find(given, layers: false)) } catch { return .failure(error) }
+        })
+    }
+
+    /// `io.buildpacks.rebasable=false` refuses the rebase unless forced, naming the extensions.
+    func checkRebasable(_ app: LocatedImage, _ appName: String) throws(LifecycleError) {
+        let labels = app.image.config.config?.labels ?? [:]
+        if labels[CNBLabel.rebasable] == "false" && !inputs.force {
+            // Which extensions: io.buildpacks.build.metadata names them.
+            let build = labels[CNBLabel.buildMetadata].flatMap { try? JSONDecoder().decode(BuildMetadataLabel.self, from: Data($0.utf8)) }
+            let names = (build?.extensions ?? []).map { "\($0.id)@\($0.version)" }
+            let who = names.isEmpty ? "an image extension" : "image extension(s) " + names.joined(separator: ", ")
+            throw .rebaseRefused("""
+                app image \(appName) is not rebasable (\(CNBLabel.rebasable)=false): \(who) changed its run image with layers \
+                not declared safe to rebase (a run.Dockerfile without LABEL \(CNBLabel.rebasable)=true); rebuild it, or force the rebase
+                """)
+        }
     }
 
     /// platform.md: at least one image, each a tag reference; in a registry, all on one registry.

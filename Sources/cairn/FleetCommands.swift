@@ -81,7 +81,7 @@ struct FleetFix: AsyncParsableCommand {
         // made each of its index writes and lookups slower (as `cairn rebase --remote` does).
         let scratch = FileManager.default.temporaryDirectory.path + "/cairn-fleet-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let work = try ImageStore(root: scratch)
+        let work = try ImageStore(root: scratch, durable: false)
         let cache = try ImageStore(root: cairnHome() + "/audit-cache")
         var signer: (@Sendable (RebaseResult, String, Digest, Date, ImageLocation) async throws -> Void)?
         if let signingKey {

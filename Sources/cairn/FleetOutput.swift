@@ -66,7 +66,7 @@ struct FleetRollback: AsyncParsableCommand {
             let scratch = FileManager.default.temporaryDirectory.path + "/cairn-fleet-" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let outcomes = try await withClient(registry) { client in
-                let sites = CampaignSites(store: store, client: client, work: try ImageStore(root: scratch),
+                let sites = CampaignSites(store: store, client: client, work: try ImageStore(root: scratch, durable: false),
                                           cache: try ImageStore(root: cairnHome() + "/audit-cache"))
                 return try await CampaignRollback.run(journal: book, sites: sites, inventory: inv, only: image.isEmpty ? nil : image) { line in
                     if format == .table { FileHandle.standardError.write(Data("[fleet] \(line)\n".utf8)) }

@@ -163,7 +163,7 @@ struct Rebase: AsyncParsableCommand {
         }
         let scratch = FileManager.default.temporaryDirectory.path + "/cairn-rebase-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let work = try ImageStore(root: scratch)
+        let work = try ImageStore(root: scratch, durable: false)
         try await withClient(registry) { client in try await body(.registry(client, work: work)) }
     }
 }

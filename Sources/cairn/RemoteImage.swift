@@ -11,7 +11,7 @@ func withRemoteImage<T>(_ reference: String, registry: RegistryOptions, layers: 
     do { ref = try ImageReference(parsing: reference) } catch { throw CLIError("\(reference): not an image reference: \(error)") }
     let scratch = cairnHome() + "/remote-" + UUID().uuidString
     defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let store = try ImageStore(root: scratch)
+    let store = try ImageStore(root: scratch, durable: false)
     return try await withClient(registry) { client in
         let image = try await ImageTransfer(client: client, store: store).pull(ref, layers: false)
         let session = try store.beginWriteSession()

@@ -52,7 +52,7 @@ struct LocationOptions: ParsableArguments {
         do {
             let client = try RegistryClient(configuration: try registryConfiguration(environment: env, insecure: insecureRegistries))
             let workDir = FileManager.default.temporaryDirectory.path + "/cairn-lifecycle-" + UUID().uuidString
-            let work = try ImageStore(root: workDir)
+            let work = try ImageStore(root: workDir, durable: false)
             return (.registry(client, work: work), {
                 try? await client.shutdown()
                 try? FileManager.default.removeItem(atPath: workDir)

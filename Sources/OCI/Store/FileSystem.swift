@@ -81,8 +81,9 @@ public enum FS {
 
     /// Writes `data` to `path` atomically: a temp file in `tempDirectory` (same filesystem),
     /// fsynced, renamed over `path`, and the directory fsynced.
-    public static func writeAtomically(_ data: Data, to path: String, tempDirectory: String, syncDirectory: Bool = true) throws {
-        let temp = try TempFile(directory: tempDirectory)
+    /// With `durable: false` nothing is fsynced: still atomic for readers, not across a crash.
+    public static func writeAtomically(_ data: Data, to path: String, tempDirectory: String, syncDirectory: Bool = true, durable: Bool = true) throws {
+        let temp = try TempFile(directory: tempDirectory, durable: durable)
         let out = HashingFileOutput(fd: temp.fd, path: temp.path)
         try data.withUnsafeBytes { try out.write($0) }
         try temp.commit(to: path, syncDirectory: syncDirectory)
@@ -93,9 +94,12 @@ public enum FS {
 final class TempFile {
     let path: String
     let fd: Int32
+    /// false: `commit` renames without fsyncing the file or the directory (a scratch store).
+    let durable: Bool
     private var committed = false
 
-    init(directory: String) throws {
+    init(directory: String, durable: Bool = true) throws {
+        self.durable = durable
         var template = Array((directory + "/tmp-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw OCIError.io(operation: "create a temp file in", path: directory, errno: errno) }
@@ -107,11 +111,11 @@ final class TempFile {
     /// fsyncs, renames into place, fsyncs the destination directory (unless the caller does,
     /// once for several files).
     func commit(to destination: String, syncDirectory: Bool = true, synced: Bool = false) throws {
-        if !synced { try check(fsync(fd), "sync", path) }
+        if !synced && durable { try check(fsync(fd), "sync", path) }
         try check(fchmod(fd, 0o644), "chmod", path)
         try check(rename(path, destination), "rename into place", destination)
         committed = true
-        guard syncDirectory else { return }
+        guard syncDirectory && durable else { return }
         let dir = destination.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         FS.fsyncDirectory(dir.isEmpty ? "/" : dir)
     }

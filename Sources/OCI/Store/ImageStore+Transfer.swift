@@ -14,7 +14,7 @@ public final class PendingBlob: BlobOutput {
 
     init(store: ImageStore) throws {
         self.store = store
-        self.temp = try TempFile(directory: store.tempDirectory)
+        self.temp = try TempFile(directory: store.tempDirectory, durable: store.durable)
         self.output = HashingFileOutput(fd: temp.fd, path: temp.path)
     }
 
@@ -101,7 +101,7 @@ extension ImageStore {
                 }
             }
             guard dropped > 0 || FS.exists(legacySourcesPath) else { return 0 }
-            try FS.writeAtomically(Data(lines.utf8), to: sourcesLogPath, tempDirectory: tempDirectory)
+            try FS.writeAtomically(Data(lines.utf8), to: sourcesLogPath, tempDirectory: tempDirectory, durable: durable)
             unlink(legacySourcesPath)
             SourcesLog.forget(sourcesLogPath)
             return dropped

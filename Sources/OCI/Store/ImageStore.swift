@@ -46,6 +46,10 @@ public struct PruneResult: Sendable, Hashable {
 /// so it never removes a blob an unfinished write is about to name.
 public final class ImageStore: @unchecked Sendable {
     public let root: String
+    /// false: a scratch store (a registry phase's work store, removed when the phase ends) whose
+    /// writes are atomic but not fsynced: a crash loses it whole anyway, and the fsyncs were most
+    /// of a registry rebase's local work (17 per rebase).
+    public let durable: Bool
     let tempDirectory: String
     let gcLock: FileLock
     private let indexLock: FileLock
@@ -56,9 +60,10 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Opens the store at `root`, creating an empty layout if the directory is new or empty.
     /// - Throws: `OCIError.invalidLayout` when `root` holds something that is not an OCI layout.
-    public init(root: String) throws {
+    public init(root: String, durable: Bool = true) throws {
         let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.root = root
+        self.durable = durable
         self.tempDirectory = root + "/.cairn/tmp"
         try FS.makeDirectories(tempDirectory)
         self.gcLock = try FileLock(path: root + "/.cairn/gc.lock")
@@ -72,10 +77,10 @@ public final class ImageStore: @unchecked Sendable {
                     throw OCIError.invalidLayout(path: root, detail: "imageLayoutVersion \(header.imageLayoutVersion) is not 1.x")
                 }
             } else {
-                try FS.writeAtomically(try CanonicalJSON.encode(ImageLayoutHeader()), to: layoutPath, tempDirectory: tempDirectory)
+                try FS.writeAtomically(try CanonicalJSON.encode(ImageLayoutHeader()), to: layoutPath, tempDirectory: tempDirectory, durable: durable)
             }
             if !FS.exists(root + "/index.json") {
-                try FS.writeAtomically(try CanonicalJSON.encode(ImageIndex()), to: root + "/index.json", tempDirectory: tempDirectory)
+                try FS.writeAtomically(try CanonicalJSON.encode(ImageIndex()), to: root + "/index.json", tempDirectory: tempDirectory, durable: durable)
             }
         }
     }
@@ -126,7 +131,7 @@ public final class ImageStore: @unchecked Sendable {
             let digest = Digest.sha256(of: blob.data)
             let path = blobPath(digest)
             if !hasBlob(digest) && !pending.contains(where: { $0.path == path }) {
-                let temp = try TempFile(directory: tempDirectory)
+                let temp = try TempFile(directory: tempDirectory, durable: durable)
                 let out = HashingFileOutput(fd: temp.fd, path: temp.path)
                 try blob.data.withUnsafeBytes { try out.write($0) }
                 pending.append((temp, path))
@@ -134,6 +139,10 @@ public final class ImageStore: @unchecked Sendable {
             return Descriptor(mediaType: blob.mediaType, digest: digest, size: Int64(blob.data.count))
         }
         guard !pending.isEmpty else { return descriptors }
+        guard durable else {
+            for p in pending { try p.temp.commit(to: p.path, syncDirectory: false) }
+            return descriptors
+        }
         let fds = pending.map(\.temp.fd)
         let errors = pending.count == 1 ? [fsync(fds[0]) == 0 ? 0 : errno]
             : concurrentMap(fds.count, width: fds.count) { i in fsync(fds[i]) == 0 ? 0 : errno }
@@ -291,7 +300,7 @@ public final class ImageStore: @unchecked Sendable {
             idx.manifests.sort {
                 ($0.annotations?[Annotation.refName] ?? "", $0.digest.description) < ($1.annotations?[Annotation.refName] ?? "", $1.digest.description)
             }
-            try FS.writeAtomically(try CanonicalJSON.encode(idx), to: root + "/index.json", tempDirectory: tempDirectory)
+            try FS.writeAtomically(try CanonicalJSON.encode(idx), to: root + "/index.json", tempDirectory: tempDirectory, durable: durable)
         }
     }
 
