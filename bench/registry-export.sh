@@ -6,7 +6,7 @@
 # the app is the ~250 MB one of bench/lifecycles.sh (APP=big) or examples/apps/static-site
 # (APP=site). Per lifecycle: cold (a new repository, no cache: every layer uploaded), warm (nothing
 # changed: the previous image in the registry, the cache kept), one file changed. Rounds
-# alternate; medians of RUNS. Export to an OCI layout is what bench/lifecycles.sh times (cairn
+# alternate; medians of RUNS. TRACE=1: Cairn's phase times of one more warm build. Export to an OCI layout is what bench/lifecycles.sh times (cairn
 # build exports with -layout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,24 +42,24 @@ chmod -R a+rX "$W/in" "$W/cairn-lc"
 # create WHO IMAGE: one creator run with a fresh <layers> (the cache dir $W/WHO-cache is kept).
 create() {
   local who=$1 image=$2 dir
-  dir=$([ "$who" = cairn ] && echo "$W/cairn-lc/lifecycle" || echo "$W/lifecycle")
+  dir=$([ "$who" = cairn ] && echo "$W/cairn-lc" || echo "$W/lifecycle")
   rm -rf "$W/$who-layers"; mkdir -p "$W/$who-layers" "$W/$who-cache"; chown 1000:1000 "$W/$who-layers" "$W/$who-cache"
   local insecure=(); [ "$who" = cairn ] && insecure=(-insecure-registry "$R")
-  setpriv --reuid=1000 --regid=1000 --clear-groups env HOME="$W/$who-layers" CNB_PLATFORM_API=0.12 CNB_USER_ID=1000 CNB_GROUP_ID=1000 \
+  setpriv --reuid=1000 --regid=1000 --clear-groups env HOME="$W/$who-layers" CAIRN_TRACE="${TRACE:-}" CNB_PLATFORM_API=0.12 CNB_USER_ID=1000 CNB_GROUP_ID=1000 \
     "$dir/creator" -app "$W/$who-app" -buildpacks "$W/in/buildpacks" -order "$W/in/order.toml" -platform "$W/in/platform" \
     -layers "$W/$who-layers" -cache-dir "$W/$who-cache" -launcher "$dir/launcher" -run-image "$R/bench/run:1" \
     -report "$W/$who-layers/report.toml" "${insecure[@]}" "$image"
 }
-round=0
-cold() { rm -rf "$W/$1-cache"; round=$((round + 1)); create "$1" "$R/bench/$1-$round:latest"; }
-warm() { create "$1" "$R/bench/$1-$round:latest"; }
-changed() { echo "changed $RANDOM" >> "$W/$1-app/$changed"; create "$1" "$R/bench/$1-$round:latest"; }
+# WHO N: round N's image is bench/WHO-N, a repository of its own.
+cold() { rm -rf "$W/$1-cache"; create "$1" "$R/bench/$1-$2:latest"; }
+warm() { create "$1" "$R/bench/$1-$2:latest"; }
+changed() { echo "changed $RANDOM" >> "$W/$1-app/$changed"; create "$1" "$R/bench/$1-$2:latest"; }
 
 # Each once, checked: the image runs nothing here, so its manifest is read back: the app's
 # layers and the run image's below them.
-cold cairn >/dev/null 2>&1; cold ref >/dev/null 2>&1
+for who in cairn ref; do cold "$who" 0 > "$W/first.log" 2>&1 || { echo "the $who creator failed:" >&2; cat "$W/first.log" >&2; exit 1; }; done
 for who in cairn ref; do
-  python3 - "$R" "bench/$who-$round" "$who" <<'PY'
+  python3 - "$R" "bench/$who-0" "$who" <<'PY'
 import json, sys, urllib.request
 r, repo, who = sys.argv[1:]
 def get(path, accept):
@@ -75,10 +75,10 @@ sys.exit(0 if ok else 1)
 PY
 done
 cc=(); cw=(); c1=(); rc=(); rw=(); r1=()
-for _ in $(seq "$RUNS"); do
-  cc+=("$(timeit cold cairn)"); rc+=("$(timeit cold ref)")
-  cw+=("$(timeit warm cairn)"); rw+=("$(timeit warm ref)")
-  c1+=("$(timeit changed cairn)"); r1+=("$(timeit changed ref)")
+for i in $(seq "$RUNS"); do
+  cc+=("$(timeit cold cairn "$i")"); rc+=("$(timeit cold ref "$i")")
+  cw+=("$(timeit warm cairn "$i")"); rw+=("$(timeit warm ref "$i")")
+  c1+=("$(timeit changed cairn "$i")"); r1+=("$(timeit changed ref "$i")")
 done
 row() {
   local what=$1 r=$2 c=$3
@@ -88,3 +88,4 @@ row() {
 row "registry cold" "$(m "${rc[@]}")" "$(m "${cc[@]}")"
 row "registry warm" "$(m "${rw[@]}")" "$(m "${cw[@]}")"
 row "registry one file changed" "$(m "${r1[@]}")" "$(m "${c1[@]}")"
+if [ -n "${TRACE:-}" ]; then warm cairn "$RUNS" 2>&1 | grep '\[trace\]'; fi

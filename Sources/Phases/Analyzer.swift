@@ -50,6 +50,11 @@ public struct Analyzer {
         var analyzed = AnalyzedFile()
 
         let previousName = inputs.previousImage ?? inputs.image
+        // The run image is read while the previous image is; a failure to name it is still
+        // reported after the previous image, as before.
+        let early = try? resolveRunImage()
+        let prefetch = early.map { inputs.location.prefetch($0) }
+        defer { prefetch?.cancel() }
         if let previous = try await inputs.location.find(previousName, layers: false) {
             analyzed.image = .init(reference: inputs.location.uniqueReference(previousName, previous.image))
             if !inputs.skipLayers, let label = previous.image.config.config?.labels?[CNBLabel.lifecycleMetadata] {
@@ -63,7 +68,8 @@ public struct Analyzer {
         }
 
         let runName = try resolveRunImage()
-        guard let run = try await inputs.location.find(runName, layers: false) else { throw .imageNotFound(role: "run image", reference: runName) }
+        let found = try await prefetch != nil && early == runName ? prefetch!.value.get() : inputs.location.find(runName, layers: false)
+        guard let run = found else { throw .imageNotFound(role: "run image", reference: runName) }
         analyzed.runImage = .init(image: runName, reference: inputs.location.uniqueReference(runName, run.image),
                                   target: targetData(of: run.image.config))
         try writeFile(analyzed, inputs.analyzedPath)

@@ -105,6 +105,15 @@ public enum ImageLocation: Sendable {
         return nil
     }
 
+    /// Starts reading `reference` (manifest and config) while the caller reads something else:
+    /// in a registry, a round trip saved. Await `value.get()` for `find`'s answer; cancel when
+    /// it is not needed.
+    public func prefetch(_ reference: String) -> Task<Result<LocatedImage?, LifecycleError>, Never> {
+        Task {
+            do throws(LifecycleError) { return .success(try await find(reference, layers: false)) } catch { return .failure(error) }
+        }
+    }
+
     /// A reference that uniquely identifies `image` here (platform.md, analyzed.toml: a digest
     /// reference in a registry; in a layout directory the image's path, `<path>@<digest>` as the
     /// reference lifecycle writes it).

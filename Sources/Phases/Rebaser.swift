@@ -154,10 +154,7 @@ public struct Rebaser: Sendable {
     /// two round trips fewer. Its checks against the app image's metadata still come first.
     func prefetchRunImage() -> (String?, Task<Result<LocatedImage?, LifecycleError>, Never>?) {
         guard !inputs.keepRunImage, let given = inputs.runImage, !given.isEmpty else { return (nil, nil) }
-        let location = inputs.location
-        return (given, Task {
-            do throws(LifecycleError) { return .success(try await location.find(given, layers: false)) } catch { return .failure(error) }
-        })
+        return (given, inputs.location.prefetch(given))
     }
 
     /// `io.buildpacks.rebasable=false` refuses the rebase unless forced, naming the extensions.

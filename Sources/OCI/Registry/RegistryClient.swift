@@ -329,9 +329,18 @@ public final class RegistryClient: Sendable {
     }
 }
 
-/// With `CAIRN_TRACE_HTTP=1`, request lines (method, path without query, status) go to stderr;
-/// headers and bodies never do.
+/// With `CAIRN_TRACE_HTTP=1`, request lines (milliseconds since the first, method, path without
+/// query, status) go to stderr; headers and bodies never do.
 let traceHTTP = ProcessInfo.processInfo.environment["CAIRN_TRACE_HTTP"] == "1"
+let traceStart = monotonicMilliseconds()
 func trace(_ s: @autoclosure () -> String) {
-    if traceHTTP { StandardStream.error.write((s() + "\n")) }
+    guard traceHTTP else { return }
+    let ms = monotonicMilliseconds() - traceStart
+    StandardStream.error.write("[http \((ms * 10).rounded() / 10) ms] " + s() + "\n")
+}
+
+func monotonicMilliseconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) * 1000 + Double(t.tv_nsec) / 1e6
 }

@@ -109,7 +109,14 @@ public struct Exporter: Sendable {
         guard let runName = inputs.runImage ?? build.analyzed.runImage?.image ?? build.analyzed.runImage?.reference else {
             throw .missingInput(what: "no run image", hint: "\(inputs.analyzedPath) names none ([run-image] image)")
         }
-        guard let run = try await inputs.location.find(runName, layers: false) else { throw .imageNotFound(role: "run image", reference: runName) }
+        // In a registry, the run image as the analyzer resolved it (its digest reference): the
+        // creator's analyzer has read that manifest already, so no request; else by name.
+        var found: LocatedImage?
+        if case .registry = inputs.location, inputs.runImage == nil, let pinned = build.analyzed.runImage?.reference {
+            found = try await inputs.location.find(pinned, layers: false)
+        }
+        if found == nil { found = try await inputs.location.find(runName, layers: false) }
+        guard let run = found else { throw .imageNotFound(role: "run image", reference: runName) }
         var previous: LocatedImage?
         if let ref = build.analyzed.image?.reference { previous = try await inputs.location.find(ref, layers: false) }
         // An unreadable label means no layer is reused from the previous image, as none is known.
