@@ -5,7 +5,8 @@
 # so the baseline then rebases the very same originals in place. What the campaign adds to the
 # registry's blob storage per image (goal: manifests and configs only) is measured with du; bytes
 # on the wire are asserted by the fleet test through the suite's counting proxy (which, in
-# Python, would cap a timed campaign at ~5 images/s).
+# Python, would cap a timed campaign at ~5 images/s). TRACE=1 counts the campaign's requests per
+# image (CAIRN_TRACE_HTTP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLEET=${FLEET:-500}
@@ -60,12 +61,17 @@ R=(--registry "$D/team-a/web" --registry "$D/team-b/api" --registry "$D/team-c/w
 
 stored_before=$(du -sb "$W/registry/data/docker/registry/v2/blobs" | cut -f1)
 s=$(date +%s.%N)
-"$CAIRN" fleet fix "${R[@]}" "${I[@]}" --tag-suffix=-fleet --jobs "$JOBS" --canary 5 > "$W/campaign.txt" 2>"$W/campaign.err" || { cat "$W/campaign.err" >&2; exit 1; }
+CAIRN_TRACE_HTTP=${TRACE:-0} "$CAIRN" fleet fix "${R[@]}" "${I[@]}" --tag-suffix=-fleet --jobs "$JOBS" --canary 5 > "$W/campaign.txt" 2>"$W/campaign.err" || { cat "$W/campaign.err" >&2; exit 1; }
 e=$(date +%s.%N)
 campaign=$(echo "$e - $s" | bc -l)
 stored=$(( $(du -sb "$W/registry/data/docker/registry/v2/blobs" | cut -f1) - stored_before ))
 tail -1 "$W/campaign.txt"
 grep -E "re-indexing|images, " "$W/campaign.err" | sed 's/^/  /' >&2 || true
+# TRACE=1: the campaign's requests per image, by method and kind (traced runs are slower).
+if [ "${TRACE:-0}" = 1 ]; then
+  grep -o '→ [A-Z]* [^ ]*' "$W/campaign.err" | sed -E 's|→ ([A-Z]+) [^/]*/v2/.*/(manifests\|blobs/uploads\|blobs)/.*|\1 \2|; s|→ ([A-Z]+) [^/]*/v2/.*/(blobs/uploads)/?$|\1 \2|' \
+    | sort | uniq -c | awk -v n="$FLEET" '{ printf "  %-6s %-14s %6d  %.2f per image\n", $2, $3, $1, $1 / n }' >&2
+fi
 s=$(date +%s.%N)
 while read -r tag; do "$CAIRN" rebase --remote "${I[@]}" "$tag" --quiet >/dev/null 2>>"$W/rebase.err"; done < "$W/tags"
 e=$(date +%s.%N)

@@ -69,10 +69,11 @@ public final class FingerprintBook: Sendable {
         "\(directory)|\(slice)|\(options.uid):\(options.gid)|\(options.mtime)|\(options.compression)|\(options.level.map(String.init) ?? "default")|\(options.prefix)"
     }
 
-    /// The recorded layer when the fingerprint still matches and its blob is in `store`.
-    public func lookup(_ key: String, fingerprint: String, in store: ImageStore) -> LayerResult? {
+    /// The recorded layer when the fingerprint still matches and its blob is in `store`, or is
+    /// one of `remote` (blobs a registry holds in the target repository: the push skips them).
+    public func lookup(_ key: String, fingerprint: String, in store: ImageStore, remote: Set<Digest> = []) -> LayerResult? {
         guard let e = entries.withLock({ $0[key] }), e.fingerprint == fingerprint, let diffID = Digest(e.diffID), let digest = Digest(e.digest),
-              store.hasBlob(digest)
+              store.hasBlob(digest) || remote.contains(digest)
         else { return nil }
         return LayerResult(diffID: diffID, digest: digest, size: e.size, uncompressedSize: 0, mediaType: e.mediaType, entries: 0)
     }

@@ -146,7 +146,8 @@ public struct Exporter: Sendable {
         let book = FingerprintBook(cacheDirectory: inputs.cacheDirectory)
         // Layers the restorer extracted from the cache are recorded with the cache's blobs.
         let cacheStore = inputs.cacheDirectory.flatMap { FileManager.default.fileExists(atPath: $0 + "/index.json") ? try? ImageStore(root: $0) : nil }
-        let factory = LayerFactory(dest: dest, book: book, cacheStore: cacheStore, previous: previous, epoch: inputs.epoch,
+        let factory = LayerFactory(dest: dest, book: book, cacheStore: cacheStore, previous: previous,
+                                   previousInRegistry: !inputs.location.namesAssembledImages, epoch: inputs.epoch,
                                    compression: inputs.compression, owner: (inputs.uid, inputs.gid), log: log)
 
         var label = LifecycleMetadataLabel(execEnv: inputs.execEnv)

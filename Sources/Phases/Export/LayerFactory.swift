@@ -18,6 +18,11 @@ final class LayerFactory: @unchecked Sendable {
     let cacheStore: ImageStore?
     /// The image being replaced: launch layers kept by metadata only come from it.
     let previous: LocatedImage?
+    /// In a registry, the previous image's layers: their blobs are in the target repository (the
+    /// work store holds only its manifest and config), so a directory whose fingerprint matches
+    /// the layer recorded last time is reused without being read again, as in a store, and the
+    /// push skips the blob. Empty elsewhere, where the previous image's blobs are local.
+    let previousRemoteLayers: Set<Digest>
     let epoch: Int64
     let compression: Compression
     /// The CNB user, owner of buildpack layers, the SBOM layer and `<layers>/config`.
@@ -26,12 +31,13 @@ final class LayerFactory: @unchecked Sendable {
     private(set) var reused: [String] = []
     private(set) var added: [String] = []
 
-    init(dest: WriteSession, book: FingerprintBook, cacheStore: ImageStore?, previous: LocatedImage?,
+    init(dest: WriteSession, book: FingerprintBook, cacheStore: ImageStore?, previous: LocatedImage?, previousInRegistry: Bool = false,
          epoch: Int64, compression: Compression, owner: (uid: Int, gid: Int), log: Logger) {
         self.dest = dest
         self.book = book
         self.cacheStore = cacheStore
         self.previous = previous
+        previousRemoteLayers = previousInRegistry ? Set(previous?.image.manifest.layers.map(\.digest) ?? []) : []
         self.epoch = epoch
         self.compression = compression
         self.owner = owner
@@ -100,7 +106,7 @@ final class LayerFactory: @unchecked Sendable {
         let key = FingerprintBook.key(directory: r.directory, options: o, slice: r.slice)
         do {
             let fingerprint = try Fingerprint.of(r.directory, include: r.include)
-            var known = book.lookup(key, fingerprint: fingerprint, in: dest.store)
+            var known = book.lookup(key, fingerprint: fingerprint, in: dest.store, remote: previousRemoteLayers)
             if known == nil, let cacheStore, let cached = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
                 try copyBlob(cached.digest, from: cacheStore, to: dest)
                 known = cached
