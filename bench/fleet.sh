@@ -29,7 +29,7 @@ http:
   addr: 127.0.0.1:$port
 YML
 docker-registry serve "$W/registry/config.yml" >"$W/registry/log" 2>&1 & REG=$!
-trap 'kill $REG 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill $REG 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$W/campaign.err" "$KEEP_LOG"; rm -rf "$W"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 D=127.0.0.1:$port                         # the registry itself: the fleet and the timed runs
 I=(--insecure-registry "$D")

@@ -28,7 +28,7 @@ extension Campaign {
             let patches = step.patches.isEmpty ? nil
                 : LayerPatchFile(patches: step.patches.map { LayerPatchFile.Patch(buildpack: $0.buildpack, layer: $0.layer, patchImage: $0.patchImage) })
             var inputs = RebaserInputs(images: [target], previousImage: try ImageReference(parsing: step.image).familiarName + "@" + step.digest,
-                                       runImage: step.runImage, force: settings.force, reportPath: nil, location: location,
+                                       runImage: try await pinnedRunImage(of: step), force: settings.force, reportPath: nil, location: location,
                                        platformAPI: SupportedAPIs.defaultPlatform, layerPatches: patches)
             inputs.keepRunImage = step.runImage == nil
             let started = Date()
@@ -135,6 +135,17 @@ extension Campaign {
         guard let found = try await sites.location(for: step).find(name, layers: false) else { return nil }
         runImages.withLock { $0[key] = found.image }
         return found.image
+    }
+
+    /// In a registry, the step's run image as the digest its tag named when this campaign first
+    /// read it: every rebase of the run puts its images on the same run image, and each reads it
+    /// from the work store instead of asking the registry for the tag again (two requests per
+    /// image of about twelve). The rebaser takes a digest reference into the app's own run image
+    /// repository as a pinned version of it, so the images' metadata still names the tag.
+    func pinnedRunImage(of step: FixPlan.Step) async throws -> String? {
+        guard let name = step.runImage, sites.isRegistry(step.location), let image = try await runImage(of: step),
+              let ref = try? ImageReference(parsing: name), ref.digest == nil else { return step.runImage }
+        return ref.familiarName + "@" + image.digest.description
     }
 
     func event(_ kind: String, _ step: FixPlan.Step, wave: Int? = nil, new: String? = nil) -> CampaignEvent {
