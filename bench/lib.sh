@@ -80,3 +80,16 @@ for i in range(5000):
 PY
   echo 'web: /bin/sh -c "ls /workspace"' > "$1/Procfile"
 }
+
+# registry_start: a loopback docker-registry (storage under $W/registry, errors only, no access
+# log) on a free port: R=127.0.0.1:PORT. Replaces the EXIT trap with one that stops it and
+# removes $W.
+registry_start() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:%s\n' "$W" "$port" > "$W/registry.yml"
+  docker-registry serve "$W/registry.yml" >/dev/null 2>&1 & REGISTRY_PID=$!
+  trap 'kill "$REGISTRY_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+  R=127.0.0.1:$port
+}

@@ -48,12 +48,7 @@ done
 "$CAIRN" rebase app-run --layer-patches "$W/forward.json" | grep -q "patched tests/runtime:runtime" || { echo "FAILED: no patch applied" >&2; exit 1; }
 
 # The same patch in a loopback registry: the patch layer is mounted, nothing else travels.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/reg\nhttp:\n  addr: 127.0.0.1:%s\n' "$W" "$port" > "$W/reg.yml"
-docker-registry serve "$W/reg.yml" >/dev/null 2>&1 & rpid=$!
-trap 'kill $rpid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-R=127.0.0.1:$port
+registry_start   # $R, stopped on exit
 for pair in "app-run apps/app-run:1" "app apps/app:1" "patch patches/runtime:1" "tiny/run:latest tiny/run:1"; do
   set -- $pair; "$CAIRN" push --quiet --insecure-registry "$R" "$1" "$R/$2" >/dev/null
 done

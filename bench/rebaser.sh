@@ -11,13 +11,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 RUNS=${RUNS:-3} SIZE_MB=${SIZE_MB:-1024}
 reference_setup rebaser
-pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$W"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:%s\n' "$W" "$port" > "$W/registry.yml"
-docker-registry serve "$W/registry.yml" >/dev/null 2>&1 & pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-R=127.0.0.1:$port
+registry_start   # $R, stopped on exit
 
 mkdir -p "$W/app" "$W/patch/etc"
 head -c "$((SIZE_MB * 1048576))" /dev/urandom > "$W/app/data.bin"
