@@ -13,12 +13,20 @@ extension InventoryIndexer {
         var dpkg = DpkgStatusReader(store: cache)
         let transfer = ImageTransfer(client: client, store: cache)
         var entries: [Inventory.Entry] = []
-        for text in tags {
+        var pulled: [(ImageReference, StoredImage)?] = []
+        var pullErrors: [String: any Error] = [:]
+        for (i, text) in tags.enumerated() {
             summary.images += 1
+            // Manifests and configs a chunk at a time, several at once (a campaign re-indexes a
+            // wave of hundreds of tags: one after another, each waited on a round trip or two).
+            if i % Self.pullChunk == 0 {
+                (pulled, pullErrors) = await Self.pull(tags[i..<min(tags.count, i + Self.pullChunk)], transfer: transfer,
+                                                      width: max(1, client.configuration.parallelTransfers) * 2)
+            }
             do {
-                let parsed = try ImageReference(parsing: text).withDefaultTag
-                let ref = ImageReference(registry: parsed.registry, repository: parsed.repository, tag: parsed.tag)
-                let image = try await transfer.pull(ref, layers: false, naming: false)
+                if let error = pullErrors[text] { throw error }
+                guard let entry = pulled[i % Self.pullChunk] else { continue }
+                let (ref, image) = entry
                 if try await inventory.run({ try $0.bind(location: location, name: ref.familiar, digest: image.digest.description, run: run) }) {
                     summary.known += 1
                     continue
@@ -42,5 +50,40 @@ extension InventoryIndexer {
             try await inventory.run { try $0.add(batch, run: run) }
         }
         return summary
+    }
+
+    /// Tags read at once by `index(tags:)` (bounded: their images are held until indexed).
+    static let pullChunk = 64
+
+    /// Pulls (manifest and config) each tag, `width` at a time, results in the tags' order; a
+    /// failure is kept per tag.
+    static func pull(_ tags: ArraySlice<String>, transfer: ImageTransfer, width: Int) async
+        -> ([(ImageReference, StoredImage)?], [String: any Error]) {
+        let list = Array(tags)
+        return await withTaskGroup(of: (Int, (ImageReference, StoredImage)?, (any Error)?).self) { group in
+            var results = [(ImageReference, StoredImage)?](repeating: nil, count: list.count)
+            var errors: [String: any Error] = [:]
+            var next = 0
+            func start() {
+                let i = next, text = list[i]
+                next += 1
+                group.addTask {
+                    do {
+                        let parsed = try ImageReference(parsing: text).withDefaultTag
+                        let ref = ImageReference(registry: parsed.registry, repository: parsed.repository, tag: parsed.tag)
+                        return (i, (ref, try await transfer.pull(ref, layers: false, naming: false)), nil)
+                    } catch {
+                        return (i, nil, error)
+                    }
+                }
+            }
+            while next < min(width, list.count) { start() }
+            for await (i, result, error) in group {
+                results[i] = result
+                if let error { errors[list[i]] = error }
+                if next < list.count { start() }
+            }
+            return (results, errors)
+        }
     }
 }

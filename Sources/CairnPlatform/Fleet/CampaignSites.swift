@@ -57,6 +57,30 @@ public struct CampaignSites: Sendable {
         return found.image
     }
 
+    /// Hard-links a registry image's manifest and config from `source` into `target` (both
+    /// local), and records that its blobs are in its repository, so reading `name@digest` from
+    /// `target` asks the registry nothing and a push into the same repository does not ask about
+    /// its layers either. Does nothing when `source` lacks either blob. A campaign seeds its work
+    /// store with the planned old image from the inventory's cache (`audit index` read it there),
+    /// and hands each new image back to the cache for the wave's re-index: three of a rebase's
+    /// twelve requests.
+    public static func share(_ name: String, digest: String, from source: ImageStore, to target: ImageStore) throws {
+        guard let manifestDigest = Digest(digest), source.hasBlob(manifestDigest) else { return }
+        let manifest = try CanonicalJSON.decode(Manifest.self, from: try source.readBlob(manifestDigest), what: "manifest \(digest)")
+        guard source.hasBlob(manifest.config.digest) else { return }
+        let session = try target.beginWriteSession()
+        for d in [manifestDigest, manifest.config.digest] where !target.hasBlob(d) {
+            // A scratch store's files were never synced: a durable store gets them synced.
+            if target.durable && !source.durable {
+                let fd = open(source.blobPath(d), O_RDONLY | O_CLOEXEC)
+                if fd >= 0 { _ = fsync(fd); close(fd) }
+            }
+            try copyBlob(d, from: source, to: session)
+        }
+        let repository = Repository(try ImageReference(parsing: name)).description
+        try target.recordSources([manifestDigest, manifest.config.digest] + manifest.layers.map(\.digest), repository: repository)
+    }
+
     /// Points the tag `name` at `digest` (a manifest the registry or store has).
     public func retag(_ name: String, to digest: String, at location: String) async throws {
         if isRegistry(location) {

@@ -24,6 +24,7 @@ extension Campaign {
                 return try await adoptOrRefuse(step, target: target, current: current, wave: wave)
             }
             try pinOldManifest(step, at: location)
+            if sites.isRegistry(step.location) { try? CampaignSites.share(step.image, digest: step.digest, from: sites.cache, to: sites.work) }
             try journal.append(event("begin", step, wave: wave))
             let patches = step.patches.isEmpty ? nil
                 : LayerPatchFile(patches: step.patches.map { LayerPatchFile.Patch(buildpack: $0.buildpack, layer: $0.layer, patchImage: $0.patchImage) })
@@ -34,6 +35,9 @@ extension Campaign {
             let started = Date()
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
             try await carryBuildSBOM(step, target: target, to: result.image.digest, at: location)
+            if sites.isRegistry(step.location) {
+                try? CampaignSites.share(target, digest: result.image.digest.description, from: sites.work, to: sites.cache)
+            }
             if let sign = hooks.sign, let old = Digest(step.digest) { try await sign(result, target, old, started, location) }
             var tagged = event("tagged", step, wave: wave)
             tagged.new = result.image.digest.description
