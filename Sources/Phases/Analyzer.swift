@@ -52,8 +52,8 @@ public struct Analyzer {
         let previousName = inputs.previousImage ?? inputs.image
         // The run image is read while the previous image is; a failure to name it is still
         // reported after the previous image, as before.
-        let early = try? resolveRunImage()
-        let prefetch = early.map { inputs.location.prefetch($0) }
+        let resolved = Result { () throws(LifecycleError) in try resolveRunImage() }
+        let prefetch = try? inputs.location.prefetch(resolved.get())
         defer { prefetch?.cancel() }
         if let previous = try await inputs.location.find(previousName, layers: false) {
             analyzed.image = .init(reference: inputs.location.uniqueReference(previousName, previous.image))
@@ -67,9 +67,8 @@ public struct Analyzer {
             log.info("Previous image \(previousName) not found")
         }
 
-        let runName = try resolveRunImage()
-        let found = try await prefetch != nil && early == runName ? prefetch!.value.get() : inputs.location.find(runName, layers: false)
-        guard let run = found else { throw .imageNotFound(role: "run image", reference: runName) }
+        let runName = try resolved.get()
+        guard let run = try await prefetch?.value.get() else { throw .imageNotFound(role: "run image", reference: runName) }
         analyzed.runImage = .init(image: runName, reference: inputs.location.uniqueReference(runName, run.image),
                                   target: targetData(of: run.image.config))
         try writeFile(analyzed, inputs.analyzedPath)

@@ -205,10 +205,15 @@ public func copyImage(_ image: StoredImage, from source: ImageStore, to target: 
     }
 }
 
-/// Copies one blob between stores (hard link, else a streamed copy committed atomically).
+/// Copies one blob between stores (hard link, else a streamed copy committed atomically). A
+/// scratch store's file was never synced, so one linked into a durable store is synced first.
 public func copyBlob(_ digest: Digest, from source: ImageStore, to target: WriteSession) throws {
     guard source.root != target.store.root, !target.store.hasBlob(digest) else { return }
     let from = source.blobPath(digest)
+    if target.store.durable && !source.durable {
+        let fd = open(from, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { _ = fsync(fd); close(fd) }
+    }
     if link(from, target.store.blobPath(digest)) == 0 || errno == EEXIST { return }
     let pending = try target.beginBlob()
     let fd = open(from, O_RDONLY | O_CLOEXEC)

@@ -1,4 +1,5 @@
 import Buildpacks
+import CairnBasics
 import FoundationEssentials
 import Processes
 import Phases
@@ -69,13 +70,10 @@ let tracePhases: Bool = {
 /// Runs a phase body, printing a failure once as "ERROR: failed to <action>: <cause>" and exiting
 /// with platform.md's code.
 func runPhase(_ phase: LifecycleError.Phase, action: String, _ body: () async throws -> Void) async throws {
-    var start = timespec()
-    if tracePhases { clock_gettime(CLOCK_MONOTONIC, &start) }
+    let start = tracePhases ? monotonicMilliseconds() : 0
     defer {
         if tracePhases {
-            var end = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &end)
-            let ms = Double(end.tv_sec - start.tv_sec) * 1000 + Double(end.tv_nsec - start.tv_nsec) / 1e6
+            let ms = monotonicMilliseconds() - start
             StandardStream.error.write("[trace] lifecycle: \(action) \((ms * 100).rounded() / 100) ms\n")
         }
     }

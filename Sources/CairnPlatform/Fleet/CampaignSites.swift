@@ -69,14 +69,7 @@ public struct CampaignSites: Sendable {
         let manifest = try CanonicalJSON.decode(Manifest.self, from: try source.readBlob(manifestDigest), what: "manifest \(digest)")
         guard source.hasBlob(manifest.config.digest) else { return }
         let session = try target.beginWriteSession()
-        for d in [manifestDigest, manifest.config.digest] where !target.hasBlob(d) {
-            // A scratch store's files were never synced: a durable store gets them synced.
-            if target.durable && !source.durable {
-                let fd = open(source.blobPath(d), O_RDONLY | O_CLOEXEC)
-                if fd >= 0 { _ = fsync(fd); close(fd) }
-            }
-            try copyBlob(d, from: source, to: session)
-        }
+        for d in [manifestDigest, manifest.config.digest] { try copyBlob(d, from: source, to: session) }
         let repository = Repository(try ImageReference(parsing: name)).description
         try target.recordSources([manifestDigest, manifest.config.digest] + manifest.layers.map(\.digest), repository: repository)
     }

@@ -259,9 +259,7 @@ public final class RegistryClient: Sendable {
     /// 1/rate seconds apart, so concurrent tasks together stay under the cap.
     func pace(_ registry: String) async throws {
         guard let rate = configuration.requestsPerSecond, rate > 0 else { return }
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let t = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let t = monotonicMilliseconds() / 1000
         let wait = nextSlot.withLock { slots -> Double in
             let slot = max(t, slots[registry] ?? t)
             slots[registry] = slot + 1 / rate
@@ -341,8 +339,3 @@ func trace(_ s: @autoclosure () -> String) {
     StandardStream.error.write("[http \((ms * 10).rounded() / 10) ms] " + s() + "\n")
 }
 
-func monotonicMilliseconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) * 1000 + Double(t.tv_nsec) / 1e6
-}
