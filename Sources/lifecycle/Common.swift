@@ -1,5 +1,4 @@
 import Buildpacks
-import CairnBasics
 import FoundationEssentials
 import Processes
 import Phases
