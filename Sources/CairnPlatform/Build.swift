@@ -4,6 +4,7 @@ import Phases
 import OCI
 import Processes
 import Sandbox
+import Trust
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,13 @@ public struct BuildRunner {
     /// Where the build's work directory goes when the build is done: removed in the background
     /// when set (the caller waits for it before it exits), else before `build` returns.
     public var removals: BackgroundRemovals?
+    /// Artifacts made for the app image as it is imported (`cairn build --sign`: its signature
+    /// and attestations), once its blobs are in the store and before its name is: the companion
+    /// writes their blobs in `session` and returns their names, which go into the same index
+    /// update as the image's own name.
+    public var companion: ImportCompanion?
+    public typealias ImportCompanion = @Sendable (_ image: StoredImage, _ session: WriteSession) async throws
+        -> [(descriptor: Descriptor, reference: String)]
 
     public init(store: ImageStore, home: String, log: @escaping (String) -> Void) {
         self.store = store
@@ -103,11 +111,12 @@ public struct BuildRunner {
     public func build(_ request: BuildRequest) async throws -> StoredImage {
         var context = try Trace.step("build: prepare") { try prepare(request) }
         context.deadline = request.timeout.map { .now + $0.limit }
+        var released = false  // importing removes the work directory itself
         defer {
-            removeWorkDirectory(context.work)
+            if !released { removeWorkDirectory(context.work) }
             if let lock = context.workspaceLock { close(lock) }
         }
-        if try hasExtensions(context) { return try await buildInPhases(context) }
+        if try hasExtensions(context) { return try await buildInPhases(context, released: &released) }
         var creatorArgs = ["/cnb/lifecycle/creator", "-layout", "-layout-dir", "/layout", "-app", request.appDirectory, "-layers", "/layers",
                            "-platform", "/platform", "-cache-dir", "/cache", "-log-level", request.quiet ? "warn" : "info",
                            "-run-image", context.runImage]
@@ -115,10 +124,24 @@ public struct BuildRunner {
         creatorArgs += context.exportArguments + (request.previousImage.map { ["-previous-image", $0] } ?? [])
         creatorArgs.append(request.image)
         try Trace.step("build: creator") { try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil) }
+        return try await importAndRelease(context, released: &released)
+    }
+
+    /// After the lifecycle: its SBOM files are copied or read, the layout is moved out of the
+    /// work directory, and the rest of it goes (in the background when it can: the build's
+    /// workspace copy and layers, the largest part of a warm build's cleanup) while the image is
+    /// imported and signed; then the layout goes. `released`: set once the work directory is
+    /// handed to removal.
+    func importAndRelease(_ context: BuildContext, released: inout Bool) async throws -> StoredImage {
         try copySBOMs(context)
-        let image = try Trace.step("build: import") { try importExported(request.image, from: context.layout) }
-        try await keepBuildSBOM(context, image)
-        return image
+        let buildSBOM = try BuildTimeSBOM.files(layers: context.work + "/layers")
+        let layout = context.work + ".layout"
+        guard rename(context.layout, layout) == 0 else {
+            throw PlatformError.io(operation: "move", path: context.layout, reason: String(cString: strerror(errno)))
+        }
+        removeWorkDirectory(context.work)
+        released = true
+        return try await Trace.step("build: import") { try await importExported(context.request.image, layout: layout, buildSBOM: buildSBOM) }
     }
 
     /// Checks the request, unpacks the builder, makes the work directories (workspace with a copy
@@ -217,7 +240,13 @@ public struct BuildRunner {
     }
 
     /// Brings the app image the creator exported to the layout into the store, under its name.
-    func importExported(_ reference: String, from layout: String) throws -> StoredImage {
+    /// Brings the image the exporter wrote to `layout` (moved out of the work directory) into
+    /// the store under `reference`, with its build-time SBOM and the companion's artifacts beside
+    /// it, all their names in one index update. The layout goes as soon as the image's blobs
+    /// are linked into the store, while the companion works.
+    func importExported(_ reference: String, layout: String, buildSBOM: [(path: String, data: Data)]) async throws -> StoredImage {
+        var layoutRemoved = false
+        defer { if !layoutRemoved { removeWorkDirectory(layout) } }
         // Where the lifecycle wrote it (Docker Hub names: index.docker.io as the reference
         // does, or docker.io as Cairn's lifecycle did before).
         let path = try ImageLocation.existingLayoutPath(root: layout, reference: reference)
@@ -230,7 +259,12 @@ public struct BuildRunner {
         // A write session from the first blob to the name: prune does not run in between.
         let session = try store.beginWriteSession()
         try copyImage(image, from: exported, to: session)
-        try session.tag(image.descriptor, as: reference)
+        removeWorkDirectory(layout)
+        layoutRemoved = true
+        let kept = try buildSBOMNames(buildSBOM, image, reference: reference, session)
+        let made = try await companion?(image, session) ?? []
+        try session.tag([(image.descriptor, reference)] + kept.names + made)
+        if kept.files > 0 { log("Kept \(kept.files) build-time SBOM file(s) beside the image (\(BuildSBOM.tag(for: image.digest)))") }
         return try store.resolve(reference)
     }
 

@@ -36,14 +36,15 @@ enum BuildTimeSBOM {
 }
 
 extension BuildRunner {
-    /// Keeps the build's build-time SBOM files beside `image` in the store under
-    /// `sha256-<hex>.build-sbom`; nothing when its buildpacks wrote none.
-    func keepBuildSBOM(_ context: BuildContext, _ image: StoredImage) async throws {
-        let files = try BuildTimeSBOM.files(layers: context.work + "/layers")
-        guard !files.isEmpty else { return }
-        let repository = try ImageReference(parsing: image.name ?? context.request.image).fullName
-        try await StoreSignatures(store: store).putAll(repository: repository, [try BuildSBOM.write(for: image.digest, files: files)])
-        log("Kept \(files.count) build-time SBOM file(s) beside the image (\(BuildSBOM.tag(for: image.digest)))")
+    /// The build's build-time SBOM files (`BuildTimeSBOM.files`), written beside `image` (named
+    /// `reference`) in the store, the blobs, for `sha256-<hex>.build-sbom`: the names to record
+    /// and how many files; none when its buildpacks wrote none.
+    func buildSBOMNames(_ files: [(path: String, data: Data)], _ image: StoredImage, reference: String, _ session: WriteSession) throws
+        -> (names: [(descriptor: Descriptor, reference: String)], files: Int) {
+        guard !files.isEmpty else { return ([], 0) }
+        let repository = try ImageReference(parsing: reference).fullName
+        return (try StoreSignatures(store: store).writeBlobs(repository: repository, [try BuildSBOM.write(for: image.digest, files: files)], in: session),
+                files.count)
     }
 }
 

@@ -27,7 +27,7 @@ extension BuildRunner {
         return !(try TOMLFile.read(OrderFile.self, from: path).orderExtensions ?? []).isEmpty
     }
 
-    func buildInPhases(_ context: BuildContext) async throws -> StoredImage {
+    func buildInPhases(_ context: BuildContext, released: inout Bool) async throws -> StoredImage {
         guard context.api.supports(PlatformFeature.imageExtensions) else {
             throw PlatformError.incompatibleLifecycle(builder: "the builder", reason: "speaks Platform API \(context.api), which has no image extensions (0.10 or newer); the builder has extensions")
         }
@@ -66,10 +66,7 @@ extension BuildRunner {
         }
         try phase("exporter", ["-app", request.appDirectory, "-layers", "/layers", "-cache-dir", "/cache"] + context.exportArguments + layout + ids + common
                   + [request.image], context)
-        try copySBOMs(context)
-        let image = try importExported(request.image, from: context.layout)
-        try await keepBuildSBOM(context, image)
-        return image
+        return try await importAndRelease(context, released: &released)
     }
 
     /// Runs one phase in a fresh sandbox over `root` (the builder's, or the extended build

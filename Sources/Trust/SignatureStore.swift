@@ -180,7 +180,13 @@ public struct StoreSignatures: SignatureLocation {
     /// Every blob of every artifact, then every name in one index update.
     public func putAll(repository: String, _ artifacts: [ArtifactWrite]) async throws {
         let session = try store.beginWriteSession()
-        // One writeBlobs call: the blob directory is synced once for all of them.
+        try session.tag(try writeBlobs(repository: repository, artifacts, in: session))
+    }
+
+    /// Every blob of every artifact (in one `writeBlobs` call: the blob directory is synced once
+    /// for all of them); returns the names that record them, for the caller's index update.
+    public func writeBlobs(repository: String, _ artifacts: [ArtifactWrite], in session: WriteSession) throws
+        -> [(descriptor: Descriptor, reference: String)] {
         let blobs = artifacts.map { a in [(a.config, MediaType.ociConfig)] + a.blobs.map { ($0.0, $0.1) } + [(a.manifest, MediaType.ociManifest)] }
         let written = try session.writeBlobs(blobs.flatMap { $0 })
         var names: [(descriptor: Descriptor, reference: String)] = []
@@ -189,7 +195,7 @@ public struct StoreSignatures: SignatureLocation {
             end += group.count
             names.append((written[end - 1], try ImageStore.storedName(repository + ":" + a.tag)))
         }
-        try session.tag(names)
+        return names
     }
 }
 

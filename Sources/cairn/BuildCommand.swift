@@ -78,8 +78,9 @@ struct Build: AsyncParsableCommand {
             // With -q or --format json stdout holds only the result: the lifecycle's, extensions'
             // and cairn's own output go to stderr (the descriptor is moved, children inherit it).
             let result = quiet || format == .json ? ResultOutput.separated() : ResultOutput.standard
-            // The key is read before the build: a missing key is said before minutes of work.
-            let signingKey = try Trace.step("signing key") { try TrustConfig.signingKey(flag: sign, key: key) }
+            // The key is read beside the checks and fetches below and awaited before the build: a
+            // missing or unreadable key is said before minutes of work.
+            let keyReading = Task { [sign, key] in try Trace.step("signing key") { try TrustConfig.signingKey(flag: sign, key: key) } }
             try checkNames()
             let limit = try timeout.map { text in
                 guard let d = GoDuration.parse(text), d > .zero else {
@@ -119,6 +120,7 @@ struct Build: AsyncParsableCommand {
                 let given = buildpacks.filter { Buildpackage.isPackageReference($0) || FileManager.default.fileExists(atPath: $0) }
                 _ = try await checkBuildpackages(given, store: store, policy: try TrustPolicy.load(policy))
             }
+            let signingKey = try await keyReading.value
             let started = Date()
             // The work directory goes while the image is signed; waited for before the end.
             try await BackgroundRemovals.during { removals in
@@ -126,13 +128,17 @@ struct Build: AsyncParsableCommand {
                 runner.removals = removals
                 runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
                 // What signing needs from before the build is found while the build runs.
+                // The image is signed as it is imported (BuildRunner.companion).
                 let signer = signingKey.map { BuildSigner(store: store, key: $0, home: cairnHome()) }
-                let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request, started: started) } }
+                let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request) } }
+                let signed = SigningReport()
+                runner.companion = signer.map { $0.companion(request: request, started: started, preparing: preparing, report: signed) }
                 let built = try await Trace.step("build") { try await runner.build(request) }
                 for tag in tags { try session.tag(built.descriptor, as: tag) }
                 let seconds = Date().timeIntervalSince(started)
                 FileHandle.standardError.write(Data(String(format: "[cairn] Built %@ %@ in %.1f s\n", image, built.digest.description, seconds).utf8))
-                try await Trace.step("after build") { try await afterBuild(built, request: request, signer: signer, preparing: preparing, started: started, store: store) }
+                for line in signed.written { FileHandle.standardError.write(Data("[cairn] Wrote \(line)\n".utf8)) }
+                if publish { try await push(built, store: store) }
                 if format == .json {
                     try result.write(jsonObject: ["image": built.name ?? image, "digest": built.digest.description, "tags": tags,
                                                   "seconds": (seconds * 10).rounded() / 10, "signed": signingKey != nil, "published": publish])
@@ -143,24 +149,15 @@ struct Build: AsyncParsableCommand {
         }
     }
 
-    /// Signing and publishing, when asked for.
-    func afterBuild(_ built: StoredImage, request: BuildRequest, signer: BuildSigner?, preparing: Task<BuildSigner.Preparation, any Error>?,
-                    started: Date, store: ImageStore) async throws {
-            if let signer {
-                let finished = Date()
-                let lines = try await signer.sign(request: request, app: built, started: started, finished: finished, prepared: try await preparing?.value)
-                for line in lines { FileHandle.standardError.write(Data("[cairn] Wrote \(line)\n".utf8)) }
+    /// pack's --publish: pushes the image and each --tag.
+    func push(_ built: StoredImage, store: ImageStore) async throws {
+        for name in [image] + tags {
+            let ref = try ImageReference(parsing: name)
+            _ = try await withClient(registry) { client in
+                try await ImageTransfer(client: client, store: store).push(built, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
             }
-            if publish {
-                // pack's --publish pushes the image and each --tag.
-                for name in [image] + tags {
-                    let ref = try ImageReference(parsing: name)
-                    try await withClient(registry) { client in
-                        try await ImageTransfer(client: client, store: store).push(built, to: ref, progress: ConsoleProgress(verb: "Pushing", quiet: quiet))
-                    }
-                    FileHandle.standardError.write(Data("[cairn] Pushed \(ref)\n".utf8))
-                }
-            }
+            FileHandle.standardError.write(Data("[cairn] Pushed \(ref)\n".utf8))
+        }
     }
 
     /// Names are checked before any work: the image, each --tag; --cache-image is refused.
