@@ -4,16 +4,30 @@
 # same app, the same machine, rounds alternating between the two. Per lifecycle: cold (cache
 # cleared, no previous image), warm (nothing changed), one file changed. Medians of RUNS.
 # APP=big (default): ~250 MB, random + text + 5,000 small files, a Procfile app; APP=site:
-# examples/apps/static-site. Run as root (the build sandbox); the reference's phases run as the
-# builder's CNB user (1000), as they require.
+# examples/apps/static-site; APP=flask: examples/apps/flask-hello on the Debian stack's builder
+# (examples/builder-debian.toml: the python-runtime extension, pip from PyPI), phase by phase as
+# Cairn drives builders with extensions. Its extended build and run images are made once and
+# reused by both lifecycles (extending is the platform's work, not the lifecycle's); the Debian
+# stack is made with debootstrap (minutes, network), or copied from DEBIAN_STACK_STORE (a store
+# holding debian/build and debian/run). Run as root (the build sandbox); the reference's phases
+# run as the builder's CNB user, as they require.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 APP=${APP:-big}
 source bench/lib.sh
 reference_setup lifecycles
+builder=b; extra=()
 if [ "$APP" = site ]; then
   cp -a examples/apps/static-site "$W/app"; changed=public/index.html
+elif [ "$APP" = flask ]; then
+  if [ -n "${DEBIAN_STACK_STORE:-}" ]; then
+    for i in debian/build:latest debian/run:latest; do skopeo copy -q "oci:$DEBIAN_STACK_STORE:$i" "oci:$CAIRN_HOME/store:$i"; done
+  fi
+  "$CAIRN" inspect debian/run >/dev/null 2>&1 || "$CAIRN" stack create debian --debian bookworm --quiet >/dev/null
+  "$CAIRN" builder create debian-builder --config examples/builder-debian.toml --quiet >/dev/null
+  cp -a examples/apps/flask-hello "$W/app"; changed=app.py
+  builder=debian-builder; extra=(--ca-certs /etc/ssl/certs/ca-certificates.crt)  # pip behind this machine's proxy
 else
   make_big_app "$W/app"
   changed=text/part0.txt
@@ -21,7 +35,7 @@ fi
 echo "app: $(du -sb "$W/app" | cut -f1) bytes, $(find "$W/app" -type f | wc -l) files"
 
 ref=(--lifecycle "$W/lifecycle")
-build() { local name=$1; shift; "$CAIRN" build "example.com/bench/$name" --path "$W/app" --builder b --quiet "$@"; }
+build() { local name=$1; shift; "$CAIRN" build "example.com/bench/$name" --path "$W/app" --builder "$builder" --quiet "${extra[@]}" "$@"; }
 # Cold: no previous image, no cache, no kept workspace (the app is copied in full).
 cold() {
   local name=$1; shift

@@ -45,14 +45,17 @@ extension BuildRunner {
         let analyzed = try TOMLFile.read(AnalyzedFile.self, from: layers + "/analyzed.toml")
         let group = try TOMLFile.read(GroupFile.self, from: layers + "/group.toml")
         var buildRoot = context.rootfs
-        if analyzed.buildImage?.extend == true {
-            let dockerfiles = try generated(context, group: group, kind: .build)
+        // platform.md: build-image.extend is true exactly when there are build.Dockerfiles. The
+        // reference lifecycle (0.21.14) leaves it out of analyzed.toml, so the Dockerfiles decide.
+        let buildDockerfiles = try generated(context, group: group, kind: .build)
+        if analyzed.buildImage?.extend == true || !buildDockerfiles.isEmpty {
+            let dockerfiles = buildDockerfiles
             let extended = try extendImage(context.builder, name: request.builder, dockerfiles, kind: .build)
             buildRoot = try RootfsCache(home: home).rootfs(of: extended, in: store, mountPoints: Self.mountPoints, log: log)
         }
         try phase("builder", ["-app", request.appDirectory, "-layers", "/layers", "-platform", "/platform"] + common, context, root: buildRoot, asUser: true)
 
-        let runName = analyzed.runImage?.image ?? context.runImage
+        let runName = Self.runImageName(analyzed.runImage?.image, context)
         if runName != context.runImage {
             try await fetch(runName)
             try place(runName, in: context.layout, what: "run image \(runName), chosen by an image extension,")
@@ -93,6 +96,16 @@ extension BuildRunner {
         }
     }
 
+    /// The run image analyzed.toml names, as a reference. The reference lifecycle (0.21.14)
+    /// exporting to a layout names the build's own run image by its path there
+    /// (`/layout/index.docker.io/debian/run/latest`, perhaps with `@<digest>`).
+    static func runImageName(_ analyzed: String?, _ context: BuildContext) -> String {
+        guard let analyzed else { return context.runImage }
+        let path = analyzed.split(separator: "@").first.map(String.init) ?? analyzed
+        if path.hasPrefix("/layout/"), path == (try? ImageLocation.layoutPath(root: "/layout", reference: context.runImage)) { return context.runImage }
+        return analyzed
+    }
+
     /// `base` extended by `dockerfiles`, from the store when the same inputs were applied before.
     func extendImage(_ base: StoredImage, name: String, _ dockerfiles: [ExtensionDockerfile], kind: ExtendKind) throws -> StoredImage {
         let key = GeneratedDockerfiles.cacheKey(base: base.digest, dockerfiles)
@@ -111,11 +124,15 @@ extension BuildRunner {
     }
 
     /// `<extended>/run` as platform.md's extender leaves it: an OCI layout with the extended run
-    /// image's manifest, config and new layers (the base layers are the run image's).
+    /// image's manifest, config and new layers (the base layers are the run image's), in a
+    /// subdirectory named by its digest.
     func writeExtendedLayout(_ image: StoredImage, base: StoredImage, name: String, to directory: String) throws {
         try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let target = try ImageStore(root: directory).beginWriteSession()
+        // In a directory of its own, as the reference lifecycle's extender writes it and its
+        // exporter reads it (`run/sha256:<hex>/`); Cairn's exporter reads either form.
+        let layout = directory + "/" + image.digest.description
+        try FileManager.default.createDirectory(atPath: layout, withIntermediateDirectories: true)
+        let target = try ImageStore(root: layout).beginWriteSession()
         for d in [image.descriptor, image.manifest.config] + image.manifest.layers.dropFirst(base.manifest.layers.count) {
             try copyBlob(d.digest, from: store, to: target)
         }

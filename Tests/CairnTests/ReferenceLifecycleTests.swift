@@ -142,3 +142,33 @@ func layerPatchRunAndAuditOfImagesTheReferenceBuilt() throws {
     let found = try cairnAt(["audit", "buildpack", "tests/runtime"], home: home)
     #expect(found.status == 0 && found.stdout.contains("app"), "\(found.stdout)\(found.stderr)")
 }
+
+/// A builder with image extensions, phase by phase with the reference lifecycle behind Cairn's
+/// platform: the reference leaves build-image.extend out of analyzed.toml, names the run image by
+/// its path in the layout, and reads the extended run image from a directory of its own under
+/// `<extended>/run`; the platform copes with all three, and the image carries what both
+/// Dockerfiles did.
+@Test(.enabled(if: geteuid() == 0 && toolAvailable("runc"), "applying Dockerfiles needs root and runc"))
+func theReferenceLifecycleBuildsWithImageExtensions() throws {
+    try requireStaticBinaries()
+    let reference = try ReferenceLifecycle()
+    let home = reference.tmp.path + "/home"
+    _ = try sh("mkdir -p '\(home)' && cp -a '\(try TinyStack.shared().store)' '\(home)/store'")
+    try writeExtensionBuilderConfig(reference.tmp.path + "/builder.toml")
+    let made = try cairnAt(["builder", "create", "ext-builder", "--config", reference.tmp.path + "/builder.toml"], home: home)
+    try #require(made.status == 0, "\(made.stderr)")
+    let app = reference.tmp.sub("app")
+    try writeFile(app + "/README", "an app\n")
+
+    let built = try cairnAt(["build", "ext-app", "--path", app, "--builder", "ext-builder", "--lifecycle", reference.directory], home: home)
+    try #require(built.status == 0, "\(built.stdout)\n\(built.stderr)")
+    #expect(built.stderr.contains("running the lifecycle phase by phase"), "\(built.stderr)")
+    #expect(built.stdout.contains("ext-tool from build.Dockerfile: building as 1000"), "bin/build ran in the extended build image: \(built.stdout)")
+    let labels = execConfig(try inspectJSON("ext-app", home: home))["Labels"] as? [String: String] ?? [:]
+    #expect(labels["io.buildpacks.build.metadata"]?.contains("\"version\":\"0.21.14\"") == true, "built by the reference")
+
+    let ran = try cairnAt(["run", "ext-app"], home: home)
+    #expect(ran.status == 0, "\(ran.stderr)")
+    #expect(ran.stdout.contains("ext-tool from build.Dockerfile: at build time"), "\(ran.stdout)")
+    #expect(ran.stdout.contains("written by run.Dockerfile"), "the extended run image's layers are in the image: \(ran.stdout)")
+}

@@ -181,9 +181,9 @@ public struct Exporter: Sendable {
     /// blobs may be absent there (they are the run image's).
     func extendedRunImage(_ analyzed: AnalyzedFile) throws(LifecycleError) -> LocatedImage? {
         guard analyzed.runImage?.extend == true else { return nil }
-        let dir = (inputs.extendedDirectory ?? inputs.layersDirectory + "/extended") + "/run"
-        guard FS.exists(dir + "/index.json") else {
-            throw .missingInput(what: "no extended run image in \(dir)", hint: "\(inputs.analyzedPath) says the run image is extended; run the extender with -kind run first")
+        let parent = (inputs.extendedDirectory ?? inputs.layersDirectory + "/extended") + "/run"
+        guard let dir = Self.extendedLayout(parent) else {
+            throw .missingInput(what: "no extended run image in \(parent)", hint: "\(inputs.analyzedPath) says the run image is extended; run the extender with -kind run first")
         }
         do {
             let store = try ImageStore(root: dir)
@@ -194,6 +194,15 @@ public struct Exporter: Sendable {
         } catch {
             throw .imageIO(operation: "read", image: "the extended run image in \(dir)", cause: error)
         }
+    }
+
+    /// The layout holding the extended run image: `run/` itself, or its one subdirectory (the
+    /// reference lifecycle's extender writes `run/sha256:<hex>/`, a sparse layout); nil if neither.
+    static func extendedLayout(_ parent: String) -> String? {
+        if FS.exists(parent + "/index.json") { return parent }
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent), entries.count == 1,
+              FS.exists(parent + "/" + entries[0] + "/index.json") else { return nil }
+        return parent + "/" + entries[0]
     }
 
     /// The tags, each a tag reference (not a digest); the first names the export target.
