@@ -65,7 +65,8 @@ extension BuildRunner {
             let runImage = try store.resolve(runName)
             let dockerfiles = try generated(context, group: group, kind: .run)
             let extended = try extendImage(runImage, name: runName, dockerfiles, kind: .run)
-            try writeExtendedLayout(extended, base: runImage, name: runName, to: layers + "/extended/run")
+            try writeExtendedLayout(extended, base: runImage, name: runName, to: layers + "/extended/run",
+                                    inSubdirectory: extendedRunInSubdirectory(context))
         }
         try phase("exporter", ["-app", request.appDirectory, "-layers", "/layers", "-cache-dir", "/cache"] + context.exportArguments + layout + ids + common
                   + [request.image], context)
@@ -94,6 +95,19 @@ extension BuildRunner {
         } catch {
             throw PlatformError.extensionFailed(kind: kind.rawValue, cause: error)
         }
+    }
+
+    /// Whether the lifecycle reads the extended run image from a subdirectory of `<extended>/run`:
+    /// the reference's extender writes `run/sha256:<hex>/` and its exporter reads only that;
+    /// Cairn's exporter reads either, and Cairn lifecycles in builders made before it read only
+    /// `run/` itself. Told by the lifecycle's lifecycle.toml (its version); a lifecycle without
+    /// one is taken to be like the reference.
+    func extendedRunInSubdirectory(_ context: BuildContext) -> Bool {
+        let dir = context.lifecycleDirectory ?? context.rootfs + "/cnb/lifecycle"
+        for path in [dir + "/lifecycle.toml", dir + "/../lifecycle.toml"] where FileManager.default.fileExists(atPath: path) {
+            if let descriptor = try? TOMLFile.read(LifecycleDescriptor.self, from: path) { return descriptor.lifecycle.version != cairnVersion }
+        }
+        return true
     }
 
     /// The run image analyzed.toml names, as a reference. The reference lifecycle (0.21.14)
@@ -125,12 +139,10 @@ extension BuildRunner {
 
     /// `<extended>/run` as platform.md's extender leaves it: an OCI layout with the extended run
     /// image's manifest, config and new layers (the base layers are the run image's), in a
-    /// subdirectory named by its digest.
-    func writeExtendedLayout(_ image: StoredImage, base: StoredImage, name: String, to directory: String) throws {
+    /// subdirectory named by its digest when `inSubdirectory`.
+    func writeExtendedLayout(_ image: StoredImage, base: StoredImage, name: String, to directory: String, inSubdirectory: Bool) throws {
         try? FileManager.default.removeItem(atPath: directory)
-        // In a directory of its own, as the reference lifecycle's extender writes it and its
-        // exporter reads it (`run/sha256:<hex>/`); Cairn's exporter reads either form.
-        let layout = directory + "/" + image.digest.description
+        let layout = inSubdirectory ? directory + "/" + image.digest.description : directory
         try FileManager.default.createDirectory(atPath: layout, withIntermediateDirectories: true)
         let target = try ImageStore(root: layout).beginWriteSession()
         for d in [image.descriptor, image.manifest.config] + image.manifest.layers.dropFirst(base.manifest.layers.count) {
