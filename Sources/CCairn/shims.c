@@ -19,6 +19,8 @@
 #define SYS_close_range 436 /* the same number on every Linux architecture */
 #endif
 #include <sys/xattr.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <unistd.h>
 
 int cairn_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
@@ -241,4 +243,19 @@ long cairn_zstd_d_step(cairn_zstd_d *s, const uint8_t *in, size_t inLen, size_t 
     *produced = ob.pos;
     if (ZSTD_isError(rc)) return -1;
     return (long)rc;
+}
+
+int cairn_set_topdir(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int flags = 0;
+    int r = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+    if (r == 0 && !(flags & FS_TOPDIR_FL)) {
+        flags |= FS_TOPDIR_FL;
+        r = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
 }

@@ -196,6 +196,8 @@ public struct BuildRunner {
     func makeWorkDirectories(_ context: inout BuildContext) throws {
         let fm = FileManager.default
         let request = context.request
+        try fm.createDirectory(atPath: home + "/builds", withIntermediateDirectories: true)
+        FS.spreadSubdirectories(home + "/builds")
         for d in ["layers", "platform/env", "buildpacks", "layout", "ca"] {
             try fm.createDirectory(atPath: context.work + "/" + d, withIntermediateDirectories: true)
         }

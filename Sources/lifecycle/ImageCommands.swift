@@ -51,7 +51,7 @@ struct LocationOptions: ParsableArguments {
         }
         do {
             let client = try RegistryClient(configuration: try registryConfiguration(environment: env, insecure: insecureRegistries))
-            let workDir = FileManager.default.temporaryDirectory.path + "/cairn-lifecycle-" + UUID().uuidString
+            let workDir = Self.scratchDirectory()
             let work = try ImageStore(root: workDir, durable: false)
             return (.registry(client, work: work), {
                 try? await client.shutdown()
@@ -60,6 +60,23 @@ struct LocationOptions: ParsableArguments {
         } catch {
             throw .unexpected(error)
         }
+    }
+
+    /// The registry work store's directory (a scratch store, removed when the phase ends): under
+    /// a parent of this user's in the temporary directory whose subdirectories ext4 spreads over
+    /// its block groups (`FS.spreadSubdirectories`: on ext4 without a journal each new file
+    /// otherwise skips the inodes its group lost in the last minutes), when that parent is a
+    /// directory of ours that no one else can write; else directly in the temporary directory.
+    static func scratchDirectory() -> String {
+        let tmp = FileManager.default.temporaryDirectory.path
+        let parent = tmp + "/cairn-lifecycle-\(getuid())"
+        var st = stat()
+        if mkdir(parent, 0o700) == 0 || errno == EEXIST, lstat(parent, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR,
+           st.st_uid == getuid(), st.st_mode & 0o077 == 0 {
+            FS.spreadSubdirectories(parent)
+            return parent + "/" + UUID().uuidString
+        }
+        return tmp + "/cairn-lifecycle-" + UUID().uuidString
     }
 }
 

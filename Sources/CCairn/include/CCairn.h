@@ -71,4 +71,9 @@ int cairn_await_exit(int pid);
 /// moment by another thread cannot inherit them.
 int cairn_pipe_cloexec(int fds[2]);
 
+/// Sets the "top of directory hierarchy" attribute (chattr +T, FS_TOPDIR_FL) on the directory
+/// `path`: ext4's Orlov allocator then spreads its subdirectories over the block groups. Returns
+/// 0, or -1 with errno (a file system without the attribute says ENOTTY or EOPNOTSUPP).
+int cairn_set_topdir(const char *path);
+
 #endif

@@ -93,7 +93,11 @@ def main():
     (layers / "pip-cache").mkdir(exist_ok=True)
     (layers / "pip-cache.toml").write_text("[types]\ncache = true\n")
     (venv / "env.launch").mkdir(exist_ok=True)
-    (venv / "env.launch" / "PYTHONUNBUFFERED.default").write_text("1")
+    # Written only when it differs: rewriting it would change the layer's files' times, and the
+    # lifecycle would read the whole virtualenv again to learn that it did not change.
+    unbuffered = venv / "env.launch" / "PYTHONUNBUFFERED.default"
+    if not unbuffered.is_file() or unbuffered.read_text() != "1":
+        unbuffered.write_text("1")
 
     # What only reads the venv and the app writes no bytecode: imports would leave
     # timestamp-based .pyc files in the app and the venv, and the next build a different layer.
