@@ -5,7 +5,8 @@
 # alternate; before each rebase the app's tag is put back on the original manifest. Both run as
 # the CNB user (uid 1000), as a platform runs them; the reference reaches 127.0.0.1 over HTTP by
 # itself, Cairn's is told with -insecure-registry; -force for both, as the run image is pushed
-# under another name than the one the app was built on. Medians of RUNS.
+# under another name than the one the app was built on. Medians of RUNS. TRACE=1 adds one traced
+# Cairn rebase (its HTTP requests with milliseconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -57,3 +58,8 @@ done
 printf 'rebaser, %s MB app:  reference %6.3f s   cairn %6.3f s   %.2fx\n' \
   "$SIZE_MB" "$(m "${r[@]}")" "$(m "${c[@]}")" "$(echo "$(m "${r[@]}") / $(m "${c[@]}")" | bc -l)"
 record rebaser "$SIZE_MB MB app, loopback registry" "reference rebaser 0.21.14" "$(m "${r[@]}")" "$(m "${c[@]}")"
+if [ -n "${TRACE:-}" ]; then
+  echo "--- cairn rebase, traced (CAIRN_TRACE_HTTP=1, CAIRN_TRACE=1)"
+  reset; as_user env CAIRN_TRACE_HTTP=1 CAIRN_TRACE=1 "$CAIRN_LIFECYCLE_BIN/lifecycle" rebaser -force -insecure-registry "$R" -run-image "$R/bench/run:2" \
+    -report "$W/user/report.toml" "$R/bench/app:latest" 2>&1 | grep -E '^\[(http|trace)'
+fi
