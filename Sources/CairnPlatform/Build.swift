@@ -241,7 +241,6 @@ public struct BuildRunner {
         try target.setOnlyImage(image.descriptor, as: reference)
     }
 
-    /// Brings the app image the creator exported to the layout into the store, under its name.
     /// Brings the image the exporter wrote to `layout` (moved out of the work directory) into
     /// the store under `reference`, with its build-time SBOM and the companion's artifacts beside
     /// it, all their names in one index update. The layout goes as soon as the image's blobs

@@ -212,7 +212,7 @@ public struct BuilderCreator {
             try binaries.install(into: dir)
             return LifecycleBinaries.descriptor
         }
-        let descriptorPath = [source + "/lifecycle.toml", source + "/../lifecycle.toml"].first { FileManager.default.fileExists(atPath: $0) }
+        let descriptorPath = LifecycleDescriptor.path(of: source)
         guard FS.isDirectory(source), FileManager.default.isExecutableFile(atPath: source + "/lifecycle"),
               FileManager.default.isExecutableFile(atPath: source + "/launcher"), let descriptorPath else {
             throw PlatformError.invalidArgument("--lifecycle \(source)",
@@ -328,3 +328,10 @@ public struct BuilderCreator {
     }
 }
 
+extension LifecycleDescriptor {
+    /// A lifecycle directory's lifecycle.toml: in it, or beside it (as the reference's release
+    /// tarball has it); nil when neither exists.
+    static func path(of directory: String) -> String? {
+        [directory + "/lifecycle.toml", directory + "/../lifecycle.toml"].first { FileManager.default.fileExists(atPath: $0) }
+    }
+}

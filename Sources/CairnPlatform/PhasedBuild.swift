@@ -49,8 +49,7 @@ extension BuildRunner {
         // reference lifecycle (0.21.14) leaves it out of analyzed.toml, so the Dockerfiles decide.
         let buildDockerfiles = try generated(context, group: group, kind: .build)
         if analyzed.buildImage?.extend == true || !buildDockerfiles.isEmpty {
-            let dockerfiles = buildDockerfiles
-            let extended = try extendImage(context.builder, name: request.builder, dockerfiles, kind: .build)
+            let extended = try extendImage(context.builder, name: request.builder, buildDockerfiles, kind: .build)
             buildRoot = try RootfsCache(home: home).rootfs(of: extended, in: store, mountPoints: Self.mountPoints, log: log)
         }
         try phase("builder", ["-app", request.appDirectory, "-layers", "/layers", "-platform", "/platform"] + common, context, root: buildRoot, asUser: true)
@@ -103,11 +102,9 @@ extension BuildRunner {
     /// `run/` itself. Told by the lifecycle's lifecycle.toml (its version); a lifecycle without
     /// one is taken to be like the reference.
     func extendedRunInSubdirectory(_ context: BuildContext) -> Bool {
-        let dir = context.lifecycleDirectory ?? context.rootfs + "/cnb/lifecycle"
-        for path in [dir + "/lifecycle.toml", dir + "/../lifecycle.toml"] where FileManager.default.fileExists(atPath: path) {
-            if let descriptor = try? TOMLFile.read(LifecycleDescriptor.self, from: path) { return descriptor.lifecycle.version != cairnVersion }
-        }
-        return true
+        guard let path = LifecycleDescriptor.path(of: context.lifecycleDirectory ?? context.rootfs + "/cnb/lifecycle"),
+              let descriptor = try? TOMLFile.read(LifecycleDescriptor.self, from: path) else { return true }
+        return descriptor.lifecycle.version != cairnVersion
     }
 
     /// The run image analyzed.toml names, as a reference. The reference lifecycle (0.21.14)
