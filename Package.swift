@@ -122,7 +122,7 @@ let package = Package(
         // builds, running images, audit. Not OCI.Platform (an image's os/architecture).
         .target(
             name: "CairnPlatform",
-            dependencies: ["OCI", "Buildpacks", "Phases", "Sandbox", "Extend", "Processes", "Inventory", "Trust"],
+            dependencies: ["OCI", "Buildpacks", "Phases", "Sandbox", "Extend", "Processes", "Inventory", "Trust", "CairnBasics"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

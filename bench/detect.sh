@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-swift build -c release --product lifecycle >/dev/null
-LIFECYCLE=$PWD/.build/release/lifecycle
+# The release lifecycle of this tree, or the static one of $BENCH_LIFECYCLE_DIR (bench/regression.sh).
+if [ -n "${BENCH_LIFECYCLE_DIR:-}" ]; then LIFECYCLE=$BENCH_LIFECYCLE_DIR/lifecycle; else
+  swift build -c release --product lifecycle >/dev/null
+  LIFECYCLE=$PWD/.build/release/lifecycle
+fi
 W=$(mktemp -d /tmp/cairn-detect-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/app" "$W/layers" "$W/platform" "$W/buildpacks"

@@ -14,13 +14,21 @@ CORES=$(nproc)
 WORK=${BENCH_DIR:-$PWD/bench/out}
 TREE=$WORK/tree
 [ -f "$WORK/tree.complete" ] || RUNS=0 bench/import.sh >/dev/null   # generates the tree
-for p in lifecycle cairn; do swift build -c release --product "$p" >/dev/null; done
-swift build -c release --product launcher >/dev/null
-BIN=$PWD/.build/release
+# This tree's release lifecycle, launcher and cairn, or (bench/regression.sh) the static
+# lifecycle and launcher of $BENCH_LIFECYCLE_DIR and $BENCH_CAIRN, linked into one directory.
+BIN_TEMP=
+if [ -n "${BENCH_LIFECYCLE_DIR:-}${BENCH_CAIRN:-}" ]; then
+  bench_lifecycle_dir; bench_cairn
+  BIN=$(mktemp -d /tmp/cairn-export-bin.XXXXXX); BIN_TEMP=$BIN
+  ln -s "$LIFECYCLE_DIR/lifecycle" "$LIFECYCLE_DIR/launcher" "$CAIRN" "$BIN/"
+else
+  for p in lifecycle cairn launcher; do swift build -c release --product "$p" >/dev/null; done
+  BIN=$PWD/.build/release
+fi
 E=$WORK/export
 rm -rf "$E"; mkdir -p "$E/layers/config" "$E/rootfs/bin"
 W_LOG=$WORK/export-cmd.log
-trap 'rm -rf "$E"' EXIT
+trap 'rm -rf "$E" ${BIN_TEMP:+"$BIN_TEMP"}' EXIT
 echo hi > "$E/rootfs/bin/motd"
 "$BIN/cairn" import --quiet --store "$E/base-store" "$E/rootfs" run:latest >/dev/null
 printf 'group = []\n' > "$E/layers/group.toml"

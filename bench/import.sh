@@ -14,8 +14,7 @@ CORES=$(nproc)
 WORK=${BENCH_DIR:-$PWD/bench/out}
 TREE=$WORK/tree
 scripts/deps >/dev/null
-swift build -c release --product cairn >/dev/null
-CAIRN=$PWD/.build/release/cairn
+bench_cairn
 
 if [ ! -f "$WORK/tree.complete" ]; then
   echo "Generating the tree in $TREE ..."

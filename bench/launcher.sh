@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 N=${N:-300}
-[ -x .build/static-bin/launcher ] || scripts/build-static >/dev/null
-L=$PWD/.build/static-bin/launcher
+bench_lifecycle_dir
+L=$LIFECYCLE_DIR/launcher
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/layers/config" "$W/layers/bp/l/env.launch" "$W/app" "$W/proc"
 printf '[[buildpacks]]\nid = "bp"\nversion = "1"\napi = "0.10"\n[[processes]]\ntype = "web"\ncommand = ["/bin/true"]\nbuildpack-id = "bp"\n' > "$W/layers/config/metadata.toml"

@@ -9,14 +9,28 @@ timeit() {
   e=$(date +%s.%N); echo "$e - $s" | bc -l
 }
 
+# bench_cairn: $CAIRN, a release cairn built from this tree, or $BENCH_CAIRN when set.
+# bench_lifecycle_dir: $LIFECYCLE_DIR, the static lifecycle and launcher built from this tree
+# (.build/static-bin), or $BENCH_LIFECYCLE_DIR when set. bench/regression.sh runs every
+# benchmark with a previous build's binaries through these two.
+bench_cairn() {
+  if [ -n "${BENCH_CAIRN:-}" ]; then CAIRN=$BENCH_CAIRN; return; fi
+  swift build -c release --product cairn >/dev/null
+  CAIRN=$PWD/.build/release/cairn
+}
+bench_lifecycle_dir() {
+  if [ -n "${BENCH_LIFECYCLE_DIR:-}" ]; then LIFECYCLE_DIR=$BENCH_LIFECYCLE_DIR; return; fi
+  [ -x .build/static-bin/lifecycle ] || scripts/build-static >/dev/null
+  LIFECYCLE_DIR=$PWD/.build/static-bin
+}
+
 # bench_setup NAME [buildah]: the static lifecycle, a release cairn ($CAIRN), a work directory $W
 # (lowercase: buildah names pulled images after the path) holding CAIRN_HOME, removed on exit;
 # with buildah, $BUILDAH (vfs storage under $W), installed when missing.
 bench_setup() {
-  [ -x .build/static-bin/lifecycle ] || scripts/build-static >/dev/null
-  swift build -c release --product cairn >/dev/null
-  CAIRN=$PWD/.build/release/cairn
-  export CAIRN_LIFECYCLE_BIN=$PWD/.build/static-bin
+  bench_lifecycle_dir
+  bench_cairn
+  export CAIRN_LIFECYCLE_BIN=$LIFECYCLE_DIR
   W=/tmp/cairn-bench-$1-$$; rm -rf "$W"; mkdir -p "$W"
   export CAIRN_HOME=$W/home
   W_LOG=$W/cmd.log

@@ -9,8 +9,7 @@ RUNS=${RUNS:-3}
 WORK=${BENCH_DIR:-$PWD/bench/out}
 scripts/deps >/dev/null
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
-swift build -c release --product cairn >/dev/null
-CAIRN=$PWD/.build/release/cairn
+bench_cairn
 [ -f "$WORK/tree.complete" ] || { echo "run bench/import.sh first (it generates the tree)"; exit 1; }
 STORE=$WORK/push-store
 if [ ! -f "$STORE/index.json" ] || ! "$CAIRN" inspect --store "$STORE" big:1 >/dev/null 2>&1; then

@@ -9,10 +9,9 @@ source bench/lib.sh
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-256}
 FLEET=${FLEET:-50}
-[ -x .build/static-bin/lifecycle ] || scripts/build-static >/dev/null
-swift build -c release --product cairn >/dev/null
-CAIRN=$PWD/.build/release/cairn
-export CAIRN_LIFECYCLE_BIN=$PWD/.build/static-bin
+bench_lifecycle_dir
+bench_cairn
+export CAIRN_LIFECYCLE_BIN=$LIFECYCLE_DIR
 W=/tmp/cairn-bench-rebase-$$; rm -rf "$W"; mkdir -p "$W"
 export CAIRN_HOME=$W/home
 trap 'rm -rf "$W"' EXIT

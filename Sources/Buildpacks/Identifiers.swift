@@ -50,8 +50,9 @@ public struct BuildpackID: ValidatedIdentifier {
         self.value = value
     }
 
-    /// The ID with `/` replaced by `_`, as a directory name under `<layers>`.
-    public var escaped: String { value.replacing("/", with: "_") }
+    /// The ID with `/` replaced by `_`, as a directory name under `<layers>` (a character map:
+    /// the string-processing `replacing` cost ~0.1 ms on its first use in a process).
+    public var escaped: String { String(value.map { $0 == "/" ? "_" : $0 }) }
 }
 
 /// A process type (buildpack.md, launch.toml): letters, digits, `.`, `_`, `-`.

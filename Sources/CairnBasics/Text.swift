@@ -29,3 +29,16 @@ public func parentDirectory(of path: String) -> String {
     while parent.count > 1 && parent.hasSuffix("/") { parent = parent.dropLast() }
     return String(parent)
 }
+
+/// Whether `needle` occurs in `haystack` (bytes, no decoding): a cheap look before parsing a
+/// whole file or manifest for what it may name.
+public func bytes(_ haystack: UnsafeRawBufferPointer, contain needle: some Collection<UInt8>) -> Bool {
+    let needle = Array(needle)
+    guard let first = needle.first, haystack.count >= needle.count else { return needle.isEmpty }
+    var i = 0
+    while i <= haystack.count - needle.count {
+        if haystack[i] == first, needle.indices.allSatisfy({ haystack[i + $0] == needle[$0] }) { return true }
+        i += 1
+    }
+    return false
+}

@@ -31,6 +31,10 @@ public struct BuildRunner {
     /// writes their blobs in `session` and returns their names, which go into the same index
     /// update as the image's own name.
     public var companion: ImportCompanion?
+    /// Called once, as the lifecycle's first process starts: the platform's own preparation is
+    /// done and this process waits for the lifecycle, so a companion's preparation started
+    /// here does not compete with the build's (`cairn build --sign` starts its own then).
+    public var lifecycleStarting: (@Sendable () -> Void)?
     public typealias ImportCompanion = @Sendable (_ image: StoredImage, _ session: WriteSession) async throws
         -> [(descriptor: Descriptor, reference: String)]
 
@@ -123,6 +127,7 @@ public struct BuildRunner {
         if context.customOrder { creatorArgs += ["-buildpacks", "/cairn/buildpacks", "-order", "/cairn/buildpacks/order.toml"] }
         creatorArgs += context.exportArguments + (request.previousImage.map { ["-previous-image", $0] } ?? [])
         creatorArgs.append(request.image)
+        lifecycleStarting?()
         try Trace.step("build: creator") { try context.runLifecycle(context.sandbox(root: context.rootfs), creatorArgs, phase: nil) }
         return try await importAndRelease(context, released: &released)
     }
@@ -264,7 +269,7 @@ public struct BuildRunner {
         layoutRemoved = true
         let kept = try buildSBOMNames(buildSBOM, image, reference: reference, session)
         let made = try await companion?(image, session) ?? []
-        try session.tag([(image.descriptor, reference)] + kept.names + made)
+        try session.tag([(image.descriptor, reference)] + kept.names + made, retiring: Cosign.subject(ofStoredName:))
         if kept.files > 0 { log("Kept \(kept.files) build-time SBOM file(s) beside the image (\(BuildSBOM.tag(for: image.digest)))") }
         return try store.resolve(reference)
     }

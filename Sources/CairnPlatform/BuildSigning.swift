@@ -25,6 +25,7 @@ public struct BuildSigner: Sendable {
     /// the run image the build is expected to use and its digest.
     public struct Preparation: Sendable {
         var builder: StoredImage
+        var builderFacts: BuildProvenance.BuilderFacts
         var builderRoot: String?
         var source: SourceIdentity.Found
         var runImage: (name: String, digest: Digest)?
@@ -32,11 +33,12 @@ public struct BuildSigner: Sendable {
 
     public func prepare(request: BuildRequest) async throws -> Preparation {
         try await Trace.step("sign: prepare") {
-            let builder = try store.resolve(request.builder)
-            let root = try home.map { try RootfsCache(home: $0).rootfs(of: builder, in: store, log: { _ in }) }
+            let builder = try Trace.step("sign: builder") { try store.resolve(request.builder) }
+            let root = try Trace.step("sign: builder root") { try home.map { try RootfsCache(home: $0).rootfs(of: builder, in: store, log: { _ in }) } }
             let runName = try request.runImage ?? BuilderCreator.runImage(of: builder)
-            let run = runName.flatMap { name in (try? store.resolve(name)).map { (name, $0.digest) } }
-            let ready = Preparation(builder: builder, builderRoot: root, source: try SourceIdentity.of(request.appPath), runImage: run)
+            let run = Trace.step("sign: run image") { runName.flatMap { name in (try? store.resolve(name)).map { (name, $0.digest) } } }
+            let src = try Trace.step("sign: source digest") { try SourceIdentity.of(request.appPath) }
+            let ready = Preparation(builder: builder, builderFacts: .init(builder), builderRoot: root, source: src, runImage: run)
             // A rehearsal: the artifacts made (not stored) for the image's previous version (else
             // the builder image) as if it were the app. The first pass through this code costs
             // several ms of one-time runtime work (lazy symbol binding, protocol conformance
@@ -45,22 +47,46 @@ public struct BuildSigner: Sendable {
             // with): paid here, while the build runs on the other core, it is not paid again
             // while the imported image waits for its signature.
             let rehearsal = (try? store.resolve(request.image)) ?? builder
-            _ = try await artifacts(request: request, app: rehearsal, started: Date(), finished: Date(), prepared: ready)
+            _ = try await Trace.step("sign: rehearsal") { try await artifacts(request: request, app: rehearsal, started: Date(), finished: Date(), prepared: ready) }
             return ready
+        }
+    }
+
+    /// `prepare` for one build, begun by `start` (`BuildRunner.lifecycleStarting`) or, at the
+    /// latest, when the companion needs it.
+    public final class Preparing: Sendable {
+        let signer: BuildSigner
+        let request: BuildRequest
+        let task = Mutex<Task<Preparation, any Error>?>(nil)
+
+        public init(signer: BuildSigner, request: BuildRequest) {
+            self.signer = signer
+            self.request = request
+        }
+
+        public func start() {
+            task.withLock { [signer, request] task in
+                if task == nil { task = Task { try await signer.prepare(request: request) } }
+            }
+        }
+
+        var value: Preparation {
+            get async throws {
+                start()
+                return try await task.withLock { $0! }.value
+            }
         }
     }
 
     /// Signing as the build's import companion (`BuildRunner.companion`): the image's signature
     /// and attestations, made once its blobs are in the store, their blobs written in the
     /// import's session; their names go into the import's one index update. `preparing`: what
-    /// `prepare` finds, begun when the build was (prepared now when nil). A line per artifact
-    /// goes to `report`.
-    public func companion(request: BuildRequest, started: Date, preparing: Task<Preparation, any Error>?, report: SigningReport)
+    /// `prepare` finds, begun while the lifecycle runs. A line per artifact goes to `report`.
+    public func companion(request: BuildRequest, started: Date, preparing: Preparing, report: SigningReport)
         -> BuildRunner.ImportCompanion {
         { [self] app, session in
             let finished = Date()
-            let ready: Preparation
-            if let preparing { ready = try await preparing.value } else { ready = try await prepare(request: request) }
+            let ready = try await preparing.value
             let (writes, repository, done) = try await Trace.step("sign: artifacts") {
                 try await artifacts(request: request, app: app, started: started, finished: finished, prepared: ready)
             }
@@ -84,9 +110,9 @@ public struct BuildSigner: Sendable {
                                          started: started, finished: finished)
         provenance.builderRoot = ready.builderRoot
         provenance.source = ready.source
-        let used = app.config.config?.labels?[CNBLabel.buildMetadata]
-            .flatMap { try? JSONDecoder().decode(BuildProvenance.UsedModules.self, from: Data($0.utf8)) }?.buildpacks ?? []
-        let dependencies = used.flatMap { provenance.dependencies(of: $0.id, $0.version) }
+        provenance.builderFacts = ready.builderFacts
+        provenance.used = BuildProvenance.UsedModules(of: app)
+        let dependencies = (provenance.used?.buildpacks ?? []).flatMap { provenance.dependencies(of: $0.id, $0.version) }
         let repository = try ImageReference(parsing: app.name ?? request.image).fullName
         var done = ["signature \(repository):\(Cosign.signatureTag(for: app.digest))"]
         var predicates = [(type: Attestation.slsaProvenance, predicate: try provenance.predicate())]

@@ -38,6 +38,7 @@ extension BuildRunner {
         let layers = context.work + "/layers"
         log("Builder has image extensions: running the lifecycle phase by phase")
         let previous = request.previousImage.map { ["-previous-image", $0] } ?? []
+        lifecycleStarting?()
         try phase("analyzer", ["-layers", "/layers", "-run-image", context.runImage] + previous + layout + ids + common + [request.image], context)
         try phase("detector", ["-app", request.appDirectory, "-layers", "/layers", "-platform", "/platform"] + common, context, asUser: true)
         try phase("restorer", ["-layers", "/layers", "-cache-dir", "/cache"] + layout + ids + common, context)

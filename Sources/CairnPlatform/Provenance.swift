@@ -1,4 +1,5 @@
 import Buildpacks
+import CairnBasics
 import Foundation
 import OCI
 import Processes
@@ -25,6 +26,10 @@ public struct BuildProvenance {
     public var builderRoot: String?
     /// The source's identity when found beforehand (`BuildSigner.prepare`); read now when nil.
     public var source: SourceIdentity.Found?
+    /// The builder's labels, decoded beforehand (`BuildSigner.prepare`); decoded now when nil.
+    public var builderFacts: BuilderFacts?
+    /// io.buildpacks.build.metadata's buildpacks and extensions, when the caller decoded them.
+    var used: UsedModules?
 
     public init(request: BuildRequest, app: StoredImage, builder: StoredImage, runImage: (name: String, digest: Digest?)?,
                 started: Date, finished: Date) {
@@ -79,19 +84,16 @@ public struct BuildProvenance {
     func resolvedDependencies() throws -> [[String: Any]] {
         var deps: [[String: Any]] = [descriptor("builder", request.builder, builder.digest)]
         if let runImage { deps.append(descriptor("run-image", runImage.name, runImage.digest)) }
-        let labels = builder.config.config?.labels ?? [:]
-        if let raw = labels[CNBLabel.builderMetadata], let m = try? JSONDecoder().decode(BuilderMetadataLabel.self, from: Data(raw.utf8)),
-           let version = m.lifecycle?.version {
+        let facts = builderFacts ?? BuilderFacts(builder)
+        if let version = facts.lifecycleVersion {
             var lifecycle: [String: Any] = ["name": "lifecycle", "uri": "pkg:generic/lifecycle@\(version)"]
-            if let diffID = lifecycleLayer() { lifecycle["digest"] = ["sha256": diffID.encoded] }
+            if let diffID = facts.lifecycleLayer { lifecycle["digest"] = ["sha256": diffID.encoded] }
             deps.append(lifecycle)
         }
-        let layers = [CNBLabel.buildpackLayers: "buildpack", CNBLabel.extensionLayers: "extension"]
-        let used = app.config.config?.labels?[CNBLabel.buildMetadata].flatMap { try? JSONDecoder().decode(UsedModules.self, from: Data($0.utf8)) }
-        for (label, kind) in layers.sorted(by: { $0.key < $1.key }) {
-            guard let raw = labels[label], let modules = try? JSONDecoder().decode(ModuleLayersLabel.self, from: Data(raw.utf8)) else { continue }
-            let group = kind == "buildpack" ? used?.buildpacks : used?.extensions
-            for module in group ?? [] {
+        let used = self.used ?? UsedModules(of: app)
+        for (kind, modules) in [("buildpack", facts.buildpacks), ("extension", facts.extensions)] {
+            guard let modules else { continue }
+            for module in (kind == "buildpack" ? used?.buildpacks : used?.extensions) ?? [] {
                 guard let info = modules[module.id]?[module.version] else { continue }
                 var dep: [String: Any] = ["name": "\(module.id)@\(module.version)", "uri": "pkg:cnb/\(kind)/\(module.id)@\(module.version)",
                                           "annotations": ["kind": kind]]
@@ -110,11 +112,43 @@ public struct BuildProvenance {
         return deps
     }
 
+    /// What the provenance reads of a builder's labels and history, decoded once per build
+    /// (`BuildSigner.prepare`) rather than for every image signed with it.
+    public struct BuilderFacts: Sendable {
+        var lifecycleVersion: String?
+        /// The builder layer holding `/cnb/lifecycle`, found by its history entry.
+        var lifecycleLayer: Digest?
+        var buildpacks: [String: [String: LayerOnly]]?
+        var extensions: [String: [String: LayerOnly]]?
+
+        // Only the fields read here are decoded: the whole labels (a dozen nested types each,
+        // every one set up on first use) took a millisecond of every signed build.
+        struct LayerOnly: Decodable, Sendable { var layerDiffID: String }
+        struct LifecycleOnly: Decodable {
+            struct Lifecycle: Decodable { var version: String? }
+            var lifecycle: Lifecycle?
+        }
+
+        public init(_ builder: StoredImage) {
+            let labels = builder.config.config?.labels ?? [:]
+            func decode<T: Decodable>(_ type: T.Type, _ label: String) -> T? {
+                labels[label].flatMap { try? JSONDecoder().decode(type, from: Data($0.utf8)) }
+            }
+            lifecycleVersion = decode(LifecycleOnly.self, CNBLabel.builderMetadata)?.lifecycle?.version
+            let history = (builder.config.history ?? []).filter { !($0.emptyLayer ?? false) }
+            if let i = history.lastIndex(where: { ($0.createdBy ?? "").contains("lifecycle") }), i < builder.config.rootfs.diffIDs.count {
+                lifecycleLayer = builder.config.rootfs.diffIDs[i]
+            }
+            buildpacks = decode([String: [String: LayerOnly]].self, CNBLabel.buildpackLayers)
+            extensions = decode([String: [String: LayerOnly]].self, CNBLabel.extensionLayers)
+        }
+    }
+
     /// `[[metadata.dependencies]]` of a buildpack in the builder: id, version, uri, sha256
     /// (`sha256`, or `checksum = "sha256:…"` as newer Paketo buildpacks write it).
     public func dependencies(of id: String, _ version: String) -> [BuildpackDependency] {
         guard let root = builderRoot else { return [] }
-        return BuildpackDependency.read(root + "/cnb/buildpacks/" + id.replacingOccurrences(of: "/", with: "_") + "/" + version + "/buildpack.toml")
+        return BuildpackDependency.read(root + "/cnb/buildpacks/" + String(id.map { $0 == "/" ? "_" : $0 }) + "/" + version + "/buildpack.toml")
     }
 
     /// The buildpacks and extensions io.buildpacks.build.metadata says ran (only id and version
@@ -123,13 +157,12 @@ public struct BuildProvenance {
         struct Module: Decodable { var id: String; var version: String }
         var buildpacks: [Module]?
         var extensions: [Module]?
-    }
 
-    /// The builder layer holding `/cnb/lifecycle`, found by its history entry.
-    func lifecycleLayer() -> Digest? {
-        let history = (builder.config.history ?? []).filter { !($0.emptyLayer ?? false) }
-        guard let i = history.lastIndex(where: { ($0.createdBy ?? "").contains("lifecycle") }), i < builder.config.rootfs.diffIDs.count else { return nil }
-        return builder.config.rootfs.diffIDs[i]
+        init?(of app: StoredImage) {
+            guard let raw = app.config.config?.labels?[CNBLabel.buildMetadata],
+                  let decoded = try? JSONDecoder().decode(Self.self, from: Data(raw.utf8)) else { return nil }
+            self = decoded
+        }
     }
 
     func descriptor(_ name: String, _ reference: String, _ digest: Digest?) -> [String: Any] {
@@ -291,7 +324,9 @@ public struct BuildpackDependency: Sendable {
     public var sha256: String?
 
     public static func read(_ path: String) -> [BuildpackDependency] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let table = try? TOMLParser.parse(text),
+        // Most buildpack.toml files list no dependencies: those are not parsed.
+        guard let data = try? FS.read(path), data.withUnsafeBytes({ bytes($0, contain: "dependencies".utf8) }), let text = String(data: data, encoding: .utf8),
+              let table = try? TOMLParser.parse(text),
               let list = table["metadata"]?["dependencies"]?.array else { return [] }
         return list.compactMap { d in
             guard let id = d["id"]?.string else { return nil }

@@ -65,6 +65,14 @@ public struct SBOMDocument: Sendable {
     }
 }
 
+/// `sbom.sha` of io.buildpacks.lifecycle.metadata, all `SBOMReader.sbomLayer` needs of the
+/// label: decoding the whole label (a dozen nested types, each set up on first use) took most of
+/// the time a signed build spent finding its SBOM.
+private struct SBOMOnly: Decodable {
+    struct Layer: Decodable { var sha: String? }
+    var sbom: Layer?
+}
+
 public enum SBOMReader {
     /// Largest SBOM file read into memory.
     static let maxDocument = 64 << 20
@@ -88,7 +96,12 @@ public enum SBOMReader {
 
     /// The SBOM layer the lifecycle metadata label names, if any.
     public static func sbomLayer(of image: StoredImage) throws -> Descriptor? {
-        guard let label = try image.lifecycleMetadata(), let sha = label.sbom?.sha else { return nil }
+        guard let raw = image.config.config?.labels?[CNBLabel.lifecycleMetadata] else { return nil }
+        let label: SBOMOnly
+        do { label = try JSONDecoder().decode(SBOMOnly.self, from: Data(raw.utf8)) } catch {
+            throw PlatformError.invalidLabel(image: image.name ?? image.digest.description, label: CNBLabel.lifecycleMetadata, reason: "is not valid JSON", cause: error)
+        }
+        guard let sha = label.sbom?.sha else { return nil }
         guard let layer = Digest(sha).flatMap(image.layer(diffID:)) else {
             throw PlatformError.invalidLabel(image: image.name ?? image.digest.description, label: CNBLabel.lifecycleMetadata, reason: "names SBOM layer \(sha), which is not one of the image's layers")
         }

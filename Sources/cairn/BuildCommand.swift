@@ -7,6 +7,7 @@ import Trust
 
 struct Build: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "build",
         abstract: "Build an app image from source with a builder, in a bubblewrap sandbox, into the store (or a registry).",
         discussion: """
             Flags follow pack build's names and meanings. Examples:
@@ -127,12 +128,15 @@ struct Build: AsyncParsableCommand {
                 var runner = BuildRunner(store: store, home: cairnHome(), log: say(quiet))
                 runner.removals = removals
                 runner.fetch = { try await fetch($0, "run image chosen by an image extension") }
-                // What signing needs from before the build is found while the build runs.
+                // What signing needs from before the build is found while the lifecycle runs.
                 // The image is signed as it is imported (BuildRunner.companion).
-                let signer = signingKey.map { BuildSigner(store: store, key: $0, home: cairnHome()) }
-                let preparing = signer.map { signer in Task { [request] in try await signer.prepare(request: request) } }
                 let signed = SigningReport()
-                runner.companion = signer.map { $0.companion(request: request, started: started, preparing: preparing, report: signed) }
+                if let signingKey {
+                    let signer = BuildSigner(store: store, key: signingKey, home: cairnHome())
+                    let preparing = BuildSigner.Preparing(signer: signer, request: request)
+                    runner.lifecycleStarting = { preparing.start() }
+                    runner.companion = signer.companion(request: request, started: started, preparing: preparing, report: signed)
+                }
                 let built = try await Trace.step("build") { try await runner.build(request) }
                 for tag in tags { try session.tag(built.descriptor, as: tag) }
                 let seconds = Date().timeIntervalSince(started)

@@ -5,7 +5,7 @@ import Trust
 import CairnPlatform
 
 struct Images: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the images in the store.")
+    static let configuration = CommandConfiguration(commandName: "images", abstract: "List the images in the store.")
 
     @Option(help: "Output format: table or json.")
     var format: OutputFormat = .table
@@ -52,6 +52,7 @@ struct Images: AsyncParsableCommand {
 
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show an image's manifest, config, layers and labels.",
         discussion: "Examples:\n  cairn inspect myapp\n  cairn inspect myapp@sha256:… --format json\n  cairn inspect --remote registry.example.com/team/app:1.2")
 
@@ -145,7 +146,7 @@ struct Inspect: AsyncParsableCommand {
 }
 
 struct Rmi: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove image names from the store (blobs go with `cairn prune`).")
+    static let configuration = CommandConfiguration(commandName: "rmi", abstract: "Remove image names from the store (blobs go with `cairn prune`).")
 
     @Argument(help: "Image names to remove.")
     var references: [String]
@@ -165,6 +166,7 @@ struct Rmi: AsyncParsableCommand {
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "prune",
         abstract: "Remove blobs no image in the store uses, and what $CAIRN_HOME keeps for images that are gone: unpacked roots, build caches, kept workspaces, work directories of killed builds.",
         discussion: "Examples:\n  cairn system df   (what prune would free)\n  cairn prune\n  cairn prune --all-caches")
 
@@ -194,6 +196,7 @@ struct StoreCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check that every name resolves and every blob it reaches is there, intact and parseable.",
             discussion: """
                 Reports problems (missing or corrupt blobs, unparseable manifests and configs), orphan \

@@ -5,6 +5,7 @@ import OCI
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Turn a directory into one layer on top of a base image (or of nothing) and store the image.")
 
     @Argument(help: "The directory to import; it becomes the image's root filesystem (or is added over the base).")

@@ -11,6 +11,7 @@ struct PatchCommand: AsyncParsableCommand {
 
     struct Extract: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "extract",
             abstract: "Write a minimal patch image holding one buildpack layer of an image.",
             discussion: """
                 The patch image holds the layer, an SBOM layer with only that layer's documents (when \

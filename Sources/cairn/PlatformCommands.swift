@@ -182,6 +182,7 @@ struct LifecycleInstall: AsyncParsableCommand {
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run an image from the store with runc (bubblewrap when runc is not usable); host network.",
         discussion: """
             Examples:

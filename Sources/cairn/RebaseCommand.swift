@@ -8,6 +8,7 @@ import Trust
 
 struct Rebase: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rebase",
         abstract: "Put app images on a new run image without rebuilding them, and patch their buildpack layers.",
         discussion: """
             Each image's run image layers (up to the top layer its metadata records) are replaced by the \

@@ -41,6 +41,7 @@ func withClient<T>(_ options: RegistryOptions, rate: Double? = nil, _ body: (Reg
 
 struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pull",
         abstract: "Pull an image from a registry into the store.",
         discussion: "Examples:\n  cairn pull registry.example.com/team/app:1.2\n  cairn pull localhost:5000/app@sha256:…  --insecure-registry localhost:5000")
 
@@ -86,6 +87,7 @@ struct Pull: AsyncParsableCommand {
 
 struct Push: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "push",
         abstract: "Push an image from the store to a registry.",
         discussion: "Examples:\n  cairn push myapp registry.example.com/team/myapp:1.2\n  cairn push registry.example.com/team/myapp:1.2 --format json")
 
@@ -126,7 +128,7 @@ struct Push: AsyncParsableCommand {
 }
 
 struct Login: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check credentials against a registry and save them to the docker config.")
+    static let configuration = CommandConfiguration(commandName: "login", abstract: "Check credentials against a registry and save them to the docker config.")
 
     @Argument(help: "The registry, host[:port].")
     var server: String

@@ -115,6 +115,7 @@ struct SignTarget: ParsableArguments {
 
 struct Sign: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sign",
         abstract: "Sign an image as cosign does (a simple-signing payload under the sha256-<hex>.sig tag), in the store or with --remote on its registry.")
 
     @OptionGroup var target: SignTarget
@@ -133,6 +134,7 @@ struct Sign: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check an image: its manifest digest signed with the key, its attestations (SLSA provenance, SBOM) signed with it and about it, and with --policy what they must say. Exit 0 only when everything holds; every failure is named.")
 
     @OptionGroup var target: SignTarget
@@ -239,6 +241,7 @@ func checkBuildpackages(_ uris: [String], store: ImageStore, policy: TrustPolicy
 
 struct Save: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "save",
         abstract: "Write an image with its signatures and attestations to an OCI layout directory as `cosign save` does, for `cosign verify --local-image` and air-gapped transfer.")
 
     @Argument(help: "The image in the store.") var image: String

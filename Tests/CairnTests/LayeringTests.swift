@@ -18,7 +18,7 @@ enum SourceRules {
         "Extend": ["Buildpacks", "OCI", "Sandbox", "CCairn", "CairnBasics"],
         "Inventory": ["CairnBasics"],
         "Trust": ["OCI", "CNBCore", "CairnBasics"],
-        "CairnPlatform": ["Buildpacks", "Extend", "Inventory", "OCI", "Phases", "Processes", "Sandbox", "Trust", "CNBCore", "CCairn"],
+        "CairnPlatform": ["Buildpacks", "Extend", "Inventory", "OCI", "Phases", "Processes", "Sandbox", "Trust", "CNBCore", "CCairn", "CairnBasics"],
         "cairn": ["ArgumentParser", "Buildpacks", "CNBCore", "CairnPlatform", "Extend", "Inventory", "OCI", "Phases", "Processes", "Trust"],
         "lifecycle": ["Buildpacks", "Extend", "OCI", "Phases", "Processes", "CNBCore"],
         "launcher": ["CNBCore", "CairnBasics"],
@@ -133,4 +133,28 @@ enum SourceRules {
     body += String(repeating: "    x()\n", count: 80) + "}\nfunc short() { }\n"
     let found = SourceRules.longFunctions(packageRoot + "/x.swift", text: body)
     #expect(found.count == 1 && found[0].contains("func long") && found[0].contains("(86 lines)"), "\(found)")
+}
+
+/// Every command of `cairn` names itself in its CommandConfiguration: without a name,
+/// ArgumentParser derives one with `String(describing:)` for every command in the tree on every
+/// invocation, and each derivation's first-use protocol conformance scans cost ~3 ms in all.
+@Test func everyCairnCommandNamesItself() throws {
+    var unnamed: [String] = []
+    for (module, path) in try SourceRules.files() where module == "cairn" {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var rest = text[...]
+        while let start = rest.range(of: "CommandConfiguration(") {
+            var depth = 1
+            var i = start.upperBound
+            while depth > 0 && i < rest.endIndex {
+                if rest[i] == "(" { depth += 1 } else if rest[i] == ")" { depth -= 1 }
+                i = rest.index(after: i)
+            }
+            if !rest[start.upperBound..<i].contains("commandName:") {
+                unnamed.append("\(URL(fileURLWithPath: path).lastPathComponent): line \(text[..<start.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).count)")
+            }
+            rest = rest[i...]
+        }
+    }
+    #expect(unnamed.isEmpty, "CommandConfiguration without commandName: \(unnamed)")
 }

@@ -280,3 +280,25 @@ func buildpackDependenciesAreInTheProvenanceAndTheSBOM() throws {
     #expect(wrong.status != 0 && wrong.stderr.contains("dependency tool@2.0: present at") && wrong.stderr.contains("but the provenance records 0000"),
             "\(wrong.stdout)\(wrong.stderr)")
 }
+
+/// A signed rebuild moves the image's name to a new digest: the old digest's `.sig` and `.att`
+/// names go in the same index update (nothing else names that image), so index.json does not
+/// grow by two names per signed build until `cairn prune`; the new image's verify.
+@Test(.enabled(if: geteuid() == 0, "cairn build runs its sandbox as root"))
+func aSignedRebuildRetiresTheOldImagesSignatureNames() throws {
+    let t = try TrustHome()
+    try ExampleBuilder.make(home: t.home)
+    let app = t.tmp.sub("site")
+    _ = try sh("cp -a '\(packageRoot)/examples/apps/static-site/.' '\(app)'")
+    let artifacts = { try t.cairn(["images", "--all"]).stdout.split(separator: "\n").filter { $0.contains(".sig") || $0.contains(".att") } }
+    for round in 1...2 {
+        try writeFile(app + "/public/round.txt", "\(round)\n")
+        let built = try t.cairn(["build", "site", "--path", app, "--builder", ExampleBuilder.name, "--sign", "--key", t.key])
+        try #require(built.status == 0, "\(built.stdout)\(built.stderr)")
+    }
+    let digest = try storeDigest(t.home + "/store", "site:latest")
+    let names = try artifacts()
+    #expect(names.count == 2 && names.allSatisfy { $0.contains("sha256-" + digest.dropFirst(7)) }, "\(names)")
+    let verified = try t.cairn(["verify", "site", "--key", t.pub])
+    #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+}

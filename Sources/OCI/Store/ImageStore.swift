@@ -293,7 +293,7 @@ public final class ImageStore: @unchecked Sendable {
         return removed
     }
 
-    private func updateIndex(_ change: (inout ImageIndex) throws -> Void) throws {
+    func updateIndex(_ change: (inout ImageIndex) throws -> Void) throws {
         try indexLock.withLock(exclusive: true) {
             var idx = try index()
             try change(&idx)

@@ -170,7 +170,9 @@ public final class TarReader {
     }
 
     private func skipRest() throws {
-        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+        // Sized to what is left (a zeroed 64 KiB buffer on every entry was 16 page faults each).
+        guard remainingContent > 0 || remainingPadding > 0 else { return }
+        var scratch = [UInt8](repeating: 0, count: Int(min(64 * 1024, max(remainingContent, remainingPadding))))
         while remainingContent > 0 {
             _ = try scratch.withUnsafeMutableBytes { try readContent(into: $0) }
         }
