@@ -75,8 +75,10 @@ func importImage(_ store: ImageStore, _ dir: String, as reference: String, base:
         let root = tmp.sub("store")
         let store = try ImageStore(root: root)
         try writeFile(root + "/.cairn/tmp/tmp-abandoned", "partial blob")
+        try writeFile(root + "/.cairn/tmp-index", "partial index.json")  // index.json's temp files are made in .cairn
         _ = try store.prune()
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.cairn/tmp").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.cairn").sorted() == ["gc.lock", "index.lock", "tmp"])
     }
 
     @Test func refusesADirectoryThatIsNotAnOCILayout() throws {

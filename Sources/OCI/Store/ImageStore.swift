@@ -65,7 +65,13 @@ public final class ImageStore: @unchecked Sendable {
         self.root = root
         self.durable = durable
         self.tempDirectory = root + "/.cairn/tmp"
-        try FS.makeDirectories(tempDirectory)
+        if !FS.exists(tempDirectory) {
+            // New blobs are made in tmp: it gets a block group of its own, away from the
+            // deletions around the store (ARCHITECTURE.md, "Spreading work directories").
+            try FS.makeDirectories(root + "/.cairn")
+            FS.spreadSubdirectories(root + "/.cairn")
+            try FS.makeDirectories(tempDirectory)
+        }
         self.gcLock = try FileLock(path: root + "/.cairn/gc.lock")
         self.indexLock = try FileLock(path: root + "/.cairn/index.lock")
         try indexLock.withLock(exclusive: true) {
@@ -300,7 +306,9 @@ public final class ImageStore: @unchecked Sendable {
             idx.manifests.sort {
                 ($0.annotations?[Annotation.refName] ?? "", $0.digest.description) < ($1.annotations?[Annotation.refName] ?? "", $1.digest.description)
             }
-            try FS.writeAtomically(try CanonicalJSON.encode(idx), to: root + "/index.json", tempDirectory: tempDirectory, durable: durable)
+            // Its temp file is made beside tmp, not in it: each update deletes the previous
+            // index.json's inode, and those deletions stay out of the blobs' block group.
+            try FS.writeAtomically(try CanonicalJSON.encode(idx), to: root + "/index.json", tempDirectory: root + "/.cairn", durable: durable)
         }
     }
 
@@ -364,6 +372,9 @@ public final class ImageStore: @unchecked Sendable {
             }
             // Temp files left by killed writers (no writer runs while we hold the lock).
             for name in try FS.listDirectory(tempDirectory) { unlink(tempDirectory + "/" + name) }
+            try indexLock.withLock(exclusive: true) {  // index.json's temp files, none being written now
+                for name in try FS.listDirectory(root + "/.cairn") where name.hasPrefix("tmp-") { unlink(root + "/.cairn/" + name) }
+            }
             try compactSources(keeping: reachable)
             try alsoWhileLocked?(reachable)
             return result
