@@ -20,7 +20,8 @@ BIN_TEMP=
 if [ -n "${BENCH_LIFECYCLE_DIR:-}${BENCH_CAIRN:-}" ]; then
   bench_lifecycle_dir; bench_cairn
   BIN=$(mktemp -d /tmp/cairn-export-bin.XXXXXX); BIN_TEMP=$BIN
-  ln -s "$LIFECYCLE_DIR/lifecycle" "$LIFECYCLE_DIR/launcher" "$CAIRN" "$BIN/"
+  for tool in lifecycle launcher; do ln -s "$LIFECYCLE_DIR/$tool" "$BIN/$tool"; done
+  ln -s "$CAIRN" "$BIN/cairn"
 else
   for p in lifecycle cairn launcher; do swift build -c release --product "$p" >/dev/null; done
   BIN=$PWD/.build/release
