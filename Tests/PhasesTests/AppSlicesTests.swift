@@ -66,4 +66,24 @@ import Testing
         #expect(try AppSlices.largeFileMinimum([:]) == 64 << 20 && AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "0"]) == 0)
         #expect(throws: LifecycleError.self) { try AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "big"]) }
     }
+
+    /// The slicing walk's lstats, handed to the fingerprints (one stat per file in an export),
+    /// give the fingerprint of each slice that lstat-ing again gives: links (to a directory too),
+    /// nested directories, and a file changed after an earlier fingerprint.
+    @Test func fingerprintsFromTheSlicingWalkEqualFreshOnes() throws {
+        let dir = try app(["src/main.py", "src/pkg/mod.py", "vendor/lib.so", "README"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir + "/linked", withDestinationPath: "src")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/dangling", withDestinationPath: "nowhere")
+        let before = try Fingerprint.of(dir)
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: dir + "/src/main.py"))
+        let stats = Fingerprint.StatCache()
+        let sets = try AppSlices.split(dir, [.init(paths: ["vendor/*"])], stats: stats)
+        #expect(sets.count == 2)
+        for include in sets {
+            #expect(try Fingerprint.of(dir, include: include, stats: stats) == Fingerprint.of(dir, include: include))
+        }
+        #expect(try Fingerprint.of(dir, stats: stats) == Fingerprint.of(dir))
+        #expect(try Fingerprint.of(dir, stats: stats) != before)
+    }
 }

@@ -17,10 +17,12 @@ enum AppSlices {
     /// slice whose glob matches it or one of its parents. The slices are `slices`, then one per
     /// file of at least `largeFiles` bytes (`largeFileSlices`; 0: none), found by the same walk.
     /// No slices: the whole directory (`nil`).
-    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws(LifecycleError) -> [Set<String>?] {
+    /// `stats` gets the walk's lstat of every entry, for the slices' fingerprints.
+    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0,
+                      stats: Fingerprint.StatCache? = nil) throws(LifecycleError) -> [Set<String>?] {
         guard !slices.isEmpty || largeFiles > 0 else { return [nil] }
         let all: [Entry]
-        do { all = try walk(appDirectory) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
+        do { all = try walk(appDirectory, stats: stats) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
         let slices = slices + largeFileSlices(all, minimumBytes: largeFiles)
         guard !slices.isEmpty else { return [nil] }
         var owner: [String: Int] = [:]
@@ -83,7 +85,7 @@ enum AppSlices {
 
     /// Every entry below `directory`, depth first in name order, as relative paths (one lstat
     /// each; a symbolic link is followed to see whether it leads to a directory).
-    static func walk(_ directory: String) throws -> [Entry] {
+    static func walk(_ directory: String, stats: Fingerprint.StatCache? = nil) throws -> [Entry] {
         var all: [Entry] = []
         func visit(_ dir: String, _ inner: String) throws {
             for name in try FS.listDirectory(dir).sorted() {
@@ -91,6 +93,7 @@ enum AppSlices {
                 let path = dir + "/" + name
                 var st = stat()
                 let found = lstat(path, &st) == 0
+                if found { stats?.entries[rel] = st }
                 let kind = st.st_mode & S_IFMT
                 let isDir = found && (kind == S_IFDIR || (kind == S_IFLNK && FS.isDirectory(path)))
                 all.append((rel, isDir, found && kind == S_IFREG ? Int64(st.st_size) : nil))

@@ -272,11 +272,12 @@ public struct Exporter: Sendable {
 
     /// 2. App layers: one per slice with files, then the rest (`slice-N`, …, `app`).
     func appSlices(_ metadata: BuildMetadataFile) throws(LifecycleError) -> [LayerFactory.DirectoryLayer] {
+        let stats = Fingerprint.StatCache()
         let slices = try AppSlices.split(inputs.appDirectory, metadata.slices,
-                                         largeFiles: AppSlices.largeFileMinimum(ProcessInfo.processInfo.environment))
+                                         largeFiles: AppSlices.largeFileMinimum(ProcessInfo.processInfo.environment), stats: stats)
         return slices.enumerated().map { i, include in
             let what = i == slices.count - 1 ? "app" : "slice-\(i + 1)"
-            return LayerFactory.DirectoryLayer(directory: inputs.appDirectory, include: include, slice: what, what: what)
+            return LayerFactory.DirectoryLayer(directory: inputs.appDirectory, include: include, slice: what, what: what, stats: stats)
         }
     }
 

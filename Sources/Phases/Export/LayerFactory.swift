@@ -56,6 +56,8 @@ final class LayerFactory: @unchecked Sendable {
         var include: Set<String>? = nil
         var slice = ""
         var what: String
+        /// What the app's slicing walk found, so the fingerprint does not stat every file again.
+        var stats: Fingerprint.StatCache? = nil
     }
 
     /// The layers of several directories, in order. Those not recognised by fingerprint are
@@ -105,7 +107,7 @@ final class LayerFactory: @unchecked Sendable {
         o.include = r.include
         let key = FingerprintBook.key(directory: r.directory, options: o, slice: r.slice)
         do {
-            let fingerprint = try Fingerprint.of(r.directory, include: r.include)
+            let fingerprint = try Fingerprint.of(r.directory, include: r.include, stats: r.stats)
             var known = book.lookup(key, fingerprint: fingerprint, in: dest.store, remote: previousRemoteLayers)
             if known == nil, let cacheStore, let cached = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
                 try copyBlob(cached.digest, from: cacheStore, to: dest)
