@@ -23,10 +23,19 @@ enum AppSlices {
         guard !slices.isEmpty || largeFiles > 0 else { return [nil] }
         let all: [Entry]
         do { all = try walk(appDirectory, stats: stats) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
-        let slices = slices + largeFileSlices(all, minimumBytes: largeFiles)
+        let given = slices.count
+        let large = largeFilePaths(all, minimumBytes: largeFiles)
+        let slices = slices + large.map { LaunchFile.Slice(paths: [escapeGlob($0)]) }
         guard !slices.isEmpty else { return [nil] }
         var owner: [String: Int] = [:]
         for (i, slice) in slices.enumerated() {
+            if i >= given {
+                // A large file's slice names that one regular file: owned by path, not by
+                // matching its glob against every entry (20,000 entries x 7 slices of fnmatch
+                // calls were most of a warm export's time).
+                if owner[large[i - given]] == nil { owner[large[i - given]] = i }
+                continue
+            }
             let patterns = slice.paths.map { relative($0, to: appDirectory) }
             for entry in all where owner[entry.path] == nil && matches(entry.path, patterns) {
                 owner[entry.path] = i
@@ -40,9 +49,11 @@ enum AppSlices {
             if entry.isDir && owner[entry.path] == nil && hasChildren { continue }
             var p = entry.path
             sets[i].insert(p)
+            // A parent already in the set has its own parents there too: stop at it (each
+            // directory's chain is added once, not once per entry below it).
             while let slash = p.lastIndex(of: "/") {
                 p = String(p[..<slash])
-                sets[i].insert(p)
+                if !sets[i].insert(p).inserted { break }
             }
         }
         var out: [Set<String>?] = sets.dropLast().filter { !$0.isEmpty }
@@ -56,11 +67,16 @@ enum AppSlices {
     /// read — jib splits dependencies from classes for the same reason. At most `limit`, in path
     /// order. `CAIRN_LARGE_FILE_LAYER_MB` sets the size (default 64; 0: none).
     static func largeFileSlices(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [LaunchFile.Slice] {
+        largeFilePaths(all, minimumBytes: minimumBytes, limit: limit).map { LaunchFile.Slice(paths: [escapeGlob($0)]) }
+    }
+
+    /// The files `largeFileSlices` makes slices of, in the same order.
+    static func largeFilePaths(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [String] {
         guard minimumBytes > 0 else { return [] }
-        var out: [LaunchFile.Slice] = []
+        var out: [String] = []
         for entry in all where out.count < limit {
             guard let size = entry.fileSize, size >= minimumBytes else { continue }
-            out.append(LaunchFile.Slice(paths: [escapeGlob(entry.path)]))
+            out.append(entry.path)
         }
         return out
     }
