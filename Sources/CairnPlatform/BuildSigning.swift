@@ -112,7 +112,10 @@ public struct BuildSigner: Sendable {
         provenance.source = ready.source
         provenance.builderFacts = ready.builderFacts
         provenance.used = BuildProvenance.UsedModules(of: app)
-        let dependencies = (provenance.used?.buildpacks ?? []).flatMap { provenance.dependencies(of: $0.id, $0.version) }
+        // Each buildpack.toml is read once, for the provenance and the SBOM.
+        let perBuildpack = (provenance.used?.buildpacks ?? []).map { ("\($0.id)@\($0.version)", provenance.dependencies(of: $0.id, $0.version)) }
+        provenance.buildpackDependencies = Dictionary(perBuildpack, uniquingKeysWith: { first, _ in first })
+        let dependencies = perBuildpack.flatMap(\.1)
         let repository = try ImageReference(parsing: app.name ?? request.image).fullName
         var done = ["signature \(repository):\(Cosign.signatureTag(for: app.digest))"]
         var predicates = [(type: Attestation.slsaProvenance, predicate: try provenance.predicate())]

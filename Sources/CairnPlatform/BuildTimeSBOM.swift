@@ -112,4 +112,16 @@ extension ImageLocation {
         guard let artifacts else { return }
         try await BuildSBOM.carry(repository: try ImageReference(parsing: image).fullName, from: old, to: new, at: artifacts)
     }
+
+    /// `carryBuildSBOM` in two steps, for a caller whose own write moves the name (and so, in a
+    /// store, retires `old`'s artifact names): read before, written after.
+    public func takeBuildSBOM(image: String, of old: Digest) async throws -> ArtifactWrite? {
+        guard let artifacts else { return nil }
+        return try await BuildSBOM.take(repository: try ImageReference(parsing: image).fullName, of: old, at: artifacts)
+    }
+
+    public func keepBuildSBOM(_ taken: ArtifactWrite?, image: String, for new: Digest) async throws {
+        guard let artifacts else { return }
+        try await BuildSBOM.keep(taken, for: new, repository: try ImageReference(parsing: image).fullName, at: artifacts)
+    }
 }

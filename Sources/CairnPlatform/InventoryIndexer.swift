@@ -262,7 +262,7 @@ public struct InventoryIndexer: Sendable {
 
     /// SBOM directories name buildpacks with `/` escaped as `_`: the IDs they stand for, by the label.
     static func buildpackIDs(_ metadata: LifecycleMetadataLabel?) -> [String: String] {
-        Dictionary((metadata?.buildpacks ?? []).map { ($0.key.replacingOccurrences(of: "/", with: "_"), $0.key) }, uniquingKeysWith: { a, _ in a })
+        Dictionary((metadata?.buildpacks ?? []).map { (escapedID($0.key), $0.key) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// A run image found under `name`: its identity labels and dpkg packages.

@@ -30,6 +30,8 @@ public struct BuildProvenance {
     public var builderFacts: BuilderFacts?
     /// io.buildpacks.build.metadata's buildpacks and extensions, when the caller decoded them.
     var used: UsedModules?
+    /// `dependencies(of:_:)` by "id@version", when the caller read them (for the SBOM too).
+    var buildpackDependencies: [String: [BuildpackDependency]]?
 
     public init(request: BuildRequest, app: StoredImage, builder: StoredImage, runImage: (name: String, digest: Digest?)?,
                 started: Date, finished: Date) {
@@ -100,7 +102,7 @@ public struct BuildProvenance {
                 if let d = Digest(info.layerDiffID) { dep["digest"] = ["sha256": d.encoded] }
                 deps.append(dep)
                 if kind == "buildpack" {
-                    for d in dependencies(of: module.id, module.version) {
+                    for d in buildpackDependencies?["\(module.id)@\(module.version)"] ?? dependencies(of: module.id, module.version) {
                         var entry: [String: Any] = ["name": "dependency \(d.id)@\(d.version)", "uri": d.uri,
                                                     "annotations": ["buildpack": "\(module.id)@\(module.version)"]]
                         if let sha = d.sha256 { entry["digest"] = ["sha256": sha] }
@@ -148,7 +150,7 @@ public struct BuildProvenance {
     /// (`sha256`, or `checksum = "sha256:…"` as newer Paketo buildpacks write it).
     public func dependencies(of id: String, _ version: String) -> [BuildpackDependency] {
         guard let root = builderRoot else { return [] }
-        return BuildpackDependency.read(root + "/cnb/buildpacks/" + String(id.map { $0 == "/" ? "_" : $0 }) + "/" + version + "/buildpack.toml")
+        return BuildpackDependency.read(root + "/cnb/buildpacks/" + escapedID(id) + "/" + version + "/buildpack.toml")
     }
 
     /// The buildpacks and extensions io.buildpacks.build.metadata says ran (only id and version

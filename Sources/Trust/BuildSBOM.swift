@@ -60,9 +60,22 @@ extension BuildSBOM {
     /// makes a new image of the same build); false when `old` has none.
     @discardableResult
     public static func carry(repository: String, from old: Digest, to new: Digest, at location: any SignatureLocation) async throws -> Bool {
-        guard old != new, let write = try await location.artifactWrite(repository: repository, tag: tag(for: old), as: tag(for: new)) else {
-            return false
-        }
+        guard old != new else { return false }
+        return try await keep(try await take(repository: repository, of: old, at: location), for: new, repository: repository, at: location)
+    }
+
+    /// The build-time SBOM of `old`, read before the image's name moves (a store that retires
+    /// the old image's artifact names with it, `ImageStore.artifactSubject`, would no longer
+    /// have it afterwards); nil when it has none.
+    public static func take(repository: String, of old: Digest, at location: any SignatureLocation) async throws -> ArtifactWrite? {
+        try await location.artifactWrite(repository: repository, tag: tag(for: old), as: tag(for: old))
+    }
+
+    /// Writes what `take` read beside `new`; false when there was nothing.
+    @discardableResult
+    public static func keep(_ taken: ArtifactWrite?, for new: Digest, repository: String, at location: any SignatureLocation) async throws -> Bool {
+        guard var write = taken, write.tag != tag(for: new) else { return false }
+        write.tag = tag(for: new)
         try await location.putAll(repository: repository, [write])
         return true
     }

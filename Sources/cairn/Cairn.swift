@@ -3,6 +3,7 @@ import Buildpacks
 import Foundation
 import OCI
 import Processes
+import Trust
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,7 +91,8 @@ struct StoreOptions: ParsableArguments {
 
     func open() throws -> ImageStore {
         let root = store ?? ImageStore.defaultRoot(environment: ProcessInfo.processInfo.environment)
-        return try ImageStore(root: root)
+        // Moving a name retires the old image's signature and attestation names, as prune would.
+        return try ImageStore(root: root, artifactSubject: Cosign.subject(ofStoredName:))
     }
 }
 

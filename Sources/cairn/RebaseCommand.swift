@@ -106,8 +106,11 @@ struct Rebase: AsyncParsableCommand {
             inputs.checkRunImage = packageCheck(image, location: location, lists: lists)
             let started = Date()
             let previous = try await location.find(image, layers: false)?.image.digest
+            // Read before the rebase moves the name, which retires the old image's artifact names.
+            var buildSBOM: ArtifactWrite?
+            if let previous { buildSBOM = try await location.takeBuildSBOM(image: image, of: previous) }
             let result = try await Rebaser(inputs: inputs, log: Logger(level: .warn)).run()
-            if let previous { try await location.carryBuildSBOM(image: image, from: previous, to: result.image.digest) }
+            try await location.keepBuildSBOM(buildSBOM, image: image, for: result.image.digest)
             if let key, let previous {
                 try await attestRebase(result, image: image, previous: previous, started: started, location: location, key: key,
                                        requestedRunImage: runImage, layerPatchesFile: layerPatches)

@@ -205,6 +205,10 @@ func aSignedRebaseRecordsTheOldAndNewDigestsInItsProvenance() throws {
     #expect(after != before)
     let verified = try t.cairn(["verify", "site", "--key", t.pub])
     #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+    // The rebase moved site:latest: the old image's signature names went with it (as prune
+    // would remove them), the new image's are there.
+    let artifacts = try t.cairn(["images", "--all"]).stdout.split(separator: "\n").filter { $0.contains(".sig") || $0.contains(".att") }
+    #expect(artifacts.count == 2 && artifacts.allSatisfy { $0.contains("sha256-" + after.dropFirst(7)) }, "\(artifacts)")
 
     let statement = try #require(try statements(store: t.home + "/store", "site:sha256-\(after.dropFirst(7)).att").lines
         .first { $0["predicateType"] as? String == "https://slsa.dev/provenance/v1" }?["statement"] as? [String: Any])

@@ -297,19 +297,28 @@ func cosignVerifiesCairnsSignaturesAndCairnVerifiesCosigns() throws {
     #expect(!(wrong.stderr + missing.stderr).contains("BEGIN") && !wrong.stderr.contains("wrong\n"))
 }
 
-/// A signature is about one digest: once no name reaches that image (rebuilt under the same
-/// name, or removed), `cairn prune` removes its `.sig` name, so index.json does not grow by a
-/// name per signed rebuild forever; the current image's signature stays and verifies.
+/// A signature is about one digest. A name moved to another image (rebuilt, imported again)
+/// takes the old image's `.sig` name with it when nothing else reaches that image; once no name
+/// reaches an image (`rmi`), `cairn prune` removes its `.sig` name; so index.json does not grow
+/// by a name per signed rebuild. The current image's signature stays and verifies.
 @Test func pruneRemovesSignaturesOfImagesNoNameReaches() throws {
     let t = try TrustHome()
     let src = t.tmp.sub("src")
+    let names = { try t.cairn(["images", "--all"]).stdout.split(separator: "\n").filter { $0.contains(".sig") }.count }
     try writeFile(src + "/a.txt", "one\n")
     #expect(try t.cairn(["import", "--quiet", src, "app:1"]).status == 0)
     #expect(try t.cairn(["sign", "app:1", "--key", t.key]).status == 0)
+    #expect(try names() == 1)
+    // The name moves to a new image: the old image's signature name goes with it (StoreNamesTests:
+    // kept while another name, a pin or an index still reaches the old image).
     try writeFile(src + "/a.txt", "two\n")
     #expect(try t.cairn(["import", "--quiet", src, "app:1"]).status == 0)
+    #expect(try names() == 0)
     #expect(try t.cairn(["sign", "app:1", "--key", t.key]).status == 0)
-    let names = { try t.cairn(["images", "--all"]).stdout.split(separator: "\n").filter { $0.contains(".sig") }.count }
+    try writeFile(src + "/a.txt", "three\n")
+    #expect(try t.cairn(["import", "--quiet", src, "app:2"]).status == 0)
+    #expect(try t.cairn(["sign", "app:2", "--key", t.key]).status == 0)
+    #expect(try t.cairn(["rmi", "app:2"]).status == 0)
     #expect(try names() == 2)
     let pruned = try t.cairn(["prune"])
     #expect(pruned.status == 0 && pruned.stdout.contains("Removed 1 signature and attestation names"), "\(pruned.stdout)\(pruned.stderr)")

@@ -52,7 +52,8 @@ import Testing
         for big in ["models/weights[1].bin", "models/weights*.bin", "vendor/big.tar"] {
             #expect(FileManager.default.createFile(atPath: dir + "/" + big, contents: Data(count: 3 << 20)))
         }
-        let large = AppSlices.largeFileSlices(try AppSlices.walk(dir), minimumBytes: 2 << 20)
+        // As slices of their names, escaped for fnmatch, the large files give the same layers.
+        let large = AppSlices.largeFilePaths(try AppSlices.walk(dir), minimumBytes: 2 << 20).map { LaunchFile.Slice(paths: [escapeGlob($0)]) }
         #expect(large.map(\.paths) == [["models/weights\\*.bin"], ["models/weights\\[1].bin"], ["vendor/big.tar"]])
         let sets = try AppSlices.split(dir, [.init(paths: ["vendor/*"])] + large)
         #expect(sets.count == 4)
@@ -62,28 +63,49 @@ import Testing
         #expect(sets[3] == ["src", "src/main.py", "README", "lib", "lib/small.so"])
         // The exporter's call: the large files found by split's own walk, the same sets.
         #expect(try AppSlices.split(dir, [.init(paths: ["vendor/*"])], largeFiles: 2 << 20) == sets)
-        #expect(AppSlices.largeFileSlices(try AppSlices.walk(dir), minimumBytes: 0).isEmpty)
+        #expect(AppSlices.largeFilePaths(try AppSlices.walk(dir), minimumBytes: 0).isEmpty)
         #expect(try AppSlices.largeFileMinimum([:]) == 64 << 20 && AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "0"]) == 0)
         #expect(throws: LifecycleError.self) { try AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "big"]) }
     }
 
-    /// The slicing walk's lstats, handed to the fingerprints (one stat per file in an export),
-    /// give the fingerprint of each slice that lstat-ing again gives: links (to a directory too),
-    /// nested directories, and a file changed after an earlier fingerprint.
+    /// `path` as a glob matching only itself (fnmatch escapes).
+    func escapeGlob(_ path: String) -> String {
+        var out = ""
+        for c in path {
+            if c == "*" || c == "?" || c == "[" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
+    /// The slicing walk's lstats give each layer the fingerprint a fresh walk of its include
+    /// set gives: links (to a directory too, not followed), nested directories, names sorted by
+    /// their bytes, and a file changed after an earlier fingerprint.
     @Test func fingerprintsFromTheSlicingWalkEqualFreshOnes() throws {
-        let dir = try app(["src/main.py", "src/pkg/mod.py", "vendor/lib.so", "README"])
+        let dir = try app(["src/main.py", "src/pkg/mod.py", "vendor/lib.so", "README", "Zeta", "zz/é", "zz/e", "zz/f"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createSymbolicLink(atPath: dir + "/linked", withDestinationPath: "src")
         try FileManager.default.createSymbolicLink(atPath: dir + "/dangling", withDestinationPath: "nowhere")
         let before = try Fingerprint.of(dir)
         try Data("changed".utf8).write(to: URL(fileURLWithPath: dir + "/src/main.py"))
-        let stats = Fingerprint.StatCache()
-        let sets = try AppSlices.split(dir, [.init(paths: ["vendor/*"])], stats: stats)
-        #expect(sets.count == 2)
-        for include in sets {
-            #expect(try Fingerprint.of(dir, include: include, stats: stats) == Fingerprint.of(dir, include: include))
+        let sliced = try AppSlices.slicing(dir, [.init(paths: ["vendor/*"])])
+        #expect(sliced.count == 2)
+        for i in 0..<sliced.count {
+            #expect(try sliced.fingerprint(i) == Fingerprint.of(dir, include: sliced.include(i)))
         }
-        #expect(try Fingerprint.of(dir, stats: stats) == Fingerprint.of(dir))
-        #expect(try Fingerprint.of(dir, stats: stats) != before)
+        let whole = try AppSlices.slicing(dir, [])
+        #expect(whole.count == 1 && whole.include(0) == nil)
+        #expect(try whole.fingerprint(0) == Fingerprint.of(dir))
+        #expect(try whole.fingerprint(0) != before)
+    }
+
+    /// A link to a directory above it (`current -> .`) is one entry, not a loop the walk follows
+    /// until the path is too long.
+    @Test func aLinkToAnAncestorIsOneEntry() throws {
+        let dir = try app(["app.py"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir + "/current", withDestinationPath: ".")
+        let sets = try AppSlices.split(dir, [.init(paths: ["app.py"])])
+        #expect(sets == [["app.py"], ["current"]])
     }
 }

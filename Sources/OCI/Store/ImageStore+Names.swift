@@ -2,6 +2,17 @@ import CairnBasics
 import FoundationEssentials
 
 extension ImageStore {
+    /// `$CAIRN_HOME`, defaulting to `~/.local/share/cairn`: the store and Cairn's caches live there.
+    public static func defaultHome(environment: [String: String]) -> String {
+        if let home = environment["CAIRN_HOME"], !home.isEmpty { return home }
+        return (environment["HOME"] ?? "/root") + "/.local/share/cairn"
+    }
+
+    /// The default store: `$CAIRN_HOME/store`.
+    public static func defaultRoot(environment: [String: String]) -> String {
+        defaultHome(environment: environment) + "/store"
+    }
+
     /// Records several names in one update of the index, like `tag`, and in the same update
     /// removes the artifact names of each manifest a name moved away from, when nothing else in
     /// the index reaches that manifest any more: the names `prune` would remove first (see

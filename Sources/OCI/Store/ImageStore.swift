@@ -50,6 +50,10 @@ public final class ImageStore: @unchecked Sendable {
     /// writes are atomic but not fsynced: a crash loses it whole anyway, and the fsyncs were most
     /// of a registry rebase's local work (17 per rebase).
     public let durable: Bool
+    /// Which names are artifacts about another manifest (cosign's `sha256-<hex>.sig` names that
+    /// digest), for a store whose owner knows such a scheme: every name moved then retires the
+    /// old manifest's artifact names (`tag(_:retiring:)`). nil: names only move.
+    public let artifactSubject: (@Sendable (String) -> Digest?)?
     let tempDirectory: String
     let gcLock: FileLock
     private let indexLock: FileLock
@@ -60,10 +64,11 @@ public final class ImageStore: @unchecked Sendable {
 
     /// Opens the store at `root`, creating an empty layout if the directory is new or empty.
     /// - Throws: `OCIError.invalidLayout` when `root` holds something that is not an OCI layout.
-    public init(root: String, durable: Bool = true) throws {
+    public init(root: String, durable: Bool = true, artifactSubject: (@Sendable (String) -> Digest?)? = nil) throws {
         let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.root = root
         self.durable = durable
+        self.artifactSubject = artifactSubject
         self.tempDirectory = root + "/.cairn/tmp"
         if !FS.exists(tempDirectory) {
             // New blobs are made in tmp: it gets a block group of its own, away from the
@@ -89,17 +94,6 @@ public final class ImageStore: @unchecked Sendable {
                 try FS.writeAtomically(try CanonicalJSON.encode(ImageIndex()), to: root + "/index.json", tempDirectory: tempDirectory, durable: durable)
             }
         }
-    }
-
-    /// `$CAIRN_HOME`, defaulting to `~/.local/share/cairn`: the store and Cairn's caches live there.
-    public static func defaultHome(environment: [String: String]) -> String {
-        if let home = environment["CAIRN_HOME"], !home.isEmpty { return home }
-        return (environment["HOME"] ?? "/root") + "/.local/share/cairn"
-    }
-
-    /// The default store: `$CAIRN_HOME/store`.
-    public static func defaultRoot(environment: [String: String]) -> String {
-        defaultHome(environment: environment) + "/store"
     }
 
     // MARK: Blobs
@@ -247,8 +241,10 @@ public final class ImageStore: @unchecked Sendable {
                            config: config, configData: configData)
     }
 
-    /// Records several names in one update of the index.
+    /// Records several names in one update of the index (retiring artifact names, see
+    /// `artifactSubject`).
     func tag(_ entries: [(descriptor: Descriptor, reference: String)]) throws {
+        if let artifactSubject { return try tag(entries, retiring: artifactSubject) }
         let made = try entries.map { try Self.indexEntry($0.descriptor, as: $0.reference) }
         let names = Set(made.compactMap { $0.annotations?[Annotation.refName] })
         try updateIndex { index in

@@ -8,57 +8,84 @@ import Glibc
 
 /// The app directory split by slices (buildpack.md, launch.toml `[[slices]]`).
 enum AppSlices {
-    /// An entry below the app directory: its relative path, whether it is a directory (a link to
-    /// one counts, as the walk follows it), and its size when it is a regular file.
-    typealias Entry = (path: String, isDir: Bool, fileSize: Int64?)
+    /// An entry below the app directory, as the walk found it.
+    struct Entry: Sendable {
+        /// Relative to the app directory.
+        var path: String
+        /// Its lstat: a link is not followed (the layer holds the link, not what it leads to).
+        var st: stat
+        /// The index of its directory's entry; -1 at the top.
+        var parent: Int
+        var isDir: Bool { st.st_mode & S_IFMT == S_IFDIR }
+        /// Its size when it is a regular file.
+        var fileSize: Int64? { st.st_mode & S_IFMT == S_IFREG ? Int64(st.st_size) : nil }
+    }
 
-    /// One include set per slice that matched something, then the rest (always one set, even
-    /// when empty). Each set holds matched paths and their parents; a path belongs to the first
-    /// slice whose glob matches it or one of its parents. The slices are `slices`, then one per
-    /// file of at least `largeFiles` bytes (`largeFileSlices`; 0: none), found by the same walk.
-    /// No slices: the whole directory (`nil`).
-    /// `stats` gets the walk's lstat of every entry, for the slices' fingerprints.
-    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0,
-                      stats: Fingerprint.StatCache? = nil) throws(LifecycleError) -> [Set<String>?] {
-        guard !slices.isEmpty || largeFiles > 0 else { return [nil] }
+    /// The app's layers, found by one walk: each layer's fingerprint comes from the walk's lstats
+    /// (no second walk, no set lookups: a 20,000-file app's warm export reads nothing else),
+    /// and a layer's include set is made only when the layer is written.
+    struct Slicing: Sendable {
+        let directory: String
+        let entries: [Entry]
+        /// Per layer, its entries' indices in walk order; the last layer is the rest. nil: one
+        /// layer, the whole directory (no slices).
+        let members: [[Int]]?
+        var count: Int { members?.count ?? 1 }
+
+        /// The paths layer `i` holds, or nil for the whole directory.
+        func include(_ i: Int) -> Set<String>? {
+            members.map { Set($0[i].map { entries[$0].path }) }
+        }
+
+        /// `Fingerprint.of(directory, include: include(i))`, from the walk's lstats.
+        func fingerprint(_ i: Int) throws -> String {
+            var d = DigestingCounter()
+            func add(_ e: Entry) throws { try Fingerprint.update(&d, rel: e.path, path: directory + "/" + e.path, e.st) }
+            if let members { for n in members[i] { try add(entries[n]) } } else { for e in entries { try add(e) } }
+            return d.finalize().description
+        }
+    }
+
+    /// One layer per slice that matched something, then the rest (always one, even when
+    /// empty). A layer holds matched paths and their parents; a path belongs to the first slice
+    /// whose glob matches it or one of its parents. The slices are `slices`, then one per file
+    /// of at least `largeFiles` bytes (`largeFilePaths`; 0: none), found by the same walk.
+    static func slicing(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws(LifecycleError) -> Slicing {
         let all: [Entry]
-        do { all = try walk(appDirectory, stats: stats) } catch { throw .io(operation: "read", path: appDirectory, reason: "\(error)") }
-        let given = slices.count
-        let large = largeFilePaths(all, minimumBytes: largeFiles)
-        let slices = slices + large.map { LaunchFile.Slice(paths: [escapeGlob($0)]) }
-        guard !slices.isEmpty else { return [nil] }
-        var owner: [String: Int] = [:]
+        do { all = try walk(appDirectory) } catch let e as LifecycleError { throw e } catch {
+            throw .io(operation: "read", path: appDirectory, reason: "\(error)")
+        }
+        let large = largeFileIndices(all, minimumBytes: largeFiles)
+        let rest = slices.count + large.count
+        guard rest > 0 else { return Slicing(directory: appDirectory, entries: all, members: nil) }
+        var owner = [Int](repeating: rest, count: all.count)
         for (i, slice) in slices.enumerated() {
-            if i >= given {
-                // A large file's slice names that one regular file: owned by path, not by
-                // matching its glob against every entry (20,000 entries x 7 slices of fnmatch
-                // calls were most of a warm export's time).
-                if owner[large[i - given]] == nil { owner[large[i - given]] = i }
-                continue
-            }
             let patterns = slice.paths.map { relative($0, to: appDirectory) }
-            for entry in all where owner[entry.path] == nil && matches(entry.path, patterns) {
-                owner[entry.path] = i
-            }
+            for n in all.indices where owner[n] == rest && matches(all[n].path, patterns) { owner[n] = i }
         }
-        var sets = [Set<String>](repeating: [], count: slices.count + 1)
-        for (n, entry) in all.enumerated() {
-            let i = owner[entry.path] ?? slices.count
+        // A large file's layer is that one file, owned by its index (not by matching a glob of
+        // its name against every entry: 20,000 entries x 7 files were most of a warm export).
+        for (j, n) in large.enumerated() where owner[n] == rest { owner[n] = slices.count + j }
+        var marked = [[Bool]](repeating: [], count: rest + 1)
+        for n in all.indices {
+            let i = owner[n]
             // An unowned directory with entries below it comes along as their parent, wherever they go.
-            let hasChildren = n + 1 < all.count && all[n + 1].path.hasPrefix(entry.path + "/")
-            if entry.isDir && owner[entry.path] == nil && hasChildren { continue }
-            var p = entry.path
-            sets[i].insert(p)
-            // A parent already in the set has its own parents there too: stop at it (each
-            // directory's chain is added once, not once per entry below it).
-            while let slash = p.lastIndex(of: "/") {
-                p = String(p[..<slash])
-                if !sets[i].insert(p).inserted { break }
-            }
+            if i == rest && all[n].isDir && n + 1 < all.count && all[n + 1].parent == n { continue }
+            if marked[i].isEmpty { marked[i] = [Bool](repeating: false, count: all.count) }
+            // A parent already marked has its own parents marked too: stop at it.
+            var p = n
+            while p >= 0 && !marked[i][p] { marked[i][p] = true; p = all[p].parent }
         }
-        var out: [Set<String>?] = sets.dropLast().filter { !$0.isEmpty }
-        out.append(sets.last!)
-        return out
+        func indices(_ flags: [Bool]) -> [Int] { flags.indices.filter { flags[$0] } }
+        var members = marked.dropLast().filter { !$0.isEmpty }.map(indices)
+        members.append(indices(marked[rest]))
+        return Slicing(directory: appDirectory, entries: all, members: members)
+    }
+
+    /// The layers' include sets (`slicing`'s), nil for the whole directory.
+    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws(LifecycleError) -> [Set<String>?] {
+        let s = try slicing(appDirectory, slices, largeFiles: largeFiles)
+        return (0..<s.count).map { s.include($0) }
     }
 
     /// Files of at least `minimumBytes` get a layer each (issue 42), after the buildpacks' slices
@@ -66,17 +93,16 @@ enum AppSlices {
     /// the rest, and an unchanged large file's layer is reused by its fingerprint without being
     /// read — jib splits dependencies from classes for the same reason. At most `limit`, in path
     /// order. `CAIRN_LARGE_FILE_LAYER_MB` sets the size (default 64; 0: none).
-    static func largeFileSlices(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [LaunchFile.Slice] {
-        largeFilePaths(all, minimumBytes: minimumBytes, limit: limit).map { LaunchFile.Slice(paths: [escapeGlob($0)]) }
+    static func largeFilePaths(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [String] {
+        largeFileIndices(all, minimumBytes: minimumBytes, limit: limit).map { all[$0].path }
     }
 
-    /// The files `largeFileSlices` makes slices of, in the same order.
-    static func largeFilePaths(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [String] {
+    static func largeFileIndices(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [Int] {
         guard minimumBytes > 0 else { return [] }
-        var out: [String] = []
-        for entry in all where out.count < limit {
-            guard let size = entry.fileSize, size >= minimumBytes else { continue }
-            out.append(entry.path)
+        var out: [Int] = []
+        for n in all.indices where out.count < limit {
+            guard let size = all[n].fileSize, size >= minimumBytes else { continue }
+            out.append(n)
         }
         return out
     }
@@ -89,34 +115,20 @@ enum AppSlices {
         return mb << 20
     }
 
-    /// `path` as a glob matching only itself (fnmatch escapes).
-    static func escapeGlob(_ path: String) -> String {
-        var out = ""
-        for c in path {
-            if c == "*" || c == "?" || c == "[" || c == "\\" { out.append("\\") }
-            out.append(c)
-        }
-        return out
-    }
-
-    /// Every entry below `directory`, depth first in name order, as relative paths (one lstat
-    /// each; a symbolic link is followed to see whether it leads to a directory).
-    static func walk(_ directory: String, stats: Fingerprint.StatCache? = nil) throws -> [Entry] {
+    /// Every entry below `directory`, depth first, names in `Fingerprint`'s order, as relative
+    /// paths (one lstat each; links are not followed).
+    static func walk(_ directory: String) throws -> [Entry] {
         var all: [Entry] = []
-        func visit(_ dir: String, _ inner: String) throws {
-            for name in try FS.listDirectory(dir).sorted() {
-                let rel = inner + name
+        func visit(_ dir: String, _ inner: String, _ parent: Int) throws {
+            for name in Fingerprint.sorted(try FS.listDirectory(dir)) {
                 let path = dir + "/" + name
                 var st = stat()
-                let found = lstat(path, &st) == 0
-                if found { stats?.entries[rel] = st }
-                let kind = st.st_mode & S_IFMT
-                let isDir = found && (kind == S_IFDIR || (kind == S_IFLNK && FS.isDirectory(path)))
-                all.append((rel, isDir, found && kind == S_IFREG ? Int64(st.st_size) : nil))
-                if isDir { try visit(path, rel + "/") }
+                guard lstat(path, &st) == 0 else { throw LifecycleError.io(operation: "stat", path: path, reason: String(cString: strerror(errno))) }
+                all.append(Entry(path: inner + name, st: st, parent: parent))
+                if all[all.count - 1].isDir { try visit(path, inner + name + "/", all.count - 1) }
             }
         }
-        try visit(directory, "")
+        try visit(directory, "", -1)
         return all
     }
 

@@ -272,12 +272,11 @@ public struct Exporter: Sendable {
 
     /// 2. App layers: one per slice with files, then the rest (`slice-N`, …, `app`).
     func appSlices(_ metadata: BuildMetadataFile) throws(LifecycleError) -> [LayerFactory.DirectoryLayer] {
-        let stats = Fingerprint.StatCache()
-        let slices = try AppSlices.split(inputs.appDirectory, metadata.slices,
-                                         largeFiles: AppSlices.largeFileMinimum(ProcessInfo.processInfo.environment), stats: stats)
-        return slices.enumerated().map { i, include in
-            let what = i == slices.count - 1 ? "app" : "slice-\(i + 1)"
-            return LayerFactory.DirectoryLayer(directory: inputs.appDirectory, include: include, slice: what, what: what, stats: stats)
+        let slicing = try AppSlices.slicing(inputs.appDirectory, metadata.slices,
+                                            largeFiles: AppSlices.largeFileMinimum(ProcessInfo.processInfo.environment))
+        return (0..<slicing.count).map { i in
+            let what = i == slicing.count - 1 ? "app" : "slice-\(i + 1)"
+            return LayerFactory.DirectoryLayer(directory: inputs.appDirectory, slice: what, what: what, part: .init(slicing: slicing, index: i))
         }
     }
 

@@ -49,15 +49,19 @@ final class LayerFactory: @unchecked Sendable {
     /// Options of layers owned by the CNB user.
     var ownerOptions: LayerWriteOptions { layerOptions(epoch: epoch, compression: compression, owner: owner) }
 
-    /// A directory to write as a layer: its absolute path is the entries' prefix; `include`
-    /// limits it to some paths (an app slice named `slice`); `what` names it in the log.
+    /// A directory to write as a layer: its absolute path is the entries' prefix; `part`
+    /// limits it to one layer of the app's slicing (named `slice`); `what` names it in the log.
     struct DirectoryLayer: Sendable {
         var directory: String
-        var include: Set<String>? = nil
         var slice = ""
         var what: String
-        /// What the app's slicing walk found, so the fingerprint does not stat every file again.
-        var stats: Fingerprint.StatCache? = nil
+        var part: Part? = nil
+    }
+
+    /// Layer `index` of an app's slicing: fingerprinted from the slicing walk's lstats.
+    struct Part: Sendable {
+        var slicing: AppSlices.Slicing
+        var index: Int
     }
 
     /// The layers of several directories, in order. Those not recognised by fingerprint are
@@ -104,10 +108,9 @@ final class LayerFactory: @unchecked Sendable {
     private func write(_ r: DirectoryLayer, progress: (@Sendable (Int64) -> Void)?) throws(LifecycleError) -> (LayerResult, Outcome) {
         var o = ownerOptions
         o.prefix = layerPath(r.directory)
-        o.include = r.include
         let key = FingerprintBook.key(directory: r.directory, options: o, slice: r.slice)
         do {
-            let fingerprint = try Fingerprint.of(r.directory, include: r.include, stats: r.stats)
+            let fingerprint = try r.part.map { try $0.slicing.fingerprint($0.index) } ?? Fingerprint.of(r.directory)
             var known = book.lookup(key, fingerprint: fingerprint, in: dest.store, remote: previousRemoteLayers)
             if known == nil, let cacheStore, let cached = book.lookup(key, fingerprint: fingerprint, in: cacheStore) {
                 try copyBlob(cached.digest, from: cacheStore, to: dest)
@@ -115,6 +118,7 @@ final class LayerFactory: @unchecked Sendable {
             }
             if let known { return (known, .recognised) }
             o.progress = progress
+            o.include = r.part.flatMap { $0.slicing.include($0.index) }
             let result = try dest.writeLayer(directory: r.directory, options: o)
             book.record(key, fingerprint: fingerprint, result)
             let inPrevious = previous?.image.config.rootfs.diffIDs.contains(result.diffID) ?? false
