@@ -269,7 +269,8 @@ public struct BuildRunner {
         layoutRemoved = true
         let kept = try buildSBOMNames(buildSBOM, image, reference: reference, session)
         let made = try await companion?(image, session) ?? []
-        try session.tag([(image.descriptor, reference)] + kept.names + made, retiring: Cosign.subject(ofStoredName:))
+        // One index update; the store cairn opens retires the old image's artifact names with it.
+        try session.tag([(image.descriptor, reference)] + kept.names + made)
         if kept.files > 0 { log("Kept \(kept.files) build-time SBOM file(s) beside the image (\(BuildSBOM.tag(for: image.digest)))") }
         return try store.resolve(reference)
     }

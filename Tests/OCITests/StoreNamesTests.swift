@@ -3,8 +3,8 @@ import OCI
 import Testing
 import TestSupport
 
-/// `tag(_:retiring:)`: when a name moves to another manifest, the artifact names about the
-/// manifest it left go in the same index update, unless something else in the index still
+/// A store opened with `artifactSubject` (`tag(_:retiring:)`): when a name moves to another
+/// manifest, the artifact names about the manifest it left go in the same index update, unless something else in the index still
 /// reaches that manifest (another name, a pin, an index, a subject), as `prune` decides.
 @Suite struct StoreNamesTests {
     /// `repo:sha256-<hex>.sig` names a signature of `<hex>` (cosign's scheme, as Trust reads it).
@@ -18,7 +18,7 @@ import TestSupport
         let store: ImageStore
         let old: StoredImage, new: StoredImage, signature: StoredImage
         init() throws {
-            store = try ImageStore(root: tmp.sub("store"))
+            store = try ImageStore(root: tmp.sub("store"), artifactSubject: StoreNamesTests.subject)
             for (dir, text) in [("a", "old"), ("b", "new"), ("s", "signature")] { try writeFile(tmp.sub(dir) + "/f", text) }
             old = try importImage(store, tmp.sub("a"), as: "app:1")
             new = try importImage(store, tmp.sub("b"), as: "scratch:new")
@@ -27,7 +27,7 @@ import TestSupport
         }
         func sigName(_ image: StoredImage) -> String { "app:sha256-\(image.digest.encoded).sig" }
         func moveName() throws {
-            try store.beginWriteSession().tag([(new.descriptor, "app:1")], retiring: StoreNamesTests.subject)
+            try store.beginWriteSession().tag(new.descriptor, as: "app:1")
         }
         var names: [String] { get throws { try store.index().manifests.compactMap { $0.annotations?[Annotation.refName] } } }
     }

@@ -53,7 +53,8 @@ import Testing
             #expect(FileManager.default.createFile(atPath: dir + "/" + big, contents: Data(count: 3 << 20)))
         }
         // As slices of their names, escaped for fnmatch, the large files give the same layers.
-        let large = AppSlices.largeFilePaths(try AppSlices.walk(dir), minimumBytes: 2 << 20).map { LaunchFile.Slice(paths: [escapeGlob($0)]) }
+        let walked = try AppSlices.walk(dir)
+        let large = AppSlices.largeFileIndices(walked, minimumBytes: 2 << 20).map { LaunchFile.Slice(paths: [escapeGlob(walked[$0].path)]) }
         #expect(large.map(\.paths) == [["models/weights\\*.bin"], ["models/weights\\[1].bin"], ["vendor/big.tar"]])
         let sets = try AppSlices.split(dir, [.init(paths: ["vendor/*"])] + large)
         #expect(sets.count == 4)
@@ -63,7 +64,7 @@ import Testing
         #expect(sets[3] == ["src", "src/main.py", "README", "lib", "lib/small.so"])
         // The exporter's call: the large files found by split's own walk, the same sets.
         #expect(try AppSlices.split(dir, [.init(paths: ["vendor/*"])], largeFiles: 2 << 20) == sets)
-        #expect(AppSlices.largeFilePaths(try AppSlices.walk(dir), minimumBytes: 0).isEmpty)
+        #expect(AppSlices.largeFileIndices(walked, minimumBytes: 0).isEmpty)
         #expect(try AppSlices.largeFileMinimum([:]) == 64 << 20 && AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "0"]) == 0)
         #expect(throws: LifecycleError.self) { try AppSlices.largeFileMinimum(["CAIRN_LARGE_FILE_LAYER_MB": "big"]) }
     }
@@ -107,5 +108,13 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: dir + "/current", withDestinationPath: ".")
         let sets = try AppSlices.split(dir, [.init(paths: ["app.py"])])
         #expect(sets == [["app.py"], ["current"]])
+    }
+}
+
+extension AppSlices {
+    /// The layers' include sets (`slicing`'s), nil for the whole directory.
+    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws -> [Set<String>?] {
+        let s = try slicing(appDirectory, slices, largeFiles: largeFiles)
+        return (0..<s.count).map { s.include($0) }
     }
 }

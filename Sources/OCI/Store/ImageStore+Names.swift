@@ -55,11 +55,3 @@ extension ImageStore {
         return candidates.isEmpty ? [] : try reachableDigests(from: candidates).intersection(digests)
     }
 }
-
-extension WriteSession {
-    /// Several names in one update of the index; the artifact names of the manifests they
-    /// moved away from go with them when nothing else reaches those (`ImageStore.tag(_:retiring:)`).
-    public func tag(_ entries: [(descriptor: Descriptor, reference: String)], retiring artifactSubject: (String) -> Digest?) throws {
-        try store.tag(entries, retiring: artifactSubject)
-    }
-}

@@ -49,7 +49,7 @@ enum AppSlices {
     /// One layer per slice that matched something, then the rest (always one, even when
     /// empty). A layer holds matched paths and their parents; a path belongs to the first slice
     /// whose glob matches it or one of its parents. The slices are `slices`, then one per file
-    /// of at least `largeFiles` bytes (`largeFilePaths`; 0: none), found by the same walk.
+    /// of at least `largeFiles` bytes (`largeFileIndices`; 0: none), found by the same walk.
     static func slicing(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws(LifecycleError) -> Slicing {
         let all: [Entry]
         do { all = try walk(appDirectory) } catch let e as LifecycleError { throw e } catch {
@@ -82,21 +82,11 @@ enum AppSlices {
         return Slicing(directory: appDirectory, entries: all, members: members)
     }
 
-    /// The layers' include sets (`slicing`'s), nil for the whole directory.
-    static func split(_ appDirectory: String, _ slices: [LaunchFile.Slice], largeFiles: Int64 = 0) throws(LifecycleError) -> [Set<String>?] {
-        let s = try slicing(appDirectory, slices, largeFiles: largeFiles)
-        return (0..<s.count).map { s.include($0) }
-    }
-
     /// Files of at least `minimumBytes` get a layer each (issue 42), after the buildpacks' slices
     /// (a file one of them names stays in it): editing the rest of the app then rewrites only
     /// the rest, and an unchanged large file's layer is reused by its fingerprint without being
     /// read — jib splits dependencies from classes for the same reason. At most `limit`, in path
     /// order. `CAIRN_LARGE_FILE_LAYER_MB` sets the size (default 64; 0: none).
-    static func largeFilePaths(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [String] {
-        largeFileIndices(all, minimumBytes: minimumBytes, limit: limit).map { all[$0].path }
-    }
-
     static func largeFileIndices(_ all: [Entry], minimumBytes: Int64, limit: Int = 16) -> [Int] {
         guard minimumBytes > 0 else { return [] }
         var out: [Int] = []
